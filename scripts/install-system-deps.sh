@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the Debian packages tiandi needs (idempotent; quick when they are there).
+#   fonts-noto-cjk: Chinese labels in the map pictures and pages.
+set -euo pipefail
+packages=(fonts-noto-cjk)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing Debian packages: ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

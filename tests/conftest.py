@@ -1,0 +1,43 @@
+"""Test-wide rules: no network except loopback; real data from ../shared/data."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+_LOOPBACK = {"127.0.0.1", "::1", "localhost", "0.0.0.0", ""}
+_real_connect = socket.socket.connect
+
+
+def _host_of(address: Any) -> str:
+    if isinstance(address, tuple) and address:
+        return str(address[0])
+    return ""  # AF_UNIX paths
+
+
+def _guarded_connect(self: socket.socket, address: Any) -> Any:
+    if self.family in (socket.AF_INET, socket.AF_INET6) and _host_of(address) not in _LOOPBACK:
+        raise OSError(f"tests may not use the network (tried to connect to {address!r})")
+    return _real_connect(self, address)
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
+    yield
+
+
+def shared_data(name: str) -> Path:
+    """Path of a folder of ../shared/data; skip when absent, fail in CI."""
+    path = SHARED_DATA / name
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"real data {path} is missing in CI; ../shared/data must be beside the repo")
+        pytest.skip(f"real data {path} not present")
+    return path

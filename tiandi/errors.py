@@ -1,0 +1,33 @@
+"""The one exception hierarchy of tiandi.
+
+Every message names the input, says what is wrong with it and what to do about it.
+The CLI turns a ``TiandiError`` into that message and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+
+class TiandiError(Exception):
+    """Base class of every error tiandi raises on purpose."""
+
+    exit_code: int = 2
+
+
+class InputError(TiandiError):
+    """An input file or parameter is missing, unreadable or invalid."""
+
+
+class NoDataError(TiandiError):
+    """The inputs are valid but hold no usable data (no items, no clear observation)."""
+
+    exit_code = 3
+
+
+class CatalogError(TiandiError):
+    """The STAC catalog or API could not be read, written or started."""
+
+    exit_code = 4
+
+
+class ModelError(TiandiError):
+    """A model or its weights cannot be used for the given inputs."""

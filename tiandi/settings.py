@@ -1,0 +1,44 @@
+"""Configuration: one typed settings object, read once at the edge (CLI, flow entry).
+
+Environment variables use the prefix ``TIANDI_`` (e.g. ``TIANDI_HOME``,
+``TIANDI_STAC_API_URL``, ``TIANDI_DASK_SCHEDULER``). Nothing deeper in the code reads the
+environment: functions take the values they need as parameters.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where tiandi keeps its state and which services it talks to."""
+
+    model_config = SettingsConfigDict(env_prefix="TIANDI_", extra="ignore")
+
+    home: Path = Field(
+        default=Path("var"),
+        description="Working folder: embedded catalog, Prefect home, server logs.",
+    )
+    stac_api_url: str | None = Field(
+        default=None,
+        description="STAC API to search. None: the embedded catalog served by `rustac serve`.",
+    )
+    dask_scheduler: str | None = Field(
+        default=None,
+        description="Address of an existing Dask scheduler. None: a local cluster.",
+    )
+    dask_workers: int = Field(default=2, ge=1, description="Workers of the local cluster.")
+    dask_memory_limit: str = Field(default="4GiB", description="Memory per local worker.")
+    chunk_size: int = Field(default=1024, ge=128, description="Pixels per chunk side.")
+
+    @property
+    def catalog_path(self) -> Path:
+        """The embedded stac-geoparquet catalog."""
+        return self.home / "catalog" / "items.parquet"
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.home / "prefect"

@@ -1,0 +1,212 @@
+"""The ``tiandi`` command line: the edge where settings are read and errors are printed."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from tiandi.errors import InputError, TiandiError
+from tiandi.settings import Settings
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+app = typer.Typer(
+    name="tiandi",
+    help="tiandi (天地一体): change detection over red-line zones and nature reserves.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+run_app = typer.Typer(help="Run a pipeline flow.", no_args_is_help=True)
+catalog_app = typer.Typer(help="The STAC catalog: register, search, serve.", no_args_is_help=True)
+app.add_typer(run_app, name="run")
+app.add_typer(catalog_app, name="catalog")
+
+err = Console(stderr=True)
+
+
+def _friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn a TiandiError into one clear message and its exit code, with no traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except TiandiError as exc:
+            err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    os.environ.update(_prefect_env(settings))
+    return settings
+
+
+def _prefect_env(settings: Settings) -> dict[str, str]:
+    from tiandi.flows.runtime import prefect_environment
+
+    return prefect_environment(settings)
+
+
+def _period(value: str, option: str) -> str:
+    parts = value.split("/")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        start, end = (datetime.fromisoformat(p) for p in parts)
+    except ValueError:
+        raise InputError(
+            f"{option} {value!r} is not a period; write it as START/END in ISO dates, "
+            "e.g. 2025-01-01/2025-06-30"
+        ) from None
+    if end < start:
+        raise InputError(f"{option} {value!r} ends before it starts; swap the two dates")
+    return value
+
+
+@run_app.command("detect-changes")
+@_friendly_errors
+def run_detect_changes(
+    zones: Annotated[Path, typer.Option(help="Zones file (GeoPackage, Shapefile, GeoJSON).")],
+    before: Annotated[
+        str, typer.Option(help="Before period START/END, e.g. 2025-01-01/2025-06-30.")
+    ],
+    after: Annotated[str, typer.Option(help="After period START/END.")],
+    out: Annotated[Path, typer.Option(help="Output folder (replaced only when the run succeeds).")],
+    stations: Annotated[
+        Path | None, typer.Option(help="Verification stations with jurisdictions.")
+    ] = None,
+    truth: Annotated[Path | None, typer.Option(help="Known events, to score the run.")] = None,
+    collection: Annotated[str, typer.Option(help="STAC collection to search.")] = "sentinel-2-l2a",
+    max_cloud_cover: Annotated[
+        float, typer.Option(help="Skip scenes cloudier than this (%).")
+    ] = 80.0,
+    mmu: Annotated[float, typer.Option(help="Minimum mapping unit in m².")] = 1000.0,
+) -> None:
+    """Detect changes in ZONES between two periods against the configured STAC API."""
+    settings = _settings()
+    from tiandi.flows.detect_changes import DetectChangesRequest, run_with_services
+
+    request = DetectChangesRequest(
+        zones=zones,
+        before=_period(before, "--before"),
+        after=_period(after, "--after"),
+        out=out,
+        stations=stations,
+        truth=truth,
+        collection=collection,
+        max_cloud_cover=max_cloud_cover,
+        min_mapping_unit_m2=mmu,
+    )
+    run_with_services(request, settings, console=Console())
+
+
+@app.command("demo")
+@_friendly_errors
+def demo(
+    size: Annotated[int, typer.Option(help="Scene size in pixels (10 m).")] = 2048,
+    seed: Annotated[int, typer.Option(help="Random seed of the demo scene.")] = 0,
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("demo-out"),
+) -> None:
+    """Generate the demo scene, catalogue it and run detect_changes on it."""
+    settings = _settings()
+    from tiandi.flows.demo import run_demo
+
+    run_demo(settings, size=size, seed=seed, out=out, console=Console())
+
+
+@catalog_app.command("register")
+@_friendly_errors
+def catalog_register(
+    files: Annotated[list[Path], typer.Argument(help="Rasters of one item (one per asset).")],
+    item_id: Annotated[str, typer.Option("--id", help="Item id.")],
+    when: Annotated[str, typer.Option("--datetime", help="Acquisition time (ISO 8601).")],
+    collection: Annotated[str, typer.Option(help="Collection id.")] = "local",
+) -> None:
+    """Register local rasters (GeoTIFF/COG) as one STAC item in the embedded catalog.
+
+    Each file becomes an asset named after its file stem (B04.tif -> asset B04).
+    """
+    settings = _settings()
+    from tiandi.catalog.items import item_from_rasters
+    from tiandi.catalog.store import GeoParquetCatalog
+
+    try:
+        moment = datetime.fromisoformat(when)
+    except ValueError:
+        raise InputError(
+            f"--datetime {when!r} is not an ISO 8601 time; write e.g. 2025-03-12T03:05:00Z"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    assets = {f.stem: f.resolve() for f in files}
+    item = item_from_rasters(item_id, assets, datetime=moment, collection=collection)
+    GeoParquetCatalog(settings.catalog_path).add([item])
+    Console().print(f"registered {item.id} ({len(assets)} assets) in {settings.catalog_path}")
+
+
+@catalog_app.command("search")
+@_friendly_errors
+def catalog_search(
+    collection: Annotated[str | None, typer.Option(help="Collection id.")] = None,
+    period: Annotated[str | None, typer.Option("--datetime", help="START/END period.")] = None,
+    bbox: Annotated[str | None, typer.Option(help="minx,miny,maxx,maxy in degrees.")] = None,
+) -> None:
+    """Search the embedded catalog and list the items found."""
+    settings = _settings()
+    from tiandi.catalog.store import GeoParquetCatalog
+
+    box: tuple[float, float, float, float] | None = None
+    if bbox:
+        try:
+            x0, y0, x1, y1 = (float(v) for v in bbox.split(","))
+        except ValueError:
+            raise InputError(f"--bbox {bbox!r} must be four numbers minx,miny,maxx,maxy") from None
+        box = (x0, y0, x1, y1)
+    items = GeoParquetCatalog(settings.catalog_path).search(
+        bbox=box, datetime=period, collections=[collection] if collection else None
+    )
+    console = Console()
+    for item in items:
+        cloud = item.properties.get("eo:cloud_cover")
+        console.print(f"{item.collection_id}  {item.id}  {item.datetime}  cloud={cloud}")
+    console.print(f"{len(items)} items")
+
+
+@catalog_app.command("serve")
+@_friendly_errors
+def catalog_serve() -> None:
+    """Serve the embedded catalog read-only over HTTP until interrupted (Ctrl-C)."""
+    settings = _settings()
+    from tiandi.catalog.server import EmbeddedStacServer
+
+    with EmbeddedStacServer(settings.catalog_path, home=settings.home) as server:
+        Console().print(f"STAC API at {server.url} (Ctrl-C to stop)")
+        try:
+            while True:
+                import time
+
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,285 @@
+"""The ``detect_changes`` Prefect flow: search → composite → detect → patches → tasks → outputs.
+
+Every task is a thin wrapper around a library function. Only tasks that talk to a
+service (the STAC API, the catalog) retry, and only on I/O errors. The outputs are
+written into a staging folder that replaces ``out`` when the whole run succeeded, so a
+failed run leaves no half-written output; then they are registered in the catalog as
+STAC items with processing metadata and checksums.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pystac
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.tasks import Task
+
+from tiandi import __version__
+from tiandi._io import staged_dir
+from tiandi.catalog.items import ProcessingInfo, output_item
+from tiandi.catalog.search import search_items
+from tiandi.eo.composite import composite_period
+from tiandi.eo.cog import read_composite, write_cog
+from tiandi.eo.grid import GridSpec, grid_for_zones
+from tiandi.eo.indices import add_indices
+from tiandi.errors import CatalogError
+from tiandi.models.baseline import BaselineDetector
+from tiandi.redline.evaluate import patch_scores
+from tiandi.redline.patches import PatchParams, extract_patches, write_patches
+from tiandi.redline.report import RunSummary, render_map_png, scores_dict, write_summary_html
+from tiandi.redline.tasks import assign_tasks, write_station_packages
+from tiandi.redline.zones import read_stations, read_zones
+
+OUTPUT_COLLECTION = "tiandi-outputs"
+
+
+@dataclass(frozen=True)
+class DetectChangesRequest:
+    """What an operator asks for: zones, two periods, an output folder, options."""
+
+    zones: Path
+    before: str
+    after: str
+    out: Path
+    stations: Path | None = None
+    truth: Path | None = None
+    collection: str = "sentinel-2-l2a"
+    max_cloud_cover: float = 80.0
+    min_mapping_unit_m2: float = 1000.0
+    chunk: int = 1024
+
+
+@dataclass(frozen=True)
+class DetectChangesResult:
+    """Where the outputs are and what the run found."""
+
+    out: Path
+    summary: RunSummary
+    patches: gpd.GeoDataFrame
+    output_items: list[pystac.Item]
+
+
+def _retry_on_io(task: Task[Any, Any], task_run: Any, state: Any) -> bool:
+    """Retry only when the failure is an I/O error (network, catalog, file system)."""
+    try:
+        state.result()
+    except (CatalogError, OSError, TimeoutError):
+        return True
+    except Exception:
+        return False
+    return False
+
+
+@task(cache_policy=NO_CACHE)
+def load_zones(path: Path) -> gpd.GeoDataFrame:
+    zones = read_zones(path)
+    get_run_logger().info("zones %s: %d features, CRS %s", path, len(zones), zones.crs)
+    return zones
+
+
+@task(
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=2,
+    retry_condition_fn=_retry_on_io,
+)
+def search_period(
+    api_url: str,
+    collection: str,
+    bbox: tuple[float, float, float, float],
+    period: str,
+    max_cloud_cover: float,
+) -> list[pystac.Item]:
+    items = search_items(
+        api_url,
+        collections=[collection],
+        bbox=bbox,
+        datetime=period,
+        max_cloud_cover=max_cloud_cover,
+    )
+    get_run_logger().info("%s: %d %s items", period, len(items), collection)
+    return items
+
+
+@task(cache_policy=NO_CACHE)
+def composite_to_cog(
+    items: list[pystac.Item], grid: GridSpec, path: Path, chunk: int, label: str
+) -> Path:
+    logger = get_run_logger()
+    composite = composite_period(items, grid, chunk=chunk)
+    write_cog(composite, path, tags={"tiandi:period": label})
+    logger.info("%s composite written: %s", label, path.name)
+    return path
+
+
+@task(cache_policy=NO_CACHE)
+def detect(before: Path, after: Path, out_dir: Path, chunk: int) -> dict[str, Path]:
+    detector = BaselineDetector()
+    change = detector.detect(
+        add_indices(read_composite(before, chunk)), add_indices(read_composite(after, chunk))
+    )
+    paths = {
+        "change_prob": out_dir / "change_prob.tif",
+        "change_mask": out_dir / "change_mask.tif",
+    }
+    write_cog(change["change_prob"], paths["change_prob"], tags={"tiandi:model": detector.name})
+    write_cog(change["change_mask"], paths["change_mask"], tags={"tiandi:model": detector.name})
+    get_run_logger().info("change maps written by %s %s", detector.name, detector.version)
+    return paths
+
+
+@task(cache_policy=NO_CACHE)
+def make_patches(
+    change: dict[str, Path],
+    before: Path,
+    after: Path,
+    zones: gpd.GeoDataFrame,
+    params: PatchParams,
+    path: Path,
+    chunk: int,
+) -> gpd.GeoDataFrame:
+    from tiandi.eo.cog import read_change
+
+    patches = extract_patches(
+        read_change(change["change_mask"], change["change_prob"], chunk),
+        add_indices(read_composite(before, chunk)),
+        add_indices(read_composite(after, chunk)),
+        zones,
+        params,
+    )
+    write_patches(patches, path)
+    get_run_logger().info("%d patches written to %s", len(patches), path.name)
+    return patches
+
+
+@task(cache_policy=NO_CACHE)
+def make_station_packages(
+    patches: gpd.GeoDataFrame, stations_path: Path, out_dir: Path
+) -> list[Path]:
+    stations = read_stations(stations_path)
+    tasks = assign_tasks(patches, stations)
+    paths = write_station_packages(tasks, out_dir)
+    get_run_logger().info("%d tasks in %d station packages", len(tasks), len(paths))
+    return paths
+
+
+@task(
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=2,
+    retry_condition_fn=_retry_on_io,
+)
+def register_outputs(registrar: Any, items: list[pystac.Item]) -> None:
+    registrar.register(items)
+    get_run_logger().info("%d output items registered", len(items))
+
+
+def _bbox_4326(zones: gpd.GeoDataFrame) -> tuple[float, float, float, float]:
+    x0, y0, x1, y1 = (float(v) for v in zones.to_crs("EPSG:4326").total_bounds)
+    return (x0, y0, x1, y1)
+
+
+def _period_end(period: str) -> datetime:
+    end = datetime.fromisoformat(period.split("/")[1])
+    return end if end.tzinfo else end.replace(tzinfo=UTC)
+
+
+@flow(name="detect_changes")
+def detect_changes(
+    request: DetectChangesRequest, stac_api_url: str, registrar: Any = None
+) -> DetectChangesResult:
+    """Detect changes inside the zones between two periods and write reviewable outputs."""
+    zones = load_zones(request.zones)
+    bbox = _bbox_4326(zones)
+    items_before = search_period(
+        stac_api_url, request.collection, bbox, request.before, request.max_cloud_cover
+    )
+    items_after = search_period(
+        stac_api_url, request.collection, bbox, request.after, request.max_cloud_cover
+    )
+    grid = grid_for_zones(zones, [*items_before, *items_after])
+    detector = BaselineDetector()
+    with staged_dir(request.out) as stage:
+        before = composite_to_cog(
+            items_before, grid, stage / "composites" / "before.tif", request.chunk, "before"
+        )
+        after = composite_to_cog(
+            items_after, grid, stage / "composites" / "after.tif", request.chunk, "after"
+        )
+        change = detect(before, after, stage / "change", request.chunk)
+        params = PatchParams(min_mapping_unit_m2=request.min_mapping_unit_m2)
+        patches = make_patches(
+            change, before, after, zones, params, stage / "patches.gpkg", request.chunk
+        )
+        outputs = {
+            "summary page": "summary.html",
+            "map picture": "map.png",
+            "patches": "patches.gpkg",
+            "change mask": "change/change_mask.tif",
+            "change prob": "change/change_prob.tif",
+            "before composite": "composites/before.tif",
+            "after composite": "composites/after.tif",
+        }
+        if request.stations is not None:
+            for package in make_station_packages(patches, request.stations, stage / "tasks"):
+                outputs[f"tasks {package.stem}"] = str(package.relative_to(stage))
+        scores = None
+        if request.truth is not None:
+            truth = gpd.read_file(request.truth)
+            scores = scores_dict(patch_scores(patches, truth, zones))
+        summary = RunSummary(
+            zones_file=str(request.zones),
+            before=request.before,
+            after=request.after,
+            items_before=[i.id for i in items_before],
+            items_after=[i.id for i in items_after],
+            detector=detector.name,
+            detector_version=detector.version,
+            n_patches=len(patches),
+            total_area_ha=float(patches["area_ha"].sum()) if len(patches) else 0.0,
+            outputs=outputs,
+            scores=scores,
+            parameters={
+                "collection": request.collection,
+                "max_cloud_cover": request.max_cloud_cover,
+                "min_mapping_unit_m2": request.min_mapping_unit_m2,
+                "crs": grid.crs,
+                "resolution": grid.resolution,
+            },
+        )
+        render_map_png(before, after, patches, zones, stage / "map.png")
+        write_summary_html(summary, patches, stage)
+    out = request.out.resolve()
+    processing = ProcessingInfo(
+        lineage=f"tiandi detect_changes {request.before} -> {request.after}",
+        software={"tiandi": __version__},
+        inputs=[i.id for i in [*items_before, *items_after]],
+        model=detector.name,
+        model_version=detector.version,
+        parameters=summary.parameters,
+    )
+    run_id = f"{out.name}-{request.after.replace('/', '_')}"
+    items = [
+        output_item(
+            f"{run_id}-change",
+            {
+                "change_mask": out / "change" / "change_mask.tif",
+                "change_prob": out / "change" / "change_prob.tif",
+                "patches": out / "patches.gpkg",
+                "before": out / "composites" / "before.tif",
+                "after": out / "composites" / "after.tif",
+            },
+            datetime=_period_end(request.after),
+            collection=OUTPUT_COLLECTION,
+            processing=processing,
+        )
+    ]
+    if registrar is not None:
+        register_outputs(registrar, items)
+    return DetectChangesResult(out=out, summary=summary, patches=patches, output_items=items)

@@ -1,0 +1,56 @@
+"""Run a flow with the services it needs, embedded or configured.
+
+Embedded default: the stac-geoparquet catalog served by ``rustac serve``, a local Prefect
+server and a local Dask cluster, all started here and stopped when the run ends.
+Production: ``TIANDI_STAC_API_URL``, ``PREFECT_API_URL`` and ``TIANDI_DASK_SCHEDULER``.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from typing import Any
+
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
+from tiandi.catalog.register import EmbeddedRegistrar, Registrar
+from tiandi.catalog.server import EmbeddedStacServer
+from tiandi.catalog.store import GeoParquetCatalog
+from tiandi.errors import CatalogError
+from tiandi.flows.detect_changes import DetectChangesRequest, DetectChangesResult, detect_changes
+from tiandi.flows.runtime import dask_client, prefect_api
+from tiandi.redline.report import print_summary
+from tiandi.settings import Settings
+
+
+def run_with_services(
+    request: DetectChangesRequest, settings: Settings, console: Any
+) -> DetectChangesResult:
+    """Start (or connect to) the STAC API, Prefect and Dask; run detect_changes; summarise."""
+    with ExitStack() as stack:
+        registrar: Registrar | None = None
+        if settings.stac_api_url:
+            api_url = settings.stac_api_url
+            console.print(
+                f"STAC API {api_url}; outputs are not registered (no transaction API yet)"
+            )
+        else:
+            if not settings.catalog_path.exists():
+                raise CatalogError(
+                    f"no embedded catalog at {settings.catalog_path}; register imagery first "
+                    "(`tiandi catalog register ...` or `make demo`), or set "
+                    "TIANDI_STAC_API_URL to a STAC API"
+                )
+            catalog = GeoParquetCatalog(settings.catalog_path)
+            server = stack.enter_context(
+                EmbeddedStacServer(settings.catalog_path, home=settings.home)
+            )
+            api_url = server.url
+            registrar = EmbeddedRegistrar(catalog, server)
+            console.print(f"embedded STAC API at {api_url} ({settings.catalog_path})")
+        prefect_url = stack.enter_context(prefect_api(settings))
+        stack.enter_context(temporary_settings(updates={PREFECT_API_URL: prefect_url}))
+        client = stack.enter_context(dask_client(settings))
+        console.print(f"Prefect API {prefect_url}; Dask scheduler {client.scheduler.address}")
+        result = detect_changes(request, api_url, registrar)
+    print_summary(result.summary, result.patches, console)
+    return result

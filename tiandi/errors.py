@@ -31,3 +31,7 @@ class CatalogError(TiandiError):
 
 class ModelError(TiandiError):
     """A model or its weights cannot be used for the given inputs."""
+
+
+class LifecycleError(TiandiError):
+    """A patch transition is not allowed: wrong state, wrong role, or missing reason."""

@@ -38,6 +38,16 @@ def shared_data(name: str) -> Path:
     path = SHARED_DATA / name
     if not path.exists():
         if os.environ.get("CI"):
-            pytest.fail(f"real data {path} is missing in CI; ../shared/data must be beside the repo")
+            pytest.fail(
+                f"real data {path} is missing in CI; ../shared/data must be beside the repo"
+            )
         pytest.skip(f"real data {path} not present")
     return path
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A small demo scene, its embedded catalog, rustac serve, Prefect server, Dask."""
+    from tests.flow_fixtures import start_services
+
+    yield from start_services(tmp_path_factory.mktemp("services"))

@@ -24,8 +24,8 @@ from tiandi import __version__
 from tiandi._io import staged_dir
 from tiandi.catalog.items import ProcessingInfo, output_item
 from tiandi.catalog.search import search_items
-from tiandi.eo.composite import composite_period
 from tiandi.eo.cog import read_composite, write_cog
+from tiandi.eo.composite import composite_period
 from tiandi.eo.grid import GridSpec, grid_for_zones
 from tiandi.eo.indices import add_indices
 from tiandi.errors import CatalogError

@@ -21,11 +21,9 @@ import numpy as np
 import pandas as pd
 import rasterio
 from matplotlib import font_manager
+from matplotlib.figure import Figure
 
 from tiandi._io import atomic_path
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (backend chosen first)
 
 _CJK_FONTS = ("Noto Sans CJK SC", "Noto Serif CJK SC", "WenQuanYi Zen Hei")
 TRUE_COLOUR = ("B04", "B03", "B02")
@@ -133,17 +131,31 @@ def render_map_png(
     max_side: int = 1024,
 ) -> Path:
     """Before/after true-colour composites side by side with zones and patches drawn."""
-    font = _cjk_font()
-    if font:
-        plt.rcParams["font.sans-serif"] = [font, "DejaVu Sans"]
-    plt.rcParams["svg.hashsalt"] = "tiandi"
     before, extent = _read_rgb(before_cog, max_side)
     after, _ = _read_rgb(after_cog, max_side)
     with rasterio.open(before_cog) as src:
         crs = src.crs
     zones_g = zones.to_crs(crs) if not zones.empty else zones
     patches_g = patches.to_crs(crs) if not patches.empty else patches
-    fig, axes = plt.subplots(1, 2, figsize=(16, 8.4), dpi=100)
+    font = _cjk_font()
+    style = {"font.sans-serif": [font, "DejaVu Sans"]} if font else {}
+    with matplotlib.rc_context(style):
+        fig = Figure(figsize=(16, 8.4), dpi=100)
+        _draw(fig, before, after, extent, zones_g, patches_g)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", metadata={"Software": None})
+    return path
+
+
+def _draw(
+    fig: Figure,
+    before: np.ndarray,
+    after: np.ndarray,
+    extent: tuple[float, float, float, float],
+    zones_g: gpd.GeoDataFrame,
+    patches_g: gpd.GeoDataFrame,
+) -> None:
+    axes = fig.subplots(1, 2)
     for ax, image, title in (
         (axes[0], before, "前时相 before"),
         (axes[1], after, "后时相 after"),
@@ -158,12 +170,10 @@ def render_map_png(
         ax.set_ylim(extent[2], extent[3])
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.suptitle(f"变化图斑 change patches: {len(patches)} (红 red) · 保护区/红线 zones (绿 green)")
+    fig.suptitle(
+        f"变化图斑 change patches: {len(patches_g)} (红 red) · 保护区/红线 zones (绿 green)"
+    )
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", metadata={"Software": None})
-    plt.close(fig)
-    return path
 
 
 def _html_table(frame: pd.DataFrame, headers: Sequence[str]) -> str:

@@ -24,7 +24,7 @@ import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -532,8 +532,3 @@ def append_transition(log: AuditLog, record: TransitionRecord) -> AuditRecord:
         payload=record.payload(),
         at=record.at,
     )
-
-
-def append_all(log: AuditLog, records: Iterable[TransitionRecord]) -> list[AuditRecord]:
-    """Append several transitions in order; returns the stored records."""
-    return [append_transition(log, r) for r in records]

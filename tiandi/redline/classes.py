@@ -1,0 +1,102 @@
+"""Vocabularies of the red-line domain: HJ 1156 classes, change types, functional zones.
+
+HJ 1156-2021 (自然保护地人类活动遥感监测技术规范) classes human activities in protected
+areas into nine classes and three change types. Reserves (自然保护区) are divided into
+three functional zones. Values are ASCII (``str`` enums, safe as file and column values);
+``.zh`` gives the Chinese label used in reports and field forms, ``.en`` the English one.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+MU_M2 = 666.67
+"""Square metres in one 亩 (mu), the area unit of Chinese land reporting."""
+
+M2_PER_HA = 10_000.0
+"""Square metres in one hectare."""
+
+
+class HJ1156Class(StrEnum):
+    """Human-activity class of HJ 1156-2021."""
+
+    MINING = "mining"
+    INDUSTRY = "industry"
+    ENERGY = "energy"
+    TRANSPORT = "transport"
+    TOURISM = "tourism"
+    AQUACULTURE = "aquaculture"
+    AGRICULTURE = "agriculture"
+    SETTLEMENT = "settlement"
+    OTHER = "other"
+
+    @property
+    def zh(self) -> str:
+        """Chinese label (矿产资源开发 …)."""
+        return _HJ1156_ZH[self]
+
+    @property
+    def en(self) -> str:
+        """English label."""
+        return _HJ1156_EN[self]
+
+
+_HJ1156_ZH: dict[HJ1156Class, str] = {
+    HJ1156Class.MINING: "矿产资源开发",
+    HJ1156Class.INDUSTRY: "工业开发",
+    HJ1156Class.ENERGY: "能源开发",
+    HJ1156Class.TRANSPORT: "交通开发",
+    HJ1156Class.TOURISM: "旅游开发",
+    HJ1156Class.AQUACULTURE: "养殖",
+    HJ1156Class.AGRICULTURE: "农业开发",
+    HJ1156Class.SETTLEMENT: "居民点",
+    HJ1156Class.OTHER: "其他",
+}
+
+_HJ1156_EN: dict[HJ1156Class, str] = {
+    HJ1156Class.MINING: "mineral resource development (mining, quarries)",
+    HJ1156Class.INDUSTRY: "industrial development",
+    HJ1156Class.ENERGY: "energy development (hydro, wind, solar)",
+    HJ1156Class.TRANSPORT: "transport development (roads, railways)",
+    HJ1156Class.TOURISM: "tourism development",
+    HJ1156Class.AQUACULTURE: "aquaculture and livestock",
+    HJ1156Class.AGRICULTURE: "agricultural development",
+    HJ1156Class.SETTLEMENT: "settlements",
+    HJ1156Class.OTHER: "other",
+}
+
+
+class ChangeType(StrEnum):
+    """Change type of a patch (HJ 1156): new, enlarged, or reduced/restored."""
+
+    NEW = "new"
+    ENLARGED = "enlarged"
+    REDUCED = "reduced"
+
+    @property
+    def zh(self) -> str:
+        """Chinese label (新增, 扩大, 减少)."""
+        return {"new": "新增", "enlarged": "扩大", "reduced": "减少"}[self.value]
+
+    @property
+    def en(self) -> str:
+        """English label."""
+        return {"new": "new", "enlarged": "enlarged", "reduced": "reduced (restored)"}[self.value]
+
+
+class FunctionalZone(StrEnum):
+    """Functional zone of a nature reserve; the value is the Chinese name."""
+
+    CORE = "核心区"
+    BUFFER = "缓冲区"
+    EXPERIMENTAL = "实验区"
+
+    @property
+    def zh(self) -> str:
+        """Chinese label (the value itself)."""
+        return self.value
+
+    @property
+    def en(self) -> str:
+        """English label."""
+        return {"核心区": "core", "缓冲区": "buffer", "实验区": "experimental"}[self.value]

@@ -1,0 +1,91 @@
+"""Searching a STAC API (the embedded ``rustac serve`` or a production one) with pystac-client.
+
+No ``limit`` is sent: a paging API (stac-fastapi) pages and pystac-client follows its
+``next`` links; ``rustac serve`` on a stac-geoparquet file answers all matches at once
+(with a ``limit`` it truncates without a ``next`` link, so sending one would lose items).
+The cloud-cover maximum is sent as a CQL2 filter when the API declares the filter
+conformance class, and always applied again on the client, so an API that ignores
+filters cannot let cloudy scenes through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pystac
+import requests
+from pystac_client import Client
+from pystac_client.conformance import ConformanceClasses
+from pystac_client.exceptions import APIError
+
+from tiandi.catalog._query import (
+    check_bbox,
+    check_cloud_cover,
+    check_period,
+    cloud_filter,
+    cloud_ok,
+    sorted_unique,
+)
+from tiandi.errors import CatalogError, InputError, NoDataError
+
+_UNREACHABLE = (APIError, requests.RequestException, OSError, ValueError)
+
+
+def search_items(
+    api_url: str,
+    *,
+    collections: Sequence[str],
+    bbox: tuple[float, float, float, float],
+    datetime: str,
+    max_cloud_cover: float | None = None,
+    timeout: float = 30.0,
+) -> list[pystac.Item]:
+    """Items of ``collections`` intersecting ``bbox`` (degrees) within period ``datetime``.
+
+    ``datetime`` is "START/END" in ISO 8601 (inclusive; dates cover the whole day).
+    Items are returned once each, oldest first. Raises ``NoDataError`` naming the
+    collections, period and bbox when nothing matches, ``CatalogError`` when the API
+    cannot be reached, and ``InputError`` for malformed criteria.
+    """
+    names = _check_collections(collections)
+    box = check_bbox(bbox)
+    period = check_period(datetime)
+    cloud = check_cloud_cover(max_cloud_cover)
+    try:
+        client = Client.open(api_url, timeout=timeout)
+        use_filter = cloud is not None and client.conforms_to(ConformanceClasses.FILTER)
+        search = client.search(
+            collections=names,
+            bbox=list(box),
+            datetime=period,
+            filter=cloud_filter(cloud) if use_filter and cloud is not None else None,
+            filter_lang="cql2-json" if use_filter else None,
+        )
+        found = list(search.items())
+    except _UNREACHABLE as exc:
+        raise CatalogError(
+            f"STAC API {api_url} cannot be searched ({type(exc).__name__}: {exc}); start it "
+            "(leave TIANDI_STAC_API_URL unset to use the embedded catalog, which tiandi "
+            "serves itself) or set TIANDI_STAC_API_URL to a STAC API that is running"
+        ) from exc
+    items = sorted_unique(i for i in found if cloud_ok(i, cloud))
+    if not items:
+        clouds = "" if cloud is None else f" with eo:cloud_cover <= {cloud:g} %"
+        raise NoDataError(
+            f"no items in collection(s) {', '.join(names)} for period {period} within bbox "
+            f"{list(box)}{clouds} at {api_url}; widen the period or the area, allow more "
+            "cloud, or register imagery for it (`tiandi catalog register`)"
+        )
+    return items
+
+
+def _check_collections(collections: Sequence[str]) -> list[str]:
+    if isinstance(collections, str):
+        collections = [collections]
+    names = [c for c in collections if isinstance(c, str) and c.strip()]
+    if not names or len(names) != len(collections):
+        raise InputError(
+            f"collections {collections!r} must be one or more collection ids, "
+            "e.g. ['sentinel-2-l2a']"
+        )
+    return names

@@ -1,0 +1,275 @@
+"""Synthetic Sentinel-2 L2A demo scene with planted human-activity events of known truth.
+
+``generate_scene(out_dir, size=2048, seed=0)`` writes (deterministic, byte-identical on
+re-runs with the same size and seed)::
+
+    out_dir/scenes/<item_id>/{B02,B03,B04,B08}.tif   uint16 COG, 10 m, nodata 0
+    out_dir/scenes/<item_id>/{B11,B12}.tif           uint16 COG, 20 m, nodata 0
+    out_dir/scenes/<item_id>/SCL.tif                 uint8 COG, 20 m, nodata 0
+    out_dir/scenes.json     one entry per acquisition (relative asset paths)
+    out_dir/zones.gpkg      layer "zones": reserve (核心区/缓冲区/实验区) + 3 red-line zones
+    out_dir/stations.gpkg   layer "stations": 3 jurisdictions tiling the scene
+    out_dir/truth.gpkg      layer "events": exact footprints of the planted events
+
+on EPSG:32650 (upper-left corner 400000, 4460000; 10 m), vectors in EPSG:4490. Ten
+acquisitions, five per half year of 2025, some almost clear, one very cloudy; half of
+them on processing baseline 04.00 (+1000 DN). The events appear between the periods.
+It imports nothing of the pipeline: it is a data source, not part of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+from rasterio.transform import Affine
+
+from tiandi.demo.scene_events import EventPlan, plant_events
+from tiandi.demo.scene_io import write_cog, write_gpkg, write_json
+from tiandi.demo.scene_landcover import build_landcover
+from tiandi.demo.scene_layout import REGION, Layout, make_layout, to_map
+from tiandi.demo.scene_render import Acquisition, render
+from tiandi.demo.scene_spectra import BANDS_10M, BANDS_20M
+from tiandi.errors import InputError
+
+CRS = "EPSG:32650"
+VECTOR_CRS = "EPSG:4490"
+X0, Y0, RES = 400000.0, 4460000.0, 10.0
+PERIODS = ("2025-01-01/2025-06-30", "2025-07-01/2025-12-31")
+MIN_SIZE, MAX_SIZE = 256, 16384
+
+_B, _C = "sentinel-2b", "sentinel-2c"
+ACQUISITIONS = (
+    Acquisition(date(2025, 2, 6), "02:57:11", _C, "03.01", 0.10),
+    Acquisition(date(2025, 4, 12), "02:56:49", _B, "04.00", 0.30, cirrus=True),
+    Acquisition(date(2025, 5, 17), "02:57:03", _C, "03.01", 0.01),
+    Acquisition(date(2025, 6, 1), "02:56:41", _B, "04.00", 0.85),
+    Acquisition(date(2025, 6, 21), "02:56:58", _C, "04.00", 0.05, nodata_corner=True),
+    Acquisition(date(2025, 7, 11), "02:56:44", _B, "04.00", 0.25, cirrus=True),
+    Acquisition(date(2025, 8, 20), "02:57:06", _C, "03.01", 0.02),
+    Acquisition(date(2025, 9, 14), "02:56:52", _B, "04.00", 0.06),
+    Acquisition(date(2025, 10, 9), "02:57:09", _C, "03.01", 0.40),
+    Acquisition(date(2025, 11, 18), "02:56:47", _B, "04.00", 0.12, nodata_corner=True),
+)
+_SPLIT = date(2025, 7, 1)
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class SceneEntry:
+    """One acquisition as listed in ``scenes.json``; asset paths are absolute here."""
+
+    item_id: str
+    datetime: datetime
+    platform: str
+    cloud_cover: float
+    processing_baseline: str
+    boa_add_offset: int
+    period: str  # "before" or "after"
+    assets: Mapping[str, Path]
+
+    def to_json(self, root: Path) -> dict[str, Any]:
+        """The ``scenes.json`` record, with asset paths relative to ``root``."""
+        return {
+            "item_id": self.item_id,
+            "datetime": self.datetime.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "platform": self.platform,
+            "cloud_cover": self.cloud_cover,
+            "processing_baseline": self.processing_baseline,
+            "boa_add_offset": self.boa_add_offset,
+            "assets": {b: p.relative_to(root).as_posix() for b, p in self.assets.items()},
+        }
+
+
+@dataclass(frozen=True)
+class SceneManifest:
+    """What ``generate_scene`` wrote."""
+
+    root: Path
+    scenes_json: Path
+    zones: Path
+    stations: Path
+    truth: Path
+    scenes: tuple[SceneEntry, ...]
+    periods: tuple[str, str] = PERIODS
+    crs: str = CRS
+    bounds: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+
+
+def _check(out_dir: Path, size: int, seed: int) -> None:
+    if isinstance(size, bool) or not isinstance(size, int) or not MIN_SIZE <= size <= MAX_SIZE:
+        raise InputError(
+            f"demo scene size {size!r} is not an integer between {MIN_SIZE} and {MAX_SIZE}; "
+            "pass e.g. --size 2048"
+        )
+    if size % 2:
+        raise InputError(
+            f"demo scene size {size} is odd; pass an even size (20 m bands are size/2)"
+        )
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise InputError(
+            f"demo scene seed {seed!r} is not a non-negative integer; pass e.g. --seed 0"
+        )
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"demo scene folder {out_dir} is a file; pass a folder path")
+
+
+def _frame(records: list[dict[str, Any]], geoms: list[Any]) -> gpd.GeoDataFrame:
+    frame = gpd.GeoDataFrame(records, geometry=[to_map(g, X0, Y0, RES) for g in geoms], crs=CRS)
+    return frame.to_crs(VECTOR_CRS)
+
+
+def _write_vectors(root: Path, layout: Layout, plan: EventPlan) -> None:
+    zones = _frame(
+        [
+            {
+                "zone_id": z.zone_id,
+                "name": z.name,
+                "zone_type": z.zone_type,
+                "level": z.level,
+                "functional_zone": z.functional_zone,
+                "region": REGION,
+                "category": z.category,
+            }
+            for z in layout.zones
+        ],
+        [z.geometry for z in layout.zones],
+    )
+    write_gpkg(root / "zones.gpkg", zones, "zones")
+    stations = _frame(
+        [{"station_id": s.station_id, "name": s.name} for s in layout.stations],
+        [s.geometry for s in layout.stations],
+    )
+    write_gpkg(root / "stations.gpkg", stations, "stations")
+    truth = _frame(
+        [
+            {
+                "event_id": e.event_id,
+                "kind": e.kind,
+                "hj1156_class": e.hj1156_class,
+                "change_type": "new",
+                "date": e.date.isoformat(),
+                "inside_zone": e.inside_zone,
+                "zone_id": e.zone_id,
+            }
+            for e in plan.events
+        ],
+        [e.footprint for e in plan.events],
+    )
+    write_gpkg(root / "truth.gpkg", truth, "events")
+
+
+def _write_acquisition(
+    root: Path, acq: Acquisition, plan: EventPlan, land_cover: Any, rng: np.random.Generator
+) -> SceneEntry:
+    after = acq.day >= _SPLIT
+    cover = plan.cover_after if after else land_cover.cover
+    texture = plan.texture_after if after else land_cover.texture
+    shot = render(acq, cover, texture, rng)
+    folder = root / "scenes" / acq.item_id
+    folder.mkdir(parents=True, exist_ok=True)
+    t10 = Affine(RES, 0.0, X0, 0.0, -RES, Y0)
+    t20 = Affine(2 * RES, 0.0, X0, 0.0, -2 * RES, Y0)
+    assets: dict[str, Path] = {}
+    for band in (*BANDS_10M, *BANDS_20M, "SCL"):
+        path = folder / f"{band}.tif"
+        data = shot.scl if band == "SCL" else shot.bands[band]
+        write_cog(
+            path,
+            data,
+            transform=t10 if band in BANDS_10M else t20,
+            crs=CRS,
+            nodata=0,
+            resampling="nearest" if band == "SCL" else "average",
+            description=band,
+        )
+        assets[band] = path
+    hh, mm, ss = (int(v) for v in acq.time.split(":"))
+    return SceneEntry(
+        item_id=acq.item_id,
+        datetime=datetime(acq.day.year, acq.day.month, acq.day.day, hh, mm, ss, tzinfo=UTC),
+        platform=acq.platform,
+        cloud_cover=shot.cloud_cover,
+        processing_baseline=acq.baseline,
+        boa_add_offset=-acq.offset,
+        period="after" if after else "before",
+        assets=assets,
+    )
+
+
+def generate_scene(
+    out_dir: Path, *, size: int = 2048, seed: int = 0, progress: Progress | None = None
+) -> SceneManifest:
+    """Generate the demo scene series, zones, stations and truth into ``out_dir``.
+
+    ``size`` is the side in 10 m pixels (even, 256..16384); ``seed`` picks the landscape,
+    the events and the clouds. ``progress``, when given, receives one line per step.
+    Raises ``InputError`` for a bad size, seed or folder, or a folder that cannot be written.
+    """
+    out_dir = Path(out_dir)
+    _check(out_dir, size, seed)
+    say = progress or (lambda _msg: None)
+    root = out_dir.resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    streams = np.random.SeedSequence([seed, size]).spawn(3 + len(ACQUISITIONS))
+    rngs = [np.random.default_rng(s) for s in streams]
+    layout = make_layout(size, rngs[0])
+    land = build_landcover(layout, rngs[1])
+    last_before = max(a.day for a in ACQUISITIONS if a.day < _SPLIT)
+    first_after = min(a.day for a in ACQUISITIONS if a.day >= _SPLIT)
+    plan = plant_events(
+        layout,
+        land,
+        rngs[2],
+        first_day=last_before + timedelta(days=1),
+        last_day=first_after - timedelta(days=1),
+    )
+    say(f"landscape {size}x{size} px with {len(plan.events)} planted events")
+    entries = []
+    for i, acq in enumerate(ACQUISITIONS):
+        entries.append(_write_acquisition(root, acq, plan, land, rngs[3 + i]))
+        say(
+            f"scene {i + 1}/{len(ACQUISITIONS)} {acq.item_id} cloud {entries[-1].cloud_cover:.1f} %"
+        )
+    _write_vectors(root, layout, plan)
+    scenes_json = root / "scenes.json"
+    write_json(scenes_json, [e.to_json(root) for e in entries])
+    return SceneManifest(
+        root=root,
+        scenes_json=scenes_json,
+        zones=root / "zones.gpkg",
+        stations=root / "stations.gpkg",
+        truth=root / "truth.gpkg",
+        scenes=tuple(entries),
+        bounds=(X0, Y0 - RES * size, X0 + RES * size, Y0),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tiandi.demo.scene OUT --size N --seed S``."""
+    parser = argparse.ArgumentParser(prog="python -m tiandi.demo.scene", description=__doc__)
+    parser.add_argument("out", type=Path, help="output folder")
+    parser.add_argument("--size", type=int, default=2048, help="side in 10 m pixels")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    try:
+        manifest = generate_scene(args.out, size=args.size, seed=args.seed, progress=print)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    print(f"{len(manifest.scenes)} scenes in {manifest.root} ({time.perf_counter() - start:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pystac
 import rasterio
-from rasterio.transform import from_origin
+from affine import Affine
 
 # The demo grid: WGS 84 / UTM 50N, upper-left corner 400000, 4460000.
 X0, Y0 = 400_000.0, 4_460_000.0
@@ -41,7 +41,7 @@ def write_raster(
         count=count,
         dtype=dtype,
         crs=crs,
-        transform=from_origin(origin[0], origin[1], resolution, resolution),
+        transform=Affine(resolution, 0.0, origin[0], 0.0, -resolution, origin[1]),
         nodata=nodata,
         tiled=True,
         blockxsize=16,

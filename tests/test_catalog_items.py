@@ -9,6 +9,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import odc.stac
 import pytest
 import rasterio.warp
 from shapely.geometry import Polygon, box, shape
@@ -183,6 +184,7 @@ def test_unreadable_raster_is_an_input_error_naming_it(tmp_path: Path) -> None:
         item_from_rasters("x", {"B04": bad}, datetime=utc(2025, 1, 1), collection=S2)
 
 
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 def test_raster_without_crs_is_an_input_error(tmp_path: Path) -> None:
     path = tmp_path / "nocrs.tif"
     with rasterio.open(path, "w", driver="GTiff", width=4, height=4, count=1, dtype="uint8") as d:
@@ -305,3 +307,15 @@ def test_output_item_rejects_parameters_that_are_not_json(tmp_path: Path) -> Non
         output_item(
             "r", _outputs(tmp_path), datetime=utc(2025, 1, 1), collection="c", processing=info
         )
+
+
+def test_odc_stac_loads_the_item_lazily_with_its_dtype_and_nodata(
+    s2_assets: dict[str, Path],
+) -> None:
+    item = item_from_rasters("S2B_T50TMK", s2_assets, datetime=utc(2025, 3, 12), collection=S2)
+    ds = odc.stac.load([item], bands=["B02", "B11"], resolution=10, chunks={})
+    assert ds["B02"].dtype == np.uint16
+    assert ds["B02"].attrs["nodata"] == 0
+    assert ds["B02"].shape == (1, 32, 32)
+    assert ds["B02"].chunks is not None  # lazy
+    assert int(ds["B02"].isel(time=0, x=0, y=0).compute()) == 1

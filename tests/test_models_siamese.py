@@ -1,0 +1,72 @@
+"""The Siamese FC-Siam-diff network: shapes, band sets, no data, size."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tiandi.errors import ModelError
+from tiandi.models.oscd import S2_BANDS
+from tiandi.models.siamese import (
+    RGBN_BANDS,
+    SiameseConfig,
+    SiameseDiffUNet,
+    count_parameters,
+)
+
+
+def test_output_has_the_input_size_even_when_not_a_multiple_of_16() -> None:
+    torch.manual_seed(0)
+    model = SiameseDiffUNet(SiameseConfig(base_channels=4)).eval()
+    x1, x2 = torch.rand(2, 13, 37, 45), torch.rand(2, 13, 37, 45)
+    out = model(x1, x2)
+    assert out.shape == (2, 1, 37, 45)
+    assert torch.isfinite(out).all()
+
+
+def test_four_band_network_and_band_normalisation_stored_as_buffers() -> None:
+    model = SiameseDiffUNet(
+        SiameseConfig(bands=RGBN_BANDS, base_channels=4, depth=3),
+        band_mean=[0.1, 0.1, 0.1, 0.3],
+        band_std=[0.05, 0.05, 0.05, 0.1],
+    ).eval()
+    assert model.bands == RGBN_BANDS
+    assert "band_mean" in model.state_dict()
+    x = torch.full((1, 4, 16, 16), 0.1)
+    normed = model.normalise(x)
+    assert torch.allclose(normed[0, :3], torch.zeros(3, 16, 16))
+    assert torch.allclose(normed[0, 3], torch.full((16, 16), -2.0))
+    assert model(x, x).shape == (1, 1, 16, 16)
+
+
+def test_nan_inputs_give_finite_logits() -> None:
+    model = SiameseDiffUNet(SiameseConfig(bands=RGBN_BANDS, base_channels=4)).eval()
+    x = torch.rand(1, 4, 32, 32)
+    x[..., :5, :5] = float("nan")
+    assert torch.isfinite(model(x, torch.rand(1, 4, 32, 32))).all()
+
+
+def test_wrong_band_count_or_mismatched_pair_raises_model_error() -> None:
+    model = SiameseDiffUNet(SiameseConfig(bands=RGBN_BANDS, base_channels=4))
+    with pytest.raises(ModelError, match=r"\(N, 4, H, W\).*B02"):
+        model(torch.rand(1, 13, 16, 16), torch.rand(1, 13, 16, 16))
+    with pytest.raises(ModelError, match=r"\[1, 4, 16, 16\] and \[1, 4, 16, 8\]"):
+        model(torch.rand(1, 4, 16, 16), torch.rand(1, 4, 16, 8))
+    with pytest.raises(ModelError, match="band_mean"):
+        SiameseDiffUNet(SiameseConfig(bands=RGBN_BANDS), band_mean=[0.0] * 13)
+    with pytest.raises(ModelError, match="repeats"):
+        SiameseConfig(bands=("B02", "B02"))
+
+
+def test_default_13_band_network_is_well_under_20_mb() -> None:
+    model = SiameseDiffUNet(SiameseConfig(bands=S2_BANDS))
+    assert 100_000 < count_parameters(model) < 20 * 2**20 / 4 / 4  # float32, with margin
+
+
+def test_gradients_reach_the_shared_encoder() -> None:
+    model = SiameseDiffUNet(SiameseConfig(bands=RGBN_BANDS, base_channels=4, depth=2))
+    loss = model(torch.rand(2, 4, 16, 16), torch.rand(2, 4, 16, 16)).mean()
+    loss.backward()  # type: ignore[no-untyped-call]
+    conv = next(m for m in model.encoders.modules() if isinstance(m, torch.nn.Conv2d))
+    first = conv.weight.grad
+    assert first is not None and float(first.abs().sum()) > 0

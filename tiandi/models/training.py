@@ -1,0 +1,605 @@
+"""Train the Siamese change detector on an OSCD-layout folder.
+
+``train_siamese(root, out, config)`` splits the cities of ``root`` by city (the
+validation cities are never trained on), computes the band normalisation statistics on
+the training cities, and trains on random patches:
+
+- class imbalance: a share ``change_sample_fraction`` of the patches is centred (with a
+  random offset) on a change pixel, and the loss is binary cross-entropy (optionally
+  weighted or focal) plus soft Dice of the change class;
+- augmentation: horizontal/vertical flips, 90° rotations, temporal swap of the dates;
+- fixed seeds (numpy, torch) and an explicit number of torch threads;
+- after every epoch the whole validation cities are predicted and scored at
+  ``threshold``; the epoch with the best overall validation F1 (confusion matrix summed
+  over all validation pixels) is saved with its model card (``tiandi.models.weights``);
+- a JSON-lines run log records the configuration, every epoch and the outcome.
+
+Command line: ``python -m tiandi.models.training --root DIR --out FILE.pt [options]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import math
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+import numpy.typing as npt
+import torch
+import torch.nn.functional as F
+
+from tiandi.errors import InputError
+from tiandi.models.metrics import IGNORE, ConfusionMatrix, confusion_matrix, sum_confusion
+from tiandi.models.oscd import S2_BANDS, dataset_checksum, list_cities, read_city, stack_bands
+from tiandi.models.siamese import RGBN_BANDS, SiameseConfig, SiameseDiffUNet
+from tiandi.models.weights import WeightsFiles, build_card, save_weights
+
+LOSSES = ("bce", "focal", "dice", "bce+dice", "focal+dice")
+DEFAULT_VAL_CITIES = ("bordeaux", "mumbai")
+"""Validation cities of the shipped model: one European, one Asian city, chosen before training."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training parameters.
+
+    ``train_cities`` empty means every city of the root that is not in ``val_cities``.
+    """
+
+    bands: tuple[str, ...] = S2_BANDS
+    val_cities: tuple[str, ...] = DEFAULT_VAL_CITIES
+    train_cities: tuple[str, ...] = ()
+    patch_size: int = 128
+    batch_size: int = 8
+    epochs: int = 40
+    steps_per_epoch: int = 150
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    loss: str = "bce+dice"
+    pos_weight: float = 1.0
+    change_sample_fraction: float = 0.5
+    threshold: float = 0.5
+    seed: int = 0
+    num_threads: int = 2
+    max_minutes: float | None = None
+    base_channels: int = 16
+    depth: int = 4
+    dropout: float = 0.2
+    attention: bool = True
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.loss not in LOSSES:
+            problems.append(f"loss {self.loss!r} is not one of {', '.join(LOSSES)}")
+        if self.patch_size < 2**self.depth or self.patch_size % 2**self.depth:
+            problems.append(f"patch_size {self.patch_size} must be a multiple of 2**depth")
+        if min(self.batch_size, self.epochs, self.steps_per_epoch, self.num_threads) < 1:
+            problems.append("batch_size, epochs, steps_per_epoch, num_threads must be >= 1")
+        if not 0.0 <= self.change_sample_fraction <= 1.0 or not 0 < self.threshold < 1:
+            problems.append("change_sample_fraction must be in [0, 1] and threshold in (0, 1)")
+        if not self.val_cities:
+            problems.append("val_cities is empty; name at least one validation city")
+        if set(self.val_cities) & set(self.train_cities):
+            problems.append(
+                f"cities {sorted(set(self.val_cities) & set(self.train_cities))} are in both "
+                "train_cities and val_cities"
+            )
+        if problems:
+            raise InputError("TrainConfig: " + "; ".join(problems))
+
+    def model_config(self) -> SiameseConfig:
+        """The architecture this configuration trains."""
+        return SiameseConfig(
+            bands=self.bands,
+            base_channels=self.base_channels,
+            depth=self.depth,
+            dropout=self.dropout,
+            attention=self.attention,
+        )
+
+
+@dataclass(frozen=True)
+class CityArrays:
+    """A city ready for training: reflectances (2, bands, H, W), labels 0/1/255 (H, W)."""
+
+    name: str
+    images: npt.NDArray[np.float32]
+    label: npt.NDArray[np.uint8]
+
+    @property
+    def change_index(self) -> npt.NDArray[np.intp]:
+        """Flat indices of the change pixels."""
+        return np.flatnonzero(self.label == 1)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Outcome of a training run: files written and the best validation scores."""
+
+    files: WeightsFiles | None
+    best_epoch: int
+    best_f1: float
+    per_city: dict[str, ConfusionMatrix]
+    overall: ConfusionMatrix
+    epochs_run: int
+    minutes: float
+    stopped_by_time: bool
+
+
+def load_city_arrays(root: Path, city: str, bands: Sequence[str], min_size: int = 0) -> CityArrays:
+    """Read a city as training arrays; pixels with no data in any band are labelled 255.
+
+    Cities smaller than ``min_size`` are padded (NaN images, label 255) to that size.
+    """
+    data = read_city(root, city, bands=bands)
+    images = np.stack([stack_bands(data.before, bands), stack_bands(data.after, bands)])
+    label = np.asarray(data.label if data.label is not None else 0, dtype=np.uint8).copy()
+    label[np.isnan(images).any(axis=(0, 1))] = IGNORE
+    h, w = label.shape
+    ph, pw = max(0, min_size - h), max(0, min_size - w)
+    if ph or pw:
+        images = np.pad(images, ((0, 0), (0, 0), (0, ph), (0, pw)), constant_values=np.nan)
+        label = np.pad(label, ((0, ph), (0, pw)), constant_values=IGNORE)
+    return CityArrays(name=city, images=images, label=label)
+
+
+def band_statistics(
+    cities: Sequence[CityArrays],
+) -> tuple[list[float], list[float]]:
+    """Per-band mean and standard deviation over both dates of ``cities`` (NaN ignored)."""
+    n = cities[0].images.shape[1]
+    total = np.zeros(n)
+    total_sq = np.zeros(n)
+    count = np.zeros(n)
+    for city in cities:
+        x = city.images.transpose(1, 0, 2, 3).reshape(n, -1).astype(np.float64)
+        valid = ~np.isnan(x)
+        total += np.where(valid, x, 0).sum(axis=1)
+        total_sq += np.where(valid, x * x, 0).sum(axis=1)
+        count += valid.sum(axis=1)
+    mean = total / np.maximum(count, 1)
+    std = np.sqrt(np.maximum(total_sq / np.maximum(count, 1) - mean**2, 1e-12))
+    return mean.tolist(), np.maximum(std, 1e-4).tolist()
+
+
+class PatchSampler:
+    """Random training patches with change-centred oversampling and augmentation."""
+
+    def __init__(
+        self,
+        cities: Sequence[CityArrays],
+        patch_size: int,
+        change_fraction: float,
+        rng: np.random.Generator,
+    ) -> None:
+        self.cities = list(cities)
+        self.patch = patch_size
+        self.change_fraction = change_fraction
+        self.rng = rng
+        self._changes = [c.change_index for c in self.cities]
+        sizes = np.array([c.label.size for c in self.cities], dtype=float)
+        counts = np.array([len(i) for i in self._changes], dtype=float)
+        self._p_any = sizes / sizes.sum()
+        self._p_change = counts / counts.sum() if counts.sum() else None
+
+    def _window(self, city: int, centred: bool) -> tuple[int, int]:
+        h, w = self.cities[city].label.shape
+        p = self.patch
+        if centred:
+            flat = int(self.rng.choice(self._changes[city]))
+            r, c = divmod(flat, w)
+            top = r - int(self.rng.integers(0, p))
+            left = c - int(self.rng.integers(0, p))
+        else:
+            top = int(self.rng.integers(0, h - p + 1))
+            left = int(self.rng.integers(0, w - p + 1))
+        return min(max(top, 0), h - p), min(max(left, 0), w - p)
+
+    def sample(self) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.uint8]]:
+        """One augmented patch: images (2, bands, p, p) and label (p, p)."""
+        centred = self._p_change is not None and self.rng.random() < self.change_fraction
+        probs = self._p_change if centred else self._p_any
+        city = int(self.rng.choice(len(self.cities), p=probs))
+        top, left = self._window(city, centred)
+        sl = (slice(top, top + self.patch), slice(left, left + self.patch))
+        images = self.cities[city].images[(..., *sl)]
+        label = self.cities[city].label[sl]
+        return augment(images, label, self.rng)
+
+    def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A batch: before (N, bands, p, p), after (N, bands, p, p), label (N, 1, p, p)."""
+        pairs = [self.sample() for _ in range(size)]
+        images = torch.from_numpy(np.stack([p[0] for p in pairs]))
+        labels = torch.from_numpy(np.stack([p[1] for p in pairs])[:, None])
+        return images[:, 0], images[:, 1], labels
+
+
+def augment(
+    images: npt.NDArray[np.float32], label: npt.NDArray[np.uint8], rng: np.random.Generator
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.uint8]]:
+    """Random flips, 90° rotation and temporal swap of one (2, bands, h, w) patch."""
+    k = int(rng.integers(0, 4))
+    images = np.rot90(images, k, axes=(2, 3))
+    label = np.rot90(label, k, axes=(0, 1))
+    if rng.random() < 0.5:
+        images, label = images[..., ::-1], label[:, ::-1]
+    if rng.random() < 0.5:
+        images, label = images[..., ::-1, :], label[::-1, :]
+    if rng.random() < 0.5:
+        images = images[::-1]
+    return np.ascontiguousarray(images), np.ascontiguousarray(label)
+
+
+def change_loss(
+    logits: torch.Tensor, label: torch.Tensor, kind: str = "bce+dice", pos_weight: float = 1.0
+) -> torch.Tensor:
+    """Loss of change logits against labels 0/1 (255 ignored).
+
+    ``bce`` (weighted by ``pos_weight`` for change), ``focal`` (gamma 2, same weight),
+    ``dice`` (soft Dice of the change class over the batch) or sums ``bce+dice`` and
+    ``focal+dice``.
+    """
+    valid = (label != IGNORE).float()
+    target = (label == 1).float()
+    n_valid = valid.sum().clamp(min=1.0)
+    loss = logits.new_zeros(())
+    if kind.startswith(("bce", "focal")):
+        weight = valid * (1.0 + (pos_weight - 1.0) * target)
+        bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+        if kind.startswith("focal"):
+            p_true = torch.exp(-bce)
+            bce = (1.0 - p_true) ** 2 * bce
+        loss = loss + (bce * weight).sum() / n_valid
+    if kind.endswith("dice"):
+        prob = torch.sigmoid(logits) * valid
+        inter = (prob * target).sum()
+        loss = loss + 1.0 - (2.0 * inter + 1.0) / (prob.sum() + (target * valid).sum() + 1.0)
+    return loss
+
+
+@torch.no_grad()
+def predict_proba(
+    model: SiameseDiffUNet,
+    images: npt.NDArray[np.float32],
+    *,
+    tile: int = 512,
+    margin: int = 32,
+) -> npt.NDArray[np.float32]:
+    """Change probability (H, W) of one (2, bands, H, W) array, predicted tile by tile.
+
+    Tiles overlap by ``margin`` pixels, of which only the centre is kept (no seams).
+    Pixels with NaN in any band are NaN. Used for validation; the pipeline's inference
+    over lazy arrays lives elsewhere.
+    """
+    model.eval()
+    _, _, h, w = images.shape
+    out = np.full((h, w), np.nan, dtype=np.float32)
+    for r0 in range(0, h, tile):
+        for c0 in range(0, w, tile):
+            r1, c1 = min(r0 + tile, h), min(c0 + tile, w)
+            er0, ec0 = max(r0 - margin, 0), max(c0 - margin, 0)
+            er1, ec1 = min(r1 + margin, h), min(c1 + margin, w)
+            x = torch.from_numpy(np.ascontiguousarray(images[:, :, er0:er1, ec0:ec1]))
+            prob = torch.sigmoid(model(x[0:1], x[1:2]))[0, 0].numpy()
+            out[r0:r1, c0:c1] = prob[r0 - er0 : r1 - er0, c0 - ec0 : c1 - ec0]
+    out[np.isnan(images).any(axis=(0, 1))] = np.nan
+    return out
+
+
+def score_cities(
+    model: SiameseDiffUNet, cities: Sequence[CityArrays], threshold: float
+) -> dict[str, ConfusionMatrix]:
+    """Confusion matrix of each city at ``threshold`` (no-data pixels not counted)."""
+    result: dict[str, ConfusionMatrix] = {}
+    for city in cities:
+        prob = predict_proba(model, city.images)
+        pred = np.where(np.isnan(prob), IGNORE, prob >= threshold).astype(np.uint8)
+        result[city.name] = confusion_matrix(pred, city.label, name=f"city {city.name}")
+    return result
+
+
+def split_cities(root: Path, config: TrainConfig) -> tuple[list[str], list[str]]:
+    """(training cities, validation cities); ``InputError`` naming unknown cities."""
+    present = list_cities(root)
+    wanted = list(config.val_cities) + list(config.train_cities)
+    unknown = [c for c in wanted if c not in present]
+    if unknown:
+        raise InputError(
+            f"{root}: cities {unknown} are not in the OSCD folder; present: {', '.join(present)}"
+        )
+    train = list(config.train_cities) or [c for c in present if c not in config.val_cities]
+    if not train:
+        raise InputError(f"{root}: no training city left after taking out {config.val_cities}")
+    return train, list(config.val_cities)
+
+
+class RunLog:
+    """A JSON-lines run log: one object per line, flushed as it is written."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._handle: TextIO | None = None
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._handle = path.open("w", encoding="utf-8")
+
+    def write(self, event: str, **fields: Any) -> None:
+        """Append ``{"event": event, **fields}``."""
+        if self._handle is not None:
+            self._handle.write(json.dumps({"event": event, **fields}, sort_keys=True) + "\n")
+            self._handle.flush()
+
+    def close(self) -> None:
+        """Close the file."""
+        if self._handle is not None:
+            self._handle.close()
+
+
+def _seed_everything(seed: int, threads: int) -> np.random.Generator:
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    # only settable once per process, before any inter-op parallel work
+    with contextlib.suppress(RuntimeError):
+        torch.set_num_interop_threads(1)
+    return np.random.default_rng(seed)
+
+
+def train_siamese(
+    root: Path,
+    out: Path,
+    config: TrainConfig = TrainConfig(),
+    *,
+    name: str = "siamese-s2",
+    version: str = "0.1",
+    command: str = "",
+    log_path: Path | None = None,
+) -> TrainResult:
+    """Train on the OSCD-layout ``root``; save the best-validation-F1 epoch to ``out``.
+
+    Returns the files written and the validation scores of the best epoch. Raises
+    ``InputError`` for a bad layout or unknown cities.
+    """
+    start = time.monotonic()
+    root, out = Path(root), Path(out)
+    rng = _seed_everything(config.seed, config.num_threads)
+    train_names, val_names = split_cities(root, config)
+    log = RunLog(log_path)
+    log.write("start", config=_jsonable(asdict(config)), train=train_names, val=val_names)
+    try:
+        train = [load_city_arrays(root, c, config.bands, config.patch_size) for c in train_names]
+        val = [load_city_arrays(root, c, config.bands) for c in val_names]
+        mean, std = band_statistics(train)
+        model = SiameseDiffUNet(config.model_config(), band_mean=mean, band_std=std)
+        result = _fit(model, train, val, config, rng, log, start)
+        files = None
+        if result.best_state is not None:
+            model.load_state_dict(result.best_state)
+            checksum = dataset_checksum(root, train_names + val_names, config.bands)
+            card = build_card(
+                model,
+                name=name,
+                version=version,
+                training_data=_training_data(root, train_names, val_names, checksum),
+                training=_training_summary(config, result, start),
+                seed=config.seed,
+                command=command,
+                metrics=_metrics(result.per_city, config.threshold, result.best_epoch),
+            )
+            files = save_weights(out, model, card)
+        minutes = (time.monotonic() - start) / 60
+        overall = sum_confusion(result.per_city.values())
+        log.write("end", best_epoch=result.best_epoch, overall=overall.as_dict(), minutes=minutes)
+    finally:
+        log.close()
+    return TrainResult(
+        files=files,
+        best_epoch=result.best_epoch,
+        best_f1=overall.f1,
+        per_city=result.per_city,
+        overall=overall,
+        epochs_run=result.epochs_run,
+        minutes=minutes,
+        stopped_by_time=result.stopped_by_time,
+    )
+
+
+@dataclass
+class _Fit:
+    best_state: dict[str, torch.Tensor] | None
+    best_epoch: int
+    per_city: dict[str, ConfusionMatrix]
+    epochs_run: int
+    stopped_by_time: bool
+
+
+def _fit(
+    model: SiameseDiffUNet,
+    train: Sequence[CityArrays],
+    val: Sequence[CityArrays],
+    config: TrainConfig,
+    rng: np.random.Generator,
+    log: RunLog,
+    start: float,
+) -> _Fit:
+    sampler = PatchSampler(train, config.patch_size, config.change_sample_fraction, rng)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    total = config.epochs * config.steps_per_epoch
+    warmup = max(1, total // 20)
+
+    def lr_at(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    fit = _Fit(None, 0, {}, 0, False)
+    best_f1 = -1.0
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        losses = []
+        for _ in range(config.steps_per_epoch):
+            before, after, label = sampler.batch(config.batch_size)
+            loss = change_loss(model(before, after), label, config.loss, config.pos_weight)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()  # type: ignore[no-untyped-call]
+            opt.step()
+            sched.step()
+            losses.append(float(loss.detach()))
+        per_city = score_cities(model, val, config.threshold)
+        overall = sum_confusion(per_city.values())
+        fit.epochs_run = epoch
+        improved = overall.f1 > best_f1
+        if improved:
+            best_f1 = overall.f1
+            fit.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            fit.best_epoch, fit.per_city = epoch, per_city
+        minutes = (time.monotonic() - start) / 60
+        log.write(
+            "epoch",
+            epoch=epoch,
+            train_loss=float(np.mean(losses)),
+            lr=float(sched.get_last_lr()[0]),
+            val={k: v.as_dict() for k, v in per_city.items()},
+            val_overall=overall.as_dict(),
+            best=improved,
+            minutes=round(minutes, 3),
+        )
+        if config.max_minutes is not None and minutes > config.max_minutes:
+            fit.stopped_by_time = epoch < config.epochs
+            log.write("time_budget", epoch=epoch, minutes=minutes, limit=config.max_minutes)
+            break
+    return fit
+
+
+def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
+
+
+def _training_data(root: Path, train: list[str], val: list[str], checksum: str) -> dict[str, Any]:
+    manifest = root / "MANIFEST.tsv"
+    info: dict[str, Any] = {
+        "dataset": "OSCD, Onera Satellite Change Detection (Daudt et al. 2018), OSCD layout",
+        "folder": root.name,
+        "train_cities": train,
+        "val_cities": val,
+        "checksum_sha256": checksum,
+        "checksum_method": (
+            "sha256 over sorted lines '<relative path>\\t<sha256 of file>' of every image "
+            "band file (both dates) and change map of the train and validation cities"
+        ),
+        "labels_licence": "CC BY-NC-SA (OSCD change maps); imagery: modified Copernicus data",
+    }
+    if manifest.is_file():
+        info["manifest_sha256"] = hashlib.sha256(manifest.read_bytes()).hexdigest()
+    return info
+
+
+def _training_summary(config: TrainConfig, fit: _Fit, start: float) -> dict[str, Any]:
+    summary = _jsonable(asdict(config))
+    summary.update(
+        {
+            "epochs_run": fit.epochs_run,
+            "best_epoch": fit.best_epoch,
+            "stopped_by_time_budget": fit.stopped_by_time,
+            "minutes": round((time.monotonic() - start) / 60, 1),
+            "device": "cpu",
+            "augmentation": "random 90° rotations, horizontal/vertical flips, temporal swap",
+            "optimiser": "AdamW, 5 % linear warm-up then cosine decay per step",
+        }
+    )
+    return summary
+
+
+def _metrics(
+    per_city: dict[str, ConfusionMatrix], threshold: float, best_epoch: int
+) -> dict[str, Any]:
+    return {
+        "split": "validation cities (never trained on); best epoch chosen on them",
+        "threshold": threshold,
+        "best_epoch": best_epoch,
+        "per_city": {k: v.as_dict() for k, v in per_city.items()},
+        "overall": sum_confusion(per_city.values()).as_dict(),
+    }
+
+
+def _parse_bands(text: str) -> tuple[str, ...]:
+    presets = {"s2-13": S2_BANDS, "rgbn": RGBN_BANDS}
+    if text in presets:
+        return presets[text]
+    return tuple(b.strip().upper() for b in text.split(",") if b.strip())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry: train and print the validation scores of the best epoch."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="python -m tiandi.models.training", description=__doc__)
+    parser.add_argument("--root", type=Path, required=True, help="OSCD-layout folder")
+    parser.add_argument("--out", type=Path, required=True, help="weights file (.pt)")
+    parser.add_argument("--log", type=Path, default=None, help="JSON-lines run log")
+    parser.add_argument("--name", default="siamese-s2")
+    parser.add_argument("--version", default="0.1")
+    parser.add_argument("--bands", default="s2-13", help="s2-13, rgbn or B02,B03,...")
+    parser.add_argument("--val-cities", default=",".join(DEFAULT_VAL_CITIES))
+    defaults = TrainConfig()
+    for key in ("patch_size", "batch_size", "epochs", "steps_per_epoch", "seed", "num_threads"):
+        parser.add_argument("--" + key.replace("_", "-"), type=int, default=getattr(defaults, key))
+    for key in ("lr", "pos_weight", "change_sample_fraction", "threshold", "max_minutes"):
+        parser.add_argument(
+            "--" + key.replace("_", "-"), type=float, default=getattr(defaults, key)
+        )
+    parser.add_argument("--loss", default=defaults.loss, choices=LOSSES)
+    parser.add_argument("--base-channels", type=int, default=defaults.base_channels)
+    args = parser.parse_args(args_list)
+    config = replace(
+        defaults,
+        bands=_parse_bands(args.bands),
+        val_cities=tuple(c for c in args.val_cities.split(",") if c),
+        **{
+            k: getattr(args, k)
+            for k in (
+                "patch_size",
+                "batch_size",
+                "epochs",
+                "steps_per_epoch",
+                "seed",
+                "num_threads",
+                "lr",
+                "pos_weight",
+                "change_sample_fraction",
+                "threshold",
+                "max_minutes",
+                "loss",
+                "base_channels",
+            )
+        },
+    )
+    command = "python -m tiandi.models.training " + shlex.join(args_list)
+    result = train_siamese(
+        args.root,
+        args.out,
+        config,
+        name=args.name,
+        version=args.version,
+        command=command,
+        log_path=args.log,
+    )
+    print(f"best epoch {result.best_epoch} of {result.epochs_run} ({result.minutes:.1f} min)")
+    for city, cm in {**result.per_city, "overall": result.overall}.items():
+        print(
+            f"{city:>12}  P {cm.precision:.4f}  R {cm.recall:.4f}  F1 {cm.f1:.4f}  "
+            f"OA {cm.overall_accuracy:.4f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,283 @@
+"""Save and load Siamese change-detection weights with their model card.
+
+A weights file ``<name>.pt`` is a torch archive holding plain data only (loaded with
+``weights_only=True``, no code is unpickled): the format tag, the architecture
+parameters, the state dict (including the band normalisation statistics) and the model
+card. Beside it lie ``<name>.json`` (the card) and ``<name>.md`` (the card for people).
+All three are written atomically. Loading needs no network and checks the band list and
+every tensor shape; any problem raises ``ModelError`` naming the file and what was
+expected.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import zipfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tiandi import __version__ as tiandi_version
+from tiandi._io import atomic_path
+from tiandi.errors import ModelError
+from tiandi.models.siamese import SiameseConfig, SiameseDiffUNet, count_parameters
+
+FORMAT = "tiandi.siamese-weights/1"
+MAX_WEIGHTS_BYTES = 20 * 1024 * 1024
+"""Shipped weights stay below 20 MB."""
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What a reader of the weights needs to know: what it is, what it saw, how well it does.
+
+    ``metrics`` holds validation-city scores only (never training-city figures).
+    """
+
+    name: str
+    version: str
+    architecture: str
+    config: dict[str, Any]
+    bands: list[str]
+    parameters: int = 0
+    training_data: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    command: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+    software: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready mapping."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelCard:
+        """Inverse of ``as_dict`` (unknown keys are ignored)."""
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    def to_markdown(self) -> str:
+        """The card as Markdown: summary, data, training, validation metrics, reproduction."""
+        lines = [
+            f"# {self.name} {self.version}",
+            "",
+            f"{self.architecture}",
+            "",
+            f"- Bands ({len(self.bands)}): {', '.join(self.bands)}",
+            f"- Parameters: {self.parameters:,}",
+            f"- Architecture parameters: `{json.dumps(self.config, sort_keys=True)}`",
+            f"- Seed: {self.seed}",
+            "",
+            "## Training data",
+            "",
+        ]
+        lines += [f"- {k}: {_md_value(v)}" for k, v in self.training_data.items()]
+        lines += ["", "## Training", ""]
+        lines += [f"- {k}: {_md_value(v)}" for k, v in self.training.items()]
+        lines += ["", "## Validation metrics (change class, unseen validation cities)", ""]
+        lines += _metrics_table(self.metrics)
+        lines += ["", "## Reproduce", "", "```", self.command, "```", ""]
+        if self.software:
+            lines += ["## Software", ""]
+            lines += [f"- {k} {v}" for k, v in sorted(self.software.items())]
+            lines.append("")
+        if self.notes:
+            lines += ["## Notes", ""]
+            lines += [f"- {n}" for n in self.notes]
+            lines.append("")
+        return "\n".join(lines)
+
+
+def _md_value(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def _metrics_table(metrics: dict[str, Any]) -> list[str]:
+    rows: dict[str, Any] = dict(metrics.get("per_city", {}))
+    if "overall" in metrics:
+        rows["**overall**"] = metrics["overall"]
+    lines = [f"- {k}: {v}" for k, v in metrics.items() if k not in ("per_city", "overall")]
+    if rows:
+        lines += [
+            "",
+            "| city | precision | recall | F1 | overall accuracy | TP | FP | FN | TN |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for city, m in rows.items():
+            lines.append(
+                f"| {city} | {m['precision']:.4f} | {m['recall']:.4f} | {m['f1']:.4f} | "
+                f"{m['overall_accuracy']:.4f} | {m['tp']} | {m['fp']} | {m['fn']} | {m['tn']} |"
+            )
+    return lines
+
+
+@dataclass(frozen=True)
+class WeightsFiles:
+    """The three files of a saved model."""
+
+    weights: Path
+    card_json: Path
+    card_md: Path
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A network ready for inference (eval mode) and its card."""
+
+    model: SiameseDiffUNet
+    card: ModelCard
+
+
+def card_paths(path: Path) -> tuple[Path, Path]:
+    """The JSON and Markdown card paths beside a ``.pt`` weights path."""
+    return path.with_suffix(".json"), path.with_suffix(".md")
+
+
+def save_weights(path: Path, model: SiameseDiffUNet, card: ModelCard) -> WeightsFiles:
+    """Write ``path`` (.pt), and the card as ``.json`` and ``.md`` beside it, atomically.
+
+    Raises ``ModelError`` when the card's bands differ from the model's or the weights
+    would exceed ``MAX_WEIGHTS_BYTES``.
+    """
+    path = Path(path)
+    if list(card.bands) != list(model.bands):
+        raise ModelError(
+            f"{path}: model card bands {card.bands} differ from the model's "
+            f"{list(model.bands)}; build the card from the model that is saved"
+        )
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    payload = {
+        "format": FORMAT,
+        "config": model.config.as_dict(),
+        "state_dict": state,
+        "card": card.as_dict(),
+    }
+    json_path, md_path = card_paths(path)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+        size = tmp.stat().st_size
+        if size > MAX_WEIGHTS_BYTES:
+            raise ModelError(
+                f"{path}: weights would be {size / 2**20:.1f} MiB, over the "
+                f"{MAX_WEIGHTS_BYTES / 2**20:.0f} MiB limit; use fewer base_channels"
+            )
+    with atomic_path(json_path) as tmp:
+        text = json.dumps(card.as_dict(), indent=2, sort_keys=True, ensure_ascii=False)
+        tmp.write_text(text + "\n", encoding="utf-8")
+    with atomic_path(md_path) as tmp:
+        tmp.write_text(card.to_markdown(), encoding="utf-8")
+    return WeightsFiles(weights=path, card_json=json_path, card_md=md_path)
+
+
+def _read_payload(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ModelError(
+            f"{path}: weights file is missing; pass an existing .pt file written by "
+            "tiandi (train one with `python -m tiandi.models.training`) or use the baseline"
+        )
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise ModelError(
+            f"{path}: cannot read the weights ({type(exc).__name__}: {exc}); the file is "
+            "truncated or not a tiandi weights file — copy it again or retrain"
+        ) from exc
+    except pickle.UnpicklingError as exc:
+        raise ModelError(
+            f"{path}: holds objects other than plain tensors and values; "
+            "only weights written by tiandi.models.weights.save_weights are loaded"
+        ) from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise ModelError(
+            f"{path}: not a tiandi Siamese weights file (format {found!r}, expected "
+            f"{FORMAT!r}); save weights with tiandi.models.weights.save_weights"
+        )
+    return payload
+
+
+def load_weights(path: Path, *, bands: Sequence[str] | None = None) -> LoadedModel:
+    """Load a saved model for inference, checking its band list and tensor shapes.
+
+    ``bands``: the bands the caller will feed, in order; a file trained on another band
+    set raises ``ModelError`` naming the file, its bands and the expected ones. A file
+    that is missing, truncated, of another format or with tensors of unexpected shape
+    raises ``ModelError`` too.
+    """
+    path = Path(path)
+    payload = _read_payload(path)
+    try:
+        config = SiameseConfig.from_dict(payload["config"])
+        card = ModelCard.from_dict(payload["card"])
+        state: dict[str, torch.Tensor] = payload["state_dict"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(
+            f"{path}: weights file lacks or garbles its config/card/state_dict ({exc}); retrain"
+        ) from exc
+    if bands is not None and tuple(bands) != config.bands:
+        raise ModelError(
+            f"{path}: weights are for bands {list(config.bands)} "
+            f"(input shape (N, {len(config.bands)}, H, W)) but the input has bands "
+            f"{list(bands)}; use weights trained on these bands or select those bands"
+        )
+    model = SiameseDiffUNet(config)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise ModelError(
+            f"{path}: tensors do not match the architecture {config.as_dict()}: "
+            f"missing {missing[:3]}, unexpected {unexpected[:3]}; retrain or re-save"
+        )
+    for key, tensor in expected.items():
+        if tuple(state[key].shape) != tuple(tensor.shape):
+            raise ModelError(
+                f"{path}: tensor '{key}' has shape {list(state[key].shape)}, expected "
+                f"{list(tensor.shape)} for bands {list(config.bands)} and "
+                f"base_channels {config.base_channels}; the file is for another model"
+            )
+    model.load_state_dict(state)
+    model.eval()
+    return LoadedModel(model=model, card=card)
+
+
+def build_card(
+    model: SiameseDiffUNet,
+    *,
+    name: str,
+    version: str,
+    training_data: dict[str, Any],
+    training: dict[str, Any],
+    seed: int,
+    command: str,
+    metrics: dict[str, Any],
+    notes: Sequence[str] = (),
+) -> ModelCard:
+    """A model card for ``model`` with architecture, bands and software filled in."""
+    return ModelCard(
+        name=name,
+        version=version,
+        architecture=(
+            "SiameseDiffUNet: FC-Siam-diff style fully-convolutional Siamese U-Net "
+            "(shared encoder, |f1 - f2| skip connections with squeeze-excitation "
+            "attention, decoder from the after-image features), tiandi.models.siamese"
+        ),
+        config=model.config.as_dict(),
+        bands=list(model.bands),
+        parameters=count_parameters(model),
+        training_data=dict(training_data),
+        training=dict(training),
+        seed=seed,
+        command=command,
+        metrics=dict(metrics),
+        software={"torch": str(torch.__version__), "tiandi": tiandi_version},
+        notes=list(notes),
+    )

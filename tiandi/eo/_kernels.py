@@ -6,6 +6,7 @@ numbers and SCL classes. Nothing here knows about dask, xarray or files.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +20,8 @@ MASKED_SCL = (0, 1, 3, 8, 9, 10)
 #: Reflectance = harmonised DN / QUANTIFICATION.
 QUANTIFICATION = 10000.0
 _SENTINEL = np.uint16(65535)
+#: Longer time series are sorted with np.sort instead of a sorting network.
+MAX_NETWORK = 64
 
 
 def upsample(block: NDArray[Any], factor: int, block_info: Any = None) -> NDArray[Any]:
@@ -50,6 +53,66 @@ def dilate(bad: NDArray[np.bool_], radius: int) -> NDArray[np.bool_]:
     return result
 
 
+def _oddeven_merge(lo: int, hi: int, r: int) -> list[tuple[int, int]]:
+    step = r * 2
+    if step < hi - lo:
+        return [
+            *_oddeven_merge(lo, hi, step),
+            *_oddeven_merge(lo + r, hi, step),
+            *[(i, i + r) for i in range(lo + r, hi - r, step)],
+        ]
+    return [(lo, lo + r)]
+
+
+def _oddeven_sort(lo: int, hi: int) -> list[tuple[int, int]]:
+    if hi - lo < 1:
+        return []
+    mid = lo + (hi - lo) // 2
+    return [*_oddeven_sort(lo, mid), *_oddeven_sort(mid + 1, hi), *_oddeven_merge(lo, hi, 1)]
+
+
+@functools.cache
+def sorting_network(n: int) -> tuple[tuple[int, int], ...]:
+    """Batcher's odd-even merge sort comparators for ``n`` items.
+
+    Built for the next power of two; comparators that touch the (virtual, +inf) padding
+    are dropped, which leaves a valid network for ``n``.
+    """
+    size = 1 << max(0, (n - 1).bit_length())
+    return tuple((i, j) for i, j in _oddeven_sort(0, size - 1) if j < n)
+
+
+def _sort_planes(planes: list[NDArray[np.uint16]]) -> list[NDArray[np.uint16]]:
+    """Sort a list of equally shaped planes element-wise (ascending along the list)."""
+    if len(planes) > MAX_NETWORK:
+        stacked = np.sort(np.stack(planes), axis=0)
+        return list(stacked)
+    scratch = np.empty_like(planes[0])
+    for i, j in sorting_network(len(planes)):
+        a, b = planes[i], planes[j]
+        np.minimum(a, b, out=scratch)
+        np.maximum(a, b, out=b)
+        planes[i], scratch = scratch, a
+    return planes
+
+
+def _harmonised_plane(dn: NDArray[np.uint16], offset: int) -> NDArray[np.uint16]:
+    """``max(DN + offset, 1)`` in uint16 (``offset`` <= 0), capped below the sentinel."""
+    if offset < 0:
+        out = np.maximum(dn, np.uint16(1 - offset))
+        out -= np.uint16(-offset)
+    else:
+        out = np.maximum(dn, np.uint16(1))
+    np.minimum(out, _SENTINEL - 1, out=out)
+    return out
+
+
+def _bits(mask: NDArray[np.bool_]) -> NDArray[np.uint16]:
+    """0xFFFF where ``mask`` else 0."""
+    bits: NDArray[np.uint16] = mask.view(np.uint8).astype(np.uint16) * np.uint16(0xFFFF)
+    return bits
+
+
 def composite(
     *arrays: NDArray[Any], offsets: Sequence[int], block_info: Any = None
 ) -> NDArray[np.float32]:
@@ -60,27 +123,41 @@ def composite(
     (0 or -1000). A slice is clear where the mask is False and every band is non-zero.
     Harmonised reflectance is ``max(DN + offset, 1) / 10000``. Returns float32
     ``(bands + 1, rows, cols)``: the medians (NaN where the count is 0) and the count.
+
+    The median sorts the time slices with a sorting network of element-wise min/max
+    (unusable slices set to a sentinel above every valid value) and picks, per pixel,
+    the middle one or two of the ``count`` clear values; no NaN arithmetic.
     """
     *bands, bad = arrays
-    clear = ~bad
+    n_time = bad.shape[0]
+    unusable = bad.copy()
     for band in bands:
-        clear &= band != 0
-    count = clear.sum(axis=0, dtype=np.int16)
-    lo_idx = ((count - 1) // 2).clip(0)[None]
-    hi_idx = (count // 2)[None]
-    off = np.asarray(offsets, dtype=np.int32)[:, None, None]
-    out = np.empty((len(bands) + 1, *bad.shape[1:]), dtype=np.float32)
+        unusable |= band == 0
+    count = n_time - unusable.sum(axis=0, dtype=np.int16)
+    lo_idx = ((count - 1) // 2).clip(0)
+    hi_idx = (count // 2).clip(max=n_time - 1)
+    # all-ones uint16 bit masks: OR sets the sentinel, AND/OR selects (no boolean indexing)
+    sentinel = [_bits(unusable[t]) for t in range(n_time)]
+    pick_lo = [_bits(lo_idx == k) for k in range(n_time)]
+    pick_hi = [_bits(hi_idx == k) for k in range(n_time)]
     empty = count == 0
+    scratch = np.empty(bad.shape[1:], dtype=np.uint16)
+    out = np.empty((len(bands) + 1, *bad.shape[1:]), dtype=np.float32)
     for i, band in enumerate(bands):
-        if np.any(off):
-            dn = (band.astype(np.int32) + off).clip(1, 65534).astype(np.uint16)
-        else:
-            dn = band.clip(1, 65534)
-        dn[~clear] = _SENTINEL
-        dn.sort(axis=0)
-        lo = np.take_along_axis(dn, lo_idx, axis=0)[0].astype(np.float32)
-        hi = np.take_along_axis(dn, hi_idx.clip(max=dn.shape[0] - 1), axis=0)[0]
-        med = (lo + hi) * np.float32(0.5 / QUANTIFICATION)
+        planes = []
+        for t in range(n_time):
+            plane = _harmonised_plane(band[t], int(offsets[t]))
+            plane |= sentinel[t]
+            planes.append(plane)
+        planes = _sort_planes(planes)
+        lo = planes[0] & pick_lo[0]
+        hi = planes[0] & pick_hi[0]
+        for k in range(1, n_time):
+            lo |= np.bitwise_and(planes[k], pick_lo[k], out=scratch)
+            hi |= np.bitwise_and(planes[k], pick_hi[k], out=scratch)
+        med = lo.astype(np.float32)
+        med += hi
+        med *= np.float32(0.5 / QUANTIFICATION)
         med[empty] = np.nan
         out[i] = med
     out[-1] = count

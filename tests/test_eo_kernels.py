@@ -1,0 +1,50 @@
+"""The per-chunk composite kernel against numpy's nanmedian."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from tiandi.eo import _kernels
+
+
+@pytest.mark.parametrize("n_time", [1, 2, 3, 5, 8, 13, 70])
+def test_median_of_clear_harmonised_values_matches_nanmedian(n_time: int) -> None:
+    rng = np.random.default_rng(n_time)
+    shape = (n_time, 9, 11)
+    bands = [rng.integers(0, 3000, shape).astype(np.uint16) for _ in range(2)]
+    bad = rng.random(shape) > 0.6
+    offsets = [int(o) for o in rng.choice([0, -1000], n_time)]
+    out = _kernels.composite(*bands, bad, offsets=offsets)
+
+    unusable = bad | (bands[0] == 0) | (bands[1] == 0)
+    np.testing.assert_array_equal(out[-1], (~unusable).sum(axis=0))
+    off = np.asarray(offsets)[:, None, None]
+    for i, band in enumerate(bands):
+        ref = np.maximum(band.astype(float) + off, 1)
+        ref[unusable] = np.nan
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels
+            expected = np.nanmedian(ref, axis=0) / 10000
+        np.testing.assert_allclose(out[i], expected, rtol=1e-6, equal_nan=True)
+
+
+def test_sorting_network_sorts_every_small_size() -> None:
+    rng = np.random.default_rng(0)
+    for n in range(1, 18):
+        for _ in range(50):
+            values = rng.integers(0, 4, n)
+            planes = [np.array([[v]], dtype=np.uint16) for v in values]
+            got = [int(p[0, 0]) for p in _kernels._sort_planes(planes)]
+            assert got == sorted(values.tolist())
+
+
+def test_dilation_is_a_square_of_the_radius() -> None:
+    bad = np.zeros((1, 9, 9), dtype=bool)
+    bad[0, 4, 4] = True
+    out = _kernels.dilate(bad, 2)
+    expected = np.zeros((9, 9), dtype=bool)
+    expected[2:7, 2:7] = True
+    np.testing.assert_array_equal(out[0], expected)

@@ -48,16 +48,16 @@ MIN_SIZE, MAX_SIZE = 256, 16384
 
 _B, _C = "sentinel-2b", "sentinel-2c"
 ACQUISITIONS = (
-    Acquisition(date(2025, 2, 6), "02:57:11", _C, "03.01", 0.10),
-    Acquisition(date(2025, 4, 12), "02:56:49", _B, "04.00", 0.30, cirrus=True),
+    Acquisition(date(2025, 2, 6), "02:57:11", _C, "03.01", 0.85),
+    Acquisition(date(2025, 4, 12), "02:56:49", _B, "04.00", 0.10),
     Acquisition(date(2025, 5, 17), "02:57:03", _C, "03.01", 0.01),
-    Acquisition(date(2025, 6, 1), "02:56:41", _B, "04.00", 0.85),
+    Acquisition(date(2025, 6, 1), "02:56:41", _B, "04.00", 0.30, cirrus=True),
     Acquisition(date(2025, 6, 21), "02:56:58", _C, "04.00", 0.05, nodata_corner=True),
-    Acquisition(date(2025, 7, 11), "02:56:44", _B, "04.00", 0.25, cirrus=True),
-    Acquisition(date(2025, 8, 20), "02:57:06", _C, "03.01", 0.02),
-    Acquisition(date(2025, 9, 14), "02:56:52", _B, "04.00", 0.06),
-    Acquisition(date(2025, 10, 9), "02:57:09", _C, "03.01", 0.40),
-    Acquisition(date(2025, 11, 18), "02:56:47", _B, "04.00", 0.12, nodata_corner=True),
+    Acquisition(date(2025, 7, 21), "02:56:44", _B, "04.00", 0.25, cirrus=True),
+    Acquisition(date(2025, 8, 10), "02:57:06", _C, "03.01", 0.02),
+    Acquisition(date(2025, 8, 30), "02:56:52", _B, "04.00", 0.06),
+    Acquisition(date(2025, 9, 24), "02:57:09", _C, "03.01", 0.40),
+    Acquisition(date(2025, 11, 3), "02:56:47", _B, "04.00", 0.12, nodata_corner=True),
 )
 _SPLIT = date(2025, 7, 1)
 

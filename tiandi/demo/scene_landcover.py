@@ -83,7 +83,7 @@ def build_landcover(layout: Layout, rng: np.random.Generator) -> LandCover:
     parcel = iy[:, None] * len(x_edges) + ix[None, :]
     n_parcels = len(x_edges) * len(y_edges)
     kinds = np.array([Cover.DOUBLE_CROP, Cover.SPRING_MAIZE, Cover.VEGETABLES], dtype=np.uint8)
-    parcel_kind = kinds[rng.choice(3, size=n_parcels, p=[0.7, 0.15, 0.15])]
+    parcel_kind = kinds[rng.choice(3, size=n_parcels, p=[0.75, 0.05, 0.20])]
     parcel_gain = (1.0 + 0.08 * rng.standard_normal(n_parcels)).astype(np.float32)
     cover[crop] = parcel_kind[parcel[crop]]
 

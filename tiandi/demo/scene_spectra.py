@@ -89,7 +89,7 @@ def greenness(doy: int) -> npt.NDArray[np.float32]:
     maize = _peak(doy, 230, 25) if doy > 172 else 0.0
     g[Cover.DOUBLE_CROP] = max(wheat, maize)
     g[Cover.SPRING_MAIZE] = _peak(doy, 210, 35)
-    g[Cover.VEGETABLES] = 0.55 + 0.15 * math.sin(2 * math.pi * doy / 60.0)
+    g[Cover.VEGETABLES] = 0.55 + 0.05 * math.sin(2 * math.pi * doy / 60.0)
     return g
 
 

@@ -26,15 +26,18 @@ Rules, tried in this order (the first that fires wins; confidence is the rule's 
 R0  no data: any of NDVI/NDWI after unknown → ``other``, ``new``, 0.20.
 R1  restoration: NDVIa − NDVIb ≥ 0.30 and NDVIb ≤ 0.30 (bare before, vegetated after) →
     change type ``reduced``; the class is what R3–R7 find for the *before* state (the
-    activity that was removed), else ``other``; 0.60 (0.45 for ``other``).
+    activity that was removed), else ``other``; 0.50 (0.40 for ``other``): kept low
+    because a crop field bare in one period and green in the next looks the same.
 R2  aquaculture: NDWIa ≥ 0.20 and NDWIb < 0.10 (water now, not before) → 0.80.
 R3  transport: NDVIa < 0.40 and width ≤ 40 m and (elongation ≥ 6 or aspect ≥ 10), where
     width = 2·area/perimeter (the mean width of a long strip), aspect = area/width² (its
     length/width, also for curved roads) and elongation = long/short side of the minimum
     rotated rectangle. A 25 m road 1 km long has width 25, aspect 40; a 1 ha square
     has width 50, aspect 4; 2.5 ha disc width 89, aspect 3.1 → 0.70.
-R4  energy (solar): max(B02, B03, B04)a ≤ 0.10, B08a ≤ 0.16, B11a ≤ 0.17, NDWIa < 0.10
-    (dark in every band but not water) → 0.75, 0.80 when rectangularity ≥ 0.8.
+R4  energy (solar): max(B02, B03, B04)a ≤ 0.10, B11a ≤ 0.17, B08a ≤ 0.20, NDVIa ≤ 0.40,
+    NDWIa < 0.10 (dark in the visible and SWIR, not water, not vegetation; the NIR limit
+    leaves room for a patch that also holds some vegetation: base forest/grass have
+    B08 ≥ .26, low-season cropland has B11 .22) → 0.75, 0.80 when rectangularity ≥ 0.8.
 R5  mining: visa ≥ 0.16 and B11a ≥ 0.30 (very bright bare ground, high SWIR) → 0.75.
 R6  agriculture (clearing to bare soil): NDVIb ≥ 0.40, 0.10 ≤ NDVIa ≤ 0.35 and
     NDWIa ≤ −0.26 (soil keeps NIR above green; built surfaces sit near −0.19) → 0.60.
@@ -147,8 +150,8 @@ def classify_patch(
     if math.isfinite(b["ndvi"]) and a["ndvi"] - b["ndvi"] >= 0.30 and b["ndvi"] <= 0.30:
         removed = _activity(b, shape)
         if removed is None:
-            return HJ1156Class.OTHER, ChangeType.REDUCED, 0.45
-        return removed[0], ChangeType.REDUCED, 0.60
+            return HJ1156Class.OTHER, ChangeType.REDUCED, 0.40
+        return removed[0], ChangeType.REDUCED, 0.50
     found = _activity(a, shape, before=b)
     if found is None:
         if math.isfinite(b["ndvi"]) and b["ndvi"] - a["ndvi"] >= 0.20:
@@ -175,7 +178,8 @@ def _activity(
     thin = shape.width_m <= 40.0 and (shape.elongation >= 6.0 or shape.aspect >= 10.0)
     if ndvi < 0.40 and thin:  # R3
         return HJ1156Class.TRANSPORT, 0.70
-    if max(vis_bands) <= 0.10 and nir <= 0.16 and swir <= 0.17 and ndwi < 0.10:  # R4
+    dark = max(vis_bands) <= 0.10 and swir <= 0.17 and nir <= 0.20
+    if dark and ndvi <= 0.40 and ndwi < 0.10:  # R4
         return HJ1156Class.ENERGY, 0.80 if shape.rectangularity >= 0.8 else 0.75
     if vis >= 0.16 and swir >= 0.30:  # R5
         return HJ1156Class.MINING, 0.75

@@ -45,6 +45,7 @@ import shapely
 import shapely.affinity
 import xarray as xr
 from affine import Affine
+from scipy import ndimage
 from shapely.geometry.base import BaseGeometry
 
 from tiandi._io import atomic_path
@@ -167,9 +168,10 @@ def extract_patches(
         return _empty(grid.crs)
     stats = _zonal_stats(comps, change, before, after, grid, window, params)
     metric = _metric_geoms(comps, grid.crs)
+    zone_list = _ZoneList.of(zones_g)
     rows: list[dict[str, Any]] = []
     for i, comp in enumerate(comps):
-        rows.extend(_pieces(comp, i, stats, metric[i], zones_g, grid.crs, params))
+        rows.extend(_pieces(comp, i, stats, metric[i], zone_list, grid.crs, params))
     if not rows:
         return _empty(grid.crs)
     out = gpd.GeoDataFrame(rows, geometry="geometry", crs=grid.crs)
@@ -432,49 +434,50 @@ def _zonal_stats(
         ring_bare=np.zeros(n),
         ring_total=np.zeros(n),
     )
-    ring_width = params.ring_px * grid.pixel
-    rings = [g.buffer(ring_width, join_style="mitre").difference(g) for g in comps]
     tree = shapely.STRtree(comps)
-    ring_tree = shapely.STRtree(rings)
+    halo = params.ring_px
     r0, r1, c0, c1 = window
     for a, b in _row_windows(r0, r1, params.window_rows):
-        t = grid.window_transform(a, c0)
+        # labels on the window plus `halo` rows above and below, for the rings
+        ha, hb = max(a - halo, r0), min(b + halo, r1)
+        t = grid.window_transform(ha, c0)
         x_0, y_0 = t @ (0, 0)
-        x_1, y_1 = t @ (c1 - c0, b - a)
+        x_1, y_1 = t @ (c1 - c0, hb - ha)
         box = shapely.box(min(x_0, x_1), min(y_0, y_1), max(x_0, x_1), max(y_0, y_1))
         hits = tree.query(box, predicate="intersects")
         if len(hits) == 0:
             continue
-        shape = (b - a, c1 - c0)
-        labels = rasterio.features.rasterize(
+        haloed = rasterio.features.rasterize(
             [(comps[i], int(i) + 1) for i in sorted(hits)],
-            out_shape=shape,
+            out_shape=(hb - ha, c1 - c0),
             transform=t,
             fill=0,
             dtype="int32",
         )
+        labels = haloed[a - ha : a - ha + (b - a)]
         for key, da in sources:
             values = _read(da, grid, (a, b), (c0, c1)).astype("float64")
             ok = (labels > 0) & np.isfinite(values)
             stats.sums[key] += np.bincount(labels[ok], weights=values[ok], minlength=n)
             stats.counts[key] += np.bincount(labels[ok], minlength=n)
-        ring_hits = ring_tree.query(box, predicate="intersects")
-        if params.ring_px > 0 and len(ring_hits):
-            _ring_stats(stats, rings, ring_hits, labels, before, grid, (a, b), (c0, c1), t)
+        if halo > 0:
+            grown = ndimage.grey_dilation(haloed, size=(2 * halo + 1, 2 * halo + 1))
+            ring = np.where(haloed == 0, grown, 0)[a - ha : a - ha + (b - a)]
+            _ring_stats(stats, ring, before, grid, (a, b), (c0, c1))
     return stats
 
 
 def _ring_stats(
     stats: _Stats,
-    rings: list[BaseGeometry],
-    hits: Any,
-    labels: Any,
+    ring: Any,
     before: xr.Dataset,
     grid: _Grid,
     rows: tuple[int, int],
     cols: tuple[int, int],
-    transform: Affine,
 ) -> None:
+    """Count ring pixels (labelled with the nearest patch) and those bare or built before."""
+    if not ring.any():
+        return
     if "ndvi" in before and "ndwi" in before:
         ndvi = _read(before["ndvi"], grid, rows, cols).astype("float64")
         ndwi = _read(before["ndwi"], grid, rows, cols).astype("float64")
@@ -486,21 +489,27 @@ def _ring_stats(
             ndvi, ndwi = (b08 - b04) / (b08 + b04), (b03 - b08) / (b03 + b08)
     else:
         return
-    ring_labels = rasterio.features.rasterize(
-        [(rings[i], int(i) + 1) for i in sorted(hits) if not rings[i].is_empty],
-        out_shape=labels.shape,
-        transform=transform,
-        fill=0,
-        dtype="int32",
-    )
-    ok = (ring_labels > 0) & (labels == 0) & np.isfinite(ndvi) & np.isfinite(ndwi)
+    ok = (ring > 0) & np.isfinite(ndvi) & np.isfinite(ndwi)
     bare = ok & (ndvi < BARE_BEFORE_NDVI) & (ndwi < 0.0)
     n = len(stats.ring_total)
-    stats.ring_total += np.bincount(ring_labels[ok], minlength=n)
-    stats.ring_bare += np.bincount(ring_labels[bare], minlength=n)
+    stats.ring_total += np.bincount(ring[ok], minlength=n)
+    stats.ring_bare += np.bincount(ring[bare], minlength=n)
 
 
-# --- rows ------------------------------------------------------------------------------
+# --- rows ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _ZoneList:
+    geoms: list[BaseGeometry]
+    records: list[dict[str, Any]]
+    tree: shapely.STRtree
+
+    @classmethod
+    def of(cls, zones: gpd.GeoDataFrame) -> _ZoneList:
+        geoms = list(zones.geometry.values)
+        records = zones.drop(columns=zones.geometry.name).to_dict("records")
+        return cls(geoms, records, shapely.STRtree(geoms))
 
 
 def _pieces(
@@ -508,7 +517,7 @@ def _pieces(
     i: int,
     stats: _Stats,
     metric: BaseGeometry,
-    zones: gpd.GeoDataFrame,
+    zones: _ZoneList,
     crs: pyproj.CRS,
     params: PatchParams,
 ) -> list[dict[str, Any]]:
@@ -523,9 +532,9 @@ def _pieces(
     confidence = math.sqrt(prob * class_conf) if math.isfinite(prob) else class_conf / 2
     n_pixels = int(max((c[i + 1] for c in stats.counts.values()), default=0))
     rows = []
-    for z in sorted(zones.sindex.query(comp, predicate="intersects")):
-        zone = zones.iloc[int(z)]
-        piece = _as_polygonal(comp.intersection(zone.geometry))
+    for z in sorted(zones.tree.query(comp, predicate="intersects")):
+        zone = zones.records[int(z)]
+        piece = _as_polygonal(comp.intersection(zones.geoms[int(z)]))
         if piece is None:
             continue
         area = _areas_m2([piece], crs)[0]

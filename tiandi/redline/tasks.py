@@ -8,8 +8,9 @@ jurisdiction goes to the nearest station and says so in ``assignment`` ("nearest
 :func:`write_station_packages` writes, per station, ``<station_id>.gpkg`` for offline field
 apps (QField, Mergin Maps, any GeoPackage reader) with layers ``tasks`` (polygons) and
 ``task_points`` (representative points), EPSG:4490, spatial index, and the fields a crew
-fills in — ``field_result`` (confirmed / not_found / different), ``field_class`` (an
-HJ 1156 class), ``field_notes``, ``photo`` (a file name) — all empty; and
+fills in — ``field_result`` (confirmed / not_found / different_class, the lifecycle's
+``FieldOutcome`` values), ``field_class`` (an HJ 1156 class), ``field_notes``, ``photo``
+(a file name) — all empty; and
 ``<station_id>.geojson`` (EPSG:4326, RFC 7946) with the same polygons for web maps.
 Column names are ASCII; Chinese labels are in ``*_zh`` columns. Files are written
 atomically and are byte-identical for the same tasks.
@@ -32,7 +33,11 @@ from tiandi.errors import InputError
 from tiandi.redline.patches import PATCH_CRS, write_gpkg_layers
 
 FIELD_COLUMNS: tuple[str, ...] = ("field_result", "field_class", "field_notes", "photo")
-FIELD_RESULTS: dict[str, str] = {"confirmed": "属实", "not_found": "未发现", "different": "不符"}
+FIELD_RESULTS: dict[str, str] = {
+    "confirmed": "属实",
+    "not_found": "未发现",
+    "different_class": "类型不符",
+}
 """Values of ``field_result`` with their Chinese labels."""
 
 TASK_COLUMNS: tuple[str, ...] = (

@@ -277,9 +277,21 @@ def test_write_patches_gives_cgcs2000_geopackage_with_stable_bytes(tmp_path: Pat
     first = write_patches(patches, tmp_path / "a" / "patches.gpkg")
     second = write_patches(patches, tmp_path / "b" / "patches.gpkg")
     assert first.read_bytes() == second.read_bytes()
-    assert pyogrio.list_layers(first).tolist() == [["patches", "Polygon"]]
+    assert pyogrio.list_layers(first).tolist() == [["patches", "MultiPolygon"]]
     back = pyogrio.read_dataframe(first)
     assert back.crs.to_epsg() == 4490
     assert back["patch_id"].tolist() == patches["patch_id"].tolist()
     assert back["hj1156_zh"].tolist() == patches["hj1156_zh"].tolist()
     assert sorted(p.name for p in first.parent.iterdir()) == ["patches.gpkg"]
+
+
+def test_write_patches_keeps_the_schema_when_there_are_no_patches(tmp_path: Path) -> None:
+    change, before, after = Scene().datasets()
+    patches = extract_patches(change, before, after, zones_utm(scene_box()))
+    assert patches.empty
+    path = write_patches(patches, tmp_path / "patches.gpkg")
+    info = pyogrio.read_info(path, layer="patches")
+    assert info["geometry_type"] == "MultiPolygon" and info["features"] == 0
+    types = dict(zip(info["fields"], info["ogr_types"], strict=True))
+    assert types["patch_id"] == "OFTString" and types["area_m2"] == "OFTReal"
+    assert types["n_pixels"] in ("OFTInteger", "OFTInteger64")

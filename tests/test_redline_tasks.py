@@ -90,7 +90,7 @@ def test_station_packages_are_geopackages_for_field_apps(tmp_path: Path) -> None
     ]
     gpkg = paths[1]
     layers = {name: kind for name, kind in pyogrio.list_layers(gpkg).tolist()}
-    assert layers == {"tasks": "Polygon", "task_points": "Point"}
+    assert layers == {"tasks": "MultiPolygon", "task_points": "Point"}
     polys = pyogrio.read_dataframe(gpkg, layer="tasks")
     points = pyogrio.read_dataframe(gpkg, layer="task_points")
     assert polys.crs.to_epsg() == 4490 and points.crs.to_epsg() == 4490

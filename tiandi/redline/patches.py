@@ -39,6 +39,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pyproj
 import rasterio.features
 import shapely
@@ -180,15 +181,22 @@ def extract_patches(
 
 
 def write_patches(patches: gpd.GeoDataFrame, path: Path) -> Path:
-    """Write ``patches`` to the GeoPackage layer ``patches`` in EPSG:4490, atomically."""
+    """Write ``patches`` to the GeoPackage layer ``patches`` (MultiPolygon, EPSG:4490).
+
+    Atomic (a failure leaves no file) and byte-identical for the same patches.
+    """
     out = patches.to_crs(PATCH_CRS) if patches.crs is not None else patches.set_crs(PATCH_CRS)
-    write_gpkg_layers({"patches": out}, Path(path))
+    write_gpkg_layers({"patches": out}, Path(path), {"patches": "MultiPolygon"})
     return Path(path)
 
 
-def write_gpkg_layers(layers: dict[str, gpd.GeoDataFrame], path: Path) -> None:
+def write_gpkg_layers(
+    layers: dict[str, gpd.GeoDataFrame], path: Path, geometry_types: dict[str, str]
+) -> None:
     """Write layers into one GeoPackage atomically, with a spatial index, stable bytes.
 
+    ``geometry_types`` fixes each layer's geometry type (e.g. "MultiPolygon", polygons are
+    promoted), so the schema does not depend on the data, empty layers included.
     ``gpkg_contents.last_change`` (a write timestamp in GDAL's output) is set to a fixed
     value so the same data gives the same bytes.
     """
@@ -204,6 +212,8 @@ def write_gpkg_layers(layers: dict[str, gpd.GeoDataFrame], path: Path) -> None:
                 layer=name,
                 driver="GPKG",
                 append=i > 0,
+                geometry_type=geometry_types[name],
+                promote_to_multi=geometry_types[name].startswith("Multi"),
                 layer_options={"SPATIAL_INDEX": "YES"},
             )
         con = sqlite3.connect(tmp)
@@ -578,7 +588,13 @@ def _round(value: float, digits: int = 4) -> float:
     return round(float(value), digits) if math.isfinite(value) else math.nan
 
 
+_TEXT_COLUMNS = frozenset(PATCH_COLUMNS[:5] + PATCH_COLUMNS[8:12])
+
+
 def _empty(crs: pyproj.CRS) -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame(
-        {c: [] for c in PATCH_COLUMNS}, geometry=gpd.GeoSeries([], crs=crs), crs=crs
-    )
+    """No patches, with the columns and dtypes of a non-empty result."""
+    data = {
+        c: pd.Series([], dtype=object if c in _TEXT_COLUMNS else "float64") for c in PATCH_COLUMNS
+    }
+    data["n_pixels"] = pd.Series([], dtype="int64")
+    return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries([], crs=crs), crs=crs)

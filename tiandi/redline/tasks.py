@@ -130,7 +130,11 @@ def write_station_packages(tasks: gpd.GeoDataFrame, out_dir: Path) -> list[Path]
             gpd.GeoSeries.from_xy(part["lon"], part["lat"], crs=PATCH_CRS).values
         )
         gpkg = out_dir / f"{station_id}.gpkg"
-        write_gpkg_layers({"tasks": part, "task_points": points}, gpkg)
+        write_gpkg_layers(
+            {"tasks": part, "task_points": points},
+            gpkg,
+            {"tasks": "MultiPolygon", "task_points": "Point"},
+        )
         with atomic_path(out_dir / f"{station_id}.geojson") as tmp:
             pyogrio.write_dataframe(
                 part.to_crs("EPSG:4326"),

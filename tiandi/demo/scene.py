@@ -23,6 +23,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -34,7 +35,7 @@ from rasterio.transform import Affine
 
 from tiandi.demo.scene_events import EventPlan, plant_events
 from tiandi.demo.scene_io import write_cog, write_gpkg, write_json
-from tiandi.demo.scene_landcover import build_landcover
+from tiandi.demo.scene_landcover import LandCover, build_landcover
 from tiandi.demo.scene_layout import REGION, Layout, make_layout, to_map
 from tiandi.demo.scene_render import Acquisition, render
 from tiandi.demo.scene_spectra import BANDS_10M, BANDS_20M
@@ -169,32 +170,48 @@ def _write_vectors(root: Path, layout: Layout, plan: EventPlan) -> None:
 
 
 def _write_acquisition(
-    root: Path, acq: Acquisition, plan: EventPlan, land_cover: Any, rng: np.random.Generator
-) -> SceneEntry:
+    root: Path,
+    acq: Acquisition,
+    plan: EventPlan,
+    land_cover: LandCover,
+    rng: np.random.Generator,
+    pool: ThreadPoolExecutor,
+    pending: list[Future[None]],
+) -> tuple[SceneEntry, list[Future[None]]]:
+    """Render one acquisition, then (once ``pending`` writes are done) write its COGs.
+
+    The writes run in ``pool`` while the caller renders the next acquisition, so at most
+    two acquisitions are in memory at a time.
+    """
     after = acq.day >= _SPLIT
     cover = plan.cover_after if after else land_cover.cover
     texture = plan.texture_after if after else land_cover.texture
     shot = render(acq, cover, texture, rng)
+    for job in pending:
+        job.result()
     folder = root / "scenes" / acq.item_id
     folder.mkdir(parents=True, exist_ok=True)
     t10 = Affine(RES, 0.0, X0, 0.0, -RES, Y0)
     t20 = Affine(2 * RES, 0.0, X0, 0.0, -2 * RES, Y0)
     assets: dict[str, Path] = {}
+    jobs = []
     for band in (*BANDS_10M, *BANDS_20M, "SCL"):
         path = folder / f"{band}.tif"
-        data = shot.scl if band == "SCL" else shot.bands[band]
-        write_cog(
-            path,
-            data,
-            transform=t10 if band in BANDS_10M else t20,
-            crs=CRS,
-            nodata=0,
-            resampling="nearest" if band == "SCL" else "average",
-            description=band,
+        jobs.append(
+            pool.submit(
+                write_cog,
+                path,
+                shot.scl if band == "SCL" else shot.bands[band],
+                transform=t10 if band in BANDS_10M else t20,
+                crs=CRS,
+                nodata=0,
+                resampling="nearest" if band == "SCL" else "average",
+                description=band,
+            )
         )
         assets[band] = path
     hh, mm, ss = (int(v) for v in acq.time.split(":"))
-    return SceneEntry(
+    entry = SceneEntry(
         item_id=acq.item_id,
         datetime=datetime(acq.day.year, acq.day.month, acq.day.day, hh, mm, ss, tzinfo=UTC),
         platform=acq.platform,
@@ -204,6 +221,7 @@ def _write_acquisition(
         period="after" if after else "before",
         assets=assets,
     )
+    return entry, jobs
 
 
 def generate_scene(
@@ -234,12 +252,15 @@ def generate_scene(
         last_day=first_after - timedelta(days=1),
     )
     say(f"landscape {size}x{size} px with {len(plan.events)} planted events")
-    entries = []
-    for i, acq in enumerate(ACQUISITIONS):
-        entries.append(_write_acquisition(root, acq, plan, land, rngs[3 + i]))
-        say(
-            f"scene {i + 1}/{len(ACQUISITIONS)} {acq.item_id} cloud {entries[-1].cloud_cover:.1f} %"
-        )
+    entries: list[SceneEntry] = []
+    pending: list[Future[None]] = []
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="demo-cog") as pool:
+        for i, acq in enumerate(ACQUISITIONS):
+            entry, pending = _write_acquisition(root, acq, plan, land, rngs[3 + i], pool, pending)
+            entries.append(entry)
+            say(f"scene {i + 1}/{len(ACQUISITIONS)} {acq.item_id} cloud {entry.cloud_cover:.1f} %")
+        for job in pending:
+            job.result()
     _write_vectors(root, layout, plan)
     scenes_json = root / "scenes.json"
     write_json(scenes_json, [e.to_json(root) for e in entries])

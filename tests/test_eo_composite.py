@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import dask
 import dask.array as da
 import numpy as np
 import pytest
+import rasterio
 from dask.callbacks import Callback
 
 from tests.eo_fixtures import FOREST, Scene, full_grid, make_items
+from tiandi.eo.cog import write_cog
 from tiandi.eo.composite import composite_period
 from tiandi.eo.grid import GridSpec
 from tiandi.eo.indices import add_indices
 from tiandi.errors import InputError, NoDataError
+from tiandi.models.baseline import BaselineDetector
 
 SCL_CLEAR = 4
 
@@ -158,11 +160,15 @@ def test_composite_of_part_of_the_tile_on_an_odd_grid(tmp_path: Path) -> None:
     np.testing.assert_allclose(ds["B11"].values, FOREST["B11"], atol=1e-6)
 
 
-def test_composite_works_under_a_distributed_client(tmp_path: Path) -> None:
+def test_composite_cog_and_detection_work_under_a_distributed_client(tmp_path: Path) -> None:
     distributed = pytest.importorskip("distributed")
     items = make_items(tmp_path, [Scene("2025-03-01"), Scene("2025-04-01", baseline="04.00")])
-    with distributed.Client(processes=False, n_workers=1, threads_per_worker=2):
+    with distributed.Client(processes=False, n_workers=2, threads_per_worker=1):
         ds = composite_period(items, full_grid(), chunk=32)
         values = ds["B03"].compute().values
+        change = BaselineDetector().detect(ds, ds)
+        out = write_cog(change["change_mask"], tmp_path / "m.tif", nodata=255, dtype="uint8")
+        write_cog(ds, tmp_path / "c.tif", nodata=np.nan, dtype="float32")
     np.testing.assert_allclose(values, FOREST["B03"], atol=1e-6)
-    assert dask.config.get("scheduler", None) in (None, "dask.distributed", "threads")
+    with rasterio.open(out) as src:
+        assert (src.read(1) == 0).all()

@@ -123,7 +123,8 @@ def write_cog(
                 dst.set_band_description(i, name)
             for strip in _strips(layers[0][1]):
                 blocks = da.compute(  # type: ignore[no-untyped-call]
-                    *[layer.isel(y=strip).data for _, layer in layers]
+                    *[layer.isel(y=strip).data for _, layer in layers],
+                    optimize_graph=False,  # same task keys in every strip (distributed)
                 )
                 window = rasterio.windows.Window(0, strip.start, cols, strip.stop - strip.start)
                 stack = np.stack([_to_dtype(np.asarray(b), np_dtype, nodata) for b in blocks])

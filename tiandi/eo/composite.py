@@ -219,7 +219,8 @@ def _spatial_coords(base: xr.Dataset | None, grid: GridSpec) -> dict[str, Any]:
 
 def _no_clear_check(scl: da.Array, items: Sequence[pystac.Item]) -> None:
     """Raise NoDataError if no SCL pixel of any item is clear (one cheap reduction)."""
-    any_clear = bool(da.any(~da.isin(scl, list(_kernels.MASKED_SCL))).compute())
+    clear = da.any(~da.isin(scl, list(_kernels.MASKED_SCL)))
+    any_clear = bool(clear.compute(optimize_graph=False))
     if not any_clear:
         raise NoDataError(
             f"no clear observation in {_period_text(items)}: every pixel is cloud, shadow, "

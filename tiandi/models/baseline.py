@@ -210,7 +210,7 @@ class BaselineDetector:
                 }
             )
             blocks = da.compute(  # type: ignore[no-untyped-call]
-                *[data.blocks[i, j] for i, j in picks]
+                *[data.blocks[i, j] for i, j in picks], optimize_graph=False
             )
             sample = np.concatenate([np.ravel(b) for b in blocks])
         else:

@@ -91,7 +91,7 @@ def test_file_checksum_is_sha256_multihash_of_the_bytes(s2_assets: dict[str, Pat
         fields = item.assets[key].extra_fields
         assert fields["file:checksum"] == "1220" + hashlib.sha256(path.read_bytes()).hexdigest()
         assert fields["file:size"] == path.stat().st_size
-        assert item.assets[key].href == str(path.resolve())
+        assert item.assets[key].href == path.resolve().as_uri()
 
 
 def test_core_fields_and_passed_properties(s2_assets: dict[str, Path]) -> None:

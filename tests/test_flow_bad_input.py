@@ -74,7 +74,7 @@ def test_period_without_clear_observation(services: Services, tmp_path: Path) ->
     """A period whose only scene is all cloud: no composite, never 'no change'."""
     import rasterio
 
-    from tiandi.catalog.items import item_from_rasters
+    from tiandi.catalog.items import asset_path, item_from_rasters
     from tiandi.flows.demo import scene_items
 
     source = scene_items(services.scene)[-1]
@@ -82,8 +82,8 @@ def test_period_without_clear_observation(services: Services, tmp_path: Path) ->
     cloudy.mkdir()
     assets = {}
     for name, asset in source.assets.items():
-        dst = cloudy / Path(asset.href).name
-        shutil.copy(asset.href, dst)
+        dst = cloudy / asset_path(asset).name
+        shutil.copy(asset_path(asset), dst)
         assets[name] = dst
     with rasterio.open(assets["SCL"], "r+") as scl:
         scl.write((scl.read(1) * 0 + 9).astype("uint8"), 1)
@@ -109,7 +109,7 @@ def test_period_without_clear_observation(services: Services, tmp_path: Path) ->
 
 
 def test_unreadable_raster(services: Services, tmp_path: Path) -> None:
-    from tiandi.catalog.items import item_from_rasters
+    from tiandi.catalog.items import asset_path, item_from_rasters
     from tiandi.flows.demo import scene_items
 
     items = scene_items(services.scene)
@@ -119,8 +119,8 @@ def test_unreadable_raster(services: Services, tmp_path: Path) -> None:
     for source in items:
         assets = {}
         for name, asset in source.assets.items():
-            dst = broken_dir / f"{source.id}-{Path(asset.href).name}"
-            shutil.copy(asset.href, dst)
+            dst = broken_dir / f"{source.id}-{asset_path(asset).name}"
+            shutil.copy(asset_path(asset), dst)
             assets[name] = dst
         item = item_from_rasters(
             source.id,

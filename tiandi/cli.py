@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -97,7 +97,8 @@ def run_detect_changes(
 ) -> None:
     """Detect changes in ZONES between two periods against the configured STAC API."""
     settings = _settings()
-    from tiandi.flows.detect_changes import DetectChangesRequest, run_with_services
+    from tiandi.flows.detect_changes import DetectChangesRequest
+    from tiandi.flows.services import run_with_services
 
     request = DetectChangesRequest(
         zones=zones,
@@ -196,8 +197,6 @@ def catalog_serve() -> None:
         Console().print(f"STAC API at {server.url} (Ctrl-C to stop)")
         try:
             while True:
-                import time
-
                 time.sleep(3600)
         except KeyboardInterrupt:
             pass
@@ -209,4 +208,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

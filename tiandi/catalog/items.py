@@ -14,6 +14,7 @@ between runs (``"otsu"`` in one, ``0.3`` in another) could not share a column.
 from __future__ import annotations
 
 import json
+import urllib.parse
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -217,7 +218,7 @@ def _add_raster_asset(
     roles = ["data", "reflectance"] if key in SENTINEL2_BANDS else ["data"]
     if key == SCL_ASSET:
         roles = ["data", "data-mask"]
-    asset = pystac.Asset(href=header.path.as_posix(), media_type=header.media_type, roles=roles)
+    asset = pystac.Asset(href=header.path.as_uri(), media_type=header.media_type, roles=roles)
     item.add_asset(key, asset)
     proj = ProjectionExtension.ext(asset)
     code = crs_code(header.crs)
@@ -273,7 +274,7 @@ def _add_other_asset(item: pystac.Item, key: str, path: Path) -> None:
         roles = ["overview"]
     else:
         roles = ["metadata"]
-    asset = pystac.Asset(href=path.as_posix(), media_type=media_type(path), roles=roles)
+    asset = pystac.Asset(href=path.as_uri(), media_type=media_type(path), roles=roles)
     item.add_asset(key, asset)
     _add_file_info(asset, path)
 
@@ -330,3 +331,17 @@ def _utc(when: Datetime, item_id: str) -> Datetime:
             "datetime, e.g. datetime(2025, 3, 12, 3, 5, tzinfo=UTC)"
         )
     return when.astimezone(UTC)
+
+
+def asset_path(asset: pystac.Asset) -> Path:
+    """The local file of an asset whose href is a ``file://`` URI or a plain path.
+
+    Local assets are written as ``file://`` URIs so that items served over HTTP keep
+    pointing at the file rather than at a path on the server.
+    """
+    href = asset.href
+    if href.startswith("file://"):
+        return Path(urllib.parse.unquote(urllib.parse.urlparse(href).path))
+    if "://" in href:
+        raise InputError(f"asset {href} is not a local file; download it first")
+    return Path(href)

@@ -28,6 +28,8 @@ from tiandi.errors import InputError
 __all__ = ["read_cog", "read_cog_dataset", "write_cog"]
 
 BLOCKSIZE = 512
+#: GDAL block cache while writing (MB): keeps memory bounded on large scenes.
+GDAL_CACHE_MB = 256
 
 
 def _layers(data: xr.DataArray | xr.Dataset) -> list[tuple[str, xr.DataArray]]:
@@ -116,7 +118,10 @@ def write_cog(
         "bigtiff": "if_safer",
     }
     try:
-        with rasterio.open(strips_tmp, "w", **profile) as dst:
+        with (
+            rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB),
+            rasterio.open(strips_tmp, "w", **profile) as dst,
+        ):
             if tags:
                 dst.update_tags(**dict(tags))
             for i, (name, _) in enumerate(layers, start=1):
@@ -129,17 +134,18 @@ def write_cog(
                 window = rasterio.windows.Window(0, strip.start, cols, strip.stop - strip.start)
                 stack = np.stack([_to_dtype(np.asarray(b), np_dtype, nodata) for b in blocks])
                 dst.write(stack, window=window)
-        rasterio.shutil.copy(
-            strips_tmp,
-            final_tmp,
-            driver="COG",
-            COMPRESS="DEFLATE",
-            PREDICTOR="YES",
-            BLOCKSIZE=str(BLOCKSIZE),
-            OVERVIEWS="AUTO",
-            OVERVIEW_RESAMPLING=overview_resampling.upper(),
-            BIGTIFF="IF_SAFER",
-        )
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+            rasterio.shutil.copy(
+                strips_tmp,
+                final_tmp,
+                driver="COG",
+                COMPRESS="DEFLATE",
+                PREDICTOR="YES",
+                BLOCKSIZE=str(BLOCKSIZE),
+                OVERVIEWS="AUTO",
+                OVERVIEW_RESAMPLING=overview_resampling.upper(),
+                BIGTIFF="IF_SAFER",
+            )
         os.replace(final_tmp, path)
     finally:
         for tmp in (strips_tmp, final_tmp):

@@ -16,6 +16,7 @@ from typing import Any
 
 import geopandas as gpd
 import pystac
+import xarray as xr
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import Task
@@ -24,7 +25,7 @@ from tiandi import __version__
 from tiandi._io import staged_dir
 from tiandi.catalog.items import ProcessingInfo, output_item
 from tiandi.catalog.search import search_items
-from tiandi.eo.cog import read_composite, write_cog
+from tiandi.eo.cog import read_cog, read_cog_dataset, write_cog
 from tiandi.eo.composite import composite_period
 from tiandi.eo.grid import GridSpec, grid_for_zones
 from tiandi.eo.indices import add_indices
@@ -33,6 +34,7 @@ from tiandi.models.baseline import BaselineDetector
 from tiandi.redline.evaluate import patch_scores
 from tiandi.redline.patches import PatchParams, extract_patches, write_patches
 from tiandi.redline.report import RunSummary, render_map_png, scores_dict, write_summary_html
+from tiandi.redline.screening import ScreeningParams, screen_patches
 from tiandi.redline.tasks import assign_tasks, write_station_packages
 from tiandi.redline.zones import read_stations, read_zones
 
@@ -111,25 +113,38 @@ def search_period(
 def composite_to_cog(
     items: list[pystac.Item], grid: GridSpec, path: Path, chunk: int, label: str
 ) -> Path:
-    logger = get_run_logger()
     composite = composite_period(items, grid, chunk=chunk)
-    write_cog(composite, path, tags={"tiandi:period": label})
-    logger.info("%s composite written: %s", label, path.name)
+    layers = composite.assign(clear_count=composite["clear_count"].astype("float32"))
+    write_cog(layers, path, nodata=float("nan"), dtype="float32", tags={"tiandi:period": label})
+    get_run_logger().info("%s composite of %d scenes written: %s", label, len(items), path.name)
     return path
+
+
+def read_composite(path: Path, chunk: int) -> xr.Dataset:
+    """A composite COG written by :func:`composite_to_cog`, lazily, with indices added."""
+    return add_indices(read_cog_dataset(path, chunk))
+
+
+def read_change(paths: dict[str, Path], chunk: int) -> xr.Dataset:
+    """The change mask and probability COGs as one lazy Dataset."""
+    return xr.Dataset(
+        {name: read_cog(path, chunk).isel(band=0, drop=True) for name, path in paths.items()}
+    )
 
 
 @task(cache_policy=NO_CACHE)
 def detect(before: Path, after: Path, out_dir: Path, chunk: int) -> dict[str, Path]:
     detector = BaselineDetector()
-    change = detector.detect(
-        add_indices(read_composite(before, chunk)), add_indices(read_composite(after, chunk))
-    )
+    change = detector.detect(read_composite(before, chunk), read_composite(after, chunk))
     paths = {
         "change_prob": out_dir / "change_prob.tif",
         "change_mask": out_dir / "change_mask.tif",
     }
-    write_cog(change["change_prob"], paths["change_prob"], tags={"tiandi:model": detector.name})
-    write_cog(change["change_mask"], paths["change_mask"], tags={"tiandi:model": detector.name})
+    tags = {"tiandi:model": detector.name, "tiandi:model_version": detector.version}
+    write_cog(
+        change["change_prob"], paths["change_prob"], nodata=float("nan"), dtype="float32", tags=tags
+    )
+    write_cog(change["change_mask"], paths["change_mask"], nodata=255, dtype="uint8", tags=tags)
     get_run_logger().info("change maps written by %s %s", detector.name, detector.version)
     return paths
 
@@ -144,17 +159,23 @@ def make_patches(
     path: Path,
     chunk: int,
 ) -> gpd.GeoDataFrame:
-    from tiandi.eo.cog import read_change
-
-    patches = extract_patches(
-        read_change(change["change_mask"], change["change_prob"], chunk),
-        add_indices(read_composite(before, chunk)),
-        add_indices(read_composite(after, chunk)),
+    candidates = extract_patches(
+        read_change(change, chunk),
+        read_composite(before, chunk),
+        read_composite(after, chunk),
         zones,
         params,
     )
-    write_patches(patches, path)
-    get_run_logger().info("%d patches written to %s", len(patches), path.name)
+    patches, screened = screen_patches(
+        candidates, ScreeningParams(min_mapping_unit_m2=params.min_mapping_unit_m2)
+    )
+    write_patches(patches, path, screened)
+    get_run_logger().info(
+        "%d patches kept, %d pseudo-changes screened out, written to %s",
+        len(patches),
+        len(screened),
+        path.name,
+    )
     return patches
 
 
@@ -195,7 +216,7 @@ def detect_changes(
     request: DetectChangesRequest, stac_api_url: str, registrar: Any = None
 ) -> DetectChangesResult:
     """Detect changes inside the zones between two periods and write reviewable outputs."""
-    zones = load_zones(request.zones)
+    zones: Any = load_zones(request.zones)
     bbox = _bbox_4326(zones)
     items_before = search_period(
         stac_api_url, request.collection, bbox, request.before, request.max_cloud_cover
@@ -214,7 +235,7 @@ def detect_changes(
         )
         change = detect(before, after, stage / "change", request.chunk)
         params = PatchParams(min_mapping_unit_m2=request.min_mapping_unit_m2)
-        patches = make_patches(
+        patches: Any = make_patches(
             change, before, after, zones, params, stage / "patches.gpkg", request.chunk
         )
         outputs = {

@@ -97,7 +97,17 @@ def prefect_api(settings: Settings, *, timeout_s: float = 60.0) -> Iterator[str]
             time.sleep(0.3)
         yield url
     finally:
+        _drain_prefect_workers()
         _stop(process)
+
+
+def _drain_prefect_workers(timeout_s: float = 10.0) -> None:
+    """Send the logs and events still queued in this process before the server stops."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (APILogWorker, EventsWorker):
+        worker.drain_all(timeout=timeout_s)
 
 
 def _stop(process: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
@@ -122,7 +132,7 @@ def dask_client(settings: Settings) -> Iterator[Client]:
     """
     if settings.dask_scheduler:
         try:
-            client = Client(settings.dask_scheduler, timeout="20s")
+            client = Client(settings.dask_scheduler, timeout="20s")  # type: ignore[no-untyped-call]
         except OSError as exc:
             raise ServiceError(
                 f"cannot reach the Dask scheduler at {settings.dask_scheduler!r} ({exc}); "
@@ -131,7 +141,7 @@ def dask_client(settings: Settings) -> Iterator[Client]:
         with client:
             yield client
         return
-    cluster = LocalCluster(
+    cluster = LocalCluster(  # type: ignore[no-untyped-call]
         n_workers=1,
         threads_per_worker=settings.dask_workers,
         processes=True,
@@ -139,5 +149,5 @@ def dask_client(settings: Settings) -> Iterator[Client]:
         dashboard_address=None,
         host="127.0.0.1",
     )
-    with cluster, Client(cluster) as client:
+    with cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
         yield client

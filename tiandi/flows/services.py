@@ -15,17 +15,27 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from tiandi.catalog.register import EmbeddedRegistrar, Registrar
 from tiandi.catalog.server import EmbeddedStacServer
 from tiandi.catalog.store import GeoParquetCatalog
-from tiandi.errors import CatalogError
+from tiandi.errors import CatalogError, InputError
 from tiandi.flows.detect_changes import DetectChangesRequest, DetectChangesResult, detect_changes
 from tiandi.flows.runtime import dask_client, prefect_api
 from tiandi.redline.report import print_summary
+from tiandi.redline.zones import read_zones
 from tiandi.settings import Settings
+
+
+def check_inputs(request: DetectChangesRequest) -> None:
+    """Fail fast on unusable input files, before any service is started."""
+    read_zones(request.zones)
+    for option, path in (("--stations", request.stations), ("--truth", request.truth)):
+        if path is not None and not path.is_file():
+            raise InputError(f"{option} {path} does not exist; give the path of a vector file")
 
 
 def run_with_services(
     request: DetectChangesRequest, settings: Settings, console: Any
 ) -> DetectChangesResult:
     """Start (or connect to) the STAC API, Prefect and Dask; run detect_changes; summarise."""
+    check_inputs(request)
     with ExitStack() as stack:
         registrar: Registrar | None = None
         if settings.stac_api_url:
@@ -50,7 +60,9 @@ def run_with_services(
         prefect_url = stack.enter_context(prefect_api(settings))
         stack.enter_context(temporary_settings(updates={PREFECT_API_URL: prefect_url}))
         client = stack.enter_context(dask_client(settings))
-        console.print(f"Prefect API {prefect_url}; Dask scheduler {client.scheduler.address}")
+        console.print(
+            f"Prefect API {prefect_url}; Dask scheduler {client.scheduler_info()['address']}"
+        )
         result = detect_changes(request, api_url, registrar)
     print_summary(result.summary, result.patches, console)
     return result

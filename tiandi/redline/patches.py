@@ -180,13 +180,23 @@ def extract_patches(
     return out[[*PATCH_COLUMNS, "geometry"]]
 
 
-def write_patches(patches: gpd.GeoDataFrame, path: Path) -> Path:
+def write_patches(
+    patches: gpd.GeoDataFrame, path: Path, screened: gpd.GeoDataFrame | None = None
+) -> Path:
     """Write ``patches`` to the GeoPackage layer ``patches`` (MultiPolygon, EPSG:4490).
 
-    Atomic (a failure leaves no file) and byte-identical for the same patches.
+    ``screened`` (pseudo-changes removed by screening, with their reasons) goes to a
+    second layer ``screened``. Atomic (a failure leaves no file) and byte-identical for
+    the same patches.
     """
-    out = patches.to_crs(PATCH_CRS) if patches.crs is not None else patches.set_crs(PATCH_CRS)
-    write_gpkg_layers({"patches": out}, Path(path), {"patches": "MultiPolygon"})
+    layers = (
+        {"patches": patches} if screened is None else {"patches": patches, "screened": screened}
+    )
+    out = {
+        name: frame.to_crs(PATCH_CRS) if frame.crs is not None else frame.set_crs(PATCH_CRS)
+        for name, frame in layers.items()
+    }
+    write_gpkg_layers(out, Path(path), dict.fromkeys(out, "MultiPolygon"))
     return Path(path)
 
 

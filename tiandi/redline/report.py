@@ -138,8 +138,8 @@ def render_map_png(
     zones_g = zones.to_crs(crs) if not zones.empty else zones
     patches_g = patches.to_crs(crs) if not patches.empty else patches
     font = _cjk_font()
-    style = {"font.sans-serif": [font, "DejaVu Sans"]} if font else {}
-    with matplotlib.rc_context(style):
+    style: dict[str, Any] = {"font.sans-serif": [font, "DejaVu Sans"]} if font else {}
+    with matplotlib.rc_context(style):  # type: ignore[arg-type]
         fig = Figure(figsize=(16, 8.4), dpi=100)
         _draw(fig, before, after, extent, zones_g, patches_g)
         with atomic_path(path) as tmp:

@@ -1,0 +1,63 @@
+"""The console script: help, and bad input turned into one message and a non-zero exit."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+TIANDI = str(Path(sys.executable).with_name("tiandi"))
+
+
+def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [TIANDI, *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_help_lists_commands(tmp_path: Path) -> None:
+    result = _run("--help", cwd=tmp_path)
+    assert result.returncode == 0
+    for command in ("run", "demo", "catalog"):
+        assert command in result.stdout
+    sub = _run("run", "detect-changes", "--help", cwd=tmp_path)
+    assert sub.returncode == 0
+    assert "--zones" in sub.stdout and "--before" in sub.stdout
+
+
+def test_missing_zones_is_one_clear_error(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = _run(
+        "run", "detect-changes", "--zones", "missing.gpkg",
+        "--before", "2025-01-01/2025-06-30", "--after", "2025-07-01/2025-12-31",
+        "--out", str(out), cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "missing.gpkg" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+def test_bad_period_is_refused(tmp_path: Path) -> None:
+    result = _run(
+        "run", "detect-changes", "--zones", "z.gpkg", "--before", "2025-06-30",
+        "--after", "2025-07-01/2025-12-31", "--out", "o", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "START/END" in result.stderr
+
+
+def test_no_catalog_says_how_to_make_one(tmp_path: Path) -> None:
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    zones = tmp_path / "z.gpkg"
+    gpd.GeoDataFrame(
+        {"name": ["a"]}, geometry=[box(115, 40, 115.1, 40.1)], crs="EPSG:4490"
+    ).to_file(zones, layer="zones")
+    result = _run(
+        "run", "detect-changes", "--zones", str(zones), "--before", "2025-01-01/2025-06-30",
+        "--after", "2025-07-01/2025-12-31", "--out", "o", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 4, result.stderr
+    assert "catalog" in result.stderr and "TIANDI_STAC_API_URL" in result.stderr

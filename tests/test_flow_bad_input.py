@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pytest
 from shapely.geometry import box
 
@@ -49,7 +50,7 @@ def test_unreadable_zones_file(services: Services, tmp_path: Path) -> None:
 def test_zones_without_crs(services: Services, tmp_path: Path) -> None:
     shp = tmp_path / "zones.shp"
     gpd.GeoDataFrame({"name": ["a"]}, geometry=[box(0, 0, 1, 1)]).to_file(shp)
-    _fails(services, tmp_path / "out", InputError, "CRS", zones=shp)
+    _fails(services, tmp_path / "out", InputError, "coordinate reference system", zones=shp)
 
 
 def test_zones_outside_imagery(services: Services, tmp_path: Path) -> None:
@@ -57,7 +58,7 @@ def test_zones_outside_imagery(services: Services, tmp_path: Path) -> None:
     gpd.GeoDataFrame(
         {"name": ["far"]}, geometry=[box(80, 30, 80.1, 30.1)], crs="EPSG:4490"
     ).to_file(far, layer="zones")
-    _fails(services, tmp_path / "out", InputError, str(far), zones=far)
+    _fails(services, tmp_path / "out", NoDataError, str(far), "outside the imagery", zones=far)
 
 
 def test_no_items_in_period(services: Services, tmp_path: Path) -> None:
@@ -85,8 +86,11 @@ def test_period_without_clear_observation(services: Services, tmp_path: Path) ->
         dst = cloudy / asset_path(asset).name
         shutil.copy(asset_path(asset), dst)
         assets[name] = dst
-    with rasterio.open(assets["SCL"], "r+") as scl:
-        scl.write((scl.read(1) * 0 + 9).astype("uint8"), 1)
+    with rasterio.open(asset_path(source.assets["SCL"])) as scl:
+        profile, shape = scl.profile, scl.shape
+    profile.update(driver="GTiff")
+    with rasterio.open(assets["SCL"], "w", **profile) as scl:
+        scl.write(np.full(shape, 9, dtype="uint8"), 1)
     item = item_from_rasters(
         "cloudy-only",
         assets,
@@ -131,6 +135,7 @@ def test_unreadable_raster(services: Services, tmp_path: Path) -> None:
         )
         broken.append((item, assets))
     services.registrar.register([i for i, _ in broken])
-    victim = broken[0][1]["B04"]
+    clearest = min(broken, key=lambda pair: float(pair[0].properties["eo:cloud_cover"]))
+    victim = clearest[1]["B04"]
     victim.write_bytes(victim.read_bytes()[:2000])  # truncated after registration
     _fails(services, tmp_path / "out", InputError, victim.name, collection="broken-test")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import urllib.parse
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
 from datetime import datetime as Datetime
@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pystac
+import rasterio
+import rasterio.errors
 import shapely
 import shapely.geometry
 from pystac.extensions.classification import Classification, ClassificationExtension
@@ -345,3 +347,26 @@ def asset_path(asset: pystac.Asset) -> Path:
     if "://" in href:
         raise InputError(f"asset {href} is not a local file; download it first")
     return Path(href)
+
+
+def unreadable_assets(
+    items: Sequence[pystac.Item], keys: Sequence[str] | None = None
+) -> list[tuple[str, Path, str]]:
+    """(item id, file, error) of every local raster asset that cannot be decoded fully.
+
+    Reads every block of every band, so it is meant for the error path: to name the
+    file behind a failed lazy load, not as a check before each load.
+    """
+    bad: list[tuple[str, Path, str]] = []
+    for item in items:
+        for key, asset in item.assets.items():
+            if keys is not None and key not in keys:
+                continue
+            path = asset_path(asset)
+            try:
+                with rasterio.open(path) as src:
+                    for _, window in src.block_windows(1):
+                        src.read(window=window)
+            except (rasterio.errors.RasterioError, OSError) as exc:
+                bad.append((item.id, path, str(exc)))
+    return bad

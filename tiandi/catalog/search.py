@@ -62,6 +62,9 @@ def search_items(
             filter_lang="cql2-json" if use_filter else None,
         )
         found = list(search.items())
+        elsewhere = not found and next(
+            iter(client.search(collections=names, datetime=period, max_items=1).items()), None
+        )
     except _UNREACHABLE as exc:
         raise CatalogError(
             f"STAC API {api_url} cannot be searched ({type(exc).__name__}: {exc}); start it "
@@ -69,6 +72,12 @@ def search_items(
             "serves itself) or set TIANDI_STAC_API_URL to a STAC API that is running"
         ) from exc
     items = sorted_unique(i for i in found if cloud_ok(i, cloud))
+    if elsewhere:
+        raise NoDataError(
+            f"the area {list(box)} lies outside the imagery: collection(s) {', '.join(names)} "
+            f"have items for period {period} at {api_url}, but none intersects it; check the "
+            "CRS and coordinates of the area, or register imagery that covers it"
+        )
     if not items:
         clouds = "" if cloud is None else f" with eo:cloud_cover <= {cloud:g} %"
         raise NoDataError(

@@ -23,13 +23,13 @@ from prefect.tasks import Task
 
 from tiandi import __version__
 from tiandi._io import staged_dir
-from tiandi.catalog.items import ProcessingInfo, output_item
+from tiandi.catalog.items import ProcessingInfo, output_item, unreadable_assets
 from tiandi.catalog.search import search_items
 from tiandi.eo.cog import read_cog, read_cog_dataset, write_cog
-from tiandi.eo.composite import composite_period
+from tiandi.eo.composite import DEFAULT_BANDS, composite_period
 from tiandi.eo.grid import GridSpec, grid_for_zones
 from tiandi.eo.indices import add_indices
-from tiandi.errors import CatalogError
+from tiandi.errors import CatalogError, InputError, NoDataError, TiandiError
 from tiandi.models.baseline import BaselineDetector
 from tiandi.redline.evaluate import patch_scores
 from tiandi.redline.patches import PatchParams, extract_patches, write_patches
@@ -92,19 +92,23 @@ def load_zones(path: Path) -> gpd.GeoDataFrame:
     retry_condition_fn=_retry_on_io,
 )
 def search_period(
+    zones_path: Path,
     api_url: str,
     collection: str,
     bbox: tuple[float, float, float, float],
     period: str,
     max_cloud_cover: float,
 ) -> list[pystac.Item]:
-    items = search_items(
-        api_url,
-        collections=[collection],
-        bbox=bbox,
-        datetime=period,
-        max_cloud_cover=max_cloud_cover,
-    )
+    try:
+        items = search_items(
+            api_url,
+            collections=[collection],
+            bbox=bbox,
+            datetime=period,
+            max_cloud_cover=max_cloud_cover,
+        )
+    except NoDataError as exc:
+        raise NoDataError(f"zones {zones_path}: {exc}") from exc
     get_run_logger().info("%s: %d %s items", period, len(items), collection)
     return items
 
@@ -115,7 +119,20 @@ def composite_to_cog(
 ) -> Path:
     composite = composite_period(items, grid, chunk=chunk)
     layers = composite.assign(clear_count=composite["clear_count"].astype("float32"))
-    write_cog(layers, path, nodata=float("nan"), dtype="float32", tags={"tiandi:period": label})
+    try:
+        write_cog(layers, path, nodata=float("nan"), dtype="float32", tags={"tiandi:period": label})
+    except TiandiError:
+        raise
+    except Exception as exc:  # a failed read inside Dask arrives without its type
+        bad = unreadable_assets(items, [*DEFAULT_BANDS, "SCL"])
+        if not bad:
+            raise
+        item_id, file, reason = bad[0]
+        raise InputError(
+            f"raster {file} of item {item_id} ({label} period) cannot be read ({reason}); "
+            "re-download or re-create it, or remove the item from the catalog"
+            + (f" ({len(bad)} unreadable files in all)" if len(bad) > 1 else "")
+        ) from exc
     get_run_logger().info("%s composite of %d scenes written: %s", label, len(items), path.name)
     return path
 
@@ -219,10 +236,20 @@ def detect_changes(
     zones: Any = load_zones(request.zones)
     bbox = _bbox_4326(zones)
     items_before = search_period(
-        stac_api_url, request.collection, bbox, request.before, request.max_cloud_cover
+        request.zones,
+        stac_api_url,
+        request.collection,
+        bbox,
+        request.before,
+        request.max_cloud_cover,
     )
     items_after = search_period(
-        stac_api_url, request.collection, bbox, request.after, request.max_cloud_cover
+        request.zones,
+        stac_api_url,
+        request.collection,
+        bbox,
+        request.after,
+        request.max_cloud_cover,
     )
     grid = grid_for_zones(zones, [*items_before, *items_after])
     detector = BaselineDetector()

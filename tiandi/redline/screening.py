@@ -19,6 +19,10 @@ Rules, on the patch means written by :func:`tiandi.redline.patches.extract_patch
   (solar panels, the weakest, lose about 0.2 from grassland) and outside the
   ±0.1 spread of the same vegetation between half-year composites. Without evidence:
   ``seasonal_greening`` when ΔNDVI > 0.10, else ``weak_spectral_change``.
+- for new/enlarged patches, the after state must not be vegetation: after NDVI < 0.30
+  (the usual limit between sparse and moderate vegetation cover) or new open water.
+  Vegetation that thinned but still covers the ground (harvest, senescence, thinning)
+  is ``vegetation_remains``.
 - for reduced (restoration) patches, the before state must have been a disturbed
   surface: NDVI < 0.20 and (BSI > 0.05 or NDBI > 0 or NDWI > 0). Otherwise the greening
   is seasonal or crop rotation: ``seasonal_greening``.
@@ -38,6 +42,7 @@ SCREEN_REASONS_ZH = {
     "below_mmu": "小于最小上图面积",
     "seasonal_greening": "季节性/轮作变化",
     "weak_spectral_change": "光谱变化弱(云影残留或物候)",
+    "vegetation_remains": "变化后仍为植被(收割或物候)",
 }
 
 
@@ -52,6 +57,7 @@ class ScreeningParams:
     greening: float = 0.10
     disturbed_ndvi: float = 0.20
     disturbed_bsi: float = 0.05
+    vegetated_after: float = 0.30
 
 
 def screening_reasons(patches: pd.DataFrame, params: ScreeningParams) -> pd.Series:
@@ -70,14 +76,22 @@ def screening_reasons(patches: pd.DataFrame, params: ScreeningParams) -> pd.Seri
         | (patches["before_ndwi"] > 0)
     )
     reduced = patches["change_type"] == ChangeType.REDUCED.value
+    still_vegetated = (patches["after_ndvi"] >= params.vegetated_after) & ~new_water
     reasons = np.select(
         [
             patches["area_m2"] < params.min_mapping_unit_m2,
             reduced & ~disturbed_before,
             ~reduced & ~converted & (d_ndvi > params.greening),
             ~reduced & ~converted,
+            ~reduced & still_vegetated,
         ],
-        ["below_mmu", "seasonal_greening", "seasonal_greening", "weak_spectral_change"],
+        [
+            "below_mmu",
+            "seasonal_greening",
+            "seasonal_greening",
+            "weak_spectral_change",
+            "vegetation_remains",
+        ],
         default="",
     )
     return pd.Series(reasons, index=patches.index, dtype=object)

@@ -64,5 +64,5 @@ def run_with_services(
             f"Prefect API {prefect_url}; Dask scheduler {client.scheduler_info()['address']}"
         )
         result = detect_changes(request, api_url, registrar)
-    print_summary(result.summary, result.patches, console)
+    print_summary(result.summary, result.patches, result.out, console)
     return result

@@ -24,6 +24,7 @@ from matplotlib import font_manager
 from matplotlib.figure import Figure
 
 from tiandi._io import atomic_path
+from tiandi.redline.classes import M2_PER_HA, MU_M2
 
 _CJK_FONTS = ("Noto Sans CJK SC", "Noto Serif CJK SC", "WenQuanYi Zen Hei")
 TRUE_COLOUR = ("B04", "B03", "B02")
@@ -63,8 +64,8 @@ def patch_table(patches: gpd.GeoDataFrame) -> pd.DataFrame:
     return table[columns]
 
 
-def print_summary(summary: RunSummary, patches: gpd.GeoDataFrame, console: Any) -> None:
-    """Print the run summary with rich (a ``rich.console.Console``)."""
+def print_summary(summary: RunSummary, patches: gpd.GeoDataFrame, out: Path, console: Any) -> None:
+    """Print the run summary with rich (a ``rich.console.Console``); paths under ``out``."""
     from rich.table import Table
 
     table = Table(title=f"图斑 patches: {summary.before} → {summary.after}")
@@ -91,8 +92,9 @@ def print_summary(summary: RunSummary, patches: gpd.GeoDataFrame, console: Any) 
             f"against known events: precision {s['precision']:.2f}, recall {s['recall']:.2f}, "
             f"F1 {s['f1']:.2f} ({s['n_patches']} patches, {s['n_truth']} events in zones)"
         )
+    console.print(f"outputs in {out}:")
     for name, path in summary.outputs.items():
-        console.print(f"  {name:<16} {path}")
+        console.print(f"  {name:<16} {out / path}")
 
 
 def _read_rgb(path: Path, max_side: int) -> tuple[np.ndarray, tuple[float, float, float, float]]:
@@ -224,7 +226,7 @@ def write_summary_html(
 后时相 after: {html.escape(summary.after)} ({len(summary.items_after)} scenes)<br>
 检测器 detector: {html.escape(summary.detector)} {html.escape(summary.detector_version)}</p>
 <p><b>{summary.n_patches}</b> 图斑 patches, <b>{summary.total_area_ha:.2f}</b> ha
-({summary.total_area_ha * 15:.1f} 亩)</p>
+({summary.total_area_ha * M2_PER_HA / MU_M2:.1f} 亩)</p>
 <img src="{html.escape(map_png)}" alt="before/after composites with patches">
 <h2>按保护地与类型 By zone and HJ 1156 class</h2>
 {_html_table(table, ["区域 zone", "功能区 functional zone", "类型 class", "数量 n", "ha", "亩"])}

@@ -215,24 +215,30 @@ def write_gpkg_layers(
     import pyogrio
 
     with atomic_path(path) as tmp:
-        for i, (name, frame) in enumerate(layers.items()):
-            pyogrio.write_dataframe(
-                frame,
-                tmp,
-                layer=name,
-                driver="GPKG",
-                append=i > 0,
-                geometry_type=geometry_types[name],
-                promote_to_multi=geometry_types[name].startswith("Multi"),
-                layer_options={"SPATIAL_INDEX": "YES"},
-            )
-        con = sqlite3.connect(tmp)
+        draft = tmp.with_name(f"{tmp.stem}-draft.gpkg")
         try:
-            con.execute("UPDATE gpkg_contents SET last_change = '2000-01-01T00:00:00.000Z'")
-            con.commit()
-            con.execute("VACUUM")
+            for i, (name, frame) in enumerate(layers.items()):
+                pyogrio.write_dataframe(
+                    frame,
+                    draft,
+                    layer=name,
+                    driver="GPKG",
+                    append=i > 0,
+                    geometry_type=geometry_types[name],
+                    promote_to_multi=geometry_types[name].startswith("Multi"),
+                    layer_options={"SPATIAL_INDEX": "YES"},
+                )
+            con = sqlite3.connect(draft)
+            try:
+                con.execute("UPDATE gpkg_contents SET last_change = '2000-01-01T00:00:00.000Z'")
+                con.commit()
+                # A fresh copy: its header (file change counter) does not depend on how
+                # many transactions GDAL happened to make while writing the draft.
+                con.execute("VACUUM INTO ?", (str(tmp),))
+            finally:
+                con.close()
         finally:
-            con.close()
+            draft.unlink(missing_ok=True)
 
 
 # --- grid ------------------------------------------------------------------------------

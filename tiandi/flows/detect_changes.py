@@ -25,10 +25,10 @@ from tiandi import __version__
 from tiandi._io import staged_dir
 from tiandi.catalog.items import ProcessingInfo, output_item, unreadable_assets
 from tiandi.catalog.search import search_items
-from tiandi.eo.cog import read_cog, read_cog_dataset, write_cog
+from tiandi.eo.cog import read_cog, write_cog
 from tiandi.eo.composite import DEFAULT_BANDS, composite_period
 from tiandi.eo.grid import GridSpec, grid_for_zones
-from tiandi.eo.indices import add_indices
+from tiandi.eo.storage import read_composite, write_composite
 from tiandi.errors import CatalogError, InputError, NoDataError, TiandiError
 from tiandi.models.baseline import BaselineDetector
 from tiandi.redline.evaluate import patch_scores
@@ -118,9 +118,8 @@ def composite_to_cog(
     items: list[pystac.Item], grid: GridSpec, path: Path, chunk: int, label: str
 ) -> Path:
     composite = composite_period(items, grid, chunk=chunk)
-    layers = composite.assign(clear_count=composite["clear_count"].astype("float32"))
     try:
-        write_cog(layers, path, nodata=float("nan"), dtype="float32", tags={"tiandi:period": label})
+        write_composite(composite, path, tags={"tiandi:period": label})
     except TiandiError:
         raise
     except Exception as exc:  # a failed read inside Dask arrives without its type
@@ -135,11 +134,6 @@ def composite_to_cog(
         ) from exc
     get_run_logger().info("%s composite of %d scenes written: %s", label, len(items), path.name)
     return path
-
-
-def read_composite(path: Path, chunk: int) -> xr.Dataset:
-    """A composite COG written by :func:`composite_to_cog`, lazily, with indices added."""
-    return add_indices(read_cog_dataset(path, chunk))
 
 
 def read_change(paths: dict[str, Path], chunk: int) -> xr.Dataset:

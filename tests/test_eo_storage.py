@@ -1,0 +1,41 @@
+"""Composite storage: uint16 reflectance x 10000 round trip, no data kept as NaN."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import xarray as xr
+from odc.geo.geobox import GeoBox
+from odc.geo.xr import xr_zeros
+
+from tiandi.eo.storage import read_composite, write_composite
+
+
+def _composite() -> xr.Dataset:
+    gbox = GeoBox.from_bbox((400_000, 4_459_360, 400_640, 4_460_000), "EPSG:32650", resolution=10)
+    rng = np.random.default_rng(0)
+    template = xr_zeros(gbox, dtype="float32", chunks=(32, 32))
+    bands = {}
+    for name in ("B02", "B03", "B04", "B08", "B11", "B12"):
+        values = rng.uniform(0.01, 0.5, template.shape).astype("float32")
+        values[:5, :5] = np.nan
+        bands[name] = template.copy(data=values)
+    count = template.copy(data=np.full(template.shape, 3, dtype="uint8")).astype("uint8")
+    count[:5, :5] = 0
+    return xr.Dataset({**bands, "clear_count": count})
+
+
+def test_composite_round_trip_keeps_reflectance_to_1e4(tmp_path: Path) -> None:
+    original = _composite()
+    path = write_composite(original, tmp_path / "c.tif", tags={"tiandi:period": "before"})
+    with rasterio.open(path) as src:
+        assert src.dtypes[0] == "uint16" and src.nodata == 0
+        assert src.tags()["scale_factor"] == "0.0001"
+    back = read_composite(path, chunk=32)
+    b04 = back["B04"].values
+    assert np.isnan(b04[:5, :5]).all()
+    np.testing.assert_allclose(b04[5:], original["B04"].values[5:], atol=0.6e-4)
+    assert int(back["clear_count"].values[0, 0]) == 0 and int(back["clear_count"].values[9, 9]) == 3
+    assert "ndvi" in back and back["B04"].dtype == np.float32

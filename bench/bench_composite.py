@@ -159,9 +159,10 @@ def _floor(items: list[pystac.Item]) -> dict[str, float]:
 
 
 def _pipeline(items: list[pystac.Item], size: int, out: Path, mode: str) -> dict[str, float]:
-    from tiandi.eo.cog import read_cog_dataset, write_cog
+    from tiandi.eo.cog import write_cog
     from tiandi.eo.composite import composite_period
     from tiandi.eo.grid import GridSpec
+    from tiandi.eo.storage import read_composite, write_composite
     from tiandi.models.baseline import BaselineDetector
 
     grid = GridSpec(CRS, 10.0, (X0, Y0 - size * 10, X0 + size * 10, Y0))
@@ -172,9 +173,9 @@ def _pipeline(items: list[pystac.Item], size: int, out: Path, mode: str) -> dict
     after = composite_period(items[5:], grid)
     if mode == "flow":
         for name, ds in (("before", before), ("after", after)):
-            write_cog(ds, work / f"{name}.tif", nodata=float("nan"), dtype="float32")
-        before = read_cog_dataset(work / "before.tif")
-        after = read_cog_dataset(work / "after.tif")
+            write_composite(ds, work / f"{name}.tif")
+        before = read_composite(work / "before.tif")
+        after = read_composite(work / "after.tif")
     change = BaselineDetector().detect(before, after)
     write_cog(change["change_mask"], work / "change_mask.tif", nodata=255, dtype="uint8")
     seconds = time.perf_counter() - t0

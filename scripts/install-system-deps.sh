@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages tiandi needs (idempotent; quick when they are there).
 #   fonts-noto-cjk: Chinese labels in the map pictures and pages.
+#   postgresql-15-postgis-3: PostgreSQL + PostGIS for the patch store tests (a throwaway
+#     cluster is started by tests/pg_fixtures.py; no service is enabled or started here).
 set -euo pipefail
 packages=(fonts-noto-cjk)
+packages+=(postgresql-15-postgis-3)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -12,4 +15,4 @@ echo "installing Debian packages: ${missing[*]}"
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 $SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends "${missing[@]}" >/dev/null

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from tests.pg_fixtures import postgres_dsn  # noqa: F401  (session fixture: throwaway PostGIS)
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 _LOOPBACK = {"127.0.0.1", "::1", "localhost", "0.0.0.0", ""}
 _real_connect = socket.socket.connect

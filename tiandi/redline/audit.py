@@ -12,6 +12,12 @@ and hash, updated in the same transaction) in any SQLite file, a GeoPackage incl
 Appends run under ``BEGIN IMMEDIATE`` so concurrent writers queue instead of forking the
 chain; triggers refuse UPDATE and DELETE on the records.
 
+The chain logic is backend-neutral: :func:`next_record` computes the record that follows a
+given head, :func:`verify_rows` checks rows read from any table with these columns. The
+PostgreSQL patch store (:mod:`tiandi.redline.store_postgis`) uses both; stores that write
+their own rows call :func:`append_sqlite` inside their transaction so the audit record
+and the change it documents commit together.
+
 What a hash chain cannot do on its own: someone who deletes the newest records *and*
 rewrites the head row leaves a valid shorter chain. Keep :meth:`AuditLog.head` outside the
 file (in a report, a STAC item, a signed message) and pass it as ``expected_head`` to
@@ -24,7 +30,7 @@ import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,7 +46,7 @@ if TYPE_CHECKING:
 GENESIS = "0" * 64
 TABLE = "tiandi_audit"
 HEAD_TABLE = "tiandi_audit_head"
-_FIELDS = ("seq", "time", "actor", "role", "action", "subject", "payload", "prev_hash", "hash")
+FIELDS = ("seq", "time", "actor", "role", "action", "subject", "payload", "prev_hash", "hash")
 
 _SCHEMA: tuple[str, ...] = (
     f"""CREATE TABLE IF NOT EXISTS {TABLE} (
@@ -122,7 +128,7 @@ class AuditRecord:
     def to_json(self) -> str:
         """One canonical JSON line (payload as an object)."""
         return canonical_json(
-            {f: getattr(self, f) for f in _FIELDS} | {"payload": dict(self.payload)}
+            {f: getattr(self, f) for f in FIELDS} | {"payload": dict(self.payload)}
         )
 
 
@@ -228,64 +234,21 @@ class AuditLog:
         at: datetime | None = None,
     ) -> AuditRecord:
         """Append one record atomically and return it; ``at`` defaults to now (UTC)."""
-        for name, value in (
-            ("actor", actor),
-            ("role", role),
-            ("action", action),
-            ("subject", subject),
-        ):
-            if not isinstance(value, str) or not value.strip():
-                raise InputError(f"audit record field {name!r} is empty; every record needs one")
-        body = dict(payload or {})
-        try:
-            text = canonical_json(body)
-        except (TypeError, ValueError) as exc:
-            raise InputError(
-                f"audit payload for {subject!r} is not plain JSON ({exc}); pass str/int/float/"
-                "bool/None/lists/dicts only, no NaN"
-            ) from exc
-        time = _iso(at if at is not None else datetime.now(UTC))
+        entry = AuditEntry(actor, role, action, subject, dict(payload or {}), at)
+        entry.payload_text()  # validate before touching the file
         with self._connect(write=True) as con:
             con.execute("BEGIN IMMEDIATE")
             try:
-                if not con.execute(
-                    "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (HEAD_TABLE,)
-                ).fetchone():
-                    for statement in _SCHEMA:
-                        con.execute(statement)
-                    _register_in_gpkg(con)
-                last = con.execute(
-                    f"SELECT seq, hash FROM {TABLE} ORDER BY seq DESC LIMIT 1"
-                ).fetchone()
-                seq, prev = (1, GENESIS) if last is None else (int(last[0]) + 1, str(last[1]))
-                digest = record_hash(
-                    seq=seq,
-                    time=time,
-                    actor=actor,
-                    role=role,
-                    action=action,
-                    subject=subject,
-                    payload=json.loads(text),
-                    prev_hash=prev,
-                )
-                con.execute(
-                    f"INSERT INTO {TABLE} ({', '.join(_FIELDS)}) VALUES (?,?,?,?,?,?,?,?,?)",
-                    (seq, time, actor, role, action, subject, text, prev, digest),
-                )
-                con.execute(
-                    f"INSERT INTO {HEAD_TABLE} (id, seq, hash) VALUES (1, ?, ?) "
-                    "ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-                    (seq, digest),
-                )
+                record = append_sqlite(con, entry)
                 con.execute("COMMIT")
             except BaseException:
                 if con.in_transaction:
                     con.execute("ROLLBACK")
                 raise
-        return AuditRecord(seq, time, actor, role, action, subject, json.loads(text), prev, digest)
+        return record
 
     def _raw(self, con: sqlite3.Connection) -> list[_Raw]:
-        rows = con.execute(f"SELECT {', '.join(_FIELDS)} FROM {TABLE} ORDER BY seq").fetchall()
+        rows = con.execute(f"SELECT {', '.join(FIELDS)} FROM {TABLE} ORDER BY seq").fetchall()
         return [_Raw(int(r[0]), *(str(v) for v in r[1:])) for r in rows]
 
     def records(self, *, subject: str | None = None) -> list[AuditRecord]:
@@ -322,6 +285,116 @@ class AuditLog:
         finally:
             tmp.unlink(missing_ok=True)
         return out
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """What a caller asks to log; :func:`next_record` turns it into a chained record."""
+
+    actor: str
+    role: str
+    action: str
+    subject: str
+    payload: Mapping[str, Any]
+    at: datetime | None = None
+
+    def payload_text(self) -> str:
+        """The payload as canonical JSON; ``InputError`` for empty fields or non-JSON."""
+        for name in ("actor", "role", "action", "subject"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                raise InputError(f"audit record field {name!r} is empty; every record needs one")
+        try:
+            return canonical_json(dict(self.payload))
+        except (TypeError, ValueError) as exc:
+            raise InputError(
+                f"audit payload for {self.subject!r} is not plain JSON ({exc}); pass str/int/"
+                "float/bool/None/lists/dicts only, no NaN"
+            ) from exc
+
+
+def next_record(last: tuple[int, str] | None, entry: AuditEntry) -> AuditRecord:
+    """The record that follows ``last`` ((seq, hash) of the newest record, None if empty).
+
+    Backend-neutral chain step shared by the SQLite/GeoPackage and PostgreSQL stores: the
+    caller reads ``last`` and stores the result (columns as in :data:`FIELDS`, payload as
+    :func:`canonical_json` text) and the new head in one transaction.
+    """
+    text = entry.payload_text()
+    time = _iso(entry.at if entry.at is not None else datetime.now(UTC))
+    seq, prev = (1, GENESIS) if last is None else (int(last[0]) + 1, str(last[1]))
+    payload = json.loads(text)
+    digest = record_hash(
+        seq=seq,
+        time=time,
+        actor=entry.actor,
+        role=entry.role,
+        action=entry.action,
+        subject=entry.subject,
+        payload=payload,
+        prev_hash=prev,
+    )
+    return AuditRecord(
+        seq, time, entry.actor, entry.role, entry.action, entry.subject, payload, prev, digest
+    )
+
+
+def record_row(record: AuditRecord) -> tuple[Any, ...]:
+    """The values of :data:`FIELDS` to store for ``record`` (payload as canonical JSON)."""
+    return tuple(
+        canonical_json(dict(record.payload)) if f == "payload" else getattr(record, f)
+        for f in FIELDS
+    )
+
+
+def ensure_sqlite_schema(con: sqlite3.Connection) -> None:
+    """Create the audit tables and triggers in ``con`` if absent (inside a transaction)."""
+    if not con.execute(
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (HEAD_TABLE,)
+    ).fetchone():
+        for statement in _SCHEMA:
+            con.execute(statement)
+        _register_in_gpkg(con)
+
+
+def append_sqlite(con: sqlite3.Connection, entry: AuditEntry) -> AuditRecord:
+    """Append ``entry`` through ``con`` inside the caller's open (IMMEDIATE) transaction.
+
+    Used by :meth:`AuditLog.append` and by stores that write their own rows and the audit
+    record in one transaction; the caller commits or rolls back.
+    """
+    entry.payload_text()
+    ensure_sqlite_schema(con)
+    last = con.execute(f"SELECT seq, hash FROM {TABLE} ORDER BY seq DESC LIMIT 1").fetchone()
+    record = next_record(None if last is None else (int(last[0]), str(last[1])), entry)
+    con.execute(
+        f"INSERT INTO {TABLE} ({', '.join(FIELDS)}) VALUES (?,?,?,?,?,?,?,?,?)",
+        record_row(record),
+    )
+    con.execute(
+        f"INSERT INTO {HEAD_TABLE} (id, seq, hash) VALUES (1, ?, ?) "
+        "ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+        (record.seq, record.hash),
+    )
+    return record
+
+
+def verify_rows(
+    source: str,
+    rows: Sequence[Sequence[Any]],
+    *,
+    stored_head: tuple[int, str] | None,
+    expected_head: str | None = None,
+) -> VerifyReport:
+    """Verify stored rows (values of :data:`FIELDS`, payload as stored text, seq order).
+
+    ``stored_head`` is the (seq, hash) of the head row, None when it is missing. The same
+    checks as :meth:`AuditLog.verify`, for any backend that keeps the table.
+    """
+    raws = [_Raw(int(r[0]), *(str(v) for v in r[1:])) for r in rows]
+    return _verify(
+        source, raws, stored_head=stored_head, check_head=True, expected_head=expected_head
+    )
 
 
 def _register_in_gpkg(con: sqlite3.Connection) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 TIANDI = str(Path(sys.executable).with_name("tiandi"))
 
@@ -61,3 +63,29 @@ def test_no_catalog_says_how_to_make_one(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 4, result.stderr
     assert "catalog" in result.stderr and "TIANDI_STAC_API_URL" in result.stderr
+
+
+def test_run_detect_changes_end_to_end(services: Any, tmp_path: Path) -> None:
+    """The console script on the embedded catalog: outputs, summary, exit 0."""
+    from prefect.settings import PREFECT_API_URL
+
+    out = tmp_path / "out"
+    env = {
+        **os.environ,
+        "TIANDI_HOME": str(services.settings.home),
+        "TIANDI_CHUNK_SIZE": "256",
+        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+    }
+    result = subprocess.run(
+        [
+            TIANDI, "run", "detect-changes",
+            "--zones", str(services.scene / "zones.gpkg"),
+            "--before", "2025-01-01/2025-06-30", "--after", "2025-07-01/2025-12-31",
+            "--stations", str(services.scene / "stations.gpkg"),
+            "--out", str(out),
+        ],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "patches" in result.stdout and str(out / "summary.html") in result.stdout
+    assert (out / "patches.gpkg").exists() and (out / "map.png").exists()

@@ -3,8 +3,11 @@
 #   fonts-noto-cjk: Chinese labels in the map pictures and pages.
 #   postgresql-15-postgis-3: PostgreSQL + PostGIS for the patch store tests (a throwaway
 #     cluster is started by tests/pg_fixtures.py; no service is enabled or started here).
+#   python3-qgis: QGIS 3.22 for Debian's /usr/bin/python3; builds and checks the field
+#     packages' forms (tiandi/redline/_qgis_project.py), headless.
 set -euo pipefail
 packages=(fonts-noto-cjk)
+packages+=(python3-qgis)
 packages+=(postgresql-15-postgis-3)
 missing=()
 for p in "${packages[@]}"; do

@@ -202,6 +202,9 @@ def catalog_serve() -> None:
             pass
 
 
+import tiandi.cli_field  # noqa: E402, F401  (registers `dispatch` and `field`)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -1,0 +1,108 @@
+"""``tiandi dispatch`` and ``tiandi field import``: the field verification round trip.
+
+Registered on the main app by :mod:`tiandi.cli` (one import line there).
+"""
+
+from __future__ import annotations
+
+import getpass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from tiandi.cli import _friendly_errors, _settings, app
+from tiandi.errors import InputError
+
+field_app = typer.Typer(help="Field verification: take packages back.", no_args_is_help=True)
+
+
+def _when(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC).replace(microsecond=0)
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(
+            f"--dispatched-at {value!r} is not an ISO 8601 time; write e.g. 2025-08-01T08:00:00Z"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@app.command("dispatch")
+@_friendly_errors
+def dispatch(
+    run: Annotated[Path, typer.Option(help="Output folder of a detect-changes run.")],
+    out: Annotated[Path, typer.Option(help="Folder for the station packages.")],
+    stations: Annotated[
+        Path | None,
+        typer.Option(help="Stations (jurisdictions) to assign the run's patches to afresh."),
+    ] = None,
+    dispatched_at: Annotated[
+        str | None, typer.Option(help="Dispatch time (ISO 8601); default: now.")
+    ] = None,
+    form: Annotated[
+        bool | None,
+        typer.Option(
+            "--form/--no-form",
+            help="Build the QGIS form (needs python3-qgis); default: when QGIS is available.",
+        ),
+    ] = None,
+) -> None:
+    """Build one field package per station (GeoPackage + form, chips, basemap, KML, list)."""
+    _settings()
+    from tiandi.redline.field_form import qgis_available
+    from tiandi.redline.field_package import PackageOptions, dispatch_run
+
+    console = Console()
+    build_form = qgis_available() if form is None else form
+    if form is None and not build_form:
+        console.print("QGIS (python3-qgis) not found: packages are written without the form")
+    packages = dispatch_run(
+        run,
+        out,
+        dispatched_at=_when(dispatched_at),
+        stations=stations,
+        options=PackageOptions(form=build_form),
+    )
+    for p in packages:
+        console.print(
+            f"{p.station_id} ({p.station_name}): {p.n_tasks} tasks, {p.package_id}, {p.gpkg}"
+        )
+    console.print(f"{len(packages)} station packages in {out.resolve()}")
+
+
+@field_app.command("import")
+@_friendly_errors
+def field_import(
+    file: Annotated[Path, typer.Argument(help="The package's .gpkg, with its folder (photos).")],
+    store: Annotated[
+        Path | None, typer.Option(help="Field results store (default: TIANDI_HOME/field).")
+    ] = None,
+    actor: Annotated[str | None, typer.Option(help="Who imports (default: login name).")] = None,
+    max_mb: Annotated[
+        float,
+        typer.Option(envvar="TIANDI_FIELD_IMPORT_MAX_MB", help="Largest package accepted (MB)."),
+    ] = 512.0,
+    tolerance_m: Annotated[
+        float, typer.Option(help="How far from the patch a photo may be taken (m).")
+    ] = 150.0,
+) -> None:
+    """Validate and record a field package brought back from the field."""
+    settings = _settings()
+    from tiandi.redline.field_import import ImportOptions, import_field_package
+    from tiandi.redline.field_store import SqliteFieldStore
+
+    target = store or settings.home / "field" / "field-results.gpkg"
+    report = import_field_package(
+        file,
+        SqliteFieldStore(target),
+        actor=actor or getpass.getuser(),
+        options=ImportOptions(max_bytes=int(max_mb * 1e6), photo_tolerance_m=tolerance_m),
+    )
+    Console().print(report.summary(), highlight=False)
+
+
+app.add_typer(field_app, name="field")

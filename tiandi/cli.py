@@ -202,6 +202,12 @@ def catalog_serve() -> None:
             pass
 
 
+from tiandi.cli_patches import audit_app, patches_app  # noqa: E402  (uses the helpers above)
+
+app.add_typer(patches_app, name="patches")
+app.add_typer(audit_app, name="audit")
+
+
 import tiandi.cli_field  # noqa: E402, F401  (registers `dispatch` and `field`)
 
 

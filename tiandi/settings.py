@@ -33,11 +33,20 @@ class Settings(BaseSettings):
     dask_workers: int = Field(default=2, ge=1, description="Workers of the local cluster.")
     dask_memory_limit: str = Field(default="4GiB", description="Memory per local worker.")
     chunk_size: int = Field(default=1024, ge=128, description="Pixels per chunk side.")
+    patch_dsn: str | None = Field(
+        default=None,
+        description="PostgreSQL/PostGIS DSN of the patch store. None: <home>/patches.gpkg.",
+    )
 
     @property
     def catalog_path(self) -> Path:
         """The embedded stac-geoparquet catalog."""
         return self.home / "catalog" / "items.parquet"
+
+    @property
+    def patch_store_path(self) -> Path:
+        """The embedded patch store (GeoPackage), used when ``patch_dsn`` is not set."""
+        return self.home / "patches.gpkg"
 
     @property
     def prefect_home(self) -> Path:

@@ -26,6 +26,7 @@ from tiandi.redline.field_package import (
 )
 from tiandi.redline.field_schema import CLASS_LABELS, CREW_COLUMNS, RESULT_LABELS
 from tiandi.redline.lifecycle import FieldOutcome
+from tiandi.redline.tasks import write_station_packages
 
 needs_qgis = pytest.mark.skipif(
     not qgis_available(), reason="python3-qgis not installed (scripts/install-system-deps.sh)"
@@ -110,6 +111,16 @@ def test_packages_are_byte_identical_on_a_rerun(tmp_path: Path) -> None:
     first = build(tmp_path / "a", two=False)[0]
     second = build(tmp_path / "b", two=False)[0]
     assert tree_bytes(first.folder) == tree_bytes(second.folder)
+
+
+def test_dispatch_run_uses_the_runs_own_station_tasks(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    write_composites(run / "composites")
+    write_station_packages(tasks(two_stations=True), run / "tasks")
+    built = dispatch_run(
+        run, tmp_path / "out", dispatched_at=DISPATCHED_AT, options=PackageOptions(form=False)
+    )
+    assert [(p.station_id, p.n_tasks) for p in built] == [("S1", 1), ("S2", 1)]
 
 
 def test_dispatch_run_needs_tasks_or_stations(tmp_path: Path) -> None:

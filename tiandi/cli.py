@@ -110,6 +110,7 @@ def run_detect_changes(
         collection=collection,
         max_cloud_cover=max_cloud_cover,
         min_mapping_unit_m2=mmu,
+        store=settings.patch_store_path,
     )
     run_with_services(request, settings, console=Console())
 

@@ -71,6 +71,7 @@ def run_demo(
         truth=scene_dir / "truth.gpkg",
         collection=DEMO_COLLECTION,
         chunk=settings.chunk_size,
+        store=settings.patch_store_path,
     )
     result = run_with_services(request, settings, console)
     console.print(f"open {result.out / 'summary.html'} in a browser")

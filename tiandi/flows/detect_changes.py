@@ -33,8 +33,10 @@ from tiandi.errors import CatalogError, InputError, NoDataError, TiandiError
 from tiandi.models.baseline import BaselineDetector
 from tiandi.redline.evaluate import patch_scores
 from tiandi.redline.patches import PatchParams, extract_patches, write_patches
+from tiandi.redline.recording import record_detections, zone_set_version
 from tiandi.redline.report import RunSummary, render_map_png, scores_dict, write_summary_html
 from tiandi.redline.screening import ScreeningParams, screen_patches
+from tiandi.redline.store import GpkgPatchStore, RunInfo
 from tiandi.redline.tasks import assign_tasks, write_station_packages
 from tiandi.redline.zones import read_stations, read_zones
 
@@ -55,6 +57,7 @@ class DetectChangesRequest:
     max_cloud_cover: float = 80.0
     min_mapping_unit_m2: float = 1000.0
     chunk: int = 1024
+    store: Path | None = None  # patch store GeoPackage; None: the run is not recorded
 
 
 @dataclass(frozen=True)
@@ -169,7 +172,7 @@ def make_patches(
     params: PatchParams,
     path: Path,
     chunk: int,
-) -> gpd.GeoDataFrame:
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     candidates = extract_patches(
         read_change(change, chunk),
         read_composite(before, chunk),
@@ -187,7 +190,16 @@ def make_patches(
         len(screened),
         path.name,
     )
-    return patches
+    return patches, screened
+
+
+@task(cache_policy=NO_CACHE)
+def record_patches(
+    store_path: Path, patches: gpd.GeoDataFrame, screened: gpd.GeoDataFrame, run_info: RunInfo
+) -> None:
+    store_path.parent.mkdir(parents=True, exist_ok=True)
+    done = record_detections(GpkgPatchStore(store_path), patches, screened, run_info)
+    get_run_logger().info("patch store %s: run %s recorded %s", store_path, done.run_id, done)
 
 
 @task(cache_policy=NO_CACHE)
@@ -256,7 +268,7 @@ def detect_changes(
         )
         change = detect(before, after, stage / "change", request.chunk)
         params = PatchParams(min_mapping_unit_m2=request.min_mapping_unit_m2)
-        patches: Any = make_patches(
+        patches, screened = make_patches(
             change, before, after, zones, params, stage / "patches.gpkg", request.chunk
         )
         outputs = {
@@ -307,6 +319,17 @@ def detect_changes(
         parameters=summary.parameters,
     )
     run_id = f"{out.name}-{request.after.replace('/', '_')}"
+    if request.store is not None:
+        info = RunInfo(
+            run_id,
+            datetime.now(UTC),
+            request.before,
+            request.after,
+            zone_set_version(zones),
+            str(out),
+            summary.parameters,
+        )
+        record_patches(request.store, patches, screened, info)
     items = [
         output_item(
             f"{run_id}-change",

@@ -85,8 +85,12 @@ def test_csv_has_bom_and_bilingual_headers_and_xlsx_is_frozen_and_stable(
     ledger = build_ledger({"2025-H2": _patches(state=True)})
     paths = write_ledgers(ledger, tmp_path)
     names = [p.name for p in paths]
-    assert names == ["ledger_by_zone.csv", "ledger_by_period.csv", "patch_register.csv",
-                     "ledger.xlsx"]  # fmt: skip
+    assert names == [
+        "ledger_by_zone.csv",
+        "ledger_by_period.csv",
+        "patch_register.csv",
+        "ledger.xlsx",
+    ]
     raw = paths[0].read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(raw.decode("utf-8-sig").splitlines()))
@@ -137,3 +141,28 @@ def test_bad_input_is_a_clear_error(tmp_path: Path) -> None:
 def test_no_patches_gives_empty_tables() -> None:
     ledger = build_ledger({"p": _patches().iloc[:0]})
     assert ledger.by_zone.empty and ledger.register.empty
+
+
+def test_cli_ledger_of_two_runs(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tiandi.cli import app
+
+    runs = []
+    for k, period in enumerate(["2025-01-01/2025-06-30", "2025-07-01/2025-12-31"]):
+        run = tmp_path / f"run{k}"
+        run.mkdir()
+        frame = _patches().iloc[: k + 2]
+        geoms = [box(i, 0, i + 0.001, 0.001) for i in range(len(frame))]
+        write_patches(
+            gpd.GeoDataFrame(frame, geometry=geoms, crs="EPSG:4490"), run / "patches.gpkg"
+        )
+        (run / "summary.json").write_text(json.dumps({"after": period}))
+        runs += ["--run", str(run)]
+    res = CliRunner().invoke(app, ["ledger", *runs, "--out", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    by_period = pd.read_csv(tmp_path / "out" / "ledger_by_period.csv", encoding="utf-8-sig")
+    totals = by_period[by_period["人类活动类型 HJ 1156 class (zh)"] == TOTAL]
+    assert list(totals["图斑数 Patches"]) == [2, 3]
+    res = CliRunner().invoke(app, ["ledger", "--run", str(tmp_path), "--out", str(tmp_path)])
+    assert res.exit_code == 2 and "has no patches.gpkg" in " ".join(res.output.split())

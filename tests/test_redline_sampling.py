@@ -108,8 +108,12 @@ def test_sample_depends_on_the_seed_not_on_the_window(scene: Path) -> None:
 def test_sample_size_from_the_target_standard_error(scene: Path) -> None:
     design = design_sample(scene, params=SamplingParams(target_se=0.05, minimum=2, buffer_px=2))
     w = np.array([s.pixels for s in design.strata], float)
-    u = np.array([0.95 if s.name == "no_change" else 0.85 if s.name == "buffer" else 0.8
-                  for s in design.strata])  # fmt: skip
+    u = np.array(
+        [
+            0.95 if s.name == "no_change" else 0.85 if s.name == "buffer" else 0.8
+            for s in design.strata
+        ]
+    )
     expected = math.ceil((w / w.sum() @ np.sqrt(u * (1 - u)) / 0.05) ** 2)
     assert design.n_target == expected
     assert sum(s.n_samples for s in design.strata) == max(expected, 6)
@@ -218,8 +222,12 @@ COUNTS = [[66, 0, 5, 4], [0, 55, 8, 12], [1, 0, 153, 11], [2, 1, 9, 313]]
 HA = [200_000 * 0.09, 150_000 * 0.09, 3_200_000 * 0.09, 6_450_000 * 0.09]
 
 
-def _samples_from_counts(counts: list[list[int]], strata: list[str], classes: list[str],
-                         map_classes: list[str] | None = None) -> pd.DataFrame:  # fmt: skip
+def _samples_from_counts(
+    counts: list[list[int]],
+    strata: list[str],
+    classes: list[str],
+    map_classes: list[str] | None = None,
+) -> pd.DataFrame:
     rows = []
     for i, row in enumerate(counts):
         for j, n in enumerate(row):
@@ -261,9 +269,12 @@ def test_buffer_stratum_areas_match_the_stratified_area_estimator() -> None:
         counts, strata, ["change", "no_change"], ["change", "no_change", "no_change"]
     )
     areas = pd.DataFrame(
-        {"stratum": strata, "map_class": ["change", "no_change", "no_change"],
-         "area_m2": [100.0, 400.0, 9500.0]}
-    )  # fmt: skip
+        {
+            "stratum": strata,
+            "map_class": ["change", "no_change", "no_change"],
+            "area_m2": [100.0, 400.0, 9500.0],
+        }
+    )
     g = accuracy_report(samples, areas, by=None)["overall"]
     ref = estimate_areas(counts, [100.0, 400.0, 9500.0], classes=["change", "no_change"])
     assert g.area_m2[0].value == pytest.approx(ref[0].area.value)
@@ -280,10 +291,15 @@ def test_buffer_stratum_areas_match_the_stratified_area_estimator() -> None:
 
 def _verified(tmp_path: Path, scene: Path) -> tuple[Path, gpd.GeoDataFrame]:
     zones = gpd.GeoDataFrame(
-        {"zone_id": ["R-1", "R-2"], "zone_name": ["甲保护区", "乙红线"],
-         "zone_type": ["reserve", "redline"], "functional_zone": ["核心区", None]},
-        geometry=[_utm_box(0, 20, 0, 45), _utm_box(20, 40, 0, 45)], crs=CRS,
-    )  # fmt: skip
+        {
+            "zone_id": ["R-1", "R-2"],
+            "zone_name": ["甲保护区", "乙红线"],
+            "zone_type": ["reserve", "redline"],
+            "functional_zone": ["核心区", None],
+        },
+        geometry=[_utm_box(0, 20, 0, 45), _utm_box(20, 40, 0, 45)],
+        crs=CRS,
+    )
     design = design_sample(scene, zones=zones, params=SMALL)
     gpkg, _ = write_samples(design, tmp_path / "samples.gpkg")
     samples = gpd.read_file(gpkg, layer="samples")
@@ -352,3 +368,43 @@ def test_report_refuses_unverified_unknown_and_zero_area_input(scene: Path, tmp_
         accuracy_report(few, strata)
     with pytest.raises(InputError, match="lack the column"):
         accuracy_report(samples.drop(columns="reference_class"), strata)
+
+
+def test_cli_sample_then_report_after_field_edits(scene: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tiandi.cli import app
+
+    run = tmp_path / "run"
+    (run / "change").mkdir(parents=True)
+    (run / "change" / "change_mask.tif").write_bytes(scene.read_bytes())
+    out = tmp_path / "samples.gpkg"
+    runner = CliRunner()
+    res = runner.invoke(
+        app,
+        [
+            "accuracy",
+            "sample",
+            "--run",
+            str(run),
+            "--out",
+            str(out),
+            "--minimum",
+            "5",
+            "--target-se",
+            "0.05",
+            "--buffer-px",
+            "2",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "sample units" in " ".join(res.output.split()) and out.is_file()
+    samples = gpd.read_file(out, layer="samples")
+    samples["reference_class"] = samples["map_class"]
+    pyogrio.write_dataframe(samples, out, layer="samples")
+    res = runner.invoke(app, ["accuracy", "report", "--samples", str(out), "--by", "none"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads((tmp_path / "samples.accuracy.json").read_text(encoding="utf-8"))
+    assert doc["groups"][0]["overall"]["value"] == pytest.approx(1.0)
+    res = runner.invoke(app, ["accuracy", "sample", "--run", str(tmp_path), "--out", str(out)])
+    assert res.exit_code == 2 and "has no change/change_mask.tif" in " ".join(res.output.split())

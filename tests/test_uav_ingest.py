@@ -29,8 +29,16 @@ X0, Y0 = 400000.0, 4460000.0
 
 
 def _write(path: Path, data: np.ndarray, transform: Affine, crs: str, **kw: object) -> Path:
-    profile = dict(driver="GTiff", height=data.shape[1], width=data.shape[2], count=data.shape[0],
-                   dtype=str(data.dtype), crs=crs, transform=transform, **kw)  # fmt: skip
+    profile = dict(
+        driver="GTiff",
+        height=data.shape[1],
+        width=data.shape[2],
+        count=data.shape[0],
+        dtype=str(data.dtype),
+        crs=crs,
+        transform=transform,
+        **kw,
+    )
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(data)
         if "descriptions" not in kw and data.shape[0] in (3, 4) and data.dtype == np.uint8:
@@ -95,10 +103,12 @@ def test_ingest_applies_the_shift_and_chips_the_covered_patches(
     uav, sat = _synthetic(tmp_path, terrain, (23.0, -17.0))
     patches = gpd.GeoDataFrame(
         {"patch_id": ["TB-in", "TB-out"], "zone_id": ["Z", "Z"]},
-        geometry=[box(X0 + 200, Y0 - 300, X0 + 260, Y0 - 250), box(X0 + 600, Y0 - 630,
-                                                                  X0 + 630, Y0 - 600)],
+        geometry=[
+            box(X0 + 200, Y0 - 300, X0 + 260, Y0 - 250),
+            box(X0 + 600, Y0 - 630, X0 + 630, Y0 - 600),
+        ],
         crs=UTM,
-    )  # fmt: skip
+    )
     write_patches(patches, tmp_path / "patches.gpkg")
     out = tmp_path / "uav"
     res = ingest_uav(uav, out, satellite=sat, patches=tmp_path / "patches.gpkg", datetime=WHEN)
@@ -138,9 +148,15 @@ def test_real_webodm_orthophoto_is_registered_and_coregistered(tmp_path: Path) -
         left, top = src.bounds.left, src.bounds.top
         grid = Affine(2, 0, left, 0, -2, top)
         rgb = np.zeros((3, 53, 53))
-        reproject(src.read([1, 2, 3]).astype(float), rgb, src_transform=src.transform,
-                  src_crs=src.crs, dst_transform=grid, dst_crs=src.crs,
-                  resampling=Resampling.average)  # fmt: skip
+        reproject(
+            src.read([1, 2, 3]).astype(float),
+            rgb,
+            src_transform=src.transform,
+            src_crs=src.crs,
+            dst_transform=grid,
+            dst_crs=src.crs,
+            resampling=Resampling.average,
+        )
     sat = _satellite(tmp_path / "sat.tif", rgb, Affine.translation(6, -4) @ grid, "EPSG:32615")
     res = ingest_uav(ortho, tmp_path / "out", satellite=sat, datetime=WHEN)
     c = res.coregistration
@@ -148,8 +164,9 @@ def test_real_webodm_orthophoto_is_registered_and_coregistered(tmp_path: Path) -
     assert (c.shift_x_m, c.shift_y_m) == (pytest.approx(6.0, abs=2.0), pytest.approx(-4.0, abs=2.0))
     assert res.applied and (tmp_path / "out" / "coregistration.json").is_file()
     # at 10 m the 106 m flight is ~10 satellite pixels: too few, reported, not guessed
-    coarse = _satellite(tmp_path / "s2.tif", rgb[:, ::5, ::5], Affine(10, 0, left, 0, -10, top),
-                        "EPSG:32615")  # fmt: skip
+    coarse = _satellite(
+        tmp_path / "s2.tif", rgb[:, ::5, ::5], Affine(10, 0, left, 0, -10, top), "EPSG:32615"
+    )
     skipped = coregister(ortho, coarse)
     assert skipped.status == "skipped" and "too few" in skipped.reason
 
@@ -159,18 +176,55 @@ def test_bad_input_is_refused_with_a_clear_message(tmp_path: Path, terrain: np.n
     text.write_text("not an image")
     with pytest.raises(InputError, match="cannot be read as a raster"):
         check_orthophoto(text)
-    single = _write(tmp_path / "dem.tif", np.zeros((1, 20, 20), "float32"),
-                    Affine(0.1, 0, X0, 0, -0.1, Y0), UTM)  # fmt: skip
+    single = _write(
+        tmp_path / "dem.tif", np.zeros((1, 20, 20), "float32"), Affine(0.1, 0, X0, 0, -0.1, Y0), UTM
+    )
     with pytest.raises(InputError, match="an orthophoto is RGB or RGBA"):
         check_orthophoto(single)
-    coarse = _write(tmp_path / "s2.tif", np.zeros((3, 20, 20), "uint8"),
-                    Affine(10, 0, X0, 0, -10, Y0), UTM)  # fmt: skip
+    coarse = _write(
+        tmp_path / "s2.tif", np.zeros((3, 20, 20), "uint8"), Affine(10, 0, X0, 0, -10, Y0), UTM
+    )
     with pytest.raises(InputError, match="must be finer"):
         check_orthophoto(coarse)
     with pytest.raises(InputError, match="carries no acquisition time"):
         uav_item(check_orthophoto(_synthetic(tmp_path, terrain, (0, 0))[0]))
     uav, _ = _synthetic(tmp_path, terrain, (0.0, 0.0))
-    far = _satellite(tmp_path / "far.tif", np.ones((3, 30, 30)),
-                     Affine(10, 0, X0 + 50_000, 0, -10, Y0), UTM)  # fmt: skip
+    far = _satellite(
+        tmp_path / "far.tif", np.ones((3, 30, 30)), Affine(10, 0, X0 + 50_000, 0, -10, Y0), UTM
+    )
     with pytest.raises(InputError, match="does not overlap satellite composite"):
         ingest_uav(uav, tmp_path / "o", satellite=far, datetime=WHEN)
+
+
+def test_cli_ingest_uav_registers_the_item(
+    tmp_path: Path, terrain: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from tiandi.catalog.store import GeoParquetCatalog
+    from tiandi.cli import app
+
+    monkeypatch.setenv("TIANDI_HOME", str(tmp_path / "home"))
+    uav, sat = _synthetic(tmp_path, terrain, (23.0, -17.0))
+    res = CliRunner().invoke(
+        app,
+        [
+            "ingest",
+            "uav",
+            str(uav),
+            "--satellite",
+            str(sat),
+            "--datetime",
+            "2025-08-20T03:00:00Z",
+            "--id",
+            "uav-test",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "shift found" in " ".join(res.output.split()) and "corrected copy written" in " ".join(
+        res.output.split()
+    )
+    items = GeoParquetCatalog(tmp_path / "home" / "catalog" / "items.parquet").items()
+    assert [i.id for i in items] == ["uav-test"]
+    res = CliRunner().invoke(app, ["ingest", "uav", str(tmp_path / "missing.tif")])
+    assert res.exit_code == 2 and "does not exist" in " ".join(res.output.split())

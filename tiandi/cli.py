@@ -13,6 +13,7 @@ from typing import Annotated, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 
+from tiandi.cli_survey import accuracy_app, ingest_app, ledger_app
 from tiandi.errors import InputError, TiandiError
 from tiandi.settings import Settings
 
@@ -30,6 +31,9 @@ run_app = typer.Typer(help="Run a pipeline flow.", no_args_is_help=True)
 catalog_app = typer.Typer(help="The STAC catalog: register, search, serve.", no_args_is_help=True)
 app.add_typer(run_app, name="run")
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(ingest_app, name="ingest")
+app.add_typer(accuracy_app, name="accuracy")
+app.add_typer(ledger_app, name="ledger")
 
 err = Console(stderr=True)
 

@@ -150,7 +150,7 @@ def test_zones_restrict_the_domain_and_tag_the_points(scene: Path) -> None:
     zones = gpd.GeoDataFrame(
         {
             "zone_id": ["R-1", "R-2"],
-            "zone_name": ["保护区", "保护区"],
+            "name": ["保护区", "保护区"],  # as tiandi.redline.zones.read_zones names it
             "zone_type": ["reserve", "reserve"],
             "functional_zone": ["核心区", "缓冲区"],
         },
@@ -160,6 +160,7 @@ def test_zones_restrict_the_domain_and_tag_the_points(scene: Path) -> None:
     design = design_sample(scene, zones=zones, params=SMALL)
     assert sum(s.pixels for s in design.strata) == 40 * 20
     assert set(design.samples["zone_id"]) <= {"R-1", "R-2"}
+    assert set(design.samples["zone_name"]) == {"保护区"}
     assert (design.samples["col"] < 20).all()
     t = design.strata_table
     assert t.loc[(t.zone_id == "R-1") & (t.stratum == "change"), "pixels"].item() == 36

@@ -387,6 +387,8 @@ def _prepare_zones(zones: Path | gpd.GeoDataFrame | None, grid: _Map) -> gpd.Geo
     if "zone_id" not in frame.columns:
         raise InputError("zones have no zone_id column; read them with tiandi.redline.zones")
     frame = frame.copy()
+    if "zone_name" not in frame.columns and "name" in frame.columns:  # read_zones' column
+        frame = frame.rename(columns={"name": "zone_name"})
     for column in ZONE_COLUMNS:
         if column not in frame.columns:
             frame[column] = None

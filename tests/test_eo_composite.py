@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import dask
 import dask.array as da
 import numpy as np
 import pytest
@@ -121,7 +122,11 @@ def test_a_period_without_clear_observation_raises_nodata(tmp_path: Path) -> Non
 
 def test_all_items_fully_cloudy_raise_without_reading(tmp_path: Path) -> None:
     items = make_items(tmp_path, [Scene("2025-03-01", cloud_cover=100.0)])
-    with _TaskCounter() as counter, pytest.raises(NoDataError, match="cloud cover"):
+    with (
+        dask.config.set(scheduler="threads"),
+        _TaskCounter() as counter,
+        pytest.raises(NoDataError, match="cloud cover"),
+    ):
         composite_period(items, full_grid(), chunk=32)
     assert counter.tasks == 0
 
@@ -141,13 +146,15 @@ def test_missing_scl_asset_is_an_input_error(tmp_path: Path) -> None:
 def test_composite_is_lazy_until_computed(tmp_path: Path) -> None:
     items = make_items(tmp_path, [Scene("2025-03-01"), Scene("2025-04-01")])
     ds = composite_period(items, full_grid(), chunk=32)
-    with _TaskCounter() as counter:
+    with dask.config.set(scheduler="threads"), _TaskCounter() as counter:
         ds = add_indices(ds)
         assert isinstance(ds["B04"].data, da.Array)
         assert isinstance(ds["ndvi"].data, da.Array)
         assert ds["B04"].chunks == ((32, 32), (32, 32))
     assert counter.tasks == 0
-    with _TaskCounter() as counter:
+    # The local scheduler, so the callback sees the tasks even when another test left a
+    # distributed client as the default.
+    with dask.config.set(scheduler="threads"), _TaskCounter() as counter:
         ds["ndvi"].compute()
     assert counter.tasks > 0
 

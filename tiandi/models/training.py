@@ -41,6 +41,7 @@ from tiandi.errors import InputError
 from tiandi.models.metrics import IGNORE, ConfusionMatrix, confusion_matrix, sum_confusion
 from tiandi.models.oscd import S2_BANDS, dataset_checksum, list_cities, read_city, stack_bands
 from tiandi.models.siamese import RGBN_BANDS, SiameseConfig, SiameseDiffUNet
+from tiandi.models.tiling import TileConfig, predict_array
 from tiandi.models.weights import WeightsFiles, build_card, save_weights
 
 LOSSES = ("bce", "focal", "dice", "bce+dice", "focal+dice")
@@ -266,7 +267,6 @@ def change_loss(
     return loss
 
 
-@torch.no_grad()
 def predict_proba(
     model: SiameseDiffUNet,
     images: npt.NDArray[np.float32],
@@ -276,23 +276,19 @@ def predict_proba(
 ) -> npt.NDArray[np.float32]:
     """Change probability (H, W) of one (2, bands, H, W) array, predicted tile by tile.
 
-    Tiles overlap by ``margin`` pixels, of which only the centre is kept (no seams).
-    Pixels with NaN in any band are NaN. Used for validation; the pipeline's inference
-    over lazy arrays lives elsewhere.
+    Tiles of ``tile`` pixels get ``margin`` pixels of context on each side, which are
+    cropped (no seams). Pixels with NaN in any band are NaN. A thin wrapper around
+    :func:`tiandi.models.tiling.predict_array`, the one tiler of the package, keeping the
+    current number of torch threads.
     """
-    model.eval()
-    _, _, h, w = images.shape
-    out = np.full((h, w), np.nan, dtype=np.float32)
-    for r0 in range(0, h, tile):
-        for c0 in range(0, w, tile):
-            r1, c1 = min(r0 + tile, h), min(c0 + tile, w)
-            er0, ec0 = max(r0 - margin, 0), max(c0 - margin, 0)
-            er1, ec1 = min(r1 + margin, h), min(c1 + margin, w)
-            x = torch.from_numpy(np.ascontiguousarray(images[:, :, er0:er1, ec0:ec1]))
-            prob = torch.sigmoid(model(x[0:1], x[1:2]))[0, 0].numpy()
-            out[r0:r1, c0:c1] = prob[r0 - er0 : r1 - er0, c0 - ec0 : c1 - ec0]
-    out[np.isnan(images).any(axis=(0, 1))] = np.nan
-    return out
+    config = TileConfig(
+        tile=tile + 2 * margin,
+        overlap=2 * margin,
+        margin=margin,
+        batch_size=1,
+        num_threads=torch.get_num_threads(),
+    )
+    return predict_array(model, images[0], images[1], config)
 
 
 def score_cities(
@@ -531,7 +527,8 @@ def _metrics(
     }
 
 
-def _parse_bands(text: str) -> tuple[str, ...]:
+def parse_bands(text: str) -> tuple[str, ...]:
+    """Band list from ``s2-13`` (the 13 OSCD bands), ``rgbn`` or ``B02,B03,...``."""
     presets = {"s2-13": S2_BANDS, "rgbn": RGBN_BANDS}
     if text in presets:
         return presets[text]
@@ -561,7 +558,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(args_list)
     config = replace(
         defaults,
-        bands=_parse_bands(args.bands),
+        bands=parse_bands(args.bands),
         val_cities=tuple(c for c in args.val_cities.split(",") if c),
         **{
             k: getattr(args, k)

@@ -1,0 +1,226 @@
+"""Tiled inference: no seams (within and between blocks), no data, skipped tiles, memory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+from dask.callbacks import Callback
+from torch import nn
+
+from tiandi.errors import InputError
+from tiandi.models.siamese import RGBN_BANDS, SiameseConfig, SiameseDiffUNet
+from tiandi.models.tiling import (
+    TileConfig,
+    predict_array,
+    predict_dataset,
+    predict_lazy,
+    tile_count,
+)
+
+SMALL = TileConfig(tile=64, overlap=16, margin=4, block=96)
+
+
+def _net(attention: bool = True) -> SiameseDiffUNet:
+    torch.manual_seed(0)
+    net = SiameseDiffUNet(
+        SiameseConfig(bands=RGBN_BANDS, base_channels=4, depth=2, attention=attention)
+    )
+    return net.eval()
+
+
+def _pair(shape: tuple[int, int], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return (
+        rng.random((4, *shape), dtype=np.float32),
+        rng.random((4, *shape), dtype=np.float32),
+    )
+
+
+class PixelNet(nn.Module):
+    """A per-pixel model (1x1 convolution): its untiled prediction is the exact truth."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(1)
+        self.conv = nn.Conv2d(8, 1, 1)
+        self.calls: list[tuple[int, ...]] = []
+
+    def forward(self, before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
+        self.calls.append(tuple(before.shape))
+        x = torch.nan_to_num(torch.cat([before, after], dim=1))
+        out: torch.Tensor = self.conv(x)
+        return out
+
+
+class ConstantNet(PixelNet):
+    def forward(self, before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
+        self.calls.append(tuple(before.shape))
+        return torch.full_like(before[:, :1], 0.7)
+
+
+def test_lazy_blocks_give_the_same_prediction_as_one_block() -> None:
+    net = _net()
+    before, after = _pair((150, 170))
+    whole = predict_array(net, before, after, SMALL)
+    lazy = predict_lazy(
+        net,
+        da.from_array(before, chunks=(4, 50, 50)),
+        da.from_array(after, chunks=(4, 70, 30)),
+        SMALL,
+    )
+    assert lazy.chunks == ((96, 54), (96, 74))  # blocks of whole strides, not input chunks
+    np.testing.assert_allclose(lazy.compute(scheduler="sync"), whole, atol=1e-6)
+    with torch.no_grad():
+        direct = torch.sigmoid(net(torch.from_numpy(before[None]), torch.from_numpy(after[None])))
+    np.testing.assert_allclose(whole, direct[0, 0].numpy(), atol=1e-3)
+
+
+@pytest.mark.parametrize("ramp", ["cosine", "linear"])
+def test_blending_a_local_model_reproduces_the_untiled_prediction(ramp: Any) -> None:
+    net = PixelNet()
+    before, after = _pair((130, 97), seed=2)
+    config = TileConfig(tile=32, overlap=12, margin=2, ramp=ramp, block=40)
+    tiled = predict_lazy(net, da.from_array(before), da.from_array(after), config).compute(
+        scheduler="sync"
+    )
+    with torch.no_grad():
+        x = torch.from_numpy(np.concatenate([before, after])[None])
+        direct = torch.sigmoid(net.conv(x))[0, 0].numpy()
+    np.testing.assert_allclose(tiled, direct, atol=1e-6)
+
+
+def test_constant_model_gives_a_constant_map_without_seams() -> None:
+    before, after = _pair((200, 200))
+    prob = predict_array(ConstantNet(), before, after, TileConfig(tile=48, overlap=16, margin=4))
+    np.testing.assert_allclose(prob, 1 / (1 + np.exp(-0.7)), atol=1e-6)
+    assert np.abs(np.diff(prob, axis=0)).max() < 1e-6
+    assert np.abs(np.diff(prob, axis=1)).max() < 1e-6
+
+
+def test_nan_in_any_band_of_either_date_is_no_data() -> None:
+    before, after = _pair((80, 90))
+    before[2, 10:14, 20:30] = np.nan
+    after[0, 50, 60] = np.nan
+    prob = predict_array(_net(), before, after, SMALL)
+    expected = np.zeros((80, 90), dtype=bool)
+    expected[10:14, 20:30] = True
+    expected[50, 60] = True
+    np.testing.assert_array_equal(np.isnan(prob), expected)
+    assert ((prob[~expected] >= 0) & (prob[~expected] <= 1)).all()
+
+
+def test_all_nodata_tiles_are_not_predicted() -> None:
+    config = TileConfig(tile=32, overlap=8, margin=0, batch_size=1)
+    before, after = _pair((96, 96))
+    net = PixelNet()
+    predict_array(net, before, after, config)
+    all_tiles = len(net.calls)
+    assert all_tiles == tile_count((96, 96), config)["grid_tiles"] == 16
+    before[:, :32, :32] = np.nan  # the whole first tile (0..32 x 0..32)
+    net.calls.clear()
+    prob = predict_array(net, before, after, config)
+    assert len(net.calls) == all_tiles - 1
+    assert np.isnan(prob[:32, :32]).all() and np.isfinite(prob[32:, 32:]).all()
+    net.calls.clear()
+    nothing = predict_array(net, np.full_like(before, np.nan), after, config)
+    assert np.isnan(nothing).all() and net.calls == []
+
+
+def test_tiles_go_through_the_network_in_batches() -> None:
+    net = PixelNet()
+    before, after = _pair((64, 64))
+    predict_array(net, before, after, TileConfig(tile=32, overlap=0, margin=0, batch_size=3))
+    assert [c[0] for c in net.calls] == [3, 1]
+
+
+class PeakCache(Callback):  # type: ignore[misc]
+    """Largest total size of the intermediate results dask holds at any time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.peak = 0
+
+    def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
+        held = sum(getattr(v, "nbytes", 0) for v in state["cache"].values())
+        self.peak = max(self.peak, held)
+
+
+def test_lazy_inference_is_lazy_and_holds_a_few_blocks_not_the_scene() -> None:
+    net = PixelNet()
+    rng = da.random.default_rng(0)
+    shape, chunks = (4, 768, 768), (4, 128, 128)
+    before = rng.random(shape, chunks=chunks, dtype=np.float32)
+    after = rng.random(shape, chunks=chunks, dtype=np.float32)
+    prob = predict_lazy(net, before, after, SMALL)
+    assert net.calls == []  # building the graph runs nothing
+    with dask.config.set(scheduler="sync"), PeakCache() as peak:
+        total = float(da.nansum(prob).compute())
+    assert total > 0
+    scene_bytes = 2 * before.nbytes
+    assert peak.peak < 0.15 * scene_bytes, (peak.peak, scene_bytes)
+    assert max(c[-1] for c in net.calls) <= SMALL.tile
+
+
+def test_predict_dataset_keeps_coordinates_and_stays_lazy() -> None:
+    before, after = _pair((40, 50))
+    coords = {"y": np.arange(40) * -10.0, "x": np.arange(50) * 10.0}
+    ds = [
+        xr.Dataset({b: (("y", "x"), arr[i]) for i, b in enumerate(RGBN_BANDS)}, coords=coords)
+        for arr in (before, after)
+    ]
+    eager = predict_dataset(_net(), ds[0], ds[1], RGBN_BANDS, SMALL)
+    lazy = predict_dataset(_net(), ds[0].chunk(16), ds[1].chunk(16), RGBN_BANDS, SMALL)
+    assert isinstance(lazy.data, da.Array) and not isinstance(eager.data, da.Array)
+    assert eager.dims == ("y", "x") and np.array_equal(eager.x, coords["x"])
+    np.testing.assert_allclose(lazy.values, eager.values, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"tile": 64, "overlap": 64},
+        {"tile": 64, "overlap": 16, "margin": 9},
+        {"tile": 64, "overlap": 40, "margin": 0},
+        {"batch_size": 0},
+        {"ramp": "gauss"},
+    ],
+)
+def test_bad_tile_configuration_is_an_input_error(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(InputError, match="TileConfig"):
+        TileConfig(**kwargs)
+
+
+def test_stride_off_the_pooling_grid_and_wrong_band_count_are_refused() -> None:
+    before, after = _pair((32, 32))
+    with pytest.raises(InputError, match="multiple of 4"):
+        predict_array(_net(), before, after, TileConfig(tile=30, overlap=8, margin=0))
+    with pytest.raises(InputError, match="4 bands"):
+        predict_array(_net(), before[:3], after[:3], SMALL)
+
+
+class TileMeanNet(PixelNet):
+    """Predicts one value per tile (its mean): the worst case for seams."""
+
+    def forward(self, before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
+        mean = before[:, :1].mean(dim=(2, 3), keepdim=True)
+        return torch.logit(mean.expand_as(before[:, :1]).clone())
+
+
+def test_blending_leaves_no_seams_where_tiles_disagree() -> None:
+    ramp = np.linspace(0.2, 0.8, 240, dtype=np.float32)
+    before = np.broadcast_to(ramp, (4, 64, 240)).copy()
+    blended = TileConfig(tile=64, overlap=32, margin=0)
+    cropped = TileConfig(tile=64, overlap=32, margin=16)  # no ramp: hard cut mid-overlap
+    step = (ramp[1] - ramp[0]) * blended.stride  # difference of neighbouring tiles' values
+    jump = {
+        name: float(np.abs(np.diff(predict_array(TileMeanNet(), before, before, c))).max())
+        for name, c in (("blended", blended), ("cropped", cropped))
+    }
+    assert jump["cropped"] == pytest.approx(step, rel=0.05)  # a seam the test can see
+    assert jump["blended"] < 0.1 * step, jump

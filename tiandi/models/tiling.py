@@ -1,0 +1,389 @@
+"""Tiled inference of a two-date change network over arrays of any size, lazy or not.
+
+Tiles lie on one *global* grid: tile ``k`` of an axis starts at ``k * stride`` (``stride =
+tile - overlap``), the last one is cut at the array's end. Each tile's change probability
+is weighted by a window that is 0 over its outer ``margin`` pixels (the pixels zero
+padding disturbs), ramps up (cosine² or linear) over the rest of the overlap and is 1 in
+between; at the array's own borders the window stays 1. Two neighbouring tiles' ramps
+add up to 1, so the blend is a partition of unity and shows no seams; the result is the
+weighted mean of the tiles covering a pixel.
+
+Lazy inputs (dask-backed) are cut into blocks of about ``block`` pixels, a whole number
+of strides. A block reads the input window of the tiles that touch it (its core plus up
+to one tile around it), predicts those tiles and keeps its core. Tiles on a block border
+are predicted by both blocks, which gives the same numbers, so the result does not
+depend on the block size or the input's chunks (no seams between blocks either); the
+cost is ``((K + 1) / K)²`` tiles for blocks of ``K`` strides. Memory is bounded by one
+block's input window per running task, never the whole scene.
+
+No data: a pixel with NaN in any band of either date is NaN in the output; a tile
+without a single valid pixel is not predicted; the network sees NaN as the band mean.
+Tiles of equal shape go through the network in batches of ``batch_size``; torch's
+intra-op threads are set to ``num_threads`` in every block (a process-wide setting; with
+a threaded Dask scheduler the blocks run side by side, so 1 is the default).
+Tile starts are multiples of the network's ``2**depth``, so pooling grids line up.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import dask
+import dask.array as da
+import numpy as np
+import numpy.typing as npt
+import torch
+import xarray as xr
+from torch import nn
+
+from tiandi.errors import InputError
+
+Ramp = Literal["cosine", "linear"]
+FloatArray = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class TileConfig:
+    """How an array is cut into tiles and blocks.
+
+    ``tile``: tile side (px); ``overlap``: pixels shared by neighbouring tiles;
+    ``margin``: outer pixels of a tile that get weight 0 (at most ``overlap / 2``);
+    ``ramp``: shape of the blending weights; ``batch_size``: tiles per forward pass;
+    ``num_threads``: torch intra-op threads; ``block``: block side for lazy inputs
+    (rounded down to whole strides).
+    """
+
+    tile: int = 256
+    overlap: int = 64
+    margin: int = 8
+    ramp: Ramp = "cosine"
+    batch_size: int = 4
+    num_threads: int = 1
+    block: int = 1536
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.tile < 1 or not 0 <= self.overlap < self.tile:
+            problems.append(
+                f"tile {self.tile} must be >= 1 and overlap {self.overlap} in [0, tile)"
+            )
+        if not 0 <= 2 * self.margin <= self.overlap:
+            problems.append(f"margin {self.margin} must be in [0, overlap / 2]")
+        if self.stride < self.overlap - 2 * self.margin:
+            problems.append(
+                f"tile - overlap ({self.stride}) must be at least overlap - 2 * margin "
+                f"({self.overlap - 2 * self.margin}), so a tile's two ramps do not overlap"
+            )
+        if self.ramp not in ("cosine", "linear"):
+            problems.append(f"ramp {self.ramp!r} must be 'cosine' or 'linear'")
+        if min(self.batch_size, self.num_threads, self.block) < 1:
+            problems.append("batch_size, num_threads and block must be >= 1")
+        if problems:
+            raise InputError("TileConfig: " + "; ".join(problems))
+
+    @property
+    def stride(self) -> int:
+        """Distance between the starts of neighbouring tiles."""
+        return self.tile - self.overlap
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready parameters."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class _Axis:
+    """The tiles of one axis of length ``size``."""
+
+    size: int
+    config: TileConfig
+
+    @property
+    def n_tiles(self) -> int:
+        c = self.config
+        return 1 + max(0, math.ceil((self.size - c.tile) / c.stride))
+
+    def span(self, k: int) -> tuple[int, int]:
+        start = k * self.config.stride
+        return start, min(start + self.config.tile, self.size)
+
+    def touching(self, lo: int, hi: int) -> range:
+        """Tiles that intersect [lo, hi)."""
+        c = self.config
+        first = max(0, (lo - c.tile) // c.stride + 1)
+        last = min(self.n_tiles - 1, (hi - 1) // c.stride)
+        return range(first, last + 1)
+
+    def weights(self, k: int) -> FloatArray:
+        """Blending weights of tile ``k`` (its length)."""
+        c = self.config
+        start, end = self.span(k)
+        w = np.ones(end - start, dtype=np.float32)
+        ramp = _ramp(c.overlap - 2 * c.margin, c.ramp)
+        if k > 0:
+            w[: c.margin] = 0.0
+            w[c.margin : c.overlap - c.margin] = ramp
+        if k < self.n_tiles - 1:
+            n = len(w)
+            w[n - c.margin :] = 0.0
+            w[n - c.overlap + c.margin : n - c.margin] = ramp[::-1]
+        return w
+
+    def blocks(self) -> list[tuple[int, int]]:
+        """Block cores: whole strides, each holding at least one tile start."""
+        c = self.config
+        per_block = max(1, c.block // c.stride)
+        starts = list(range(0, self.n_tiles, per_block))
+        ends = [s * c.stride for s in starts[1:]] + [self.size]
+        return [(s * c.stride, e) for s, e in zip(starts, ends, strict=True)]
+
+
+def _ramp(length: int, kind: Ramp) -> FloatArray:
+    """Rising weights whose mirror image completes them to 1 (sin² + cos² = 1)."""
+    t = (np.arange(length, dtype=np.float64) + 0.5) / max(length, 1)
+    r = np.sin(0.5 * np.pi * t) ** 2 if kind == "cosine" else t
+    return r.astype(np.float32)
+
+
+def network_alignment(model: nn.Module) -> int:
+    """The multiple tile starts must keep: ``2**depth`` for a SiameseDiffUNet, else 1."""
+    config = getattr(model, "config", None)
+    depth = getattr(config, "depth", 0)
+    return int(2 ** int(depth))
+
+
+def _check(model: nn.Module, config: TileConfig) -> None:
+    align = network_alignment(model)
+    if config.stride % align:
+        raise InputError(
+            f"TileConfig: tile - overlap = {config.stride} must be a multiple of {align} "
+            f"(2**depth of the network), so every tile sees the same pooling grid; "
+            f"e.g. tile {config.tile} with overlap {config.tile % align or align}"
+        )
+
+
+class _Batcher:
+    """Collects tiles of equal shape and runs them through the network in batches."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        bands: int,
+        batch_size: int,
+        sink: Callable[[tuple[int, int], FloatArray], None],
+    ) -> None:
+        self.model = model
+        self.bands = bands
+        self.batch_size = batch_size
+        self.sink = sink
+        self.queues: dict[tuple[int, ...], list[tuple[tuple[int, int], FloatArray]]] = {}
+
+    def add(self, key: tuple[int, int], data: FloatArray) -> None:
+        """Queue tile ``key`` (its row and column index); run a batch when one is full."""
+        queue = self.queues.setdefault(data.shape, [])
+        queue.append((key, data))
+        if len(queue) >= self.batch_size:
+            self._run(data.shape)
+
+    def flush(self) -> None:
+        """Run every tile still queued."""
+        for shape in list(self.queues):
+            self._run(shape)
+
+    def _run(self, shape: tuple[int, ...]) -> None:
+        queue = self.queues.pop(shape, [])
+        if not queue:
+            return
+        x = torch.from_numpy(np.stack([d for _, d in queue]))
+        logits = self.model(x[:, : self.bands], x[:, self.bands :])
+        probs = torch.sigmoid(logits[:, 0]).numpy()
+        for (key, _), prob in zip(queue, probs, strict=True):
+            self.sink(key, prob)
+
+
+def predict_block(
+    model: nn.Module,
+    window: FloatArray,
+    origin: tuple[int, int],
+    shape: tuple[int, int],
+    core: tuple[int, int, int, int],
+    config: TileConfig,
+) -> FloatArray:
+    """Change probability over ``core`` = (row0, row1, col0, col1) of the global grid.
+
+    ``window``: (2 * bands, h, w) before and after stacked on the first axis, covering
+    every tile that touches the core; ``origin``: the window's (row, col) in the whole
+    array of size ``shape``. NaN where any band of either date is NaN.
+    """
+    rows, cols = _Axis(shape[0], config), _Axis(shape[1], config)
+    r0, r1, c0, c1 = core
+    oy, ox = origin
+    valid: npt.NDArray[np.bool_] = np.asarray(np.isfinite(window).all(axis=0))
+    acc = np.zeros((r1 - r0, c1 - c0), dtype=np.float32)
+    total = np.zeros_like(acc)
+    out = np.full_like(acc, np.nan)
+    if not valid[r0 - oy : r1 - oy, c0 - ox : c1 - ox].any():
+        return out
+    torch.set_num_threads(config.num_threads)
+
+    def add(key: tuple[int, int], prob: FloatArray) -> None:
+        ky, kx = key
+        w = np.outer(rows.weights(ky), cols.weights(kx))
+        ty0, ty1 = rows.span(ky)
+        tx0, tx1 = cols.span(kx)
+        # the part of the tile inside the core
+        a0, a1 = max(ty0, r0), min(ty1, r1)
+        b0, b1 = max(tx0, c0), min(tx1, c1)
+        tw = w[a0 - ty0 : a1 - ty0, b0 - tx0 : b1 - tx0]
+        tp = prob[a0 - ty0 : a1 - ty0, b0 - tx0 : b1 - tx0]
+        acc[a0 - r0 : a1 - r0, b0 - c0 : b1 - c0] += tw * tp
+        total[a0 - r0 : a1 - r0, b0 - c0 : b1 - c0] += tw
+
+    was_training = model.training
+    model.eval()
+    batcher = _Batcher(model, window.shape[0] // 2, config.batch_size, add)
+    try:
+        with torch.inference_mode():
+            for ky, kx in _tiles(rows, cols, core):
+                ty0, ty1 = rows.span(ky)
+                tx0, tx1 = cols.span(kx)
+                sl = (slice(ty0 - oy, ty1 - oy), slice(tx0 - ox, tx1 - ox))
+                if not valid[sl].any():
+                    continue
+                tile = np.ascontiguousarray(window[(slice(None), *sl)], dtype=np.float32)
+                batcher.add((ky, kx), tile)
+            batcher.flush()
+    finally:
+        model.train(was_training)
+    np.divide(acc, total, out=out, where=total > 0)
+    out[~valid[r0 - oy : r1 - oy, c0 - ox : c1 - ox]] = np.nan
+    return out
+
+
+def _tiles(rows: _Axis, cols: _Axis, core: tuple[int, int, int, int]) -> Iterator[tuple[int, int]]:
+    r0, r1, c0, c1 = core
+    for ky in rows.touching(r0, r1):
+        for kx in cols.touching(c0, c1):
+            yield ky, kx
+
+
+def tile_count(shape: tuple[int, int], config: TileConfig = TileConfig()) -> dict[str, int]:
+    """Tiles of the global grid and tiles predicted by the blocks (the latter count tiles
+    on block borders once per block); no-data tiles included."""
+    rows, cols = _Axis(shape[0], config), _Axis(shape[1], config)
+    per_block = sum(
+        len(rows.touching(r0, r1)) * len(cols.touching(c0, c1))
+        for r0, r1 in rows.blocks()
+        for c0, c1 in cols.blocks()
+    )
+    return {"grid_tiles": rows.n_tiles * cols.n_tiles, "block_tiles": per_block}
+
+
+def _window_of(rows: _Axis, cols: _Axis, core: tuple[int, int, int, int]) -> tuple[slice, slice]:
+    r0, r1, c0, c1 = core
+    ky, kx = rows.touching(r0, r1), cols.touching(c0, c1)
+    return (
+        slice(rows.span(ky[0])[0], rows.span(ky[-1])[1]),
+        slice(cols.span(kx[0])[0], cols.span(kx[-1])[1]),
+    )
+
+
+def _check_pair(before: Any, after: Any, model: nn.Module) -> None:
+    bands = len(getattr(getattr(model, "config", None), "bands", ())) or before.shape[0]
+    if before.ndim != 3 or before.shape != after.shape or before.shape[0] != bands:
+        raise InputError(
+            f"tiled inference needs before and after as (bands, rows, cols) arrays of the "
+            f"same shape with {bands} bands; got {tuple(before.shape)} and "
+            f"{tuple(after.shape)}"
+        )
+
+
+def predict_array(
+    model: nn.Module,
+    before: npt.NDArray[np.floating[Any]],
+    after: npt.NDArray[np.floating[Any]],
+    config: TileConfig = TileConfig(),
+) -> FloatArray:
+    """Change probability (rows, cols) of two in-memory (bands, rows, cols) reflectance
+    arrays, tile by tile (the whole array is one block). NaN where there is no data."""
+    _check_pair(before, after, model)
+    _check(model, config)
+    window = np.concatenate([before, after], axis=0).astype(np.float32, copy=False)
+    h, w = window.shape[1:]
+    return predict_block(model, window, (0, 0), (h, w), (0, h, 0, w), config)
+
+
+def predict_lazy(
+    model: nn.Module,
+    before: da.Array,
+    after: da.Array,
+    config: TileConfig = TileConfig(),
+) -> da.Array:
+    """Lazy change probability (rows, cols) of two dask (bands, rows, cols) arrays.
+
+    One task per block reads only that block's input window; nothing is computed here.
+    The network is put into the graph once and shared by every block's task.
+    """
+    _check_pair(before, after, model)
+    _check(model, config)
+    stacked = da.concatenate(  # type: ignore[no-untyped-call]
+        [before, after], axis=0
+    ).astype(np.float32)
+    h, w = (int(n) for n in stacked.shape[1:])
+    rows, cols = _Axis(h, config), _Axis(w, config)
+    shared = dask.delayed(model, pure=False)  # type: ignore[attr-defined]
+    grid: list[list[da.Array]] = []
+    for r0, r1 in rows.blocks():
+        line = []
+        for c0, c1 in cols.blocks():
+            core = (r0, r1, c0, c1)
+            ys, xs = _window_of(rows, cols, core)
+            task = dask.delayed(predict_block, pure=True)(  # type: ignore[attr-defined]
+                shared, stacked[:, ys, xs], (ys.start, xs.start), (h, w), core, config
+            )
+            line.append(
+                da.from_delayed(  # type: ignore[no-untyped-call]
+                    task, shape=(r1 - r0, c1 - c0), dtype=np.float32
+                )
+            )
+        grid.append(line)
+    result: da.Array = da.block(grid)  # type: ignore[no-untyped-call]
+    return result
+
+
+def stack_dataset(ds: xr.Dataset, bands: Sequence[str]) -> xr.DataArray:
+    """The variables ``bands`` of ``ds`` as one float32 (band, y, x) DataArray (lazy if
+    they are)."""
+    return xr.concat([ds[b].astype(np.float32) for b in bands], dim="band").assign_coords(
+        band=list(bands)
+    )
+
+
+def _as_dask(data: Any) -> da.Array:
+    if isinstance(data, da.Array):
+        return data
+    lazy: da.Array = da.from_array(data, chunks=-1)  # type: ignore[no-untyped-call]
+    return lazy
+
+
+def predict_dataset(
+    model: nn.Module,
+    before: xr.Dataset,
+    after: xr.Dataset,
+    bands: Sequence[str],
+    config: TileConfig = TileConfig(),
+) -> xr.DataArray:
+    """Change probability (y, x) of two Datasets holding ``bands``: lazy when the inputs
+    are dask-backed, computed otherwise. Coordinates come from ``before``."""
+    b = stack_dataset(before, bands)
+    a = stack_dataset(after, bands)
+    if isinstance(b.data, da.Array) or isinstance(a.data, da.Array):
+        data: Any = predict_lazy(model, _as_dask(b.data), _as_dask(a.data), config)
+    else:
+        data = predict_array(model, np.asarray(b.data), np.asarray(a.data), config)
+    dims = b.dims[1:]
+    coords = {k: v for k, v in before.coords.items() if set(v.dims) <= set(dims)}
+    return xr.DataArray(data, dims=dims, coords=coords, name="change_prob")

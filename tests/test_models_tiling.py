@@ -42,6 +42,15 @@ def _pair(shape: tuple[int, int], seed: int = 0) -> tuple[np.ndarray, np.ndarray
     )
 
 
+def _lazy(array: np.ndarray, chunks: tuple[int, ...] | None = None) -> da.Array:
+    lazy: da.Array = da.from_array(array, chunks=chunks or -1)  # type: ignore[no-untyped-call]
+    return lazy
+
+
+def _compute(lazy: da.Array) -> np.ndarray:
+    return np.asarray(lazy.compute(scheduler="sync"))  # type: ignore[no-untyped-call]
+
+
 class PixelNet(nn.Module):
     """A per-pixel model (1x1 convolution): its untiled prediction is the exact truth."""
 
@@ -68,14 +77,9 @@ def test_lazy_blocks_give_the_same_prediction_as_one_block() -> None:
     net = _net()
     before, after = _pair((150, 170))
     whole = predict_array(net, before, after, SMALL)
-    lazy = predict_lazy(
-        net,
-        da.from_array(before, chunks=(4, 50, 50)),
-        da.from_array(after, chunks=(4, 70, 30)),
-        SMALL,
-    )
+    lazy = predict_lazy(net, _lazy(before, (4, 50, 50)), _lazy(after, (4, 70, 30)), SMALL)
     assert lazy.chunks == ((96, 54), (96, 74))  # blocks of whole strides, not input chunks
-    np.testing.assert_allclose(lazy.compute(scheduler="sync"), whole, atol=1e-6)
+    np.testing.assert_allclose(_compute(lazy), whole, atol=1e-6)
     with torch.no_grad():
         direct = torch.sigmoid(net(torch.from_numpy(before[None]), torch.from_numpy(after[None])))
     np.testing.assert_allclose(whole, direct[0, 0].numpy(), atol=1e-3)
@@ -86,9 +90,7 @@ def test_blending_a_local_model_reproduces_the_untiled_prediction(ramp: Any) -> 
     net = PixelNet()
     before, after = _pair((130, 97), seed=2)
     config = TileConfig(tile=32, overlap=12, margin=2, ramp=ramp, block=40)
-    tiled = predict_lazy(net, da.from_array(before), da.from_array(after), config).compute(
-        scheduler="sync"
-    )
+    tiled = _compute(predict_lazy(net, _lazy(before), _lazy(after), config))
     with torch.no_grad():
         x = torch.from_numpy(np.concatenate([before, after])[None])
         direct = torch.sigmoid(net.conv(x))[0, 0].numpy()
@@ -143,7 +145,7 @@ class PeakCache(Callback):  # type: ignore[misc]
     """Largest total size of the intermediate results dask holds at any time."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.peak = 0
 
     def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
@@ -153,7 +155,7 @@ class PeakCache(Callback):  # type: ignore[misc]
 
 def test_lazy_inference_is_lazy_and_holds_a_few_blocks_not_the_scene() -> None:
     net = PixelNet()
-    rng = da.random.default_rng(0)
+    rng = da.random.default_rng(0)  # type: ignore[no-untyped-call]
     shape, chunks = (4, 768, 768), (4, 128, 128)
     before = rng.random(shape, chunks=chunks, dtype=np.float32)
     after = rng.random(shape, chunks=chunks, dtype=np.float32)

@@ -125,12 +125,20 @@ def demo(
     size: Annotated[int, typer.Option(help="Scene size in pixels (10 m).")] = 2048,
     seed: Annotated[int, typer.Option(help="Random seed of the demo scene.")] = 0,
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("demo-out"),
+    full_cycle: Annotated[
+        bool,
+        typer.Option(
+            "--full-cycle",
+            help="Then run the whole supervision cycle (review, dispatch, field import, "
+            "accuracy, close, re-check, audit) in OUT/cycle.",
+        ),
+    ] = False,
 ) -> None:
     """Generate the demo scene, catalogue it and run detect_changes on it."""
     settings = _settings()
     from tiandi.flows.demo import run_demo
 
-    run_demo(settings, size=size, seed=seed, out=out, console=Console())
+    run_demo(settings, size=size, seed=seed, out=out, console=Console(), full_cycle=full_cycle)
 
 
 @catalog_app.command("register")
@@ -214,6 +222,7 @@ app.add_typer(audit_app, name="audit")
 
 
 import tiandi.cli_field  # noqa: E402, F401  (registers `dispatch` and `field`)
+from tiandi import cli_models  # noqa: E402, F401  (registers `evaluate`, `run train-change-model`)
 
 
 def main() -> None:

@@ -1,0 +1,188 @@
+"""The trained Siamese network as a ``ChangeDetector``, and the registry of detectors.
+
+``SiameseDetector(weights_path)`` loads weights written by
+:func:`tiandi.models.weights.save_weights` (no network needed), takes its name, version,
+bands and decision threshold from the model card and predicts with the tiler of
+:mod:`tiandi.models.tiling` (lazy in, lazy out). Inputs that lack a band the weights
+were trained on raise ``ModelError`` naming the weights file, the bands it needs and the
+bands given.
+
+``load_detector(name)`` turns a name into a detector: ``"baseline"`` (or
+``"baseline-cva"``) is the change-vector-analysis fallback that needs no weights; any
+other name is a shipped weights file ``tiandi/models/weights/<name>.pt`` (its model card
+``<name>.json`` beside it; e.g. ``"siamese-s2-13band-v0.1"``) or the path of a ``.pt``
+file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import xarray as xr
+
+from tiandi.errors import InputError, ModelError
+from tiandi.models.base import CHANGE, NO_CHANGE, NO_DATA, ChangeDetector
+from tiandi.models.baseline import BANDS as BASELINE_BANDS
+from tiandi.models.baseline import BaselineDetector
+from tiandi.models.tiling import TileConfig, predict_dataset
+from tiandi.models.weights import load_weights
+
+__all__ = [
+    "BASELINE_NAMES",
+    "WEIGHTS_DIR",
+    "SiameseDetector",
+    "available_detectors",
+    "detector_bands",
+    "load_detector",
+]
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+"""Where shipped weights and their model cards lie."""
+
+BASELINE_NAMES = ("baseline", BaselineDetector.name)
+_BAND_RE = re.compile(r"^B(\d{2}|8A)$")
+
+
+def _mask(prob: npt.NDArray[np.float32], threshold: float) -> npt.NDArray[np.uint8]:
+    out = np.where(prob >= threshold, CHANGE, NO_CHANGE).astype(np.uint8)
+    out[np.isnan(prob)] = NO_DATA
+    return out
+
+
+class SiameseDetector:
+    """A trained :class:`~tiandi.models.siamese.SiameseDiffUNet` behind the
+    ``ChangeDetector`` protocol.
+
+    ``threshold``: change when the probability is at least this (default: the card's
+    validation threshold, else 0.5); ``tiling``: how large inputs are cut into tiles.
+    """
+
+    def __init__(
+        self,
+        weights_path: Path,
+        *,
+        threshold: float | None = None,
+        tiling: TileConfig | None = None,
+    ) -> None:
+        self.weights_path = Path(weights_path)
+        loaded = load_weights(self.weights_path)
+        self.model = loaded.model
+        self.card = loaded.card
+        self.name: str = loaded.card.name
+        self.version: str = loaded.card.version
+        card_threshold = loaded.card.metrics.get("threshold", 0.5)
+        self.threshold = float(card_threshold if threshold is None else threshold)
+        if not 0.0 < self.threshold < 1.0:
+            raise InputError(
+                f"threshold {self.threshold} for {self.weights_path.name} must lie in (0, 1)"
+            )
+        self.tiling = tiling if tiling is not None else TileConfig()
+
+    @property
+    def bands(self) -> tuple[str, ...]:
+        """The bands the weights need, in order."""
+        return self.model.bands
+
+    def _check_inputs(self, before: xr.Dataset, after: xr.Dataset) -> None:
+        for period, ds in (("before", before), ("after", after)):
+            missing = [b for b in self.bands if b not in ds.data_vars]
+            if missing:
+                given = [str(v) for v in ds.data_vars if _BAND_RE.match(str(v))]
+                raise ModelError(
+                    f"weights {self.weights_path} ({self.name} {self.version}) need the "
+                    f"{len(self.bands)} bands {', '.join(self.bands)}, but the {period} "
+                    f"input has {', '.join(given) or 'no bands'} (missing {', '.join(missing)}); "
+                    f"use the baseline detector (`--detector baseline`, needs "
+                    f"{', '.join(BASELINE_BANDS)}) or weights trained on the bands you have"
+                )
+        ref_b, ref_a = before[self.bands[0]], after[self.bands[0]]
+        same = ref_b.shape == ref_a.shape and all(
+            c not in before.coords
+            or c not in after.coords
+            or np.allclose(before[c].values, after[c].values)
+            for c in ("y", "x")
+        )
+        if not same:
+            raise InputError(
+                f"the before {ref_b.shape} and after {ref_a.shape} inputs are not on the same "
+                "grid; composite both periods on one GridSpec"
+            )
+
+    def probability(self, before: xr.Dataset, after: xr.Dataset) -> xr.DataArray:
+        """Change probability (float32, NaN no data), lazy when the inputs are."""
+        self._check_inputs(before, after)
+        after = after.assign_coords({c: before[c] for c in ("y", "x") if c in before.coords})
+        return predict_dataset(self.model, before, after, self.bands, self.tiling)
+
+    def detect(self, before: xr.Dataset, after: xr.Dataset) -> xr.Dataset:
+        """``change_prob`` and ``change_mask`` between two inputs of one grid."""
+        prob = self.probability(before, after)
+        mask = xr.apply_ufunc(
+            _mask,
+            prob,
+            kwargs={"threshold": self.threshold},
+            dask="parallelized",
+            output_dtypes=[np.uint8],
+        )
+        prob.attrs = {"long_name": "change probability", "units": "1"}
+        mask.attrs = {
+            "long_name": "change mask",
+            "flag_values": [NO_CHANGE, CHANGE, NO_DATA],
+            "flag_meanings": "no_change change no_data",
+        }
+        attrs = {
+            "model": self.name,
+            "model_version": self.version,
+            "threshold": self.threshold,
+            "parameters": repr({"weights": self.weights_path.name, **self.tiling.as_dict()}),
+        }
+        out = xr.Dataset({"change_prob": prob, "change_mask": mask}, attrs=attrs)
+        if "spatial_ref" in before.coords:
+            out = out.assign_coords(spatial_ref=before.coords["spatial_ref"])
+        return out
+
+
+def available_detectors(weights_dir: Path = WEIGHTS_DIR) -> list[str]:
+    """Names ``load_detector`` accepts: ``baseline`` and every ``<name>.pt`` with a card."""
+    names = sorted(
+        p.stem for p in Path(weights_dir).glob("*.json") if p.with_suffix(".pt").is_file()
+    )
+    return ["baseline", *names]
+
+
+def load_detector(
+    name: str,
+    *,
+    weights_dir: Path = WEIGHTS_DIR,
+    num_threads: int = 1,
+    **options: Any,
+) -> ChangeDetector:
+    """The detector called ``name`` (see the module docstring); ``ModelError`` listing the
+    known names when there is none. ``options`` go to ``SiameseDetector`` (threshold,
+    tiling); ``num_threads`` sets the torch threads of a trained model's tiler."""
+    if name in BASELINE_NAMES:
+        return BaselineDetector()
+    path = Path(weights_dir) / f"{name}.pt"
+    if not path.is_file() and name.endswith(".pt"):
+        path = Path(name)
+    if not path.is_file():
+        raise ModelError(
+            f"unknown detector {name!r}: no weights {path}; known detectors: "
+            f"{', '.join(available_detectors(weights_dir))} (or give the path of a .pt file)"
+        )
+    if "tiling" not in options:
+        options["tiling"] = TileConfig(num_threads=num_threads)
+    return SiameseDetector(path, **options)
+
+
+def detector_bands(detector: ChangeDetector) -> tuple[str, ...]:
+    """The input bands ``detector`` reads (the baseline's six, or the weights' bands)."""
+    bands: Sequence[str] | None = getattr(detector, "bands", None)
+    if bands is None:
+        return BASELINE_BANDS
+    return tuple(bands)

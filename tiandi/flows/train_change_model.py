@@ -1,0 +1,143 @@
+"""The ``train_change_model`` Prefect flow: check the data → train → evaluate the saved weights.
+
+Thin tasks around library functions: :func:`tiandi.models.training.split_cities` (the
+only task that retries, and only on I/O errors), :func:`tiandi.models.training.train_siamese`
+(which keeps the best-validation epoch and writes it with
+:func:`tiandi.models.weights.save_weights`: ``.pt``, model card ``.json``/``.md``, and the
+JSON-lines run log), and :func:`tiandi.models.evaluation.evaluate_oscd`, which reloads the
+written weights as a :class:`~tiandi.models.siamese_detector.SiameseDetector` and scores
+the validation cities with the pipeline's tiler; the figures go to ``<out>.eval.json``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.tasks import Task
+
+from tiandi.errors import ModelError
+from tiandi.models.evaluation import OscdEvaluation, evaluate_oscd, write_evaluation
+from tiandi.models.siamese_detector import SiameseDetector
+from tiandi.models.tiling import TileConfig
+from tiandi.models.training import TrainConfig, TrainResult, split_cities, train_siamese
+from tiandi.models.weights import WeightsFiles
+
+
+@dataclass(frozen=True)
+class TrainChangeModelRequest:
+    """What to train on, where to write it, and how (``config``)."""
+
+    root: Path
+    out: Path
+    config: TrainConfig = field(default_factory=TrainConfig)
+    name: str = "siamese-s2"
+    version: str = "0.1"
+    command: str = ""
+    log: Path | None = None  # None: <out without .pt>.train-log.jsonl
+
+    @property
+    def log_path(self) -> Path:
+        """The JSON-lines run log."""
+        return self.log if self.log is not None else self.out.with_suffix(".train-log.jsonl")
+
+    @property
+    def evaluation_path(self) -> Path:
+        """The validation figures of the written weights."""
+        return self.out.with_suffix(".eval.json")
+
+
+@dataclass(frozen=True)
+class TrainChangeModelResult:
+    """The files written, the training outcome and the re-evaluation of the weights."""
+
+    files: WeightsFiles
+    training: TrainResult
+    evaluation: OscdEvaluation
+    evaluation_json: Path
+
+
+def _retry_on_io(task: Task[Any, Any], task_run: Any, state: Any) -> bool:
+    """Retry only when the failure is an I/O error (file system, network)."""
+    try:
+        state.result()
+    except (OSError, TimeoutError):
+        return True
+    except Exception:
+        return False
+    return False
+
+
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2, retry_condition_fn=_retry_on_io)
+def check_dataset(root: Path, config: TrainConfig) -> tuple[list[str], list[str]]:
+    """Training and validation cities of ``root`` (``InputError`` for a bad layout)."""
+    train, val = split_cities(root, config)
+    get_run_logger().info("OSCD %s: train on %s, validate on %s", root, train, val)
+    return train, val
+
+
+@task(cache_policy=NO_CACHE)
+def train(request: TrainChangeModelRequest) -> TrainResult:
+    """Train and save the best-validation epoch with its model card and run log."""
+    result = train_siamese(
+        request.root,
+        request.out,
+        request.config,
+        name=request.name,
+        version=request.version,
+        command=request.command,
+        log_path=request.log_path,
+    )
+    get_run_logger().info(
+        "best epoch %d of %d (%.1f min), validation F1 %.4f",
+        result.best_epoch,
+        result.epochs_run,
+        result.minutes,
+        result.best_f1,
+    )
+    return result
+
+
+@task(cache_policy=NO_CACHE)
+def evaluate(
+    weights: Path, root: Path, cities: list[str], num_threads: int, out: Path
+) -> OscdEvaluation:
+    """Reload the written weights and score them on the validation cities."""
+    detector = SiameseDetector(weights, tiling=TileConfig(num_threads=num_threads))
+    evaluation = evaluate_oscd(root, detector, cities)
+    write_evaluation(evaluation, out)
+    get_run_logger().info(
+        "reloaded %s: validation F1 %.4f over %s, written to %s",
+        weights.name,
+        evaluation.overall.f1,
+        ", ".join(cities),
+        out.name,
+    )
+    return evaluation
+
+
+@flow(name="train_change_model")
+def train_change_model(request: TrainChangeModelRequest) -> TrainChangeModelResult:
+    """Train the Siamese change detector on an OSCD-layout folder and evaluate the result."""
+    _, val = check_dataset(request.root, request.config)
+    result = train(request)
+    if result.files is None:
+        raise ModelError(
+            f"training on {request.root} wrote no weights to {request.out}; run at least one epoch"
+        )
+    evaluation = evaluate(
+        result.files.weights,
+        request.root,
+        val,
+        request.config.num_threads,
+        request.evaluation_path,
+    )
+    return TrainChangeModelResult(
+        files=result.files,
+        training=result,
+        evaluation=evaluation,
+        evaluation_json=request.evaluation_path,
+    )

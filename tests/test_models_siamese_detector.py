@@ -89,3 +89,12 @@ def test_a_weights_path_is_accepted_and_a_missing_one_named(tmp_path: Path) -> N
     assert load_detector(str(path)).name == "tiny-rgbn"
     with pytest.raises(ModelError, match=r"gone\.pt"):
         load_detector(str(tmp_path / "gone.pt"))
+
+
+def test_other_models_weights_in_the_folder_are_not_change_detectors(tmp_path: Path) -> None:
+    tiny_weights(tmp_path)
+    (tmp_path / "landcover-v1.pt").write_bytes(b"not used")
+    (tmp_path / "landcover-v1.json").write_text('{"architecture": "LandCoverNet: MLP"}')
+    assert available_detectors(tmp_path) == ["baseline", "tiny-rgbn-v0.0"]
+    with pytest.raises(ModelError, match="not a change detector"):
+        load_detector("landcover-v1", weights_dir=tmp_path)

@@ -16,6 +16,7 @@ file.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -45,6 +46,8 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 """Where shipped weights and their model cards lie."""
 
 BASELINE_NAMES = ("baseline", BaselineDetector.name)
+SIAMESE_ARCHITECTURE = "SiameseDiffUNet"
+"""How the model card's ``architecture`` of change weights begins (``build_card``)."""
 _BAND_RE = re.compile(r"^B(\d{2}|8A)$")
 
 
@@ -147,10 +150,24 @@ class SiameseDetector:
         return out
 
 
+def _is_change_card(card: Path) -> bool:
+    """Whether ``card`` is the model card of Siamese change weights (not, e.g., land cover)."""
+    try:
+        data = json.loads(card.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and str(data.get("architecture", "")).startswith(
+        SIAMESE_ARCHITECTURE
+    )
+
+
 def available_detectors(weights_dir: Path = WEIGHTS_DIR) -> list[str]:
-    """Names ``load_detector`` accepts: ``baseline`` and every ``<name>.pt`` with a card."""
+    """Names ``load_detector`` accepts: ``baseline`` and every ``<name>.pt`` whose card
+    describes Siamese change weights (other models' weights in the folder are left out)."""
     names = sorted(
-        p.stem for p in Path(weights_dir).glob("*.json") if p.with_suffix(".pt").is_file()
+        p.stem
+        for p in Path(weights_dir).glob("*.json")
+        if p.with_suffix(".pt").is_file() and _is_change_card(p)
     )
     return ["baseline", *names]
 
@@ -174,6 +191,12 @@ def load_detector(
         raise ModelError(
             f"unknown detector {name!r}: no weights {path}; known detectors: "
             f"{', '.join(available_detectors(weights_dir))} (or give the path of a .pt file)"
+        )
+    card = path.with_suffix(".json")
+    if card.is_file() and not _is_change_card(card):
+        raise ModelError(
+            f"{path} is not a change detector (its card {card.name} describes another "
+            f"architecture); known detectors: {', '.join(available_detectors(weights_dir))}"
         )
     if "tiling" not in options:
         options["tiling"] = TileConfig(num_threads=num_threads)

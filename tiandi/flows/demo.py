@@ -2,6 +2,8 @@
 
 The scene is generated once per (size, seed) under ``<home>/demo/`` and reused; its
 items are (re-)registered in the embedded catalog, which is idempotent (upsert by id).
+With ``full_cycle`` the run is followed by the whole supervision cycle
+(:mod:`tiandi.flows.full_cycle`) in ``<out>/cycle``, with the same services.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import pystac
 from tiandi.catalog.items import item_from_rasters
 from tiandi.catalog.store import GeoParquetCatalog
 from tiandi.demo.scene import generate_scene
-from tiandi.flows.detect_changes import DetectChangesRequest, DetectChangesResult
-from tiandi.flows.services import run_with_services
+from tiandi.flows.detect_changes import DetectChangesRequest, DetectChangesResult, detect_changes
+from tiandi.flows.services import check_inputs, run_with_services, running_services
+from tiandi.redline.report import print_summary
 from tiandi.settings import Settings
 
 DEMO_COLLECTION = "sentinel-2-l2a"
@@ -50,9 +53,16 @@ def scene_items(scene_dir: Path) -> list[pystac.Item]:
 
 
 def run_demo(
-    settings: Settings, *, size: int, seed: int, out: Path, console: Any
+    settings: Settings,
+    *,
+    size: int,
+    seed: int,
+    out: Path,
+    console: Any,
+    full_cycle: bool = False,
 ) -> DetectChangesResult:
-    """Prepare the demo scene and catalog, then run the flow with embedded services."""
+    """Prepare the demo scene and catalog, then run the flow with embedded services;
+    with ``full_cycle``, then the whole supervision cycle in ``<out>/cycle``."""
     scene_dir = (settings.home / "demo" / f"scene-{size}-seed{seed}").resolve()
     if not (scene_dir / "scenes.json").exists():
         console.print(f"generating the demo scene ({size}x{size} px) in {scene_dir}")
@@ -73,6 +83,31 @@ def run_demo(
         chunk=settings.chunk_size,
         store=settings.patch_store_path,
     )
-    result = run_with_services(request, settings, console)
-    console.print(f"open {result.out / 'summary.html'} in a browser")
+    if not full_cycle:
+        result = run_with_services(request, settings, console)
+        console.print(f"open {result.out / 'summary.html'} in a browser")
+        return result
+    from tiandi.flows.full_cycle import FullCycleRequest
+    from tiandi.flows.full_cycle import full_cycle as cycle_flow
+    from tiandi.redline.cycle_report import print_cycle
+    from tiandi.redline.field_form import qgis_available
+
+    check_inputs(request)
+    with running_services(settings, console) as (api_url, registrar):
+        result = detect_changes(request, api_url, registrar)
+        print_summary(result.summary, result.patches, result.out, console)
+        cycle = cycle_flow(
+            FullCycleRequest(
+                run=result.out,
+                scene=scene_dir,
+                out=result.out / "cycle",
+                later_scene=scene_dir.with_name(f"{scene_dir.name}-later"),
+                chunk=settings.chunk_size,
+                form=qgis_available(),
+            ),
+            api_url,
+            registrar,
+        )
+    print_cycle(cycle.summary, console)
+    console.print(f"open {cycle.out / 'cycle.html'} and {result.out / 'summary.html'} in a browser")
     return result

@@ -7,7 +7,8 @@ Production: ``TIANDI_STAC_API_URL``, ``PREFECT_API_URL`` and ``TIANDI_DASK_SCHED
 
 from __future__ import annotations
 
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -31,11 +32,12 @@ def check_inputs(request: DetectChangesRequest) -> None:
             raise InputError(f"{option} {path} does not exist; give the path of a vector file")
 
 
-def run_with_services(
-    request: DetectChangesRequest, settings: Settings, console: Any
-) -> DetectChangesResult:
-    """Start (or connect to) the STAC API, Prefect and Dask; run detect_changes; summarise."""
-    check_inputs(request)
+@contextmanager
+def running_services(settings: Settings, console: Any) -> Iterator[tuple[str, Registrar | None]]:
+    """Start (or connect to) the STAC API, Prefect and Dask for the duration of a block.
+
+    Yields the STAC API URL and the registrar for outputs (None with a configured API).
+    """
     with ExitStack() as stack:
         registrar: Registrar | None = None
         if settings.stac_api_url:
@@ -63,6 +65,15 @@ def run_with_services(
         console.print(
             f"Prefect API {prefect_url}; Dask scheduler {client.scheduler_info()['address']}"
         )
+        yield api_url, registrar
+
+
+def run_with_services(
+    request: DetectChangesRequest, settings: Settings, console: Any
+) -> DetectChangesResult:
+    """Start (or connect to) the STAC API, Prefect and Dask; run detect_changes; summarise."""
+    check_inputs(request)
+    with running_services(settings, console) as (api_url, registrar):
         result = detect_changes(request, api_url, registrar)
     print_summary(result.summary, result.patches, result.out, console)
     return result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 
 from tests.oscd_fixtures import make_oscd
 from tiandi.cli import app
+from tiandi.flows.runtime import PREFECT_ENV
 from tiandi.flows.train_change_model import TrainChangeModelRequest, train_change_model
 from tiandi.models.siamese_detector import load_detector
 from tiandi.models.training import TrainConfig
@@ -59,6 +61,8 @@ def test_cli_runs_the_flow(
 ) -> None:
     monkeypatch.setenv("PREFECT_API_URL", prefect_url)  # use the harness, start no server
     monkeypatch.setenv("TIANDI_HOME", str(tmp_path / "home"))
+    for key in (*PREFECT_ENV, "PREFECT_HOME"):  # the CLI sets these; restore them after
+        monkeypatch.setenv(key, os.environ.get(key, ""))
     root = make_oscd(tmp_path / "oscd")
     out = tmp_path / "m.pt"
     result = CliRunner().invoke(

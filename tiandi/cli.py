@@ -98,9 +98,15 @@ def run_detect_changes(
         float, typer.Option(help="Skip scenes cloudier than this (%).")
     ] = 80.0,
     mmu: Annotated[float, typer.Option(help="Minimum mapping unit in m².")] = 1000.0,
+    detector: Annotated[
+        str, typer.Option(help="Change detector: baseline or trained weights (evaluate oscd).")
+    ] = "baseline",
 ) -> None:
     """Detect changes in ZONES between two periods against the configured STAC API."""
     settings = _settings()
+    from tiandi.models.siamese_detector import load_detector
+
+    load_detector(detector)  # an unknown name fails before any service starts
     from tiandi.flows.detect_changes import DetectChangesRequest
     from tiandi.flows.services import run_with_services
 
@@ -115,6 +121,7 @@ def run_detect_changes(
         max_cloud_cover=max_cloud_cover,
         min_mapping_unit_m2=mmu,
         store=settings.patch_store_path,
+        detector=detector,
     )
     run_with_services(request, settings, console=Console())
 

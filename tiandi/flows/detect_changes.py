@@ -30,7 +30,7 @@ from tiandi.eo.composite import DEFAULT_BANDS, composite_period
 from tiandi.eo.grid import GridSpec, grid_for_zones
 from tiandi.eo.storage import read_composite, write_composite
 from tiandi.errors import CatalogError, InputError, NoDataError, TiandiError
-from tiandi.models.baseline import BaselineDetector
+from tiandi.models.siamese_detector import load_detector, require_bands
 from tiandi.redline.evaluate import patch_scores
 from tiandi.redline.patches import PatchParams, extract_patches, write_patches
 from tiandi.redline.recording import record_detections, zone_set_version
@@ -58,6 +58,7 @@ class DetectChangesRequest:
     min_mapping_unit_m2: float = 1000.0
     chunk: int = 1024
     store: Path | None = None  # patch store GeoPackage; None: the run is not recorded
+    detector: str = "baseline"  # a name load_detector knows (baseline or shipped weights)
 
 
 @dataclass(frozen=True)
@@ -147,8 +148,10 @@ def read_change(paths: dict[str, Path], chunk: int) -> xr.Dataset:
 
 
 @task(cache_policy=NO_CACHE)
-def detect(before: Path, after: Path, out_dir: Path, chunk: int) -> dict[str, Path]:
-    detector = BaselineDetector()
+def detect(
+    before: Path, after: Path, out_dir: Path, chunk: int, detector_name: str = "baseline"
+) -> dict[str, Path]:
+    detector = load_detector(detector_name)
     change = detector.detect(read_composite(before, chunk), read_composite(after, chunk))
     paths = {
         "change_prob": out_dir / "change_prob.tif",
@@ -258,7 +261,8 @@ def detect_changes(
         request.max_cloud_cover,
     )
     grid = grid_for_zones(zones, [*items_before, *items_after])
-    detector = BaselineDetector()
+    detector = load_detector(request.detector)  # fails here, before any composite
+    require_bands(detector, DEFAULT_BANDS, f"the {request.collection} composite")
     with staged_dir(request.out) as stage:
         before = composite_to_cog(
             items_before, grid, stage / "composites" / "before.tif", request.chunk, "before"
@@ -266,7 +270,7 @@ def detect_changes(
         after = composite_to_cog(
             items_after, grid, stage / "composites" / "after.tif", request.chunk, "after"
         )
-        change = detect(before, after, stage / "change", request.chunk)
+        change = detect(before, after, stage / "change", request.chunk, request.detector)
         params = PatchParams(min_mapping_unit_m2=request.min_mapping_unit_m2)
         patches, screened = make_patches(
             change, before, after, zones, params, stage / "patches.gpkg", request.chunk

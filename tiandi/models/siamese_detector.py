@@ -40,6 +40,7 @@ __all__ = [
     "available_detectors",
     "detector_bands",
     "load_detector",
+    "require_bands",
 ]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -91,18 +92,23 @@ class SiameseDetector:
         """The bands the weights need, in order."""
         return self.model.bands
 
+    def require_bands(self, given: Sequence[str], source: str) -> None:
+        """``ModelError`` naming the weights file, the bands they need and the bands
+        ``source`` has, when ``given`` lacks any of the needed bands."""
+        missing = [b for b in self.bands if b not in given]
+        if missing:
+            shown = [str(v) for v in given if _BAND_RE.match(str(v))]
+            raise ModelError(
+                f"weights {self.weights_path} ({self.name} {self.version}) need the "
+                f"{len(self.bands)} bands {', '.join(self.bands)}, but {source} has "
+                f"{', '.join(shown) or 'no bands'} (missing {', '.join(missing)}); "
+                f"use the baseline detector (`--detector baseline`, needs "
+                f"{', '.join(BASELINE_BANDS)}) or weights trained on the bands you have"
+            )
+
     def _check_inputs(self, before: xr.Dataset, after: xr.Dataset) -> None:
         for period, ds in (("before", before), ("after", after)):
-            missing = [b for b in self.bands if b not in ds.data_vars]
-            if missing:
-                given = [str(v) for v in ds.data_vars if _BAND_RE.match(str(v))]
-                raise ModelError(
-                    f"weights {self.weights_path} ({self.name} {self.version}) need the "
-                    f"{len(self.bands)} bands {', '.join(self.bands)}, but the {period} "
-                    f"input has {', '.join(given) or 'no bands'} (missing {', '.join(missing)}); "
-                    f"use the baseline detector (`--detector baseline`, needs "
-                    f"{', '.join(BASELINE_BANDS)}) or weights trained on the bands you have"
-                )
+            self.require_bands([str(v) for v in ds.data_vars], f"the {period} input")
         ref_b, ref_a = before[self.bands[0]], after[self.bands[0]]
         same = ref_b.shape == ref_a.shape and all(
             c not in before.coords
@@ -201,6 +207,19 @@ def load_detector(
     if "tiling" not in options:
         options["tiling"] = TileConfig(num_threads=num_threads)
     return SiameseDetector(path, **options)
+
+
+def require_bands(detector: ChangeDetector, given: Sequence[str], source: str) -> None:
+    """Fail early (``ModelError``) when ``detector`` needs bands that ``source`` lacks."""
+    missing = [b for b in detector_bands(detector) if b not in given]
+    if not missing:
+        return
+    if isinstance(detector, SiameseDetector):
+        detector.require_bands(given, source)
+    raise ModelError(
+        f"detector {detector.name} needs bands {', '.join(detector_bands(detector))}, but "
+        f"{source} has {', '.join(given)} (missing {', '.join(missing)})"
+    )
 
 
 def detector_bands(detector: ChangeDetector) -> tuple[str, ...]:

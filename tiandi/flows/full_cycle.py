@@ -344,6 +344,38 @@ def verify(store_path: Path, tampered_path: Path) -> tuple[VerifyReport, VerifyR
 # --- the flow --------------------------------------------------------------------------
 
 
+def _notes(r: FullCycleRequest, store: Path) -> tuple[str, ...]:
+    return (
+        "Decisions of reviewer, crews and supervisor are scripted; times come from a "
+        "scripted clock.",
+        "Accuracy reference labels are a simulation of field reference data: they come "
+        "from the demo scene's planted events (truth.gpkg), not from a field visit.",
+        f"Later period {r.later}: the period-1 acquisitions one year on, with the "
+        "after-period surface pasted back at one closed patch (activity resumed).",
+        f"Check the chain yourself: tiandi audit verify --store {store}",
+    )
+
+
+def _audit(report: VerifyReport, edited: int | None = None) -> dict[str, Any]:
+    first = report.first_break
+    out: dict[str, Any] = {"ok": report.ok, "records": report.records}
+    if edited is None:
+        return out | {"head_seq": report.head_seq, "head_hash": report.head_hash}
+    return out | {
+        "edited_seq": edited,
+        "first_break": None if first is None else f"seq {first.seq} {first.kind}",
+    }
+
+
+def _reopened(store: Path) -> tuple[str, ...]:
+    patches = GpkgPatchStore(store)
+    return tuple(
+        str(u)
+        for u in patches.list_patches()["patch_uid"]
+        if any(t.target is PatchState.REOPENED for t in patches.history(str(u)))
+    )
+
+
 @flow(name="full_cycle")
 def full_cycle(
     request: FullCycleRequest, stac_api_url: str, registrar: Any = None
@@ -355,46 +387,37 @@ def full_cycle(
     store = out / "patches.gpkg"
     steps: list[CycleStep] = []
 
-    def step(key: str, title: str, at: datetime, counts: dict[str, Any], note: str = "") -> None:
+    def step(key: str, title: str, when: str, counts: dict[str, Any], note: str = "") -> None:
+        at = clock(r.later if key == "recheck" else r.after, when)
         steps.append(CycleStep(key, title, _iso(at), counts, note))
 
     first = record_run(store, r.run, zones, r.before, r.after, clock(r.after, "record"))
     step(
         "detect",
         "检测 detect (period 1)",
-        clock(r.after, "record"),
-        {
-            "detected": first.detected,
-            "new": first.new,
-        },
+        "record",
+        {"detected": first.detected, "new": first.new},
         f"run {first.run_id}",
     )
     step(
         "screen",
         "初筛 screen",
-        clock(r.after, "record"),
-        {
-            "screened (kept)": first.screened,
-            "rejected (pseudo-change)": first.rejected,
-        },
+        "record",
+        {"screened (kept)": first.screened, "rejected (pseudo-change)": first.rejected},
     )
+
     decided = review(store, truth, clock(r.after, "review"))
+    wrong = " (contradicts the planted events: a scripted reviewer error)"
     step(
         "review",
         "审核 review (scripted ecologist)",
-        clock(r.after, "review"),
-        {
-            "accepted": len(decided["accepted"]),
-            "rejected": len(decided["rejected"]),
-        },
+        "review",
+        {"accepted": len(decided["accepted"]), "rejected": len(decided["rejected"])},
         "rejected: "
         + ", ".join(decided["rejected"])
-        + (
-            " (contradicts the planted events: a scripted reviewer error)"
-            if decided["contradicts_truth"]
-            else ""
-        ),
+        + (wrong if decided["contradicts_truth"] else ""),
     )
+
     packages = dispatch(
         store, r.run, decided["accepted"], out / "packages", clock(r.after, "dispatch"), r.form
     )
@@ -402,116 +425,81 @@ def full_cycle(
     step(
         "dispatch",
         "下发 dispatch",
-        clock(r.after, "dispatch"),
-        {
-            "packages": len(packages),
-            "dispatched": n_dispatched,
-        },
+        "dispatch",
+        {"packages": len(packages), "dispatched": n_dispatched},
     )
+
     edited, bad = field_work(store, packages, truth, out / "returned", clock(r.after, "field"))
     step(
         "field",
         "外业核查 field work (simulated)",
-        clock(r.after, "field"),
-        {
-            "packages edited": len(edited),
-            "photo far from its patch": 1 if bad else 0,
-        },
+        "field",
+        {"packages edited": len(edited), "photo far from its patch": int(bad is not None)},
         f"task {bad} got a photo taken ~4 km away" if bad else "",
     )
+
     imports = import_field(store, out / "field-results.gpkg", edited, clock(r.after, "import"))
     step(
         "import",
         "回传导入 field import",
-        clock(r.after, "import"),
+        "import",
         {
             "accepted": sum(len(rep.accepted) for rep, _ in imports),
             "rejected (quarantined)": sum(len(rep.rejected) for rep, _ in imports),
-            "field_checked": sum(len(s.transitions) for _, s in imports),
+            "field_checked": sum(len(sync.transitions) for _, sync in imports),
             "points": sum(rep.points for rep, _ in imports),
         },
     )
+
     report = assess(store, r.run, zones, truth, decided["accepted"], out / "accuracy", r.seed)
     overall = report.to_dict()["groups"][0]
     step(
         "accuracy",
         "精度评价 accuracy (simulated reference)",
-        clock(r.after, "accuracy"),
-        {
-            "samples": overall["n_samples"],
-        },
+        "accuracy",
+        {"samples": overall["n_samples"]},
         "reference labels simulated from the scene's planted events (truth.gpkg)",
     )
-    closed = supervise(store, r.after)
-    step("close", "整改销号 rectify and close", clock(r.after, "closed"), closed)
+
+    step("close", "整改销号 rectify and close", "closed", supervise(store, r.after))
+
     target, api_url = later_period(store, r.scene, r.later_scene, truth, registrar, stac_api_url)
-    recheck_dir = out / "recheck"
-    detect_changes(
-        DetectChangesRequest(
-            zones=zones,
-            before=r.before,
-            after=r.later,
-            out=recheck_dir,
-            stations=r.scene / "stations.gpkg",
-            collection=r.collection,
-            chunk=r.chunk,
-        ),
-        api_url,
-        registrar,
+    recheck = DetectChangesRequest(
+        zones=zones,
+        before=r.before,
+        after=r.later,
+        out=out / "recheck",
+        stations=r.scene / "stations.gpkg",
+        collection=r.collection,
+        chunk=r.chunk,
     )
-    second = record_run(store, recheck_dir, zones, r.before, r.later, clock(r.later, "record"))
-    reopened = [
-        str(u)
-        for u in GpkgPatchStore(store).list_patches()["patch_uid"]
-        if any(t.target is PatchState.REOPENED for t in GpkgPatchStore(store).history(str(u)))
-    ]
+    detect_changes(recheck, api_url, registrar)
+    second = record_run(store, recheck.out, zones, r.before, r.later, clock(r.later, "record"))
     step(
         "recheck",
         "回头看 re-check (later period)",
-        clock(r.later, "record"),
-        {
-            "detected": second.detected,
-            "linked": second.linked,
-            "reopened": second.reopened,
-        },
+        "record",
+        {"detected": second.detected, "linked": second.linked, "reopened": second.reopened},
         f"activity resumed at {target}; period {r.later}",
     )
+
     audit, tampered, seq = verify(store, out / "tampered" / "patches.gpkg")
     summary = CycleSummary(
         steps=tuple(steps),
         accuracy=overall,
-        audit={
-            "ok": audit.ok,
-            "records": audit.records,
-            "head_seq": audit.head_seq,
-            "head_hash": audit.head_hash,
-        },
-        tampered={
-            "ok": tampered.ok,
-            "edited_seq": seq,
-            "first_break": None
-            if tampered.first_break is None
-            else f"seq {tampered.first_break.seq} {tampered.first_break.kind}",
-        },
-        reopened=tuple(reopened),
+        audit=_audit(audit),
+        tampered=_audit(tampered, seq),
+        reopened=_reopened(store),
         outputs={
             "patch store": str(store),
             "field packages": str(out / "packages"),
             "field results": str(out / "field-results.gpkg"),
             "accuracy report": str(out / "accuracy" / "accuracy.html"),
-            "re-check run": str(recheck_dir),
+            "re-check run": str(recheck.out),
             "later period scenes": str(r.later_scene),
             "tampered copy": str(out / "tampered" / "patches.gpkg"),
         },
-        notes=(
-            "Decisions of reviewer, crews and supervisor are scripted; times come from a "
-            "scripted clock.",
-            "Accuracy reference labels are a simulation of field reference data: they come "
-            "from the demo scene's planted events (truth.gpkg), not from a field visit.",
-            f"Later period {r.later}: the period-1 acquisitions one year on, with the "
-            "after-period surface pasted back at one closed patch (activity resumed).",
-            f"Check the chain yourself: tiandi audit verify --store {store}",
-        ),
+        notes=_notes(r, store),
     )
     write_cycle_report(summary, out)
     (out / MARKER).unlink()

@@ -6,15 +6,19 @@ Registered on the main app by :mod:`tiandi.cli` (one import line there).
 from __future__ import annotations
 
 import getpass
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from tiandi.cli import _friendly_errors, _settings, app
-from tiandi.errors import InputError
+from tiandi.errors import InputError, TiandiError
+
+if TYPE_CHECKING:
+    from tiandi.redline.field_package import StationPackage
 
 field_app = typer.Typer(help="Field verification: take packages back.", no_args_is_help=True)
 
@@ -50,6 +54,12 @@ def dispatch(
             help="Build the QGIS form (needs python3-qgis); default: when QGIS is available.",
         ),
     ] = None,
+    patch_store: Annotated[
+        Path | None,
+        typer.Option(
+            help="Patch store to record the dispatch in (patches must be reviewed_accepted)."
+        ),
+    ] = None,
 ) -> None:
     """Build one field package per station (GeoPackage + form, chips, basemap, KML, list)."""
     _settings()
@@ -67,11 +77,28 @@ def dispatch(
         stations=stations,
         options=PackageOptions(form=build_form),
     )
+    if patch_store is not None:
+        _record_dispatch(patch_store, packages)
     for p in packages:
         console.print(
             f"{p.station_id} ({p.station_name}): {p.n_tasks} tasks, {p.package_id}, {p.gpkg}"
         )
     console.print(f"{len(packages)} station packages in {out.resolve()}")
+
+
+def _record_dispatch(store_path: Path, packages: list[StationPackage]) -> None:
+    """Move the packages' patches to ``dispatched``; on refusal remove the packages."""
+    from tiandi.redline.field_lifecycle import record_dispatch
+    from tiandi.redline.store import GpkgPatchStore
+
+    try:
+        record_dispatch(
+            GpkgPatchStore(store_path), [p.gpkg for p in packages], actor=getpass.getuser()
+        )
+    except TiandiError:
+        for p in packages:
+            shutil.rmtree(p.folder, ignore_errors=True)
+        raise
 
 
 @field_app.command("import")
@@ -89,6 +116,12 @@ def field_import(
     tolerance_m: Annotated[
         float, typer.Option(help="How far from the patch a photo may be taken (m).")
     ] = 150.0,
+    patch_store: Annotated[
+        Path | None,
+        typer.Option(
+            help="Patch store whose dispatched patches the results move to field_checked."
+        ),
+    ] = None,
 ) -> None:
     """Validate and record a field package brought back from the field."""
     settings = _settings()
@@ -96,12 +129,18 @@ def field_import(
     from tiandi.redline.field_store import SqliteFieldStore
 
     target = store or settings.home / "field" / "field-results.gpkg"
-    report = import_field_package(
-        file,
-        SqliteFieldStore(target),
-        actor=actor or getpass.getuser(),
-        options=ImportOptions(max_bytes=int(max_mb * 1e6), photo_tolerance_m=tolerance_m),
-    )
+    options = ImportOptions(max_bytes=int(max_mb * 1e6), photo_tolerance_m=tolerance_m)
+    who = actor or getpass.getuser()
+    if patch_store is None:
+        report = import_field_package(file, SqliteFieldStore(target), actor=who, options=options)
+    else:
+        from tiandi.redline.field_lifecycle import import_field_results
+        from tiandi.redline.store import GpkgPatchStore
+
+        report, sync = import_field_results(
+            file, SqliteFieldStore(target), GpkgPatchStore(patch_store), actor=who, options=options
+        )
+        Console().print(f"{len(sync.transitions)} patches moved to field_checked in {patch_store}")
     Console().print(report.summary(), highlight=False)
 
 

@@ -9,12 +9,13 @@ add up to 1, so the blend is a partition of unity and shows no seams; the result
 weighted mean of the tiles covering a pixel.
 
 Lazy inputs (dask-backed) are cut into blocks of about ``block`` pixels, a whole number
-of strides. A block reads the input window of the tiles that touch it (its core plus up
-to one tile around it), predicts those tiles and keeps its core. Tiles on a block border
-are predicted by both blocks, which gives the same numbers, so the result does not
-depend on the block size or the input's chunks (no seams between blocks either); the
+of strides. A block's task reads the input window of the tiles that touch it (its core
+plus up to one tile around it) itself, predicts those tiles and keeps its core. Tiles on
+a block border are predicted by both blocks, which gives the same numbers, so the result
+does not depend on the block size or the input's chunks (no seams between blocks); the
 cost is ``((K + 1) / K)²`` tiles for blocks of ``K`` strides. Memory is bounded by one
-block's input window per running task, never the whole scene.
+block's input window per running task, never the whole scene: the window is read inside
+the task, so no scheduler reads windows ahead of the blocks that use them.
 
 No data: a pixel with NaN in any band of either date is NaN in the output; a tile
 without a single valid pixel is not predicted; the network sees NaN as the band mean.
@@ -60,7 +61,7 @@ class TileConfig:
     overlap: int = 64
     margin: int = 8
     ramp: Ramp = "cosine"
-    batch_size: int = 4
+    batch_size: int = 2
     num_threads: int = 1
     block: int = 1536
 
@@ -204,6 +205,14 @@ class _Batcher:
             self.sink(key, prob)
 
 
+def _valid(window: FloatArray) -> npt.NDArray[np.bool_]:
+    """Pixels finite in every band (band by band: no temporary of the window's size)."""
+    valid: npt.NDArray[np.bool_] = np.isfinite(window[0])
+    for band in window[1:]:
+        valid &= np.isfinite(band)
+    return valid
+
+
 def predict_block(
     model: nn.Module,
     window: FloatArray,
@@ -221,7 +230,7 @@ def predict_block(
     rows, cols = _Axis(shape[0], config), _Axis(shape[1], config)
     r0, r1, c0, c1 = core
     oy, ox = origin
-    valid: npt.NDArray[np.bool_] = np.asarray(np.isfinite(window).all(axis=0))
+    valid = _valid(window)
     acc = np.zeros((r1 - r0, c1 - c0), dtype=np.float32)
     total = np.zeros_like(acc)
     out = np.full_like(acc, np.nan)
@@ -316,6 +325,43 @@ def predict_array(
     return predict_block(model, window, (0, 0), (h, w), (0, h, 0, w), config)
 
 
+class LazyWindow:
+    """The input window of one block, read inside that block's task.
+
+    Opaque to dask's graph traversal on purpose: the window's reading is not a task of
+    the outer graph, so no scheduler can read windows ahead of the blocks that use them
+    (memory stays at one window per running block). The two dates are stored straight
+    into one (2 * bands, h, w) float32 array, without a concatenated copy.
+    """
+
+    def __init__(self, before: da.Array, after: da.Array) -> None:
+        self.before = before
+        self.after = after
+
+    def __dask_tokenize__(self) -> tuple[str, str]:
+        return (str(self.before.name), str(self.after.name))
+
+    def read(self) -> FloatArray:
+        """The window's values, read with the synchronous scheduler of this task."""
+        n = int(self.before.shape[0])
+        out = np.empty((2 * n, *self.before.shape[1:]), dtype=np.float32)
+        da.store(  # type: ignore[no-untyped-call]
+            [self.before, self.after], [out[:n], out[n:]], lock=False, scheduler="sync"
+        )
+        return out
+
+
+def _predict_lazy_block(
+    model: nn.Module,
+    window: LazyWindow,
+    origin: tuple[int, int],
+    shape: tuple[int, int],
+    core: tuple[int, int, int, int],
+    config: TileConfig,
+) -> FloatArray:
+    return predict_block(model, window.read(), origin, shape, core, config)
+
+
 def predict_lazy(
     model: nn.Module,
     before: da.Array,
@@ -324,15 +370,14 @@ def predict_lazy(
 ) -> da.Array:
     """Lazy change probability (rows, cols) of two dask (bands, rows, cols) arrays.
 
-    One task per block reads only that block's input window; nothing is computed here.
-    The network is put into the graph once and shared by every block's task.
+    One task per block, which reads only that block's input window (``LazyWindow``);
+    nothing is computed here. The network is put into the graph once and shared by every
+    block's task. Feed it stored or cheap inputs (e.g. composites read back from COGs):
+    windows overlap, so their reading is repeated at block borders.
     """
     _check_pair(before, after, model)
     _check(model, config)
-    stacked = da.concatenate(  # type: ignore[no-untyped-call]
-        [before, after], axis=0
-    ).astype(np.float32)
-    h, w = (int(n) for n in stacked.shape[1:])
+    h, w = (int(n) for n in before.shape[1:])
     rows, cols = _Axis(h, config), _Axis(w, config)
     shared = dask.delayed(model, pure=False)  # type: ignore[attr-defined]
     grid: list[list[da.Array]] = []
@@ -341,8 +386,9 @@ def predict_lazy(
         for c0, c1 in cols.blocks():
             core = (r0, r1, c0, c1)
             ys, xs = _window_of(rows, cols, core)
-            task = dask.delayed(predict_block, pure=True)(  # type: ignore[attr-defined]
-                shared, stacked[:, ys, xs], (ys.start, xs.start), (h, w), core, config
+            window = LazyWindow(before[:, ys, xs], after[:, ys, xs])
+            task = dask.delayed(_predict_lazy_block, pure=True)(  # type: ignore[attr-defined]
+                shared, window, (ys.start, xs.start), (h, w), core, config
             )
             line.append(
                 da.from_delayed(  # type: ignore[no-untyped-call]

@@ -16,6 +16,7 @@ from torch import nn
 from tiandi.errors import InputError
 from tiandi.models.siamese import RGBN_BANDS, SiameseConfig, SiameseDiffUNet
 from tiandi.models.tiling import (
+    LazyWindow,
     TileConfig,
     predict_array,
     predict_dataset,
@@ -153,7 +154,18 @@ class PeakCache(Callback):  # type: ignore[misc]
         self.peak = max(self.peak, held)
 
 
-def test_lazy_inference_is_lazy_and_holds_a_few_blocks_not_the_scene() -> None:
+def test_lazy_inference_is_lazy_and_holds_a_few_blocks_not_the_scene(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    windows: list[tuple[int, ...]] = []
+    read = LazyWindow.read
+
+    def spy(self: LazyWindow) -> np.ndarray:
+        out = read(self)
+        windows.append(out.shape)
+        return out
+
+    monkeypatch.setattr(LazyWindow, "read", spy)
     net = PixelNet()
     rng = da.random.default_rng(0)  # type: ignore[no-untyped-call]
     shape, chunks = (4, 768, 768), (4, 128, 128)
@@ -167,6 +179,9 @@ def test_lazy_inference_is_lazy_and_holds_a_few_blocks_not_the_scene() -> None:
     scene_bytes = 2 * before.nbytes
     assert peak.peak < 0.15 * scene_bytes, (peak.peak, scene_bytes)
     assert max(c[-1] for c in net.calls) <= SMALL.tile
+    # 8 x 8 blocks of 96 px, each read once, as a window of its core plus tiles around it
+    assert len(windows) == 64
+    assert max(w[1] for w in windows) <= 96 + SMALL.tile and {w[0] for w in windows} == {8}
 
 
 def test_predict_dataset_keeps_coordinates_and_stays_lazy() -> None:

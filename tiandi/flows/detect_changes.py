@@ -30,7 +30,7 @@ from tiandi.eo.composite import DEFAULT_BANDS, composite_period
 from tiandi.eo.grid import GridSpec, grid_for_zones
 from tiandi.eo.storage import read_composite, write_composite
 from tiandi.errors import CatalogError, InputError, NoDataError, TiandiError
-from tiandi.models.siamese_detector import load_detector, require_bands
+from tiandi.models.siamese_detector import SiameseDetector, load_detector, require_bands
 from tiandi.redline.evaluate import patch_scores
 from tiandi.redline.patches import PatchParams, extract_patches, write_patches
 from tiandi.redline.recording import record_detections, zone_set_version
@@ -161,7 +161,10 @@ def detect(
     write_cog(
         change["change_prob"], paths["change_prob"], nodata=float("nan"), dtype="float32", tags=tags
     )
-    write_cog(change["change_mask"], paths["change_mask"], nodata=255, dtype="uint8", tags=tags)
+    mask = change["change_mask"]
+    if isinstance(detector, SiameseDetector):  # threshold the written map: run the net once
+        mask = detector.mask(read_cog(paths["change_prob"], chunk).isel(band=0, drop=True))
+    write_cog(mask, paths["change_mask"], nodata=255, dtype="uint8", tags=tags)
     get_run_logger().info("change maps written by %s %s", detector.name, detector.version)
     return paths
 

@@ -128,22 +128,29 @@ class SiameseDetector:
         after = after.assign_coords({c: before[c] for c in ("y", "x") if c in before.coords})
         return predict_dataset(self.model, before, after, self.bands, self.tiling)
 
-    def detect(self, before: xr.Dataset, after: xr.Dataset) -> xr.Dataset:
-        """``change_prob`` and ``change_mask`` between two inputs of one grid."""
-        prob = self.probability(before, after)
-        mask = xr.apply_ufunc(
+    def mask(self, prob: xr.DataArray) -> xr.DataArray:
+        """``change_mask`` (uint8 0/1/255) of a change probability: 1 where it is at least
+        the threshold, 255 where it is NaN. Use it on a probability already computed (or
+        written and read back) to avoid running the network twice."""
+        mask: xr.DataArray = xr.apply_ufunc(
             _mask,
             prob,
             kwargs={"threshold": self.threshold},
             dask="parallelized",
             output_dtypes=[np.uint8],
         )
-        prob.attrs = {"long_name": "change probability", "units": "1"}
         mask.attrs = {
             "long_name": "change mask",
             "flag_values": [NO_CHANGE, CHANGE, NO_DATA],
             "flag_meanings": "no_change change no_data",
         }
+        return mask
+
+    def detect(self, before: xr.Dataset, after: xr.Dataset) -> xr.Dataset:
+        """``change_prob`` and ``change_mask`` between two inputs of one grid."""
+        prob = self.probability(before, after)
+        mask = self.mask(prob)
+        prob.attrs = {"long_name": "change probability", "units": "1"}
         attrs = {
             "model": self.name,
             "model_version": self.version,

@@ -30,7 +30,9 @@ from tiandi.eo.composite import DEFAULT_BANDS, composite_period
 from tiandi.eo.grid import GridSpec, grid_for_zones
 from tiandi.eo.storage import read_composite, write_composite
 from tiandi.errors import CatalogError, InputError, NoDataError, TiandiError
+from tiandi.models.landcover import landcover_probabilities, load_landcover
 from tiandi.models.siamese_detector import SiameseDetector, load_detector, require_bands
+from tiandi.redline.classify_landcover import reclassify_with_landcover
 from tiandi.redline.evaluate import patch_scores
 from tiandi.redline.patches import PatchParams, extract_patches, write_patches
 from tiandi.redline.recording import record_detections, zone_set_version
@@ -179,12 +181,13 @@ def make_patches(
     path: Path,
     chunk: int,
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
-    candidates = extract_patches(
-        read_change(change, chunk),
-        read_composite(before, chunk),
-        read_composite(after, chunk),
-        zones,
-        params,
+    before_ds, after_ds = read_composite(before, chunk), read_composite(after, chunk)
+    candidates = extract_patches(read_change(change, chunk), before_ds, after_ds, zones, params)
+    landcover = load_landcover()
+    candidates = reclassify_with_landcover(
+        candidates,
+        landcover_probabilities(before_ds, landcover),
+        landcover_probabilities(after_ds, landcover),
     )
     patches, screened = screen_patches(
         candidates, ScreeningParams(min_mapping_unit_m2=params.min_mapping_unit_m2)

@@ -30,7 +30,7 @@ from tiandi.eo.composite import DEFAULT_BANDS, composite_period
 from tiandi.eo.grid import GridSpec, grid_for_zones
 from tiandi.eo.storage import read_composite, write_composite
 from tiandi.errors import CatalogError, InputError, NoDataError, TiandiError
-from tiandi.models.landcover import landcover_probabilities, load_landcover
+from tiandi.models.landcover import LandCoverModel, landcover_probabilities, load_landcover
 from tiandi.models.siamese_detector import SiameseDetector, load_detector, require_bands
 from tiandi.redline.classify_landcover import reclassify_with_landcover
 from tiandi.redline.evaluate import patch_scores
@@ -180,10 +180,10 @@ def make_patches(
     params: PatchParams,
     path: Path,
     chunk: int,
+    landcover: LandCoverModel,
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     before_ds, after_ds = read_composite(before, chunk), read_composite(after, chunk)
     candidates = extract_patches(read_change(change, chunk), before_ds, after_ds, zones, params)
-    landcover = load_landcover()
     candidates = reclassify_with_landcover(
         candidates,
         landcover_probabilities(before_ds, landcover),
@@ -268,6 +268,7 @@ def detect_changes(
     )
     grid = grid_for_zones(zones, [*items_before, *items_after])
     detector = load_detector(request.detector)  # fails here, before any composite
+    landcover = load_landcover()
     require_bands(detector, DEFAULT_BANDS, f"the {request.collection} composite")
     with staged_dir(request.out) as stage:
         before = composite_to_cog(
@@ -279,7 +280,7 @@ def detect_changes(
         change = detect(before, after, stage / "change", request.chunk, request.detector)
         params = PatchParams(min_mapping_unit_m2=request.min_mapping_unit_m2)
         patches, screened = make_patches(
-            change, before, after, zones, params, stage / "patches.gpkg", request.chunk
+            change, before, after, zones, params, stage / "patches.gpkg", request.chunk, landcover
         )
         outputs = {
             "summary page": "summary.html",
@@ -315,6 +316,7 @@ def detect_changes(
                 "min_mapping_unit_m2": request.min_mapping_unit_m2,
                 "crs": grid.crs,
                 "resolution": grid.resolution,
+                "landcover_model": f"{landcover.name} {landcover.version}",
             },
         )
         render_map_png(before, after, patches, zones, stage / "map.png")

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import functools
-import os
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 
+from tiandi.cli_common import friendly_errors, load_settings, parse_period, parse_time
+from tiandi.cli_field import dispatch, field_app
+from tiandi.cli_models import evaluate_app, run_train_change_model
+from tiandi.cli_patches import audit_app, patches_app
 from tiandi.cli_survey import accuracy_app, ingest_app, ledger_app
-from tiandi.errors import InputError, TiandiError
-from tiandi.settings import Settings
+from tiandi.errors import InputError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -35,53 +34,9 @@ app.add_typer(ingest_app, name="ingest")
 app.add_typer(accuracy_app, name="accuracy")
 app.add_typer(ledger_app, name="ledger")
 
-err = Console(stderr=True)
-
-
-def _friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turn a TiandiError into one clear message and its exit code, with no traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except TiandiError as exc:
-            err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
-            raise typer.Exit(exc.exit_code) from None
-
-    return wrapper
-
-
-def _settings() -> Settings:
-    settings = Settings()
-    os.environ.update(_prefect_env(settings))
-    return settings
-
-
-def _prefect_env(settings: Settings) -> dict[str, str]:
-    from tiandi.flows.runtime import prefect_environment
-
-    return prefect_environment(settings)
-
-
-def _period(value: str, option: str) -> str:
-    parts = value.split("/")
-    try:
-        if len(parts) != 2:
-            raise ValueError
-        start, end = (datetime.fromisoformat(p) for p in parts)
-    except ValueError:
-        raise InputError(
-            f"{option} {value!r} is not a period; write it as START/END in ISO dates, "
-            "e.g. 2025-01-01/2025-06-30"
-        ) from None
-    if end < start:
-        raise InputError(f"{option} {value!r} ends before it starts; swap the two dates")
-    return value
-
 
 @run_app.command("detect-changes")
-@_friendly_errors
+@friendly_errors
 def run_detect_changes(
     zones: Annotated[Path, typer.Option(help="Zones file (GeoPackage, Shapefile, GeoJSON).")],
     before: Annotated[
@@ -103,7 +58,7 @@ def run_detect_changes(
     ] = "baseline",
 ) -> None:
     """Detect changes in ZONES between two periods against the configured STAC API."""
-    settings = _settings()
+    settings = load_settings()
     from tiandi.models.siamese_detector import load_detector
 
     load_detector(detector)  # an unknown name fails before any service starts
@@ -112,8 +67,8 @@ def run_detect_changes(
 
     request = DetectChangesRequest(
         zones=zones,
-        before=_period(before, "--before"),
-        after=_period(after, "--after"),
+        before=parse_period(before, "--before"),
+        after=parse_period(after, "--after"),
         out=out,
         stations=stations,
         truth=truth,
@@ -127,7 +82,7 @@ def run_detect_changes(
 
 
 @app.command("demo")
-@_friendly_errors
+@friendly_errors
 def demo(
     size: Annotated[int, typer.Option(help="Scene size in pixels (10 m).")] = 2048,
     seed: Annotated[int, typer.Option(help="Random seed of the demo scene.")] = 0,
@@ -142,14 +97,14 @@ def demo(
     ] = False,
 ) -> None:
     """Generate the demo scene, catalogue it and run detect_changes on it."""
-    settings = _settings()
+    settings = load_settings()
     from tiandi.flows.demo import run_demo
 
     run_demo(settings, size=size, seed=seed, out=out, console=Console(), full_cycle=full_cycle)
 
 
 @catalog_app.command("register")
-@_friendly_errors
+@friendly_errors
 def catalog_register(
     files: Annotated[list[Path], typer.Argument(help="Rasters of one item (one per asset).")],
     item_id: Annotated[str, typer.Option("--id", help="Item id.")],
@@ -160,18 +115,11 @@ def catalog_register(
 
     Each file becomes an asset named after its file stem (B04.tif -> asset B04).
     """
-    settings = _settings()
+    settings = load_settings()
     from tiandi.catalog.items import item_from_rasters
     from tiandi.catalog.store import GeoParquetCatalog
 
-    try:
-        moment = datetime.fromisoformat(when)
-    except ValueError:
-        raise InputError(
-            f"--datetime {when!r} is not an ISO 8601 time; write e.g. 2025-03-12T03:05:00Z"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
+    moment = parse_time(when, "--datetime")
     assets = {f.stem: f.resolve() for f in files}
     item = item_from_rasters(item_id, assets, datetime=moment, collection=collection)
     GeoParquetCatalog(settings.catalog_path).add([item])
@@ -179,14 +127,14 @@ def catalog_register(
 
 
 @catalog_app.command("search")
-@_friendly_errors
+@friendly_errors
 def catalog_search(
     collection: Annotated[str | None, typer.Option(help="Collection id.")] = None,
     period: Annotated[str | None, typer.Option("--datetime", help="START/END period.")] = None,
     bbox: Annotated[str | None, typer.Option(help="minx,miny,maxx,maxy in degrees.")] = None,
 ) -> None:
     """Search the embedded catalog and list the items found."""
-    settings = _settings()
+    settings = load_settings()
     from tiandi.catalog.store import GeoParquetCatalog
 
     box: tuple[float, float, float, float] | None = None
@@ -207,10 +155,10 @@ def catalog_search(
 
 
 @catalog_app.command("serve")
-@_friendly_errors
+@friendly_errors
 def catalog_serve() -> None:
     """Serve the embedded catalog read-only over HTTP until interrupted (Ctrl-C)."""
-    settings = _settings()
+    settings = load_settings()
     from tiandi.catalog.server import EmbeddedStacServer
 
     with EmbeddedStacServer(settings.catalog_path, home=settings.home) as server:
@@ -222,14 +170,12 @@ def catalog_serve() -> None:
             pass
 
 
-from tiandi.cli_patches import audit_app, patches_app  # noqa: E402  (uses the helpers above)
-
+app.command("dispatch")(dispatch)
+app.add_typer(field_app, name="field")
 app.add_typer(patches_app, name="patches")
 app.add_typer(audit_app, name="audit")
-
-
-import tiandi.cli_field  # noqa: E402, F401  (registers `dispatch` and `field`)
-from tiandi import cli_models  # noqa: E402, F401  (registers `evaluate`, `run train-change-model`)
+app.add_typer(evaluate_app, name="evaluate")
+run_app.command("train-change-model")(run_train_change_model)
 
 
 def main() -> None:

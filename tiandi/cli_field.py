@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from tiandi.cli import _friendly_errors, _settings, app
-from tiandi.errors import InputError, TiandiError
+from tiandi.cli_common import friendly_errors, load_settings, parse_time
+from tiandi.errors import TiandiError
 
 if TYPE_CHECKING:
     from tiandi.redline.field_package import StationPackage
@@ -23,20 +23,7 @@ if TYPE_CHECKING:
 field_app = typer.Typer(help="Field verification: take packages back.", no_args_is_help=True)
 
 
-def _when(value: str | None) -> datetime:
-    if value is None:
-        return datetime.now(UTC).replace(microsecond=0)
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise InputError(
-            f"--dispatched-at {value!r} is not an ISO 8601 time; write e.g. 2025-08-01T08:00:00Z"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-@app.command("dispatch")
-@_friendly_errors
+@friendly_errors
 def dispatch(
     run: Annotated[Path, typer.Option(help="Output folder of a detect-changes run.")],
     out: Annotated[Path, typer.Option(help="Folder for the station packages.")],
@@ -62,7 +49,7 @@ def dispatch(
     ] = None,
 ) -> None:
     """Build one field package per station (GeoPackage + form, chips, basemap, KML, list)."""
-    _settings()
+    load_settings()
     from tiandi.redline.field_form import qgis_available
     from tiandi.redline.field_package import PackageOptions, dispatch_run
 
@@ -73,7 +60,11 @@ def dispatch(
     packages = dispatch_run(
         run,
         out,
-        dispatched_at=_when(dispatched_at),
+        dispatched_at=(
+            parse_time(dispatched_at, "--dispatched-at")
+            if dispatched_at
+            else datetime.now(UTC).replace(microsecond=0)
+        ),
         stations=stations,
         options=PackageOptions(form=build_form),
     )
@@ -102,7 +93,7 @@ def _record_dispatch(store_path: Path, packages: list[StationPackage]) -> None:
 
 
 @field_app.command("import")
-@_friendly_errors
+@friendly_errors
 def field_import(
     file: Annotated[Path, typer.Argument(help="The package's .gpkg, with its folder (photos).")],
     store: Annotated[
@@ -124,7 +115,7 @@ def field_import(
     ] = None,
 ) -> None:
     """Validate and record a field package brought back from the field."""
-    settings = _settings()
+    settings = load_settings()
     from tiandi.redline.field_import import ImportOptions, import_field_package
     from tiandi.redline.field_store import SqliteFieldStore
 
@@ -142,6 +133,3 @@ def field_import(
         )
         Console().print(f"{len(sync.transitions)} patches moved to field_checked in {patch_store}")
     Console().print(report.summary(), highlight=False)
-
-
-app.add_typer(field_app, name="field")

@@ -14,12 +14,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tiandi.cli import _friendly_errors, _settings, app, run_app
+from tiandi.cli_common import friendly_errors, load_settings
 from tiandi.errors import InputError
 from tiandi.models.metrics import ConfusionMatrix
 
 evaluate_app = typer.Typer(help="Score change detectors on labelled data.", no_args_is_help=True)
-app.add_typer(evaluate_app, name="evaluate")
 
 
 def _names(value: str | None, option: str) -> list[str]:
@@ -45,7 +44,7 @@ def _row(table: Table, name: str, cm: ConfusionMatrix, style: str = "") -> None:
 
 
 @evaluate_app.command("oscd")
-@_friendly_errors
+@friendly_errors
 def evaluate_oscd_command(
     root: Annotated[Path, typer.Option(help="Folder with the OSCD layout (Images, Labels).")],
     cities: Annotated[
@@ -95,8 +94,7 @@ def evaluate_oscd_command(
         console.print(f"written {json_out}")
 
 
-@run_app.command("train-change-model")
-@_friendly_errors
+@friendly_errors
 def run_train_change_model(
     root: Annotated[Path, typer.Option(help="Folder with the OSCD layout.")],
     out: Annotated[Path, typer.Option(help="Weights file to write (.pt; card beside it).")],
@@ -121,7 +119,7 @@ def run_train_change_model(
     version: Annotated[str, typer.Option(help="Model version in the card.")] = "0.1",
 ) -> None:
     """Train the Siamese change detector (Prefect flow train_change_model) and evaluate it."""
-    settings = _settings()
+    settings = load_settings()
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from tiandi.flows.runtime import prefect_api

@@ -1,7 +1,6 @@
 """``tiandi patches`` and ``tiandi audit``: the patch store and its audit log from the shell.
 
-Registered in :mod:`tiandi.cli` (import that module, not this one, first: this module
-uses its ``_friendly_errors`` and ``_settings``). The store is ``--store FILE`` (a
+Registered in :mod:`tiandi.cli`. The store is ``--store FILE`` (a
 GeoPackage), ``--dsn DSN`` (PostGIS), else ``TIANDI_PATCH_DSN`` when set, else
 ``<TIANDI_HOME>/patches.gpkg``.
 """
@@ -15,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tiandi.cli import _friendly_errors, _settings
+from tiandi.cli_common import friendly_errors, load_settings
 from tiandi.redline.store import PatchStore
 
 audit_app: typer.Typer = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
@@ -41,14 +40,14 @@ def _open(store: Path | None, dsn: str | None, schema: str) -> PatchStore:
         raise typer.BadParameter("give --store or --dsn, not both")
     if store is not None:
         return GpkgPatchStore(store)
-    settings = _settings()
+    settings = load_settings()
     if dsn or settings.patch_dsn:
         return PostgisPatchStore(str(dsn or settings.patch_dsn), schema=schema)
     return GpkgPatchStore(settings.patch_store_path)
 
 
 @audit_app.command("verify")
-@_friendly_errors
+@friendly_errors
 def audit_verify(
     store: StoreOpt = None,
     dsn: DsnOpt = None,
@@ -79,7 +78,7 @@ def audit_verify(
 
 
 @patches_app.command("list")
-@_friendly_errors
+@friendly_errors
 def patches_list(
     zone: Annotated[str | None, typer.Option(help="Only patches of this zone_id.")] = None,
     state: Annotated[str | None, typer.Option(help="Only patches in this state.")] = None,
@@ -106,7 +105,7 @@ def patches_list(
 
 
 @patches_app.command("show")
-@_friendly_errors
+@friendly_errors
 def patches_show(
     patch: Annotated[str, typer.Argument(help="patch_uid (PU-...) or a detection id (TB-...).")],
     store: StoreOpt = None,
@@ -135,7 +134,7 @@ def patches_show(
 
 
 @patches_app.command("transition")
-@_friendly_errors
+@friendly_errors
 def patches_transition(
     patch: Annotated[str, typer.Argument(help="patch_uid (PU-...) or a detection id (TB-...).")],
     to: Annotated[str, typer.Option("--to", help="Target state, e.g. reviewed_accepted.")],

@@ -1,25 +1,19 @@
 """CLI commands of the survey side: ``ingest uav``, ``accuracy sample|report``, ``ledger``.
 
-Registered in :mod:`tiandi.cli`; errors are printed by its ``_friendly_errors`` (imported
-when a command runs, so this module can be imported on its own).
+Registered in :mod:`tiandi.cli`.
 """
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from tiandi.cli_common import friendly_errors, load_settings, parse_time
 from tiandi.errors import InputError
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 ingest_app = typer.Typer(help="Ingest imagery into the catalog.", no_args_is_help=True)
 accuracy_app = typer.Typer(
@@ -29,30 +23,8 @@ accuracy_app = typer.Typer(
 ledger_app = typer.Typer(help="Ledgers (台账) per zone and period, CSV and XLSX.")
 
 
-def _friendly(fn: Callable[P, R]) -> Callable[P, R]:
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        from tiandi.cli import _friendly_errors
-
-        return _friendly_errors(fn)(*args, **kwargs)
-
-    return wrapper
-
-
-def _when(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise InputError(
-            f"--datetime {value!r} is not an ISO 8601 time; write e.g. 2025-08-20T03:00:00Z"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 @ingest_app.command("uav")
-@_friendly
+@friendly_errors
 def ingest_uav_command(
     orthophoto: Annotated[Path, typer.Argument(help="UAV orthophoto (GeoTIFF, RGB or RGBA).")],
     satellite: Annotated[
@@ -72,10 +44,9 @@ def ingest_uav_command(
     """Register ORTHOPHOTO as a STAC item (collection uav), co-registered and chipped."""
     from tiandi.catalog.store import GeoParquetCatalog
     from tiandi.catalog.uav import check_orthophoto, uav_item_id
-    from tiandi.cli import _settings
     from tiandi.eo.uav_ingest import ingest_uav
 
-    settings = _settings()
+    settings = load_settings()
     item_id = item_id or uav_item_id(check_orthophoto(orthophoto))
     folder = out or settings.home / "uav" / item_id
     result = ingest_uav(
@@ -83,7 +54,7 @@ def ingest_uav_command(
         folder,
         satellite=satellite,
         patches=patches,
-        datetime=_when(when),
+        datetime=parse_time(when, "--datetime") if when else None,
         item_id=item_id,
     )
     GeoParquetCatalog(settings.catalog_path).add([result.item])
@@ -105,7 +76,7 @@ def ingest_uav_command(
 
 
 @accuracy_app.command("sample")
-@_friendly
+@friendly_errors
 def accuracy_sample(
     run: Annotated[Path, typer.Option(help="Output folder of a detect-changes run.")],
     out: Annotated[Path, typer.Option(help="Sample GeoPackage to write (.gpkg).")],
@@ -153,7 +124,7 @@ def _run_zones(run: Path) -> Path | None:
 
 
 @accuracy_app.command("report")
-@_friendly
+@friendly_errors
 def accuracy_report_command(
     samples: Annotated[Path, typer.Option(help="Sample GeoPackage after field verification.")],
     by: Annotated[
@@ -176,7 +147,7 @@ def accuracy_report_command(
 
 
 @ledger_app.callback(invoke_without_command=True)
-@_friendly
+@friendly_errors
 def ledger(
     run: Annotated[list[Path], typer.Option(help="Run folder (repeat for several periods).")],
     out: Annotated[Path, typer.Option(help="Output folder for the CSV and XLSX files.")],

@@ -22,8 +22,6 @@ beside it lie the card as ``.json`` and ``.md``. Training and the held-out score
 from __future__ import annotations
 
 import json
-import pickle
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +35,7 @@ from torch import nn
 
 from tiandi._io import atomic_path
 from tiandi.errors import InputError, ModelError
-from tiandi.models.weights import ModelCard, WeightsFiles, card_paths
+from tiandi.models.weights import ModelCard, WeightsFiles, card_paths, read_payload
 
 LANDCOVER_CLASSES: tuple[str, ...] = ("water", "trees", "grass_shrub", "cropland", "built", "bare")
 LANDCOVER_BANDS: tuple[str, ...] = ("B02", "B03", "B04", "B08", "B11", "B12")
@@ -313,30 +311,9 @@ def load_landcover(path: Path | None = None) -> LandCoverModel:
     other bands/classes, or its tensors do not fit the architecture.
     """
     path = Path(path) if path is not None else DEFAULT_WEIGHTS
-    if not path.is_file():
-        raise ModelError(
-            f"{path}: land-cover weights file is missing; pass an existing .pt written by "
-            "`python -m tiandi.models.landcover_train` (the shipped one is "
-            f"{DEFAULT_WEIGHTS.name})"
-        )
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise ModelError(
-            f"{path}: cannot read the land-cover weights ({type(exc).__name__}: {exc}); the "
-            "file is truncated or not a tiandi weights file — copy it again or retrain"
-        ) from exc
-    except pickle.UnpicklingError as exc:
-        raise ModelError(
-            f"{path}: holds objects other than plain tensors and values; only weights "
-            "written by tiandi.models.landcover.save_landcover are loaded"
-        ) from exc
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-        raise ModelError(
-            f"{path}: not a tiandi land-cover weights file (format {found!r}, expected "
-            f"{FORMAT!r}); save with tiandi.models.landcover.save_landcover"
-        )
+    payload = read_payload(
+        path, fmt=FORMAT, kind="land-cover", writer="tiandi.models.landcover.save_landcover"
+    )
     if (
         tuple(payload.get("bands", ())) != LANDCOVER_BANDS
         or tuple(payload.get("classes", ())) != LANDCOVER_CLASSES

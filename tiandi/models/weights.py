@@ -177,29 +177,35 @@ def save_weights(path: Path, model: SiameseDiffUNet, card: ModelCard) -> Weights
     return WeightsFiles(weights=path, card_json=json_path, card_md=md_path)
 
 
-def _read_payload(path: Path) -> dict[str, Any]:
+def read_payload(path: Path, *, fmt: str, kind: str, writer: str) -> dict[str, Any]:
+    """The dict a tiandi weights file holds, loaded safely (tensors and plain values only).
+
+    ``fmt`` is the expected ``format`` entry, ``kind`` names the model in messages (e.g.
+    "Siamese", "land-cover") and ``writer`` the function that writes such files.
+    ``ModelError`` naming the file when it is missing, truncated or of another format.
+    """
     if not path.is_file():
         raise ModelError(
-            f"{path}: weights file is missing; pass an existing .pt file written by "
-            "tiandi (train one with `python -m tiandi.models.training`) or use the baseline"
+            f"{path}: weights file is missing (a {kind} model); pass an existing .pt file "
+            f"written by {writer}, or retrain it"
         )
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
         raise ModelError(
             f"{path}: cannot read the weights ({type(exc).__name__}: {exc}); the file is "
-            "truncated or not a tiandi weights file — copy it again or retrain"
+            f"truncated or not a tiandi {kind} weights file — copy it again or retrain"
         ) from exc
     except pickle.UnpicklingError as exc:
         raise ModelError(
-            f"{path}: holds objects other than plain tensors and values; "
-            "only weights written by tiandi.models.weights.save_weights are loaded"
+            f"{path}: holds objects other than plain tensors and values; only weights "
+            f"written by {writer} are loaded"
         ) from exc
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+    if not isinstance(payload, dict) or payload.get("format") != fmt:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise ModelError(
-            f"{path}: not a tiandi Siamese weights file (format {found!r}, expected "
-            f"{FORMAT!r}); save weights with tiandi.models.weights.save_weights"
+            f"{path}: not a tiandi {kind} weights file (format {found!r}, expected "
+            f"{fmt!r}); save weights with {writer}"
         )
     return payload
 
@@ -213,7 +219,9 @@ def load_weights(path: Path, *, bands: Sequence[str] | None = None) -> LoadedMod
     raises ``ModelError`` too.
     """
     path = Path(path)
-    payload = _read_payload(path)
+    payload = read_payload(
+        path, fmt=FORMAT, kind="Siamese", writer="tiandi.models.weights.save_weights"
+    )
     try:
         config = SiameseConfig.from_dict(payload["config"])
         card = ModelCard.from_dict(payload["card"])

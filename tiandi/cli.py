@@ -28,7 +28,9 @@ app = typer.Typer(
 )
 run_app = typer.Typer(help="Run a pipeline flow.", no_args_is_help=True)
 catalog_app = typer.Typer(help="The STAC catalog: register, search, serve.", no_args_is_help=True)
+zones_app = typer.Typer(help="Zones (red-line zones, reserves): validate.", no_args_is_help=True)
 app.add_typer(run_app, name="run")
+app.add_typer(zones_app, name="zones")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(accuracy_app, name="accuracy")
@@ -101,6 +103,44 @@ def demo(
     from tiandi.flows.demo import run_demo
 
     run_demo(settings, size=size, seed=seed, out=out, console=Console(), full_cycle=full_cycle)
+
+
+@zones_app.command("validate")
+@friendly_errors
+def zones_validate(
+    path: Annotated[Path, typer.Argument(help="Zones file (GeoPackage, Shapefile, GeoJSON, KML).")],
+    collection: Annotated[
+        str | None,
+        typer.Option(help="Flag zones outside this collection's imagery (embedded catalog)."),
+    ] = None,
+    report: Annotated[Path | None, typer.Option(help="Write the report as JSON here.")] = None,
+) -> None:
+    """Report repaired, empty, duplicate and out-of-imagery zones and the zone-set version."""
+    settings = load_settings()
+    from tiandi.catalog.store import GeoParquetCatalog
+    from tiandi.redline.zone_validation import (
+        footprint_of_items,
+        validate_zones,
+        write_zone_report,
+    )
+
+    footprint = None
+    if collection is not None:
+        items = GeoParquetCatalog(settings.catalog_path).search(collections=[collection])
+        footprint = footprint_of_items(items)
+    result = validate_zones(path, imagery_footprint=footprint)
+    console = Console()
+    console.print(
+        f"{result.path}: {result.n_features} features -> {result.n_zones} zones, "
+        f"CRS {result.crs}, encoding {result.encoding}, version {result.zone_set_version}"
+    )
+    for issue in result.issues:
+        where = "" if issue.feature is None else f"feature {issue.feature}: "
+        console.print(f"  {issue.kind:<18} {where}{issue.detail}", highlight=False)
+    if not result.issues:
+        console.print("  no issues")
+    if report is not None:
+        write_zone_report(result, report)
 
 
 @catalog_app.command("register")

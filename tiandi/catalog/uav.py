@@ -10,7 +10,6 @@ results go into its properties (``tiandi:coreg_*``), added by the caller.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 from collections.abc import Mapping
@@ -25,6 +24,7 @@ import rasterio
 import rasterio.errors
 from rasterio.enums import ColorInterp
 
+from tiandi._io import sha256_file
 from tiandi.catalog.items import item_from_rasters
 from tiandi.errors import InputError
 
@@ -116,7 +116,7 @@ def _tiff_datetime(value: str | None) -> Datetime | None:
 
 def uav_item_id(info: OrthophotoInfo) -> str:
     """``uav-<file stem>-<8 hex of the file's SHA-256>``: stable for the same file."""
-    digest = hashlib.sha256(info.path.read_bytes()).hexdigest()[:8]
+    digest = sha256_file(info.path)[:8]
     stem = re.sub(r"[^A-Za-z0-9_-]+", "-", info.path.stem).strip("-") or "orthophoto"
     return f"uav-{stem}-{digest}"
 

@@ -198,7 +198,8 @@ QA_BITS = {
     "clear": 6,
     "water": 7,
 }
-QA_CONFIDENCE_BITS = {"cloud": 8, "cloud_shadow": 10, "snow_ice": 12, "cirrus": 14}
+QA_CONFIDENCE_BITS = {"cloud": 8, "shadow": 10, "snow": 12, "cirrus": 14}
+"""First bit of each two-bit confidence field of QA_PIXEL (USGS Collection 2)."""
 
 
 @dataclass(frozen=True)
@@ -243,10 +244,10 @@ def landsat_qa_flags(qa_pixel: npt.ArrayLike) -> LandsatQA:
 
     return LandsatQA(
         **{name: bit(b) for name, b in QA_BITS.items()},
-        cloud_confidence=two(8),
-        shadow_confidence=two(10),
-        snow_confidence=two(12),
-        cirrus_confidence=two(14),
+        cloud_confidence=two(QA_CONFIDENCE_BITS["cloud"]),
+        shadow_confidence=two(QA_CONFIDENCE_BITS["shadow"]),
+        snow_confidence=two(QA_CONFIDENCE_BITS["snow"]),
+        cirrus_confidence=two(QA_CONFIDENCE_BITS["cirrus"]),
     )
 
 

@@ -25,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from tiandi._io import atomic_path
 from tiandi.errors import InputError
 
 QGIS_PYTHON = "/usr/bin/python3"
@@ -121,9 +122,8 @@ def build_form(
     qgz = _qgz(xml, project_name, saved_at)
     _store_in_gpkg(gpkg, project_name, qgz, saved_at)
     target = folder / f"{project_name}.qgz"
-    tmp = folder / f".{project_name}.qgz.tmp-{os.getpid()}"
-    tmp.write_bytes(qgz)
-    os.replace(tmp, target)
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(qgz)
     return target
 
 

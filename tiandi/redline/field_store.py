@@ -27,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from tiandi._io import atomic_path
 from tiandi.errors import InputError
 from tiandi.redline.audit import AuditLog, canonical_json
 
@@ -255,10 +256,8 @@ class SqliteFieldStore:
         for digest, src in sorted(batch.files.items()):
             target = self.attachment(digest, src.suffix)
             if not target.exists():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                tmp = target.with_name(f".{target.name}.tmp")
-                shutil.copyfile(src, tmp)
-                tmp.replace(target)
+                with atomic_path(target) as tmp:
+                    shutil.copyfile(src, tmp)
         with self._connect() as con:
             con.execute("BEGIN IMMEDIATE")
             try:

@@ -33,12 +33,6 @@ from tiandi.errors import InputError
 from tiandi.redline.patches import PATCH_CRS, write_gpkg_layers
 
 FIELD_COLUMNS: tuple[str, ...] = ("field_result", "field_class", "field_notes", "photo")
-FIELD_RESULTS: dict[str, str] = {
-    "confirmed": "属实",
-    "not_found": "未发现",
-    "different_class": "类型不符",
-}
-"""Values of ``field_result`` with their Chinese labels."""
 
 TASK_COLUMNS: tuple[str, ...] = (
     "task_id",

@@ -139,3 +139,22 @@ def test_unreadable_raster(services: Services, tmp_path: Path) -> None:
     victim = clearest[1]["B04"]
     victim.write_bytes(victim.read_bytes()[:2000])  # truncated after registration
     _fails(services, tmp_path / "out", InputError, victim.name, collection="broken-test")
+
+
+def test_request_with_a_bad_period_is_refused_before_any_work(tmp_path: Path) -> None:
+    from tiandi.flows.detect_changes import DetectChangesRequest
+
+    with pytest.raises(InputError, match="after period '2025-07-01'"):
+        DetectChangesRequest(
+            zones=tmp_path / "z.gpkg", before="2025-01-01/2025-06-30", after="2025-07-01",
+            out=tmp_path / "out",
+        )  # fmt: skip
+
+
+def test_unreadable_truth_file_is_named(tmp_path: Path) -> None:
+    from tiandi.flows.detect_changes import read_truth
+
+    bad = tmp_path / "truth.gpkg"
+    bad.write_text("not vector data")
+    with pytest.raises(InputError, match=r"truth\.gpkg"):
+        read_truth(bad)

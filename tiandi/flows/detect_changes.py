@@ -23,6 +23,7 @@ from prefect.tasks import Task
 
 from tiandi import __version__
 from tiandi._io import staged_dir
+from tiandi._time import parse_period, period_end
 from tiandi.catalog.items import ProcessingInfo, output_item, unreadable_assets
 from tiandi.catalog.search import search_items
 from tiandi.eo.cog import read_cog, write_cog
@@ -61,6 +62,10 @@ class DetectChangesRequest:
     chunk: int = 1024
     store: Path | None = None  # patch store GeoPackage; None: the run is not recorded
     detector: str = "baseline"  # a name load_detector knows (baseline or shipped weights)
+
+    def __post_init__(self) -> None:
+        parse_period(self.before, "before period")
+        parse_period(self.after, "after period")
 
 
 @dataclass(frozen=True)
@@ -238,9 +243,15 @@ def _bbox_4326(zones: gpd.GeoDataFrame) -> tuple[float, float, float, float]:
     return (x0, y0, x1, y1)
 
 
-def _period_end(period: str) -> datetime:
-    end = datetime.fromisoformat(period.split("/")[1])
-    return end if end.tzinfo else end.replace(tzinfo=UTC)
+def read_truth(path: Path) -> gpd.GeoDataFrame:
+    """Known events to score a run against; ``InputError`` naming the file if unreadable."""
+    try:
+        return gpd.read_file(path)
+    except (OSError, ValueError, RuntimeError) as exc:  # pyogrio's errors derive from these
+        raise InputError(
+            f"truth file {path} cannot be read as vector data ({exc}); pass a GeoPackage or "
+            "GeoJSON of known events, or leave --truth out"
+        ) from exc
 
 
 @flow(name="detect_changes")
@@ -296,7 +307,7 @@ def detect_changes(
                 outputs[f"tasks {package.stem}"] = str(package.relative_to(stage))
         scores = None
         if request.truth is not None:
-            truth = gpd.read_file(request.truth)
+            truth = read_truth(request.truth)
             scores = scores_dict(patch_scores(patches, truth, zones))
         summary = RunSummary(
             zones_file=str(request.zones),
@@ -352,7 +363,7 @@ def detect_changes(
                 "before": out / "composites" / "before.tif",
                 "after": out / "composites" / "after.tif",
             },
-            datetime=_period_end(request.after),
+            datetime=period_end(request.after),
             collection=OUTPUT_COLLECTION,
             processing=processing,
         )

@@ -1,0 +1,41 @@
+"""Times and periods as operators write them (ISO 8601), checked in one place."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from tiandi.errors import InputError
+
+
+def parse_time(value: str, option: str) -> datetime:
+    """An ISO 8601 time given as ``option``; without a zone it is taken as UTC."""
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(
+            f"{option} {value!r} is not an ISO 8601 time; write e.g. 2025-08-01T08:00:00Z"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def parse_period(value: str, option: str) -> str:
+    """A ``START/END`` period given as ``option``, checked and returned as given."""
+    parts = value.split("/")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        start, end = (datetime.fromisoformat(p) for p in parts)
+    except ValueError:
+        raise InputError(
+            f"{option} {value!r} is not a period; write it as START/END in ISO dates, "
+            "e.g. 2025-01-01/2025-06-30"
+        ) from None
+    if end < start:
+        raise InputError(f"{option} {value!r} ends before it starts; swap the two dates")
+    return value
+
+
+def period_end(value: str) -> datetime:
+    """The end of a ``START/END`` period (checked), as an aware time (UTC if none)."""
+    end = datetime.fromisoformat(parse_period(value, "period").split("/")[1])
+    return end if end.tzinfo else end.replace(tzinfo=UTC)

@@ -6,7 +6,6 @@ Every failure to read a file becomes an ``InputError`` naming the file.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ import rasterio.errors
 import rasterio.warp
 from rasterio.crs import CRS
 
+from tiandi._io import sha256_file
 from tiandi.errors import InputError
 
 RASTER_SUFFIXES = frozenset({".tif", ".tiff", ".jp2", ".vrt", ".img"})
@@ -161,11 +161,7 @@ def media_type(path: Path) -> str | None:
 
 def sha256_multihash(path: Path) -> str:
     """``file:checksum`` value: sha2-256 multihash in hex ("1220" + digest), streamed."""
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(_BLOCK):
-            digest.update(block)
-    return "1220" + digest.hexdigest()
+    return "1220" + sha256_file(path)
 
 
 def crs_code(crs: CRS) -> str | None:

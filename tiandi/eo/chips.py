@@ -29,6 +29,7 @@ from rasterio.enums import ColorInterp, Resampling
 from shapely.geometry.base import BaseGeometry
 
 from tiandi._io import atomic_path
+from tiandi.eo.grid import outward_window
 from tiandi.errors import InputError
 
 INDEX_COLUMNS = (
@@ -135,7 +136,7 @@ def _chip(
     win = rasterio.windows.from_bounds(
         x0 - margin, y0 - margin, x1 + margin, y1 + margin, transform=src.transform
     )
-    win = _outward(win)
+    win = outward_window(win)
     try:
         win = win.intersection(rasterio.windows.Window(0, 0, src.width, src.height))
     except rasterio.errors.WindowError:
@@ -187,11 +188,3 @@ def _write_png(
     img.save(buffer, format="PNG", optimize=False)
     with atomic_path(path) as tmp:
         tmp.write_bytes(buffer.getvalue())
-
-
-def _outward(win: rasterio.windows.Window) -> rasterio.windows.Window:
-    """The smallest whole-pixel window containing ``win``."""
-    c0, r0 = math.floor(win.col_off), math.floor(win.row_off)
-    c1 = math.ceil(win.col_off + win.width - 1e-9)
-    r1 = math.ceil(win.row_off + win.height - 1e-9)
-    return rasterio.windows.Window(c0, r0, c1 - c0, r1 - r0)

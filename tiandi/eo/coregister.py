@@ -37,6 +37,7 @@ from rasterio.enums import ColorInterp, Resampling
 from scipy import ndimage
 
 from tiandi._io import atomic_path
+from tiandi.eo.grid import outward_window
 from tiandi.errors import InputError
 
 SATELLITE_RGB = {"red": ("B04", "red"), "green": ("B03", "green"), "blue": ("B02", "blue")}
@@ -119,7 +120,7 @@ def _satellite_bands(src: Any, path: Path) -> dict[str, int]:
 def _window(sat: Any, img: Any, sat_path: Path, img_path: Path) -> rasterio.windows.Window:
     bounds = rasterio.warp.transform_bounds(img.crs, sat.crs, *img.bounds, densify_pts=21)
     win = rasterio.windows.from_bounds(*bounds, transform=sat.transform)
-    win = _outward(win)
+    win = outward_window(win)
     full = rasterio.windows.Window(0, 0, sat.width, sat.height)
     try:
         win = win.intersection(full)
@@ -277,11 +278,3 @@ def shifted_copy(source: Path, target: Path, result: Coregistration) -> Path:
                 dx, dy = result.shift_x_m / factor, result.shift_y_m / factor
             dst.transform = Affine.translation(dx, dy) @ dst.transform
     return Path(target)
-
-
-def _outward(win: rasterio.windows.Window) -> rasterio.windows.Window:
-    """The smallest whole-pixel window containing ``win``."""
-    c0, r0 = math.floor(win.col_off), math.floor(win.row_off)
-    c1 = math.ceil(win.col_off + win.width - 1e-9)
-    r1 = math.ceil(win.row_off + win.height - 1e-9)
-    return rasterio.windows.Window(c0, r0, c1 - c0, r1 - r0)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pystac
+import rasterio.windows
 from affine import Affine
 from odc.geo.geobox import GeoBox
 from pyproj import CRS, Transformer
@@ -220,3 +221,11 @@ def grid_for_zones(
             min(zy1 + buf, fy1),
         )
     return GridSpec(crs=crs, resolution=float(resolution), bounds=(x0, y0, x1, y1))
+
+
+def outward_window(win: rasterio.windows.Window) -> rasterio.windows.Window:
+    """The smallest whole-pixel window containing ``win``."""
+    c0, r0 = math.floor(win.col_off), math.floor(win.row_off)
+    c1 = math.ceil(win.col_off + win.width - 1e-9)
+    r1 = math.ceil(win.row_off + win.height - 1e-9)
+    return rasterio.windows.Window(c0, r0, c1 - c0, r1 - r0)

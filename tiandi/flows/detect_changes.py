@@ -19,7 +19,6 @@ import pystac
 import xarray as xr
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.tasks import Task
 
 from tiandi import __version__
 from tiandi._io import staged_dir
@@ -31,6 +30,7 @@ from tiandi.eo.composite import DEFAULT_BANDS, composite_period
 from tiandi.eo.grid import GridSpec, grid_for_zones
 from tiandi.eo.storage import read_composite, write_composite
 from tiandi.errors import CatalogError, InputError, NoDataError, TiandiError
+from tiandi.flows.runtime import retry_on
 from tiandi.models.landcover import LandCoverModel, landcover_probabilities, load_landcover
 from tiandi.models.siamese_detector import SiameseDetector, load_detector, require_bands
 from tiandi.redline.classify_landcover import reclassify_with_landcover
@@ -78,15 +78,7 @@ class DetectChangesResult:
     output_items: list[pystac.Item]
 
 
-def _retry_on_io(task: Task[Any, Any], task_run: Any, state: Any) -> bool:
-    """Retry only when the failure is an I/O error (network, catalog, file system)."""
-    try:
-        state.result()
-    except (CatalogError, OSError, TimeoutError):
-        return True
-    except Exception:
-        return False
-    return False
+_retry_on_io = retry_on(CatalogError, OSError, TimeoutError)  # retries only on I/O errors
 
 
 @task(cache_policy=NO_CACHE)

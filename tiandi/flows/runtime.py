@@ -15,9 +15,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from distributed import Client, LocalCluster
 
@@ -151,3 +152,19 @@ def dask_client(settings: Settings) -> Iterator[Client]:
     )
     with cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
         yield client
+
+
+def retry_on(*errors: type[BaseException]) -> Callable[[Any, Any, Any], bool]:
+    """A Prefect ``retry_condition_fn`` that retries only when the task failed with
+    one of ``errors`` (I/O errors: network, file system, catalog)."""
+
+    def condition(task: Any, task_run: Any, state: Any) -> bool:
+        try:
+            state.result()
+        except errors:
+            return True
+        except Exception:
+            return False
+        return False
+
+    return condition

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.tasks import Task
 
 from tiandi.errors import ModelError
+from tiandi.flows.runtime import retry_on
 from tiandi.models.evaluation import OscdEvaluation, evaluate_oscd, write_evaluation
 from tiandi.models.siamese_detector import SiameseDetector
 from tiandi.models.tiling import TileConfig
@@ -60,15 +59,7 @@ class TrainChangeModelResult:
     evaluation_json: Path
 
 
-def _retry_on_io(task: Task[Any, Any], task_run: Any, state: Any) -> bool:
-    """Retry only when the failure is an I/O error (file system, network)."""
-    try:
-        state.result()
-    except (OSError, TimeoutError):
-        return True
-    except Exception:
-        return False
-    return False
+_retry_on_io = retry_on(OSError, TimeoutError)  # retries only on I/O errors
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2, retry_condition_fn=_retry_on_io)

@@ -38,6 +38,7 @@ import rasterio
 import xarray as xr
 from rasterio.enums import Resampling
 
+from tiandi._io import sha256_file
 from tiandi.errors import InputError
 
 S2_BANDS: tuple[str, ...] = (
@@ -347,4 +348,4 @@ def dataset_checksum(root: Path, cities: Sequence[str], bands: Sequence[str]) ->
 
 
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return sha256_file(path)

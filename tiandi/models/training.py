@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import math
 import shlex
@@ -37,6 +36,7 @@ import numpy.typing as npt
 import torch
 import torch.nn.functional as F
 
+from tiandi._io import sha256_file
 from tiandi.errors import InputError
 from tiandi.models.metrics import IGNORE, ConfusionMatrix, confusion_matrix, sum_confusion
 from tiandi.models.oscd import S2_BANDS, dataset_checksum, list_cities, read_city, stack_bands
@@ -495,7 +495,7 @@ def _training_data(root: Path, train: list[str], val: list[str], checksum: str) 
         "labels_licence": "CC BY-NC-SA (OSCD change maps); imagery: modified Copernicus data",
     }
     if manifest.is_file():
-        info["manifest_sha256"] = hashlib.sha256(manifest.read_bytes()).hexdigest()
+        info["manifest_sha256"] = sha256_file(manifest)
     return info
 
 

@@ -1,0 +1,32 @@
+"""Retries only on I/O errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from tiandi.errors import CatalogError, InputError
+from tiandi.flows.runtime import retry_on
+
+
+class _State:
+    def __init__(self, error: BaseException | None) -> None:
+        self.error = error
+
+    def result(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "retried"),
+    [
+        (OSError("disk"), True),
+        (CatalogError("api down"), True),
+        (InputError("bad zones"), False),
+        (ValueError("bug"), False),
+        (None, False),
+    ],
+)
+def test_retry_only_on_the_given_errors(error: BaseException | None, retried: bool) -> None:
+    condition = retry_on(CatalogError, OSError)
+    assert condition(None, None, _State(error)) is retried

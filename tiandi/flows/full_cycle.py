@@ -308,6 +308,11 @@ def later_period(
 
     Returns the patch_uid and the STAC API URL to search now (registering restarts the
     embedded server, which may then listen on another port)."""
+    if registrar is None:
+        raise InputError(
+            "the re-check needs the later period in the embedded catalog, but a STAC API is "
+            "configured (TIANDI_STAC_API_URL); run the full cycle with the embedded catalog"
+        )
     from tiandi.demo.recheck import write_later_period
 
     store = GpkgPatchStore(store_path)
@@ -323,11 +328,6 @@ def later_period(
     target = hit.sort_values(["area_m2", "patch_uid"], ascending=[False, True]).iloc[0]
     footprint = events.union_all().intersection(target.geometry.buffer(0.0002))
     write_later_period(scene, target_dir, footprint, footprint_crs=str(closed.crs))
-    if registrar is None:
-        raise InputError(
-            "the re-check needs the later period in the embedded catalog, but a STAC API is "
-            "configured (TIANDI_STAC_API_URL); run the full cycle with the embedded catalog"
-        )
     registrar.register(scene_items(target_dir))
     server = getattr(registrar, "server", None)
     return str(target["patch_uid"]), str(getattr(server, "url", None) or api_url)

@@ -33,9 +33,13 @@ import torch
 import xarray as xr
 from torch import nn
 
-from tiandi._io import atomic_path
 from tiandi.errors import InputError, ModelError
-from tiandi.models.weights import ModelCard, WeightsFiles, card_paths, read_payload
+from tiandi.models.weights import (
+    ModelCard,
+    WeightsFiles,
+    read_payload,
+    write_weights_files,
+)
 
 LANDCOVER_CLASSES: tuple[str, ...] = ("water", "trees", "grass_shrub", "cropland", "built", "bare")
 LANDCOVER_BANDS: tuple[str, ...] = ("B02", "B03", "B04", "B08", "B11", "B12")
@@ -287,21 +291,9 @@ def save_landcover(path: Path, net: LandCoverNet, card: ModelCard) -> WeightsFil
         "state_dict": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()},
         "card": card.as_dict(),
     }
-    json_path, md_path = card_paths(path)
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-        size = tmp.stat().st_size
-        if size > MAX_WEIGHTS_BYTES:
-            raise ModelError(
-                f"{path}: weights would be {size / 2**20:.1f} MiB, over the "
-                f"{MAX_WEIGHTS_BYTES / 2**20:.0f} MiB limit; use smaller hidden layers"
-            )
-    with atomic_path(json_path) as tmp:
-        text = json.dumps(card.as_dict(), indent=2, sort_keys=True, ensure_ascii=False)
-        tmp.write_text(text + "\n", encoding="utf-8")
-    with atomic_path(md_path) as tmp:
-        tmp.write_text(landcover_card_markdown(card), encoding="utf-8")
-    return WeightsFiles(weights=path, card_json=json_path, card_md=md_path)
+    return write_weights_files(
+        path, payload, card, landcover_card_markdown(card), too_big="use smaller hidden layers"
+    )
 
 
 def load_landcover(path: Path | None = None) -> LandCoverModel:

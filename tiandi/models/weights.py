@@ -160,6 +160,19 @@ def save_weights(path: Path, model: SiameseDiffUNet, card: ModelCard) -> Weights
         "state_dict": state,
         "card": card.as_dict(),
     }
+    return write_weights_files(
+        path, payload, card, card.to_markdown(), too_big="use fewer base_channels"
+    )
+
+
+def write_weights_files(
+    path: Path, payload: dict[str, Any], card: ModelCard, markdown: str, *, too_big: str
+) -> WeightsFiles:
+    """Write a weights payload and its model card (JSON + Markdown), each atomically.
+
+    ``ModelError`` (nothing written) when the weights exceed the size limit; ``too_big``
+    says what to change.
+    """
     json_path, md_path = card_paths(path)
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
@@ -167,13 +180,13 @@ def save_weights(path: Path, model: SiameseDiffUNet, card: ModelCard) -> Weights
         if size > MAX_WEIGHTS_BYTES:
             raise ModelError(
                 f"{path}: weights would be {size / 2**20:.1f} MiB, over the "
-                f"{MAX_WEIGHTS_BYTES / 2**20:.0f} MiB limit; use fewer base_channels"
+                f"{MAX_WEIGHTS_BYTES / 2**20:.0f} MiB limit; {too_big}"
             )
     with atomic_path(json_path) as tmp:
         text = json.dumps(card.as_dict(), indent=2, sort_keys=True, ensure_ascii=False)
         tmp.write_text(text + "\n", encoding="utf-8")
     with atomic_path(md_path) as tmp:
-        tmp.write_text(card.to_markdown(), encoding="utf-8")
+        tmp.write_text(markdown, encoding="utf-8")
     return WeightsFiles(weights=path, card_json=json_path, card_md=md_path)
 
 

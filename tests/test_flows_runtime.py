@@ -30,3 +30,12 @@ class _State:
 def test_retry_only_on_the_given_errors(error: BaseException | None, retried: bool) -> None:
     condition = retry_on(CatalogError, OSError)
     assert condition(None, None, _State(error)) is retried
+
+
+def test_periods_may_mix_dates_and_times_with_zones() -> None:
+    from tiandi._time import parse_period, period_end
+
+    assert parse_period("2025-05-17/2025-05-17T23:59:59Z", "p").endswith("Z")
+    assert period_end("2025-01-01/2025-06-30").tzinfo is not None
+    with pytest.raises(InputError, match="ends before it starts"):
+        parse_period("2025-07-01T00:00:00Z/2025-06-30", "p")

@@ -15,7 +15,7 @@ def parse_time(value: str, option: str) -> datetime:
         raise InputError(
             f"{option} {value!r} is not an ISO 8601 time; write e.g. 2025-08-01T08:00:00Z"
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return _aware(moment)
 
 
 def parse_period(value: str, option: str) -> str:
@@ -24,7 +24,7 @@ def parse_period(value: str, option: str) -> str:
     try:
         if len(parts) != 2:
             raise ValueError
-        start, end = (datetime.fromisoformat(p) for p in parts)
+        start, end = (_aware(datetime.fromisoformat(p.replace("Z", "+00:00"))) for p in parts)
     except ValueError:
         raise InputError(
             f"{option} {value!r} is not a period; write it as START/END in ISO dates, "
@@ -35,7 +35,11 @@ def parse_period(value: str, option: str) -> str:
     return value
 
 
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def period_end(value: str) -> datetime:
     """The end of a ``START/END`` period (checked), as an aware time (UTC if none)."""
-    end = datetime.fromisoformat(parse_period(value, "period").split("/")[1])
-    return end if end.tzinfo else end.replace(tzinfo=UTC)
+    end = parse_period(value, "period").split("/")[1]
+    return _aware(datetime.fromisoformat(end.replace("Z", "+00:00")))

@@ -37,6 +37,7 @@ from tiandi.errors import InputError, ModelError
 from tiandi.models.weights import (
     ModelCard,
     WeightsFiles,
+    load_checked_state,
     read_payload,
     write_weights_files,
 )
@@ -324,19 +325,13 @@ def load_landcover(path: Path | None = None) -> LandCoverModel:
         raise ModelError(
             f"{path}: weights file lacks or garbles its config/card/state_dict ({exc}); retrain"
         ) from exc
-    expected = net.state_dict()
-    if set(state) != set(expected):
-        raise ModelError(
-            f"{path}: tensors {sorted(state)[:4]} do not match the architecture "
-            f"{net.config()} (expects {sorted(expected)[:4]} …); retrain or re-save"
-        )
-    for key, tensor in expected.items():
-        if tuple(state[key].shape) != tuple(tensor.shape):
-            raise ModelError(
-                f"{path}: tensor '{key}' has shape {list(state[key].shape)}, expected "
-                f"{list(tensor.shape)} for {len(FEATURE_NAMES)} features; another model"
-            )
-    net.load_state_dict(state)
+    load_checked_state(
+        net,
+        state,
+        path,
+        architecture=str(net.config()),
+        shapes_for=f"{len(FEATURE_NAMES)} features",
+    )
     net.eval()
     return LandCoverModel(net=net, card=card, path=path)
 

@@ -250,22 +250,13 @@ def load_weights(path: Path, *, bands: Sequence[str] | None = None) -> LoadedMod
             f"{list(bands)}; use weights trained on these bands or select those bands"
         )
     model = SiameseDiffUNet(config)
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise ModelError(
-            f"{path}: tensors do not match the architecture {config.as_dict()}: "
-            f"missing {missing[:3]}, unexpected {unexpected[:3]}; retrain or re-save"
-        )
-    for key, tensor in expected.items():
-        if tuple(state[key].shape) != tuple(tensor.shape):
-            raise ModelError(
-                f"{path}: tensor '{key}' has shape {list(state[key].shape)}, expected "
-                f"{list(tensor.shape)} for bands {list(config.bands)} and "
-                f"base_channels {config.base_channels}; the file is for another model"
-            )
-    model.load_state_dict(state)
+    load_checked_state(
+        model,
+        state,
+        path,
+        architecture=str(config.as_dict()),
+        shapes_for=f"bands {list(config.bands)} and base_channels {config.base_channels}",
+    )
     model.eval()
     return LoadedModel(model=model, card=card)
 
@@ -302,3 +293,33 @@ def build_card(
         software={"torch": str(torch.__version__), "tiandi": tiandi_version},
         notes=list(notes),
     )
+
+
+def load_checked_state(
+    model: torch.nn.Module,
+    state: dict[str, torch.Tensor],
+    path: Path,
+    *,
+    architecture: str,
+    shapes_for: str,
+) -> None:
+    """Load ``state`` into ``model`` after checking tensor names and shapes.
+
+    ``ModelError`` naming the file, the first mismatching tensors and what the shapes are
+    for (``shapes_for``, e.g. the band list) when the weights belong to another model.
+    """
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise ModelError(
+            f"{path}: tensors do not match the architecture {architecture}: "
+            f"missing {missing[:3]}, unexpected {unexpected[:3]}; retrain or re-save"
+        )
+    for key, tensor in expected.items():
+        if tuple(state[key].shape) != tuple(tensor.shape):
+            raise ModelError(
+                f"{path}: tensor '{key}' has shape {list(state[key].shape)}, expected "
+                f"{list(tensor.shape)} for {shapes_for}; the file is for another model"
+            )
+    model.load_state_dict(state)

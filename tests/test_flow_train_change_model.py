@@ -21,6 +21,7 @@ from tiandi.models.training import TrainConfig
 
 TINY = TrainConfig(
     val_cities=("gamma",),
+    test_cities=(),
     patch_size=16,
     batch_size=2,
     epochs=1,
@@ -68,12 +69,13 @@ def test_cli_runs_the_flow(
     result = CliRunner().invoke(
         app,
         ["run", "train-change-model", "--root", str(root), "--out", str(out),
-         "--val-cities", "gamma", "--epochs", "1", "--steps-per-epoch", "1",
+         "--val-cities", "gamma", "--test-cities", "beta", "--epochs", "1", "--steps-per-epoch", "1",
          "--patch-size", "16", "--batch-size", "2", "--bands", "rgbn",
          "--base-channels", "4", "--depth", "2", "--num-threads", "1"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "F1" in result.output and out.is_file()
+    assert "F1" in result.output and "test (beta)" in result.output and out.is_file()
     card = json.loads(out.with_suffix(".json").read_text())
+    assert card["training_data"]["train_cities"] == ["alpha"]
     assert card["bands"] == ["B02", "B03", "B04", "B08"]
     assert card["command"].startswith("tiandi run train-change-model --root")

@@ -18,14 +18,17 @@ from tiandi.models.training import (
     TrainConfig,
     augment,
     change_loss,
+    choose_threshold,
     load_city_arrays,
     predict_proba,
+    radiometric_jitter,
     train_siamese,
 )
 from tiandi.models.weights import load_weights
 
 TINY = TrainConfig(
     val_cities=("gamma",),
+    test_cities=(),
     patch_size=16,
     batch_size=2,
     epochs=2,
@@ -49,6 +52,7 @@ def test_smoke_training_writes_weights_card_and_log_scored_on_validation_city(
     events = [json.loads(line) for line in log.read_text().splitlines()]
     assert [e["event"] for e in events] == ["start", "epoch", "epoch", "end"]
     assert events[0]["train"] == ["alpha", "beta"] and events[0]["val"] == ["gamma"]
+    assert result.scored_on == "validation" and result.validation == result.per_city
     assert set(events[1]["val"]) == {"gamma"}
     loaded = load_weights(out)
     card = loaded.card
@@ -60,6 +64,50 @@ def test_smoke_training_writes_weights_card_and_log_scored_on_validation_city(
     # normalisation statistics come from the training cities and travel with the weights
     assert float(loaded.model.band_std.min()) > 0
     assert not torch.allclose(loaded.model.band_mean, torch.zeros_like(loaded.model.band_mean))
+
+
+def test_test_cities_are_scored_once_with_the_epoch_and_threshold_chosen_on_validation(
+    tmp_path: Path,
+) -> None:
+    root = make_oscd(tmp_path / "oscd", ("alpha", "beta", "gamma", "delta"))
+    log = tmp_path / "run.jsonl"
+    config = replace(TINY, test_cities=("delta",))
+    result = train_siamese(root, tmp_path / "m.pt", config, log_path=log)
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [e["event"] for e in events] == ["start", "epoch", "epoch", "test", "end"]
+    assert events[0]["train"] == ["alpha", "beta"] and events[0]["test"] == ["delta"]
+    assert all(set(e["val"]) == {"gamma"} for e in events if e["event"] == "epoch")
+    chosen = next(e for e in events if e["event"] == "epoch" and e["epoch"] == result.best_epoch)
+    assert chosen["threshold"] == result.threshold  # threshold of the chosen epoch
+    assert result.scored_on == "test" and set(result.per_city) == {"delta"}
+    assert set(result.validation) == {"gamma"}
+    card = load_weights(tmp_path / "m.pt").card
+    assert card.metrics["scored_on"] == "test" and card.metrics["threshold"] == result.threshold
+    assert set(card.metrics["per_city"]) == {"delta"}
+    assert set(card.metrics["validation"]["per_city"]) == {"gamma"}
+    assert card.training_data["test_cities"] == ["delta"]
+    with pytest.raises(InputError, match="both val_cities and test_cities"):
+        replace(TINY, test_cities=("gamma",))
+
+
+def test_threshold_is_chosen_by_overall_f1_over_the_validation_cities(tmp_path: Path) -> None:
+    root = make_oscd(tmp_path / "oscd", ("alpha",))
+    city = load_city_arrays(root, "alpha", ("B02",))
+    truth = city.label == 1
+    # probabilities 0.7 on every change pixel, 0.4 on a no-change pixel, 0.1 elsewhere:
+    # 0.45-0.70 finds every change pixel and nothing else, so the lowest of them wins
+    prob = np.where(truth, 0.7, 0.1).astype(np.float32)
+    prob[np.argwhere(city.label == 0)[0][0], np.argwhere(city.label == 0)[0][1]] = 0.4
+    assert choose_threshold({"alpha": prob}, [city], (0.3, 0.45, 0.6, 0.8)) == 0.45
+
+
+def test_radiometric_jitter_keeps_no_data_and_scales_both_dates_alike() -> None:
+    images = np.ones((2, 3, 4, 4), dtype=np.float32)
+    images[1, 0, 0, 0] = np.nan
+    out = radiometric_jitter(images, np.random.default_rng(0), 0.2, 0.0, 0.0)
+    assert np.isnan(out[1, 0, 0, 0]) and np.isnan(out).sum() == 1
+    np.testing.assert_allclose(out[0, :, 1, 1], out[1, :, 1, 1])  # common gain only
+    assert not np.allclose(out[0, :, 1, 1], 1.0)
 
 
 def test_same_seed_gives_identical_weights(tmp_path: Path) -> None:

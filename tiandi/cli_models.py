@@ -98,15 +98,28 @@ def evaluate_oscd_command(
 def run_train_change_model(
     root: Annotated[Path, typer.Option(help="Folder with the OSCD layout.")],
     out: Annotated[Path, typer.Option(help="Weights file to write (.pt; card beside it).")],
-    epochs: Annotated[int, typer.Option(help="Epochs.")] = 40,
-    steps_per_epoch: Annotated[int, typer.Option(help="Batches per epoch.")] = 150,
-    patch_size: Annotated[int, typer.Option(help="Training patch side (px).")] = 128,
+    epochs: Annotated[int, typer.Option(help="Epochs.")] = 24,
+    steps_per_epoch: Annotated[int, typer.Option(help="Batches per epoch.")] = 200,
+    patch_size: Annotated[int, typer.Option(help="Training patch side (px).")] = 96,
     batch_size: Annotated[int, typer.Option(help="Patches per batch.")] = 8,
     bands: Annotated[str, typer.Option(help="s2-13, rgbn or B02,B03,...")] = "s2-13",
-    val_cities: Annotated[str, typer.Option(help="Validation cities.")] = "bordeaux,mumbai",
+    val_cities: Annotated[
+        str, typer.Option(help="Validation cities (epoch and threshold chosen on them).")
+    ] = "nantes,aguasclaras",
+    test_cities: Annotated[
+        str, typer.Option(help="Test cities, scored once at the end ('' for none).")
+    ] = "bordeaux,mumbai",
     base_channels: Annotated[int, typer.Option(help="Width of the first level.")] = 16,
     depth: Annotated[int, typer.Option(help="Levels of the U-Net (2-5).")] = 4,
-    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 1e-3,
+    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 5e-4,
+    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 1e-2,
+    dropout: Annotated[float, typer.Option(help="Decoder dropout.")] = 0.3,
+    ema_decay: Annotated[
+        float, typer.Option(help="EMA of the weights that is scored and saved (0: none).")
+    ] = 0.995,
+    threshold: Annotated[
+        float | None, typer.Option(help="Fixed decision threshold (default: chosen on val).")
+    ] = None,
     loss: Annotated[str, typer.Option(help="bce, focal, dice, bce+dice, focal+dice.")] = (
         "bce+dice"
     ),
@@ -130,6 +143,7 @@ def run_train_change_model(
         TrainConfig(),
         bands=parse_bands(bands),
         val_cities=tuple(_names(val_cities, "--val-cities")),
+        test_cities=tuple(_names(test_cities, "--test-cities") if test_cities else ()),
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
         patch_size=patch_size,
@@ -137,6 +151,10 @@ def run_train_change_model(
         base_channels=base_channels,
         depth=depth,
         lr=lr,
+        weight_decay=weight_decay,
+        dropout=dropout,
+        ema_decay=ema_decay,
+        threshold=threshold,
         loss=loss,
         seed=seed,
         num_threads=num_threads,
@@ -146,10 +164,14 @@ def run_train_change_model(
         "--root", str(root), "--out", str(out), "--epochs", str(epochs),
         "--steps-per-epoch", str(steps_per_epoch), "--patch-size", str(patch_size),
         "--batch-size", str(batch_size), "--bands", bands, "--val-cities", val_cities,
-        "--base-channels", str(base_channels), "--depth", str(depth), "--lr", str(lr),
-        "--loss", loss, "--seed", str(seed), "--num-threads", str(num_threads),
+        "--test-cities", test_cities, "--base-channels", str(base_channels),
+        "--depth", str(depth), "--lr", str(lr), "--weight-decay", str(weight_decay),
+        "--dropout", str(dropout), "--ema-decay", str(ema_decay), "--loss", loss,
+        "--seed", str(seed), "--num-threads", str(num_threads),
         "--name", name, "--version", version,
     ]  # fmt: skip
+    if threshold is not None:
+        args += ["--threshold", str(threshold)]
     if max_minutes is not None:
         args += ["--max-minutes", str(max_minutes)]
     request = TrainChangeModelRequest(
@@ -169,8 +191,10 @@ def run_train_change_model(
     overall = result.evaluation.overall
     console.print(
         f"weights {result.files.weights} (card {result.files.card_md.name}); best epoch "
-        f"{result.training.best_epoch} of {result.training.epochs_run}; validation "
-        f"({', '.join(result.evaluation.per_city)}): P {overall.precision:.4f} "
+        f"{result.training.best_epoch} of {result.training.epochs_run}, threshold "
+        f"{result.training.threshold:.2f}; validation F1 {result.training.best_f1:.4f}; "
+        f"{result.training.scored_on} ({', '.join(result.evaluation.per_city)}): "
+        f"P {overall.precision:.4f} "
         f"R {overall.recall:.4f} F1 {overall.f1:.4f} OA {overall.overall_accuracy:.4f}"
     )
     console.print(f"figures {result.evaluation_json}; run log {request.log_path}")

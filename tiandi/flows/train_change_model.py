@@ -2,11 +2,13 @@
 
 Thin tasks around library functions: :func:`tiandi.models.training.split_cities` (the
 only task that retries, and only on I/O errors), :func:`tiandi.models.training.train_siamese`
-(which keeps the best-validation epoch and writes it with
-:func:`tiandi.models.weights.save_weights`: ``.pt``, model card ``.json``/``.md``, and the
-JSON-lines run log), and :func:`tiandi.models.evaluation.evaluate_oscd`, which reloads the
-written weights as a :class:`~tiandi.models.siamese_detector.SiameseDetector` and scores
-the validation cities with the pipeline's tiler; the figures go to ``<out>.eval.json``.
+(which chooses the epoch and threshold on the validation cities, scores the test cities
+once and writes the weights with :func:`tiandi.models.weights.save_weights`: ``.pt``,
+model card ``.json``/``.md``, and the JSON-lines run log), and
+:func:`tiandi.models.evaluation.evaluate_oscd`, which reloads the written weights as a
+:class:`~tiandi.models.siamese_detector.SiameseDetector` and scores the test cities (the
+validation cities when no test city is named) with the pipeline's tiler; the figures go to
+``<out>.eval.json``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,13 @@ from tiandi.flows.runtime import retry_on
 from tiandi.models.evaluation import OscdEvaluation, evaluate_oscd, write_evaluation
 from tiandi.models.siamese_detector import SiameseDetector
 from tiandi.models.tiling import TileConfig
-from tiandi.models.training import TrainConfig, TrainResult, split_cities, train_siamese
+from tiandi.models.training import (
+    CitySplit,
+    TrainConfig,
+    TrainResult,
+    split_cities,
+    train_siamese,
+)
 from tiandi.models.weights import WeightsFiles
 
 
@@ -63,16 +71,19 @@ _retry_on_io = retry_on(OSError, TimeoutError)  # retries only on I/O errors
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2, retry_condition_fn=_retry_on_io)
-def check_dataset(root: Path, config: TrainConfig) -> tuple[list[str], list[str]]:
-    """Training and validation cities of ``root`` (``InputError`` for a bad layout)."""
-    train, val = split_cities(root, config)
-    get_run_logger().info("OSCD %s: train on %s, validate on %s", root, train, val)
-    return train, val
+def check_dataset(root: Path, config: TrainConfig) -> CitySplit:
+    """Training, validation and test cities of ``root`` (``InputError`` for a bad layout)."""
+    split = split_cities(root, config)
+    get_run_logger().info(
+        "OSCD %s: train on %s, validate on %s, test on %s", root, split.train, split.val,
+        split.test or "(none)",
+    )  # fmt: skip
+    return split
 
 
 @task(cache_policy=NO_CACHE)
 def train(request: TrainChangeModelRequest) -> TrainResult:
-    """Train and save the best-validation epoch with its model card and run log."""
+    """Train and save the chosen epoch with its model card and run log."""
     result = train_siamese(
         request.root,
         request.out,
@@ -83,11 +94,14 @@ def train(request: TrainChangeModelRequest) -> TrainResult:
         log_path=request.log_path,
     )
     get_run_logger().info(
-        "best epoch %d of %d (%.1f min), validation F1 %.4f",
+        "best epoch %d of %d (%.1f min), threshold %.2f, validation F1 %.4f, %s F1 %.4f",
         result.best_epoch,
         result.epochs_run,
         result.minutes,
+        result.threshold,
         result.best_f1,
+        result.scored_on,
+        result.overall.f1,
     )
     return result
 
@@ -96,12 +110,12 @@ def train(request: TrainChangeModelRequest) -> TrainResult:
 def evaluate(
     weights: Path, root: Path, cities: list[str], num_threads: int, out: Path
 ) -> OscdEvaluation:
-    """Reload the written weights and score them on the validation cities."""
+    """Reload the written weights and score them on ``cities``."""
     detector = SiameseDetector(weights, tiling=TileConfig(num_threads=num_threads))
     evaluation = evaluate_oscd(root, detector, cities)
     write_evaluation(evaluation, out)
     get_run_logger().info(
-        "reloaded %s: validation F1 %.4f over %s, written to %s",
+        "reloaded %s: F1 %.4f over %s, written to %s",
         weights.name,
         evaluation.overall.f1,
         ", ".join(cities),
@@ -113,7 +127,7 @@ def evaluate(
 @flow(name="train_change_model")
 def train_change_model(request: TrainChangeModelRequest) -> TrainChangeModelResult:
     """Train the Siamese change detector on an OSCD-layout folder and evaluate the result."""
-    _, val = check_dataset(request.root, request.config)
+    split = check_dataset(request.root, request.config)
     result = train(request)
     if result.files is None:
         raise ModelError(
@@ -122,7 +136,7 @@ def train_change_model(request: TrainChangeModelRequest) -> TrainChangeModelResu
     evaluation = evaluate(
         result.files.weights,
         request.root,
-        val,
+        split.test or split.val,
         request.config.num_threads,
         request.evaluation_path,
     )

@@ -1,33 +1,37 @@
 """Train the Siamese change detector on an OSCD-layout folder.
 
-``train_siamese(root, out, config)`` splits the cities of ``root`` by city (the
-validation cities are never trained on), computes the band normalisation statistics on
-the training cities, and trains on random patches:
+``train_siamese(root, out, config)`` splits the cities of ``root`` by city into training,
+validation and test cities (never trained on), computes the band normalisation
+statistics on the training cities, and trains on random patches:
 
 - class imbalance: a share ``change_sample_fraction`` of the patches is centred (with a
   random offset) on a change pixel, and the loss is binary cross-entropy (optionally
   weighted or focal) plus soft Dice of the change class;
-- augmentation: horizontal/vertical flips, 90° rotations, temporal swap of the dates;
+- augmentation: horizontal/vertical flips, 90° rotations, temporal swap of the dates,
+  and radiometric jitter (a per-band gain shared by both dates, as cities and sensors
+  differ, plus small per-date per-band gains and offsets, as dates differ);
+- an exponential moving average (EMA) of the weights and batch-norm buffers, which is
+  what is scored and saved (it damps the epoch-to-epoch swings of a small dataset);
 - fixed seeds (numpy, torch) and an explicit number of torch threads;
-- after every epoch the whole validation cities are predicted and scored at
-  ``threshold``; the epoch with the best overall validation F1 (confusion matrix summed
-  over all validation pixels) is saved with its model card (``tiandi.models.weights``);
+- after every epoch the whole validation cities are predicted; the decision threshold
+  (unless fixed) and the epoch with the best overall validation F1 (confusion matrix
+  summed over all validation pixels) are chosen on them. The test cities are scored
+  once, at the end, with that epoch and threshold: their figures are the ones the model
+  card reports, as they took no part in any choice;
 - a JSON-lines run log records the configuration, every epoch and the outcome.
 
-Command line: ``python -m tiandi.models.training --root DIR --out FILE.pt [options]``.
+The command line is ``tiandi run train-change-model`` (the Prefect flow
+:mod:`tiandi.flows.train_change_model`).
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import math
-import shlex
-import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -35,6 +39,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from tiandi._io import sha256_file
 from tiandi.errors import InputError
@@ -45,8 +50,13 @@ from tiandi.models.tiling import TileConfig, predict_array
 from tiandi.models.weights import WeightsFiles, build_card, save_weights
 
 LOSSES = ("bce", "focal", "dice", "bce+dice", "focal+dice")
-DEFAULT_VAL_CITIES = ("bordeaux", "mumbai")
-"""Validation cities of the shipped model: one European, one Asian city, chosen before training."""
+DEFAULT_VAL_CITIES = ("nantes", "aguasclaras")
+"""Validation cities of the shipped models (epoch and threshold are chosen on them)."""
+DEFAULT_TEST_CITIES = ("bordeaux", "mumbai")
+"""Test cities of the shipped models: one European, one Asian city, fixed before any
+training, never trained on and never used for a choice; scored once per run."""
+THRESHOLDS: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(2, 20))
+"""Decision thresholds tried on the validation cities (0.10 … 0.95)."""
 
 
 @dataclass(frozen=True)
@@ -58,23 +68,28 @@ class TrainConfig:
 
     bands: tuple[str, ...] = S2_BANDS
     val_cities: tuple[str, ...] = DEFAULT_VAL_CITIES
+    test_cities: tuple[str, ...] = DEFAULT_TEST_CITIES
     train_cities: tuple[str, ...] = ()
-    patch_size: int = 128
+    patch_size: int = 96
     batch_size: int = 8
-    epochs: int = 40
-    steps_per_epoch: int = 150
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
+    epochs: int = 24
+    steps_per_epoch: int = 200
+    lr: float = 5e-4
+    weight_decay: float = 1e-2
     loss: str = "bce+dice"
     pos_weight: float = 1.0
     change_sample_fraction: float = 0.5
-    threshold: float = 0.5
+    threshold: float | None = None  # None: chosen on the validation cities (THRESHOLDS)
+    ema_decay: float = 0.995  # 0: score and save the raw weights
+    jitter_common_gain: float = 0.15
+    jitter_date_gain: float = 0.05
+    jitter_date_offset: float = 0.01
     seed: int = 0
     num_threads: int = 2
     max_minutes: float | None = None
     base_channels: int = 16
     depth: int = 4
-    dropout: float = 0.2
+    dropout: float = 0.3
     attention: bool = True
 
     def __post_init__(self) -> None:
@@ -85,15 +100,21 @@ class TrainConfig:
             problems.append(f"patch_size {self.patch_size} must be a multiple of 2**depth")
         if min(self.batch_size, self.epochs, self.steps_per_epoch, self.num_threads) < 1:
             problems.append("batch_size, epochs, steps_per_epoch, num_threads must be >= 1")
-        if not 0.0 <= self.change_sample_fraction <= 1.0 or not 0 < self.threshold < 1:
-            problems.append("change_sample_fraction must be in [0, 1] and threshold in (0, 1)")
+        if not 0.0 <= self.change_sample_fraction <= 1.0:
+            problems.append("change_sample_fraction must be in [0, 1]")
+        if self.threshold is not None and not 0 < self.threshold < 1:
+            problems.append("threshold must be in (0, 1), or None to choose it on validation")
+        if not 0.0 <= self.ema_decay < 1.0:
+            problems.append("ema_decay must be in [0, 1)")
+        if min(self.jitter_common_gain, self.jitter_date_gain, self.jitter_date_offset) < 0:
+            problems.append("jitter amplitudes must be >= 0")
         if not self.val_cities:
             problems.append("val_cities is empty; name at least one validation city")
-        if set(self.val_cities) & set(self.train_cities):
-            problems.append(
-                f"cities {sorted(set(self.val_cities) & set(self.train_cities))} are in both "
-                "train_cities and val_cities"
-            )
+        roles = {"train": self.train_cities, "val": self.val_cities, "test": self.test_cities}
+        for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
+            both = sorted(set(roles[a]) & set(roles[b]))
+            if both:
+                problems.append(f"cities {both} are in both {a}_cities and {b}_cities")
         if problems:
             raise InputError("TrainConfig: " + "; ".join(problems))
 
@@ -124,13 +145,18 @@ class CityArrays:
 
 @dataclass(frozen=True)
 class TrainResult:
-    """Outcome of a training run: files written and the best validation scores."""
+    """Outcome of a training run: files written, the chosen epoch and threshold, and the
+    scores that the model card reports (``per_city``/``overall``: the test cities when
+    there are any, else the validation cities, which then flatter the model)."""
 
     files: WeightsFiles | None
     best_epoch: int
-    best_f1: float
+    threshold: float
+    best_f1: float  # overall validation F1 of the chosen epoch
+    validation: dict[str, ConfusionMatrix]
     per_city: dict[str, ConfusionMatrix]
     overall: ConfusionMatrix
+    scored_on: str  # "test" or "validation"
     epochs_run: int
     minutes: float
     stopped_by_time: bool
@@ -181,11 +207,13 @@ class PatchSampler:
         patch_size: int,
         change_fraction: float,
         rng: np.random.Generator,
+        jitter: tuple[float, float, float] = (0.0, 0.0, 0.0),
     ) -> None:
         self.cities = list(cities)
         self.patch = patch_size
         self.change_fraction = change_fraction
         self.rng = rng
+        self.jitter = jitter
         self._changes = [c.change_index for c in self.cities]
         sizes = np.array([c.label.size for c in self.cities], dtype=float)
         counts = np.array([len(i) for i in self._changes], dtype=float)
@@ -214,7 +242,10 @@ class PatchSampler:
         sl = (slice(top, top + self.patch), slice(left, left + self.patch))
         images = self.cities[city].images[(..., *sl)]
         label = self.cities[city].label[sl]
-        return augment(images, label, self.rng)
+        images, label = augment(images, label, self.rng)
+        if any(self.jitter):
+            images = radiometric_jitter(images, self.rng, *self.jitter)
+        return images, label
 
     def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """A batch: before (N, bands, p, p), after (N, bands, p, p), label (N, 1, p, p)."""
@@ -238,6 +269,23 @@ def augment(
     if rng.random() < 0.5:
         images = images[::-1]
     return np.ascontiguousarray(images), np.ascontiguousarray(label)
+
+
+def radiometric_jitter(
+    images: npt.NDArray[np.float32],
+    rng: np.random.Generator,
+    common_gain: float,
+    date_gain: float,
+    date_offset: float,
+) -> npt.NDArray[np.float32]:
+    """A (2, bands, h, w) reflectance patch times a random per-band gain shared by both
+    dates (1 ± ``common_gain``) and a per-date per-band gain (1 ± ``date_gain``), plus a
+    per-date per-band offset (± ``date_offset``); NaN stays NaN."""
+    n = images.shape[1]
+    common = rng.uniform(1 - common_gain, 1 + common_gain, size=(1, n, 1, 1))
+    gain = rng.uniform(1 - date_gain, 1 + date_gain, size=(2, n, 1, 1))
+    offset = rng.uniform(-date_offset, date_offset, size=(2, n, 1, 1))
+    return (images * (common * gain) + offset).astype(np.float32)
 
 
 def change_loss(
@@ -291,31 +339,59 @@ def predict_proba(
     return predict_array(model, images[0], images[1], config)
 
 
-def score_cities(
-    model: SiameseDiffUNet, cities: Sequence[CityArrays], threshold: float
+def predict_cities(
+    model: SiameseDiffUNet, cities: Sequence[CityArrays]
+) -> dict[str, npt.NDArray[np.float32]]:
+    """Change probability of each city (NaN where no data)."""
+    return {city.name: predict_proba(model, city.images) for city in cities}
+
+
+def score_probabilities(
+    probs: dict[str, npt.NDArray[np.float32]], cities: Sequence[CityArrays], threshold: float
 ) -> dict[str, ConfusionMatrix]:
     """Confusion matrix of each city at ``threshold`` (no-data pixels not counted)."""
     result: dict[str, ConfusionMatrix] = {}
     for city in cities:
-        prob = predict_proba(model, city.images)
+        prob = probs[city.name]
         pred = np.where(np.isnan(prob), IGNORE, prob >= threshold).astype(np.uint8)
         result[city.name] = confusion_matrix(pred, city.label, name=f"city {city.name}")
     return result
 
 
-def split_cities(root: Path, config: TrainConfig) -> tuple[list[str], list[str]]:
-    """(training cities, validation cities); ``InputError`` naming unknown cities."""
+def choose_threshold(
+    probs: dict[str, npt.NDArray[np.float32]],
+    cities: Sequence[CityArrays],
+    candidates: Sequence[float] = THRESHOLDS,
+) -> float:
+    """The candidate threshold with the best overall F1 over ``cities`` (the lowest on ties)."""
+    f1 = {t: sum_confusion(score_probabilities(probs, cities, t).values()).f1 for t in candidates}
+    return max(candidates, key=lambda t: (f1[t], -t))
+
+
+@dataclass(frozen=True)
+class CitySplit:
+    """Cities by role: trained on, used for choices, scored once at the end."""
+
+    train: list[str]
+    val: list[str]
+    test: list[str]
+
+
+def split_cities(root: Path, config: TrainConfig) -> CitySplit:
+    """The cities of ``root`` by role; ``InputError`` naming unknown cities."""
     present = list_cities(root)
-    wanted = list(config.val_cities) + list(config.train_cities)
+    wanted = [*config.val_cities, *config.test_cities, *config.train_cities]
     unknown = [c for c in wanted if c not in present]
     if unknown:
         raise InputError(
-            f"{root}: cities {unknown} are not in the OSCD folder; present: {', '.join(present)}"
+            f"{root}: cities {unknown} are not in the OSCD folder; present: "
+            f"{', '.join(present)}; name cities that are there (--val-cities, --test-cities)"
         )
-    train = list(config.train_cities) or [c for c in present if c not in config.val_cities]
+    held_out = {*config.val_cities, *config.test_cities}
+    train = list(config.train_cities) or [c for c in present if c not in held_out]
     if not train:
-        raise InputError(f"{root}: no training city left after taking out {config.val_cities}")
-    return train, list(config.val_cities)
+        raise InputError(f"{root}: no training city left after taking out {sorted(held_out)}")
+    return CitySplit(train, list(config.val_cities), list(config.test_cities))
 
 
 class RunLog:
@@ -359,52 +435,67 @@ def train_siamese(
     command: str = "",
     log_path: Path | None = None,
 ) -> TrainResult:
-    """Train on the OSCD-layout ``root``; save the best-validation-F1 epoch to ``out``.
+    """Train on the OSCD-layout ``root``; save the chosen epoch to ``out``.
 
-    Returns the files written and the validation scores of the best epoch. Raises
-    ``InputError`` for a bad layout or unknown cities.
+    Returns the files written, the validation scores of the chosen epoch and the scores
+    the card reports (test cities when named). Raises ``InputError`` for a bad layout or
+    unknown cities.
     """
     start = time.monotonic()
     root, out = Path(root), Path(out)
     rng = _seed_everything(config.seed, config.num_threads)
-    train_names, val_names = split_cities(root, config)
+    split = split_cities(root, config)
     log = RunLog(log_path)
-    log.write("start", config=_jsonable(asdict(config)), train=train_names, val=val_names)
+    log.write("start", config=_jsonable(asdict(config)), **asdict(split))
     try:
-        train = [load_city_arrays(root, c, config.bands, config.patch_size) for c in train_names]
-        val = [load_city_arrays(root, c, config.bands) for c in val_names]
+        train = [load_city_arrays(root, c, config.bands, config.patch_size) for c in split.train]
+        val = [load_city_arrays(root, c, config.bands) for c in split.val]
         mean, std = band_statistics(train)
         model = SiameseDiffUNet(config.model_config(), band_mean=mean, band_std=std)
-        result = _fit(model, train, val, config, rng, log, start)
+        fit = _fit(model, train, val, config, rng, log, start)
+        reported, scored_on = fit.per_city, "validation"
+        if fit.best_state is not None:
+            model.load_state_dict(fit.best_state)
+            if split.test:
+                test = [load_city_arrays(root, c, config.bands) for c in split.test]
+                reported = score_probabilities(predict_cities(model, test), test, fit.threshold)
+                scored_on = "test"
+                overall = sum_confusion(reported.values())
+                log.write("test", threshold=fit.threshold, overall=overall.as_dict(),
+                          per_city={k: v.as_dict() for k, v in reported.items()})  # fmt: skip
         files = None
-        if result.best_state is not None:
-            model.load_state_dict(result.best_state)
-            checksum = dataset_checksum(root, train_names + val_names, config.bands)
+        if fit.best_state is not None:
+            cities = split.train + split.val + split.test
+            checksum = dataset_checksum(root, cities, config.bands)
             card = build_card(
                 model,
                 name=name,
                 version=version,
-                training_data=_training_data(root, train_names, val_names, checksum),
-                training=_training_summary(config, result, start),
+                training_data=_training_data(root, split, checksum),
+                training=_training_summary(config, fit, start),
                 seed=config.seed,
                 command=command,
-                metrics=_metrics(result.per_city, config.threshold, result.best_epoch),
+                metrics=_metrics(fit, reported, scored_on),
             )
             files = save_weights(out, model, card)
         minutes = (time.monotonic() - start) / 60
-        overall = sum_confusion(result.per_city.values())
-        log.write("end", best_epoch=result.best_epoch, overall=overall.as_dict(), minutes=minutes)
+        overall = sum_confusion(reported.values())
+        log.write("end", best_epoch=fit.best_epoch, threshold=fit.threshold,
+                  scored_on=scored_on, overall=overall.as_dict(), minutes=minutes)  # fmt: skip
     finally:
         log.close()
     return TrainResult(
         files=files,
-        best_epoch=result.best_epoch,
-        best_f1=overall.f1,
-        per_city=result.per_city,
+        best_epoch=fit.best_epoch,
+        threshold=fit.threshold,
+        best_f1=sum_confusion(fit.per_city.values()).f1 if fit.per_city else 0.0,
+        validation=fit.per_city,
+        per_city=reported,
         overall=overall,
-        epochs_run=result.epochs_run,
+        scored_on=scored_on,
+        epochs_run=fit.epochs_run,
         minutes=minutes,
-        stopped_by_time=result.stopped_by_time,
+        stopped_by_time=fit.stopped_by_time,
     )
 
 
@@ -412,6 +503,7 @@ def train_siamese(
 class _Fit:
     best_state: dict[str, torch.Tensor] | None
     best_epoch: int
+    threshold: float
     per_city: dict[str, ConfusionMatrix]
     epochs_run: int
     stopped_by_time: bool
@@ -426,8 +518,14 @@ def _fit(
     log: RunLog,
     start: float,
 ) -> _Fit:
-    sampler = PatchSampler(train, config.patch_size, config.change_sample_fraction, rng)
+    jitter = (config.jitter_common_gain, config.jitter_date_gain, config.jitter_date_offset)
+    sampler = PatchSampler(train, config.patch_size, config.change_sample_fraction, rng, jitter)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    ema: AveragedModel | None = None
+    if config.ema_decay > 0:
+        avg_fn = get_ema_multi_avg_fn(config.ema_decay)  # type: ignore[no-untyped-call]
+        ema = AveragedModel(model, multi_avg_fn=avg_fn, use_buffers=True)
+    scored: SiameseDiffUNet = model if ema is None else ema.module  # type: ignore[assignment]
     total = config.epochs * config.steps_per_epoch
     warmup = max(1, total // 20)
 
@@ -437,7 +535,7 @@ def _fit(
         return 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
-    fit = _Fit(None, 0, {}, 0, False)
+    fit = _Fit(None, 0, config.threshold or 0.5, {}, 0, False)
     best_f1 = -1.0
     for epoch in range(1, config.epochs + 1):
         model.train()
@@ -449,21 +547,26 @@ def _fit(
             loss.backward()  # type: ignore[no-untyped-call]
             opt.step()
             sched.step()
+            if ema is not None:
+                ema.update_parameters(model)
             losses.append(float(loss.detach()))
-        per_city = score_cities(model, val, config.threshold)
+        probs = predict_cities(scored, val)
+        threshold = config.threshold or choose_threshold(probs, val)
+        per_city = score_probabilities(probs, val, threshold)
         overall = sum_confusion(per_city.values())
         fit.epochs_run = epoch
         improved = overall.f1 > best_f1
         if improved:
             best_f1 = overall.f1
-            fit.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            fit.best_epoch, fit.per_city = epoch, per_city
+            fit.best_state = {k: v.detach().clone() for k, v in scored.state_dict().items()}
+            fit.best_epoch, fit.threshold, fit.per_city = epoch, threshold, per_city
         minutes = (time.monotonic() - start) / 60
         log.write(
             "epoch",
             epoch=epoch,
             train_loss=float(np.mean(losses)),
             lr=float(sched.get_last_lr()[0]),
+            threshold=threshold,
             val={k: v.as_dict() for k, v in per_city.items()},
             val_overall=overall.as_dict(),
             best=improved,
@@ -480,17 +583,18 @@ def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
 
 
-def _training_data(root: Path, train: list[str], val: list[str], checksum: str) -> dict[str, Any]:
+def _training_data(root: Path, split: CitySplit, checksum: str) -> dict[str, Any]:
     manifest = root / "MANIFEST.tsv"
     info: dict[str, Any] = {
         "dataset": "OSCD, Onera Satellite Change Detection (Daudt et al. 2018), OSCD layout",
         "folder": root.name,
-        "train_cities": train,
-        "val_cities": val,
+        "train_cities": split.train,
+        "val_cities": split.val,
+        "test_cities": split.test,
         "checksum_sha256": checksum,
         "checksum_method": (
             "sha256 over sorted lines '<relative path>\\t<sha256 of file>' of every image "
-            "band file (both dates) and change map of the train and validation cities"
+            "band file (both dates) and change map of the train, validation and test cities"
         ),
         "labels_licence": "CC BY-NC-SA (OSCD change maps); imagery: modified Copernicus data",
     }
@@ -501,6 +605,18 @@ def _training_data(root: Path, train: list[str], val: list[str], checksum: str) 
 
 def _training_summary(config: TrainConfig, fit: _Fit, start: float) -> dict[str, Any]:
     summary = _jsonable(asdict(config))
+    jitter = (
+        f", radiometric jitter (per-band gain ±{config.jitter_common_gain} shared by both "
+        f"dates, per-date per-band gain ±{config.jitter_date_gain} and offset "
+        f"±{config.jitter_date_offset})"
+        if config.jitter_common_gain or config.jitter_date_gain or config.jitter_date_offset
+        else ""
+    )
+    ema = (
+        f"; saved weights are the EMA (decay {config.ema_decay}) of the weights and BN buffers"
+        if config.ema_decay
+        else ""
+    )
     summary.update(
         {
             "epochs_run": fit.epochs_run,
@@ -508,22 +624,32 @@ def _training_summary(config: TrainConfig, fit: _Fit, start: float) -> dict[str,
             "stopped_by_time_budget": fit.stopped_by_time,
             "minutes": round((time.monotonic() - start) / 60, 1),
             "device": "cpu",
-            "augmentation": "random 90° rotations, horizontal/vertical flips, temporal swap",
-            "optimiser": "AdamW, 5 % linear warm-up then cosine decay per step",
+            "augmentation": "random 90° rotations, horizontal/vertical flips, temporal swap"
+            + jitter,
+            "optimiser": "AdamW, 5 % linear warm-up then cosine decay per step" + ema,
         }
     )
     return summary
 
 
-def _metrics(
-    per_city: dict[str, ConfusionMatrix], threshold: float, best_epoch: int
-) -> dict[str, Any]:
+def _metrics(fit: _Fit, reported: dict[str, ConfusionMatrix], scored_on: str) -> dict[str, Any]:
+    split = (
+        "test cities: never trained on, never used to choose the epoch or threshold; scored once"
+        if scored_on == "test"
+        else "validation cities (never trained on); epoch and threshold chosen on them, so "
+        "these figures flatter the model"
+    )
     return {
-        "split": "validation cities (never trained on); best epoch chosen on them",
-        "threshold": threshold,
-        "best_epoch": best_epoch,
-        "per_city": {k: v.as_dict() for k, v in per_city.items()},
-        "overall": sum_confusion(per_city.values()).as_dict(),
+        "split": split,
+        "scored_on": scored_on,
+        "threshold": fit.threshold,
+        "best_epoch": fit.best_epoch,
+        "validation": {
+            "per_city": {k: v.as_dict() for k, v in fit.per_city.items()},
+            "overall": sum_confusion(fit.per_city.values()).as_dict() if fit.per_city else {},
+        },
+        "per_city": {k: v.as_dict() for k, v in reported.items()},
+        "overall": sum_confusion(reported.values()).as_dict() if reported else {},
     }
 
 
@@ -533,70 +659,3 @@ def parse_bands(text: str) -> tuple[str, ...]:
     if text in presets:
         return presets[text]
     return tuple(b.strip().upper() for b in text.split(",") if b.strip())
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry: train and print the validation scores of the best epoch."""
-    args_list = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="python -m tiandi.models.training", description=__doc__)
-    parser.add_argument("--root", type=Path, required=True, help="OSCD-layout folder")
-    parser.add_argument("--out", type=Path, required=True, help="weights file (.pt)")
-    parser.add_argument("--log", type=Path, default=None, help="JSON-lines run log")
-    parser.add_argument("--name", default="siamese-s2")
-    parser.add_argument("--version", default="0.1")
-    parser.add_argument("--bands", default="s2-13", help="s2-13, rgbn or B02,B03,...")
-    parser.add_argument("--val-cities", default=",".join(DEFAULT_VAL_CITIES))
-    defaults = TrainConfig()
-    for key in ("patch_size", "batch_size", "epochs", "steps_per_epoch", "seed", "num_threads"):
-        parser.add_argument("--" + key.replace("_", "-"), type=int, default=getattr(defaults, key))
-    for key in ("lr", "pos_weight", "change_sample_fraction", "threshold", "max_minutes"):
-        parser.add_argument(
-            "--" + key.replace("_", "-"), type=float, default=getattr(defaults, key)
-        )
-    parser.add_argument("--loss", default=defaults.loss, choices=LOSSES)
-    parser.add_argument("--base-channels", type=int, default=defaults.base_channels)
-    args = parser.parse_args(args_list)
-    config = replace(
-        defaults,
-        bands=parse_bands(args.bands),
-        val_cities=tuple(c for c in args.val_cities.split(",") if c),
-        **{
-            k: getattr(args, k)
-            for k in (
-                "patch_size",
-                "batch_size",
-                "epochs",
-                "steps_per_epoch",
-                "seed",
-                "num_threads",
-                "lr",
-                "pos_weight",
-                "change_sample_fraction",
-                "threshold",
-                "max_minutes",
-                "loss",
-                "base_channels",
-            )
-        },
-    )
-    command = "python -m tiandi.models.training " + shlex.join(args_list)
-    result = train_siamese(
-        args.root,
-        args.out,
-        config,
-        name=args.name,
-        version=args.version,
-        command=command,
-        log_path=args.log,
-    )
-    print(f"best epoch {result.best_epoch} of {result.epochs_run} ({result.minutes:.1f} min)")
-    for city, cm in {**result.per_city, "overall": result.overall}.items():
-        print(
-            f"{city:>12}  P {cm.precision:.4f}  R {cm.recall:.4f}  F1 {cm.f1:.4f}  "
-            f"OA {cm.overall_accuracy:.4f}"
-        )
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

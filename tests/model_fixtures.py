@@ -15,6 +15,7 @@ def tiny_weights(
     name: str = "tiny-rgbn",
     version: str = "0.0",
     train_cities: list[str] | None = None,
+    val_cities: list[str] | None = None,
 ) -> Path:
     """Write ``<folder>/<name>-v<version>.pt`` with its card; return the .pt path."""
     torch.manual_seed(0)
@@ -23,7 +24,7 @@ def tiny_weights(
         model,
         name=name,
         version=version,
-        training_data={"train_cities": train_cities or []},
+        training_data={"train_cities": train_cities or [], "val_cities": val_cities or []},
         training={},
         seed=0,
         command="test",

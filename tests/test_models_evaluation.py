@@ -104,7 +104,7 @@ def test_cli_evaluates_baseline_and_a_weights_file_and_writes_json(tmp_path: Pat
     assert figures["bands"] == ["B02", "B03", "B04", "B08", "B11", "B12"]
     for key in ("tp", "fp", "fn", "tn"):
         assert figures["overall"][key] == sum(c[key] for c in figures["per_city"].values())
-    weights = tiny_weights(tmp_path / "w", train_cities=["alpha"])
+    weights = tiny_weights(tmp_path / "w", train_cities=["alpha"], val_cities=["gamma"])
     out2 = tmp_path / "tiny.json"
     result = runner.invoke(
         app,
@@ -115,6 +115,8 @@ def test_cli_evaluates_baseline_and_a_weights_file_and_writes_json(tmp_path: Pat
     figures = json.loads(out2.read_text())
     assert figures["model"] == "tiny-rgbn" and list(figures["per_city"]) == ["alpha", "gamma"]
     assert figures["seen_in_training"] == ["alpha"] and "training cities" in result.output
+    assert figures["chosen_on"] == ["gamma"] and figures["per_city"]["gamma"]["chosen_on"]
+    assert "chose this model's epoch" in result.output
 
 
 def test_cli_bad_model_name_is_one_clear_error(tmp_path: Path) -> None:

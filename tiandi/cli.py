@@ -97,12 +97,27 @@ def demo(
             "accuracy, close, re-check, audit) in OUT/cycle.",
         ),
     ] = False,
+    detector: Annotated[
+        str | None,
+        typer.Option(help="Change detector: baseline or trained weights (default: the flow's)."),
+    ] = None,
 ) -> None:
     """Generate the demo scene, catalogue it and run detect_changes on it."""
     settings = load_settings()
     from tiandi.flows.demo import run_demo
+    from tiandi.models.siamese_detector import load_detector
 
-    run_demo(settings, size=size, seed=seed, out=out, console=Console(), full_cycle=full_cycle)
+    if detector is not None:
+        load_detector(detector)  # an unknown name fails before the scene is generated
+    run_demo(
+        settings,
+        size=size,
+        seed=seed,
+        out=out,
+        console=Console(),
+        full_cycle=full_cycle,
+        detector=detector,
+    )
 
 
 @zones_app.command("validate")

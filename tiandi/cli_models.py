@@ -81,13 +81,19 @@ def evaluate_oscd_command(
         table.add_column(column, justify="right")
     for city, cm in evaluation.per_city.items():
         seen = city in evaluation.seen_in_training
-        _row(table, city + (" (trained on)" if seen else ""), cm, "dim" if seen else "")
+        note = " (trained on)" if seen else " (chosen on)" if city in evaluation.chosen_on else ""
+        _row(table, city + note, cm, "dim" if note else "")
     _row(table, "overall", evaluation.overall, "bold")
     console.print(table)
     if evaluation.seen_in_training:
         console.print(
             f"[yellow]note:[/] {', '.join(evaluation.seen_in_training)} were training cities "
             "of this model; their figures (and the overall) are not scores on unseen data"
+        )
+    if evaluation.chosen_on:
+        console.print(
+            f"[yellow]note:[/] {', '.join(evaluation.chosen_on)} chose this model's epoch and "
+            "threshold (validation cities); their figures flatter it"
         )
     if json_out is not None:
         write_evaluation(evaluation, json_out)

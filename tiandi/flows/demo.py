@@ -9,6 +9,7 @@ With ``full_cycle`` the run is followed by the whole supervision cycle
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -60,9 +61,11 @@ def run_demo(
     out: Path,
     console: Any,
     full_cycle: bool = False,
+    detector: str | None = None,
 ) -> DetectChangesResult:
     """Prepare the demo scene and catalog, then run the flow with embedded services;
-    with ``full_cycle``, then the whole supervision cycle in ``<out>/cycle``."""
+    with ``full_cycle``, then the whole supervision cycle in ``<out>/cycle``.
+    ``detector``: a name ``load_detector`` knows (default: the flow's default)."""
     scene_dir = (settings.home / "demo" / f"scene-{size}-seed{seed}").resolve()
     if not (scene_dir / "scenes.json").exists():
         console.print(f"generating the demo scene ({size}x{size} px) in {scene_dir}")
@@ -83,6 +86,8 @@ def run_demo(
         chunk=settings.chunk_size,
         store=settings.patch_store_path,
     )
+    if detector is not None:
+        request = replace(request, detector=detector)
     if not full_cycle:
         result = run_with_services(request, settings, console)
         console.print(f"open {result.out / 'summary.html'} in a browser")

@@ -40,6 +40,7 @@ class OscdEvaluation:
     per_city: dict[str, ConfusionMatrix]
     bands: tuple[str, ...]
     seen_in_training: tuple[str, ...] = field(default=())
+    chosen_on: tuple[str, ...] = field(default=())  # validation cities of the card
 
     @property
     def overall(self) -> ConfusionMatrix:
@@ -55,20 +56,26 @@ class OscdEvaluation:
             "bands": list(self.bands),
             "cities": list(self.per_city),
             "per_city": {
-                city: {**cm.as_dict(), "seen_in_training": city in self.seen_in_training}
+                city: {
+                    **cm.as_dict(),
+                    "seen_in_training": city in self.seen_in_training,
+                    "chosen_on": city in self.chosen_on,
+                }
                 for city, cm in self.per_city.items()
             },
             "overall": self.overall.as_dict(),
             "overall_method": "confusion matrix summed over all scored pixels of all cities",
             "seen_in_training": list(self.seen_in_training),
+            "chosen_on": list(self.chosen_on),
         }
 
 
-def training_cities(detector: ChangeDetector) -> tuple[str, ...]:
-    """The cities a trained detector's model card lists as training data (else none)."""
+def training_cities(detector: ChangeDetector, role: str = "train") -> tuple[str, ...]:
+    """The cities a trained detector's model card lists under ``<role>_cities`` (``train``:
+    trained on; ``val``: epoch and threshold chosen on them); none for the baseline."""
     card = getattr(detector, "card", None)
     data = getattr(card, "training_data", None) or {}
-    return tuple(str(c) for c in data.get("train_cities", ()))
+    return tuple(str(c) for c in data.get(f"{role}_cities", ()))
 
 
 def labelled_cities(root: Path) -> list[str]:
@@ -119,6 +126,7 @@ def evaluate_oscd(
         per_city=per_city,
         bands=bands,
         seen_in_training=seen,
+        chosen_on=tuple(c for c in names if c in training_cities(detector, "val")),
     )
 
 

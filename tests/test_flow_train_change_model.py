@@ -69,8 +69,8 @@ def test_cli_runs_the_flow(
     result = CliRunner().invoke(
         app,
         ["run", "train-change-model", "--root", str(root), "--out", str(out),
-         "--val-cities", "gamma", "--test-cities", "beta", "--epochs", "1", "--steps-per-epoch", "1",
-         "--patch-size", "16", "--batch-size", "2", "--bands", "rgbn",
+         "--val-cities", "gamma", "--test-cities", "beta", "--epochs", "1",
+         "--steps-per-epoch", "1", "--patch-size", "16", "--batch-size", "2", "--bands", "rgbn",
          "--base-channels", "4", "--depth", "2", "--num-threads", "1"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output

@@ -80,7 +80,7 @@ class ModelCard:
         lines += [f"- {k}: {_md_value(v)}" for k, v in self.training_data.items()]
         lines += ["", "## Training", ""]
         lines += [f"- {k}: {_md_value(v)}" for k, v in self.training.items()]
-        lines += ["", "## Validation metrics (change class, unseen validation cities)", ""]
+        lines += ["", "## Metrics (change class; `split` says which cities)", ""]
         lines += _metrics_table(self.metrics)
         lines += ["", "## Reproduce", "", "```", self.command, "```", ""]
         if self.software:
@@ -100,22 +100,33 @@ def _md_value(value: Any) -> str:
     return str(value)
 
 
+def _city_table(per_city: dict[str, Any], overall: dict[str, Any] | None) -> list[str]:
+    rows: dict[str, Any] = dict(per_city)
+    if overall:
+        rows["**overall**"] = overall
+    if not rows:
+        return []
+    lines = [
+        "",
+        "| city | precision | recall | F1 | overall accuracy | TP | FP | FN | TN |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for city, m in rows.items():
+        lines.append(
+            f"| {city} | {m['precision']:.4f} | {m['recall']:.4f} | {m['f1']:.4f} | "
+            f"{m['overall_accuracy']:.4f} | {m['tp']} | {m['fp']} | {m['fn']} | {m['tn']} |"
+        )
+    return lines
+
+
 def _metrics_table(metrics: dict[str, Any]) -> list[str]:
-    rows: dict[str, Any] = dict(metrics.get("per_city", {}))
-    if "overall" in metrics:
-        rows["**overall**"] = metrics["overall"]
-    lines = [f"- {k}: {v}" for k, v in metrics.items() if k not in ("per_city", "overall")]
-    if rows:
-        lines += [
-            "",
-            "| city | precision | recall | F1 | overall accuracy | TP | FP | FN | TN |",
-            "|---|---|---|---|---|---|---|---|---|",
-        ]
-        for city, m in rows.items():
-            lines.append(
-                f"| {city} | {m['precision']:.4f} | {m['recall']:.4f} | {m['f1']:.4f} | "
-                f"{m['overall_accuracy']:.4f} | {m['tp']} | {m['fp']} | {m['fn']} | {m['tn']} |"
-            )
+    tables = ("per_city", "overall", "validation")
+    lines = [f"- {k}: {v}" for k, v in metrics.items() if k not in tables]
+    lines += _city_table(metrics.get("per_city", {}), metrics.get("overall"))
+    validation = metrics.get("validation")
+    if isinstance(validation, dict) and validation.get("per_city"):
+        lines += ["", "Validation cities (they chose the epoch and threshold):"]
+        lines += _city_table(validation["per_city"], validation.get("overall"))
     return lines
 
 

@@ -39,7 +39,7 @@ def _save(path: Path, model: SiameseDiffUNet) -> None:
         training_data={"checksum_sha256": "abc", "train_cities": ["a", "b"]},
         training={"epochs": 1},
         seed=3,
-        command="python -m tiandi.models.training --root X --out Y",
+        command="tiandi run train-change-model --root X --out Y",
         metrics=METRICS,
     )
     save_weights(path, model, card)
@@ -60,7 +60,7 @@ def test_saved_weights_load_back_with_the_same_outputs_and_card(tmp_path: Path) 
     assert card["metrics"]["overall"]["tp"] == 5
     md = path.with_suffix(".md").read_text()
     assert "| valcity | 0.7143 | 0.6250 | 0.6667 |" in md
-    assert "python -m tiandi.models.training --root X --out Y" in md
+    assert "tiandi run train-change-model --root X --out Y" in md
     assert not list(tmp_path.glob(".*tmp*"))
 
 

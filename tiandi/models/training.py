@@ -460,9 +460,10 @@ def train_siamese(
                 test = [load_city_arrays(root, c, config.bands) for c in split.test]
                 reported = score_probabilities(predict_cities(model, test), test, fit.threshold)
                 scored_on = "test"
-                overall = sum_confusion(reported.values())
-                log.write("test", threshold=fit.threshold, overall=overall.as_dict(),
-                          per_city={k: v.as_dict() for k, v in reported.items()})  # fmt: skip
+        overall = sum_confusion(reported.values())
+        if scored_on == "test":
+            log.write("test", threshold=fit.threshold, overall=overall.as_dict(),
+                      per_city={k: v.as_dict() for k, v in reported.items()})  # fmt: skip
         files = None
         if fit.best_state is not None:
             cities = split.train + split.val + split.test
@@ -479,7 +480,6 @@ def train_siamese(
             )
             files = save_weights(out, model, card)
         minutes = (time.monotonic() - start) / 60
-        overall = sum_confusion(reported.values())
         log.write("end", best_epoch=fit.best_epoch, threshold=fit.threshold,
                   scored_on=scored_on, overall=overall.as_dict(), minutes=minutes)  # fmt: skip
     finally:

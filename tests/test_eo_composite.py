@@ -171,7 +171,10 @@ def test_composite_cog_and_detection_work_under_a_distributed_client(tmp_path: P
     distributed = pytest.importorskip("distributed")
     items = make_items(tmp_path, [Scene("2025-03-01"), Scene("2025-04-01", baseline="04.00")])
     with distributed.Client(processes=False, n_workers=2, threads_per_worker=1):
-        ds = composite_period(items, full_grid(), chunk=32)
+        # used three times: persist once, as the flow does by writing it. Recomputing the lazy
+        # graph in separate calls can race in the scheduler (dask "different run_spec for
+        # key" between consecutive update_graph calls: KeyError), seen once in CI.
+        ds = composite_period(items, full_grid(), chunk=32).persist()
         values = ds["B03"].compute().values
         change = BaselineDetector().detect(ds, ds)
         out = write_cog(change["change_mask"], tmp_path / "m.tif", nodata=255, dtype="uint8")

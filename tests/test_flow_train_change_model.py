@@ -57,8 +57,9 @@ def test_flow_trains_saves_and_reevaluates_the_weights(prefect_url: str, tmp_pat
     assert load_detector(str(out)).name == "tiny"
 
 
+@pytest.mark.parametrize("refit", [False, True])
 def test_cli_runs_the_flow(
-    prefect_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    prefect_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refit: bool
 ) -> None:
     monkeypatch.setenv("PREFECT_API_URL", prefect_url)  # use the harness, start no server
     monkeypatch.setenv("TIANDI_HOME", str(tmp_path / "home"))
@@ -71,11 +72,15 @@ def test_cli_runs_the_flow(
         ["run", "train-change-model", "--root", str(root), "--out", str(out),
          "--val-cities", "gamma", "--test-cities", "beta", "--epochs", "1",
          "--steps-per-epoch", "1", "--patch-size", "16", "--batch-size", "2", "--bands", "rgbn",
-         "--base-channels", "4", "--depth", "2", "--num-threads", "1"],
+         "--base-channels", "4", "--depth", "2", "--num-threads", "1",
+         *(["--refit"] if refit else [])],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "F1" in result.output and "test (beta)" in result.output and out.is_file()
     card = json.loads(out.with_suffix(".json").read_text())
-    assert card["training_data"]["train_cities"] == ["alpha"]
+    assert card["training_data"]["train_cities"] == (["alpha", "gamma"] if refit else ["alpha"])
+    said = " ".join(result.output.split())  # rich wraps long lines
+    assert ("refit on training + validation cities for 1 epochs" in said) == refit
+    assert card["command"].endswith("--refit") == refit
     assert card["bands"] == ["B02", "B03", "B04", "B08"]
     assert card["command"].startswith("tiandi run train-change-model --root")

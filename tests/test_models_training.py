@@ -17,6 +17,7 @@ from tiandi.models.siamese import SiameseConfig, SiameseDiffUNet
 from tiandi.models.training import (
     TrainConfig,
     augment,
+    band_statistics,
     change_loss,
     choose_threshold,
     load_city_arrays,
@@ -88,6 +89,38 @@ def test_test_cities_are_scored_once_with_the_epoch_and_threshold_chosen_on_vali
     assert card.training_data["test_cities"] == ["delta"]
     with pytest.raises(InputError, match="both val_cities and test_cities"):
         replace(TINY, test_cities=("gamma",))
+
+
+def test_refit_trains_on_validation_cities_up_to_the_chosen_epoch_and_scores_test_once(
+    tmp_path: Path,
+) -> None:
+    root = make_oscd(tmp_path / "oscd", ("alpha", "beta", "gamma", "delta"))
+    log = tmp_path / "run.jsonl"
+    config = replace(TINY, test_cities=("delta",), epochs=3, refit=True)
+    result = train_siamese(root, tmp_path / "m.pt", config, log_path=log)
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    kinds = [e["event"] for e in events]
+    n = result.best_epoch
+    assert kinds == ["start", *["epoch"] * 3, "refit", *["epoch"] * n, "test", "end"]
+    refit = events[5 : 5 + n]
+    assert all(e["stage"] == "refit" and "val" not in e for e in refit)
+    assert [e["epoch"] for e in refit] == list(range(1, n + 1))
+    assert events[4]["cities"] == ["alpha", "beta", "gamma"] and events[4]["epochs"] == n
+    assert result.refit_epochs == n and set(result.per_city) == {"delta"}
+    loaded = load_weights(tmp_path / "m.pt")
+    card = loaded.card
+    assert card.training_data["train_cities"] == ["alpha", "beta", "gamma"]
+    assert card.training_data["selection_train_cities"] == ["alpha", "beta"]
+    assert card.training["refit_epochs"] == n
+    assert card.metrics["threshold"] == result.threshold  # the first stage's threshold
+    assert "first-stage" in card.metrics["validation"]["of"]
+    assert "first-stage" in card.to_markdown()
+    # the saved normalisation is that of the refit cities (validation city included)
+    cities = [load_city_arrays(root, c, config.bands) for c in ("alpha", "beta", "gamma")]
+    mean, _ = band_statistics(cities)
+    np.testing.assert_allclose(loaded.model.band_mean.flatten().numpy(), mean, rtol=1e-5)
+    with pytest.raises(InputError, match="only test cities can score"):
+        replace(TINY, refit=True)
 
 
 def test_threshold_is_chosen_by_overall_f1_over_the_validation_cities(tmp_path: Path) -> None:

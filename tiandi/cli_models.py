@@ -134,6 +134,13 @@ def run_train_change_model(
     max_minutes: Annotated[
         float | None, typer.Option(help="Stop after the epoch that passes this time.")
     ] = None,
+    refit: Annotated[
+        bool,
+        typer.Option(
+            help="After choosing epoch and threshold, train again on train + validation "
+            "cities up to that epoch and save that (needs test cities)."
+        ),
+    ] = False,
     name: Annotated[str, typer.Option(help="Model name in the card.")] = "siamese-s2",
     version: Annotated[str, typer.Option(help="Model version in the card.")] = "0.1",
 ) -> None:
@@ -165,6 +172,7 @@ def run_train_change_model(
         seed=seed,
         num_threads=num_threads,
         max_minutes=max_minutes,
+        refit=refit,
     )
     args = [
         "--root", str(root), "--out", str(out), "--epochs", str(epochs),
@@ -180,6 +188,8 @@ def run_train_change_model(
         args += ["--threshold", str(threshold)]
     if max_minutes is not None:
         args += ["--max-minutes", str(max_minutes)]
+    if refit:
+        args.append("--refit")
     request = TrainChangeModelRequest(
         root=root,
         out=out,
@@ -199,7 +209,12 @@ def run_train_change_model(
         f"weights {result.files.weights} (card {result.files.card_md.name}); best epoch "
         f"{result.training.best_epoch} of {result.training.epochs_run}, threshold "
         f"{result.training.threshold:.2f}; validation F1 {result.training.best_f1:.4f}; "
-        f"{result.training.scored_on} ({', '.join(result.evaluation.per_city)}): "
+        + (
+            f"refit on training + validation cities for {result.training.refit_epochs} epochs; "
+            if result.training.refit_epochs
+            else ""
+        )
+        + f"{result.training.scored_on} ({', '.join(result.evaluation.per_city)}): "
         f"P {overall.precision:.4f} "
         f"R {overall.recall:.4f} F1 {overall.f1:.4f} OA {overall.overall_accuracy:.4f}"
     )

@@ -18,6 +18,11 @@ statistics on the training cities, and trains on random patches:
   summed over all validation pixels) are chosen on them. The test cities are scored
   once, at the end, with that epoch and threshold: their figures are the ones the model
   card reports, as they took no part in any choice;
+- with ``refit``, a second stage trains a fresh model with the same seed and schedule on
+  the training **and** validation cities, stops at the epoch the first stage chose and
+  keeps its threshold (the usual "choose on validation, then fit on all labelled
+  non-test data"); those weights are saved and scored on the test cities, the first
+  stage's validation figures stay in the card as what chose the epoch;
 - a JSON-lines run log records the configuration, every epoch and the outcome.
 
 The command line is ``tiandi run train-change-model`` (the Prefect flow
@@ -91,6 +96,7 @@ class TrainConfig:
     depth: int = 4
     dropout: float = 0.3
     attention: bool = True
+    refit: bool = False  # second stage on train + validation cities (module docstring)
 
     def __post_init__(self) -> None:
         problems = []
@@ -110,6 +116,11 @@ class TrainConfig:
             problems.append("jitter amplitudes must be >= 0")
         if not self.val_cities:
             problems.append("val_cities is empty; name at least one validation city")
+        if self.refit and not self.test_cities:
+            problems.append(
+                "refit trains on the validation cities, so only test cities can score the "
+                "saved weights; name test_cities or drop refit"
+            )
         roles = {"train": self.train_cities, "val": self.val_cities, "test": self.test_cities}
         for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
             both = sorted(set(roles[a]) & set(roles[b]))
@@ -157,9 +168,10 @@ class TrainResult:
     per_city: dict[str, ConfusionMatrix]
     overall: ConfusionMatrix
     scored_on: str  # "test" or "validation"
-    epochs_run: int
+    epochs_run: int  # epochs of the first stage (the one that chose)
     minutes: float
     stopped_by_time: bool
+    refit_epochs: int = 0  # epochs of the refit stage (0: no refit)
 
 
 def load_city_arrays(root: Path, city: str, bands: Sequence[str], min_size: int = 0) -> CityArrays:
@@ -454,8 +466,11 @@ def train_siamese(
         model = SiameseDiffUNet(config.model_config(), band_mean=mean, band_std=std)
         fit = _fit(model, train, val, config, rng, log, start)
         reported, scored_on = fit.per_city, "validation"
+        refit: _Fit | None = None
         if fit.best_state is not None:
             model.load_state_dict(fit.best_state)
+            if config.refit:
+                model, refit = _refit(root, split, config, fit.best_epoch, train, log, start)
             if split.test:
                 test = [load_city_arrays(root, c, config.bands) for c in split.test]
                 reported = score_probabilities(predict_cities(model, test), test, fit.threshold)
@@ -472,11 +487,11 @@ def train_siamese(
                 model,
                 name=name,
                 version=version,
-                training_data=_training_data(root, split, checksum),
-                training=_training_summary(config, fit, start),
+                training_data=_training_data(root, split, checksum, refit=refit is not None),
+                training=_training_summary(config, fit, start, refit),
                 seed=config.seed,
                 command=command,
-                metrics=_metrics(fit, reported, scored_on),
+                metrics=_metrics(fit, reported, scored_on, refit=refit is not None),
             )
             files = save_weights(out, model, card)
         minutes = (time.monotonic() - start) / 60
@@ -495,8 +510,35 @@ def train_siamese(
         scored_on=scored_on,
         epochs_run=fit.epochs_run,
         minutes=minutes,
-        stopped_by_time=fit.stopped_by_time,
+        stopped_by_time=fit.stopped_by_time or (refit is not None and refit.stopped_by_time),
+        refit_epochs=refit.epochs_run if refit is not None else 0,
     )
+
+
+def _refit(
+    root: Path,
+    split: CitySplit,
+    config: TrainConfig,
+    epochs: int,
+    train: Sequence[CityArrays],
+    log: RunLog,
+    start: float,
+) -> tuple[SiameseDiffUNet, _Fit]:
+    """Second stage: a fresh model, same seed and schedule, trained on the training and
+    validation cities for the ``epochs`` the first stage chose (its last state is kept)."""
+    rng = _seed_everything(config.seed, config.num_threads)
+    cities = [
+        *train,
+        *(load_city_arrays(root, c, config.bands, config.patch_size) for c in split.val),
+    ]
+    mean, std = band_statistics(cities)
+    model = SiameseDiffUNet(config.model_config(), band_mean=mean, band_std=std)
+    log.write("refit", cities=[c.name for c in cities], epochs=epochs)
+    fit = _fit(model, cities, [], config, rng, log, start, stop_epoch=epochs)
+    if fit.best_state is None:  # pragma: no cover - _fit always runs one epoch
+        raise RuntimeError("refit ran no epoch")
+    model.load_state_dict(fit.best_state)
+    return model, fit
 
 
 @dataclass
@@ -517,7 +559,12 @@ def _fit(
     rng: np.random.Generator,
     log: RunLog,
     start: float,
+    *,
+    stop_epoch: int | None = None,
 ) -> _Fit:
+    """Train ``model``; with validation cities keep the best epoch's EMA state, without
+    them (the refit stage) keep the last one. ``stop_epoch`` ends the run early on the
+    same learning-rate schedule."""
     jitter = (config.jitter_common_gain, config.jitter_date_gain, config.jitter_date_offset)
     sampler = PatchSampler(train, config.patch_size, config.change_sample_fraction, rng, jitter)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -537,7 +584,7 @@ def _fit(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     fit = _Fit(None, 0, config.threshold or 0.5, {}, 0, False)
     best_f1 = -1.0
-    for epoch in range(1, config.epochs + 1):
+    for epoch in range(1, (stop_epoch or config.epochs) + 1):
         model.train()
         losses = []
         for _ in range(config.steps_per_epoch):
@@ -550,30 +597,39 @@ def _fit(
             if ema is not None:
                 ema.update_parameters(model)
             losses.append(float(loss.detach()))
-        probs = predict_cities(scored, val)
-        threshold = config.threshold or choose_threshold(probs, val)
-        per_city = score_probabilities(probs, val, threshold)
-        overall = sum_confusion(per_city.values())
         fit.epochs_run = epoch
-        improved = overall.f1 > best_f1
+        scores: dict[str, Any] = {}
+        improved = not val  # without validation the latest state is the one kept
+        if val:
+            probs = predict_cities(scored, val)
+            threshold = config.threshold or choose_threshold(probs, val)
+            per_city = score_probabilities(probs, val, threshold)
+            overall = sum_confusion(per_city.values())
+            improved = overall.f1 > best_f1
+            scores = {
+                "threshold": threshold,
+                "val": {k: v.as_dict() for k, v in per_city.items()},
+                "val_overall": overall.as_dict(),
+            }
+            if improved:
+                best_f1 = overall.f1
+                fit.threshold, fit.per_city = threshold, per_city
         if improved:
-            best_f1 = overall.f1
             fit.best_state = {k: v.detach().clone() for k, v in scored.state_dict().items()}
-            fit.best_epoch, fit.threshold, fit.per_city = epoch, threshold, per_city
+            fit.best_epoch = epoch
         minutes = (time.monotonic() - start) / 60
         log.write(
             "epoch",
+            stage="select" if val else "refit",
             epoch=epoch,
             train_loss=float(np.mean(losses)),
             lr=float(sched.get_last_lr()[0]),
-            threshold=threshold,
-            val={k: v.as_dict() for k, v in per_city.items()},
-            val_overall=overall.as_dict(),
+            **scores,
             best=improved,
             minutes=round(minutes, 3),
         )
         if config.max_minutes is not None and minutes > config.max_minutes:
-            fit.stopped_by_time = epoch < config.epochs
+            fit.stopped_by_time = epoch < (stop_epoch or config.epochs)
             log.write("time_budget", epoch=epoch, minutes=minutes, limit=config.max_minutes)
             break
     return fit
@@ -583,12 +639,15 @@ def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
 
 
-def _training_data(root: Path, split: CitySplit, checksum: str) -> dict[str, Any]:
+def _training_data(
+    root: Path, split: CitySplit, checksum: str, *, refit: bool = False
+) -> dict[str, Any]:
     manifest = root / "MANIFEST.tsv"
     info: dict[str, Any] = {
         "dataset": "OSCD, Onera Satellite Change Detection (Daudt et al. 2018), OSCD layout",
         "folder": root.name,
-        "train_cities": split.train,
+        # the saved weights saw these cities (the validation cities too after a refit)
+        "train_cities": [*split.train, *split.val] if refit else split.train,
         "val_cities": split.val,
         "test_cities": split.test,
         "checksum_sha256": checksum,
@@ -598,12 +657,21 @@ def _training_data(root: Path, split: CitySplit, checksum: str) -> dict[str, Any
         ),
         "labels_licence": "CC BY-NC-SA (OSCD change maps); imagery: modified Copernicus data",
     }
+    if refit:
+        info["selection_train_cities"] = split.train
+        info["refit"] = (
+            "epoch and threshold chosen by a first model trained on selection_train_cities "
+            "and scored on val_cities; the saved weights were then trained from the same "
+            "seed on train_cities (selection + validation cities) up to that epoch"
+        )
     if manifest.is_file():
         info["manifest_sha256"] = sha256_file(manifest)
     return info
 
 
-def _training_summary(config: TrainConfig, fit: _Fit, start: float) -> dict[str, Any]:
+def _training_summary(
+    config: TrainConfig, fit: _Fit, start: float, refit: _Fit | None = None
+) -> dict[str, Any]:
     summary = _jsonable(asdict(config))
     jitter = (
         f", radiometric jitter (per-band gain ±{config.jitter_common_gain} shared by both "
@@ -621,7 +689,9 @@ def _training_summary(config: TrainConfig, fit: _Fit, start: float) -> dict[str,
         {
             "epochs_run": fit.epochs_run,
             "best_epoch": fit.best_epoch,
-            "stopped_by_time_budget": fit.stopped_by_time,
+            "stopped_by_time_budget": fit.stopped_by_time
+            or (refit is not None and refit.stopped_by_time),
+            "refit_epochs": refit.epochs_run if refit is not None else 0,
             "minutes": round((time.monotonic() - start) / 60, 1),
             "device": "cpu",
             "augmentation": "random 90° rotations, horizontal/vertical flips, temporal swap"
@@ -632,12 +702,20 @@ def _training_summary(config: TrainConfig, fit: _Fit, start: float) -> dict[str,
     return summary
 
 
-def _metrics(fit: _Fit, reported: dict[str, ConfusionMatrix], scored_on: str) -> dict[str, Any]:
+def _metrics(
+    fit: _Fit, reported: dict[str, ConfusionMatrix], scored_on: str, *, refit: bool = False
+) -> dict[str, Any]:
     split = (
         "test cities: never trained on, never used to choose the epoch or threshold; scored once"
         if scored_on == "test"
         else "validation cities (never trained on); epoch and threshold chosen on them, so "
         "these figures flatter the model"
+    )
+    validation_of = (
+        "the first-stage model (not trained on the validation cities), which chose the "
+        "epoch and threshold; the saved weights were refit on them"
+        if refit
+        else "the saved weights (epoch and threshold chosen on these cities)"
     )
     return {
         "split": split,
@@ -645,6 +723,7 @@ def _metrics(fit: _Fit, reported: dict[str, ConfusionMatrix], scored_on: str) ->
         "threshold": fit.threshold,
         "best_epoch": fit.best_epoch,
         "validation": {
+            "of": validation_of,
             "per_city": {k: v.as_dict() for k, v in fit.per_city.items()},
             "overall": sum_confusion(fit.per_city.values()).as_dict() if fit.per_city else {},
         },

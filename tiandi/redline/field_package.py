@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
+from tiandi._gpkg import FIXED_LAST_CHANGE, finish_gpkg
 from tiandi._io import atomic_path, staged_dir
 from tiandi.errors import InputError
 from tiandi.redline.audit import canonical_json
@@ -64,7 +64,6 @@ from tiandi.redline.patches import PATCH_CRS
 from tiandi.redline.tasks import assign_tasks
 from tiandi.redline.zones import read_stations
 
-_FIXED_CHANGE = "2000-01-01T00:00:00.000Z"
 _NUMERIC = ("area_m2", "area_ha", "area_mu", "confidence", "lon", "lat")
 
 
@@ -265,7 +264,7 @@ def _build_station(
             qgz = build_form(
                 gpkg, spec, project_name=station_id, saved_at=dispatched_at, python=opts.qgis_python
             )
-        _finalise(gpkg)
+        finish_gpkg(gpkg)  # fixed last_change, fresh copy: stable bytes
         with atomic_path(stage / f"{station_id}.geojson") as tmp:
             pyogrio.write_dataframe(
                 frame.to_crs("EPSG:4326"),
@@ -392,7 +391,7 @@ def _write_tables(gpkg: Path, frame: gpd.GeoDataFrame, meta: dict[str, str]) -> 
                 con.execute(
                     "INSERT INTO gpkg_contents (table_name, data_type, identifier, description,"
                     " last_change) VALUES (?, 'attributes', ?, ?, ?)",
-                    (table, table, text, _FIXED_CHANGE),
+                    (table, table, text, FIXED_LAST_CHANGE),
                 )
     finally:
         con.close()
@@ -406,16 +405,3 @@ def _plain(value: object) -> object:
     if isinstance(value, int | str | bool):
         return value
     return None if pd.isna(value) else str(value)  # type: ignore[call-overload]
-
-
-def _finalise(gpkg: Path) -> None:
-    """Fixed timestamps, then a fresh copy (header independent of GDAL's transactions)."""
-    fresh = gpkg.with_name(f".{gpkg.name}.vacuum-{os.getpid()}")
-    con = sqlite3.connect(gpkg)
-    try:
-        con.execute("UPDATE gpkg_contents SET last_change = ?", (_FIXED_CHANGE,))
-        con.commit()
-        con.execute("VACUUM INTO ?", (str(fresh),))
-    finally:
-        con.close()
-    os.replace(fresh, gpkg)

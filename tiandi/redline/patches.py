@@ -49,6 +49,7 @@ from affine import Affine
 from scipy import ndimage
 from shapely.geometry.base import BaseGeometry
 
+from tiandi._gpkg import finish_gpkg
 from tiandi._io import atomic_path
 from tiandi.errors import InputError
 from tiandi.redline.classes import M2_PER_HA, MU_M2, ChangeType, HJ1156Class
@@ -206,12 +207,10 @@ def write_gpkg_layers(
     """Write layers into one GeoPackage atomically, with a spatial index, stable bytes.
 
     ``geometry_types`` fixes each layer's geometry type (e.g. "MultiPolygon", polygons are
-    promoted), so the schema does not depend on the data, empty layers included.
-    ``gpkg_contents.last_change`` (a write timestamp in GDAL's output) is set to a fixed
-    value so the same data gives the same bytes.
+    promoted), so the schema does not depend on the data, empty layers included. The file
+    is finished with :func:`tiandi._gpkg.finish_gpkg` (fixed ``last_change``, fresh copy)
+    so the same data gives the same bytes.
     """
-    import sqlite3
-
     import pyogrio
 
     with atomic_path(path) as tmp:
@@ -228,15 +227,7 @@ def write_gpkg_layers(
                     promote_to_multi=geometry_types[name].startswith("Multi"),
                     layer_options={"SPATIAL_INDEX": "YES"},
                 )
-            con = sqlite3.connect(draft)
-            try:
-                con.execute("UPDATE gpkg_contents SET last_change = '2000-01-01T00:00:00.000Z'")
-                con.commit()
-                # A fresh copy: its header (file change counter) does not depend on how
-                # many transactions GDAL happened to make while writing the draft.
-                con.execute("VACUUM INTO ?", (str(tmp),))
-            finally:
-                con.close()
+            finish_gpkg(draft, tmp)
         finally:
             draft.unlink(missing_ok=True)
 

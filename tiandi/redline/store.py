@@ -9,8 +9,9 @@ latest detection and lifecycle state, and the attribute tables ``patch_detection
 :class:`tiandi.redline.store_postgis.PostgisPatchStore`; both share
 :class:`tiandi.redline.store_base.SqlPatchStore`.
 
-The file is created atomically (built beside it, then linked into place only if no
-store appeared meanwhile). Writes are SQLite transactions under ``BEGIN IMMEDIATE``
+The file is created atomically (built beside it, finished with
+:func:`tiandi._gpkg.finish_gpkg`, then linked into place only if no store appeared
+meanwhile). Writes are SQLite transactions under ``BEGIN IMMEDIATE``
 (one writer at a time, others wait up to ``timeout_s``); geometries are written as
 GeoPackage binary (little-endian header with envelope + ISO WKB), and the R-tree
 triggers GDAL created are served by ``ST_*`` functions registered on each connection.
@@ -33,6 +34,7 @@ import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from tiandi._gpkg import FIXED_LAST_CHANGE, finish_gpkg
 from tiandi.errors import InputError
 from tiandi.redline.audit import AuditEntry, AuditLog, AuditRecord, VerifyReport, append_sqlite
 from tiandi.redline.audit import ensure_sqlite_schema as ensure_audit_schema
@@ -274,12 +276,17 @@ class GpkgPatchStore(SqlPatchStore):
                 f"patch store {self.path}: folder {self.path.parent} does not exist; create it "
                 "or set TIANDI_HOME"
             )
-        tmp = self.path.with_name(f"{self.path.stem}.tmp-{os.getpid()}.gpkg")  # GDAL wants .gpkg
+        stem = f"{self.path.stem}.tmp-{os.getpid()}"
+        draft = self.path.with_name(f"{stem}-draft.gpkg")  # GDAL wants .gpkg
+        tmp = self.path.with_name(f"{stem}.gpkg")
         try:
-            self._create(tmp)
+            self._create(draft)
+            tmp.unlink(missing_ok=True)
+            finish_gpkg(draft, tmp)  # fixed last_change, fresh copy
             with contextlib.suppress(FileExistsError):  # a store created meanwhile is kept
                 os.link(tmp, self.path)  # atomic: the file appears complete or not at all
         finally:
+            draft.unlink(missing_ok=True)
             tmp.unlink(missing_ok=True)
         self._check_layout()
 
@@ -302,16 +309,15 @@ class GpkgPatchStore(SqlPatchStore):
                 con.execute(ddl)
                 con.execute(
                     "INSERT INTO gpkg_contents (table_name, data_type, identifier, description, "
-                    "last_change) VALUES (?, 'attributes', ?, ?, '2000-01-01T00:00:00.000Z')",
-                    (name, name, description),
+                    "last_change) VALUES (?, 'attributes', ?, ?, ?)",
+                    (name, name, description, FIXED_LAST_CHANGE),
                 )
             for statement in _INDEXES:
                 con.execute(statement)
             ensure_audit_schema(con)
             con.execute(
-                "UPDATE gpkg_contents SET last_change = '2000-01-01T00:00:00.000Z', "
-                "description = 'patches (图斑): identity, latest detection, lifecycle state' "
-                "WHERE table_name = 'patches'"
+                "UPDATE gpkg_contents SET description = 'patches (图斑): identity, latest "
+                "detection, lifecycle state' WHERE table_name = 'patches'"
             )
             con.execute("COMMIT")
 

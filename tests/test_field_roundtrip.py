@@ -19,13 +19,13 @@ import pytest
 from shapely.geometry import Point
 
 from tests.field_fixtures import DISPATCHED_AT, jpeg, tasks, write_composites
+from tiandi._gpkg import gpkg_geometry
 from tiandi.errors import InputError
 from tiandi.redline.audit import AuditLog
 from tiandi.redline.field_import import (
     DuplicateImportError,
     ImportOptions,
     SubmissionsRejectedError,
-    gpkg_geometry,
     import_field_package,
 )
 from tiandi.redline.field_package import PackageOptions, StationPackage, build_field_packages

@@ -27,7 +27,7 @@ from __future__ import annotations
 import io
 import shutil
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -41,9 +41,9 @@ from PIL.TiffImagePlugin import IFDRational
 from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 
+from tiandi._gpkg import register_gpkg_functions
 from tiandi.errors import InputError
 from tiandi.redline.classes import HJ1156Class
-from tiandi.redline.field_import import gpkg_geometry
 from tiandi.redline.field_schema import OBSERVATIONS_LAYER, PHOTOS_LAYER, TASKS_LAYER
 from tiandi.redline.lifecycle import FieldOutcome, PatchState, Role, TransitionRecord
 from tiandi.redline.patches import PATCH_CRS
@@ -202,20 +202,10 @@ def site_photo(lon: float, lat: float, taken: datetime, seed: int = 0) -> bytes:
     return buffer.getvalue()
 
 
-def _bound(i: int) -> Callable[[bytes | None], float | None]:
-    def fn(blob: bytes | None) -> float | None:
-        geom = gpkg_geometry(blob)
-        return None if geom is None else float(geom.bounds[i])
-
-    return fn
-
-
 def _field_app_connection(gpkg: Path) -> sqlite3.Connection:
     """A connection with the ST_* functions GDAL registers (the R-tree triggers use them)."""
     con = sqlite3.connect(gpkg)
-    con.create_function("ST_IsEmpty", 1, lambda b: int(gpkg_geometry(b) is None))
-    for name, i in (("ST_MinX", 0), ("ST_MinY", 1), ("ST_MaxX", 2), ("ST_MaxY", 3)):
-        con.create_function(name, 1, _bound(i))
+    register_gpkg_functions(con, f"field package {gpkg}")
     return con
 
 

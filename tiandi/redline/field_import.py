@@ -55,6 +55,7 @@ from PIL import Image, UnidentifiedImageError
 from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 
+from tiandi._gpkg import gpkg_geometry
 from tiandi._io import sha256_file
 from tiandi.errors import InputError
 from tiandi.redline.audit import canonical_json
@@ -267,21 +268,6 @@ def _read_tables(path: Path, con: sqlite3.Connection) -> _Package:
         photos=optional[PHOTOS_LAYER],
         points=optional[OBSERVATIONS_LAYER],
     )
-
-
-def gpkg_geometry(blob: bytes | None) -> BaseGeometry | None:
-    """Shapely geometry of a GeoPackage geometry blob (None for NULL or empty)."""
-    if blob is None or len(blob) < 8 or blob[:2] != b"GP":
-        return None
-    flags = blob[3]
-    if flags & 0x10:
-        return None
-    envelope = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}.get((flags >> 1) & 0x07, 0)
-    try:
-        geom: BaseGeometry = shapely.from_wkb(bytes(blob[8 + envelope :]))
-    except shapely.errors.GEOSException:
-        return None
-    return geom
 
 
 # --- values --------------------------------------------------------------------------------

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-import struct
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from datetime import datetime
@@ -31,10 +30,15 @@ from typing import Any, Protocol, runtime_checkable
 
 import geopandas as gpd
 import pandas as pd
-import shapely
 from shapely.geometry.base import BaseGeometry
 
-from tiandi._gpkg import FIXED_LAST_CHANGE, finish_gpkg
+from tiandi._gpkg import (
+    FIXED_LAST_CHANGE,
+    finish_gpkg,
+    gpkg_blob,
+    gpkg_geometry,
+    register_gpkg_functions,
+)
 from tiandi.errors import InputError
 from tiandi.redline.audit import AuditEntry, AuditLog, AuditRecord, VerifyReport, append_sqlite
 from tiandi.redline.audit import ensure_sqlite_schema as ensure_audit_schema
@@ -132,69 +136,6 @@ class PatchStore(Protocol):
     def verify_audit(self, *, expected_head: str | None = None) -> VerifyReport:
         """Verify the audit chain."""
         ...
-
-
-# -- GeoPackage geometry encoding ---------------------------------------------------------
-
-_ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
-
-
-def gpkg_blob(geom: BaseGeometry, srid: int = SRID) -> bytes:
-    """GeoPackage binary of ``geom``: little-endian header with an XY envelope, ISO WKB."""
-    wkb = bytes(shapely.to_wkb(geom, byte_order=1, output_dimension=2, flavor="iso"))
-    if geom.is_empty:
-        return b"GP\x00" + bytes([0x11]) + struct.pack("<i", srid) + wkb
-    minx, miny, maxx, maxy = geom.bounds
-    header = b"GP\x00\x03" + struct.pack("<i", srid) + struct.pack("<4d", minx, maxx, miny, maxy)
-    return header + wkb
-
-
-def _header(blob: bytes) -> tuple[int, str, int]:
-    if len(blob) < 8 or blob[:2] != b"GP":
-        raise InputError(
-            "a geometry in the patch store is not GeoPackage binary; the file is damaged"
-        )
-    flags = blob[3]
-    order = "<" if flags & 1 else ">"
-    return flags, order, 8 + _ENVELOPE_BYTES.get((flags >> 1) & 7, 0)
-
-
-def geometry_from_gpkg(blob: bytes) -> BaseGeometry:
-    """The geometry of a GeoPackage binary blob."""
-    _, _, start = _header(bytes(blob))
-    geom: BaseGeometry = shapely.from_wkb(bytes(blob)[start:])
-    return geom
-
-
-def _st_is_empty(blob: bytes | None) -> int | None:
-    if blob is None:
-        return None
-    flags, _, _ = _header(bytes(blob))
-    return 1 if flags & 0x10 else 0
-
-
-def _st_bound(index: int) -> Any:
-    """ST_MinX/MaxX/MinY/MaxY from the header's envelope (or the geometry)."""
-
-    def bound(blob: bytes | None) -> float | None:
-        if blob is None:
-            return None
-        data = bytes(blob)
-        flags, order, _ = _header(data)
-        if flags & 0x10:
-            return None
-        if (flags >> 1) & 7:
-            return float(struct.unpack(f"{order}4d", data[8:40])[index])
-        minx, miny, maxx, maxy = geometry_from_gpkg(data).bounds
-        return float((minx, maxx, miny, maxy)[index])
-
-    return bound
-
-
-def _register_functions(con: sqlite3.Connection) -> None:
-    con.create_function("ST_IsEmpty", 1, _st_is_empty, deterministic=True)
-    for i, name in enumerate(("ST_MinX", "ST_MaxX", "ST_MinY", "ST_MaxY")):
-        con.create_function(name, 1, _st_bound(i), deterministic=True)
 
 
 # -- the GeoPackage store -------------------------------------------------------------------
@@ -355,7 +296,7 @@ class GpkgPatchStore(SqlPatchStore):
         except sqlite3.Error as exc:
             raise InputError(f"patch store {self.path} cannot be opened: {exc}") from exc
         with closing(con):
-            _register_functions(con)
+            register_gpkg_functions(con, f"patch store {self.path}")
             con.execute("PRAGMA foreign_keys = ON")
             try:
                 con.execute("BEGIN IMMEDIATE" if write else "BEGIN")
@@ -380,10 +321,16 @@ class GpkgPatchStore(SqlPatchStore):
         return column
 
     def _geom_in(self, geom: BaseGeometry) -> Any:
-        return gpkg_blob(geom)
+        return gpkg_blob(geom, SRID)
 
     def _geom_out(self, value: Any) -> BaseGeometry:
-        return geometry_from_gpkg(bytes(value))
+        geom = gpkg_geometry(value, keep_empty=True)
+        if geom is None:
+            raise InputError(
+                f"a geometry in patch store {self.path} is not GeoPackage binary; the file is "
+                "damaged: restore it from a backup"
+            )
+        return geom
 
     def verify_audit(self, *, expected_head: str | None = None) -> VerifyReport:
         """Verify the audit chain in the file (the same check as ``tiandi audit verify``)."""

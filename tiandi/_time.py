@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Literal
 
 from tiandi.errors import InputError
+
+_ISO_FORMATS = {
+    "seconds": "%Y-%m-%dT%H:%M:%SZ",
+    "microseconds": "%Y-%m-%dT%H:%M:%S.%fZ",
+}
 
 
 def parse_time(value: str, option: str) -> datetime:
@@ -43,3 +49,23 @@ def period_end(value: str) -> datetime:
     """The end of a ``START/END`` period (checked), as an aware time (UTC if none)."""
     end = parse_period(value, "period").split("/")[1]
     return _aware(datetime.fromisoformat(end.replace("Z", "+00:00")))
+
+
+def iso_utc(
+    at: datetime,
+    *,
+    timespec: Literal["seconds", "microseconds"] = "seconds",
+    what: str = "time",
+) -> str:
+    """``at`` as ISO 8601 in UTC with a ``Z``: ``2025-08-01T00:00:00Z``, or with
+    ``timespec="microseconds"`` ``2025-08-01T00:00:00.000000Z`` (the format of the audit
+    log and the patch store).
+
+    Raises :class:`InputError` for a naive time (its zone is unknown), naming ``what``.
+    """
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise InputError(
+            f"{what} {at.isoformat()} has no timezone; pass an aware datetime "
+            "(e.g. with tzinfo=UTC)"
+        )
+    return at.astimezone(UTC).strftime(_ISO_FORMATS[timespec])

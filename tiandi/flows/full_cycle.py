@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ import geopandas as gpd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from tiandi._time import iso_utc
 from tiandi.errors import InputError
 from tiandi.flows.demo import AFTER, BEFORE, DEMO_COLLECTION, scene_items
 from tiandi.flows.detect_changes import DetectChangesRequest, detect_changes
@@ -125,10 +126,6 @@ def clock(period: str, key: str) -> datetime:
     end = datetime.fromisoformat(period.split("/")[1]).date()
     day = end + timedelta(days=SCHEDULE[key])
     return datetime.combine(day, time(9, 0), tzinfo=CST)
-
-
-def _iso(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _run_id(run_dir: Path, after: str) -> str:
@@ -389,7 +386,7 @@ def full_cycle(
 
     def step(key: str, title: str, when: str, counts: dict[str, Any], note: str = "") -> None:
         at = clock(r.later if key == "recheck" else r.after, when)
-        steps.append(CycleStep(key, title, _iso(at), counts, note))
+        steps.append(CycleStep(key, title, iso_utc(at), counts, note))
 
     first = record_run(store, r.run, zones, r.before, r.after, clock(r.after, "record"))
     step(

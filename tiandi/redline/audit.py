@@ -38,6 +38,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tiandi._time import iso_utc
 from tiandi.errors import InputError
 
 if TYPE_CHECKING:
@@ -103,12 +104,6 @@ def record_hash(
         "prev_hash": prev_hash,
     }
     return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
-
-
-def _iso(at: datetime) -> str:
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise InputError(f"audit time {at.isoformat()} has no timezone; pass an aware datetime")
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass(frozen=True)
@@ -321,7 +316,11 @@ def next_record(last: tuple[int, str] | None, entry: AuditEntry) -> AuditRecord:
     :func:`canonical_json` text) and the new head in one transaction.
     """
     text = entry.payload_text()
-    time = _iso(entry.at if entry.at is not None else datetime.now(UTC))
+    time = iso_utc(
+        entry.at if entry.at is not None else datetime.now(UTC),
+        timespec="microseconds",
+        what="audit time",
+    )
     seq, prev = (1, GENESIS) if last is None else (int(last[0]) + 1, str(last[1]))
     payload = json.loads(text)
     digest = record_hash(

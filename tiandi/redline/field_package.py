@@ -25,7 +25,7 @@ import json
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import geopandas as gpd
@@ -35,6 +35,7 @@ import shapely
 
 from tiandi._gpkg import FIXED_LAST_CHANGE, finish_gpkg
 from tiandi._io import atomic_path, staged_dir
+from tiandi._time import iso_utc
 from tiandi.errors import InputError
 from tiandi.redline.audit import canonical_json
 from tiandi.redline.field_chips import ChipOptions, write_basemap, write_chips
@@ -97,13 +98,6 @@ def package_id(station_id: str, dispatched_at: datetime, task_ids: list[str]) ->
     """``FP-`` + 12 hex of a hash of station, dispatch time and task ids."""
     text = f"{station_id}|{iso_utc(dispatched_at)}|{','.join(sorted(task_ids))}"
     return "FP-" + hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def iso_utc(at: datetime) -> str:
-    """ISO 8601 in UTC with a Z; refuses naive times."""
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise InputError(f"time {at.isoformat()} has no timezone; pass an aware datetime")
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def read_run_tasks(run_dir: Path, stations: Path | None = None) -> gpd.GeoDataFrame:

@@ -41,6 +41,7 @@ import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from tiandi._time import iso_utc
 from tiandi.errors import InputError
 from tiandi.redline.audit import AuditEntry, AuditRecord, VerifyReport, canonical_json
 from tiandi.redline.classes import ChangeType
@@ -208,13 +209,6 @@ def plain(value: Any) -> Any:
     return value
 
 
-def iso_utc(at: datetime) -> str:
-    """``at`` as ISO 8601 UTC with microseconds (the audit log's time format)."""
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise InputError(f"time {at.isoformat()} has no timezone; pass an aware datetime")
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 class SqlPatchStore(ABC):
     """The behaviour of a patch store on top of a backend's transactions."""
 
@@ -250,7 +244,7 @@ class SqlPatchStore(ABC):
         """Verify the audit log's hash chain (see :class:`~tiandi.redline.audit.ChainBreak`)."""
 
     def _time_in(self, at: datetime) -> Any:
-        return iso_utc(at)
+        return iso_utc(at, timespec="microseconds")
 
     def _time_out(self, value: Any) -> datetime | None:
         if value is None:
@@ -310,7 +304,7 @@ class SqlPatchStore(ABC):
     def _row_attrs(self, row: Sequence[Any]) -> dict[str, Any]:
         attrs = dict(zip(PATCH_NAMES, row[: len(PATCH_NAMES)], strict=True))
         at = self._time_out(attrs["state_at"])
-        attrs["state_at"] = None if at is None else iso_utc(at)
+        attrs["state_at"] = None if at is None else iso_utc(at, timespec="microseconds")
         return attrs
 
     # -- queries ---------------------------------------------------------------------
@@ -545,7 +539,7 @@ class SqlPatchStore(ABC):
         already in review or field work only get the detection recorded. A run id that is
         already recorded changes nothing (``already_recorded``).
         """
-        iso_utc(run.at)
+        iso_utc(run.at, timespec="microseconds")
         self.ensure()
         with self._tx(write=True) as tx:
             done = tx.rows("SELECT summary FROM patch_runs WHERE run_id = ?", (run.run_id,))

@@ -17,7 +17,8 @@ from scipy import ndimage
 from shapely.geometry import box
 
 from tests.conftest import shared_data
-from tiandi.catalog.uav import check_orthophoto, uav_item
+from tiandi._time import CHINA_STANDARD_TIME
+from tiandi.catalog.uav import UAV_TIME_ZONE, check_orthophoto, uav_item
 from tiandi.eo.coregister import coregister
 from tiandi.eo.uav_ingest import ingest_uav
 from tiandi.errors import InputError
@@ -194,6 +195,31 @@ def test_bad_input_is_refused_with_a_clear_message(tmp_path: Path, terrain: np.n
     )
     with pytest.raises(InputError, match="does not overlap satellite composite"):
         ingest_uav(uav, tmp_path / "o", satellite=far, datetime=WHEN)
+
+
+def test_tiff_time_is_china_standard_time_unless_an_exif_offset_says_otherwise(
+    tmp_path: Path,
+) -> None:
+    def ortho(name: str, stamp: str, offset: str | None = None) -> Path:
+        path = _write(
+            tmp_path / name, np.zeros((3, 20, 20), "uint8"), Affine(0.1, 0, X0, 0, -0.1, Y0), UTM
+        )
+        with rasterio.open(path, "r+") as dst:
+            dst.update_tags(TIFFTAG_DATETIME=stamp)
+            if offset is not None:
+                dst.update_tags(ns="EXIF", EXIF_OffsetTime=offset)
+        return path
+
+    local = check_orthophoto(ortho("local.tif", "2025:08:20 11:00:00"))
+    assert UAV_TIME_ZONE is CHINA_STANDARD_TIME
+    assert local.acquired == WHEN  # 11:00 in UTC+08:00 is 03:00 UTC
+    tagged = check_orthophoto(ortho("tagged.tif", "2025:08:20 10:00:00", "+07:00"))
+    assert tagged.acquired == WHEN
+    assert uav_item(tagged).datetime == WHEN
+    broken = check_orthophoto(ortho("broken.tif", "20 Aug 2025"))
+    assert broken.acquired is None
+    with pytest.raises(InputError, match="carries no acquisition time"):
+        uav_item(broken)
 
 
 def test_cli_ingest_uav_registers_the_item(

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Literal
 
 from tiandi.errors import InputError
+
+#: UTC+08:00, the time zone of all of China: what phones and UAVs there record when their
+#: files carry no offset tag.
+CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
 
 _ISO_FORMATS = {
     "seconds": "%Y-%m-%dT%H:%M:%SZ",
@@ -69,3 +73,42 @@ def iso_utc(
             "(e.g. with tzinfo=UTC)"
         )
     return at.astimezone(UTC).strftime(_ISO_FORMATS[timespec])
+
+
+def exif_datetime(value: object, offset: object, default_tz: tzinfo) -> datetime | None:
+    """An EXIF/TIFF time (``YYYY:MM:DD HH:MM:SS``: DateTimeOriginal, DateTime,
+    ``TIFFTAG_DATETIME``) as an aware datetime.
+
+    ``offset`` is the matching EXIF offset tag (OffsetTimeOriginal for DateTimeOriginal,
+    OffsetTime for DateTime), e.g. ``+08:00``. When it is absent or blank (EXIF writes
+    ``"   :  "`` for an unknown offset), the time is taken in ``default_tz``: cameras
+    record local time and most write no offset, so the caller passes the zone its
+    devices are in (:data:`CHINA_STANDARD_TIME` for phones and UAVs in China).
+
+    None when ``value`` is absent, blank or not an EXIF time, or when ``offset`` is
+    malformed: the callers treat the time as unknown (and ask for it where they need it).
+    """
+    text = _tag_text(value)
+    if not text:
+        return None
+    try:
+        moment = datetime.strptime(text, "%Y:%m:%d %H:%M:%S")
+    except ValueError:
+        return None
+    zone = _tag_text(offset)
+    if not zone.replace(":", "").strip():
+        return moment.replace(tzinfo=default_tz)
+    try:
+        aware = datetime.fromisoformat(moment.isoformat() + zone)
+    except ValueError:
+        return None
+    return aware if aware.tzinfo is not None else None
+
+
+def _tag_text(value: object) -> str:
+    """A tag value as text without the NULs and blanks EXIF pads it with."""
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        value = value.decode("ascii", errors="replace")
+    return str(value).strip("\x00 ")

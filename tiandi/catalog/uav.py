@@ -3,7 +3,10 @@
 An orthophoto is accepted when it is a georeferenced, north-up raster of 3 (RGB) or 4
 (RGBA) bands of 8- or 16-bit integers with pixels no coarser than ``MAX_GSD_M`` (HJ 1156
 confirms patches on imagery finer than 2 m), in any CRS. The acquisition time comes
-from the caller or the TIFF tag ``TIFFTAG_DATETIME``. The item's asset ``visual`` is the
+from the caller or the TIFF tag ``TIFFTAG_DATETIME``, with the EXIF offset tag
+``OffsetTime`` when the file has one, else read in China Standard Time (UTC+08:00,
+:data:`UAV_TIME_ZONE`): UAVs and photogrammetry software in China write local time, and
+a TIFF time has no zone of its own. The item's asset ``visual`` is the
 file itself (read by :func:`tiandi.catalog.items.item_from_rasters`); co-registration
 results go into its properties (``tiandi:coreg_*``), added by the caller.
 """
@@ -14,7 +17,6 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC
 from datetime import datetime as Datetime
 from pathlib import Path
 from typing import Any
@@ -25,11 +27,14 @@ import rasterio.errors
 from rasterio.enums import ColorInterp
 
 from tiandi._io import sha256_file
+from tiandi._time import CHINA_STANDARD_TIME, exif_datetime
 from tiandi.catalog.items import item_from_rasters
 from tiandi.errors import InputError
 
 UAV_COLLECTION = "uav"
 MAX_GSD_M = 2.0
+#: The zone of an orthophoto's ``TIFFTAG_DATETIME`` when no EXIF offset tag gives one.
+UAV_TIME_ZONE = CHINA_STANDARD_TIME
 
 
 @dataclass(frozen=True)
@@ -100,18 +105,13 @@ def _describe(path: Path, src: Any) -> OrthophotoInfo:
         (rgb[0], rgb[1], rgb[2]),
         alpha,
         src.dtypes[0],
-        _tiff_datetime(src.tags().get("TIFFTAG_DATETIME")),
+        # GDAL gives TIFFTAG_DATETIME and, in the EXIF domain, the matching OffsetTime.
+        exif_datetime(
+            src.tags().get("TIFFTAG_DATETIME"),
+            src.tags(ns="EXIF").get("EXIF_OffsetTime"),
+            UAV_TIME_ZONE,
+        ),
     )
-
-
-def _tiff_datetime(value: str | None) -> Datetime | None:
-    if not value:
-        return None
-    match = re.fullmatch(r"(\d{4}):(\d{2}):(\d{2}) (\d{2}):(\d{2}):(\d{2})", value.strip())
-    if not match:
-        return None
-    y, mo, d, h, mi, sec = (int(v) for v in match.groups())
-    return Datetime(y, mo, d, h, mi, sec, tzinfo=UTC)
 
 
 def uav_item_id(info: OrthophotoInfo) -> str:

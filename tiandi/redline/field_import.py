@@ -16,8 +16,9 @@ is validated:
 - every photo is a file inside the package folder; its location — EXIF GPS when the
   JPEG has it, else the geometry of its ``photos`` row — lies within
   ``photo_tolerance_m`` of the patch as dispatched (the ``tiandi_dispatch`` snapshot,
-  not the possibly edited polygon); EXIF time, when present, is after dispatch. A photo
-  without any location is accepted with a warning;
+  not the possibly edited polygon); EXIF time, when present, is after dispatch (its
+  OffsetTimeOriginal tag when the phone wrote one, else read in ``exif_timezone``). A
+  photo without any location is accepted with a warning;
 - the task exists in the snapshot and its ``patch_id`` was not changed.
 
 Accepted submissions become results; a submission for a patch that already has a
@@ -44,7 +45,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -57,6 +58,7 @@ from shapely.geometry.base import BaseGeometry
 
 from tiandi._gpkg import gpkg_geometry
 from tiandi._io import sha256_file
+from tiandi._time import CHINA_STANDARD_TIME, exif_datetime
 from tiandi.errors import InputError
 from tiandi.redline.audit import canonical_json
 from tiandi.redline.classes import HJ1156Class
@@ -79,7 +81,6 @@ from tiandi.redline.field_store import (
 )
 from tiandi.redline.lifecycle import FieldOutcome
 
-CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
@@ -99,7 +100,12 @@ class SubmissionsRejectedError(InputError):
 
 @dataclass(frozen=True)
 class ImportOptions:
-    """Limits and tolerances of an import."""
+    """Limits and tolerances of an import.
+
+    ``exif_timezone``: the zone of times that carry none (``checked_at`` without one, EXIF
+    times without an offset tag); China Standard Time (UTC+08:00), what phones in China
+    record.
+    """
 
     max_bytes: int = DEFAULT_MAX_BYTES
     photo_tolerance_m: float = 150.0
@@ -308,7 +314,8 @@ def _raw(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _exif(path: Path, default_tz: tzinfo) -> tuple[tuple[float, float] | None, datetime | None]:
-    """(lon, lat) from EXIF GPS and DateTimeOriginal, when the image has them."""
+    """(lon, lat) from EXIF GPS and the time from DateTimeOriginal (see
+    :func:`tiandi._time.exif_datetime`), each None when the image lacks it."""
     try:
         with Image.open(path) as image:
             exif = image.getexif()
@@ -324,18 +331,9 @@ def _exif(path: Path, default_tz: tzinfo) -> tuple[tuple[float, float] | None, d
     except (TypeError, ValueError, ZeroDivisionError):
         where = None
     info = exif.get_ifd(0x8769)
-    when = None
-    stamp = info.get(0x9003) or exif.get(0x0132)
-    if stamp:
-        try:
-            when = datetime.strptime(str(stamp).strip("\x00 "), "%Y:%m:%d %H:%M:%S")
-            offset = info.get(0x9011)
-            if offset:
-                when = datetime.fromisoformat(when.isoformat() + str(offset).strip("\x00 "))
-            else:
-                when = when.replace(tzinfo=default_tz)
-        except ValueError:
-            when = None
+    # DateTimeOriginal (else DateTime) with OffsetTimeOriginal; without an offset the
+    # time is read in ``default_tz`` (ImportOptions.exif_timezone, China Standard Time).
+    when = exif_datetime(info.get(0x9003) or exif.get(0x0132), info.get(0x9011), default_tz)
     return where, when
 
 

@@ -35,7 +35,7 @@ import geopandas as gpd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from tiandi._time import iso_utc
+from tiandi._time import CHINA_STANDARD_TIME, iso_utc
 from tiandi.errors import InputError
 from tiandi.flows.demo import AFTER, BEFORE, DEMO_COLLECTION, scene_items
 from tiandi.flows.detect_changes import DetectChangesRequest, detect_changes
@@ -47,7 +47,6 @@ from tiandi.redline.accuracy_report import (
 from tiandi.redline.audit import VerifyReport
 from tiandi.redline.cycle_report import CycleStep, CycleSummary, write_cycle_report
 from tiandi.redline.cycle_script import (
-    CST,
     apply_review,
     device_copy,
     edit_field_package,
@@ -125,7 +124,7 @@ def clock(period: str, key: str) -> datetime:
     """The scripted time of step ``key``: ``SCHEDULE[key]`` days after ``period`` ends."""
     end = datetime.fromisoformat(period.split("/")[1]).date()
     day = end + timedelta(days=SCHEDULE[key])
-    return datetime.combine(day, time(9, 0), tzinfo=CST)
+    return datetime.combine(day, time(9, 0), tzinfo=CHINA_STANDARD_TIME)
 
 
 def _run_id(run_dir: Path, after: str) -> str:

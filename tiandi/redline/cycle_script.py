@@ -30,7 +30,7 @@ import sqlite3
 from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import geopandas as gpd
@@ -42,6 +42,7 @@ from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 
 from tiandi._gpkg import register_gpkg_functions
+from tiandi._time import CHINA_STANDARD_TIME
 from tiandi.errors import InputError
 from tiandi.redline.classes import HJ1156Class
 from tiandi.redline.field_schema import OBSERVATIONS_LAYER, PHOTOS_LAYER, TASKS_LAYER
@@ -50,7 +51,6 @@ from tiandi.redline.patches import PATCH_CRS
 from tiandi.redline.sampling import CHANGE, NO_CHANGE
 from tiandi.redline.store import PatchStore
 
-CST = timezone(timedelta(hours=8), "CST")
 SIMULATED = "simulated by the tiandi demo"
 _HJ = {c.value for c in HJ1156Class}
 
@@ -193,7 +193,8 @@ def site_photo(lon: float, lat: float, taken: datetime, seed: int = 0) -> bytes:
     """A small JPEG as a phone writes it: EXIF GPS (degrees) and DateTimeOriginal (CST)."""
     image = Image.new("RGB", (48, 32), (60 + seed * 37 % 150, 110, 70))
     exif = Image.Exif()
-    exif.get_ifd(0x8769)[0x9003] = taken.astimezone(CST).strftime("%Y:%m:%d %H:%M:%S")
+    local = taken.astimezone(CHINA_STANDARD_TIME)
+    exif.get_ifd(0x8769)[0x9003] = local.strftime("%Y:%m:%d %H:%M:%S")
     gps = exif.get_ifd(0x8825)
     gps[1], gps[2] = ("N" if lat >= 0 else "S"), _rational(abs(lat))
     gps[3], gps[4] = ("E" if lon >= 0 else "W"), _rational(abs(lon))

@@ -5,7 +5,7 @@
 The scene is a lazy dask pair (13 bands, ``--size``² pixels, chunks of one band and
 ``--chunk``² pixels as composites read from COGs, deterministic random reflectance
 0–0.4) that is never held whole in memory; the network is the shipped
-``siamese-s2-13band-v0.2`` (or ``--weights``). Measured in the same run:
+``siamese-s2-13band-v0.3`` (or ``--weights``). Measured in the same run:
 
 - ``tiled``: :func:`tiandi.models.tiling.predict_lazy` computed with the threaded Dask
   scheduler (``--workers`` blocks at a time, ``--threads`` torch threads each), the result
@@ -109,7 +109,7 @@ def main() -> None:
     """Run both measurements and print them."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", type=int, default=2048)
-    parser.add_argument("--weights", type=Path, default=WEIGHTS_DIR / "siamese-s2-13band-v0.2.pt")
+    parser.add_argument("--weights", type=Path, default=WEIGHTS_DIR / "siamese-s2-13band-v0.3.pt")
     parser.add_argument("--tile", type=int, default=256)
     parser.add_argument("--overlap", type=int, default=64)
     parser.add_argument("--margin", type=int, default=8)

@@ -41,10 +41,10 @@ def test_13_band_weights_on_the_l2a_demo_fail_before_compositing(
     services: Services, tmp_path: Path
 ) -> None:
     out = tmp_path / "run"
-    request = services.request(out, detector="siamese-s2-13band-v0.2")
+    request = services.request(out, detector="siamese-s2-13band-v0.3")
     with pytest.raises(ModelError, match="missing B01") as info:
         detect_changes(request, services.url, None)
-    assert "siamese-s2-13band-v0.2.pt" in str(info.value)
+    assert "siamese-s2-13band-v0.3.pt" in str(info.value)
     assert not out.exists()
 
 

@@ -35,10 +35,10 @@ def _composite(
 
 
 def test_shipped_weights_are_registered_with_name_and_version_from_the_card() -> None:
-    assert "siamese-s2-13band-v0.2" in available_detectors()
-    detector = load_detector("siamese-s2-13band-v0.2")
+    assert "siamese-s2-13band-v0.3" in available_detectors()
+    detector = load_detector("siamese-s2-13band-v0.3")
     assert isinstance(detector, SiameseDetector) and isinstance(detector, ChangeDetector)
-    assert (detector.name, detector.version) == ("siamese-s2-13band", "0.2")
+    assert (detector.name, detector.version) == ("siamese-s2-13band", "0.3")
     assert len(detector_bands(detector)) == 13
 
 
@@ -50,18 +50,18 @@ def test_baseline_names_give_the_baseline_detector() -> None:
 
 
 def test_unknown_detector_is_a_model_error_listing_the_known_ones() -> None:
-    with pytest.raises(ModelError, match=r"siamese-s2-13band-v0\.2") as info:
+    with pytest.raises(ModelError, match=r"siamese-s2-13band-v0\.3") as info:
         load_detector("siamese-l2a-v9")
     assert "siamese-l2a-v9" in str(info.value) and "baseline" in str(info.value)
 
 
 def test_13_band_model_on_6_band_composite_names_file_bands_and_the_baseline() -> None:
-    detector = load_detector("siamese-s2-13band-v0.2")
+    detector = load_detector("siamese-s2-13band-v0.3")
     composite = _composite(L2A_BANDS)
     with pytest.raises(ModelError) as info:
         detector.detect(composite, composite)
     message = str(info.value)
-    assert "siamese-s2-13band-v0.2.pt" in message
+    assert "siamese-s2-13band-v0.3.pt" in message
     assert "B01, B02, B03, B04, B05" in message  # the bands it needs
     assert "has B02, B03, B04, B08, B11, B12" in message  # the bands given
     assert "missing B01" in message and "--detector baseline" in message

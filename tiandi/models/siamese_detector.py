@@ -10,7 +10,7 @@ bands given.
 ``load_detector(name)`` turns a name into a detector: ``"baseline"`` (or
 ``"baseline-cva"``) is the change-vector-analysis fallback that needs no weights; any
 other name is a shipped weights file ``tiandi/models/weights/<name>.pt`` (its model card
-``<name>.json`` beside it; e.g. ``"siamese-s2-13band-v0.2"``) or the path of a ``.pt``
+``<name>.json`` beside it; e.g. ``"siamese-s2-13band-v0.3"``) or the path of a ``.pt``
 file.
 """
 

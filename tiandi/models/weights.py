@@ -125,8 +125,9 @@ def _metrics_table(metrics: dict[str, Any]) -> list[str]:
     lines += _city_table(metrics.get("per_city", {}), metrics.get("overall"))
     validation = metrics.get("validation")
     if isinstance(validation, dict) and validation.get("per_city"):
-        of = validation.get("of", "they chose the epoch and threshold")
-        lines += ["", f"Validation cities ({of}):"]
+        of = validation.get("of")
+        title = f"figures of {of}" if of else "they chose the epoch and threshold"
+        lines += ["", f"Validation cities — {title}:"]
         lines += _city_table(validation["per_city"], validation.get("overall"))
     return lines
 

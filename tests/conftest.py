@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.pg_fixtures import postgres_dsn  # noqa: F401  (session fixture: throwaway PostGIS)
+from tests.fixtures.pg import postgres_dsn  # noqa: F401  (session fixture: throwaway PostGIS)
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 _LOOPBACK = {"127.0.0.1", "::1", "localhost", "0.0.0.0", ""}
@@ -50,6 +50,6 @@ def shared_data(name: str) -> Path:
 @pytest.fixture(scope="session")
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A small demo scene, its embedded catalog, rustac serve, Prefect server, Dask."""
-    from tests.flow_fixtures import start_services
+    from tests.fixtures.flow import start_services
 
     yield from start_services(tmp_path_factory.mktemp("services"))

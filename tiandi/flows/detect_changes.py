@@ -33,15 +33,20 @@ from tiandi.errors import CatalogError, InputError, NoDataError, TiandiError
 from tiandi.flows.runtime import retry_on
 from tiandi.models.landcover import LandCoverModel, landcover_probabilities, load_landcover
 from tiandi.models.siamese_detector import SiameseDetector, load_detector, require_bands
-from tiandi.redline.classify_landcover import reclassify_with_landcover
-from tiandi.redline.evaluate import patch_scores
-from tiandi.redline.patches import PatchParams, extract_patches, write_patches
-from tiandi.redline.recording import record_detections, zone_set_version
-from tiandi.redline.report import RunSummary, render_map_png, scores_dict, write_summary_html
-from tiandi.redline.screening import ScreeningParams, screen_patches
-from tiandi.redline.store import GpkgPatchStore, RunInfo
-from tiandi.redline.tasks import assign_tasks, write_station_packages
-from tiandi.redline.zones import read_stations, read_zones
+from tiandi.redline.field.tasks import assign_tasks, write_station_packages
+from tiandi.redline.patches.classify_landcover import reclassify_with_landcover
+from tiandi.redline.patches.evaluate import patch_scores
+from tiandi.redline.patches.extract import PatchParams, extract_patches, write_patches
+from tiandi.redline.patches.screening import ScreeningParams, screen_patches
+from tiandi.redline.reports.run_summary import (
+    RunSummary,
+    render_map_png,
+    scores_dict,
+    write_summary_html,
+)
+from tiandi.redline.store.gpkg import GpkgPatchStore, RunInfo
+from tiandi.redline.store.recording import record_detections, zone_set_version
+from tiandi.redline.zones.read import read_stations, read_zones
 
 OUTPUT_COLLECTION = "tiandi-outputs"
 

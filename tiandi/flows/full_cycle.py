@@ -8,8 +8,8 @@ labels simulated from the scene's planted events, 95 % CIs) → rectification �
 → closed (销号) → re-check run on a later period (回头看) that reopens one closed patch →
 audit verification of the store, and of a tampered copy (which must fail).
 
-Each task is a thin wrapper around library functions (:mod:`tiandi.redline.cycle_script`
-for the scripted people, :mod:`tiandi.redline.field_lifecycle` for the field round trip
+Each task is a thin wrapper around library functions (:mod:`tiandi.demo.cycle_script`
+for the scripted people, :mod:`tiandi.redline.field.lifecycle` for the field round trip
 in the patch store, :mod:`tiandi.demo.recheck` for the later period). The cycle keeps its
 own patch store (``<out>/patches.gpkg``) so its scripted decisions never enter the
 operator's store, and times come from a scripted clock (days after the end of the
@@ -36,17 +36,8 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tiandi._time import CHINA_STANDARD_TIME, iso_utc
-from tiandi.errors import InputError
-from tiandi.flows.demo import AFTER, BEFORE, DEMO_COLLECTION, scene_items
-from tiandi.flows.detect_changes import DetectChangesRequest, detect_changes
-from tiandi.redline.accuracy_report import (
-    AccuracyReport,
-    accuracy_report,
-    write_accuracy_report,
-)
-from tiandi.redline.audit import VerifyReport
-from tiandi.redline.cycle_report import CycleStep, CycleSummary, write_cycle_report
-from tiandi.redline.cycle_script import (
+from tiandi.demo.cycle_report import CycleStep, CycleSummary, write_cycle_report
+from tiandi.demo.cycle_script import (
     apply_review,
     device_copy,
     edit_field_package,
@@ -56,20 +47,29 @@ from tiandi.redline.cycle_script import (
     simulated_reference,
     tampered_copy,
 )
-from tiandi.redline.field_import import ImportReport
-from tiandi.redline.field_lifecycle import (
+from tiandi.demo.run import AFTER, BEFORE, DEMO_COLLECTION, scene_items
+from tiandi.errors import InputError
+from tiandi.flows.detect_changes import DetectChangesRequest, detect_changes
+from tiandi.redline.accuracy.report import (
+    AccuracyReport,
+    accuracy_report,
+    write_accuracy_report,
+)
+from tiandi.redline.accuracy.sampling import SamplingParams, design_sample, write_samples
+from tiandi.redline.field.importer import ImportReport
+from tiandi.redline.field.lifecycle import (
     FieldSync,
     import_field_results,
     package_tasks,
     record_dispatch,
 )
-from tiandi.redline.field_package import PackageOptions, build_field_packages, read_run_tasks
-from tiandi.redline.field_store import SqliteFieldStore
-from tiandi.redline.lifecycle import PatchState
-from tiandi.redline.recording import record_detections, zone_set_version
-from tiandi.redline.sampling import SamplingParams, design_sample, write_samples
-from tiandi.redline.store import GpkgPatchStore, ImportSummary, RunInfo
-from tiandi.redline.zones import read_zones
+from tiandi.redline.field.package import PackageOptions, build_field_packages, read_run_tasks
+from tiandi.redline.field.results_store import SqliteFieldStore
+from tiandi.redline.store.audit import VerifyReport
+from tiandi.redline.store.gpkg import GpkgPatchStore, ImportSummary, RunInfo
+from tiandi.redline.store.lifecycle import PatchState
+from tiandi.redline.store.recording import record_detections, zone_set_version
+from tiandi.redline.zones.read import read_zones
 
 LATER = "2026-01-01/2026-06-30"
 MARKER = "INCOMPLETE"

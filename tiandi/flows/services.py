@@ -19,8 +19,8 @@ from tiandi.catalog.store import GeoParquetCatalog
 from tiandi.errors import CatalogError, InputError
 from tiandi.flows.detect_changes import DetectChangesRequest, DetectChangesResult, detect_changes
 from tiandi.flows.runtime import dask_client, prefect_api
-from tiandi.redline.report import print_summary
-from tiandi.redline.zones import read_zones
+from tiandi.redline.reports.run_summary import print_summary
+from tiandi.redline.zones.read import read_zones
 from tiandi.settings import Settings
 
 

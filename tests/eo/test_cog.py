@@ -1,0 +1,69 @@
+"""write_cog / read_cog: round trip, determinism, atomicity."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+import pytest
+import rasterio
+import xarray as xr
+
+from tests.fixtures.eo import Scene, full_grid, make_items
+from tiandi.eo.cog import read_cog, read_cog_dataset, write_cog
+from tiandi.eo.composite import composite_period
+
+
+def _composite(tmp_path: Path) -> xr.Dataset:
+    scl = np.full((32, 32), 4, np.uint8)
+    scl[:4, :4] = 9
+    items = make_items(tmp_path / "in", [Scene("2025-03-01", scl=scl)])
+    return composite_period(items, full_grid(), chunk=32, dilate_px=0)
+
+
+def test_round_trip_keeps_values_nan_names_grid_and_tags(tmp_path: Path) -> None:
+    ds = _composite(tmp_path)
+    out = write_cog(ds, tmp_path / "c.tif", nodata=np.nan, dtype="float32", tags={"a": "b"})
+    back = read_cog_dataset(out, chunk=32)
+    assert list(back.data_vars) == [*ds.data_vars]
+    assert isinstance(back["B04"].data, da.Array)
+    np.testing.assert_array_equal(back["B04"].values, ds["B04"].values)
+    assert np.isnan(back["B04"].values[:8, :8]).all()
+    arr = read_cog(out, chunk=32)
+    assert arr.rio.crs.to_epsg() == 32650
+    np.testing.assert_allclose(arr.x.values, ds.x.values)
+    with rasterio.open(out) as src:
+        assert src.tags()["a"] == "b"
+        assert src.profile["compress"] == "deflate" and src.profile["blockxsize"] == 512
+
+
+def test_integer_output_writes_nan_as_nodata(tmp_path: Path) -> None:
+    ds = _composite(tmp_path)
+    out = write_cog(ds["B04"] * 10000, tmp_path / "b04.tif", nodata=0, dtype="uint16")
+    with rasterio.open(out) as src:
+        data = src.read(1)
+        assert src.nodata == 0
+    assert (data[:8, :8] == 0).all() and (data[8:, 8:] == 300).all()
+
+
+def test_same_input_gives_the_same_bytes(tmp_path: Path) -> None:
+    ds = _composite(tmp_path)
+    a = write_cog(ds, tmp_path / "a.tif", nodata=np.nan, dtype="float32", tags={"k": "v"})
+    b = write_cog(ds, tmp_path / "b.tif", nodata=np.nan, dtype="float32", tags={"k": "v"})
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_failure_leaves_no_output_and_no_temporary_file(tmp_path: Path) -> None:
+    def boom(block: np.ndarray) -> np.ndarray:
+        raise RuntimeError("simulated failure while computing")
+
+    ds = _composite(tmp_path)
+    bad = ds["B04"].copy(data=ds["B04"].data.map_blocks(boom, dtype=np.float32))
+    target = tmp_path / "out" / "bad.tif"
+    target.parent.mkdir()
+    target.write_bytes(b"previous")
+    with pytest.raises(RuntimeError, match="simulated"):
+        write_cog(bad, target, nodata=np.nan, dtype="float32")
+    assert sorted(p.name for p in target.parent.iterdir()) == ["bad.tif"]
+    assert target.read_bytes() == b"previous"

@@ -1,0 +1,43 @@
+"""detect_changes records its patches in the patch store (identity, screening, audit)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+
+from tests.fixtures.flow import Services
+from tiandi.flows.detect_changes import detect_changes
+from tiandi.redline.store.gpkg import GpkgPatchStore
+from tiandi.redline.store.recording import record_detections
+
+pytestmark = pytest.mark.slow
+
+
+def test_flow_records_the_run_and_a_next_period_links_instead_of_duplicating(
+    services: Services, tmp_path: Path
+) -> None:
+    store_path = tmp_path / "home" / "patches.gpkg"
+    result = detect_changes(
+        services.request(tmp_path / "period1", store=store_path), services.url, None
+    )
+    store = GpkgPatchStore(store_path)
+    stored = store.list_patches()
+    written = gpd.read_file(result.out / "patches.gpkg", layer="patches")
+    screened = gpd.read_file(result.out / "patches.gpkg", layer="screened")
+    assert len(stored) == len(written) + len(screened) > 0
+    states = stored.set_index("patch_id")["state"]
+    assert set(states[written["patch_id"]]) == {"screened"}
+    assert set(states[screened["patch_id"]]) <= {"rejected"}
+    ((run, counts),) = store.runs()
+    assert run.run_id.startswith("period1-") and run.zone_set_version.startswith("sha256:")
+    assert counts["new"] == len(stored)
+    assert store.verify_audit().ok
+    # The same patches seen again in a next period: linked to themselves, none added.
+    next_run = replace(run, run_id="period2", at=run.at.replace(year=run.at.year + 1))
+    again = record_detections(store, written, screened, next_run)
+    assert (again.new, again.linked, again.enlarged) == (0, len(stored), 0)
+    assert len(store.list_patches()) == len(stored)
+    assert store.verify_audit().ok

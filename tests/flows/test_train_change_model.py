@@ -1,0 +1,86 @@
+"""train_change_model: a few training steps on a tiny synthetic OSCD folder, under Prefect."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prefect.settings import PREFECT_API_URL
+from prefect.testing.utilities import prefect_test_harness
+from typer.testing import CliRunner
+
+from tests.fixtures.oscd import make_oscd
+from tiandi.cli.app import app
+from tiandi.flows.runtime import PREFECT_ENV
+from tiandi.flows.train_change_model import TrainChangeModelRequest, train_change_model
+from tiandi.models.siamese_detector import load_detector
+from tiandi.models.training import TrainConfig
+
+TINY = TrainConfig(
+    val_cities=("gamma",),
+    test_cities=(),
+    patch_size=16,
+    batch_size=2,
+    epochs=1,
+    steps_per_epoch=2,
+    base_channels=4,
+    depth=2,
+    seed=3,
+    num_threads=1,
+)
+
+
+@pytest.fixture(scope="module")
+def prefect_url() -> Iterator[str]:
+    with prefect_test_harness(server_startup_timeout=60):
+        yield str(PREFECT_API_URL.value())
+
+
+def test_flow_trains_saves_and_reevaluates_the_weights(prefect_url: str, tmp_path: Path) -> None:
+    root = make_oscd(tmp_path / "oscd")
+    out = tmp_path / "weights" / "tiny-v0.1.pt"
+    request = TrainChangeModelRequest(root=root, out=out, config=TINY, name="tiny", command="c")
+    result = train_change_model(request)
+    assert result.files.weights == out and out.is_file()
+    assert out.with_suffix(".json").is_file() and out.with_suffix(".md").is_file()
+    log = [json.loads(line) for line in request.log_path.read_text().splitlines()]
+    assert [e["event"] for e in log] == ["start", "epoch", "end"]
+    figures = json.loads(result.evaluation_json.read_text())
+    assert figures["cities"] == ["gamma"] and figures["seen_in_training"] == []
+    # the reloaded weights score the validation city as training did (tiler vs training)
+    card = json.loads(out.with_suffix(".json").read_text())
+    for key in ("tp", "fp", "fn", "tn"):
+        assert figures["overall"][key] == card["metrics"]["overall"][key]
+    assert load_detector(str(out)).name == "tiny"
+
+
+@pytest.mark.parametrize("refit", [False, True])
+def test_cli_runs_the_flow(
+    prefect_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refit: bool
+) -> None:
+    monkeypatch.setenv("PREFECT_API_URL", prefect_url)  # use the harness, start no server
+    monkeypatch.setenv("TIANDI_HOME", str(tmp_path / "home"))
+    for key in (*PREFECT_ENV, "PREFECT_HOME"):  # the CLI sets these; restore them after
+        monkeypatch.setenv(key, os.environ.get(key, ""))
+    root = make_oscd(tmp_path / "oscd")
+    out = tmp_path / "m.pt"
+    result = CliRunner().invoke(
+        app,
+        ["run", "train-change-model", "--root", str(root), "--out", str(out),
+         "--val-cities", "gamma", "--test-cities", "beta", "--epochs", "1",
+         "--steps-per-epoch", "1", "--patch-size", "16", "--batch-size", "2", "--bands", "rgbn",
+         "--base-channels", "4", "--depth", "2", "--num-threads", "1",
+         *(["--refit"] if refit else [])],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "F1" in result.output and "test (beta)" in result.output and out.is_file()
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["training_data"]["train_cities"] == (["alpha", "gamma"] if refit else ["alpha"])
+    said = " ".join(result.output.split())  # rich wraps long lines
+    assert ("refit on training + validation cities for 1 epochs" in said) == refit
+    assert card["command"].endswith("--refit") == refit
+    assert card["bands"] == ["B02", "B03", "B04", "B08"]
+    assert card["command"].startswith("tiandi run train-change-model --root")

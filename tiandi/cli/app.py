@@ -1,0 +1,242 @@
+"""The ``tiandi`` command line: the edge where settings are read and errors are printed."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from tiandi.cli.common import friendly_errors, load_settings, parse_period, parse_time
+from tiandi.cli.field import dispatch, field_app
+from tiandi.cli.models import evaluate_app, run_train_change_model
+from tiandi.cli.patches import audit_app, patches_app
+from tiandi.cli.survey import accuracy_app, ingest_app, ledger_app
+from tiandi.errors import InputError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+app = typer.Typer(
+    name="tiandi",
+    help="tiandi (天地一体): change detection over red-line zones and nature reserves.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+run_app = typer.Typer(help="Run a pipeline flow.", no_args_is_help=True)
+catalog_app = typer.Typer(help="The STAC catalog: register, search, serve.", no_args_is_help=True)
+zones_app = typer.Typer(help="Zones (red-line zones, reserves): validate.", no_args_is_help=True)
+app.add_typer(run_app, name="run")
+app.add_typer(zones_app, name="zones")
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(ingest_app, name="ingest")
+app.add_typer(accuracy_app, name="accuracy")
+app.add_typer(ledger_app, name="ledger")
+
+
+@run_app.command("detect-changes")
+@friendly_errors
+def run_detect_changes(
+    zones: Annotated[Path, typer.Option(help="Zones file (GeoPackage, Shapefile, GeoJSON).")],
+    before: Annotated[
+        str, typer.Option(help="Before period START/END, e.g. 2025-01-01/2025-06-30.")
+    ],
+    after: Annotated[str, typer.Option(help="After period START/END.")],
+    out: Annotated[Path, typer.Option(help="Output folder (replaced only when the run succeeds).")],
+    stations: Annotated[
+        Path | None, typer.Option(help="Verification stations with jurisdictions.")
+    ] = None,
+    truth: Annotated[Path | None, typer.Option(help="Known events, to score the run.")] = None,
+    collection: Annotated[str, typer.Option(help="STAC collection to search.")] = "sentinel-2-l2a",
+    max_cloud_cover: Annotated[
+        float, typer.Option(help="Skip scenes cloudier than this (%).")
+    ] = 80.0,
+    mmu: Annotated[float, typer.Option(help="Minimum mapping unit in m².")] = 1000.0,
+    detector: Annotated[
+        str, typer.Option(help="Change detector: baseline or trained weights (evaluate oscd).")
+    ] = "baseline",
+) -> None:
+    """Detect changes in ZONES between two periods against the configured STAC API."""
+    settings = load_settings()
+    from tiandi.models.siamese_detector import load_detector
+
+    load_detector(detector)  # an unknown name fails before any service starts
+    from tiandi.flows.detect_changes import DetectChangesRequest
+    from tiandi.flows.services import run_with_services
+
+    request = DetectChangesRequest(
+        zones=zones,
+        before=parse_period(before, "--before"),
+        after=parse_period(after, "--after"),
+        out=out,
+        stations=stations,
+        truth=truth,
+        collection=collection,
+        max_cloud_cover=max_cloud_cover,
+        min_mapping_unit_m2=mmu,
+        store=settings.patch_store_path,
+        detector=detector,
+    )
+    run_with_services(request, settings, console=Console())
+
+
+@app.command("demo")
+@friendly_errors
+def demo(
+    size: Annotated[int, typer.Option(help="Scene size in pixels (10 m).")] = 2048,
+    seed: Annotated[int, typer.Option(help="Random seed of the demo scene.")] = 0,
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("demo-out"),
+    full_cycle: Annotated[
+        bool,
+        typer.Option(
+            "--full-cycle",
+            help="Then run the whole supervision cycle (review, dispatch, field import, "
+            "accuracy, close, re-check, audit) in OUT/cycle.",
+        ),
+    ] = False,
+    detector: Annotated[
+        str | None,
+        typer.Option(help="Change detector: baseline or trained weights (default: the flow's)."),
+    ] = None,
+) -> None:
+    """Generate the demo scene, catalogue it and run detect_changes on it."""
+    settings = load_settings()
+    from tiandi.demo.run import run_demo
+    from tiandi.models.siamese_detector import load_detector
+
+    if detector is not None:
+        load_detector(detector)  # an unknown name fails before the scene is generated
+    run_demo(
+        settings,
+        size=size,
+        seed=seed,
+        out=out,
+        console=Console(),
+        full_cycle=full_cycle,
+        detector=detector,
+    )
+
+
+@zones_app.command("validate")
+@friendly_errors
+def zones_validate(
+    path: Annotated[Path, typer.Argument(help="Zones file (GeoPackage, Shapefile, GeoJSON, KML).")],
+    collection: Annotated[
+        str | None,
+        typer.Option(help="Flag zones outside this collection's imagery (embedded catalog)."),
+    ] = None,
+    report: Annotated[Path | None, typer.Option(help="Write the report as JSON here.")] = None,
+) -> None:
+    """Report repaired, empty, duplicate and out-of-imagery zones and the zone-set version."""
+    settings = load_settings()
+    from tiandi.catalog.store import GeoParquetCatalog
+    from tiandi.redline.zones.validation import (
+        footprint_of_items,
+        validate_zones,
+        write_zone_report,
+    )
+
+    footprint = None
+    if collection is not None:
+        items = GeoParquetCatalog(settings.catalog_path).search(collections=[collection])
+        footprint = footprint_of_items(items)
+    result = validate_zones(path, imagery_footprint=footprint)
+    console = Console()
+    console.print(
+        f"{result.path}: {result.n_features} features -> {result.n_zones} zones, "
+        f"CRS {result.crs}, encoding {result.encoding}, version {result.zone_set_version}"
+    )
+    for issue in result.issues:
+        where = "" if issue.feature is None else f"feature {issue.feature}: "
+        console.print(f"  {issue.kind:<18} {where}{issue.detail}", highlight=False)
+    if not result.issues:
+        console.print("  no issues")
+    if report is not None:
+        write_zone_report(result, report)
+
+
+@catalog_app.command("register")
+@friendly_errors
+def catalog_register(
+    files: Annotated[list[Path], typer.Argument(help="Rasters of one item (one per asset).")],
+    item_id: Annotated[str, typer.Option("--id", help="Item id.")],
+    when: Annotated[str, typer.Option("--datetime", help="Acquisition time (ISO 8601).")],
+    collection: Annotated[str, typer.Option(help="Collection id.")] = "local",
+) -> None:
+    """Register local rasters (GeoTIFF/COG) as one STAC item in the embedded catalog.
+
+    Each file becomes an asset named after its file stem (B04.tif -> asset B04).
+    """
+    settings = load_settings()
+    from tiandi.catalog.items import item_from_rasters
+    from tiandi.catalog.store import GeoParquetCatalog
+
+    moment = parse_time(when, "--datetime")
+    assets = {f.stem: f.resolve() for f in files}
+    item = item_from_rasters(item_id, assets, datetime=moment, collection=collection)
+    GeoParquetCatalog(settings.catalog_path).add([item])
+    Console().print(f"registered {item.id} ({len(assets)} assets) in {settings.catalog_path}")
+
+
+@catalog_app.command("search")
+@friendly_errors
+def catalog_search(
+    collection: Annotated[str | None, typer.Option(help="Collection id.")] = None,
+    period: Annotated[str | None, typer.Option("--datetime", help="START/END period.")] = None,
+    bbox: Annotated[str | None, typer.Option(help="minx,miny,maxx,maxy in degrees.")] = None,
+) -> None:
+    """Search the embedded catalog and list the items found."""
+    settings = load_settings()
+    from tiandi.catalog.store import GeoParquetCatalog
+
+    box: tuple[float, float, float, float] | None = None
+    if bbox:
+        try:
+            x0, y0, x1, y1 = (float(v) for v in bbox.split(","))
+        except ValueError:
+            raise InputError(f"--bbox {bbox!r} must be four numbers minx,miny,maxx,maxy") from None
+        box = (x0, y0, x1, y1)
+    items = GeoParquetCatalog(settings.catalog_path).search(
+        bbox=box, datetime=period, collections=[collection] if collection else None
+    )
+    console = Console()
+    for item in items:
+        cloud = item.properties.get("eo:cloud_cover")
+        console.print(f"{item.collection_id}  {item.id}  {item.datetime}  cloud={cloud}")
+    console.print(f"{len(items)} items")
+
+
+@catalog_app.command("serve")
+@friendly_errors
+def catalog_serve() -> None:
+    """Serve the embedded catalog read-only over HTTP until interrupted (Ctrl-C)."""
+    settings = load_settings()
+    from tiandi.catalog.server import EmbeddedStacServer
+
+    with EmbeddedStacServer(settings.catalog_path, home=settings.home) as server:
+        Console().print(f"STAC API at {server.url} (Ctrl-C to stop)")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+app.command("dispatch")(dispatch)
+app.add_typer(field_app, name="field")
+app.add_typer(patches_app, name="patches")
+app.add_typer(audit_app, name="audit")
+app.add_typer(evaluate_app, name="evaluate")
+run_app.command("train-change-model")(run_train_change_model)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,221 @@
+"""``tiandi evaluate oscd`` and ``tiandi run train-change-model``: change models.
+
+Registered on the main app by :mod:`tiandi.cli.app` (one import line there).
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tiandi.cli.common import friendly_errors, load_settings
+from tiandi.errors import InputError
+from tiandi.models.metrics import ConfusionMatrix
+
+evaluate_app = typer.Typer(help="Score change detectors on labelled data.", no_args_is_help=True)
+
+
+def _names(value: str | None, option: str) -> list[str]:
+    names = [v.strip() for v in (value or "").split(",") if v.strip()]
+    if value is not None and not names:
+        raise InputError(f"{option} {value!r} names nothing; write e.g. bordeaux,mumbai")
+    return names
+
+
+def _row(table: Table, name: str, cm: ConfusionMatrix, style: str = "") -> None:
+    table.add_row(
+        name,
+        f"{cm.precision:.4f}",
+        f"{cm.recall:.4f}",
+        f"{cm.f1:.4f}",
+        f"{cm.overall_accuracy:.4f}",
+        f"{cm.tp}",
+        f"{cm.fp}",
+        f"{cm.fn}",
+        f"{cm.tn}",
+        style=style,
+    )
+
+
+@evaluate_app.command("oscd")
+@friendly_errors
+def evaluate_oscd_command(
+    root: Annotated[Path, typer.Option(help="Folder with the OSCD layout (Images, Labels).")],
+    cities: Annotated[
+        str | None, typer.Option(help="Comma-separated cities (default: all with labels).")
+    ] = None,
+    model: Annotated[
+        str, typer.Option(help="Detector: baseline, a shipped weights name, or a .pt file.")
+    ] = "baseline",
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the figures to this JSON file.")
+    ] = None,
+    threads: Annotated[int, typer.Option(help="Torch threads of a trained model.")] = 2,
+) -> None:
+    """Run a change detector on OSCD-layout cities and print precision (P), recall (R), F1
+    and overall accuracy (OA) of the change class per city and overall (summed confusion
+    matrix)."""
+    from tiandi.models.evaluation import evaluate_oscd, write_evaluation
+    from tiandi.models.siamese_detector import load_detector
+
+    if threads < 1:
+        raise InputError(f"--threads {threads} must be at least 1")
+    detector = load_detector(model, num_threads=threads)
+    console = Console()
+    console.print(f"{detector.name} {detector.version} on {root}")
+    evaluation = evaluate_oscd(
+        root,
+        detector,
+        _names(cities, "--cities") or None,
+        progress=lambda city, cm: console.print(f"  {city}: F1 {cm.f1:.4f}"),
+    )
+    table = Table(title=f"change class, {detector.name} {detector.version}")
+    table.add_column("city", no_wrap=True)
+    for column in ("P", "R", "F1", "OA", "TP", "FP", "FN", "TN"):
+        table.add_column(column, justify="right")
+    for city, cm in evaluation.per_city.items():
+        seen = city in evaluation.seen_in_training
+        note = " (trained on)" if seen else " (chosen on)" if city in evaluation.chosen_on else ""
+        _row(table, city + note, cm, "dim" if note else "")
+    _row(table, "overall", evaluation.overall, "bold")
+    console.print(table)
+    if evaluation.seen_in_training:
+        console.print(
+            f"[yellow]note:[/] {', '.join(evaluation.seen_in_training)} were training cities "
+            "of this model; their figures (and the overall) are not scores on unseen data"
+        )
+    if evaluation.chosen_on:
+        console.print(
+            f"[yellow]note:[/] {', '.join(evaluation.chosen_on)} chose this model's epoch and "
+            "threshold (validation cities); their figures flatter it"
+        )
+    if json_out is not None:
+        write_evaluation(evaluation, json_out)
+        console.print(f"written {json_out}")
+
+
+@friendly_errors
+def run_train_change_model(
+    root: Annotated[Path, typer.Option(help="Folder with the OSCD layout.")],
+    out: Annotated[Path, typer.Option(help="Weights file to write (.pt; card beside it).")],
+    epochs: Annotated[int, typer.Option(help="Epochs.")] = 24,
+    steps_per_epoch: Annotated[int, typer.Option(help="Batches per epoch.")] = 200,
+    patch_size: Annotated[int, typer.Option(help="Training patch side (px).")] = 96,
+    batch_size: Annotated[int, typer.Option(help="Patches per batch.")] = 8,
+    bands: Annotated[str, typer.Option(help="s2-13, rgbn or B02,B03,...")] = "s2-13",
+    val_cities: Annotated[
+        str, typer.Option(help="Validation cities (epoch and threshold chosen on them).")
+    ] = "nantes,aguasclaras",
+    test_cities: Annotated[
+        str, typer.Option(help="Test cities, scored once at the end ('' for none).")
+    ] = "bordeaux,mumbai",
+    base_channels: Annotated[int, typer.Option(help="Width of the first level.")] = 16,
+    depth: Annotated[int, typer.Option(help="Levels of the U-Net (2-5).")] = 4,
+    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 5e-4,
+    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 1e-2,
+    dropout: Annotated[float, typer.Option(help="Decoder dropout.")] = 0.3,
+    ema_decay: Annotated[
+        float, typer.Option(help="EMA of the weights that is scored and saved (0: none).")
+    ] = 0.995,
+    threshold: Annotated[
+        float | None, typer.Option(help="Fixed decision threshold (default: chosen on val).")
+    ] = None,
+    loss: Annotated[str, typer.Option(help="bce, focal, dice, bce+dice, focal+dice.")] = (
+        "bce+dice"
+    ),
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    num_threads: Annotated[int, typer.Option(help="Torch threads.")] = 2,
+    max_minutes: Annotated[
+        float | None, typer.Option(help="Stop after the epoch that passes this time.")
+    ] = None,
+    refit: Annotated[
+        bool,
+        typer.Option(
+            help="After choosing epoch and threshold, train again on train + validation "
+            "cities up to that epoch and save that (needs test cities)."
+        ),
+    ] = False,
+    name: Annotated[str, typer.Option(help="Model name in the card.")] = "siamese-s2",
+    version: Annotated[str, typer.Option(help="Model version in the card.")] = "0.1",
+) -> None:
+    """Train the Siamese change detector (Prefect flow train_change_model) and evaluate it."""
+    settings = load_settings()
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from tiandi.flows.runtime import prefect_api
+    from tiandi.flows.train_change_model import TrainChangeModelRequest, train_change_model
+    from tiandi.models.training import TrainConfig, parse_bands
+
+    config = replace(
+        TrainConfig(),
+        bands=parse_bands(bands),
+        val_cities=tuple(_names(val_cities, "--val-cities")),
+        test_cities=tuple(_names(test_cities, "--test-cities") if test_cities else ()),
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        patch_size=patch_size,
+        batch_size=batch_size,
+        base_channels=base_channels,
+        depth=depth,
+        lr=lr,
+        weight_decay=weight_decay,
+        dropout=dropout,
+        ema_decay=ema_decay,
+        threshold=threshold,
+        loss=loss,
+        seed=seed,
+        num_threads=num_threads,
+        max_minutes=max_minutes,
+        refit=refit,
+    )
+    args = [
+        "--root", str(root), "--out", str(out), "--epochs", str(epochs),
+        "--steps-per-epoch", str(steps_per_epoch), "--patch-size", str(patch_size),
+        "--batch-size", str(batch_size), "--bands", bands, "--val-cities", val_cities,
+        "--test-cities", test_cities, "--base-channels", str(base_channels),
+        "--depth", str(depth), "--lr", str(lr), "--weight-decay", str(weight_decay),
+        "--dropout", str(dropout), "--ema-decay", str(ema_decay), "--loss", loss,
+        "--seed", str(seed), "--num-threads", str(num_threads),
+        "--name", name, "--version", version,
+    ]  # fmt: skip
+    if threshold is not None:
+        args += ["--threshold", str(threshold)]
+    if max_minutes is not None:
+        args += ["--max-minutes", str(max_minutes)]
+    if refit:
+        args.append("--refit")
+    request = TrainChangeModelRequest(
+        root=root,
+        out=out,
+        config=config,
+        name=name,
+        version=version,
+        command="tiandi run train-change-model " + shlex.join(args),
+    )
+    console = Console()
+    with (
+        prefect_api(settings) as url,
+        temporary_settings(updates={PREFECT_API_URL: url}),
+    ):
+        result = train_change_model(request)
+    overall = result.evaluation.overall
+    console.print(
+        f"weights {result.files.weights} (card {result.files.card_md.name}); best epoch "
+        f"{result.training.best_epoch} of {result.training.epochs_run}, threshold "
+        f"{result.training.threshold:.2f}; validation F1 {result.training.best_f1:.4f}; "
+        + (
+            f"refit on training + validation cities for {result.training.refit_epochs} epochs; "
+            if result.training.refit_epochs
+            else ""
+        )
+        + f"{result.training.scored_on} ({', '.join(result.evaluation.per_city)}): "
+        f"P {overall.precision:.4f} "
+        f"R {overall.recall:.4f} F1 {overall.f1:.4f} OA {overall.overall_accuracy:.4f}"
+    )
+    console.print(f"figures {result.evaluation_json}; run log {request.log_path}")

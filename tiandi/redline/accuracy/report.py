@@ -1,0 +1,455 @@
+"""Accuracy and area estimates from a verified stratified sample, overall and per group.
+
+The sample comes from :mod:`tiandi.redline.accuracy.sampling`: strata are the mapped change
+classes, a buffer stratum and no change, so the strata are not the map classes (the
+buffer is mapped as no change). The estimators are therefore the general ones for
+stratified random sampling of Stehman (2014), *Estimating area and map accuracy for
+stratified random sampling when the strata are different from the map classes*, Int. J.
+Remote Sens. 35, 4923–4939; with strata = map classes they reduce exactly to eqs. 4–12 of
+Olofsson et al. (2014) (checked against their Table 8 in the tests). For a stratum h of
+area A_h with n_h sample units and per-unit indicators y (and x):
+
+- a proportion (overall accuracy: map = reference; area of class k: reference = k; cell
+  p_ij: map = i and reference = j) is ``P = Σ_h A_h ȳ_h / A`` with
+  ``V(P) = Σ_h A_h² s²_yh / n_h / A²``;
+- a ratio (user's accuracy: y = map k and reference k, x = map k; producer's: x =
+  reference k) is ``R = Σ A_h ȳ_h / Σ A_h x̄_h`` with the linearised
+  ``V(R) = Σ_h A_h² (s²_yh + R² s²_xh − 2 R s_xyh) / n_h / X²``.
+
+No finite population correction (as in the papers). Intervals are ``value ± z·SE``.
+
+Per group (``by="reserve"``: the zone name, i.e. a reserve with its three functional
+zones, or one red-line zone): the units in that group form a stratified sample of it,
+with the group's own stratum areas as weights (domain estimation, sample sizes taken as
+fixed). A group whose strata lack 2 units each is reported without estimates, with the
+reason.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from tiandi._io import atomic_path
+from tiandi.errors import InputError
+from tiandi.redline.accuracy.estimates import Z95, Estimate
+from tiandi.redline.accuracy.sampling import CHANGE, NO_CHANGE, reference_vocabulary
+from tiandi.redline.vocabulary import M2_PER_HA, HJ1156Class
+
+BY_ALIASES = {"reserve": "zone_name", "zone": "zone_id"}
+_ALIASES = {
+    **{c.zh: c.value for c in HJ1156Class},
+    "无变化": NO_CHANGE,
+    "未变化": NO_CHANGE,
+    "no change": NO_CHANGE,
+    "变化": CHANGE,
+}
+
+
+@dataclass(frozen=True)
+class GroupAccuracy:
+    """Accuracy and areas of one group (``group`` = "overall" or a zone value).
+
+    Per class (in ``classes`` order): mapped area, user's and producer's accuracy,
+    estimated area (m²). ``proportions`` is the error matrix in area proportions (map
+    rows, reference columns). Estimates are None where undefined (no unit mapped or
+    found as the class) or, for the whole group, when ``note`` says why.
+    """
+
+    group: str
+    n_samples: int
+    total_area_m2: float
+    classes: tuple[str, ...]
+    counts: tuple[tuple[int, ...], ...]
+    proportions: tuple[tuple[float, ...], ...] | None
+    mapped_area_m2: tuple[float, ...]
+    overall: Estimate | None
+    users: tuple[Estimate | None, ...]
+    producers: tuple[Estimate | None, ...]
+    area_m2: tuple[Estimate | None, ...]
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class AccuracyReport:
+    """Result of :func:`accuracy_report`: "overall" first, then one entry per group."""
+
+    by: str | None
+    z: float
+    groups: tuple[GroupAccuracy, ...]
+
+    def __getitem__(self, group: str) -> GroupAccuracy:
+        for g in self.groups:
+            if g.group == group:
+                return g
+        raise KeyError(f"no group {group!r}; groups are {[g.group for g in self.groups]}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (areas in m² and ha, estimates with SE and CI)."""
+        return {"by": self.by, "z": self.z, "groups": [_group_dict(g) for g in self.groups]}
+
+    def to_markdown(self) -> str:
+        """Readable Markdown tables (Chinese and English headings)."""
+        return "\n".join(_markdown(g, self.z) for g in self.groups)
+
+    def to_html(self) -> str:
+        """A self-contained HTML page with the same tables."""
+        body = "\n".join(_html(g, self.z) for g in self.groups)
+        return (
+            '<!doctype html>\n<html lang="zh-CN"><head><meta charset="utf-8">'
+            "<title>精度评价 Accuracy assessment</title><style>"
+            "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:.5em 0}"
+            "td,th{border:1px solid #bbb;padding:.2em .5em;text-align:right}"
+            "th:first-child,td:first-child{text-align:left}</style></head><body>\n"
+            f"<h1>精度评价与面积估计 Accuracy and area estimates</h1>\n{body}\n</body></html>\n"
+        )
+
+
+def accuracy_report(
+    verified_samples: pd.DataFrame,
+    stratum_areas: pd.DataFrame,
+    *,
+    by: str | None = "reserve",
+    z: float = Z95,
+) -> AccuracyReport:
+    """Error matrix, accuracies and area estimates with CIs, overall and per ``by`` group.
+
+    ``verified_samples``: one row per sample unit with ``sample_id, stratum, map_class,
+    reference_class`` (HJ 1156 values, ``change``/``no_change``, or their Chinese labels)
+    and the ``by`` column; ``stratum_areas``: the ``strata`` table of the design
+    (``stratum, area_m2`` and the ``by`` column). ``by``: a zone column
+    (``zone_name``, ``zone_id``, ``functional_zone``, ``zone_type``), ``"reserve"``
+    (= ``zone_name``) or None for overall only. ``InputError`` for missing columns,
+    unverified or unknown reference classes, zero-area strata holding samples, and
+    strata that cannot be estimated overall.
+    """
+    if not (math.isfinite(z) and z > 0):
+        raise InputError(f"z {z!r} must be a positive number, e.g. 1.96 for 95 % intervals")
+    column = BY_ALIASES.get(by, by) if by is not None else None
+    samples = _checked_samples(verified_samples, column)
+    areas = _checked_areas(stratum_areas, column)
+    classes = _classes(areas, samples)
+    overall_areas = areas.groupby("stratum")["area_m2"].sum()
+    groups = [_group("overall", samples, overall_areas, areas, classes, z, strict=True)]
+    if column is not None:
+        keys = sorted(set(areas[column].dropna().astype(str)) | set(samples[column].dropna()))
+        for key in keys:
+            part = areas[areas[column].astype(str) == key]
+            sub = samples[samples[column] == key]
+            a = part.groupby("stratum")["area_m2"].sum()
+            groups.append(_group(key, sub, a, part, classes, z, strict=False))
+    return AccuracyReport(column, z, tuple(groups))
+
+
+def write_accuracy_report(report: AccuracyReport, path: Path) -> list[Path]:
+    """Write ``path`` (.json) and beside it ``.md`` and ``.html``; atomic, stable bytes."""
+    path = Path(path)
+    outputs = {
+        path.with_suffix(".json"): json.dumps(
+            report.to_dict(), ensure_ascii=False, indent=2, sort_keys=True
+        )
+        + "\n",
+        path.with_suffix(".md"): report.to_markdown(),
+        path.with_suffix(".html"): report.to_html(),
+    }
+    for target, text in outputs.items():
+        with atomic_path(target) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+    return list(outputs)
+
+
+# --- input checks ------------------------------------------------------------------------
+
+
+def _require(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InputError(
+            f"{what} lack the column(s) {missing}; they have {list(frame.columns)}. Use the "
+            "file written by 'tiandi accuracy sample'"
+        )
+
+
+def _checked_samples(samples: pd.DataFrame, column: str | None) -> pd.DataFrame:
+    need = ["sample_id", "stratum", "map_class", "reference_class"]
+    _require(samples, need + ([column] if column else []), "verified samples")
+    frame = pd.DataFrame(samples[need + ([column] if column else [])]).copy()
+    if frame.empty:
+        raise InputError("verified samples hold no sample unit; nothing to assess")
+    ref = frame["reference_class"].map(lambda v: "" if v is None or v != v else str(v).strip())
+    frame["reference_class"] = ref.map(lambda v: _ALIASES.get(v, v.lower()))
+    missing = frame.loc[frame["reference_class"] == "", "sample_id"].astype(str).tolist()
+    if missing:
+        raise InputError(
+            f"{len(missing)} of {len(frame)} samples have no reference_class (first: "
+            f"{', '.join(missing[:5])}); the crew must record what they found at every sample "
+            "unit before the assessment (unvisited units would bias the estimates)"
+        )
+    if column:
+        frame[column] = frame[column].map(lambda v: None if v is None or v != v else str(v))
+    frame["stratum"] = frame["stratum"].astype(str)
+    frame["map_class"] = frame["map_class"].astype(str)
+    return frame.reset_index(drop=True)
+
+
+def _checked_areas(areas: pd.DataFrame, column: str | None) -> pd.DataFrame:
+    _require(areas, ["stratum", "map_class", "area_m2"] + ([column] if column else []), "strata")
+    frame = pd.DataFrame(areas).copy()
+    frame["stratum"] = frame["stratum"].astype(str)
+    values = pd.to_numeric(frame["area_m2"], errors="coerce")
+    if values.isna().any() or (values < 0).any():
+        raise InputError("strata table has missing or negative area_m2; it must be ≥ 0 m²")
+    frame["area_m2"] = values.astype(float)
+    return frame
+
+
+def _classes(areas: pd.DataFrame, samples: pd.DataFrame) -> tuple[str, ...]:
+    mapped = list(dict.fromkeys(areas["map_class"].astype(str)))
+    allowed = list(dict.fromkeys([*mapped, *reference_vocabulary(mapped)]))
+    bad = samples[~samples["reference_class"].isin(allowed)]
+    if len(bad):
+        first = bad.iloc[0]
+        raise InputError(
+            f"sample {first['sample_id']}: reference_class {first['reference_class']!r} is not "
+            f"one of {allowed} ({len(bad)} such samples); correct the field entries"
+        )
+    bad = samples[~samples["map_class"].isin(mapped)]
+    if len(bad):
+        raise InputError(
+            f"sample {bad.iloc[0]['sample_id']}: map_class {bad.iloc[0]['map_class']!r} is not a "
+            f"map class of the strata table ({mapped}); samples and strata do not match"
+        )
+    used = set(mapped) | set(samples["reference_class"])
+    order = [c for c in allowed if c in used and c != NO_CHANGE]
+    return (*order, NO_CHANGE) if NO_CHANGE in used else tuple(order)
+
+
+# --- estimation --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Design:
+    area: npt.NDArray[np.float64]  # A_h
+    members: list[npt.NDArray[np.intp]]  # sample indices per stratum
+    total: float
+
+    def proportion(self, y: npt.NDArray[np.float64], z: float) -> Estimate:
+        value = sum(a * y[m].mean() for a, m in zip(self.area, self.members, strict=True))
+        var = sum(
+            a**2 * y[m].var(ddof=1) / m.size for a, m in zip(self.area, self.members, strict=True)
+        )
+        return Estimate(float(value / self.total), float(math.sqrt(var) / self.total), z)
+
+    def ratio(
+        self, y: npt.NDArray[np.float64], x: npt.NDArray[np.float64], z: float
+    ) -> Estimate | None:
+        big_x = sum(a * x[m].mean() for a, m in zip(self.area, self.members, strict=True))
+        if big_x <= 0:
+            return None
+        big_y = sum(a * y[m].mean() for a, m in zip(self.area, self.members, strict=True))
+        r = big_y / big_x
+        var = 0.0
+        for a, m in zip(self.area, self.members, strict=True):
+            cov = np.cov(y[m], x[m], ddof=1)
+            var += a**2 * (cov[0, 0] + r**2 * cov[1, 1] - 2 * r * cov[0, 1]) / m.size
+        return Estimate(float(r), float(math.sqrt(max(var, 0.0)) / big_x), z)
+
+
+def _group(
+    name: str,
+    samples: pd.DataFrame,
+    stratum_area: pd.Series,
+    areas: pd.DataFrame,
+    classes: tuple[str, ...],
+    z: float,
+    *,
+    strict: bool,
+) -> GroupAccuracy:
+    k = len(classes)
+    index = {c: i for i, c in enumerate(classes)}
+    m = samples["map_class"].map(index).to_numpy()
+    r = samples["reference_class"].map(index).to_numpy()
+    counts = np.zeros((k, k), dtype=np.int64)
+    np.add.at(counts, (m, r), 1)
+    mapped = areas.groupby(areas["map_class"].astype(str))["area_m2"].sum()
+    mapped_area = tuple(float(mapped.get(c, 0.0)) for c in classes)
+    total = float(stratum_area.sum())
+    empty: tuple[None, ...] = (None,) * k
+    matrix = tuple(tuple(int(v) for v in row) for row in counts)
+    problem = _design_problem(samples, stratum_area)
+    if problem:
+        if strict:
+            raise InputError(problem)
+        return GroupAccuracy(
+            name, len(samples), total, classes, matrix, None, mapped_area, None, empty, empty,
+            empty, problem,
+        )  # fmt: skip
+    strata = [s for s in stratum_area.index if stratum_area[s] > 0]
+    design = _Design(
+        np.array([float(stratum_area[s]) for s in strata]),
+        [np.flatnonzero(samples["stratum"].to_numpy() == s) for s in strata],
+        total,
+    )
+    props = tuple(
+        tuple(design.proportion(((m == i) & (r == j)).astype(float), z).value for j in range(k))
+        for i in range(k)
+    )
+    users, producers, area = [], [], []
+    for i in range(k):
+        hit = ((m == i) & (r == i)).astype(float)
+        users.append(design.ratio(hit, (m == i).astype(float), z))
+        producers.append(design.ratio(hit, (r == i).astype(float), z))
+        p = design.proportion((r == i).astype(float), z)
+        area.append(Estimate(p.value * total, p.se * total, z))
+    overall = design.proportion((m == r).astype(float), z)
+    return GroupAccuracy(
+        name, len(samples), total, classes, matrix, props, mapped_area, overall, tuple(users),
+        tuple(producers), tuple(area),
+    )  # fmt: skip
+
+
+def _design_problem(samples: pd.DataFrame, stratum_area: pd.Series) -> str:
+    sampled = samples["stratum"].value_counts()
+    for stratum, n in sampled.items():
+        if float(stratum_area.get(stratum, 0.0)) <= 0:
+            return (
+                f"stratum {stratum!r} holds {n} sample units but has zero area in the strata "
+                "table; the samples and the strata table do not belong together"
+            )
+    for stratum, a in stratum_area.items():
+        n = int(sampled.get(stratum, 0))
+        if a > 0 and n < 2:
+            return (
+                f"stratum {stratum!r} ({a / M2_PER_HA:.2f} ha) has {n} verified sample units; "
+                "every stratum with area needs at least 2 to estimate standard errors"
+            )
+    return ""
+
+
+# --- rendering ---------------------------------------------------------------------------
+
+
+def _est(e: Estimate | None, scale: float = 1.0) -> dict[str, float] | None:
+    if e is None:
+        return None
+    return {
+        "value": e.value * scale,
+        "se": e.se * scale,
+        "ci_low": e.ci_low * scale,
+        "ci_high": e.ci_high * scale,
+    }
+
+
+def _group_dict(g: GroupAccuracy) -> dict[str, Any]:
+    per_class = [
+        {
+            "class": c,
+            "mapped_area_ha": g.mapped_area_m2[i] / M2_PER_HA,
+            "users": _est(g.users[i]),
+            "producers": _est(g.producers[i]),
+            "area_ha": _est(g.area_m2[i], 1 / M2_PER_HA),
+        }
+        for i, c in enumerate(g.classes)
+    ]
+    return {
+        "group": g.group,
+        "n_samples": g.n_samples,
+        "total_area_ha": g.total_area_m2 / M2_PER_HA,
+        "classes": list(g.classes),
+        "counts": [list(r) for r in g.counts],
+        "proportions": None if g.proportions is None else [list(r) for r in g.proportions],
+        "overall": _est(g.overall),
+        "per_class": per_class,
+        "note": g.note,
+    }
+
+
+def _fmt(e: Estimate | None, scale: float = 1.0, digits: int = 3) -> str:
+    if e is None:
+        return "—"
+    return f"{e.value * scale:.{digits}f} ± {e.half_width * scale:.{digits}f}"
+
+
+def _label(name: str) -> str:
+    if name in {c.value for c in HJ1156Class}:
+        return f"{HJ1156Class(name).zh} {name}"
+    return {NO_CHANGE: "无变化 no_change", CHANGE: "变化 change"}.get(name, name)
+
+
+_CLASS_HEADERS = [
+    "类别 class",
+    "制图面积 mapped (ha)",
+    "估计面积 estimated (ha, ±95% CI)",
+    "用户精度 user's",
+    "生产者精度 producer's",
+]
+
+
+def _rows(g: GroupAccuracy) -> list[list[str]]:
+    return [
+        [
+            _label(c),
+            f"{g.mapped_area_m2[i] / M2_PER_HA:.2f}",
+            _fmt(g.area_m2[i], 1 / M2_PER_HA, 2),
+            _fmt(g.users[i]),
+            _fmt(g.producers[i]),
+        ]
+        for i, c in enumerate(g.classes)
+    ]
+
+
+def _matrix_rows(g: GroupAccuracy) -> list[list[str]]:
+    if g.proportions is None:
+        return []
+    return [
+        [_label(c), *(f"{v:.4f}" for v in g.proportions[i]), f"{sum(g.proportions[i]):.4f}"]
+        for i, c in enumerate(g.classes)
+    ]
+
+
+def _title(g: GroupAccuracy, z: float) -> str:
+    head = "总体 overall" if g.group == "overall" else g.group
+    overall = f"总体精度 overall accuracy {_fmt(g.overall)}" if g.overall else g.note
+    return (
+        f"{head}: n = {g.n_samples}, area {g.total_area_m2 / M2_PER_HA:.2f} ha; {overall} "
+        f"(± = {z:g}·SE)"
+    )
+
+
+def _md_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _markdown(g: GroupAccuracy, z: float) -> str:
+    out = [f"## {_title(g, z)}", "", _md_table(_CLASS_HEADERS, _rows(g)), ""]
+    if g.proportions is not None:
+        headers = ["面积比例误差矩阵 map \\ reference", *g.classes, "Σ"]
+        out += [_md_table(headers, _matrix_rows(g)), ""]
+    return "\n".join(out)
+
+
+def _html_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in r) + "</tr>" for r in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _html(g: GroupAccuracy, z: float) -> str:
+    parts = [f"<h2>{html.escape(_title(g, z))}</h2>", _html_table(_CLASS_HEADERS, _rows(g))]
+    if g.proportions is not None:
+        headers = ["面积比例误差矩阵 map \\ reference", *g.classes, "Σ"]
+        parts.append(_html_table(headers, _matrix_rows(g)))
+    return "\n".join(parts)

@@ -1,0 +1,300 @@
+"""The schema of a field package (外业核查包): layers, columns, value lists, the crew's form.
+
+Shared by :mod:`tiandi.redline.field.package` (which writes packages) and
+:mod:`tiandi.redline.field.importer` (which reads them back), so both agree on every name.
+
+A package GeoPackage holds (EPSG:4490 unless noted):
+
+- ``tasks`` (MultiPolygon): one row per task, the dispatched attributes (read-only in the
+  form), ``chip_before``/``chip_after`` (relative paths of the image chips) and the crew's
+  fields :data:`CREW_COLUMNS`;
+- ``task_points`` (Point, read-only): where to go, one per task;
+- ``field_points`` (Point): observations the crew adds (:data:`OBSERVATION_COLUMNS`);
+- ``photos`` (Point): extra photos of a task, one row each, linked by ``task_id``
+  (:data:`PHOTO_LAYER_COLUMNS`); a relation shows them in the task's form;
+- ``basemap``: true-colour tiles of the after composite (GeoPackage raster, its grid CRS);
+- ``tiandi_package`` (key, value): package id, station, dispatch time, schema version;
+- ``tiandi_dispatch``: a snapshot of each task as dispatched (patch id, geometry, a hash
+  of the attributes) against which an import checks what came back;
+- ``qgis_projects``: the QGIS project with the form (QGIS's own table).
+
+Photos are files in the package folder (``DCIM/…``), referenced by relative paths, which
+is how QField and Mergin Maps store attachments.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tiandi.redline.field.tasks import FIELD_COLUMNS, TASK_COLUMNS
+from tiandi.redline.store.lifecycle import FieldOutcome
+from tiandi.redline.vocabulary import HJ1156Class
+
+SCHEMA_VERSION = "1"
+TASKS_LAYER = "tasks"
+POINTS_LAYER = "task_points"
+OBSERVATIONS_LAYER = "field_points"
+PHOTOS_LAYER = "photos"
+BASEMAP_TABLE = "basemap"
+META_TABLE = "tiandi_package"
+SNAPSHOT_TABLE = "tiandi_dispatch"
+PHOTO_FOLDER = "DCIM"
+CHIP_FOLDER = "chips"
+
+PHOTO_COLUMNS: tuple[str, ...] = ("photo", "photo_2", "photo_3")
+CREW_COLUMNS: tuple[str, ...] = (
+    "field_result",
+    "field_class",
+    "field_notes",
+    *PHOTO_COLUMNS,
+    "checked_at",
+    "crew",
+)
+"""Fields the crew fills in on each task."""
+
+CHIP_COLUMNS: tuple[str, ...] = ("chip_before", "chip_after")
+DISPATCHED_COLUMNS: tuple[str, ...] = tuple(c for c in TASK_COLUMNS if c not in FIELD_COLUMNS)
+PACKAGE_TASK_COLUMNS: tuple[str, ...] = (*DISPATCHED_COLUMNS, *CHIP_COLUMNS, *CREW_COLUMNS)
+POINT_COLUMNS: tuple[str, ...] = (
+    "task_id",
+    "patch_id",
+    "hj1156_class",
+    "hj1156_zh",
+    "area_ha",
+    "lon",
+    "lat",
+)
+OBSERVATION_COLUMNS: tuple[str, ...] = (
+    "point_id",
+    "task_id",
+    "kind",
+    "note",
+    "photo",
+    "crew",
+    "observed_at",
+)
+PHOTO_LAYER_COLUMNS: tuple[str, ...] = ("photo_id", "task_id", "path", "note", "crew", "taken_at")
+OBSERVATION_KINDS: dict[str, str] = {
+    "evidence": "证据点 evidence",
+    "boundary": "边界点 boundary",
+    "access": "通行/入口 access",
+    "other": "其他 other",
+}
+
+RESULT_LABELS: dict[str, str] = {
+    FieldOutcome.CONFIRMED.value: "属实 confirmed",
+    FieldOutcome.NOT_FOUND.value: "不属实（未发现） not found",
+    FieldOutcome.DIFFERENT_CLASS.value: "类型不符 different class",
+}
+CLASS_LABELS: dict[str, str] = {c.value: f"{c.zh} {c.value}" for c in HJ1156Class}
+
+ALIASES: dict[str, str] = {
+    "task_id": "任务编号 task id",
+    "station_id": "核查站 station",
+    "station_name": "核查站名称 station name",
+    "patch_id": "图斑编号 patch id",
+    "zone_id": "区域编号 zone id",
+    "zone_name": "区域名称 zone",
+    "zone_type": "区域类型 zone type",
+    "functional_zone": "功能区 functional zone",
+    "hj1156_class": "判读类型 mapped class",
+    "hj1156_zh": "判读类型（中文）",
+    "change_type": "变化类型 change type",
+    "change_type_zh": "变化类型（中文）",
+    "area_m2": "面积（平方米） area m²",
+    "area_ha": "面积（公顷） area ha",
+    "area_mu": "面积（亩） area mu",
+    "confidence": "置信度 confidence",
+    "lon": "经度 longitude",
+    "lat": "纬度 latitude",
+    "assignment": "分配方式 assignment",
+    "warning": "提示 warning",
+    "chip_before": "前期影像 before",
+    "chip_after": "后期影像 after",
+    "field_result": "核查结果 result",
+    "field_class": "实地类型 class found",
+    "field_notes": "核查说明 notes",
+    "photo": "现场照片1 photo 1",
+    "photo_2": "现场照片2 photo 2",
+    "photo_3": "现场照片3 photo 3",
+    "checked_at": "核查时间 checked at",
+    "crew": "核查人员 crew",
+    "point_id": "点编号 point id",
+    "kind": "点类型 kind",
+    "note": "说明 note",
+    "observed_at": "记录时间 observed at",
+    "photo_id": "照片编号 photo id",
+    "path": "照片 photo",
+    "taken_at": "拍摄时间 taken at",
+}
+
+_PHOTO_NAME = "'DCIM/' || \"task_id\" || '_' || format_date(now(), 'yyyyMMdd_hhmmss') || '.jpg'"
+
+
+def _value_map(labels: dict[str, str]) -> dict[str, Any]:
+    return {"map": [{label: value} for value, label in labels.items()]}
+
+
+def _photo_widget(*, editable: bool, name_expression: str | None) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "DocumentViewer": 1,  # image
+        "DocumentViewerHeight": 0,
+        "DocumentViewerWidth": 0,
+        "FileWidget": editable,
+        "FileWidgetButton": editable,
+        "FileWidgetFilter": "",
+        "RelativeStorage": 1,  # relative to the project (the package folder)
+        "StorageMode": 0,  # files
+        "UseLink": False,
+        "FullUrl": False,
+    }
+    if name_expression:
+        # QField names new photos with the "default path" data-defined property.
+        config["PropertyCollection"] = {
+            "name": None,
+            "properties": {
+                "propertyRootPath": {"active": True, "expression": name_expression, "type": 3}
+            },
+            "type": "collection",
+        }
+    return {"widget": "ExternalResource", "config": config}
+
+
+def _field(widget: str, config: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    return {"widget": widget, "config": config or {}, **extra}
+
+
+def tasks_form() -> dict[str, dict[str, Any]]:
+    """Widget, alias, read-only flag, default and constraint of every ``tasks`` field."""
+    fields: dict[str, dict[str, Any]] = {
+        name: _field("TextEdit", {"IsMultiline": False}, editable=False)
+        for name in DISPATCHED_COLUMNS
+    }
+    for name in CHIP_COLUMNS:
+        fields[name] = {**_photo_widget(editable=False, name_expression=None), "editable": False}
+    fields["field_result"] = _field(
+        "ValueMap",
+        _value_map(RESULT_LABELS),
+        not_null="soft",
+    )
+    fields["field_class"] = _field(
+        "ValueMap",
+        _value_map(CLASS_LABELS),
+        constraint='"field_result" IS NULL OR "field_result" <> \'different_class\' '
+        'OR "field_class" IS NOT NULL',
+        constraint_msg="类型不符时必须填写实地类型 / class found is required for a different class",
+    )
+    fields["field_notes"] = _field("TextEdit", {"IsMultiline": True, "UseHtml": False})
+    for name in PHOTO_COLUMNS:
+        fields[name] = _photo_widget(editable=True, name_expression=_PHOTO_NAME)
+    fields["checked_at"] = _field(
+        "DateTime",
+        {
+            "allow_null": True,
+            "calendar_popup": True,
+            "display_format": "yyyy-MM-dd HH:mm:ss",
+            "field_format": "yyyy-MM-ddTHH:mm:ss",
+            "field_iso_format": True,
+        },
+        default="now()",
+        apply_on_update=True,
+    )
+    fields["crew"] = _field(
+        "TextEdit", {"IsMultiline": False}, default="@user_full_name", not_null="soft"
+    )
+    return {
+        name: {**spec, "alias": ALIASES.get(name, name), "editable": spec.get("editable", True)}
+        for name, spec in fields.items()
+    }
+
+
+def points_form() -> dict[str, dict[str, Any]]:
+    """Read-only fields of ``task_points``."""
+    return {
+        name: {**_field("TextEdit"), "alias": ALIASES.get(name, name), "editable": False}
+        for name in POINT_COLUMNS
+    }
+
+
+def observations_form() -> dict[str, dict[str, Any]]:
+    """Fields of the crew's own points (``field_points``)."""
+    fields: dict[str, dict[str, Any]] = {
+        "point_id": _field("TextEdit", editable=False, default="uuid()"),
+        "task_id": _field("TextEdit"),
+        "kind": _field("ValueMap", _value_map(OBSERVATION_KINDS)),
+        "note": _field("TextEdit", {"IsMultiline": True}),
+        "photo": _photo_widget(
+            editable=True,
+            name_expression="'DCIM/point_' || format_date(now(), 'yyyyMMdd_hhmmss') || '.jpg'",
+        ),
+        "crew": _field("TextEdit", default="@user_full_name"),
+        "observed_at": _field(
+            "DateTime", {"field_iso_format": True, "allow_null": True}, default="now()"
+        ),
+    }
+    return {n: {**s, "alias": ALIASES.get(n, n)} for n, s in fields.items()}
+
+
+def photos_form() -> dict[str, dict[str, Any]]:
+    """Fields of the extra-photos layer (``photos``), linked to a task by ``task_id``."""
+    fields: dict[str, dict[str, Any]] = {
+        "photo_id": _field("TextEdit", editable=False, default="uuid()"),
+        "task_id": _field(
+            "RelationReference",
+            {"Relation": "photos_task", "AllowNULL": False, "ShowForm": False},
+        ),
+        "path": _photo_widget(editable=True, name_expression=_PHOTO_NAME),
+        "note": _field("TextEdit"),
+        "crew": _field("TextEdit", default="@user_full_name"),
+        "taken_at": _field(
+            "DateTime", {"field_iso_format": True, "allow_null": True}, default="now()"
+        ),
+    }
+    return {n: {**s, "alias": ALIASES.get(n, n)} for n, s in fields.items()}
+
+
+def form_spec(*, gpkg: str, qgs: str, title: str, basemap: bool) -> dict[str, Any]:
+    """The spec that ``_qgis_project.py build`` turns into a QGIS project."""
+    return {
+        "gpkg": gpkg,
+        "qgs": qgs,
+        "title": title,
+        "basemap": {"table": BASEMAP_TABLE, "label": "底图 basemap"} if basemap else None,
+        "layers": [
+            {
+                "table": TASKS_LAYER,
+                "label": "核查图斑 tasks",
+                "style": "outline",
+                "fields": tasks_form(),
+            },
+            {
+                "table": POINTS_LAYER,
+                "label": "图斑位置 task points",
+                "style": "point",
+                "read_only": True,
+                "fields": points_form(),
+            },
+            {
+                "table": OBSERVATIONS_LAYER,
+                "label": "核查记录点 field points",
+                "style": "observation",
+                "fields": observations_form(),
+            },
+            {
+                "table": PHOTOS_LAYER,
+                "label": "现场照片 photos",
+                "style": "observation",
+                "fields": photos_form(),
+            },
+        ],
+        "relations": [
+            {
+                "id": "photos_task",
+                "name": "现场照片 photos",
+                "parent": TASKS_LAYER,
+                "child": PHOTOS_LAYER,
+                "parent_field": "task_id",
+                "child_field": "task_id",
+            }
+        ],
+    }

@@ -1,0 +1,128 @@
+"""Patch-level scores against known events (the demo's truth, or a reference survey).
+
+A truth event counts only when it intersects the zones (a pipeline must not report events
+outside them). It is *found* when at least one patch intersects it; a patch is *correct*
+when it intersects at least one truth event (any event: a patch on an event outside the
+zones cannot exist because patches are clipped to zones). Then
+
+- precision = correct patches / patches, recall = found events / events in zones,
+  F1 their harmonic mean (0.0 when undefined: no patches, no events);
+- recall per ``kind`` of event;
+- class accuracy among correct patches: a patch's reference class is the ``hj1156_class``
+  of the event it overlaps most; accuracy per reference class and overall.
+
+These are detection scores for a demo and for regression tests, not area estimates: for
+mapped-area accuracy use the Olofsson et al. (2014) sampling design (``accuracy.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+
+from tiandi.errors import InputError
+from tiandi.redline.patches.extract import write_patches
+
+__all__ = ["PatchScores", "patch_scores", "write_patches"]
+
+
+@dataclass(frozen=True)
+class PatchScores:
+    """Patch-level detection scores (see the module docstring)."""
+
+    precision: float
+    recall: float
+    f1: float
+    n_patches: int
+    n_truth: int
+    n_correct: int = 0
+    n_found: int = 0
+    recall_by_kind: dict[str, float] = field(default_factory=dict)
+    n_truth_by_kind: dict[str, int] = field(default_factory=dict)
+    class_accuracy: float = 0.0
+    class_accuracy_by_class: dict[str, float] = field(default_factory=dict)
+
+
+def patch_scores(
+    patches: gpd.GeoDataFrame, truth: gpd.GeoDataFrame, zones: gpd.GeoDataFrame
+) -> PatchScores:
+    """Score ``patches`` against ``truth`` events (``kind``, ``hj1156_class``) in ``zones``.
+
+    All three are brought to the CRS of ``patches``. Raises :class:`InputError` when a
+    frame has no CRS or ``truth`` lacks ``kind``.
+    """
+    for name, frame in (("patches", patches), ("truth", truth), ("zones", zones)):
+        if frame.crs is None:
+            raise InputError(f"{name} have no CRS; read them with their reader (pyogrio)")
+    if "kind" not in truth:
+        raise InputError("truth has no 'kind' column; expected the demo's truth.gpkg 'events'")
+    crs = patches.crs
+    zones_c = zones.to_crs(crs)
+    truth_c = truth.to_crs(crs).reset_index(drop=True)
+    in_zones = np.zeros(len(truth_c), dtype=bool)
+    if len(zones_c) and len(truth_c):
+        hit = zones_c.sindex.query(truth_c.geometry.values, predicate="intersects")
+        in_zones[np.unique(hit[0])] = True
+    truth_c = truth_c[in_zones].reset_index(drop=True)
+    pats = patches.reset_index(drop=True)
+
+    pairs_p: np.ndarray = np.empty(0, dtype=int)
+    pairs_t: np.ndarray = np.empty(0, dtype=int)
+    if len(pats) and len(truth_c):
+        pairs_t, pairs_p = pats.sindex.query(truth_c.geometry.values, predicate="intersects")
+    correct = np.zeros(len(pats), dtype=bool)
+    correct[pairs_p] = True
+    found = np.zeros(len(truth_c), dtype=bool)
+    found[pairs_t] = True
+
+    n_p, n_t = len(pats), len(truth_c)
+    precision = float(correct.sum() / n_p) if n_p else 0.0
+    recall = float(found.sum() / n_t) if n_t else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+
+    by_kind: dict[str, float] = {}
+    n_by_kind: dict[str, int] = {}
+    kinds = truth_c["kind"].astype(str).to_numpy()
+    for kind in sorted(set(kinds)):
+        sel = kinds == kind
+        n_by_kind[kind] = int(sel.sum())
+        by_kind[kind] = float(found[sel].mean())
+
+    acc, acc_by = _class_accuracy(pats, truth_c, pairs_p, pairs_t)
+    return PatchScores(
+        precision=round(precision, 4),
+        recall=round(recall, 4),
+        f1=round(f1, 4),
+        n_patches=n_p,
+        n_truth=n_t,
+        n_correct=int(correct.sum()),
+        n_found=int(found.sum()),
+        recall_by_kind=by_kind,
+        n_truth_by_kind=n_by_kind,
+        class_accuracy=acc,
+        class_accuracy_by_class=acc_by,
+    )
+
+
+def _class_accuracy(
+    pats: gpd.GeoDataFrame,
+    truth: gpd.GeoDataFrame,
+    pairs_p: np.ndarray,
+    pairs_t: np.ndarray,
+) -> tuple[float, dict[str, float]]:
+    if "hj1156_class" not in pats or "hj1156_class" not in truth or len(pairs_p) == 0:
+        return 0.0, {}
+    best: dict[int, tuple[float, int]] = {}
+    for p, t in zip(pairs_p.tolist(), pairs_t.tolist(), strict=True):
+        overlap = float(pats.geometry.iloc[p].intersection(truth.geometry.iloc[t]).area)
+        if p not in best or overlap > best[p][0]:
+            best[p] = (overlap, t)
+    right: dict[str, list[bool]] = {}
+    for p in sorted(best):
+        ref = str(truth["hj1156_class"].iloc[best[p][1]])
+        right.setdefault(ref, []).append(str(pats["hj1156_class"].iloc[p]) == ref)
+    flat = [ok for oks in right.values() for ok in oks]
+    overall = round(sum(flat) / len(flat), 4)
+    return overall, {k: round(sum(v) / len(v), 4) for k, v in sorted(right.items())}

@@ -1,16 +1,17 @@
 """catalog -> eo -> detect on real OSCD pairs, scored against the change labels.
 
-Each of the 10 OSCD training cities is written as two acquisitions (the six bands the
-baseline uses, 20 m bands resampled to the 10 m date-1 grid, an all-clear SCL since OSCD
+Each of the 14 official OSCD training cities is written as two acquisitions (the six bands
+the baseline uses, 20 m bands resampled to the 10 m date-1 grid, an all-clear SCL since OSCD
 has no masks), registered in its own stac-geoparquet catalog, found through the embedded
 STAC API, composited and run through ``BaselineDetector`` with its default parameters.
 Precision, recall and F1 are those of the change class (OSCD label 2).
 
 Measured with the default detector (fixed threshold 2.0), per city (F1 / random F1 =
 2p/(1+p), p the change prevalence): abudhabi 0.121/0.073, aguasclaras 0.069/0.032,
-beirut 0.136/0.052, bercy 0.016/0.015, bordeaux 0.025/0.020, cupertino 0.380/0.046,
-mumbai 0.229/0.050, nantes 0.069/0.022, paris 0.058/0.006, saclay_e 0.053/0.020;
-pooled over all pixels P 0.063, R 0.744, F1 0.116 (random 0.043). OSCD marks urban change
+beihai 0.108/0.049, beirut 0.136/0.052, bercy 0.016/0.015, bordeaux 0.025/0.020,
+cupertino 0.380/0.046, hongkong 0.273/0.069, mumbai 0.229/0.050, nantes 0.069/0.022,
+paris 0.058/0.006, pisa 0.035/0.032, rennes 0.472/0.050, saclay_e 0.053/0.020;
+pooled over all pixels P 0.057, R 0.752, F1 0.107 (random 0.045). OSCD marks urban change
 only, on L1C top-of-atmosphere pairs often from different seasons (bercy: November vs
 August), so a spectral change detector finds most of it (high recall) among much other
 real change it is not labelled for (low precision). The floors below sit a little under
@@ -40,9 +41,9 @@ from tiandi.models.metrics import ConfusionMatrix, confusion_matrix, sum_confusi
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
 COLLECTION = "oscd-s2-l1c"
-F1_FLOORS = {"cupertino": 0.33, "mumbai": 0.20}  # measured 0.380 and 0.229
-POOLED_F1_FLOOR = 0.10  # measured 0.116
-POOLED_RECALL_FLOOR = 0.65  # measured 0.744
+F1_FLOORS = {"cupertino": 0.33, "mumbai": 0.20, "rennes": 0.42}  # measured 0.380, 0.229, 0.472
+POOLED_F1_FLOOR = 0.10  # measured 0.107 (0.116 over the first 10 cities)
+POOLED_RECALL_FLOOR = 0.65  # measured 0.752
 
 
 @dataclass(frozen=True)
@@ -107,10 +108,10 @@ def scores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, CityS
     yield result
 
 
-def test_all_ten_training_cities_are_scored_without_no_data(
+def test_all_fourteen_training_cities_are_scored_without_no_data(
     scores: dict[str, CityScore],
 ) -> None:
-    assert len(scores) == 10
+    assert len(scores) == 14
     for score in scores.values():
         # OSCD has no clouds and no DN 0 inside the scenes: every pixel is scored.
         assert score.no_data == 0, score.city

@@ -57,8 +57,8 @@ from scipy import ndimage
 from tiandi._io import atomic_path
 from tiandi.errors import InputError
 from tiandi.redline.accuracy.estimates import allocate, sample_size
-from tiandi.redline.patches.extract import PATCH_CRS, write_gpkg_layers
-from tiandi.redline.vocabulary import HJ1156Class
+from tiandi.redline.patches.extract import write_gpkg_layers
+from tiandi.redline.vocabulary import STORE_CRS, HJ1156Class
 from tiandi.redline.zones.read import read_zones
 
 NO_CHANGE = "no_change"
@@ -512,7 +512,7 @@ def _samples_frame(
         )
     frame = pd.DataFrame(records, columns=list(SAMPLE_COLUMNS[:-2]))
     geometry = gpd.points_from_xy(xs, ys, crs=grid.crs)
-    lonlat = gpd.GeoSeries(geometry, crs=grid.crs).to_crs(PATCH_CRS)
+    lonlat = gpd.GeoSeries(geometry, crs=grid.crs).to_crs(STORE_CRS)
     frame["lon"] = np.round(lonlat.x.to_numpy(), 8) if len(frame) else []
     frame["lat"] = np.round(lonlat.y.to_numpy(), 8) if len(frame) else []
     return gpd.GeoDataFrame(frame, geometry=geometry, crs=grid.crs)
@@ -531,7 +531,7 @@ def write_samples(design: SampleDesign, path: Path) -> tuple[Path, Path]:
     path = Path(path)
     if path.suffix.lower() != ".gpkg":
         raise InputError(f"sample file {path} must end in .gpkg (a GeoPackage for the crew)")
-    samples = design.samples.to_crs(PATCH_CRS)
+    samples = design.samples.to_crs(STORE_CRS)
     meta = {
         "source": design.source,
         "crs": design.crs,

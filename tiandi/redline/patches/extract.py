@@ -60,10 +60,9 @@ from tiandi.redline.patches.classify import (
     classify_patch,
     spectral_indices,
 )
-from tiandi.redline.vocabulary import M2_PER_HA, MU_M2, ChangeType, HJ1156Class
+from tiandi.redline.vocabulary import M2_PER_HA, MU_M2, STORE_CRS, ChangeType, HJ1156Class
 from tiandi.redline.zones.read import content_hash
 
-PATCH_CRS = "EPSG:4490"
 _Y_DIMS = ("y", "latitude", "lat")
 _X_DIMS = ("x", "longitude", "lon")
 STAT_NAMES: tuple[str, ...] = INDEX_NAMES + BAND_NAMES
@@ -194,7 +193,7 @@ def write_patches(
         {"patches": patches} if screened is None else {"patches": patches, "screened": screened}
     )
     out = {
-        name: frame.to_crs(PATCH_CRS) if frame.crs is not None else frame.set_crs(PATCH_CRS)
+        name: frame.to_crs(STORE_CRS) if frame.crs is not None else frame.set_crs(STORE_CRS)
         for name, frame in layers.items()
     }
     write_gpkg_layers(out, Path(path), dict.fromkeys(out, "MultiPolygon"))

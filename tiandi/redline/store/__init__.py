@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from tiandi.redline.store.lifecycle import transition as transition
     from tiandi.redline.store.postgis import PostgisPatchStore as PostgisPatchStore
     from tiandi.redline.store.recording import record_detections as record_detections
-    from tiandi.redline.store.recording import zone_set_version as zone_set_version
     from tiandi.redline.store.sql import DetectedPatch as DetectedPatch
     from tiandi.redline.store.sql import RunInfo as RunInfo
     from tiandi.redline.store.sql import StoredPatch as StoredPatch
@@ -51,7 +50,6 @@ _EXPORTS = {
     "IdentityParams": "identity",
     "match_patches": "identity",
     "record_detections": "recording",
-    "zone_set_version": "recording",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -51,14 +51,13 @@ from tiandi.redline.store.audit import ensure_sqlite_schema as ensure_audit_sche
 from tiandi.redline.store.lifecycle import FieldOutcome, PatchState, Role, TransitionRecord
 from tiandi.redline.store.sql import (
     PATCH_FIELDS,
-    SRID,
-    STORE_CRS,
     DetectedPatch,
     ImportSummary,
     RunInfo,
     SqlPatchStore,
     StoredPatch,
 )
+from tiandi.redline.vocabulary import STORE_CRS, STORE_SRID
 
 __all__ = [
     "DetectedPatch",
@@ -327,7 +326,7 @@ class GpkgPatchStore(SqlPatchStore):
         return column
 
     def _geom_in(self, geom: BaseGeometry) -> Any:
-        return gpkg_blob(geom, SRID)
+        return gpkg_blob(geom, STORE_SRID)
 
     def _geom_out(self, value: Any) -> BaseGeometry:
         geom = gpkg_geometry(value, keep_empty=True)

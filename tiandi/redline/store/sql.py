@@ -43,7 +43,6 @@ from shapely.geometry.base import BaseGeometry
 
 from tiandi._time import iso_utc
 from tiandi.errors import InputError
-from tiandi.redline.patches.screening import SCREEN_REASONS_ZH
 from tiandi.redline.store.audit import AuditEntry, AuditRecord, VerifyReport, canonical_json
 from tiandi.redline.store.lifecycle import (
     FieldOutcome,
@@ -53,10 +52,8 @@ from tiandi.redline.store.lifecycle import (
     TransitionRecord,
     transition,
 )
-from tiandi.redline.vocabulary import ChangeType
+from tiandi.redline.vocabulary import SCREEN_REASONS_ZH, STORE_CRS, ChangeType
 
-STORE_CRS = "EPSG:4490"
-SRID = 4490
 SYSTEM_ACTOR = "system"
 
 #: Columns of the ``patches`` table besides ``fid`` and ``geom``: (name, kind).

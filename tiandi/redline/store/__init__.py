@@ -15,7 +15,7 @@ from tiandi._exports import lazy_exports
 
 if TYPE_CHECKING:
     from tiandi.redline.store.audit import AuditLog as AuditLog
-    from tiandi.redline.store.audit import VerifyReport as VerifyReport
+    from tiandi.redline.store.audit_verify import VerifyReport as VerifyReport
     from tiandi.redline.store.gpkg import GpkgPatchStore as GpkgPatchStore
     from tiandi.redline.store.gpkg import PatchStore as PatchStore
     from tiandi.redline.store.gpkg import open_store as open_store
@@ -28,25 +28,25 @@ if TYPE_CHECKING:
     from tiandi.redline.store.lifecycle import transition as transition
     from tiandi.redline.store.postgis import PostgisPatchStore as PostgisPatchStore
     from tiandi.redline.store.recording import record_detections as record_detections
-    from tiandi.redline.store.sql import DetectedPatch as DetectedPatch
-    from tiandi.redline.store.sql import RunInfo as RunInfo
-    from tiandi.redline.store.sql import StoredPatch as StoredPatch
+    from tiandi.redline.store.records import DetectedPatch as DetectedPatch
+    from tiandi.redline.store.records import RunInfo as RunInfo
+    from tiandi.redline.store.records import StoredPatch as StoredPatch
 
 _EXPORTS = {
     "PatchStore": "gpkg",
     "GpkgPatchStore": "gpkg",
     "open_store": "gpkg",
     "PostgisPatchStore": "postgis",
-    "RunInfo": "sql",
-    "DetectedPatch": "sql",
-    "StoredPatch": "sql",
+    "RunInfo": "records",
+    "DetectedPatch": "records",
+    "StoredPatch": "records",
     "PatchState": "lifecycle",
     "Role": "lifecycle",
     "FieldOutcome": "lifecycle",
     "transition": "lifecycle",
     "allowed_targets": "lifecycle",
     "AuditLog": "audit",
-    "VerifyReport": "audit",
+    "VerifyReport": "audit_verify",
     "IdentityParams": "identity",
     "match_patches": "identity",
     "record_detections": "recording",

@@ -30,18 +30,18 @@ from psycopg.types.json import Jsonb
 from shapely.geometry.base import BaseGeometry
 
 from tiandi.errors import InputError
-from tiandi.redline.store.audit import (
+from tiandi.redline.store.audit_chain import (
     FIELDS,
     HEAD_TABLE,
     TABLE,
     AuditEntry,
     AuditRecord,
-    VerifyReport,
     next_record,
     record_row,
-    verify_rows,
 )
-from tiandi.redline.store.sql import PATCH_FIELDS, SqlPatchStore
+from tiandi.redline.store.audit_verify import VerifyReport, verify_rows
+from tiandi.redline.store.records import PATCH_FIELDS
+from tiandi.redline.store.sql import SqlPatchStore
 from tiandi.redline.vocabulary import STORE_SRID
 
 _PG_TYPES = {"text": "text", "real": "double precision", "int": "integer", "time": "timestamptz"}

@@ -18,7 +18,7 @@ import shapely
 from tiandi.errors import InputError
 from tiandi.redline.store.gpkg import PatchStore
 from tiandi.redline.store.identity import IdentityParams, match_patches
-from tiandi.redline.store.sql import DetectedPatch, ImportSummary, RunInfo, plain
+from tiandi.redline.store.records import DetectedPatch, ImportSummary, RunInfo, plain
 from tiandi.redline.vocabulary import STORE_CRS
 
 # Re-exported for callers that import it with record_detections; it lives in zones.

@@ -25,12 +25,12 @@ if TYPE_CHECKING:
     from tiandi.redline.store.lifecycle import PatchState as PatchState
     from tiandi.redline.store.lifecycle import Role as Role
     from tiandi.redline.store.lifecycle import allowed_targets as allowed_targets
-    from tiandi.redline.store.lifecycle import transition as transition
     from tiandi.redline.store.postgis import PostgisPatchStore as PostgisPatchStore
     from tiandi.redline.store.recording import record_detections as record_detections
     from tiandi.redline.store.records import DetectedPatch as DetectedPatch
     from tiandi.redline.store.records import RunInfo as RunInfo
     from tiandi.redline.store.records import StoredPatch as StoredPatch
+    from tiandi.redline.store.transitions import transition as transition
 
 _EXPORTS = {
     "PatchStore": "gpkg",
@@ -43,7 +43,7 @@ _EXPORTS = {
     "PatchState": "lifecycle",
     "Role": "lifecycle",
     "FieldOutcome": "lifecycle",
-    "transition": "lifecycle",
+    "transition": "transitions",
     "allowed_targets": "lifecycle",
     "AuditLog": "audit",
     "VerifyReport": "audit_verify",

@@ -16,13 +16,7 @@ from shapely.geometry.base import BaseGeometry
 from tiandi._time import iso_utc
 from tiandi.redline.store._backend import SYSTEM_ACTOR, SqlBackend, Tx
 from tiandi.redline.store.audit_chain import AuditEntry
-from tiandi.redline.store.lifecycle import (
-    PatchState,
-    PatchStatus,
-    Role,
-    TransitionRecord,
-    transition,
-)
+from tiandi.redline.store.lifecycle import PatchState, PatchStatus, Role, TransitionRecord
 from tiandi.redline.store.records import (
     DETECTED_ATTRS,
     DetectedPatch,
@@ -30,6 +24,7 @@ from tiandi.redline.store.records import (
     RunInfo,
     plain,
 )
+from tiandi.redline.store.transitions import transition
 from tiandi.redline.vocabulary import SCREEN_REASONS_ZH, ChangeType
 
 

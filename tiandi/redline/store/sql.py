@@ -44,14 +44,9 @@ from tiandi.redline.store._backend import TRANSITION_COLS
 from tiandi.redline.store._import import SqlRunImport
 from tiandi.redline.store.audit_chain import AuditEntry, AuditRecord
 from tiandi.redline.store.audit_verify import VerifyReport
-from tiandi.redline.store.lifecycle import (
-    FieldOutcome,
-    PatchState,
-    Role,
-    TransitionRecord,
-    transition,
-)
+from tiandi.redline.store.lifecycle import FieldOutcome, PatchState, Role, TransitionRecord
 from tiandi.redline.store.records import PATCH_NAMES, RunInfo, StoredPatch, plain
+from tiandi.redline.store.transitions import transition
 from tiandi.redline.vocabulary import STORE_CRS
 
 
@@ -227,7 +222,7 @@ class SqlPatchStore(SqlRunImport):
     ) -> TransitionRecord:
         """Apply one lifecycle transition to the patch ``key`` and record it.
 
-        Checked by :func:`tiandi.redline.store.lifecycle.transition` against the stored state;
+        Checked by :func:`tiandi.redline.store.transitions.transition` against the stored state;
         the new state, the history row and the audit record commit in one transaction.
         Raises ``LifecycleError`` (nothing written) when the transition is not allowed.
         """

@@ -44,7 +44,7 @@ from shapely.geometry.base import BaseGeometry
 from tiandi._gpkg import register_gpkg_functions
 from tiandi._time import CHINA_STANDARD_TIME
 from tiandi.errors import InputError
-from tiandi.redline.accuracy.sampling import CHANGE, NO_CHANGE
+from tiandi.redline.accuracy.strata import CHANGE, NO_CHANGE
 from tiandi.redline.field.schema import OBSERVATIONS_LAYER, PHOTOS_LAYER, TASKS_LAYER
 from tiandi.redline.store.gpkg import PatchStore
 from tiandi.redline.store.lifecycle import FieldOutcome, PatchState, Role, TransitionRecord

@@ -44,11 +44,11 @@ from shapely.geometry.base import BaseGeometry
 from tiandi._gpkg import register_gpkg_functions
 from tiandi._time import CHINA_STANDARD_TIME
 from tiandi.errors import InputError
-from tiandi.redline.accuracy.sampling import CHANGE, NO_CHANGE
+from tiandi.redline.accuracy.strata import CHANGE, NO_CHANGE
 from tiandi.redline.field.schema import OBSERVATIONS_LAYER, PHOTOS_LAYER, TASKS_LAYER
-from tiandi.redline.patches.extract import PATCH_CRS
 from tiandi.redline.store.gpkg import PatchStore
 from tiandi.redline.store.lifecycle import FieldOutcome, PatchState, Role, TransitionRecord
+from tiandi.redline.vocabulary import STORE_CRS as PATCH_CRS
 from tiandi.redline.vocabulary import HJ1156Class
 
 SIMULATED = "simulated by the tiandi demo"

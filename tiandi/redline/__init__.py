@@ -4,5 +4,5 @@ Subpackages follow the data: ``zones`` (what is watched) → ``patches`` (what c
 there) → ``store`` (patches across runs, lifecycle, audit chain) → ``field`` (tasks,
 packages, import of field results) → ``accuracy`` (Olofsson estimates) → ``reports``
 (run summary, ledgers). ``vocabulary`` holds the terms they share: HJ 1156 classes,
-change types, functional zones, area units.
+change types, functional zones, screening reasons, the store CRS, area units.
 """

@@ -1,9 +1,12 @@
-"""Vocabularies of the red-line domain: HJ 1156 classes, change types, functional zones.
+"""Vocabularies of the red-line domain: HJ 1156 classes, change types, functional zones,
+screening reasons, the store CRS and area units.
 
 HJ 1156-2021 (自然保护地人类活动遥感监测技术规范) classes human activities in protected
 areas into nine classes and three change types. Reserves (自然保护区) are divided into
 three functional zones. Values are ASCII (``str`` enums, safe as file and column values);
 ``.zh`` gives the Chinese label used in reports and field forms, ``.en`` the English one.
+Screening reasons (初筛) are the codes :mod:`tiandi.redline.patches.screening` gives a
+pseudo-change; every vector the red-line domain writes is in :data:`STORE_CRS`.
 """
 
 from __future__ import annotations
@@ -15,6 +18,22 @@ MU_M2 = 666.67
 
 M2_PER_HA = 10_000.0
 """Square metres in one hectare."""
+
+STORE_CRS = "EPSG:4490"
+"""CRS of every vector the red-line domain writes (CGCS2000 geographic): patch
+GeoPackages, the patch store, field tasks and accuracy samples."""
+
+STORE_SRID = 4490
+"""EPSG code of :data:`STORE_CRS`, the SRID of the stores' geometry columns."""
+
+SCREEN_REASONS_ZH: dict[str, str] = {
+    "below_mmu": "小于最小上图面积",
+    "seasonal_greening": "季节性/轮作变化",
+    "weak_spectral_change": "光谱变化弱(云影残留或物候)",
+    "vegetation_remains": "变化后仍为植被(收割或物候)",
+}
+"""Screening reasons (初筛) of a pseudo-change, code → Chinese label (see
+:mod:`tiandi.redline.patches.screening` for the rules behind each)."""
 
 
 class HJ1156Class(StrEnum):

@@ -8,16 +8,14 @@ import numpy as np
 import pytest
 
 from tiandi.errors import InputError
+from tiandi.redline.accuracy.design import allocate, sample_size, stratified_random_sample
 from tiandi.redline.accuracy.estimates import (
     AccuracyAssessment,
     ClassResult,
     Estimate,
-    allocate,
     assess,
     error_matrix,
     estimate_areas,
-    sample_size,
-    stratified_random_sample,
 )
 
 # Section 5 of the paper, Table 8: rows are map classes, columns reference classes.

@@ -13,9 +13,9 @@ import pytest
 import xarray as xr
 from shapely.geometry import LineString, box
 
-import tiandi.redline.patches.extract as patches_mod
 from tests.fixtures.redline import BANDS, SIGNATURES, Scene, scene_box, zones_utm
 from tiandi.errors import InputError
+from tiandi.redline.patches._grid import Grid
 from tiandi.redline.patches.classify import ShapeMetrics, classify_patch
 from tiandi.redline.patches.extract import (
     PATCH_COLUMNS,
@@ -144,13 +144,13 @@ def test_result_does_not_depend_on_window_size() -> None:
 
 def test_reads_one_window_of_rows_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
     spans: list[int] = []
-    real = patches_mod._read
+    real = Grid.read
 
-    def spy(da: xr.DataArray, grid: Any, rows: tuple[int, int], cols: tuple[int, int]) -> Any:
+    def spy(grid: Grid, da: xr.DataArray, rows: tuple[int, int], cols: tuple[int, int]) -> Any:
         spans.append(rows[1] - rows[0])
-        return real(da, grid, rows, cols)
+        return real(grid, da, rows, cols)
 
-    monkeypatch.setattr(patches_mod, "_read", spy)
+    monkeypatch.setattr(Grid, "read", spy)
     change, before, after = _planted().datasets()
     extract_patches(change, before, after, zones_utm(scene_box()), PatchParams(window_rows=8))
     assert spans and max(spans) <= 8

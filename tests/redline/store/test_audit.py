@@ -13,16 +13,11 @@ from typing import Any
 import pytest
 
 from tiandi.errors import InputError
-from tiandi.redline.store.audit import (
-    GENESIS,
-    TABLE,
-    AuditLog,
-    append_transition,
-    read_jsonl,
-    record_hash,
-    verify_jsonl,
-)
-from tiandi.redline.store.lifecycle import PatchStatus, transition
+from tiandi.redline.store.audit import AuditLog, append_transition
+from tiandi.redline.store.audit_chain import GENESIS, TABLE, record_hash
+from tiandi.redline.store.audit_verify import read_jsonl, verify_jsonl
+from tiandi.redline.store.lifecycle import PatchStatus
+from tiandi.redline.store.transitions import transition
 
 T0 = datetime(2025, 7, 1, 8, 0, tzinfo=UTC)
 

@@ -19,9 +19,8 @@ from tiandi.redline.store.lifecycle import (
     TransitionRecord,
     allowed_targets,
     labels,
-    replay,
-    transition,
 )
+from tiandi.redline.store.transitions import replay, transition
 
 T0 = datetime(2025, 7, 1, 8, 0, tzinfo=UTC)
 

@@ -18,10 +18,10 @@ from tiandi.errors import InputError
 from tiandi.redline.zones.read import (
     STATION_COLUMNS,
     ZONE_COLUMNS,
-    EncodingGuessWarning,
     read_stations,
     read_zones,
 )
+from tiandi.redline.zones.vector import EncodingGuessWarning
 
 NAMES = ["黄河湿地国家级自然保护区", "秦岭生态保护红线"]
 

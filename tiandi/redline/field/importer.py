@@ -77,7 +77,7 @@ from tiandi.redline.field.schema import (
     SNAPSHOT_TABLE,
     TASKS_LAYER,
 )
-from tiandi.redline.store.audit import canonical_json
+from tiandi.redline.store.audit_chain import canonical_json
 from tiandi.redline.store.lifecycle import FieldOutcome
 from tiandi.redline.vocabulary import HJ1156Class
 

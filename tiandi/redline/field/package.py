@@ -61,8 +61,8 @@ from tiandi.redline.field.schema import (
     form_spec,
 )
 from tiandi.redline.field.tasks import assign_tasks
-from tiandi.redline.patches.extract import PATCH_CRS
-from tiandi.redline.store.audit import canonical_json
+from tiandi.redline.store.audit_chain import canonical_json
+from tiandi.redline.vocabulary import STORE_CRS as PATCH_CRS
 from tiandi.redline.zones.read import read_stations
 
 _NUMERIC = ("area_m2", "area_ha", "area_mu", "confidence", "lon", "lat")

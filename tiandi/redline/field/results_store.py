@@ -29,7 +29,8 @@ from typing import Any, Protocol
 
 from tiandi._io import atomic_path
 from tiandi.errors import InputError
-from tiandi.redline.store.audit import AuditLog, canonical_json
+from tiandi.redline.store.audit import AuditLog
+from tiandi.redline.store.audit_chain import canonical_json
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,8 @@ import pyproj
 
 from tiandi._io import atomic_path
 from tiandi.errors import InputError
-from tiandi.redline.patches.extract import PATCH_CRS, write_gpkg_layers
+from tiandi.redline.patches.extract import write_gpkg_layers
+from tiandi.redline.vocabulary import STORE_CRS as PATCH_CRS
 
 FIELD_COLUMNS: tuple[str, ...] = ("field_result", "field_class", "field_notes", "photo")
 

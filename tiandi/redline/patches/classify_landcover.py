@@ -47,13 +47,16 @@ from collections.abc import Mapping
 
 import geopandas as gpd
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import rasterio.features
 import xarray as xr
 from affine import Affine
+from shapely.geometry.base import BaseGeometry
 
 from tiandi.errors import InputError
 from tiandi.models.landcover import LANDCOVER_CLASSES, PROB_NAMES
+from tiandi.redline.patches._grid import Grid, grid_of
 from tiandi.redline.patches.classify import (
     BAND_NAMES,
     INDEX_NAMES,
@@ -61,7 +64,6 @@ from tiandi.redline.patches.classify import (
     classify_patch,
     spectral_indices,
 )
-from tiandi.redline.patches.extract import grid_of
 from tiandi.redline.vocabulary import ChangeType, HJ1156Class
 
 LC_METHOD = "landcover"
@@ -145,23 +147,9 @@ def landcover_zonal_means(
     counts = np.zeros((n, len(PROB_NAMES)))
     if n:
         geoms = patches.to_crs(grid.crs).geometry.values
-        inv = ~grid.transform
-        boxes = []
-        for g in geoms:
-            x0, y0, x1, y1 = g.bounds
-            cols, rows = zip(*(inv @ (x, y) for x in (x0, x1) for y in (y0, y1)), strict=True)
-            boxes.append(
-                (
-                    max(math.floor(min(rows)), 0),
-                    min(math.ceil(max(rows)), grid.height),
-                    max(math.floor(min(cols)), 0),
-                    min(math.ceil(max(cols)), grid.width),
-                )
-            )
-        r_lo = min(bx[0] for bx in boxes)
-        r_hi = max(bx[1] for bx in boxes)
-        c_lo = min(bx[2] for bx in boxes)
-        c_hi = max(bx[3] for bx in boxes)
+        boxes = [_pixel_box(g, grid) for g in geoms]
+        r_lo, r_hi = min(bx[0] for bx in boxes), max(bx[1] for bx in boxes)
+        c_lo, c_hi = min(bx[2] for bx in boxes), max(bx[3] for bx in boxes)
         for a in range(r_lo, r_hi, window_rows):
             b = min(a + window_rows, r_hi)
             hits = [i for i, bx in enumerate(boxes) if bx[0] < b and bx[1] > a and bx[2] < bx[3]]
@@ -173,21 +161,48 @@ def landcover_zonal_means(
             sub = sub.compute()  # all classes in one pass: they share the model's forward pass
             block = np.stack([np.asarray(sub[v].values, dtype="float64") for v in PROB_NAMES])
             for i in hits:
-                r0, r1 = max(boxes[i][0], a), min(boxes[i][1], b)
-                c0, c1 = boxes[i][2], boxes[i][3]
-                if r0 >= r1:
-                    continue
-                t = grid.transform * Affine.translation(c0, r0)
-                inside = rasterio.features.geometry_mask(
-                    [geoms[i]], out_shape=(r1 - r0, c1 - c0), transform=t, invert=True
-                )
-                vals = block[:, r0 - a : r1 - a, c0 - c_lo : c1 - c_lo][:, inside]
-                ok = np.isfinite(vals)
-                sums[i] += np.where(ok, vals, 0.0).sum(axis=1)
-                counts[i] += ok.sum(axis=1)
+                _accumulate(sums[i], counts[i], block, geoms[i], boxes[i], (a, b, c_lo), grid)
     with np.errstate(invalid="ignore", divide="ignore"):
         means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
     return pd.DataFrame(means, columns=list(PROB_NAMES), index=patches.index)
+
+
+def _pixel_box(geom: BaseGeometry, grid: Grid) -> tuple[int, int, int, int]:
+    """Rows and columns (r0, r1, c0, c1) of the grid that ``geom``'s bounds cover."""
+    x0, y0, x1, y1 = geom.bounds
+    inv = ~grid.transform
+    cols, rows = zip(*(inv @ (x, y) for x in (x0, x1) for y in (y0, y1)), strict=True)
+    return (
+        max(math.floor(min(rows)), 0),
+        min(math.ceil(max(rows)), grid.height),
+        max(math.floor(min(cols)), 0),
+        min(math.ceil(max(cols)), grid.width),
+    )
+
+
+def _accumulate(
+    sums: npt.NDArray[np.float64],
+    counts: npt.NDArray[np.float64],
+    block: npt.NDArray[np.float64],
+    geom: BaseGeometry,
+    box: tuple[int, int, int, int],
+    origin: tuple[int, int, int],
+    grid: Grid,
+) -> None:
+    """Add one patch's valid pixels of ``block`` (window rows a..b, from column c_lo)."""
+    a, b, c_lo = origin
+    r0, r1 = max(box[0], a), min(box[1], b)
+    c0, c1 = box[2], box[3]
+    if r0 >= r1:
+        return
+    t = grid.transform * Affine.translation(c0, r0)
+    inside = rasterio.features.geometry_mask(
+        [geom], out_shape=(r1 - r0, c1 - c0), transform=t, invert=True
+    )
+    vals = block[:, r0 - a : r1 - a, c0 - c_lo : c1 - c_lo][:, inside]
+    ok = np.isfinite(vals)
+    sums += np.where(ok, vals, 0.0).sum(axis=1)
+    counts += ok.sum(axis=1)
 
 
 def reclassify_with_landcover(

@@ -36,14 +36,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from tiandi.redline.vocabulary import ChangeType
-
-SCREEN_REASONS_ZH = {
-    "below_mmu": "小于最小上图面积",
-    "seasonal_greening": "季节性/轮作变化",
-    "weak_spectral_change": "光谱变化弱(云影残留或物候)",
-    "vegetation_remains": "变化后仍为植被(收割或物候)",
-}
+from tiandi.redline.vocabulary import SCREEN_REASONS_ZH, ChangeType
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from tiandi._exports import lazy_exports
 
 if TYPE_CHECKING:
     from tiandi.redline.store.audit import AuditLog as AuditLog
-    from tiandi.redline.store.audit import VerifyReport as VerifyReport
+    from tiandi.redline.store.audit_verify import VerifyReport as VerifyReport
     from tiandi.redline.store.gpkg import GpkgPatchStore as GpkgPatchStore
     from tiandi.redline.store.gpkg import PatchStore as PatchStore
     from tiandi.redline.store.gpkg import open_store as open_store
@@ -25,33 +25,31 @@ if TYPE_CHECKING:
     from tiandi.redline.store.lifecycle import PatchState as PatchState
     from tiandi.redline.store.lifecycle import Role as Role
     from tiandi.redline.store.lifecycle import allowed_targets as allowed_targets
-    from tiandi.redline.store.lifecycle import transition as transition
     from tiandi.redline.store.postgis import PostgisPatchStore as PostgisPatchStore
     from tiandi.redline.store.recording import record_detections as record_detections
-    from tiandi.redline.store.recording import zone_set_version as zone_set_version
-    from tiandi.redline.store.sql import DetectedPatch as DetectedPatch
-    from tiandi.redline.store.sql import RunInfo as RunInfo
-    from tiandi.redline.store.sql import StoredPatch as StoredPatch
+    from tiandi.redline.store.records import DetectedPatch as DetectedPatch
+    from tiandi.redline.store.records import RunInfo as RunInfo
+    from tiandi.redline.store.records import StoredPatch as StoredPatch
+    from tiandi.redline.store.transitions import transition as transition
 
 _EXPORTS = {
     "PatchStore": "gpkg",
     "GpkgPatchStore": "gpkg",
     "open_store": "gpkg",
     "PostgisPatchStore": "postgis",
-    "RunInfo": "sql",
-    "DetectedPatch": "sql",
-    "StoredPatch": "sql",
+    "RunInfo": "records",
+    "DetectedPatch": "records",
+    "StoredPatch": "records",
     "PatchState": "lifecycle",
     "Role": "lifecycle",
     "FieldOutcome": "lifecycle",
-    "transition": "lifecycle",
+    "transition": "transitions",
     "allowed_targets": "lifecycle",
     "AuditLog": "audit",
-    "VerifyReport": "audit",
+    "VerifyReport": "audit_verify",
     "IdentityParams": "identity",
     "match_patches": "identity",
     "record_detections": "recording",
-    "zone_set_version": "recording",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -40,25 +40,20 @@ from tiandi._gpkg import (
     register_gpkg_functions,
 )
 from tiandi.errors import InputError
-from tiandi.redline.store.audit import (
-    AuditEntry,
-    AuditLog,
-    AuditRecord,
-    VerifyReport,
-    append_sqlite,
-)
+from tiandi.redline.store.audit import AuditLog, append_sqlite
 from tiandi.redline.store.audit import ensure_sqlite_schema as ensure_audit_schema
+from tiandi.redline.store.audit_chain import AuditEntry, AuditRecord
+from tiandi.redline.store.audit_verify import VerifyReport
 from tiandi.redline.store.lifecycle import FieldOutcome, PatchState, Role, TransitionRecord
-from tiandi.redline.store.sql import (
+from tiandi.redline.store.records import (
     PATCH_FIELDS,
-    SRID,
-    STORE_CRS,
     DetectedPatch,
     ImportSummary,
     RunInfo,
-    SqlPatchStore,
     StoredPatch,
 )
+from tiandi.redline.store.sql import SqlPatchStore
+from tiandi.redline.vocabulary import STORE_CRS, STORE_SRID
 
 __all__ = [
     "DetectedPatch",
@@ -327,7 +322,7 @@ class GpkgPatchStore(SqlPatchStore):
         return column
 
     def _geom_in(self, geom: BaseGeometry) -> Any:
-        return gpkg_blob(geom, SRID)
+        return gpkg_blob(geom, STORE_SRID)
 
     def _geom_out(self, value: Any) -> BaseGeometry:
         geom = gpkg_geometry(value, keep_empty=True)

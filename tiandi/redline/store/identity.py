@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import geopandas as gpd
 import shapely
@@ -105,42 +106,86 @@ def match_patches(
     if detected.empty:
         return []
     metric = _metric_crs(detected)
-    det = detected.to_crs(metric).reset_index(drop=True)
-    det_area = det.geometry.area.to_numpy()
-    pairs: list[tuple[float, float, int, int, float]] = []
-    old = gpd.GeoDataFrame()
-    old_area = None
+    det = _Measured.of(detected.to_crs(metric).reset_index(drop=True))
+    linked: dict[int, IdentityMatch] = {}
     if not known.empty:
         _check(known, "known patches", ("patch_uid", "zone_id"))
-        old = known.to_crs(metric).reset_index(drop=True)
-        old_area = old.geometry.area.to_numpy()
-        tree = shapely.STRtree(old.geometry.to_numpy())
-        d_idx, k_idx = tree.query(det.geometry.to_numpy(), predicate="intersects")
-        for i, k in zip(d_idx.tolist(), k_idx.tolist(), strict=True):
-            if str(det.at[i, "zone_id"]) != str(old.at[k, "zone_id"]):
-                continue
-            inter = float(shapely.area(shapely.intersection(det.geometry[i], old.geometry[k])))
-            smaller = min(float(det_area[i]), float(old_area[k]))
-            if smaller <= 0 or inter / smaller < params.min_overlap:
-                continue
-            union = float(det_area[i]) + float(old_area[k]) - inter
-            pairs.append((inter / union if union > 0 else 0.0, inter / smaller, i, k, inter))
+        old = _Measured.of(known.to_crs(metric).reset_index(drop=True))
+        linked = _link(_candidate_pairs(det, old, params), det, old, params)
+    out: list[IdentityMatch] = []
+    for i in range(len(det.frame)):
+        match = linked.get(i)
+        if match is None:
+            uid = new_patch_uid(run_id, str(det.frame.at[i, "patch_id"]))
+            match = IdentityMatch(
+                i, uid, False, str(det.frame.at[i, "change_type"]), area_m2=_r(float(det.area[i]))
+            )
+        out.append(match)
+    return out
+
+
+@dataclass(frozen=True)
+class _Measured:
+    """Patches in a metric CRS (0-based index) with their areas in m²."""
+
+    frame: gpd.GeoDataFrame
+    area: Any
+
+    @classmethod
+    def of(cls, frame: gpd.GeoDataFrame) -> _Measured:
+        return cls(frame, frame.geometry.area.to_numpy())
+
+
+def _candidate_pairs(
+    det: _Measured, old: _Measured, params: IdentityParams
+) -> list[tuple[float, float, int, int, float]]:
+    """(IoU, overlap, detection, known patch, intersection) of pairs in the same zone that
+    overlap enough, best first (ties by patch id, then patch uid)."""
+    pairs: list[tuple[float, float, int, int, float]] = []
+    tree = shapely.STRtree(old.frame.geometry.to_numpy())
+    d_idx, k_idx = tree.query(det.frame.geometry.to_numpy(), predicate="intersects")
+    for i, k in zip(d_idx.tolist(), k_idx.tolist(), strict=True):
+        if str(det.frame.at[i, "zone_id"]) != str(old.frame.at[k, "zone_id"]):
+            continue
+        inter = float(
+            shapely.area(shapely.intersection(det.frame.geometry[i], old.frame.geometry[k]))
+        )
+        smaller = min(float(det.area[i]), float(old.area[k]))
+        if smaller <= 0 or inter / smaller < params.min_overlap:
+            continue
+        union = float(det.area[i]) + float(old.area[k]) - inter
+        pairs.append((inter / union if union > 0 else 0.0, inter / smaller, i, k, inter))
     pairs.sort(
-        key=lambda p: (-p[0], -p[1], str(det.at[p[2], "patch_id"]), str(old.at[p[3], "patch_uid"]))
+        key=lambda p: (
+            -p[0],
+            -p[1],
+            str(det.frame.at[p[2], "patch_id"]),
+            str(old.frame.at[p[3], "patch_uid"]),
+        )
     )
+    return pairs
+
+
+def _link(
+    pairs: list[tuple[float, float, int, int, float]],
+    det: _Measured,
+    old: _Measured,
+    params: IdentityParams,
+) -> dict[int, IdentityMatch]:
+    """Greedy one-to-one linking of the best pairs; a linked patch that grew is enlarged."""
     taken_d: dict[int, IdentityMatch] = {}
     taken_k: set[int] = set()
     for iou, overlap, i, k, _ in pairs:
-        if i in taken_d or k in taken_k or old_area is None:
+        if i in taken_d or k in taken_k:
             continue
         taken_k.add(k)
-        area, before = float(det_area[i]), float(old_area[k])
+        area, before = float(det.area[i]), float(old.area[k])
         grew = area - before
         enlarged = grew > params.growth_tolerance * before and grew > params.min_growth_m2
-        change = ChangeType.ENLARGED.value if enlarged else str(det.at[i, "change_type"])
+        change = ChangeType.ENLARGED.value if enlarged else str(det.frame.at[i, "change_type"])
         taken_d[i] = IdentityMatch(
             i,
-            str(old.at[k, "patch_uid"]),
+            str(old.frame.at[k, "patch_uid"]),
             True,
             change,
             round(overlap, 6),
@@ -148,16 +193,7 @@ def match_patches(
             _r(area),
             _r(before),
         )
-    out: list[IdentityMatch] = []
-    for i in range(len(det)):
-        match = taken_d.get(i)
-        if match is None:
-            uid = new_patch_uid(run_id, str(det.at[i, "patch_id"]))
-            match = IdentityMatch(
-                i, uid, False, str(det.at[i, "change_type"]), area_m2=_r(float(det_area[i]))
-            )
-        out.append(match)
-    return out
+    return taken_d
 
 
 def _r(value: float) -> float | None:

@@ -30,18 +30,19 @@ from psycopg.types.json import Jsonb
 from shapely.geometry.base import BaseGeometry
 
 from tiandi.errors import InputError
-from tiandi.redline.store.audit import (
+from tiandi.redline.store.audit_chain import (
     FIELDS,
     HEAD_TABLE,
     TABLE,
     AuditEntry,
     AuditRecord,
-    VerifyReport,
     next_record,
     record_row,
-    verify_rows,
 )
-from tiandi.redline.store.sql import PATCH_FIELDS, SRID, SqlPatchStore
+from tiandi.redline.store.audit_verify import VerifyReport, verify_rows
+from tiandi.redline.store.records import PATCH_FIELDS
+from tiandi.redline.store.sql import SqlPatchStore
+from tiandi.redline.vocabulary import STORE_SRID
 
 _PG_TYPES = {"text": "text", "real": "double precision", "int": "integer", "time": "timestamptz"}
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -52,7 +53,7 @@ def _schema_sql(schema: str) -> list[str]:
         f"{name} {_PG_TYPES[kind]}" + (" NOT NULL UNIQUE" if name == "patch_uid" else "")
         for name, kind in PATCH_FIELDS
     )
-    geom = f"geometry(MultiPolygon, {SRID})"
+    geom = f"geometry(MultiPolygon, {STORE_SRID})"
     return [
         f"CREATE SCHEMA IF NOT EXISTS {schema}",
         f"""CREATE TABLE IF NOT EXISTS patches (
@@ -193,7 +194,7 @@ class PostgisPatchStore(SqlPatchStore):
                 raise InputError(f"patch store {self.location} cannot be used: {exc}") from exc
 
     def _geom_param(self) -> str:
-        return f"ST_Multi(ST_GeomFromWKB(?, {SRID}))"
+        return f"ST_Multi(ST_GeomFromWKB(?, {STORE_SRID}))"
 
     def _geom_select(self, column: str) -> str:
         return f"ST_AsBinary({column})"

@@ -1,10 +1,13 @@
-"""What both patch stores share: the records they keep and the SQL they run.
+"""What both patch stores share: the SQL they run.
 
 :class:`SqlPatchStore` holds the whole behaviour of a patch store (import of a run,
 lifecycle transitions, queries, the audit log) as SQL with ``?`` placeholders that both
 backends run; a backend only says how to open a transaction, how to pass geometries,
 times and JSON, and how to append an audit record inside the transaction
 (:mod:`tiandi.redline.store.gpkg` for GeoPackage, :mod:`tiandi.redline.store.postgis`).
+The store is built in layers: :mod:`._backend` (what a backend provides, lookups, the
+transition write), :mod:`._import` (recording a run), this module (queries and
+transitions); the records it keeps and returns are in :mod:`.records`.
 
 Tables (same names and columns in both backends):
 
@@ -26,276 +29,33 @@ history rows and the audit records commit together or not at all.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
-from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from abc import abstractmethod
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
-import shapely
-from shapely.geometry.base import BaseGeometry
 
 from tiandi._time import iso_utc
 from tiandi.errors import InputError
-from tiandi.redline.patches.screening import SCREEN_REASONS_ZH
-from tiandi.redline.store.audit import AuditEntry, AuditRecord, VerifyReport, canonical_json
-from tiandi.redline.store.lifecycle import (
-    FieldOutcome,
-    PatchState,
-    PatchStatus,
-    Role,
-    TransitionRecord,
-    transition,
-)
-from tiandi.redline.vocabulary import ChangeType
-
-STORE_CRS = "EPSG:4490"
-SRID = 4490
-SYSTEM_ACTOR = "system"
-
-#: Columns of the ``patches`` table besides ``fid`` and ``geom``: (name, kind).
-PATCH_FIELDS: tuple[tuple[str, str], ...] = (
-    ("patch_uid", "text"),
-    ("patch_id", "text"),
-    ("zone_id", "text"),
-    ("zone_name", "text"),
-    ("zone_type", "text"),
-    ("functional_zone", "text"),
-    ("area_m2", "real"),
-    ("area_ha", "real"),
-    ("area_mu", "real"),
-    ("change_type", "text"),
-    ("change_type_zh", "text"),
-    ("hj1156_class", "text"),
-    ("hj1156_zh", "text"),
-    ("confidence", "real"),
-    ("screen_reason", "text"),
-    ("state", "text"),
-    ("state_zh", "text"),
-    ("reviewed_class", "text"),
-    ("field_outcome", "text"),
-    ("state_at", "time"),
-    ("first_run", "text"),
-    ("last_run", "text"),
-    ("n_detections", "int"),
-)
-PATCH_NAMES = tuple(n for n, _ in PATCH_FIELDS)
-_DETECTED_ATTRS = tuple(n for n in PATCH_NAMES[1:14] if n != "screen_reason")
-_TRANSITION_COLS = (
-    "patch_uid, source, target, name, actor, role, at, reason, hj1156_class, outcome, audit_seq"
-)
+from tiandi.redline.store._backend import TRANSITION_COLS
+from tiandi.redline.store._import import SqlRunImport
+from tiandi.redline.store.audit_chain import AuditEntry, AuditRecord
+from tiandi.redline.store.audit_verify import VerifyReport
+from tiandi.redline.store.lifecycle import FieldOutcome, PatchState, Role, TransitionRecord
+from tiandi.redline.store.records import PATCH_NAMES, RunInfo, StoredPatch, plain
+from tiandi.redline.store.transitions import transition
+from tiandi.redline.vocabulary import STORE_CRS
 
 
-@dataclass(frozen=True)
-class RunInfo:
-    """One detection run as the store records it."""
-
-    run_id: str
-    at: datetime
-    period_before: str = ""
-    period_after: str = ""
-    zone_set_version: str | None = None
-    source: str = ""
-    parameters: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class DetectedPatch:
-    """One detection of a run, with the identity :mod:`tiandi.redline.store.identity` gave it.
-
-    ``geometry`` in EPSG:4490; ``attributes`` the detection's columns (plain values);
-    ``screen_reason`` empty when screening kept it.
-    """
-
-    patch_uid: str
-    linked: bool
-    geometry: BaseGeometry
-    attributes: Mapping[str, Any]
-    change_type: str
-    screen_reason: str = ""
-    overlap: float | None = None
-    iou: float | None = None
-    previous_area_m2: float | None = None
-
-
-@dataclass(frozen=True)
-class StoredPatch:
-    """A patch as stored: identity, lifecycle status, attributes and geometry."""
-
-    patch_uid: str
-    status: PatchStatus
-    attributes: Mapping[str, Any]
-    geometry: BaseGeometry
-
-
-@dataclass(frozen=True)
-class ImportSummary:
-    """What importing one run did (``already_recorded``: nothing, it was there)."""
-
-    run_id: str
-    detected: int = 0
-    new: int = 0
-    linked: int = 0
-    enlarged: int = 0
-    reopened: int = 0
-    screened: int = 0
-    rejected: int = 0
-    in_progress: int = 0
-    already_recorded: bool = False
-
-    @classmethod
-    def from_counts(
-        cls, run_id: str, counts: Mapping[str, int], *, already_recorded: bool = False
-    ) -> ImportSummary:
-        """A summary from the counters of :meth:`as_dict` (missing ones are 0)."""
-        c = {k: int(counts.get(k, 0)) for k in cls(run_id).as_dict()}
-        return cls(
-            run_id,
-            c["detected"],
-            c["new"],
-            c["linked"],
-            c["enlarged"],
-            c["reopened"],
-            c["screened"],
-            c["rejected"],
-            c["in_progress"],
-            already_recorded,
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain fields for JSON (the run's summary and its audit record)."""
-        return {
-            "detected": self.detected,
-            "new": self.new,
-            "linked": self.linked,
-            "enlarged": self.enlarged,
-            "reopened": self.reopened,
-            "screened": self.screened,
-            "rejected": self.rejected,
-            "in_progress": self.in_progress,
-        }
-
-
-class Tx(Protocol):
-    """An open write or read transaction of a backend."""
-
-    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Run ``sql`` (``?`` placeholders) and return its rows (empty for DML)."""
-        ...
-
-    def audit(self, entry: AuditEntry) -> AuditRecord:
-        """Append ``entry`` to the audit log inside this transaction."""
-        ...
-
-
-def plain(value: Any) -> Any:
-    """A JSON-ready Python value (numpy scalars unwrapped, NaN/NaT/NA as None)."""
-    if value is None:
-        return None
-    if hasattr(value, "item") and not isinstance(value, str | bytes):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if value is pd.NaT or value is pd.NA:
-        return None
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
-
-
-class SqlPatchStore(ABC):
+class SqlPatchStore(SqlRunImport):
     """The behaviour of a patch store on top of a backend's transactions."""
-
-    location: str
-
-    # -- what a backend provides -------------------------------------------------------
-    @abstractmethod
-    def _tx(self, *, write: bool) -> AbstractContextManager[Tx]:
-        """A transaction; writers hold the store's writer lock; rolled back on error."""
-
-    @abstractmethod
-    def _geom_param(self) -> str:
-        """SQL of a geometry placeholder (e.g. ``?`` or ``ST_GeomFromWKB(?, 4490)``)."""
-
-    @abstractmethod
-    def _geom_select(self, column: str) -> str:
-        """SQL selecting ``column`` in a form :meth:`_geom_out` decodes."""
-
-    @abstractmethod
-    def _geom_in(self, geom: BaseGeometry) -> Any:
-        """The parameter value for a geometry (EPSG:4490)."""
-
-    @abstractmethod
-    def _geom_out(self, value: Any) -> BaseGeometry:
-        """A geometry from a selected value."""
-
-    @abstractmethod
-    def ensure(self) -> None:
-        """Create the store (tables, indexes, audit log) if it does not exist yet."""
 
     @abstractmethod
     def verify_audit(self, *, expected_head: str | None = None) -> VerifyReport:
         """Verify the audit log's hash chain (breaks: :class:`.audit.ChainBreak`)."""
-
-    def _time_in(self, at: datetime) -> Any:
-        return iso_utc(at, timespec="microseconds")
-
-    def _time_out(self, value: Any) -> datetime | None:
-        if value is None:
-            return None
-        if isinstance(value, datetime):
-            return value
-        return datetime.fromisoformat(str(value))
-
-    def _json_in(self, value: Mapping[str, Any]) -> Any:
-        return canonical_json(dict(value))
-
-    def _json_out(self, value: Any) -> dict[str, Any]:
-        if value is None:
-            return {}
-        if isinstance(value, dict):
-            return value
-        loaded = json.loads(str(value))
-        return loaded if isinstance(loaded, dict) else {}
-
-    # -- lookups ---------------------------------------------------------------------
-    def _resolve(self, tx: Tx, key: str) -> str:
-        """The ``patch_uid`` of ``key``: a uid, or a detection ``patch_id`` (latest)."""
-        if tx.rows("SELECT 1 FROM patches WHERE patch_uid = ?", (key,)):
-            return key
-        found = tx.rows(
-            "SELECT patch_uid FROM patch_detections WHERE patch_id = ? ORDER BY id DESC LIMIT 1",
-            (key,),
-        )
-        if not found:
-            raise InputError(
-                f"patch {key!r} is not in the patch store {self.location}; list the patches "
-                "with `tiandi patches list` (a patch_uid PU-... or a detection id TB-...)"
-            )
-        return str(found[0][0])
-
-    def _status(self, tx: Tx, uid: str) -> PatchStatus | None:
-        rows = tx.rows(
-            "SELECT state, reviewed_class, field_outcome, state_at FROM patches "
-            "WHERE patch_uid = ?",
-            (uid,),
-        )
-        if not rows:
-            return None
-        state, cls, outcome, at = rows[0]
-        return PatchStatus(
-            uid,
-            PatchState(str(state)),
-            None if cls is None else str(cls),
-            None if outcome is None else FieldOutcome(str(outcome)),
-            self._time_out(at),
-        )
 
     def _select_patches(self) -> str:
         cols = ", ".join(PATCH_NAMES)
@@ -348,8 +108,7 @@ class SqlPatchStore(ABC):
         with self._tx(write=False) as tx:
             uid = self._resolve(tx, key)
             rows = tx.rows(
-                f"SELECT {_TRANSITION_COLS} FROM patch_transitions WHERE patch_uid = ? "
-                "ORDER BY seq",
+                f"SELECT {TRANSITION_COLS} FROM patch_transitions WHERE patch_uid = ? ORDER BY seq",
                 (uid,),
             )
         out = []
@@ -463,7 +222,7 @@ class SqlPatchStore(ABC):
     ) -> TransitionRecord:
         """Apply one lifecycle transition to the patch ``key`` and record it.
 
-        Checked by :func:`tiandi.redline.store.lifecycle.transition` against the stored state;
+        Checked by :func:`tiandi.redline.store.transitions.transition` against the stored state;
         the new state, the history row and the audit record commit in one transaction.
         Raises ``LifecycleError`` (nothing written) when the transition is not allowed.
         """
@@ -486,223 +245,6 @@ class SqlPatchStore(ABC):
             self._apply(tx, record)
         return record
 
-    def _apply(self, tx: Tx, record: TransitionRecord) -> None:
-        """Persist a checked transition: state, history row, audit record."""
-        audit = tx.audit(
-            AuditEntry(
-                record.actor,
-                record.role.value,
-                "transition",
-                record.patch_id,
-                record.payload(),
-                record.at,
-            )
-        )
-        outcome = None if record.outcome is None else record.outcome.value
-        tx.rows(
-            "UPDATE patches SET state = ?, state_zh = ?, reviewed_class = ?, field_outcome = ?, "
-            "state_at = ? WHERE patch_uid = ?",
-            (
-                record.target.value,
-                record.target.zh,
-                record.hj1156_class,
-                outcome,
-                self._time_in(record.at),
-                record.patch_id,
-            ),
-        )
-        tx.rows(
-            f"INSERT INTO patch_transitions ({_TRANSITION_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                record.patch_id,
-                record.source.value,
-                record.target.value,
-                record.name,
-                record.actor,
-                record.role.value,
-                self._time_in(record.at),
-                record.reason,
-                record.hj1156_class,
-                outcome,
-                audit.seq,
-            ),
-        )
-
-    def import_run(self, run: RunInfo, detections: Sequence[DetectedPatch]) -> ImportSummary:
-        """Record a run and its detections in one transaction.
-
-        New identities are inserted as ``detected``; linked ones get the new geometry and
-        attributes. A linked patch that was closed (销号) is reopened (回头看), and one
-        rejected earlier is reopened when screening kept it this time. Patches that are
-        ``detected`` or ``reopened`` then go to ``screened`` (kept) or ``rejected``
-        (screened out, the screening reason as the reason), by actor ``system``; patches
-        already in review or field work only get the detection recorded. A run id that is
-        already recorded changes nothing (``already_recorded``).
-        """
-        iso_utc(run.at, timespec="microseconds")
-        self.ensure()
-        with self._tx(write=True) as tx:
-            done = tx.rows("SELECT summary FROM patch_runs WHERE run_id = ?", (run.run_id,))
-            if done:
-                counts = {k: int(v) for k, v in self._json_out(done[0][0]).items()}
-                return ImportSummary.from_counts(run.run_id, counts, already_recorded=True)
-            tx.rows(
-                "INSERT INTO patch_runs (run_id, recorded_at, period_before, period_after, "
-                "zone_set_version, source, parameters) VALUES (?,?,?,?,?,?,?)",
-                (
-                    run.run_id,
-                    self._time_in(run.at),
-                    run.period_before,
-                    run.period_after,
-                    run.zone_set_version,
-                    run.source,
-                    self._json_in({k: plain(v) for k, v in run.parameters.items()}),
-                ),
-            )
-            counts = dict.fromkeys(ImportSummary(run.run_id).as_dict(), 0)
-            for det in sorted(detections, key=lambda d: d.patch_uid):
-                for key in self._import_one(tx, run, det):
-                    counts[key] += 1
-            summary = ImportSummary.from_counts(run.run_id, counts)
-            tx.rows(
-                "UPDATE patch_runs SET summary = ? WHERE run_id = ?",
-                (self._json_in(summary.as_dict()), run.run_id),
-            )
-            tx.audit(
-                AuditEntry(
-                    SYSTEM_ACTOR,
-                    Role.SYSTEM.value,
-                    "run",
-                    run.run_id,
-                    {
-                        "period_before": run.period_before,
-                        "period_after": run.period_after,
-                        "zone_set_version": run.zone_set_version,
-                        "source": run.source,
-                        "parameters": {k: plain(v) for k, v in run.parameters.items()},
-                        "summary": summary.as_dict(),
-                    },
-                    run.at,
-                )
-            )
-        return summary
-
-    def _import_one(self, tx: Tx, run: RunInfo, det: DetectedPatch) -> Iterator[str]:
-        """Insert or update one detection; yields the counters it adds to."""
-        yield "detected"
-        attrs = {k: plain(det.attributes.get(k)) for k in _DETECTED_ATTRS}
-        attrs["change_type"] = det.change_type
-        if det.change_type != det.attributes.get("change_type"):
-            attrs["change_type_zh"] = _change_zh(det.change_type)
-        status = self._status(tx, det.patch_uid)
-        g = self._geom_param()
-        if status is None:
-            yield "new"
-            names = [*_DETECTED_ATTRS, "screen_reason", "state", "state_zh", "state_at"]
-            names += ["first_run", "last_run", "n_detections"]
-            values = [attrs[k] for k in _DETECTED_ATTRS] + [det.screen_reason or None]
-            values += [PatchState.DETECTED.value, PatchState.DETECTED.zh, self._time_in(run.at)]
-            values += [run.run_id, run.run_id, 1]
-            tx.rows(
-                f"INSERT INTO patches (patch_uid, {', '.join(names)}, geom) "
-                f"VALUES (?, {', '.join('?' * len(names))}, {g})",
-                (det.patch_uid, *values, self._geom_in(det.geometry)),
-            )
-            status = PatchStatus(det.patch_uid, PatchState.DETECTED, updated_at=run.at)
-        else:
-            yield "linked"
-            if det.change_type == "enlarged":
-                yield "enlarged"
-            sets = ", ".join(f"{k} = ?" for k in _DETECTED_ATTRS)
-            tx.rows(
-                f"UPDATE patches SET {sets}, screen_reason = ?, last_run = ?, "
-                f"n_detections = n_detections + 1, geom = {g} WHERE patch_uid = ?",
-                (
-                    *(attrs[k] for k in _DETECTED_ATTRS),
-                    det.screen_reason or None,
-                    run.run_id,
-                    self._geom_in(det.geometry),
-                    det.patch_uid,
-                ),
-            )
-        tx.audit(
-            AuditEntry(
-                SYSTEM_ACTOR,
-                Role.SYSTEM.value,
-                "detected",
-                det.patch_uid,
-                {
-                    "run_id": run.run_id,
-                    "patch_id": attrs.get("patch_id"),
-                    "zone_id": attrs.get("zone_id"),
-                    "area_m2": attrs.get("area_m2"),
-                    "change_type": det.change_type,
-                    "hj1156_class": attrs.get("hj1156_class"),
-                    "screen_reason": det.screen_reason or None,
-                    "linked": det.linked,
-                    "overlap": det.overlap,
-                    "previous_area_m2": det.previous_area_m2,
-                    "geometry_wkb_sha256": _geom_digest(det.geometry),
-                },
-                run.at,
-            )
-        )
-        tx.rows(
-            "INSERT INTO patch_detections (run_id, patch_uid, patch_id, zone_id, area_m2, "
-            "change_type, hj1156_class, screen_reason, linked, overlap, iou, "
-            f"previous_area_m2, attributes, geom) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,{g})",
-            (
-                run.run_id,
-                det.patch_uid,
-                attrs.get("patch_id"),
-                attrs.get("zone_id"),
-                attrs.get("area_m2"),
-                det.change_type,
-                attrs.get("hj1156_class"),
-                det.screen_reason or None,
-                1 if det.linked else 0,
-                det.overlap,
-                det.iou,
-                det.previous_area_m2,
-                self._json_in({k: plain(v) for k, v in det.attributes.items()}),
-                self._geom_in(det.geometry),
-            ),
-        )
-        yield from self._after_detection(tx, run, det, status)
-
-    def _after_detection(
-        self, tx: Tx, run: RunInfo, det: DetectedPatch, status: PatchStatus
-    ) -> Iterator[str]:
-        """Reopen (回头看) and screen a detected patch; yields the counters it adds to."""
-        when = max(run.at, status.updated_at) if status.updated_at else run.at
-
-        def system(current: PatchStatus, to: PatchState, why: str | None) -> TransitionRecord:
-            return transition(
-                current, to, actor=SYSTEM_ACTOR, role=Role.SYSTEM, reason=why, at=when
-            )
-
-        reopen = status.state is PatchState.CLOSED or (
-            status.state is PatchState.REJECTED and not det.screen_reason
-        )
-        if reopen:
-            why = f"detected again in run {run.run_id} (回头看 re-check)"
-            record = system(status, PatchState.REOPENED, why)
-            self._apply(tx, record)
-            status = record.status
-            yield "reopened"
-        if status.state not in (PatchState.DETECTED, PatchState.REOPENED):
-            yield "in_progress"
-            return
-        if det.screen_reason:
-            zh = SCREEN_REASONS_ZH.get(det.screen_reason, "")
-            why = f"pseudo-change screened out: {det.screen_reason}" + (f" ({zh})" if zh else "")
-            record = system(status, PatchState.REJECTED, why)
-            yield "rejected"
-        else:
-            record = system(status, PatchState.SCREENED, None)
-            yield "screened"
-        self._apply(tx, record)
-
 
 def _audit_record(r: Sequence[Any]) -> AuditRecord:
     seq, time, actor, role, action, subject, payload, prev, digest = r
@@ -717,15 +259,3 @@ def _audit_record(r: Sequence[Any]) -> AuditRecord:
         str(prev),
         str(digest),
     )
-
-
-def _change_zh(change_type: str) -> str | None:
-    try:
-        return ChangeType(change_type).zh
-    except ValueError:
-        return None
-
-
-def _geom_digest(geom: BaseGeometry) -> str:
-    wkb = shapely.to_wkb(geom, byte_order=1, output_dimension=2, flavor="iso")
-    return hashlib.sha256(bytes(wkb)).hexdigest()

@@ -17,18 +17,16 @@ Column names are matched case-insensitively against alias lists (``名称``, ``m
 every run. Invalid geometries are repaired with ``shapely.make_valid`` and only their
 polygonal parts kept; empty ones are dropped.
 
-Shapefile encoding: a ``.cpg`` file is honoured (GDAL reads it). Without one the ``.dbf``
-bytes are decoded strictly as UTF-8, then GBK, then GB18030; the first that succeeds is
-used and reported in ``gdf.attrs["source_encoding"]`` and, when it is not plain ASCII or
-UTF-8, with an :class:`EncodingGuessWarning`. ``encoding=`` overrides both.
+Files are read by :func:`tiandi.redline.zones.vector.read_vector`, which also finds a
+shapefile's encoding (``.cpg``, else UTF-8, GBK or GB18030 from the ``.dbf`` bytes, with an
+:class:`~tiandi.redline.zones.vector.EncodingGuessWarning` when it guessed); the encoding
+used is reported in ``gdf.attrs["source_encoding"]``. ``encoding=`` overrides it.
 """
 
 from __future__ import annotations
 
-import codecs
 import hashlib
 import re
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -36,12 +34,12 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyogrio
 import shapely
 from shapely.geometry.base import BaseGeometry
 
 from tiandi.errors import InputError
 from tiandi.redline.vocabulary import FunctionalZone
+from tiandi.redline.zones.vector import read_vector
 
 ZONE_COLUMNS: tuple[str, ...] = (
     "zone_id",
@@ -88,14 +86,8 @@ STATION_ALIASES: Mapping[str, tuple[str, ...]] = {
     "name": ("name", "station_name", "名称", "站点名称", "mc", "zdmc"),
 }
 
-_VECTOR_SUFFIXES = {".gpkg", ".shp", ".geojson", ".json", ".kml", ".kmz", ".fgb", ".gml"}
-_FALLBACK_ENCODINGS = ("UTF-8", "GBK", "GB18030")
 _IUCN = re.compile(r"^\s*(i{1,3}|iv|v|vi|ia|ib)\s*$", re.IGNORECASE)
 _RESERVE_WORDS = ("保护区", "保护地", "公园", "reserve", "park", "sanctuary", "protected", "nsg")
-
-
-class EncodingGuessWarning(UserWarning):
-    """A shapefile had no ``.cpg``; its encoding was detected from the ``.dbf`` bytes."""
 
 
 def read_zones(
@@ -113,7 +105,7 @@ def read_zones(
     Raises :class:`InputError` when the file is missing, unreadable, not a vector file,
     has no features or no CRS.
     """
-    gdf, used = _read_vector(Path(path), layer=layer, encoding=encoding, what="zones")
+    gdf, used = read_vector(Path(path), layer=layer, encoding=encoding, what="zones")
     gdf = _polygonal(gdf, Path(path))
     out = _rename(gdf, ZONE_ALIASES)
     out["functional_zone"] = [_functional_zone(v) for v in out["functional_zone"]]
@@ -140,7 +132,7 @@ def read_stations(
     Polygonal geometries are repaired like zones; point stations are kept as points (a
     task then goes to the nearest one). Raises :class:`InputError` like :func:`read_zones`.
     """
-    gdf, used = _read_vector(Path(path), layer=layer, encoding=encoding, what="stations")
+    gdf, used = read_vector(Path(path), layer=layer, encoding=encoding, what="stations")
     gdf = _polygonal(gdf, Path(path), keep_points=True)
     out = _rename(gdf, STATION_ALIASES)
     out["name"] = [_text(v) for v in out["name"]]
@@ -156,133 +148,6 @@ def _frame(
     """Contract columns as object dtype (None for missing, not NaN), source geometry."""
     data = {c: pd.Series([_text(v) for v in out[c]], dtype=object) for c in columns}
     return gpd.GeoDataFrame(data, geometry=list(source.geometry.values), crs=source.crs)
-
-
-# --- reading ---------------------------------------------------------------------------
-
-
-def _read_vector(
-    path: Path, *, layer: str | None, encoding: str | None, what: str
-) -> tuple[gpd.GeoDataFrame, str]:
-    if not path.exists():
-        raise InputError(
-            f"{what} file {path} does not exist; check the path (and that the shapefile's "
-            ".shp/.shx/.dbf/.prj travel together)"
-        )
-    if path.is_dir() and path.suffix.lower() != ".gdb":
-        raise InputError(f"{what} path {path} is a folder; pass the vector file itself")
-    used = encoding or "UTF-8"
-    kwargs: dict[str, Any] = {}
-    if encoding is not None:
-        kwargs["encoding"] = encoding
-    elif path.suffix.lower() == ".shp":
-        cpg = _sidecar(path, ".cpg")
-        if cpg is not None:
-            used = cpg.read_text(encoding="ascii", errors="replace").strip() or "UTF-8"
-        else:
-            used = _sniff_dbf_encoding(path, what)
-            kwargs["encoding"] = used
-    try:
-        gdf = pyogrio.read_dataframe(path, layer=layer, **kwargs)
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
-        hint = (
-            "is it a vector file (GeoPackage, Shapefile, GeoJSON, KML)?"
-            if path.suffix.lower() not in _VECTOR_SUFFIXES
-            else "the file may be damaged or incomplete; export it again"
-        )
-        if layer is not None:
-            hint = f"check that layer {layer!r} exists ({hint})"
-        message = str(exc).split("It might help")[0].strip().rstrip(".;")
-        raise InputError(
-            f"{what} file {path} could not be read as vector data ({message}); {hint}"
-        ) from exc
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"{what} file {path} is not encoded as {used} ({exc}); pass the right encoding, "
-            "e.g. encoding='GBK', or fix the .cpg file"
-        ) from exc
-    except Exception as exc:  # GDAL raises a variety of errors for broken files
-        raise InputError(
-            f"{what} file {path} could not be read: {exc}; check that it is a valid vector file"
-        ) from exc
-    if not isinstance(gdf, gpd.GeoDataFrame) or "geometry" not in gdf:
-        raise InputError(
-            f"{what} file {path} has no geometry column; pass a layer with polygon features"
-        )
-    if len(gdf) == 0:
-        raise InputError(
-            f"{what} file {path} has no features; check the layer (pass layer=...) or "
-            "export the zones again"
-        )
-    if gdf.crs is None:
-        raise InputError(
-            f"{what} file {path} has no coordinate reference system; define it (add the "
-            ".prj file, or assign it in a GIS) e.g. EPSG:4490 for CGCS2000 or "
-            "EPSG:4513–4554 for Gauss–Krüger"
-        )
-    return gdf, used
-
-
-def _sidecar(path: Path, suffix: str) -> Path | None:
-    for cand in (path.with_suffix(suffix), path.with_suffix(suffix.upper())):
-        if cand.exists():
-            return cand
-    return None
-
-
-def _sniff_dbf_encoding(shp: Path, what: str) -> str:
-    """Decode the ``.dbf`` field names and records strictly; return the first codec that fits."""
-    dbf = _sidecar(shp, ".dbf")
-    if dbf is None:
-        raise InputError(
-            f"{what} shapefile {shp} has no .dbf file beside it; copy the .dbf (and .shx, "
-            ".prj, .cpg) together with the .shp"
-        )
-    with dbf.open("rb") as fh:
-        head = fh.read(32)
-        if len(head) < 32:
-            raise InputError(f"{what} shapefile {shp}: {dbf.name} is truncated; export it again")
-        header_len = int.from_bytes(head[8:10], "little")
-        descriptors = fh.read(max(header_len - 32, 0))
-        names = b"".join(
-            descriptors[i : i + 11].split(b"\x00")[0] + b" "
-            for i in range(0, len(descriptors) - 31, 32)
-        )
-        decoders = {enc: codecs.getincrementaldecoder(enc)("strict") for enc in _FALLBACK_ENCODINGS}
-        ascii_only = names.isascii()
-        alive = _feed(decoders, names)
-        while alive:
-            chunk = fh.read(1 << 20)
-            if not chunk:
-                break
-            ascii_only = ascii_only and chunk.isascii()
-            alive = _feed({k: decoders[k] for k in alive}, chunk)
-        alive = _feed({k: decoders[k] for k in alive}, b"", final=True)
-    if not alive:
-        raise InputError(
-            f"{what} shapefile {shp} has no .cpg and its text is neither UTF-8 nor GBK/GB18030; "
-            "pass encoding=... (e.g. 'cp1252') or add a .cpg file naming the encoding"
-        )
-    chosen = alive[0]
-    if not ascii_only and chosen != "UTF-8":
-        warnings.warn(
-            f"{shp} has no .cpg file; its text decodes as {chosen} (not UTF-8), so {chosen} "
-            "was used. Add a .cpg file or pass encoding= to make this explicit.",
-            EncodingGuessWarning,
-            stacklevel=4,
-        )
-    return chosen
-
-
-def _feed(decoders: Mapping[str, Any], data: bytes, *, final: bool = False) -> list[str]:
-    alive = []
-    for enc, dec in decoders.items():
-        try:
-            dec.decode(data, final)
-        except UnicodeDecodeError:
-            continue
-        alive.append(enc)
-    return alive
 
 
 # --- geometry --------------------------------------------------------------------------

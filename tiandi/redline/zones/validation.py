@@ -20,8 +20,9 @@ from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
 
 from tiandi._io import atomic_path
-from tiandi.redline.store.recording import zone_set_version
-from tiandi.redline.zones.read import _read_vector, read_zones
+from tiandi.redline.zones.read import read_zones
+from tiandi.redline.zones.vector import read_vector
+from tiandi.redline.zones.version import zone_set_version
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def validate_zones(
     raised by :func:`tiandi.redline.zones.read.read_zones` as ``InputError``.
     """
     zones = read_zones(path, layer=layer, encoding=encoding)
-    raw, used = _read_vector(Path(path), layer=layer, encoding=encoding, what="zones")
+    raw, used = read_vector(Path(path), layer=layer, encoding=encoding, what="zones")
     issues: list[ZoneIssue] = []
     seen_geometry: dict[str, int] = {}
     seen_code: dict[str, int] = {}

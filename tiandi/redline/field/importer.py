@@ -59,7 +59,7 @@ from shapely.geometry.base import BaseGeometry
 from tiandi._gpkg import gpkg_geometry
 from tiandi._io import sha256_file
 from tiandi._time import CHINA_STANDARD_TIME, exif_datetime
-from tiandi.errors import InputError
+from tiandi.errors import DuplicateImportError, InputError, SubmissionsRejectedError
 from tiandi.redline.field.results_store import (
     FieldPoint,
     FieldResultStore,
@@ -84,18 +84,6 @@ from tiandi.redline.vocabulary import HJ1156Class
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
-
-
-class DuplicateImportError(InputError):
-    """The same package content was imported before; nothing changed."""
-
-
-class SubmissionsRejectedError(InputError):
-    """Some submissions were rejected (and kept in quarantine); ``report`` has them all."""
-
-    def __init__(self, message: str, report: ImportReport) -> None:
-        super().__init__(message)
-        self.report = report
 
 
 @dataclass(frozen=True)

@@ -27,13 +27,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tiandi.errors import InputError
-from tiandi.redline.field.importer import (
-    ImportOptions,
-    ImportReport,
-    SubmissionsRejectedError,
-    import_field_package,
-)
+from tiandi.errors import InputError, SubmissionsRejectedError
+from tiandi.redline.field.importer import ImportOptions, ImportReport, import_field_package
 from tiandi.redline.field.results_store import SqliteFieldStore, StoredResult
 from tiandi.redline.field.schema import META_TABLE, SNAPSHOT_TABLE
 from tiandi.redline.store.gpkg import PatchStore

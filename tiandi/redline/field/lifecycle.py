@@ -29,7 +29,8 @@ from pathlib import Path
 
 from tiandi.errors import InputError, SubmissionsRejectedError
 from tiandi.redline.field.importer import ImportOptions, ImportReport, import_field_package
-from tiandi.redline.field.results_store import SqliteFieldStore, StoredResult
+from tiandi.redline.field.records import StoredResult
+from tiandi.redline.field.results_store import SqliteFieldStore
 from tiandi.redline.field.schema import META_TABLE, SNAPSHOT_TABLE
 from tiandi.redline.store.gpkg import PatchStore
 from tiandi.redline.store.lifecycle import PatchState, Role, TransitionRecord

@@ -6,6 +6,11 @@ The CLI turns a ``TiandiError`` into that message and a non-zero exit code.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tiandi.redline.field.importer import ImportReport
+
 
 class TiandiError(Exception):
     """Base class of every error tiandi raises on purpose."""
@@ -35,3 +40,22 @@ class ModelError(TiandiError):
 
 class LifecycleError(TiandiError):
     """A patch transition is not allowed: wrong state, wrong role, or missing reason."""
+
+
+# field round trip
+
+
+class QgisUnavailableError(InputError):
+    """QGIS's Python (python3-qgis) is not installed where it was expected."""
+
+
+class DuplicateImportError(InputError):
+    """The same package content was imported before; nothing changed."""
+
+
+class SubmissionsRejectedError(InputError):
+    """Some submissions were rejected (and kept in quarantine); ``report`` has them all."""
+
+    def __init__(self, message: str, report: ImportReport) -> None:
+        super().__init__(message)
+        self.report = report

@@ -10,7 +10,8 @@ from PIL import Image
 
 from tiandi._time import CHINA_STANDARD_TIME, exif_datetime, iso_utc
 from tiandi.errors import InputError
-from tiandi.redline.field.importer import ImportOptions, _exif
+from tiandi.redline.field._photos import read_exif
+from tiandi.redline.field.importer import ImportOptions
 
 CST = timezone(timedelta(hours=8))
 
@@ -78,7 +79,7 @@ def test_field_photos_use_offset_time_original_else_china_standard_time(tmp_path
         return path
 
     assert ImportOptions().exif_timezone is CHINA_STANDARD_TIME
-    _, local = _exif(photo(None), ImportOptions().exif_timezone)
+    _, local = read_exif(photo(None), ImportOptions().exif_timezone)
     assert local == datetime(2025, 8, 2, 2, 15, tzinfo=UTC)
-    _, tagged = _exif(photo("+06:00"), ImportOptions().exif_timezone)
+    _, tagged = read_exif(photo("+06:00"), ImportOptions().exif_timezone)
     assert tagged == datetime(2025, 8, 2, 4, 15, tzinfo=UTC)

@@ -20,13 +20,8 @@ from shapely.geometry import Point
 
 from tests.fixtures.field import DISPATCHED_AT, jpeg, tasks, write_composites
 from tiandi._gpkg import gpkg_geometry
-from tiandi.errors import InputError
-from tiandi.redline.field.importer import (
-    DuplicateImportError,
-    ImportOptions,
-    SubmissionsRejectedError,
-    import_field_package,
-)
+from tiandi.errors import DuplicateImportError, InputError, SubmissionsRejectedError
+from tiandi.redline.field.importer import ImportOptions, import_field_package
 from tiandi.redline.field.package import PackageOptions, StationPackage, build_field_packages
 from tiandi.redline.field.results_store import SqliteFieldStore
 from tiandi.redline.field.tasks import write_station_packages

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from tiandi.redline.field.package import StationPackage as StationPackage
     from tiandi.redline.field.package import build_field_packages as build_field_packages
     from tiandi.redline.field.package import dispatch_run as dispatch_run
-    from tiandi.redline.field.results_store import FieldResultStore as FieldResultStore
+    from tiandi.redline.field.records import FieldResultStore as FieldResultStore
     from tiandi.redline.field.results_store import SqliteFieldStore as SqliteFieldStore
     from tiandi.redline.field.tasks import assign_tasks as assign_tasks
     from tiandi.redline.field.tasks import write_station_packages as write_station_packages
@@ -45,7 +45,7 @@ _EXPORTS = {
     "ImportOptions": "importer",
     "ImportReport": "importer",
     "import_field_package": "importer",
-    "FieldResultStore": "results_store",
+    "FieldResultStore": "records",
     "SqliteFieldStore": "results_store",
     "record_dispatch": "lifecycle",
     "record_field_import": "lifecycle",

@@ -26,15 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from tiandi._io import atomic_path
-from tiandi.errors import InputError
+from tiandi.errors import InputError, QgisUnavailableError
 
 QGIS_PYTHON = "/usr/bin/python3"
 _SCRIPT = Path(__file__).with_name("_qgis_project.py")
 _GDAL_NOISE = re.compile(r"^(Warning 1: This version of GeoPackage.*|QStandardPaths:.*)$", re.M)
-
-
-class QgisUnavailableError(InputError):
-    """QGIS's Python (python3-qgis) is not installed where it was expected."""
 
 
 def qgis_available(python: str = QGIS_PYTHON) -> bool:

@@ -26,15 +26,12 @@ from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from tiandi.errors import InputError
-from tiandi.redline.field.importer import (
-    ImportOptions,
-    ImportReport,
-    SubmissionsRejectedError,
-    import_field_package,
-)
-from tiandi.redline.field.results_store import SqliteFieldStore, StoredResult
+from tiandi.errors import InputError, SubmissionsRejectedError
+from tiandi.redline.field.importer import ImportOptions, ImportReport, import_field_package
+from tiandi.redline.field.records import StoredResult
+from tiandi.redline.field.results_store import SqliteFieldStore
 from tiandi.redline.field.schema import META_TABLE, SNAPSHOT_TABLE
 from tiandi.redline.store.gpkg import PatchStore
 from tiandi.redline.store.lifecycle import PatchState, Role, TransitionRecord
@@ -136,17 +133,7 @@ def record_field_import(
         role=Role.SYSTEM.value,
         action="field_import",
         subject=report.import_id,
-        payload={
-            "package_id": report.package_id,
-            "station_id": report.station_id,
-            "content_hash": report.content_hash,
-            "accepted": list(report.accepted),
-            "conflicts": list(report.conflicts),
-            "unchanged": list(report.unchanged),
-            "rejected": [{"item": i, "reasons": list(r)} for i, r in report.rejected],
-            "points": report.points,
-            "photos": report.photos,
-        },
+        payload=_import_payload(report),
         at=when,
     )
     moved: list[TransitionRecord] = []
@@ -159,28 +146,45 @@ def record_field_import(
         if state is not PatchState.DISPATCHED:
             skipped.append((r.patch_id, f"patch is {state.value!r}, not 'dispatched'"))
             continue
-        moved.append(
-            store.transition(
-                r.patch_id,
-                PatchState.FIELD_CHECKED,
-                actor=r.crew,
-                role=Role.FIELD_CREW,
-                reason=(
-                    f"field result {r.result_id} (task {r.task_id}, checked {r.checked_at}; "
-                    f"import {r.import_id}, package {r.package_id})"
-                    + (f": {r.notes}" if r.notes else "")
-                ),
-                at=when,
-                hj1156_class=r.hj1156_class,
-                outcome=r.outcome,
-            )
-        )
+        moved.append(_field_checked(store, r, when))
     skipped += [(t, "conflicts with a result already recorded") for t in report.conflicts]
     return FieldSync(
         report.import_id,
         tuple(moved),
         tuple(skipped),
         tuple(i for i, _ in report.rejected),
+    )
+
+
+def _import_payload(report: ImportReport) -> dict[str, Any]:
+    """The ``field_import`` audit payload: everything the import did."""
+    return {
+        "package_id": report.package_id,
+        "station_id": report.station_id,
+        "content_hash": report.content_hash,
+        "accepted": list(report.accepted),
+        "conflicts": list(report.conflicts),
+        "unchanged": list(report.unchanged),
+        "rejected": [{"item": i, "reasons": list(r)} for i, r in report.rejected],
+        "points": report.points,
+        "photos": report.photos,
+    }
+
+
+def _field_checked(store: PatchStore, r: StoredResult, when: datetime) -> TransitionRecord:
+    """Move an accepted result's patch ``dispatched → field_checked`` as its crew."""
+    return store.transition(
+        r.patch_id,
+        PatchState.FIELD_CHECKED,
+        actor=r.crew,
+        role=Role.FIELD_CREW,
+        reason=(
+            f"field result {r.result_id} (task {r.task_id}, checked {r.checked_at}; "
+            f"import {r.import_id}, package {r.package_id})" + (f": {r.notes}" if r.notes else "")
+        ),
+        at=when,
+        hj1156_class=r.hj1156_class,
+        outcome=r.outcome,
     )
 
 

@@ -11,18 +11,18 @@ Each station's folder ``<out>/<station_id>/`` holds::
     <station_id>.kml         polygons and points for Google Earth and outdoor apps
     <station_id>-tasks.html  printable task list, Chinese and English
 
-The GeoPackage schema is in :mod:`tiandi.redline.field.schema`; a crew opens the
-``.gpkg`` (QField reads the project stored inside) or the folder's ``.qgz``. The folder
-is staged and swapped in whole, and its bytes depend only on the tasks, the composites
-and ``dispatched_at`` (an input), so a re-run gives identical files. ``dispatch.json`` in
-``<out>`` lists the packages.
+The GeoPackage schema is in :mod:`tiandi.redline.field.schema` and its layers and tables
+are written by :mod:`._package_gpkg`; a crew opens the ``.gpkg`` (QField reads the
+project stored inside) or the folder's ``.qgz``. The folder is staged and swapped in
+whole, and its bytes depend only on the tasks, the composites and ``dispatched_at`` (an
+input), so a re-run gives identical files. ``dispatch.json`` in ``<out>`` lists the
+packages.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,41 +31,31 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 import pyogrio
-import shapely
 
-from tiandi._gpkg import FIXED_LAST_CHANGE, finish_gpkg
+from tiandi._gpkg import finish_gpkg
 from tiandi._io import atomic_path, staged_dir
 from tiandi._time import iso_utc
 from tiandi.errors import InputError
+from tiandi.redline.field._package_gpkg import (
+    package_frame,
+    task_points,
+    write_tables,
+    write_vectors,
+)
 from tiandi.redline.field.chips import ChipOptions, write_basemap, write_chips
 from tiandi.redline.field.form import QGIS_PYTHON, build_form
 from tiandi.redline.field.printout import write_kml, write_task_list
 from tiandi.redline.field.schema import (
     BASEMAP_TABLE,
-    CHIP_COLUMNS,
     CHIP_FOLDER,
-    CREW_COLUMNS,
-    DISPATCHED_COLUMNS,
-    META_TABLE,
-    OBSERVATION_COLUMNS,
-    OBSERVATIONS_LAYER,
-    PACKAGE_TASK_COLUMNS,
     PHOTO_FOLDER,
-    PHOTO_LAYER_COLUMNS,
-    PHOTOS_LAYER,
-    POINT_COLUMNS,
-    POINTS_LAYER,
     SCHEMA_VERSION,
-    SNAPSHOT_TABLE,
     TASKS_LAYER,
     form_spec,
 )
 from tiandi.redline.field.tasks import assign_tasks
-from tiandi.redline.store.audit_chain import canonical_json
 from tiandi.redline.vocabulary import STORE_CRS as PATCH_CRS
 from tiandi.redline.zones.read import read_stations
-
-_NUMERIC = ("area_m2", "area_ha", "area_mu", "confidence", "lon", "lat")
 
 
 @dataclass(frozen=True)
@@ -208,6 +198,17 @@ def build_field_packages(
     return packages
 
 
+@dataclass(frozen=True)
+class _Station:
+    """The station a package is being built for, and the dispatch it belongs to."""
+
+    station_id: str
+    station_name: str
+    package_id: str
+    dispatched_at: datetime
+    run_id: str
+
+
 def _build_station(
     part: gpd.GeoDataFrame,
     out_dir: Path,
@@ -217,185 +218,126 @@ def _build_station(
     run_id: str,
     opts: PackageOptions,
 ) -> StationPackage:
+    """Stage one station's folder, swap it in whole, and say what it holds."""
+    _check_station_id(station_id)
+    names = [str(v) for v in part.get("station_name", pd.Series(dtype=object)).dropna()]
+    station = _Station(
+        station_id=station_id,
+        station_name=names[0] if names else station_id,
+        package_id=package_id(station_id, dispatched_at, [str(t) for t in part["task_id"]]),
+        dispatched_at=dispatched_at,
+        run_id=run_id,
+    )
+    final = out_dir / station_id
+    with staged_dir(final) as stage:
+        frame, has_basemap, qgz = _write_station(stage, part, station, composites, opts)
+    return _station_package(final.resolve(), station, len(frame), qgz, has_basemap)
+
+
+def _check_station_id(station_id: str) -> None:
+    """The station id names a folder: no path separators or special characters."""
     if not station_id or any(c in station_id for c in '/\\:*?"<>|') or station_id[0] == ".":
         raise InputError(
             f"station_id {station_id!r} cannot be used as a folder name; give stations ids "
             "without path separators or special characters"
         )
-    names = [str(v) for v in part.get("station_name", pd.Series(dtype=object)).dropna()]
-    station_name = names[0] if names else station_id
-    pid = package_id(station_id, dispatched_at, [str(t) for t in part["task_id"]])
-    final = out_dir / station_id
-    with staged_dir(final) as stage:
-        (stage / PHOTO_FOLDER).mkdir()
-        chips = write_chips(part, dict(composites), stage / CHIP_FOLDER, opts.chips)
-        frame = _package_frame(part, chips)
-        gpkg = stage / f"{station_id}.gpkg"
-        points = _points(frame)
-        _write_vectors(gpkg, frame, points)
-        has_basemap = "after" in composites and write_basemap(
-            frame, Path(composites["after"]), gpkg, opts.chips, table=BASEMAP_TABLE
-        )
-        meta = {
-            "package_id": pid,
-            "station_id": station_id,
-            "station_name": station_name,
-            "dispatched_at": iso_utc(dispatched_at),
-            "schema_version": SCHEMA_VERSION,
-            "run": run_id,
-            "tasks": str(len(frame)),
-            "crs": PATCH_CRS,
-        }
-        _write_tables(gpkg, frame, meta)
-        qgz = None
-        if opts.form:
-            spec = form_spec(
-                gpkg=str(gpkg),
-                qgs="",
-                title=f"{station_name} 地面核查 field verification {pid}",
-                basemap=has_basemap,
-            )
-            qgz = build_form(
-                gpkg, spec, project_name=station_id, saved_at=dispatched_at, python=opts.qgis_python
-            )
-        finish_gpkg(gpkg)  # fixed last_change, fresh copy: stable bytes
-        with atomic_path(stage / f"{station_id}.geojson") as tmp:
-            pyogrio.write_dataframe(
-                frame.to_crs("EPSG:4326"),
-                tmp,
-                layer=station_id,
-                driver="GeoJSON",
-                layer_options={"RFC7946": "YES", "WRITE_NAME": "NO"},
-            )
-        write_kml(frame, points, stage / f"{station_id}.kml")
-        write_task_list(
-            frame,
-            stage / f"{station_id}-tasks.html",
-            station_id=station_id,
-            station_name=station_name,
-            package_id=pid,
-            dispatched_at=iso_utc(dispatched_at),
-        )
-    final = final.resolve()
 
-    def moved(p: Path | None) -> Path | None:
-        return None if p is None else final / p.name
 
+def _write_station(
+    stage: Path,
+    part: gpd.GeoDataFrame,
+    station: _Station,
+    composites: Mapping[str, Path],
+    opts: PackageOptions,
+) -> tuple[gpd.GeoDataFrame, bool, Path | None]:
+    """Every file of the package into ``stage``: the task frame, whether the GeoPackage got
+    a basemap, and the form project (None without ``opts.form``)."""
+    (stage / PHOTO_FOLDER).mkdir()
+    chips = write_chips(part, dict(composites), stage / CHIP_FOLDER, opts.chips)
+    frame = package_frame(part, chips)
+    gpkg = stage / f"{station.station_id}.gpkg"
+    points = task_points(frame)
+    write_vectors(gpkg, frame, points)
+    has_basemap = "after" in composites and write_basemap(
+        frame, Path(composites["after"]), gpkg, opts.chips, table=BASEMAP_TABLE
+    )
+    write_tables(gpkg, frame, _meta(station, len(frame)))
+    qgz = _write_form(gpkg, station, has_basemap, opts) if opts.form else None
+    finish_gpkg(gpkg)  # fixed last_change, fresh copy: stable bytes
+    _write_sidecars(stage, frame, points, station)
+    return frame, has_basemap, qgz
+
+
+def _meta(station: _Station, n_tasks: int) -> dict[str, str]:
+    """The package metadata table (``tiandi_package``)."""
+    return {
+        "package_id": station.package_id,
+        "station_id": station.station_id,
+        "station_name": station.station_name,
+        "dispatched_at": iso_utc(station.dispatched_at),
+        "schema_version": SCHEMA_VERSION,
+        "run": station.run_id,
+        "tasks": str(n_tasks),
+        "crs": PATCH_CRS,
+    }
+
+
+def _write_form(gpkg: Path, station: _Station, has_basemap: bool, opts: PackageOptions) -> Path:
+    """The crew's QGIS form, stored in ``gpkg`` and as ``<station>.qgz`` beside it."""
+    spec = form_spec(
+        gpkg=str(gpkg),
+        qgs="",
+        title=f"{station.station_name} 地面核查 field verification {station.package_id}",
+        basemap=has_basemap,
+    )
+    return build_form(
+        gpkg,
+        spec,
+        project_name=station.station_id,
+        saved_at=station.dispatched_at,
+        python=opts.qgis_python,
+    )
+
+
+def _write_sidecars(
+    stage: Path, frame: gpd.GeoDataFrame, points: gpd.GeoDataFrame, station: _Station
+) -> None:
+    """GeoJSON (web maps), KML (Google Earth, outdoor apps) and the printable task list."""
+    sid = station.station_id
+    with atomic_path(stage / f"{sid}.geojson") as tmp:
+        pyogrio.write_dataframe(
+            frame.to_crs("EPSG:4326"),
+            tmp,
+            layer=sid,
+            driver="GeoJSON",
+            layer_options={"RFC7946": "YES", "WRITE_NAME": "NO"},
+        )
+    write_kml(frame, points, stage / f"{sid}.kml")
+    write_task_list(
+        frame,
+        stage / f"{sid}-tasks.html",
+        station_id=sid,
+        station_name=station.station_name,
+        package_id=station.package_id,
+        dispatched_at=iso_utc(station.dispatched_at),
+    )
+
+
+def _station_package(
+    final: Path, station: _Station, n_tasks: int, qgz: Path | None, has_basemap: bool
+) -> StationPackage:
+    """Where the files of the package lie once its folder was swapped in."""
+    sid = station.station_id
     return StationPackage(
-        station_id=station_id,
-        station_name=station_name,
-        package_id=pid,
+        station_id=sid,
+        station_name=station.station_name,
+        package_id=station.package_id,
         folder=final,
-        gpkg=final / f"{station_id}.gpkg",
-        qgz=moved(qgz),
-        geojson=final / f"{station_id}.geojson",
-        kml=final / f"{station_id}.kml",
-        task_list=final / f"{station_id}-tasks.html",
-        n_tasks=len(frame),
+        gpkg=final / f"{sid}.gpkg",
+        qgz=None if qgz is None else final / qgz.name,
+        geojson=final / f"{sid}.geojson",
+        kml=final / f"{sid}.kml",
+        task_list=final / f"{sid}-tasks.html",
+        n_tasks=n_tasks,
         basemap=bool(has_basemap),
     )
-
-
-def _package_frame(part: gpd.GeoDataFrame, chips: dict[str, dict[str, str]]) -> gpd.GeoDataFrame:
-    data: dict[str, object] = {}
-    for col in DISPATCHED_COLUMNS:
-        if col in _NUMERIC:
-            data[col] = pd.to_numeric(part[col], errors="coerce").astype("float64")
-        elif col in part:
-            data[col] = [None if pd.isna(v) else str(v) for v in part[col]]
-        else:
-            data[col] = [None] * len(part)
-    ids = [str(t) for t in part["task_id"]]
-    data["chip_before"] = [chips.get(t, {}).get("before") for t in ids]
-    data["chip_after"] = [chips.get(t, {}).get("after") for t in ids]
-    for col in CREW_COLUMNS:
-        data[col] = [None] * len(part)
-    frame = gpd.GeoDataFrame(data, geometry=part.geometry.values, crs=PATCH_CRS)
-    frame["checked_at"] = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ms, UTC]")
-    return frame[[*PACKAGE_TASK_COLUMNS, "geometry"]]
-
-
-def _points(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame(
-        frame[list(POINT_COLUMNS)].copy(),
-        geometry=gpd.points_from_xy(frame["lon"], frame["lat"]),
-        crs=PATCH_CRS,
-    )
-
-
-def _empty_layer(columns: tuple[str, ...], time_column: str) -> gpd.GeoDataFrame:
-    data: dict[str, object] = {c: pd.Series([], dtype=object) for c in columns}
-    data[time_column] = pd.Series([], dtype="datetime64[ms, UTC]")
-    return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries([], crs=PATCH_CRS), crs=PATCH_CRS)
-
-
-def _write_vectors(gpkg: Path, frame: gpd.GeoDataFrame, points: gpd.GeoDataFrame) -> None:
-    """The four vector layers, GeoPackage 1.2 (read by the GDAL of older field apps)."""
-    layers = [
-        (TASKS_LAYER, frame, "MultiPolygon"),
-        (POINTS_LAYER, points, "Point"),
-        (OBSERVATIONS_LAYER, _empty_layer(OBSERVATION_COLUMNS, "observed_at"), "Point"),
-        (PHOTOS_LAYER, _empty_layer(PHOTO_LAYER_COLUMNS, "taken_at"), "Point"),
-    ]
-    for i, (name, data, geometry_type) in enumerate(layers):
-        pyogrio.write_dataframe(
-            data,
-            gpkg,
-            layer=name,
-            driver="GPKG",
-            append=i > 0,
-            geometry_type=geometry_type,
-            promote_to_multi=geometry_type.startswith("Multi"),
-            dataset_options={"VERSION": "1.2"} if i == 0 else None,
-            layer_options={"SPATIAL_INDEX": "YES", "FID": "fid"},
-        )
-
-
-def _write_tables(gpkg: Path, frame: gpd.GeoDataFrame, meta: dict[str, str]) -> None:
-    """Package metadata and the dispatch snapshot (attribute tables)."""
-    snapshot = []
-    for i in range(len(frame)):
-        attrs = {c: _plain(frame[c].iloc[i]) for c in DISPATCHED_COLUMNS + CHIP_COLUMNS}
-        text = canonical_json(attrs)
-        geom = shapely.to_wkb(frame.geometry.iloc[i], output_dimension=2, byte_order=1)
-        snapshot.append(
-            (
-                attrs["task_id"],
-                attrs["patch_id"],
-                geom,
-                text,
-                hashlib.sha256(text.encode("utf-8")).hexdigest(),
-            )
-        )
-    con = sqlite3.connect(gpkg)
-    try:
-        with con:
-            con.execute(f"CREATE TABLE {META_TABLE} (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-            con.executemany(f"INSERT INTO {META_TABLE} VALUES (?, ?)", sorted(meta.items()))
-            con.execute(
-                f"CREATE TABLE {SNAPSHOT_TABLE} (task_id TEXT PRIMARY KEY, patch_id TEXT NOT "
-                "NULL, geometry_wkb BLOB NOT NULL, attributes TEXT NOT NULL, "
-                "attributes_sha256 TEXT NOT NULL)"
-            )
-            con.executemany(f"INSERT INTO {SNAPSHOT_TABLE} VALUES (?,?,?,?,?)", snapshot)
-            for table, text in (
-                (META_TABLE, "tiandi field package metadata"),
-                (SNAPSHOT_TABLE, "tasks as dispatched (checked on import)"),
-            ):
-                con.execute(
-                    "INSERT INTO gpkg_contents (table_name, data_type, identifier, description,"
-                    " last_change) VALUES (?, 'attributes', ?, ?, ?)",
-                    (table, table, text, FIXED_LAST_CHANGE),
-                )
-    finally:
-        con.close()
-
-
-def _plain(value: object) -> object:
-    if value is None:
-        return None
-    if isinstance(value, float):
-        return None if pd.isna(value) else round(value, 9)
-    if isinstance(value, int | str | bool):
-        return value
-    return None if pd.isna(value) else str(value)  # type: ignore[call-overload]

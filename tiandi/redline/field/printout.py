@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -64,39 +65,8 @@ def write_task_list(
     rows = []
     blocks = []
     for i, t in enumerate(tasks.itertuples(index=False), start=1):
-        rows.append(
-            f"<tr><td>{i}</td><td>{_e(t.task_id)}</td><td>{_e(t.patch_id)}</td>"
-            f"<td>{_e(t.zone_name)}</td><td>{_e(t.hj1156_zh)} {_e(t.hj1156_class)}</td>"
-            f"<td>{float(t.area_ha):.2f}</td><td>{float(t.area_mu):.1f}</td>"
-            f"<td>{float(t.lon):.6f}, {float(t.lat):.6f}</td></tr>"
-        )
-        boxes = "".join(f'<span class="box"></span>{_e(v)}' for v in RESULT_LABELS.values())
-        classes = " / ".join(_e(v) for v in CLASS_LABELS.values())
-        warn = f'<p class="warn">{_e(t.warning)}</p>' if t.warning else ""
-        chips = "".join(
-            f'<img src="{_e(src)}" alt="{_e(label)}">'
-            for src, label in ((t.chip_before, "before 前期"), (t.chip_after, "after 后期"))
-            if src
-        )
-        blocks.append(
-            f"""<div class="task">
-<h2>{i}. 任务 Task {_e(t.task_id)} · 图斑 Patch {_e(t.patch_id)}</h2>
-<table>
-<tr><td>区域 Zone</td><td>{_e(t.zone_name)} ({_e(t.zone_id)}) {_e(t.functional_zone)}</td></tr>
-<tr><td>判读类型 Mapped class</td><td>{_e(t.hj1156_zh)} {_e(t.hj1156_class)}</td></tr>
-<tr><td>变化类型 Change</td><td>{_e(t.change_type_zh)} {_e(t.change_type)}</td></tr>
-<tr><td>面积 Area</td><td>{float(t.area_ha):.2f} 公顷 ha · {float(t.area_mu):.1f} 亩 mu</td></tr>
-<tr><td>位置 Location</td><td>{float(t.lon):.6f}°E, {float(t.lat):.6f}°N (CGCS2000)</td></tr>
-<tr><td>置信度 Confidence</td><td>{float(t.confidence):.2f}</td></tr>
-</table>{warn}
-<div class="chips">{chips}</div>
-<p><b>核查结果 Result:</b>{boxes}</p>
-<p><b>实地类型 Class found:</b> {classes}</p>
-<p><b>核查说明 Notes:</b></p><div class="line"></div><div class="line"></div>
-<p><b>照片编号 Photo numbers:</b> ____________ <b>核查人员 Crew:</b> ____________
-<b>日期 Date:</b> ____________</p>
-</div>"""
-        )
+        rows.append(_summary_row(i, t))
+        blocks.append(_task_block(i, t))
     page = f"""<!DOCTYPE html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <title>{_e(station_id)} 核查任务清单 field task list</title>
@@ -114,6 +84,45 @@ def write_task_list(
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return path
+
+
+def _summary_row(i: int, t: Any) -> str:
+    """The task's row in the summary table at the top of the list."""
+    return (
+        f"<tr><td>{i}</td><td>{_e(t.task_id)}</td><td>{_e(t.patch_id)}</td>"
+        f"<td>{_e(t.zone_name)}</td><td>{_e(t.hj1156_zh)} {_e(t.hj1156_class)}</td>"
+        f"<td>{float(t.area_ha):.2f}</td><td>{float(t.area_mu):.1f}</td>"
+        f"<td>{float(t.lon):.6f}, {float(t.lat):.6f}</td></tr>"
+    )
+
+
+def _task_block(i: int, t: Any) -> str:
+    """The task's block: what was mapped, the chips, tick boxes and lines for the crew."""
+    boxes = "".join(f'<span class="box"></span>{_e(v)}' for v in RESULT_LABELS.values())
+    classes = " / ".join(_e(v) for v in CLASS_LABELS.values())
+    warn = f'<p class="warn">{_e(t.warning)}</p>' if t.warning else ""
+    chips = "".join(
+        f'<img src="{_e(src)}" alt="{_e(label)}">'
+        for src, label in ((t.chip_before, "before 前期"), (t.chip_after, "after 后期"))
+        if src
+    )
+    return f"""<div class="task">
+<h2>{i}. 任务 Task {_e(t.task_id)} · 图斑 Patch {_e(t.patch_id)}</h2>
+<table>
+<tr><td>区域 Zone</td><td>{_e(t.zone_name)} ({_e(t.zone_id)}) {_e(t.functional_zone)}</td></tr>
+<tr><td>判读类型 Mapped class</td><td>{_e(t.hj1156_zh)} {_e(t.hj1156_class)}</td></tr>
+<tr><td>变化类型 Change</td><td>{_e(t.change_type_zh)} {_e(t.change_type)}</td></tr>
+<tr><td>面积 Area</td><td>{float(t.area_ha):.2f} 公顷 ha · {float(t.area_mu):.1f} 亩 mu</td></tr>
+<tr><td>位置 Location</td><td>{float(t.lon):.6f}°E, {float(t.lat):.6f}°N (CGCS2000)</td></tr>
+<tr><td>置信度 Confidence</td><td>{float(t.confidence):.2f}</td></tr>
+</table>{warn}
+<div class="chips">{chips}</div>
+<p><b>核查结果 Result:</b>{boxes}</p>
+<p><b>实地类型 Class found:</b> {classes}</p>
+<p><b>核查说明 Notes:</b></p><div class="line"></div><div class="line"></div>
+<p><b>照片编号 Photo numbers:</b> ____________ <b>核查人员 Crew:</b> ____________
+<b>日期 Date:</b> ____________</p>
+</div>"""
 
 
 def write_kml(tasks: gpd.GeoDataFrame, points: gpd.GeoDataFrame, path: Path) -> Path:

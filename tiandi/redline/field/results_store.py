@@ -1,12 +1,14 @@
-"""Where imported field results are kept: a small interface and its SQLite/GeoPackage store.
+"""Where imported field results are kept: the SQLite/GeoPackage field store.
 
-:class:`FieldResultStore` is what :mod:`tiandi.redline.field.importer` needs: look up an
+:class:`~tiandi.redline.field.records.FieldResultStore` (in :mod:`.records`, with the
+records themselves) is what :mod:`tiandi.redline.field.importer` needs: look up an
 import by content hash, the results already recorded for a patch, and commit one import
 (results, conflicts, quarantined submissions, the crew's points) at once.
-:class:`SqliteFieldStore` keeps them in tables of one SQLite or GeoPackage file, next to
-the hash-chained audit log (:class:`~tiandi.redline.store.audit.AuditLog`) in the same file,
-and the crew's photos content-addressed in ``<file stem>-attachments/`` beside it (a
-photo is stored once, by SHA-256, whether its submission was accepted or quarantined).
+:class:`SqliteFieldStore` is that store: it keeps them in tables of one SQLite or
+GeoPackage file, next to the hash-chained audit log
+(:class:`~tiandi.redline.store.audit.AuditLog`) in the same file, and the crew's photos
+content-addressed in ``<file stem>-attachments/`` beside it (a photo is stored once, by
+SHA-256, whether its submission was accepted or quarantined).
 
 Tables: ``tiandi_field_imports``, ``tiandi_field_results`` (status ``accepted`` or
 ``conflict``; a conflict names the result it disagrees with and never replaces it),
@@ -20,99 +22,16 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from tiandi._io import atomic_path
 from tiandi.errors import InputError
+from tiandi.redline.field.records import FieldPoint, ImportBatch, Quarantined, StoredResult
 from tiandi.redline.store.audit import AuditLog
 from tiandi.redline.store.audit_chain import canonical_json
-
-
-@dataclass(frozen=True)
-class StoredResult:
-    """One recorded field result (accepted or in conflict)."""
-
-    result_id: str
-    import_id: str
-    package_id: str
-    task_id: str
-    patch_id: str
-    outcome: str
-    hj1156_class: str | None
-    notes: str | None
-    crew: str
-    checked_at: str
-    photos: tuple[Mapping[str, Any], ...]
-    warnings: tuple[str, ...]
-    status: str  # accepted | conflict
-    conflict_with: str | None = None
-
-
-@dataclass(frozen=True)
-class Quarantined:
-    """A submission (task row, photo row or point) that was rejected, kept as sent."""
-
-    item_id: str
-    kind: str  # task | point
-    task_id: str | None
-    reasons: tuple[str, ...]
-    raw: Mapping[str, Any]
-    files: tuple[Mapping[str, Any], ...] = ()
-
-
-@dataclass(frozen=True)
-class FieldPoint:
-    """A point the crew added."""
-
-    point_id: str
-    task_id: str | None
-    kind: str | None
-    note: str | None
-    crew: str | None
-    observed_at: str | None
-    lon: float
-    lat: float
-    photo: Mapping[str, Any] | None
-
-
-@dataclass(frozen=True)
-class ImportBatch:
-    """Everything one import records."""
-
-    import_id: str
-    content_hash: str
-    source: str
-    package_id: str
-    station_id: str
-    imported_at: datetime
-    actor: str
-    results: tuple[StoredResult, ...] = ()
-    quarantined: tuple[Quarantined, ...] = ()
-    points: tuple[FieldPoint, ...] = ()
-    unchanged: tuple[str, ...] = ()
-    files: Mapping[str, Path] = field(default_factory=dict)  # sha256 -> file to keep
-
-
-class FieldResultStore(Protocol):
-    """What the field import needs from a store (the patch store can provide it later)."""
-
-    def find_import(self, content_hash: str) -> dict[str, Any] | None:
-        """The import with this content hash, or None."""
-        ...
-
-    def results_for(self, patch_id: str) -> list[StoredResult]:
-        """Results recorded for a patch, oldest first."""
-        ...
-
-    def commit(self, batch: ImportBatch) -> None:
-        """Record one import (all or nothing), then its audit records."""
-        ...
-
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS tiandi_field_imports (
@@ -271,72 +190,23 @@ class SqliteFieldStore:
         self._audit(batch)
 
     def _insert(self, con: sqlite3.Connection, batch: ImportBatch) -> None:
-        conflicts = sum(r.status == "conflict" for r in batch.results)
         con.execute(
-            "INSERT INTO tiandi_field_imports VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                batch.import_id,
-                batch.content_hash,
-                batch.source,
-                batch.package_id,
-                batch.station_id,
-                batch.imported_at.isoformat(),
-                batch.actor,
-                len(batch.results) - conflicts,
-                conflicts,
-                len(batch.quarantined),
-                len(batch.unchanged),
-                len(batch.points),
-            ),
+            "INSERT INTO tiandi_field_imports VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", _import_row(batch)
         )
         for r in batch.results:
             con.execute(
                 "INSERT INTO tiandi_field_results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    r.result_id,
-                    r.import_id,
-                    r.package_id,
-                    r.task_id,
-                    r.patch_id,
-                    r.outcome,
-                    r.hj1156_class,
-                    r.notes,
-                    r.crew,
-                    r.checked_at,
-                    canonical_json([dict(p) for p in r.photos]),
-                    canonical_json(list(r.warnings)),
-                    r.status,
-                    r.conflict_with,
-                ),
+                _result_row(r),
             )
         for q in batch.quarantined:
             con.execute(
                 "INSERT INTO tiandi_field_quarantine VALUES (?,?,?,?,?,?,?)",
-                (
-                    q.item_id,
-                    batch.import_id,
-                    q.kind,
-                    q.task_id,
-                    canonical_json(list(q.reasons)),
-                    json.dumps(dict(q.raw), ensure_ascii=False, sort_keys=True, default=str),
-                    canonical_json([dict(f) for f in q.files]),
-                ),
+                _quarantine_row(q, batch.import_id),
             )
         for p in batch.points:
             con.execute(
                 "INSERT OR IGNORE INTO tiandi_field_points VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (
-                    p.point_id,
-                    batch.import_id,
-                    p.task_id,
-                    p.kind,
-                    p.note,
-                    p.crew,
-                    p.observed_at,
-                    p.lon,
-                    p.lat,
-                    None if p.photo is None else canonical_json(dict(p.photo)),
-                ),
+                _point_row(p, batch.import_id),
             )
 
     def _audit(self, batch: ImportBatch) -> None:
@@ -414,3 +284,71 @@ def _result_payload(r: StoredResult) -> dict[str, Any]:
         "status": r.status,
         "conflict_with": r.conflict_with,
     }
+
+
+def _import_row(batch: ImportBatch) -> tuple[Any, ...]:
+    """The ``tiandi_field_imports`` row of an import (counts per outcome)."""
+    conflicts = sum(r.status == "conflict" for r in batch.results)
+    return (
+        batch.import_id,
+        batch.content_hash,
+        batch.source,
+        batch.package_id,
+        batch.station_id,
+        batch.imported_at.isoformat(),
+        batch.actor,
+        len(batch.results) - conflicts,
+        conflicts,
+        len(batch.quarantined),
+        len(batch.unchanged),
+        len(batch.points),
+    )
+
+
+def _result_row(r: StoredResult) -> tuple[Any, ...]:
+    """The ``tiandi_field_results`` row of a result (photos and warnings as JSON)."""
+    return (
+        r.result_id,
+        r.import_id,
+        r.package_id,
+        r.task_id,
+        r.patch_id,
+        r.outcome,
+        r.hj1156_class,
+        r.notes,
+        r.crew,
+        r.checked_at,
+        canonical_json([dict(p) for p in r.photos]),
+        canonical_json(list(r.warnings)),
+        r.status,
+        r.conflict_with,
+    )
+
+
+def _quarantine_row(q: Quarantined, import_id: str) -> tuple[Any, ...]:
+    """The ``tiandi_field_quarantine`` row of a rejection (raw values as sent, as JSON)."""
+    return (
+        q.item_id,
+        import_id,
+        q.kind,
+        q.task_id,
+        canonical_json(list(q.reasons)),
+        json.dumps(dict(q.raw), ensure_ascii=False, sort_keys=True, default=str),
+        canonical_json([dict(f) for f in q.files]),
+    )
+
+
+def _point_row(p: FieldPoint, import_id: str) -> tuple[Any, ...]:
+    """The ``tiandi_field_points`` row of a point the crew added."""
+    return (
+        p.point_id,
+        import_id,
+        p.task_id,
+        p.kind,
+        p.note,
+        p.crew,
+        p.observed_at,
+        p.lon,
+        p.lat,
+        None if p.photo is None else canonical_json(dict(p.photo)),
+    )

@@ -54,24 +54,25 @@ def test_burn_indices_dnbr_rbr_and_ndvi() -> None:
 
 
 def test_burn_scar_found_with_severity_and_unvegetated_land_masked() -> None:
-    shape = (30, 30)
+    shape = (60, 60)  # the scene threshold assumes most vegetated land did not burn
     post_b08 = np.full(shape, 0.30, dtype=np.float32)
     post_b12 = np.full(shape, 0.10, dtype=np.float32)
     post_b08[5:20, 5:20], post_b12[5:20, 5:20] = 0.10, 0.25  # dNBR 0.93: high severity
     before = _composite(0.05, 0.30, 0.10, shape)
-    before["B04"][:, 25:] = 0.30  # bare before (NDVI 0): cannot burn
-    post_b08[:, 25:], post_b12[:, 25:] = 0.10, 0.25
+    before["B04"][:, 50:] = 0.30  # bare before (NDVI 0): cannot burn
+    post_b08[:, 50:], post_b12[:, 50:] = 0.10, 0.25
     after = _composite(0.05, post_b08, post_b12, shape)
     out = BurnedAreaDetector().detect(before, after)
     mask, severity = out["change_mask"].values, out["severity"].values
     assert mask[5:20, 5:20].all() and severity[5:20, 5:20].tolist() == [[4] * 15] * 15
-    assert not mask[:, 25:].any() and not severity[:, 25:].any()
-    # the 3x3 mean of the index reaches one pixel past a sharp edge, no further
+    assert not mask[:, 50:].any() and not severity[:, 50:].any()
+    # the mean of the index reaches smooth_px // 2 pixels past a sharp edge, no further
+    r = BurnedAreaDetector().params.smooth_px // 2
     near = np.zeros(shape, dtype=bool)
-    near[4:21, 4:21] = True
-    near[:, 24] = True
+    near[5 - r : 20 + r, 5 - r : 20 + r] = True
+    near[:, 50 - r : 50] = True
     assert not mask[~near].any()
-    assert out["change_prob"].values[10, 10] > 0.99 and out["change_prob"].values[0, 0] < 0.5
+    assert out["change_prob"].values[10, 10] > 0.99 and out["change_prob"].values[40, 30] < 0.5
     assert out.attrs["change_type"] == "burned"
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 
+from tiandi.cli.burned import evaluate_burned_command
 from tiandi.cli.common import friendly_errors, load_settings, parse_period, parse_time
 from tiandi.cli.field import dispatch, field_app
 from tiandi.cli.models import evaluate_app, run_train_change_model
@@ -230,6 +231,7 @@ app.add_typer(field_app, name="field")
 app.add_typer(patches_app, name="patches")
 app.add_typer(audit_app, name="audit")
 app.add_typer(evaluate_app, name="evaluate")
+evaluate_app.command("burned")(evaluate_burned_command)
 run_app.command("train-change-model")(run_train_change_model)
 
 

@@ -35,6 +35,7 @@ from tiandi.models.weights import load_weights
 
 __all__ = [
     "BASELINE_NAMES",
+    "BURNED_NAMES",
     "WEIGHTS_DIR",
     "SiameseDetector",
     "available_detectors",
@@ -47,6 +48,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 """Where shipped weights and their model cards lie."""
 
 BASELINE_NAMES = ("baseline", BaselineDetector.name)
+BURNED_NAMES = ("burned-area", "burned-dnbr")
 SIAMESE_ARCHITECTURE = "SiameseDiffUNet"
 """How the model card's ``architecture`` of change weights begins (``build_card``)."""
 _BAND_RE = re.compile(r"^B(\d{2}|8A)$")
@@ -197,13 +199,18 @@ def load_detector(
     tiling); ``num_threads`` sets the torch threads of a trained model's tiler."""
     if name in BASELINE_NAMES:
         return BaselineDetector()
+    if name in BURNED_NAMES:
+        from tiandi.models.burned.detector import DNBR_PARAMS, BurnedAreaDetector
+
+        return BurnedAreaDetector(DNBR_PARAMS if name == "burned-dnbr" else None, name=name)
     path = Path(weights_dir) / f"{name}.pt"
     if not path.is_file() and name.endswith(".pt"):
         path = Path(name)
     if not path.is_file():
         raise ModelError(
             f"unknown detector {name!r}: no weights {path}; known detectors: "
-            f"{', '.join(available_detectors(weights_dir))} (or give the path of a .pt file)"
+            f"{', '.join(available_detectors(weights_dir))}, {', '.join(BURNED_NAMES)} (or "
+            "give the path of a .pt file)"
         )
     card = path.with_suffix(".json")
     if card.is_file() and not _is_change_card(card):

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test setup system-deps lint typecheck pytest bench clean
+.PHONY: demo test setup system-deps lint typecheck pytest bench lock clean
 
 setup: system-deps $(STAMP)
 
@@ -41,6 +41,14 @@ test: setup lint typecheck pytest
 bench: setup
 	$(BIN)/python -m bench.bench_composite --sizes 2048 4096
 	$(BIN)/python -m bench.bench_catalog_search
+
+# requirements.lock from pyproject.toml (incl. the dev extra) with pip-tools, in a venv of its
+# own. Existing pins are kept (no --upgrade): delete a line to let that package move. pip reads
+# this machine's pip config, whose find-links holds the CPU build of torch (torch==2.13.0+cpu).
+LOCK_VENV := .venv-lock
+lock:
+	test -x $(LOCK_VENV)/bin/pip-compile || { $(PY) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/pip install --quiet pip-tools==7.6.2; }
+	$(LOCK_VENV)/bin/pip-compile --quiet --annotation-style=line --extra=dev --no-emit-find-links --no-emit-index-url --output-file=requirements.lock --strip-extras pyproject.toml
 
 clean:
 	rm -rf var demo-out .pytest_cache .mypy_cache .ruff_cache

@@ -35,3 +35,15 @@ class ModelError(TiandiError):
 
 class LifecycleError(TiandiError):
     """A patch transition is not allowed: wrong state, wrong role, or missing reason."""
+
+
+class TiandiWarning(UserWarning):
+    """Base class of the warnings tiandi issues: something worth knowing, not an error.
+
+    Filter them by class, e.g. ``warnings.simplefilter("error", UnknownCloudCoverWarning)``
+    to refuse what a warning only reports.
+    """
+
+
+class UnknownCloudCoverWarning(TiandiWarning):
+    """A search with a cloud-cover maximum kept items whose ``eo:cloud_cover`` is unknown."""

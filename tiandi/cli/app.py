@@ -11,6 +11,7 @@ from rich.console import Console
 
 from tiandi.cli.common import friendly_errors, load_settings, parse_period, parse_time
 from tiandi.cli.field import dispatch, field_app
+from tiandi.cli.ingest import ingest_s2
 from tiandi.cli.models import evaluate_app, run_train_change_model
 from tiandi.cli.patches import audit_app, patches_app
 from tiandi.cli.survey import accuracy_app, ingest_app, ledger_app
@@ -245,6 +246,7 @@ app.add_typer(patches_app, name="patches")
 app.add_typer(audit_app, name="audit")
 app.add_typer(evaluate_app, name="evaluate")
 run_app.command("train-change-model")(run_train_change_model)
+ingest_app.command("s2")(ingest_s2)
 
 
 def main() -> None:

@@ -59,3 +59,18 @@ class SubmissionsRejectedError(InputError):
     def __init__(self, message: str, report: ImportReport) -> None:
         super().__init__(message)
         self.report = report
+
+
+# warnings
+
+
+class TiandiWarning(UserWarning):
+    """Base class of the warnings tiandi issues: something worth knowing, not an error.
+
+    Filter them by class, e.g. ``warnings.simplefilter("error", UnknownCloudCoverWarning)``
+    to refuse what a warning only reports.
+    """
+
+
+class UnknownCloudCoverWarning(TiandiWarning):
+    """A search with a cloud-cover maximum kept items whose ``eo:cloud_cover`` is unknown."""

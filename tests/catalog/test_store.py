@@ -10,7 +10,7 @@ import pytest
 from tests.fixtures.catalog import make_item, sentinel2_assets, utc
 from tiandi.catalog.items import item_from_rasters
 from tiandi.catalog.store import GeoParquetCatalog
-from tiandi.errors import CatalogError, InputError
+from tiandi.errors import CatalogError, InputError, UnknownCloudCoverWarning
 
 S2 = "sentinel-2-l2a"
 NORTH = (116.0, 40.0, 116.1, 40.1)
@@ -103,11 +103,30 @@ def test_search_by_collection(catalog: GeoParquetCatalog) -> None:
     assert catalog.search(collections=["no-such-collection"]) == []
 
 
-def test_search_by_max_cloud_cover_drops_cloudy_and_unknown(
+def test_search_by_max_cloud_cover_drops_cloudy_keeps_unknown_with_a_warning(
     catalog: GeoParquetCatalog,
 ) -> None:
-    found = catalog.search(max_cloud_cover=10, collections=[S2], bbox=NORTH)
-    assert _ids(found) == ["jan-clear", "jun-last-day", "jul-first-day"]
+    with pytest.warns(UnknownCloudCoverWarning, match="apr-no-cloud-info") as caught:
+        found = catalog.search(max_cloud_cover=10, collections=[S2], bbox=NORTH)
+    assert _ids(found) == ["jan-clear", "apr-no-cloud-info", "jun-last-day", "jul-first-day"]
+    assert len(caught) == 1
+    assert "jan-clear" not in str(caught[0].message)
+
+
+def test_search_by_max_cloud_cover_with_limit_counts_kept_items(
+    catalog: GeoParquetCatalog,
+) -> None:
+    with pytest.warns(UnknownCloudCoverWarning):
+        found = catalog.search(max_cloud_cover=10, collections=[S2], limit=3)
+    assert _ids(found) == ["jan-clear", "mar-south", "apr-no-cloud-info"]
+
+
+def test_search_without_any_cloud_cover_keeps_every_item(tmp_path: Path) -> None:
+    cat = GeoParquetCatalog(tmp_path / "items.parquet")
+    cat.add([make_item(f"d{day}", when=utc(2025, 1, day), cloud=None) for day in (1, 2, 3)])
+    with pytest.warns(UnknownCloudCoverWarning, match="3 item"):
+        found = cat.search(max_cloud_cover=5)
+    assert _ids(found) == ["d1", "d2", "d3"]
 
 
 def test_search_results_are_sorted_by_datetime_and_limited(catalog: GeoParquetCatalog) -> None:

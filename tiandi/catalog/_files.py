@@ -1,12 +1,16 @@
 """Reading what a STAC item needs from files: raster headers, vector extents, checksums.
 
 rasterio and pyogrio are used here only, so the item builder deals in plain values.
-Every failure to read a file becomes an ``InputError`` naming the file.
+Every failure to read a file becomes an ``InputError`` naming the file. A raster may also
+be a member of a zip archive (:class:`ZipMember`, e.g. a band of a zipped Sentinel-2
+product), read in place through GDAL's ``/vsizip/``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +53,26 @@ _DIGITS = 9  # decimal places of lon/lat kept (about 0.1 mm)
 
 
 @dataclass(frozen=True)
+class ZipMember:
+    """A file inside a zip archive, read in place by GDAL (``/vsizip/``)."""
+
+    archive: Path
+    member: str
+
+    @property
+    def gdal_path(self) -> str:
+        """The name GDAL opens: ``/vsizip/`` followed by the archive path and the member."""
+        return f"/vsizip/{self.archive}/{self.member}"
+
+    def __str__(self) -> str:
+        return self.gdal_path
+
+
+Source = Path | ZipMember
+"""Where a raster lies: a file, or a member of a zip archive."""
+
+
+@dataclass(frozen=True)
 class BandHeader:
     """What STAC's raster/eo extensions say about one band."""
 
@@ -63,7 +87,7 @@ class BandHeader:
 class RasterHeader:
     """The header of one raster file, as plain values."""
 
-    path: Path
+    path: Source
     crs: CRS
     width: int
     height: int
@@ -95,11 +119,48 @@ def require_file(path: Path, what: str) -> None:
         raise InputError(f"{what} {path} is not a file; pass the path of a file")
 
 
-def read_raster_header(path: Path) -> RasterHeader:
-    """Open ``path`` once with rasterio and return its header; ``InputError`` if unreadable."""
-    require_file(path, "raster")
+def require_source(source: Source, what: str) -> None:
+    """Raise ``InputError`` unless ``source`` is a file, or a member of a readable zip."""
+    if isinstance(source, Path):
+        require_file(source, what)
+        return
+    require_file(source.archive, f"archive of {what}")
     try:
-        with rasterio.open(path) as src:
+        with zipfile.ZipFile(source.archive) as archive:
+            archive.getinfo(source.member)
+    except KeyError:
+        raise InputError(
+            f"{what} {source.member} is not in the archive {source.archive}; check the "
+            "name or download the archive again"
+        ) from None
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InputError(
+            f"archive {source.archive} cannot be read as a zip file ({exc}); download it again"
+        ) from exc
+
+
+def href_of(source: Source) -> str:
+    """The asset href of a source: a ``file://`` URI, or the ``/vsizip/`` name in an archive."""
+    return source.as_uri() if isinstance(source, Path) else source.gdal_path
+
+
+def file_size_and_checksum(source: Source) -> tuple[int, str]:
+    """``file:size`` and ``file:checksum`` (sha2-256 multihash) of a file or zip member."""
+    if isinstance(source, Path):
+        return source.stat().st_size, sha256_multihash(source)
+    digest = hashlib.sha256()
+    with zipfile.ZipFile(source.archive) as archive, archive.open(source.member) as handle:
+        size = archive.getinfo(source.member).file_size
+        while chunk := handle.read(_BLOCK):
+            digest.update(chunk)
+    return size, "1220" + digest.hexdigest()
+
+
+def read_raster_header(path: Source) -> RasterHeader:
+    """Open ``path`` once with rasterio and return its header; ``InputError`` if unreadable."""
+    require_source(path, "raster")
+    try:
+        with rasterio.open(str(path)) as src:
             if src.crs is None:
                 raise InputError(
                     f"raster {path} has no CRS; assign one (e.g. `gdal_edit.py -a_srs EPSG:...`)"

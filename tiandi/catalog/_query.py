@@ -1,16 +1,24 @@
-"""Checks and conversions shared by the in-process and the HTTP search."""
+"""Checks and conversions shared by the in-process and the HTTP search.
+
+The cloud-cover rule of every tiandi search: with a maximum, an item whose
+``eo:cloud_cover`` is at most that is kept, a cloudier one is left out, and one whose cloud
+cover is unknown (no ``eo:cloud_cover``) is **kept**, and the search issues one
+:class:`~tiandi.errors.UnknownCloudCoverWarning` naming those items. The composite masks
+clouds pixel by pixel anyway; an unknown scene-level figure must not make imagery vanish.
+"""
 
 from __future__ import annotations
 
 import math
 import re
+import warnings
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 import pystac
 
-from tiandi.errors import InputError
+from tiandi.errors import InputError, UnknownCloudCoverWarning
 
 Bbox = tuple[float, float, float, float]
 _PARTIAL = re.compile(r"^\d{4}(-\d{2})?$")
@@ -58,16 +66,53 @@ def check_cloud_cover(max_cloud_cover: float | None) -> float | None:
 
 
 def cloud_filter(max_cloud_cover: float) -> dict[str, Any]:
-    """CQL2-JSON filter keeping items with ``eo:cloud_cover`` at most the given value."""
-    return {"op": "<=", "args": [{"property": "eo:cloud_cover"}, max_cloud_cover]}
+    """CQL2-JSON filter: ``eo:cloud_cover`` at most the given value, or unknown (null)."""
+    cover = {"property": "eo:cloud_cover"}
+    return {
+        "op": "or",
+        "args": [
+            {"op": "<=", "args": [cover, max_cloud_cover]},
+            {"op": "isNull", "args": [cover]},
+        ],
+    }
+
+
+def cloud_cover(item: pystac.Item) -> float | None:
+    """The item's ``eo:cloud_cover`` in %, or None when it has none (or not a number)."""
+    value = item.properties.get("eo:cloud_cover")
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        return None
+    return float(value)
 
 
 def cloud_ok(item: pystac.Item, max_cloud_cover: float | None) -> bool:
-    """Client-side cloud check: an item without ``eo:cloud_cover`` fails any maximum."""
+    """Client-side cloud check: at most the maximum, or unknown (see the module's rule)."""
     if max_cloud_cover is None:
         return True
-    value = item.properties.get("eo:cloud_cover")
-    return isinstance(value, int | float) and value <= max_cloud_cover
+    value = cloud_cover(item)
+    return value is None or value <= max_cloud_cover
+
+
+def warn_unknown_cloud(
+    items: Sequence[pystac.Item], max_cloud_cover: float | None, *, stacklevel: int = 3
+) -> None:
+    """Issue one ``UnknownCloudCoverWarning`` naming the items kept without a cloud cover."""
+    if max_cloud_cover is None:
+        return
+    unknown = [i.id for i in items if cloud_cover(i) is None]
+    if not unknown:
+        return
+    more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+    shown = ", ".join(unknown[:10]) + more
+    warnings.warn(
+        UnknownCloudCoverWarning(
+            f"{len(unknown)} item(s) have no eo:cloud_cover and were kept despite the maximum "
+            f"of {max_cloud_cover:g} %: {shown}; their clouds are masked pixel by pixel. "
+            "Register them with a cloud cover (an SCL or QA_PIXEL asset, or "
+            "`tiandi catalog register --cloud-cover`) to filter them by it"
+        ),
+        stacklevel=stacklevel,
+    )
 
 
 def sorted_unique(items: Iterable[pystac.Item]) -> list[pystac.Item]:

@@ -41,13 +41,16 @@ from tiandi.catalog._files import (
     VECTOR_SUFFIXES,
     Extent,
     RasterHeader,
+    Source,
+    ZipMember,
     crs_code,
+    file_size_and_checksum,
     footprint_lonlat,
+    href_of,
     media_type,
     read_raster_header,
     read_vector_extents,
     require_file,
-    sha256_multihash,
     union_extents,
 )
 from tiandi.errors import InputError
@@ -71,7 +74,7 @@ class ProcessingInfo:
 
 def item_from_rasters(
     item_id: str,
-    assets: Mapping[str, Path],
+    assets: Mapping[str, Path | ZipMember],
     *,
     datetime: Datetime,
     collection: str,
@@ -81,13 +84,14 @@ def item_from_rasters(
 
     Reads each raster header once: footprint (bbox/geometry in EPSG:4326), ``proj:*``,
     ``raster:bands``, ``eo:bands`` (Sentinel-2 band names B01..B12/B8A, or RGB colour
-    interpretation), ``file:size``/``file:checksum``. Hrefs are absolute paths.
+    interpretation), ``file:size``/``file:checksum``. Hrefs are absolute ``file://`` URIs,
+    or ``/vsizip/`` names for members of a zip archive (:class:`ZipMember`).
     ``properties`` (``eo:cloud_cover``, ``platform``, ``s2:processing_baseline``, ...) pass
     through unchanged. Raises ``InputError`` naming the file when a raster is missing or
     unreadable, or when the id, collection or datetime is invalid.
     """
     _check_names(item_id, collection, assets)
-    rasters = {key: read_raster_header(_absolute(path)) for key, path in assets.items()}
+    rasters = {key: read_raster_header(_absolute_source(path)) for key, path in assets.items()}
     return _build_item(item_id, datetime, collection, rasters, {}, properties)
 
 
@@ -220,7 +224,7 @@ def _add_raster_asset(
     roles = ["data", "reflectance"] if key in SENTINEL2_BANDS else ["data"]
     if key == SCL_ASSET:
         roles = ["data", "data-mask"]
-    asset = pystac.Asset(href=header.path.as_uri(), media_type=header.media_type, roles=roles)
+    asset = pystac.Asset(href=href_of(header.path), media_type=header.media_type, roles=roles)
     item.add_asset(key, asset)
     proj = ProjectionExtension.ext(asset)
     code = crs_code(header.crs)
@@ -281,10 +285,9 @@ def _add_other_asset(item: pystac.Item, key: str, path: Path) -> None:
     _add_file_info(asset, path)
 
 
-def _add_file_info(asset: pystac.Asset, path: Path) -> None:
+def _add_file_info(asset: pystac.Asset, path: Source) -> None:
     info = FileExtension.ext(asset, add_if_missing=True)
-    info.size = path.stat().st_size
-    info.checksum = sha256_multihash(path)
+    info.size, info.checksum = file_size_and_checksum(path)
 
 
 def _merge_properties(item: pystac.Item, properties: Mapping[str, Any] | None) -> None:
@@ -308,7 +311,7 @@ def _merge_properties(item: pystac.Item, properties: Mapping[str, Any] | None) -
         EOExtension.ext(item, add_if_missing=True)
 
 
-def _check_names(item_id: str, collection: str, assets: Mapping[str, Path]) -> None:
+def _check_names(item_id: str, collection: str, assets: Mapping[str, object]) -> None:
     for what, value in (("item id", item_id), ("collection", collection)):
         if not value or not value.strip() or "/" in value or value != value.strip():
             raise InputError(
@@ -324,6 +327,12 @@ def _check_names(item_id: str, collection: str, assets: Mapping[str, Path]) -> N
 
 def _absolute(path: Path | str) -> Path:
     return Path(path).expanduser().resolve()
+
+
+def _absolute_source(source: Path | ZipMember) -> Source:
+    if isinstance(source, ZipMember):
+        return ZipMember(_absolute(source.archive), source.member)
+    return _absolute(source)
 
 
 def _utc(when: Datetime, item_id: str) -> Datetime:
@@ -351,18 +360,19 @@ def asset_path(asset: pystac.Asset) -> Path:
 
 def unreadable_assets(
     items: Sequence[pystac.Item], keys: Sequence[str] | None = None
-) -> list[tuple[str, Path, str]]:
+) -> list[tuple[str, Path | str, str]]:
     """(item id, file, error) of every local raster asset that cannot be decoded fully.
 
     Reads every block of every band, so it is meant for the error path: to name the
     file behind a failed lazy load, not as a check before each load.
     """
-    bad: list[tuple[str, Path, str]] = []
+    bad: list[tuple[str, Path | str, str]] = []
     for item in items:
         for key, asset in item.assets.items():
             if keys is not None and key not in keys:
                 continue
-            path = asset_path(asset)
+            href = asset.href
+            path: Path | str = href if href.startswith("/vsi") else asset_path(asset)
             try:
                 with rasterio.open(path) as src:
                     for _, window in src.block_windows(1):

@@ -3,9 +3,11 @@
 No ``limit`` is sent: a paging API (stac-fastapi) pages and pystac-client follows its
 ``next`` links; ``rustac serve`` on a stac-geoparquet file answers all matches at once
 (with a ``limit`` it truncates without a ``next`` link, so sending one would lose items).
-The cloud-cover maximum is sent as a CQL2 filter when the API declares the filter
-conformance class, and always applied again on the client, so an API that ignores
-filters cannot let cloudy scenes through.
+The cloud-cover maximum is sent as a CQL2 filter (at most the maximum, or null) when the
+API declares the filter conformance class, and always applied again on the client, so an
+API that ignores filters cannot let cloudy scenes through. Items without
+``eo:cloud_cover`` are kept with one ``UnknownCloudCoverWarning`` naming them (the rule
+of :mod:`tiandi.catalog._query`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from tiandi.catalog._query import (
     cloud_filter,
     cloud_ok,
     sorted_unique,
+    warn_unknown_cloud,
 )
 from tiandi.errors import CatalogError, InputError, NoDataError
 
@@ -43,9 +46,11 @@ def search_items(
     """Items of ``collections`` intersecting ``bbox`` (degrees) within period ``datetime``.
 
     ``datetime`` is "START/END" in ISO 8601 (inclusive; dates cover the whole day).
-    Items are returned once each, oldest first. Raises ``NoDataError`` naming the
-    collections, period and bbox when nothing matches, ``CatalogError`` when the API
-    cannot be reached, and ``InputError`` for malformed criteria.
+    Items are returned once each, oldest first; with ``max_cloud_cover``, items without a
+    cloud cover are kept and named in one ``UnknownCloudCoverWarning``. Raises
+    ``NoDataError`` naming the collections, period and bbox when nothing matches,
+    ``CatalogError`` when the API cannot be reached, and ``InputError`` for malformed
+    criteria.
     """
     names = _check_collections(collections)
     box = check_bbox(bbox)
@@ -85,6 +90,7 @@ def search_items(
             f"{list(box)}{clouds} at {api_url}; widen the period or the area, allow more "
             "cloud, or register imagery for it (`tiandi catalog register`)"
         )
+    warn_unknown_cloud(items, cloud)
     return items
 
 

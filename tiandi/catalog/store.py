@@ -24,7 +24,13 @@ import rustac
 from rustac.rustac import DuckdbClient  # the Rust class; rustac.duckdb.DuckdbClient is broken
 
 from tiandi.catalog import _duckdb
-from tiandi.catalog._query import check_bbox, check_cloud_cover, check_period, cloud_filter
+from tiandi.catalog._query import (
+    check_bbox,
+    check_cloud_cover,
+    check_period,
+    cloud_ok,
+    warn_unknown_cloud,
+)
 from tiandi.errors import CatalogError, InputError
 
 _LOCAL_RELS = frozenset({"self", "root", "parent", "collection", "items"})
@@ -82,9 +88,12 @@ class GeoParquetCatalog:
         """Items matching all given criteria, oldest first (then by id), in-process.
 
         ``datetime`` is "START/END" (ISO 8601, inclusive, ".." for an open end);
-        ``max_cloud_cover`` keeps items whose ``eo:cloud_cover`` is at most that (items
-        without it are left out). Raises ``CatalogError`` when the catalog file does not
-        exist (register items first) and ``InputError`` for malformed criteria.
+        ``max_cloud_cover`` keeps items whose ``eo:cloud_cover`` is at most that, and
+        items without it with one ``UnknownCloudCoverWarning`` naming them (the rule of
+        :mod:`tiandi.catalog._query`). The cloud check runs here, not in DuckDB: a catalog
+        in which no item has a cloud cover has no such column to filter on. Raises
+        ``CatalogError`` when the catalog file does not exist (register items first) and
+        ``InputError`` for malformed criteria.
         """
         if not self.path.exists():
             raise CatalogError(
@@ -100,12 +109,11 @@ class GeoParquetCatalog:
         if collections is not None:
             kwargs["collections"] = list(collections)
         cloud = check_cloud_cover(max_cloud_cover)
-        if cloud is not None:
-            kwargs["filter"] = cloud_filter(cloud)
         if limit is not None:
             if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
                 raise InputError(f"limit {limit!r} must be a positive whole number")
-            kwargs["limit"] = limit
+            if cloud is None:
+                kwargs["limit"] = limit
         try:
             found = self._duckdb().search(str(self.path), **kwargs)
         except rustac.RustacError as exc:
@@ -113,7 +121,10 @@ class GeoParquetCatalog:
                 f"searching {self.path} failed ({exc}); if the file is damaged, delete it "
                 "and register the items again"
             ) from exc
-        return [pystac.Item.from_dict(_clean(d), preserve_dict=False) for d in found]
+        items = [pystac.Item.from_dict(_clean(d), preserve_dict=False) for d in found]
+        items = [i for i in items if cloud_ok(i, cloud)][:limit]
+        warn_unknown_cloud(items, cloud)
+        return items
 
     def _duckdb(self) -> DuckdbClient:
         if self._client is None:

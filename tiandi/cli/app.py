@@ -12,6 +12,7 @@ from rich.console import Console
 from tiandi.cli.burned import evaluate_burned_command
 from tiandi.cli.common import friendly_errors, load_settings, parse_period, parse_time
 from tiandi.cli.field import dispatch, field_app
+from tiandi.cli.ingest import ingest_s2
 from tiandi.cli.models import evaluate_app, run_train_change_model
 from tiandi.cli.patches import audit_app, patches_app
 from tiandi.cli.survey import accuracy_app, ingest_app, ledger_app
@@ -166,20 +167,34 @@ def catalog_register(
     item_id: Annotated[str, typer.Option("--id", help="Item id.")],
     when: Annotated[str, typer.Option("--datetime", help="Acquisition time (ISO 8601).")],
     collection: Annotated[str, typer.Option(help="Collection id.")] = "local",
+    cloud_cover: Annotated[
+        float | None,
+        typer.Option(help="eo:cloud_cover in % (default: from an SCL or QA_PIXEL asset)."),
+    ] = None,
 ) -> None:
     """Register local rasters (GeoTIFF/COG) as one STAC item in the embedded catalog.
 
-    Each file becomes an asset named after its file stem (B04.tif -> asset B04).
+    Each file becomes an asset named after its file stem (B04.tif -> asset B04). The cloud
+    cover is --cloud-cover, else computed from an SCL or QA_PIXEL asset, else unknown
+    (searches with a cloud maximum then keep the item and warn).
     """
     settings = load_settings()
+    from tiandi.catalog.cloud_cover import resolve_cloud_cover
     from tiandi.catalog.items import item_from_rasters
     from tiandi.catalog.store import GeoParquetCatalog
 
     moment = parse_time(when, "--datetime")
     assets = {f.stem: f.resolve() for f in files}
-    item = item_from_rasters(item_id, assets, datetime=moment, collection=collection)
+    cloud = resolve_cloud_cover(assets, cloud_cover)
+    properties = {} if cloud is None else {"eo:cloud_cover": cloud}
+    item = item_from_rasters(
+        item_id, assets, datetime=moment, collection=collection, properties=properties
+    )
     GeoParquetCatalog(settings.catalog_path).add([item])
-    Console().print(f"registered {item.id} ({len(assets)} assets) in {settings.catalog_path}")
+    Console().print(
+        f"registered {item.id} ({len(assets)} assets, cloud cover "
+        f"{'unknown' if cloud is None else f'{cloud:g} %'}) in {settings.catalog_path}"
+    )
 
 
 @catalog_app.command("search")
@@ -233,6 +248,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(evaluate_app, name="evaluate")
 evaluate_app.command("burned")(evaluate_burned_command)
 run_app.command("train-change-model")(run_train_change_model)
+ingest_app.command("s2")(ingest_s2)
 
 
 def main() -> None:

@@ -1,7 +1,8 @@
 """The one exception hierarchy of tiandi.
 
 Every message names the input, says what is wrong with it and what to do about it.
-The CLI turns a ``TiandiError`` into that message and a non-zero exit code.
+The CLI turns a ``TiandiError`` into that message and a non-zero exit code (the mapping
+from error class to exit code lives in :mod:`tiandi.cli.exit_codes`, not here).
 """
 
 from __future__ import annotations
@@ -9,8 +10,6 @@ from __future__ import annotations
 
 class TiandiError(Exception):
     """Base class of every error tiandi raises on purpose."""
-
-    exit_code: int = 2
 
 
 class InputError(TiandiError):
@@ -20,13 +19,13 @@ class InputError(TiandiError):
 class NoDataError(TiandiError):
     """The inputs are valid but hold no usable data (no items, no clear observation)."""
 
-    exit_code = 3
-
 
 class CatalogError(TiandiError):
     """The STAC catalog or API could not be read, written or started."""
 
-    exit_code = 4
+
+class ServiceError(TiandiError):
+    """A service tiandi starts or talks to (Prefect API, Dask scheduler) is unavailable."""
 
 
 class ModelError(TiandiError):

@@ -58,6 +58,7 @@ from tiandi._io import atomic_path
 from tiandi.errors import InputError
 from tiandi.redline.accuracy.estimates import allocate, sample_size
 from tiandi.redline.patches.extract import PATCH_CRS, write_gpkg_layers
+from tiandi.redline.run_layout import RunLayout
 from tiandi.redline.vocabulary import HJ1156Class
 from tiandi.redline.zones.read import read_zones
 
@@ -162,7 +163,7 @@ def _open_map(path: Path) -> _Map:
                 raise InputError(
                     f"change map {path} has {src.count} band(s) of type {src.dtypes[0]}; it "
                     "must be an integer mask (0 no change, 1 change, 255 no data), such as "
-                    "<run>/change/change_mask.tif"
+                    f"<run>/{RunLayout.CHANGE_MASK}"
                 )
             if src.crs is None:
                 raise InputError(f"change map {path} has no CRS; it must be georeferenced")
@@ -171,7 +172,7 @@ def _open_map(path: Path) -> _Map:
     except rasterio.errors.RasterioIOError as exc:
         raise InputError(
             f"change map {path} cannot be read as a raster ({exc}); pass the run's "
-            "change/change_mask.tif"
+            f"{RunLayout.CHANGE_MASK}"
         ) from exc
 
 

@@ -1,21 +1,17 @@
 """The one exception hierarchy of tiandi.
 
 Every message names the input, says what is wrong with it and what to do about it.
-The CLI turns a ``TiandiError`` into that message and a non-zero exit code.
+The CLI turns a ``TiandiError`` into that message and a non-zero exit code (the mapping
+from error class to exit code lives in :mod:`tiandi.cli.exit_codes`, not here).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from tiandi.redline.field.importer import ImportReport
+from typing import Any
 
 
 class TiandiError(Exception):
     """Base class of every error tiandi raises on purpose."""
-
-    exit_code: int = 2
 
 
 class InputError(TiandiError):
@@ -25,13 +21,13 @@ class InputError(TiandiError):
 class NoDataError(TiandiError):
     """The inputs are valid but hold no usable data (no items, no clear observation)."""
 
-    exit_code = 3
-
 
 class CatalogError(TiandiError):
     """The STAC catalog or API could not be read, written or started."""
 
-    exit_code = 4
+
+class ServiceError(TiandiError):
+    """A service tiandi starts or talks to (Prefect API, Dask scheduler) is unavailable."""
 
 
 class ModelError(TiandiError):
@@ -54,9 +50,13 @@ class DuplicateImportError(InputError):
 
 
 class SubmissionsRejectedError(InputError):
-    """Some submissions were rejected (and kept in quarantine); ``report`` has them all."""
+    """Some submissions were rejected (and kept in quarantine); ``report`` has them all.
 
-    def __init__(self, message: str, report: ImportReport) -> None:
+    ``report`` is the :class:`tiandi.redline.field.importer.ImportReport` of the import
+    (typed ``Any`` here: this module sits below every layer and imports none of them).
+    """
+
+    def __init__(self, message: str, report: Any) -> None:
         super().__init__(message)
         self.report = report
 

@@ -12,6 +12,9 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: File name of the embedded patch store (in ``home``, and in the demo cycle's folder).
+PATCH_STORE_FILE = "patches.gpkg"
+
 
 class Settings(BaseSettings):
     """Where tiandi keeps its state and which services it talks to."""
@@ -33,9 +36,16 @@ class Settings(BaseSettings):
     dask_workers: int = Field(default=2, ge=1, description="Workers of the local cluster.")
     dask_memory_limit: str = Field(default="4GiB", description="Memory per local worker.")
     chunk_size: int = Field(default=1024, ge=128, description="Pixels per chunk side.")
+    patch_store: Path | None = Field(
+        default=None,
+        description="Patch store GeoPackage when not <home>/patches.gpkg; ignored with patch_dsn.",
+    )
     patch_dsn: str | None = Field(
         default=None,
         description="PostgreSQL/PostGIS DSN of the patch store. None: <home>/patches.gpkg.",
+    )
+    patch_schema: str = Field(
+        default="tiandi", description="PostgreSQL schema of the patch store (with patch_dsn)."
     )
 
     @property
@@ -46,7 +56,7 @@ class Settings(BaseSettings):
     @property
     def patch_store_path(self) -> Path:
         """The embedded patch store (GeoPackage), used when ``patch_dsn`` is not set."""
-        return self.home / "patches.gpkg"
+        return self.patch_store if self.patch_store is not None else self.home / PATCH_STORE_FILE
 
     @property
     def prefect_home(self) -> Path:

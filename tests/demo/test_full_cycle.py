@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from tiandi.demo.cycle_flow import FullCycleRequest, FullCycleResult, full_cycle
 from tiandi.flows.detect_changes import detect_changes
-from tiandi.flows.full_cycle import FullCycleRequest, FullCycleResult, full_cycle
 from tiandi.redline.field.results_store import SqliteFieldStore
 from tiandi.redline.store.gpkg import GpkgPatchStore
 from tiandi.redline.store.lifecycle import PatchState, Role
@@ -19,7 +19,7 @@ from tiandi.redline.store.lifecycle import PatchState, Role
 @pytest.fixture(scope="module")
 def cycle(services: Any, tmp_path_factory: pytest.TempPathFactory) -> FullCycleResult:
     root = tmp_path_factory.mktemp("cycle")
-    run = detect_changes(services.request(root / "run"), services.url, services.registrar)
+    run = detect_changes(services.request(root / "run"), services.settings)
     request = FullCycleRequest(
         run=run.out,
         scene=services.scene,
@@ -27,7 +27,7 @@ def cycle(services: Any, tmp_path_factory: pytest.TempPathFactory) -> FullCycleR
         later_scene=root / "later",
         chunk=256,
     )
-    return full_cycle(request, services.url, services.registrar)
+    return full_cycle(request, services.settings)
 
 
 def counts(result: FullCycleResult, key: str) -> dict[str, Any]:

@@ -21,7 +21,7 @@ def _fails(
     services: Services, out: Path, error: type[TiandiError], *words: str, **req: object
 ) -> str:
     with pytest.raises(error) as info:
-        detect_changes(services.request(out, **req), services.url, None)
+        detect_changes(services.request(out, **req), services.configured)
     message = str(info.value)
     for word in words:
         assert word in message, message
@@ -76,7 +76,7 @@ def test_period_without_clear_observation(services: Services, tmp_path: Path) ->
     import rasterio
 
     from tiandi.catalog.items import asset_path, item_from_rasters
-    from tiandi.demo.run import scene_items
+    from tiandi.demo.scene_catalog import scene_items
 
     source = scene_items(services.scene)[-1]
     cloudy = tmp_path / "cloudy"
@@ -114,7 +114,7 @@ def test_period_without_clear_observation(services: Services, tmp_path: Path) ->
 
 def test_unreadable_raster(services: Services, tmp_path: Path) -> None:
     from tiandi.catalog.items import asset_path, item_from_rasters
-    from tiandi.demo.run import scene_items
+    from tiandi.demo.scene_catalog import scene_items
 
     items = scene_items(services.scene)
     broken_dir = tmp_path / "broken"

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def first_run(services: Services, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "run1"
-    detect_changes(services.request(out), services.url, services.registrar)
+    detect_changes(services.request(out), services.settings)
     return out
 
 
@@ -75,6 +75,6 @@ def test_rerun_gives_byte_identical_outputs(
     services: Services, first_run: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "run2"
-    detect_changes(services.request(out), services.url, None)
+    detect_changes(services.request(out), services.configured)
     for rel in ("change/change_mask.tif", "composites/after.tif", "patches.gpkg"):
         assert (out / rel).read_bytes() == (first_run / rel).read_bytes(), rel

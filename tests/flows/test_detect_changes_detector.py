@@ -43,7 +43,7 @@ def test_13_band_weights_on_the_l2a_demo_fail_before_compositing(
     out = tmp_path / "run"
     request = services.request(out, detector="siamese-s2-13band-v0.3")
     with pytest.raises(ModelError, match="missing B01") as info:
-        detect_changes(request, services.url, None)
+        detect_changes(request, services.configured)
     assert "siamese-s2-13band-v0.3.pt" in str(info.value)
     assert not out.exists()
 
@@ -54,7 +54,7 @@ def test_trained_weights_run_through_the_flow_on_the_dask_cluster(
 ) -> None:
     weights = tiny_weights(tmp_path / "w")  # untrained, 4 of the composite's 6 bands
     out = tmp_path / "run"
-    result = detect_changes(services.request(out, detector=str(weights)), services.url, None)
+    result = detect_changes(services.request(out, detector=str(weights)), services.configured)
     assert result.summary.detector == "tiny-rgbn"
     item = result.output_items[0]
     assert (item.properties["tiandi:model"], item.properties["tiandi:model_version"]) == (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,7 +11,10 @@ import pytest
 
 from tests.fixtures.flow import Services
 from tiandi.flows.detect_changes import detect_changes
+from tiandi.redline.run_layout import RunLayout
 from tiandi.redline.store.gpkg import GpkgPatchStore
+from tiandi.redline.store.open import open_store
+from tiandi.redline.store.postgis import PostgisPatchStore
 from tiandi.redline.store.recording import record_detections
 
 pytestmark = pytest.mark.slow
@@ -20,9 +24,8 @@ def test_flow_records_the_run_and_a_next_period_links_instead_of_duplicating(
     services: Services, tmp_path: Path
 ) -> None:
     store_path = tmp_path / "home" / "patches.gpkg"
-    result = detect_changes(
-        services.request(tmp_path / "period1", store=store_path), services.url, None
-    )
+    settings = services.configured.model_copy(update={"patch_store": store_path})
+    result = detect_changes(services.request(tmp_path / "period1", record=True), settings)
     store = GpkgPatchStore(store_path)
     stored = store.list_patches()
     written = gpd.read_file(result.out / "patches.gpkg", layer="patches")
@@ -41,3 +44,25 @@ def test_flow_records_the_run_and_a_next_period_links_instead_of_duplicating(
     assert (again.new, again.linked, again.enlarged) == (0, len(stored), 0)
     assert len(store.list_patches()) == len(stored)
     assert store.verify_audit().ok
+
+
+def test_flow_records_into_postgis_when_a_dsn_is_set(
+    services: Services, postgres_dsn: str, tmp_path: Path
+) -> None:
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    settings = services.configured.model_copy(
+        update={"patch_dsn": postgres_dsn, "patch_schema": schema}
+    )
+    result = detect_changes(services.request(tmp_path / "pg-run", record=True), settings)
+    store = open_store(settings)
+    assert isinstance(store, PostgisPatchStore) and store.schema == schema
+    written = gpd.read_file(result.out / "patches.gpkg", layer="patches")
+    screened = gpd.read_file(result.out / "patches.gpkg", layer="screened")
+    stored = store.list_patches()
+    assert len(stored) == len(written) + len(screened) > 0
+    assert set(stored["patch_id"]) == set(written["patch_id"]) | set(screened["patch_id"])
+    ((run, counts),) = store.runs()
+    assert run.run_id == RunLayout(result.out).run_id(result.summary.after)
+    assert counts["new"] == len(stored)
+    assert store.verify_audit().ok
+    assert not (Path(settings.home) / "patches.gpkg").exists(), "recorded into the GeoPackage"

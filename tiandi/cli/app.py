@@ -66,8 +66,9 @@ def run_detect_changes(
     from tiandi.models.siamese_detector import load_detector
 
     load_detector(detector)  # an unknown name fails before any service starts
-    from tiandi.flows.detect_changes import DetectChangesRequest
-    from tiandi.flows.services import run_with_services
+    from tiandi.flows.detect_changes import DetectChangesRequest, check_inputs, detect_changes
+    from tiandi.flows.runtime import prefect_session
+    from tiandi.redline.reports.run_summary import print_summary
 
     request = DetectChangesRequest(
         zones=zones,
@@ -79,10 +80,15 @@ def run_detect_changes(
         collection=collection,
         max_cloud_cover=max_cloud_cover,
         min_mapping_unit_m2=mmu,
-        store=settings.patch_store_path,
+        record=True,
         detector=detector,
     )
-    run_with_services(request, settings, console=Console())
+    check_inputs(request, settings)
+    console = Console()
+    with prefect_session(settings) as prefect_url:
+        console.print(f"Prefect API {prefect_url}")
+        result = detect_changes(request, settings)
+    print_summary(result.summary, result.patches, result.out, console)
 
 
 @app.command("demo")

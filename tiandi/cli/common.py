@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 
 from tiandi._time import parse_period, parse_time
+from tiandi.cli.exit_codes import exit_code
 from tiandi.errors import TiandiError
 from tiandi.settings import Settings
 
@@ -33,7 +34,7 @@ def friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
             return fn(*args, **kwargs)
         except TiandiError as exc:
             err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
-            raise typer.Exit(exc.exit_code) from None
+            raise typer.Exit(exit_code(exc)) from None
 
     return wrapper
 

@@ -16,6 +16,7 @@ from rich.console import Console
 
 from tiandi.cli.common import friendly_errors, load_settings, parse_time
 from tiandi.errors import TiandiError
+from tiandi.settings import Settings
 
 if TYPE_CHECKING:
     from tiandi.redline.field.package import StationPackage
@@ -49,7 +50,7 @@ def dispatch(
     ] = None,
 ) -> None:
     """Build one field package per station (GeoPackage + form, chips, basemap, KML, list)."""
-    load_settings()
+    settings = load_settings()
     from tiandi.redline.field.form import qgis_available
     from tiandi.redline.field.package import PackageOptions, dispatch_run
 
@@ -69,7 +70,7 @@ def dispatch(
         options=PackageOptions(form=build_form),
     )
     if patch_store is not None:
-        _record_dispatch(patch_store, packages)
+        _record_dispatch(_store_settings(settings, patch_store), packages)
     for p in packages:
         console.print(
             f"{p.station_id} ({p.station_name}): {p.n_tasks} tasks, {p.package_id}, {p.gpkg}"
@@ -77,15 +78,18 @@ def dispatch(
     console.print(f"{len(packages)} station packages in {out.resolve()}")
 
 
-def _record_dispatch(store_path: Path, packages: list[StationPackage]) -> None:
+def _store_settings(settings: Settings, patch_store: Path) -> Settings:
+    """``settings`` whose patch store is the GeoPackage ``--patch-store``."""
+    return settings.model_copy(update={"patch_store": patch_store, "patch_dsn": None})
+
+
+def _record_dispatch(settings: Settings, packages: list[StationPackage]) -> None:
     """Move the packages' patches to ``dispatched``; on refusal remove the packages."""
     from tiandi.redline.field.lifecycle import record_dispatch
-    from tiandi.redline.store.gpkg import GpkgPatchStore
+    from tiandi.redline.store.open import open_store
 
     try:
-        record_dispatch(
-            GpkgPatchStore(store_path), [p.gpkg for p in packages], actor=getpass.getuser()
-        )
+        record_dispatch(open_store(settings), [p.gpkg for p in packages], actor=getpass.getuser())
     except TiandiError:
         for p in packages:
             shutil.rmtree(p.folder, ignore_errors=True)
@@ -126,10 +130,11 @@ def field_import(
         report = import_field_package(file, SqliteFieldStore(target), actor=who, options=options)
     else:
         from tiandi.redline.field.lifecycle import import_field_results
-        from tiandi.redline.store.gpkg import GpkgPatchStore
+        from tiandi.redline.store.open import open_store
 
+        patches = open_store(_store_settings(settings, patch_store))
         report, sync = import_field_results(
-            file, SqliteFieldStore(target), GpkgPatchStore(patch_store), actor=who, options=options
+            file, SqliteFieldStore(target), patches, actor=who, options=options
         )
         Console().print(f"{len(sync.transitions)} patches moved to field_checked in {patch_store}")
     Console().print(report.summary(), highlight=False)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,6 +17,10 @@ from rich.table import Table
 from tiandi.cli.common import friendly_errors, load_settings
 from tiandi.errors import InputError
 from tiandi.models.metrics import ConfusionMatrix
+
+if TYPE_CHECKING:
+    from tiandi.flows.train_change_model import TrainChangeModelResult
+    from tiandi.models.training import TrainConfig
 
 evaluate_app = typer.Typer(help="Score change detectors on labelled data.", no_args_is_help=True)
 
@@ -100,6 +104,15 @@ def evaluate_oscd_command(
         console.print(f"written {json_out}")
 
 
+_EmaDecay = Annotated[
+    float, typer.Option(help="EMA of the weights that is scored and saved (0: none).")
+]
+_Threshold = Annotated[
+    float | None, typer.Option(help="Fixed decision threshold (default: chosen on val).")
+]
+_Loss = Annotated[str, typer.Option(help="bce, focal, dice, bce+dice, focal+dice.")]
+
+
 @friendly_errors
 def run_train_change_model(
     root: Annotated[Path, typer.Option(help="Folder with the OSCD layout.")],
@@ -120,15 +133,9 @@ def run_train_change_model(
     lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 5e-4,
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 1e-2,
     dropout: Annotated[float, typer.Option(help="Decoder dropout.")] = 0.3,
-    ema_decay: Annotated[
-        float, typer.Option(help="EMA of the weights that is scored and saved (0: none).")
-    ] = 0.995,
-    threshold: Annotated[
-        float | None, typer.Option(help="Fixed decision threshold (default: chosen on val).")
-    ] = None,
-    loss: Annotated[str, typer.Option(help="bce, focal, dice, bce+dice, focal+dice.")] = (
-        "bce+dice"
-    ),
+    ema_decay: _EmaDecay = 0.995,
+    threshold: _Threshold = None,
+    loss: _Loss = "bce+dice",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     num_threads: Annotated[int, typer.Option(help="Torch threads.")] = 2,
     max_minutes: Annotated[
@@ -145,65 +152,67 @@ def run_train_change_model(
     version: Annotated[str, typer.Option(help="Model version in the card.")] = "0.1",
 ) -> None:
     """Train the Siamese change detector (Prefect flow train_change_model) and evaluate it."""
+    options = dict(locals())
     settings = load_settings()
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    from tiandi.flows.runtime import prefect_api
+    from tiandi.flows.runtime import prefect_session
     from tiandi.flows.train_change_model import TrainChangeModelRequest, train_change_model
-    from tiandi.models.training import TrainConfig, parse_bands
 
-    config = replace(
-        TrainConfig(),
-        bands=parse_bands(bands),
-        val_cities=tuple(_names(val_cities, "--val-cities")),
-        test_cities=tuple(_names(test_cities, "--test-cities") if test_cities else ()),
-        epochs=epochs,
-        steps_per_epoch=steps_per_epoch,
-        patch_size=patch_size,
-        batch_size=batch_size,
-        base_channels=base_channels,
-        depth=depth,
-        lr=lr,
-        weight_decay=weight_decay,
-        dropout=dropout,
-        ema_decay=ema_decay,
-        threshold=threshold,
-        loss=loss,
-        seed=seed,
-        num_threads=num_threads,
-        max_minutes=max_minutes,
-        refit=refit,
-    )
-    args = [
-        "--root", str(root), "--out", str(out), "--epochs", str(epochs),
-        "--steps-per-epoch", str(steps_per_epoch), "--patch-size", str(patch_size),
-        "--batch-size", str(batch_size), "--bands", bands, "--val-cities", val_cities,
-        "--test-cities", test_cities, "--base-channels", str(base_channels),
-        "--depth", str(depth), "--lr", str(lr), "--weight-decay", str(weight_decay),
-        "--dropout", str(dropout), "--ema-decay", str(ema_decay), "--loss", loss,
-        "--seed", str(seed), "--num-threads", str(num_threads),
-        "--name", name, "--version", version,
-    ]  # fmt: skip
-    if threshold is not None:
-        args += ["--threshold", str(threshold)]
-    if max_minutes is not None:
-        args += ["--max-minutes", str(max_minutes)]
-    if refit:
-        args.append("--refit")
     request = TrainChangeModelRequest(
         root=root,
         out=out,
-        config=config,
+        config=_train_config(options),
         name=name,
         version=version,
-        command="tiandi run train-change-model " + shlex.join(args),
+        command="tiandi run train-change-model " + shlex.join(_command_args(options)),
     )
-    console = Console()
-    with (
-        prefect_api(settings) as url,
-        temporary_settings(updates={PREFECT_API_URL: url}),
-    ):
+    with prefect_session(settings):
         result = train_change_model(request)
+    _print_training(Console(), result, request.log_path)
+
+
+#: Options that go to TrainConfig unchanged.
+_CONFIG_OPTIONS = (
+    "epochs", "steps_per_epoch", "patch_size", "batch_size", "base_channels", "depth", "lr",
+    "weight_decay", "dropout", "ema_decay", "threshold", "loss", "seed", "num_threads",
+    "max_minutes", "refit",
+)  # fmt: skip
+#: Options written into the model card's command line, in this order.
+_COMMAND_OPTIONS = (
+    "root", "out", "epochs", "steps_per_epoch", "patch_size", "batch_size", "bands",
+    "val_cities", "test_cities", "base_channels", "depth", "lr", "weight_decay", "dropout",
+    "ema_decay", "loss", "seed", "num_threads", "name", "version",
+)  # fmt: skip
+
+
+def _train_config(options: dict[str, Any]) -> TrainConfig:
+    """The training configuration of the command's options."""
+    from tiandi.models.training import TrainConfig, parse_bands
+
+    test_cities = options["test_cities"]
+    return replace(
+        TrainConfig(),
+        bands=parse_bands(options["bands"]),
+        val_cities=tuple(_names(options["val_cities"], "--val-cities")),
+        test_cities=tuple(_names(test_cities, "--test-cities") if test_cities else ()),
+        **{key: options[key] for key in _CONFIG_OPTIONS},
+    )
+
+
+def _command_args(options: dict[str, Any]) -> list[str]:
+    """The command's options as arguments, for the model card."""
+    args = []
+    for key in _COMMAND_OPTIONS:
+        args += [f"--{key.replace('_', '-')}", str(options[key])]
+    for key in ("threshold", "max_minutes"):
+        if options[key] is not None:
+            args += [f"--{key.replace('_', '-')}", str(options[key])]
+    if options["refit"]:
+        args.append("--refit")
+    return args
+
+
+def _print_training(console: Console, result: TrainChangeModelResult, log_path: Path) -> None:
+    """Where the weights are and how they scored."""
     overall = result.evaluation.overall
     console.print(
         f"weights {result.files.weights} (card {result.files.card_md.name}); best epoch "
@@ -218,4 +227,4 @@ def run_train_change_model(
         f"P {overall.precision:.4f} "
         f"R {overall.recall:.4f} F1 {overall.f1:.4f} OA {overall.overall_accuracy:.4f}"
     )
-    console.print(f"figures {result.evaluation_json}; run log {request.log_path}")
+    console.print(f"figures {result.evaluation_json}; run log {log_path}")

@@ -33,17 +33,18 @@ SchemaOpt = Annotated[str, typer.Option(help="PostgreSQL schema of the patch sto
 
 
 def _open(store: Path | None, dsn: str | None, schema: str) -> PatchStore:
-    from tiandi.redline.store.gpkg import GpkgPatchStore
-    from tiandi.redline.store.postgis import PostgisPatchStore
+    """The store of ``--store`` or ``--dsn``, else the configured one (:func:`open_store`)."""
+    from tiandi.redline.store.open import open_store
+    from tiandi.settings import Settings
 
     if store is not None and dsn:
         raise typer.BadParameter("give --store or --dsn, not both")
     if store is not None:
-        return GpkgPatchStore(store)
-    settings = load_settings()
-    if dsn or settings.patch_dsn:
-        return PostgisPatchStore(str(dsn or settings.patch_dsn), schema=schema)
-    return GpkgPatchStore(settings.patch_store_path)
+        return open_store(Settings(patch_store=store, patch_dsn=None))
+    settings = load_settings().model_copy(update={"patch_schema": schema})
+    if dsn:
+        settings = settings.model_copy(update={"patch_dsn": dsn})
+    return open_store(settings)
 
 
 @audit_app.command("verify")

@@ -14,6 +14,7 @@ from rich.console import Console
 
 from tiandi.cli.common import friendly_errors, load_settings, parse_time
 from tiandi.errors import InputError
+from tiandi.redline.run_layout import RunLayout
 
 ingest_app = typer.Typer(help="Ingest imagery into the catalog.", no_args_is_help=True)
 accuracy_app = typer.Typer(
@@ -92,10 +93,10 @@ def accuracy_sample(
     """Design a stratified random sample over a run's change map; write it as field tasks."""
     from tiandi.redline.accuracy.sampling import SamplingParams, design_sample, write_samples
 
-    mask = run / "change" / "change_mask.tif"
+    layout = RunLayout(run)
+    mask, patches = layout.change_mask, layout.patches
     if not mask.is_file():
-        raise InputError(f"run folder {run} has no change/change_mask.tif; pass a run's output")
-    patches = run / "patches.gpkg"
+        raise InputError(f"run folder {run} has no {layout.CHANGE_MASK}; pass a run's output")
     zones = zones or _run_zones(run)
     params = SamplingParams(
         target_se=target_se, minimum=minimum, buffer_px=buffer_px, by_class=by_class, seed=seed
@@ -113,7 +114,7 @@ def accuracy_sample(
 
 
 def _run_zones(run: Path) -> Path | None:
-    summary = run / "summary.json"
+    summary = RunLayout(run).summary_json
     if not summary.is_file():
         return None
     try:

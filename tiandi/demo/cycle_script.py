@@ -231,6 +231,15 @@ def edit_field_package(
     mine = [f for f in findings if _has_task(gpkg, f.task_id)]
     if not mine:
         return 0
+    _fill_in_tasks(gpkg, mine, crew=crew, checked_at=checked_at)
+    _add_extra_photo_and_point(gpkg, mine[0], crew=crew, taken=checked_at + timedelta(minutes=5))
+    return len(mine)
+
+
+def _fill_in_tasks(
+    gpkg: Path, mine: Sequence[FieldFinding], *, crew: str, checked_at: datetime
+) -> None:
+    """One photo per task (taken 10 minutes apart) and the task's result columns."""
     con = _field_app_connection(gpkg)
     with closing(con):
         for i, f in enumerate(mine):
@@ -252,8 +261,12 @@ def edit_field_package(
                 ),
             )
         con.commit()
-    first = mine[0]
-    taken = checked_at + timedelta(minutes=5)
+
+
+def _add_extra_photo_and_point(
+    gpkg: Path, first: FieldFinding, *, crew: str, taken: datetime
+) -> None:
+    """A second photo row and an ``access`` observation point near the first task."""
     extra = f"DCIM/{first.task_id}_2.jpg"
     (gpkg.parent / extra).write_bytes(site_photo(first.lon, first.lat, taken, seed=99))
     where = Point(first.lon + 0.0004, first.lat + 0.0003)
@@ -284,7 +297,6 @@ def edit_field_package(
         },
         where,
     )
-    return len(mine)
 
 
 def _has_task(gpkg: Path, task_id: str) -> bool:

@@ -3,54 +3,83 @@
 The scene is generated once per (size, seed) under ``<home>/demo/`` and reused; its
 items are (re-)registered in the embedded catalog, which is idempotent (upsert by id).
 With ``full_cycle`` the run is followed by the whole supervision cycle
-(:mod:`tiandi.flows.full_cycle`) in ``<out>/cycle``, with the same services.
+(:mod:`tiandi.demo.cycle_flow`) in ``<out>/cycle``. The demo only makes sure a Prefect
+API exists and calls the flows with its settings; the flows open the rest.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pystac
-
-from tiandi.catalog.items import item_from_rasters
 from tiandi.catalog.store import GeoParquetCatalog
 from tiandi.demo.scene import generate_scene
-from tiandi.flows.detect_changes import DetectChangesRequest, DetectChangesResult, detect_changes
-from tiandi.flows.services import check_inputs, run_with_services, running_services
+from tiandi.demo.scene_catalog import AFTER, BEFORE, DEMO_COLLECTION, scene_items
+from tiandi.flows.detect_changes import (
+    DetectChangesRequest,
+    DetectChangesResult,
+    check_inputs,
+    detect_changes,
+)
+from tiandi.flows.runtime import prefect_session
 from tiandi.redline.reports.run_summary import print_summary
+from tiandi.redline.run_layout import RunLayout
 from tiandi.settings import Settings
 
-DEMO_COLLECTION = "sentinel-2-l2a"
-BEFORE = "2025-01-01/2025-06-30"
-AFTER = "2025-07-01/2025-12-31"
+__all__ = ["AFTER", "BEFORE", "DEMO_COLLECTION", "prepare_scene", "run_demo", "scene_items"]
 
 
-def scene_items(scene_dir: Path) -> list[pystac.Item]:
-    """STAC items of a generated scene folder (its ``scenes.json``)."""
-    entries = json.loads((scene_dir / "scenes.json").read_text(encoding="utf-8"))
-    items = []
-    for entry in entries:
-        assets = {band: scene_dir / rel for band, rel in entry["assets"].items()}
-        items.append(
-            item_from_rasters(
-                entry["item_id"],
-                assets,
-                datetime=datetime.fromisoformat(entry["datetime"].replace("Z", "+00:00")),
-                collection=DEMO_COLLECTION,
-                properties={
-                    "platform": entry["platform"],
-                    "constellation": "sentinel-2",
-                    "eo:cloud_cover": entry["cloud_cover"],
-                    "s2:processing_baseline": entry["processing_baseline"],
-                    "s2:boa_add_offset": entry["boa_add_offset"],
-                },
-            )
-        )
-    return items
+def prepare_scene(settings: Settings, *, size: int, seed: int, console: Any) -> Path:
+    """The demo scene folder of (size, seed), generated if new, its items catalogued."""
+    scene_dir = (settings.home / "demo" / f"scene-{size}-seed{seed}").resolve()
+    if not (scene_dir / "scenes.json").exists():
+        console.print(f"generating the demo scene ({size}x{size} px) in {scene_dir}")
+        generate_scene(scene_dir, size=size, seed=seed)
+    else:
+        console.print(f"reusing the demo scene in {scene_dir}")
+    items = scene_items(scene_dir)
+    GeoParquetCatalog(settings.catalog_path).add(items)
+    console.print(f"{len(items)} scenes registered in {settings.catalog_path}")
+    return scene_dir
+
+
+def demo_request(
+    settings: Settings, scene_dir: Path, out: Path, detector: str | None
+) -> DetectChangesRequest:
+    """The detect_changes request of the demo: the scene's zones, stations and truth,
+    recorded in the patch store."""
+    request = DetectChangesRequest(
+        zones=scene_dir / "zones.gpkg",
+        before=BEFORE,
+        after=AFTER,
+        out=out,
+        stations=scene_dir / "stations.gpkg",
+        truth=scene_dir / "truth.gpkg",
+        collection=DEMO_COLLECTION,
+        chunk=settings.chunk_size,
+        record=True,
+    )
+    return request if detector is None else replace(request, detector=detector)
+
+
+def run_cycle(settings: Settings, scene_dir: Path, run: Path, console: Any) -> Path:
+    """The supervision cycle after the demo run, in ``<run>/cycle``; returns that folder."""
+    from tiandi.demo.cycle_flow import FullCycleRequest, full_cycle
+    from tiandi.demo.cycle_report import print_cycle
+    from tiandi.redline.field.form import qgis_available
+
+    request = FullCycleRequest(
+        run=run,
+        scene=scene_dir,
+        out=run / "cycle",
+        later_scene=scene_dir.with_name(f"{scene_dir.name}-later"),
+        chunk=settings.chunk_size,
+        form=qgis_available(),
+    )
+    cycle = full_cycle(request, settings)
+    print_cycle(cycle.summary, console)
+    return cycle.out
 
 
 def run_demo(
@@ -66,53 +95,17 @@ def run_demo(
     """Prepare the demo scene and catalog, then run the flow with embedded services;
     with ``full_cycle``, then the whole supervision cycle in ``<out>/cycle``.
     ``detector``: a name ``load_detector`` knows (default: the flow's default)."""
-    scene_dir = (settings.home / "demo" / f"scene-{size}-seed{seed}").resolve()
-    if not (scene_dir / "scenes.json").exists():
-        console.print(f"generating the demo scene ({size}x{size} px) in {scene_dir}")
-        generate_scene(scene_dir, size=size, seed=seed)
-    else:
-        console.print(f"reusing the demo scene in {scene_dir}")
-    items = scene_items(scene_dir)
-    GeoParquetCatalog(settings.catalog_path).add(items)
-    console.print(f"{len(items)} scenes registered in {settings.catalog_path}")
-    request = DetectChangesRequest(
-        zones=scene_dir / "zones.gpkg",
-        before=BEFORE,
-        after=AFTER,
-        out=out,
-        stations=scene_dir / "stations.gpkg",
-        truth=scene_dir / "truth.gpkg",
-        collection=DEMO_COLLECTION,
-        chunk=settings.chunk_size,
-        store=settings.patch_store_path,
-    )
-    if detector is not None:
-        request = replace(request, detector=detector)
-    if not full_cycle:
-        result = run_with_services(request, settings, console)
-        console.print(f"open {result.out / 'summary.html'} in a browser")
-        return result
-    from tiandi.demo.cycle_report import print_cycle
-    from tiandi.flows.full_cycle import FullCycleRequest
-    from tiandi.flows.full_cycle import full_cycle as cycle_flow
-    from tiandi.redline.field.form import qgis_available
-
-    check_inputs(request)
-    with running_services(settings, console) as (api_url, registrar):
-        result = detect_changes(request, api_url, registrar)
+    scene_dir = prepare_scene(settings, size=size, seed=seed, console=console)
+    request = demo_request(settings, scene_dir, out, detector)
+    check_inputs(request, settings)
+    with prefect_session(settings) as prefect_url:
+        console.print(f"Prefect API {prefect_url}")
+        result = detect_changes(request, settings)
         print_summary(result.summary, result.patches, result.out, console)
-        cycle = cycle_flow(
-            FullCycleRequest(
-                run=result.out,
-                scene=scene_dir,
-                out=result.out / "cycle",
-                later_scene=scene_dir.with_name(f"{scene_dir.name}-later"),
-                chunk=settings.chunk_size,
-                form=qgis_available(),
-            ),
-            api_url,
-            registrar,
-        )
-    print_cycle(cycle.summary, console)
-    console.print(f"open {cycle.out / 'cycle.html'} and {result.out / 'summary.html'} in a browser")
+        cycle = run_cycle(settings, scene_dir, result.out, console) if full_cycle else None
+    page = RunLayout(result.out).summary_html
+    if cycle is None:
+        console.print(f"open {page} in a browser")
+    else:
+        console.print(f"open {cycle / 'cycle.html'} and {page} in a browser")
     return result

@@ -287,7 +287,9 @@ def main(argv: list[str] | None = None) -> int:
         manifest = generate_scene(args.out, size=args.size, seed=args.seed, progress=print)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        from tiandi.cli.exit_codes import exit_code
+
+        return exit_code(exc)
     print(f"{len(manifest.scenes)} scenes in {manifest.root} ({time.perf_counter() - start:.1f} s)")
     return 0
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from distributed import Client, LocalCluster
 
-from tiandi.errors import TiandiError
+from tiandi.errors import ServiceError
 from tiandi.settings import Settings
 
 PREFECT_ENV = {
@@ -30,12 +30,6 @@ PREFECT_ENV = {
     "DO_NOT_TRACK": "1",
     "PREFECT_UI_ENABLED": "false",
 }
-
-
-class ServiceError(TiandiError):
-    """A service tiandi starts or talks to (Prefect API, Dask scheduler) is unavailable."""
-
-    exit_code = 4
 
 
 def prefect_environment(settings: Settings) -> dict[str, str]:
@@ -100,6 +94,15 @@ def prefect_api(settings: Settings, *, timeout_s: float = 60.0) -> Iterator[str]
     finally:
         _drain_prefect_workers()
         _stop(process)
+
+
+@contextmanager
+def prefect_session(settings: Settings) -> Iterator[str]:
+    """Make sure a Prefect API exists (:func:`prefect_api`) and point this process at it."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with prefect_api(settings) as url, temporary_settings(updates={PREFECT_API_URL: url}):
+        yield url
 
 
 def _drain_prefect_workers(timeout_s: float = 10.0) -> None:

@@ -1,79 +1,119 @@
-"""Run a flow with the services it needs, embedded or configured.
+"""What a flow opens from the settings: the STAC API, the output registrar, the patch store
+and the Dask client.
 
-Embedded default: the stac-geoparquet catalog served by ``rustac serve``, a local Prefect
-server and a local Dask cluster, all started here and stopped when the run ends.
-Production: ``TIANDI_STAC_API_URL``, ``PREFECT_API_URL`` and ``TIANDI_DASK_SCHEDULER``.
+Embedded default: the stac-geoparquet catalog served by ``rustac serve`` for the flow's
+duration (outputs are registered into it) and a local Dask cluster. Production:
+``TIANDI_STAC_API_URL`` (outputs are not registered: no transaction API yet) and
+``TIANDI_DASK_SCHEDULER``. The patch store is :func:`~tiandi.redline.store.open.open_store`.
+
+A flow called inside another flow (the demo cycle's re-check run) uses the services the
+outer flow opened when they come from the same settings, instead of starting a second
+server and cluster.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from typing import Any
+from contextvars import ContextVar
+from dataclasses import dataclass
 
-from prefect.settings import PREFECT_API_URL, temporary_settings
+from distributed import Client
 
 from tiandi.catalog.register import EmbeddedRegistrar, Registrar
 from tiandi.catalog.server import EmbeddedStacServer
 from tiandi.catalog.store import GeoParquetCatalog
-from tiandi.errors import CatalogError, InputError
-from tiandi.flows.detect_changes import DetectChangesRequest, DetectChangesResult, detect_changes
-from tiandi.flows.runtime import dask_client, prefect_api
-from tiandi.redline.reports.run_summary import print_summary
-from tiandi.redline.zones.read import read_zones
+from tiandi.errors import CatalogError
+from tiandi.flows.runtime import dask_client
+from tiandi.redline.store.gpkg import PatchStore
+from tiandi.redline.store.open import open_store
 from tiandi.settings import Settings
 
 
-def check_inputs(request: DetectChangesRequest) -> None:
-    """Fail fast on unusable input files, before any service is started."""
-    read_zones(request.zones)
-    for option, path in (("--stations", request.stations), ("--truth", request.truth)):
-        if path is not None and not path.is_file():
-            raise InputError(f"{option} {path} does not exist; give the path of a vector file")
+@dataclass(frozen=True)
+class FlowServices:
+    """The services one flow run talks to, opened from ``settings``."""
+
+    settings: Settings
+    client: Client
+    server: EmbeddedStacServer | None = None
+    registrar: Registrar | None = None
+
+    @property
+    def stac_api_url(self) -> str:
+        """The STAC API to search now (the embedded server's port changes on restart)."""
+        if self.server is not None:
+            return self.server.url
+        return str(self.settings.stac_api_url)
+
+    @property
+    def dask_scheduler(self) -> str:
+        """Address of the Dask scheduler the flow computes on."""
+        return str(self.client.scheduler_info()["address"])
+
+    def describe(self) -> str:
+        """One line for the log: which STAC API and Dask scheduler."""
+        where = (
+            f"embedded STAC API at {self.stac_api_url} ({self.settings.catalog_path})"
+            if self.server is not None
+            else f"STAC API {self.stac_api_url}; outputs are not registered "
+            "(no transaction API yet)"
+        )
+        return f"{where}; Dask scheduler {self.dask_scheduler}"
+
+    def patch_store(self) -> PatchStore:
+        """The patch store of the settings (:func:`open_store`)."""
+        return open_store(self.settings)
+
+
+_ACTIVE: ContextVar[FlowServices | None] = ContextVar("tiandi_flow_services", default=None)
+
+
+def check_catalog(settings: Settings) -> None:
+    """``CatalogError`` when neither a STAC API nor the embedded catalog is configured."""
+    if not settings.stac_api_url and not settings.catalog_path.exists():
+        raise CatalogError(
+            f"no embedded catalog at {settings.catalog_path}; register imagery first "
+            "(`tiandi catalog register ...` or `make demo`), or set "
+            "TIANDI_STAC_API_URL to a STAC API"
+        )
+
+
+def _same_services(a: Settings, b: Settings) -> bool:
+    return (a.stac_api_url, a.catalog_path, a.dask_scheduler) == (
+        b.stac_api_url,
+        b.catalog_path,
+        b.dask_scheduler,
+    )
+
+
+def _open_stac(
+    stack: ExitStack, settings: Settings
+) -> tuple[EmbeddedStacServer | None, Registrar | None]:
+    if settings.stac_api_url:
+        return None, None
+    check_catalog(settings)
+    server = stack.enter_context(EmbeddedStacServer(settings.catalog_path, home=settings.home))
+    return server, EmbeddedRegistrar(GeoParquetCatalog(settings.catalog_path), server)
 
 
 @contextmanager
-def running_services(settings: Settings, console: Any) -> Iterator[tuple[str, Registrar | None]]:
-    """Start (or connect to) the STAC API, Prefect and Dask for the duration of a block.
+def flow_services(settings: Settings) -> Iterator[FlowServices]:
+    """Open the STAC API, registrar and Dask client of ``settings`` for a block.
 
-    Yields the STAC API URL and the registrar for outputs (None with a configured API).
+    Inside a block already opened from the same STAC and Dask settings (a flow called by a
+    flow), the open services are yielded again with ``settings`` (its patch store) in place.
     """
+    active = _ACTIVE.get()
+    if active is not None and _same_services(active.settings, settings):
+        yield FlowServices(settings, active.client, active.server, active.registrar)
+        return
     with ExitStack() as stack:
-        registrar: Registrar | None = None
-        if settings.stac_api_url:
-            api_url = settings.stac_api_url
-            console.print(
-                f"STAC API {api_url}; outputs are not registered (no transaction API yet)"
-            )
-        else:
-            if not settings.catalog_path.exists():
-                raise CatalogError(
-                    f"no embedded catalog at {settings.catalog_path}; register imagery first "
-                    "(`tiandi catalog register ...` or `make demo`), or set "
-                    "TIANDI_STAC_API_URL to a STAC API"
-                )
-            catalog = GeoParquetCatalog(settings.catalog_path)
-            server = stack.enter_context(
-                EmbeddedStacServer(settings.catalog_path, home=settings.home)
-            )
-            api_url = server.url
-            registrar = EmbeddedRegistrar(catalog, server)
-            console.print(f"embedded STAC API at {api_url} ({settings.catalog_path})")
-        prefect_url = stack.enter_context(prefect_api(settings))
-        stack.enter_context(temporary_settings(updates={PREFECT_API_URL: prefect_url}))
+        server, registrar = _open_stac(stack, settings)
         client = stack.enter_context(dask_client(settings))
-        console.print(
-            f"Prefect API {prefect_url}; Dask scheduler {client.scheduler_info()['address']}"
-        )
-        yield api_url, registrar
-
-
-def run_with_services(
-    request: DetectChangesRequest, settings: Settings, console: Any
-) -> DetectChangesResult:
-    """Start (or connect to) the STAC API, Prefect and Dask; run detect_changes; summarise."""
-    check_inputs(request)
-    with running_services(settings, console) as (api_url, registrar):
-        result = detect_changes(request, api_url, registrar)
-    print_summary(result.summary, result.patches, result.out, console)
-    return result
+        services = FlowServices(settings, client, server, registrar)
+        token = _ACTIVE.set(services)
+        try:
+            yield services
+        finally:
+            _ACTIVE.reset(token)

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from tiandi.redline.accuracy.estimates import Estimate
+from tiandi.redline.accuracy.estimates import Estimate, GroupAccuracy
 from tiandi.redline.accuracy.strata import CHANGE, NO_CHANGE
 from tiandi.redline.vocabulary import M2_PER_HA, HJ1156Class
-
-if TYPE_CHECKING:
-    from tiandi.redline.accuracy.report import GroupAccuracy
 
 
 def html_page(sections: list[str]) -> str:

@@ -265,3 +265,27 @@ def assess(
         overall,
         tuple(results),
     )
+
+
+@dataclass(frozen=True)
+class GroupAccuracy:
+    """Accuracy and areas of one group (``group`` = "overall" or a zone value).
+
+    Per class (in ``classes`` order): mapped area, user's and producer's accuracy,
+    estimated area (m²). ``proportions`` is the error matrix in area proportions (map
+    rows, reference columns). Estimates are None where undefined (no unit mapped or
+    found as the class) or, for the whole group, when ``note`` says why.
+    """
+
+    group: str
+    n_samples: int
+    total_area_m2: float
+    classes: tuple[str, ...]
+    counts: tuple[tuple[int, ...], ...]
+    proportions: tuple[tuple[float, ...], ...] | None
+    mapped_area_m2: tuple[float, ...]
+    overall: Estimate | None
+    users: tuple[Estimate | None, ...]
+    producers: tuple[Estimate | None, ...]
+    area_m2: tuple[Estimate | None, ...]
+    note: str = ""

@@ -41,7 +41,7 @@ import pandas as pd
 from tiandi._io import atomic_path
 from tiandi.errors import InputError
 from tiandi.redline.accuracy._render import group_dict, group_html, group_markdown, html_page
-from tiandi.redline.accuracy.estimates import Z95, Estimate
+from tiandi.redline.accuracy.estimates import Z95, Estimate, GroupAccuracy
 from tiandi.redline.accuracy.sampling import reference_vocabulary
 from tiandi.redline.accuracy.strata import CHANGE, NO_CHANGE
 from tiandi.redline.vocabulary import M2_PER_HA, HJ1156Class
@@ -54,30 +54,6 @@ _ALIASES = {
     "no change": NO_CHANGE,
     "变化": CHANGE,
 }
-
-
-@dataclass(frozen=True)
-class GroupAccuracy:
-    """Accuracy and areas of one group (``group`` = "overall" or a zone value).
-
-    Per class (in ``classes`` order): mapped area, user's and producer's accuracy,
-    estimated area (m²). ``proportions`` is the error matrix in area proportions (map
-    rows, reference columns). Estimates are None where undefined (no unit mapped or
-    found as the class) or, for the whole group, when ``note`` says why.
-    """
-
-    group: str
-    n_samples: int
-    total_area_m2: float
-    classes: tuple[str, ...]
-    counts: tuple[tuple[int, ...], ...]
-    proportions: tuple[tuple[float, ...], ...] | None
-    mapped_area_m2: tuple[float, ...]
-    overall: Estimate | None
-    users: tuple[Estimate | None, ...]
-    producers: tuple[Estimate | None, ...]
-    area_m2: tuple[Estimate | None, ...]
-    note: str = ""
 
 
 @dataclass(frozen=True)

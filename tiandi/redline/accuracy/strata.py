@@ -25,6 +25,7 @@ from affine import Affine
 from scipy import ndimage
 
 from tiandi.errors import InputError
+from tiandi.redline.run_layout import RunLayout
 from tiandi.redline.vocabulary import HJ1156Class
 from tiandi.redline.zones.read import read_zones
 
@@ -54,7 +55,7 @@ def open_map(path: Path) -> ChangeMap:
                 raise InputError(
                     f"change map {path} has {src.count} band(s) of type {src.dtypes[0]}; it "
                     "must be an integer mask (0 no change, 1 change, 255 no data), such as "
-                    "<run>/change/change_mask.tif"
+                    f"<run>/{RunLayout.CHANGE_MASK}"
                 )
             if src.crs is None:
                 raise InputError(f"change map {path} has no CRS; it must be georeferenced")
@@ -63,7 +64,7 @@ def open_map(path: Path) -> ChangeMap:
     except rasterio.errors.RasterioIOError as exc:
         raise InputError(
             f"change map {path} cannot be read as a raster ({exc}); pass the run's "
-            "change/change_mask.tif"
+            f"{RunLayout.CHANGE_MASK}"
         ) from exc
 
 

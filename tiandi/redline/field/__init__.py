@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from tiandi.redline.field.form import build_form as build_form
     from tiandi.redline.field.form import check_form as check_form
     from tiandi.redline.field.form import qgis_available as qgis_available
-    from tiandi.redline.field.importer import ImportOptions as ImportOptions
     from tiandi.redline.field.importer import ImportReport as ImportReport
     from tiandi.redline.field.importer import import_field_package as import_field_package
     from tiandi.redline.field.lifecycle import import_field_results as import_field_results
@@ -28,6 +27,7 @@ if TYPE_CHECKING:
     from tiandi.redline.field.package import build_field_packages as build_field_packages
     from tiandi.redline.field.package import dispatch_run as dispatch_run
     from tiandi.redline.field.records import FieldResultStore as FieldResultStore
+    from tiandi.redline.field.records import ImportOptions as ImportOptions
     from tiandi.redline.field.results_store import SqliteFieldStore as SqliteFieldStore
     from tiandi.redline.field.tasks import assign_tasks as assign_tasks
     from tiandi.redline.field.tasks import write_station_packages as write_station_packages
@@ -42,7 +42,7 @@ _EXPORTS = {
     "build_form": "form",
     "check_form": "form",
     "qgis_available": "form",
-    "ImportOptions": "importer",
+    "ImportOptions": "records",
     "ImportReport": "importer",
     "import_field_package": "importer",
     "FieldResultStore": "records",

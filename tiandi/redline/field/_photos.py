@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, tzinfo
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyproj
 import shapely
@@ -22,9 +22,7 @@ from shapely.geometry.base import BaseGeometry
 from tiandi._io import sha256_file
 from tiandi._time import exif_datetime
 from tiandi.redline.field._returned import Dispatched, ReturnedPackage
-
-if TYPE_CHECKING:
-    from tiandi.redline.field.importer import ImportOptions
+from tiandi.redline.field.records import ImportOptions
 
 
 def read_exif(path: Path, default_tz: tzinfo) -> tuple[tuple[float, float] | None, datetime | None]:

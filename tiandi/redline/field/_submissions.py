@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from shapely.geometry import Point
 
@@ -27,6 +27,7 @@ from tiandi.redline.field._returned import (
 )
 from tiandi.redline.field.records import (
     FieldPoint,
+    ImportOptions,
     Quarantined,
 )
 from tiandi.redline.field.schema import (
@@ -36,9 +37,6 @@ from tiandi.redline.field.schema import (
 )
 from tiandi.redline.store.lifecycle import FieldOutcome
 from tiandi.redline.vocabulary import HJ1156Class
-
-if TYPE_CHECKING:
-    from tiandi.redline.field.importer import ImportOptions
 
 
 def touched(row: Mapping[str, Any]) -> bool:

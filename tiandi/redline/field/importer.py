@@ -44,11 +44,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tiandi._time import CHINA_STANDARD_TIME
 from tiandi.errors import DuplicateImportError, InputError, SubmissionsRejectedError
 from tiandi.redline.field._photos import keep_files
 from tiandi.redline.field._returned import (
@@ -68,25 +67,8 @@ from tiandi.redline.field.records import (
     Quarantined,
     StoredResult,
 )
+from tiandi.redline.field.records import ImportOptions as ImportOptions  # part of this API
 from tiandi.redline.store.audit_chain import canonical_json
-
-DEFAULT_MAX_BYTES = 512 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class ImportOptions:
-    """Limits and tolerances of an import.
-
-    ``exif_timezone``: the zone of times that carry none (``checked_at`` without one, EXIF
-    times without an offset tag); China Standard Time (UTC+08:00), what phones in China
-    record.
-    """
-
-    max_bytes: int = DEFAULT_MAX_BYTES
-    photo_tolerance_m: float = 150.0
-    exif_timezone: tzinfo = CHINA_STANDARD_TIME
-    clock_skew: timedelta = timedelta(minutes=10)
-    require_photo: bool = True
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ from tiandi.redline.field.schema import (
     form_spec,
 )
 from tiandi.redline.field.tasks import assign_tasks
+from tiandi.redline.run_layout import RunLayout
 from tiandi.redline.vocabulary import STORE_CRS as PATCH_CRS
 from tiandi.redline.zones.read import read_stations
 
@@ -97,17 +98,19 @@ def read_run_tasks(run_dir: Path, stations: Path | None = None) -> gpd.GeoDataFr
     if not run_dir.is_dir():
         raise InputError(f"run folder {run_dir} does not exist; pass a detect-changes output")
     if stations is not None:
-        patches_path = run_dir / "patches.gpkg"
+        patches_path = RunLayout(run_dir).patches
         if not patches_path.exists():
             raise InputError(
-                f"run folder {run_dir} has no patches.gpkg; pass a detect-changes output folder"
+                f"run folder {run_dir} has no {RunLayout.PATCHES}; pass a detect-changes "
+                "output folder"
             )
         patches = gpd.read_file(patches_path, layer="patches")
         return assign_tasks(patches, read_stations(stations))
-    files = sorted((run_dir / "tasks").glob("*.gpkg"))
+    files = sorted(RunLayout(run_dir).tasks_dir.glob("*.gpkg"))
     if not files:
         raise InputError(
-            f"run folder {run_dir} has no tasks/*.gpkg (it was run without stations); "
+            f"run folder {run_dir} has no {RunLayout.TASKS_DIR}/*.gpkg (it was run without "
+            "stations); "
             "pass --stations FILE to assign its patches to stations"
         )
     parts = [gpd.read_file(f, layer=TASKS_LAYER) for f in files]
@@ -125,12 +128,12 @@ def dispatch_run(
 ) -> list[StationPackage]:
     """Build the station packages of a detect-changes run folder (``tiandi dispatch``)."""
     run_dir = Path(run_dir)
-    composites = {p: run_dir / "composites" / f"{p}.tif" for p in ("before", "after")}
+    composites = RunLayout(run_dir).composites()
     for period, path in composites.items():
         if not path.exists():
             raise InputError(
-                f"run folder {run_dir} has no composites/{period}.tif; the packages need the "
-                "run's composites for image chips and the basemap: re-run detect-changes"
+                f"run folder {run_dir} has no {RunLayout.composite_name(period)}; the packages "
+                "need the run's composites for image chips and the basemap: re-run detect-changes"
             )
     tasks = read_run_tasks(run_dir, stations)
     return build_field_packages(

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, Protocol
+
+from tiandi._time import CHINA_STANDARD_TIME
 
 
 @dataclass(frozen=True)
@@ -94,3 +96,22 @@ class FieldResultStore(Protocol):
     def commit(self, batch: ImportBatch) -> None:
         """Record one import (all or nothing), then its audit records."""
         ...
+
+
+DEFAULT_MAX_BYTES = 512 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """Limits and tolerances of an import.
+
+    ``exif_timezone``: the zone of times that carry none (``checked_at`` without one, EXIF
+    times without an offset tag); China Standard Time (UTC+08:00), what phones in China
+    record.
+    """
+
+    max_bytes: int = DEFAULT_MAX_BYTES
+    photo_tolerance_m: float = 150.0
+    exif_timezone: tzinfo = CHINA_STANDARD_TIME
+    clock_skew: timedelta = timedelta(minutes=10)
+    require_photo: bool = True

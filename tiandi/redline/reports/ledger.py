@@ -30,6 +30,7 @@ import pandas as pd
 
 from tiandi._io import atomic_path
 from tiandi.errors import InputError
+from tiandi.redline.run_layout import RunLayout
 from tiandi.redline.store.lifecycle import PatchState
 from tiandi.redline.vocabulary import M2_PER_HA, MU_M2, ChangeType, HJ1156Class
 
@@ -291,7 +292,7 @@ def run_period(run_dir: Path) -> str:
     """The period label of a detect_changes run: its after period, else the folder name."""
     import json
 
-    summary = Path(run_dir) / "summary.json"
+    summary = RunLayout(Path(run_dir)).summary_json
     if summary.is_file():
         try:
             after = json.loads(summary.read_text(encoding="utf-8")).get("after")
@@ -306,10 +307,10 @@ def read_run_patches(run_dir: Path) -> pd.DataFrame:
     """The ``patches`` layer of ``<run_dir>/patches.gpkg`` (attributes only)."""
     import pyogrio
 
-    path = Path(run_dir) / "patches.gpkg"
+    path = RunLayout(Path(run_dir)).patches
     if not path.is_file():
         raise InputError(
-            f"run folder {run_dir} has no patches.gpkg; pass the output folder of "
+            f"run folder {run_dir} has no {RunLayout.PATCHES}; pass the output folder of "
             "'tiandi run detect-changes'"
         )
     try:

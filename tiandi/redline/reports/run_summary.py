@@ -24,6 +24,7 @@ from matplotlib import font_manager
 from matplotlib.figure import Figure
 
 from tiandi._io import atomic_path
+from tiandi.redline.run_layout import RunLayout
 from tiandi.redline.vocabulary import M2_PER_HA, MU_M2
 
 _CJK_FONTS = ("Noto Sans CJK SC", "Noto Serif CJK SC", "WenQuanYi Zen Hei")
@@ -199,7 +200,7 @@ img{max-width:100%;border:1px solid #ccc}.muted{color:#666}
 
 
 def write_summary_html(
-    summary: RunSummary, patches: gpd.GeoDataFrame, out_dir: Path, map_png: str = "map.png"
+    summary: RunSummary, patches: gpd.GeoDataFrame, out_dir: Path, map_png: str = RunLayout.MAP_PNG
 ) -> Path:
     """Write ``summary.html`` (self-contained) and ``summary.json`` into ``out_dir``."""
     table = patch_table(patches)
@@ -234,10 +235,10 @@ def write_summary_html(
 <h2>输出 Outputs</h2><ul>{links}</ul>
 </body></html>
 """
-    html_path = out_dir / "summary.html"
+    html_path = RunLayout(out_dir).summary_html
     with atomic_path(html_path) as tmp:
         tmp.write_text(page, encoding="utf-8")
-    json_path = out_dir / "summary.json"
+    json_path = RunLayout(out_dir).summary_json
     with atomic_path(json_path) as tmp:
         tmp.write_text(
             json.dumps(asdict(summary), ensure_ascii=False, indent=2, sort_keys=True),

@@ -18,13 +18,13 @@ if TYPE_CHECKING:
     from tiandi.redline.store.audit_verify import VerifyReport as VerifyReport
     from tiandi.redline.store.gpkg import GpkgPatchStore as GpkgPatchStore
     from tiandi.redline.store.gpkg import PatchStore as PatchStore
-    from tiandi.redline.store.gpkg import open_store as open_store
     from tiandi.redline.store.identity import IdentityParams as IdentityParams
     from tiandi.redline.store.identity import match_patches as match_patches
     from tiandi.redline.store.lifecycle import FieldOutcome as FieldOutcome
     from tiandi.redline.store.lifecycle import PatchState as PatchState
     from tiandi.redline.store.lifecycle import Role as Role
     from tiandi.redline.store.lifecycle import allowed_targets as allowed_targets
+    from tiandi.redline.store.open import open_store as open_store
     from tiandi.redline.store.postgis import PostgisPatchStore as PostgisPatchStore
     from tiandi.redline.store.recording import record_detections as record_detections
     from tiandi.redline.store.records import DetectedPatch as DetectedPatch
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "PatchStore": "gpkg",
     "GpkgPatchStore": "gpkg",
-    "open_store": "gpkg",
+    "open_store": "open",
     "PostgisPatchStore": "postgis",
     "RunInfo": "records",
     "DetectedPatch": "records",

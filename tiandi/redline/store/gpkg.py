@@ -62,7 +62,6 @@ __all__ = [
     "PatchStore",
     "RunInfo",
     "StoredPatch",
-    "open_store",
 ]
 
 
@@ -338,14 +337,3 @@ class GpkgPatchStore(SqlPatchStore):
         if self.path.exists():
             self._check_layout()
         return AuditLog(self.path, timeout_s=self.timeout_s).verify(expected_head=expected_head)
-
-
-def open_store(location: Path | str | None, *, dsn: str | None = None) -> PatchStore:
-    """The store at a GeoPackage path, or the PostGIS store of ``dsn`` when given."""
-    if dsn:
-        from tiandi.redline.store.postgis import PostgisPatchStore
-
-        return PostgisPatchStore(dsn)
-    if location is None:
-        raise InputError("no patch store given; pass a GeoPackage path or a PostgreSQL DSN")
-    return GpkgPatchStore(location)

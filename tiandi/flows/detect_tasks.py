@@ -1,0 +1,224 @@
+"""The tasks of the ``detect_changes`` flow, each a thin wrapper around a library function.
+
+Only tasks that talk to a service (the STAC API, the catalog) retry, and only on I/O
+errors. File names inside the run folder come from :class:`RunLayout`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import pystac
+import xarray as xr
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from tiandi.catalog.items import unreadable_assets
+from tiandi.catalog.register import Registrar
+from tiandi.catalog.search import search_items
+from tiandi.eo.cog import read_cog, write_cog
+from tiandi.eo.composite import DEFAULT_BANDS, composite_period
+from tiandi.eo.grid import GridSpec
+from tiandi.eo.storage import read_composite, write_composite
+from tiandi.errors import CatalogError, InputError, NoDataError, TiandiError
+from tiandi.flows.runtime import retry_on
+from tiandi.models.landcover import LandCoverModel, landcover_probabilities
+from tiandi.models.siamese_detector import SiameseDetector, load_detector
+from tiandi.redline.field.tasks import assign_tasks, write_station_packages
+from tiandi.redline.patches.classify_landcover import reclassify_with_landcover
+from tiandi.redline.patches.extract import PatchParams, extract_patches, write_patches
+from tiandi.redline.patches.screening import ScreeningParams, screen_patches
+from tiandi.redline.run_layout import RunLayout
+from tiandi.redline.store.gpkg import GpkgPatchStore, PatchStore, RunInfo
+from tiandi.redline.store.recording import record_detections
+from tiandi.redline.zones.read import read_stations, read_zones
+
+_retry_on_io = retry_on(CatalogError, OSError, TimeoutError)  # retries only on I/O errors
+
+
+@task(cache_policy=NO_CACHE)
+def load_zones(path: Path) -> gpd.GeoDataFrame:
+    """The zones file, checked (``InputError`` naming it when unusable)."""
+    zones = read_zones(path)
+    get_run_logger().info("zones %s: %d features, CRS %s", path, len(zones), zones.crs)
+    return zones
+
+
+@task(
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=2,
+    retry_condition_fn=_retry_on_io,
+)
+def search_period(
+    zones_path: Path,
+    api_url: str,
+    collection: str,
+    bbox: tuple[float, float, float, float],
+    period: str,
+    max_cloud_cover: float,
+) -> list[pystac.Item]:
+    """The items of ``collection`` over ``bbox`` in ``period``."""
+    try:
+        items = search_items(
+            api_url,
+            collections=[collection],
+            bbox=bbox,
+            datetime=period,
+            max_cloud_cover=max_cloud_cover,
+        )
+    except NoDataError as exc:
+        raise NoDataError(f"zones {zones_path}: {exc}") from exc
+    get_run_logger().info("%s: %d %s items", period, len(items), collection)
+    return items
+
+
+@task(cache_policy=NO_CACHE)
+def composite_to_cog(
+    items: list[pystac.Item], grid: GridSpec, path: Path, chunk: int, label: str
+) -> Path:
+    """Composite ``items`` on ``grid`` and write the COG ``path``."""
+    composite = composite_period(items, grid, chunk=chunk)
+    try:
+        write_composite(composite, path, tags={"tiandi:period": label})
+    except TiandiError:
+        raise
+    except Exception as exc:  # a failed read inside Dask arrives without its type
+        bad = unreadable_assets(items, [*DEFAULT_BANDS, "SCL"])
+        if not bad:
+            raise
+        item_id, file, reason = bad[0]
+        raise InputError(
+            f"raster {file} of item {item_id} ({label} period) cannot be read ({reason}); "
+            "re-download or re-create it, or remove the item from the catalog"
+            + (f" ({len(bad)} unreadable files in all)" if len(bad) > 1 else "")
+        ) from exc
+    get_run_logger().info("%s composite of %d scenes written: %s", label, len(items), path.name)
+    return path
+
+
+def read_change(paths: dict[str, Path], chunk: int) -> xr.Dataset:
+    """The change mask and probability COGs as one lazy Dataset."""
+    return xr.Dataset(
+        {name: read_cog(path, chunk).isel(band=0, drop=True) for name, path in paths.items()}
+    )
+
+
+@task(cache_policy=NO_CACHE)
+def detect(
+    before: Path, after: Path, layout: RunLayout, chunk: int, detector_name: str = "baseline"
+) -> dict[str, Path]:
+    """Run the detector on the two composites; write the change maps of ``layout``."""
+    detector = load_detector(detector_name)
+    change = detector.detect(read_composite(before, chunk), read_composite(after, chunk))
+    paths = {"change_prob": layout.change_prob, "change_mask": layout.change_mask}
+    tags = {"tiandi:model": detector.name, "tiandi:model_version": detector.version}
+    write_cog(
+        change["change_prob"], paths["change_prob"], nodata=float("nan"), dtype="float32", tags=tags
+    )
+    mask = change["change_mask"]
+    if isinstance(detector, SiameseDetector):  # threshold the written map: run the net once
+        mask = detector.mask(read_cog(paths["change_prob"], chunk).isel(band=0, drop=True))
+    write_cog(mask, paths["change_mask"], nodata=255, dtype="uint8", tags=tags)
+    get_run_logger().info("change maps written by %s %s", detector.name, detector.version)
+    return paths
+
+
+@task(cache_policy=NO_CACHE)
+def make_patches(
+    change: dict[str, Path],
+    before: Path,
+    after: Path,
+    zones: gpd.GeoDataFrame,
+    params: PatchParams,
+    path: Path,
+    chunk: int,
+    landcover: LandCoverModel,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Patches of the change mask, reclassified with land cover, screened, written."""
+    before_ds, after_ds = read_composite(before, chunk), read_composite(after, chunk)
+    candidates = extract_patches(read_change(change, chunk), before_ds, after_ds, zones, params)
+    candidates = reclassify_with_landcover(
+        candidates,
+        landcover_probabilities(before_ds, landcover),
+        landcover_probabilities(after_ds, landcover),
+    )
+    patches, screened = screen_patches(
+        candidates, ScreeningParams(min_mapping_unit_m2=params.min_mapping_unit_m2)
+    )
+    write_patches(patches, path, screened)
+    get_run_logger().info(
+        "%d patches kept, %d pseudo-changes screened out, written to %s",
+        len(patches),
+        len(screened),
+        path.name,
+    )
+    return patches, screened
+
+
+@task(cache_policy=NO_CACHE)
+def record_patches(
+    store: PatchStore, patches: gpd.GeoDataFrame, screened: gpd.GeoDataFrame, run_info: RunInfo
+) -> None:
+    """Record the run's kept and screened-out patches in the patch store."""
+    if isinstance(store, GpkgPatchStore):
+        store.path.parent.mkdir(parents=True, exist_ok=True)
+    done = record_detections(store, patches, screened, run_info)
+    get_run_logger().info("patch store %s: run %s recorded %s", store.location, done.run_id, done)
+
+
+@task(cache_policy=NO_CACHE)
+def make_station_packages(
+    patches: gpd.GeoDataFrame, stations_path: Path, out_dir: Path
+) -> list[Path]:
+    """One task package per verification station."""
+    stations = read_stations(stations_path)
+    tasks = assign_tasks(patches, stations)
+    paths = write_station_packages(tasks, out_dir)
+    get_run_logger().info("%d tasks in %d station packages", len(tasks), len(paths))
+    return paths
+
+
+@task(
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=2,
+    retry_condition_fn=_retry_on_io,
+)
+def register_outputs(registrar: Registrar, items: list[pystac.Item]) -> None:
+    """Make the output items searchable."""
+    registrar.register(items)
+    get_run_logger().info("%d output items registered", len(items))
+
+
+def bbox_4326(zones: gpd.GeoDataFrame) -> tuple[float, float, float, float]:
+    """The zones' bounds in degrees."""
+    x0, y0, x1, y1 = (float(v) for v in zones.to_crs("EPSG:4326").total_bounds)
+    return (x0, y0, x1, y1)
+
+
+def read_truth(path: Path) -> gpd.GeoDataFrame:
+    """Known events to score a run against; ``InputError`` naming the file if unreadable."""
+    try:
+        return gpd.read_file(path)
+    except (OSError, ValueError, RuntimeError) as exc:  # pyogrio's errors derive from these
+        raise InputError(
+            f"truth file {path} cannot be read as vector data ({exc}); pass a GeoPackage or "
+            "GeoJSON of known events, or leave --truth out"
+        ) from exc
+
+
+__all__ = [
+    "bbox_4326",
+    "composite_to_cog",
+    "detect",
+    "load_zones",
+    "make_patches",
+    "make_station_packages",
+    "read_change",
+    "read_truth",
+    "record_patches",
+    "register_outputs",
+    "search_period",
+]

@@ -29,10 +29,10 @@ import numpy as np
 import odc.stac
 import pystac
 import xarray as xr
+from odc.geo.geobox import GeoBox
 
 from tiandi.eo import _kernels
 from tiandi.eo._harmonise import boa_offset
-from tiandi.eo.grid import GridSpec
 from tiandi.errors import InputError, NoDataError
 
 __all__ = ["DEFAULT_BANDS", "composite_period"]
@@ -49,12 +49,12 @@ def _native_resolution(item: pystac.Item, band: str) -> float | None:
     return abs(float(tr[0])) if tr else None
 
 
-def _factor(item: pystac.Item, band: str, grid: GridSpec, chunk: int) -> int:
+def _factor(item: pystac.Item, band: str, grid: GeoBox, chunk: int) -> int:
     """How many grid pixels one native pixel of ``band`` spans (1 when not a clean ratio)."""
     res = _native_resolution(item, band)
     if res is None:
         return 1
-    ratio = res / grid.resolution
+    ratio = res / grid.resolution.x
     factor = round(ratio)
     if factor < 2 or abs(ratio - factor) > 1e-6 or chunk % factor:
         return 1
@@ -82,7 +82,7 @@ def _period_text(items: Sequence[pystac.Item]) -> str:
 def _load(
     items: Sequence[pystac.Item],
     bands: Sequence[str],
-    grid: GridSpec,
+    grid: GeoBox,
     factor: int,
     chunk: int,
     dtype: str,
@@ -91,7 +91,7 @@ def _load(
     return odc.stac.load(
         items,
         bands=list(bands),
-        geobox=grid.to_geobox(factor),
+        geobox=grid.zoom_out(factor),
         chunks={"time": len(items), "y": c, "x": c},
         dtype=dtype,
         resampling="nearest",
@@ -102,7 +102,7 @@ def _load(
 
 def composite_period(
     items: Sequence[pystac.Item],
-    grid: GridSpec,
+    grid: GeoBox,
     *,
     bands: Sequence[str] = DEFAULT_BANDS,
     chunk: int = 1024,
@@ -123,7 +123,7 @@ def composite_period(
     """
     if not items:
         raise NoDataError(
-            f"no imagery items for the composite on grid {grid.bounds} ({grid.crs}); "
+            f"no imagery items for the composite on grid {tuple(grid.boundingbox)} ({grid.crs}); "
             "widen the period or raise the maximum cloud cover of the search"
         )
     if chunk < 16 or chunk % 2:
@@ -198,14 +198,14 @@ def composite_period(
         "items": [i.id for i in ordered],
         "start": min(days) if days else "",
         "end": max(days) if days else "",
-        "crs": grid.crs,
+        "crs": str(grid.crs),
         "dilate_px": dilate_px,
         "masked_scl_classes": list(_kernels.MASKED_SCL),
     }
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
 
 
-def _spatial_coords(base: xr.Dataset | None, grid: GridSpec) -> dict[str, Any]:
+def _spatial_coords(base: xr.Dataset | None, grid: GeoBox) -> dict[str, Any]:
     """``y``, ``x`` (pixel centres) and ``spatial_ref`` of the grid."""
     if base is not None:
         return {k: base.coords[k] for k in ("y", "x", "spatial_ref") if k in base.coords}

@@ -17,6 +17,7 @@ from typing import Any
 import geopandas as gpd
 import pystac
 import xarray as xr
+from odc.geo.geobox import GeoBox
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
@@ -27,7 +28,7 @@ from tiandi.catalog.items import ProcessingInfo, output_item, unreadable_assets
 from tiandi.catalog.search import search_items
 from tiandi.eo.cog import read_cog, write_cog
 from tiandi.eo.composite import DEFAULT_BANDS, composite_period
-from tiandi.eo.grid import GridSpec, grid_for_zones
+from tiandi.eo.grid import grid_for_zones
 from tiandi.eo.storage import read_composite, write_composite
 from tiandi.errors import CatalogError, InputError, NoDataError, TiandiError
 from tiandi.flows.runtime import retry_on
@@ -123,7 +124,7 @@ def search_period(
 
 @task(cache_policy=NO_CACHE)
 def composite_to_cog(
-    items: list[pystac.Item], grid: GridSpec, path: Path, chunk: int, label: str
+    items: list[pystac.Item], grid: GeoBox, path: Path, chunk: int, label: str
 ) -> Path:
     composite = composite_period(items, grid, chunk=chunk)
     try:
@@ -322,8 +323,8 @@ def detect_changes(
                 "collection": request.collection,
                 "max_cloud_cover": request.max_cloud_cover,
                 "min_mapping_unit_m2": request.min_mapping_unit_m2,
-                "crs": grid.crs,
-                "resolution": grid.resolution,
+                "crs": str(grid.crs),
+                "resolution": grid.resolution.x,
                 "landcover_model": f"{landcover.name} {landcover.version}",
             },
         )

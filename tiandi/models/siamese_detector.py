@@ -119,7 +119,7 @@ class SiameseDetector:
         if not same:
             raise InputError(
                 f"the before {ref_b.shape} and after {ref_a.shape} inputs are not on the same "
-                "grid; composite both periods on one GridSpec"
+                "grid; composite both periods on one grid"
             )
 
     def probability(self, before: xr.Dataset, after: xr.Dataset) -> xr.DataArray:

@@ -121,6 +121,25 @@ def composite_period(
     that check computes one reduction of the 20 m SCL band (cheap) and skips it entirely
     when every item reports 100 % cloud cover.
     """
+    _check_args(items, grid, chunk, dilate_px)
+    _check_items(items, bands, scl_band)
+    ordered = sorted(items, key=lambda i: (i.datetime.isoformat() if i.datetime else "", i.id))
+    offsets = [boa_offset(i) for i in ordered]
+    _all_cloudy_check(ordered)
+    target = _target_chunks(len(ordered), grid, chunk)
+    arrays, base = _load_bands(ordered, bands, grid, chunk, target)
+    bad = _bad_mask(ordered, grid, chunk, target, dilate_px, scl_band)
+    stack = da.map_blocks(  # type: ignore[no-untyped-call]
+        functools.partial(_kernels.composite, offsets=offsets),
+        *[arrays[b] for b in bands],
+        bad,
+        chunks=((len(bands) + 1,), target[1], target[2]),
+        dtype=np.float32,
+    )
+    return _as_dataset(stack, bands, _spatial_coords(base, grid), _attrs(ordered, grid, dilate_px))
+
+
+def _check_args(items: Sequence[pystac.Item], grid: GeoBox, chunk: int, dilate_px: int) -> None:
     if not items:
         raise NoDataError(
             f"no imagery items for the composite on grid {tuple(grid.boundingbox)} ({grid.crs}); "
@@ -130,28 +149,41 @@ def composite_period(
         raise InputError(f"chunk={chunk} must be an even number of pixels >= 16 (e.g. 1024)")
     if dilate_px < 0:
         raise InputError(f"dilate_px={dilate_px} must be >= 0")
-    _check_items(items, bands, scl_band)
-    ordered = sorted(items, key=lambda i: (i.datetime.isoformat() if i.datetime else "", i.id))
-    offsets = [boa_offset(i) for i in ordered]
-    if all(float(i.properties.get("eo:cloud_cover", 0.0)) >= 100.0 for i in ordered):
+
+
+def _all_cloudy_check(items: Sequence[pystac.Item]) -> None:
+    """Raise NoDataError if every item reports 100 % cloud cover (reads nothing)."""
+    if all(float(i.properties.get("eo:cloud_cover", 0.0)) >= 100.0 for i in items):
         raise NoDataError(
-            f"no clear observation in {_period_text(ordered)}: every item is 100 % cloudy; "
+            f"no clear observation in {_period_text(items)}: every item is 100 % cloudy; "
             "widen the period or raise the maximum cloud cover"
         )
 
-    groups: dict[int, list[str]] = {}
-    for b in bands:
-        groups.setdefault(_factor(ordered[0], b, grid, chunk), []).append(b)
-    scl_factor = _factor(ordered[0], scl_band, grid, chunk)
+
+def _target_chunks(n_items: int, grid: GeoBox, chunk: int) -> tuple[tuple[int, ...], ...]:
+    """Dask chunks ``(time, y, x)`` of every band on ``grid``."""
     rows, cols = grid.shape
-    target = da.core.normalize_chunks(  # type: ignore[no-untyped-call]
-        (len(ordered), chunk, chunk), (len(ordered), rows, cols)
+    return da.core.normalize_chunks(  # type: ignore[no-any-return, no-untyped-call]
+        (n_items, chunk, chunk), (n_items, rows, cols)
     )
 
+
+def _load_bands(
+    items: Sequence[pystac.Item],
+    bands: Sequence[str],
+    grid: GeoBox,
+    chunk: int,
+    target: tuple[tuple[int, ...], ...],
+) -> tuple[dict[str, da.Array], xr.Dataset | None]:
+    """Every band as uint16 on ``grid`` (coarse bands read coarse and upsampled), and the
+    Dataset of the bands read at the grid's own resolution (None if there are none)."""
+    groups: dict[int, list[str]] = {}
+    for b in bands:
+        groups.setdefault(_factor(items[0], b, grid, chunk), []).append(b)
     arrays: dict[str, da.Array] = {}
     base: xr.Dataset | None = None
     for factor, names in sorted(groups.items()):
-        ds = _load(ordered, names, grid, factor, chunk, "uint16")
+        ds = _load(items, names, grid, factor, chunk, "uint16")
         if factor == 1:
             base = ds
         for name in names:
@@ -163,27 +195,50 @@ def composite_period(
                     dtype=arr.dtype,
                 )
             arrays[name] = arr
+    return arrays, base
 
-    scl = _load(ordered, [scl_band], grid, scl_factor, chunk, "uint8")[scl_band].data
-    _no_clear_check(scl, ordered)
-    bad = scl.map_blocks(
+
+def _bad_mask(
+    items: Sequence[pystac.Item],
+    grid: GeoBox,
+    chunk: int,
+    target: tuple[tuple[int, ...], ...],
+    dilate_px: int,
+    scl_band: str,
+) -> da.Array:
+    """Unusable observations from SCL, dilated by ``dilate_px``, after the no-clear check."""
+    scl_factor = _factor(items[0], scl_band, grid, chunk)
+    scl = _load(items, [scl_band], grid, scl_factor, chunk, "uint8")[scl_band].data
+    _no_clear_check(scl, items)
+    bad: da.Array = scl.map_blocks(
         functools.partial(_kernels.bad_from_scl, factor=scl_factor), chunks=target, dtype=bool
     )
     if dilate_px > 0:
-        bad = bad.map_overlap(
+        bad = bad.map_overlap(  # type: ignore[no-untyped-call]
             functools.partial(_kernels.dilate, radius=dilate_px),
             depth={0: 0, 1: dilate_px, 2: dilate_px},
             boundary="none",
             dtype=bool,
         ).rechunk(target)  # map_overlap may merge a last chunk thinner than the depth
-    stack = da.map_blocks(  # type: ignore[no-untyped-call]
-        functools.partial(_kernels.composite, offsets=offsets),
-        *[arrays[b] for b in bands],
-        bad,
-        chunks=((len(bands) + 1,), target[1], target[2]),
-        dtype=np.float32,
-    )
-    coords = _spatial_coords(base, grid)
+    return bad
+
+
+def _attrs(items: Sequence[pystac.Item], grid: GeoBox, dilate_px: int) -> dict[str, Any]:
+    days = [i.datetime.isoformat() for i in items if i.datetime is not None]
+    return {
+        "items": [i.id for i in items],
+        "start": min(days) if days else "",
+        "end": max(days) if days else "",
+        "crs": str(grid.crs),
+        "dilate_px": dilate_px,
+        "masked_scl_classes": list(_kernels.MASKED_SCL),
+    }
+
+
+def _as_dataset(
+    stack: da.Array, bands: Sequence[str], coords: dict[str, Any], attrs: dict[str, Any]
+) -> xr.Dataset:
+    """The Dataset of one reflectance variable per band and ``clear_count``."""
     data_vars: dict[str, Any] = {
         b: (("y", "x"), stack[i], {"long_name": f"{b} BOA reflectance", "units": "1"})
         for i, b in enumerate(bands)
@@ -193,15 +248,6 @@ def composite_period(
         stack[len(bands)].astype(np.uint8),
         {"long_name": "clear observations in the period"},
     )
-    days = [i.datetime.isoformat() for i in ordered if i.datetime is not None]
-    attrs = {
-        "items": [i.id for i in ordered],
-        "start": min(days) if days else "",
-        "end": max(days) if days else "",
-        "crs": str(grid.crs),
-        "dilate_px": dilate_px,
-        "masked_scl_classes": list(_kernels.MASKED_SCL),
-    }
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
 
 

@@ -30,7 +30,8 @@ from tiandi.errors import InputError, ModelError
 from tiandi.models.base import CHANGE, NO_CHANGE, NO_DATA, ChangeDetector
 from tiandi.models.baseline import BANDS as BASELINE_BANDS
 from tiandi.models.baseline import BaselineDetector
-from tiandi.models.tiling import TileConfig, predict_dataset
+from tiandi.models.tiling import predict_dataset
+from tiandi.models.tiling_grid import TileConfig
 from tiandi.models.weights import load_weights
 
 __all__ = [

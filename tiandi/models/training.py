@@ -89,7 +89,7 @@ class TrainResult:
 def train_siamese(
     root: Path,
     out: Path,
-    config: TrainConfig = TrainConfig(),  # noqa: B008 (frozen dataclass)
+    config: TrainConfig = TrainConfig(),
     *,
     name: str = "siamese-s2",
     version: str = "0.1",

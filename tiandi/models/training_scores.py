@@ -11,7 +11,8 @@ import torch
 
 from tiandi.models.metrics import IGNORE, ConfusionMatrix, confusion_matrix, sum_confusion
 from tiandi.models.siamese import SiameseDiffUNet
-from tiandi.models.tiling import TileConfig, predict_array
+from tiandi.models.tiling import predict_array
+from tiandi.models.tiling_grid import TileConfig
 from tiandi.models.training_config import THRESHOLDS
 from tiandi.models.training_data import CityArrays
 

@@ -104,6 +104,7 @@ def train_siamese(
     """
     start = time.monotonic()
     root, out = Path(root), Path(out)
+    meta = {"name": name, "version": version, "command": command}
     rng = seed_everything(config.seed, config.num_threads)
     split = split_cities(root, config)
     log = RunLog(log_path)
@@ -115,19 +116,7 @@ def train_siamese(
         if scored_on == "test":
             log.write("test", threshold=fit.threshold, overall=overall.as_dict(),
                       per_city={k: v.as_dict() for k, v in reported.items()})  # fmt: skip
-        files = None
-        if fit.best_state is not None:
-            card = build_card(
-                model,
-                name=name,
-                version=version,
-                training_data=_card_data(root, split, config, refit=refit is not None),
-                training=card_training_summary(config, fit, start, refit),
-                seed=config.seed,
-                command=command,
-                metrics=card_metrics(fit, reported, scored_on, refit=refit is not None),
-            )
-            files = save_weights(out, model, card)
+        files = _save(out, model, root, split, config, fit, refit, reported, scored_on, start, meta)
         minutes = (time.monotonic() - start) / 60
         log.write("end", best_epoch=fit.best_epoch, threshold=fit.threshold,
                   scored_on=scored_on, overall=overall.as_dict(), minutes=minutes)  # fmt: skip
@@ -147,6 +136,36 @@ def train_siamese(
         stopped_by_time=fit.stopped_by_time or (refit is not None and refit.stopped_by_time),
         refit_epochs=refit.epochs_run if refit is not None else 0,
     )
+
+
+def _save(
+    out: Path,
+    model: SiameseDiffUNet,
+    root: Path,
+    split: CitySplit,
+    config: TrainConfig,
+    fit: Fit,
+    refit: Fit | None,
+    reported: dict[str, ConfusionMatrix],
+    scored_on: str,
+    start: float,
+    meta: dict[str, str],
+) -> WeightsFiles | None:
+    """Save the kept state with its card (``meta``: name, version, command); None when
+    no epoch was kept."""
+    if fit.best_state is None:
+        return None
+    card = build_card(
+        model,
+        name=meta["name"],
+        version=meta["version"],
+        training_data=_card_data(root, split, config, refit=refit is not None),
+        training=card_training_summary(config, fit, start, refit),
+        seed=config.seed,
+        command=meta["command"],
+        metrics=card_metrics(fit, reported, scored_on, refit=refit is not None),
+    )
+    return save_weights(out, model, card)
 
 
 def _select_and_refit(

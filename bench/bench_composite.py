@@ -161,11 +161,11 @@ def _floor(items: list[pystac.Item]) -> dict[str, float]:
 def _pipeline(items: list[pystac.Item], size: int, out: Path, mode: str) -> dict[str, float]:
     from tiandi.eo.cog import write_cog
     from tiandi.eo.composite import composite_period
-    from tiandi.eo.grid import GridSpec
+    from tiandi.eo.grid import geobox_for_bounds
     from tiandi.eo.storage import read_composite, write_composite
     from tiandi.models.baseline import BaselineDetector
 
-    grid = GridSpec(CRS, 10.0, (X0, Y0 - size * 10, X0 + size * 10, Y0))
+    grid = geobox_for_bounds(CRS, 10.0, (X0, Y0 - size * 10, X0 + size * 10, Y0))
     work = out / f"run-{size}-{mode}"
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()

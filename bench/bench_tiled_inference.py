@@ -32,7 +32,8 @@ import numpy as np
 import torch
 
 from tiandi.models.siamese_detector import WEIGHTS_DIR
-from tiandi.models.tiling import TileConfig, predict_lazy, tile_count
+from tiandi.models.tiling import predict_lazy
+from tiandi.models.tiling_grid import TileConfig, tile_count
 from tiandi.models.weights import load_weights
 
 PAGE = 4096

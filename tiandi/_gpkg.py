@@ -12,10 +12,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,35 +157,42 @@ def register_gpkg_functions(con: sqlite3.Connection, what: str) -> None:
     row out of the spatial index.
     """
 
-    def header(blob: object) -> GpkgHeader:
-        found = gpkg_header(blob)
-        if found is None:
-            raise InputError(
-                f"a geometry in {what} is not GeoPackage binary; the file is damaged: restore "
-                "it from a backup"
-            )
-        return found
-
-    def is_empty(blob: object) -> int | None:
-        return None if blob is None else int(header(blob).empty)
-
-    def bound(index: int) -> Callable[[object], float | None]:
-        def fn(blob: object) -> float | None:
-            if blob is None:
-                return None
-            found = header(blob)
-            if found.empty:
-                return None
-            if found.envelope is not None:
-                return found.envelope[index]
-            geom = gpkg_geometry(blob)
-            if geom is None:
-                return None
-            minx, miny, maxx, maxy = geom.bounds
-            return float((minx, maxx, miny, maxy)[index])
-
-        return fn
-
-    con.create_function("ST_IsEmpty", 1, is_empty, deterministic=True)
+    con.create_function(
+        "ST_IsEmpty", 1, functools.partial(_st_is_empty, what=what), deterministic=True
+    )
     for i, name in enumerate(("ST_MinX", "ST_MaxX", "ST_MinY", "ST_MaxY")):
-        con.create_function(name, 1, bound(i), deterministic=True)
+        fn = functools.partial(_st_bound, index=i, what=what)
+        con.create_function(name, 1, fn, deterministic=True)
+
+
+def _header_of(blob: object, what: str) -> GpkgHeader:
+    """The blob's header; InputError naming ``what`` when it is not GeoPackage binary."""
+    found = gpkg_header(blob)
+    if found is None:
+        raise InputError(
+            f"a geometry in {what} is not GeoPackage binary; the file is damaged: restore "
+            "it from a backup"
+        )
+    return found
+
+
+def _st_is_empty(blob: object, *, what: str) -> int | None:
+    """``ST_IsEmpty``: NULL for NULL, else 1 for an empty geometry, 0 otherwise."""
+    return None if blob is None else int(_header_of(blob, what).empty)
+
+
+def _st_bound(blob: object, *, index: int, what: str) -> float | None:
+    """``ST_MinX``, ``ST_MaxX``, ``ST_MinY``, ``ST_MaxY`` for ``index`` 0..3: from the
+    header's envelope, else from the geometry; NULL for NULL or an empty geometry."""
+    if blob is None:
+        return None
+    found = _header_of(blob, what)
+    if found.empty:
+        return None
+    if found.envelope is not None:
+        return found.envelope[index]
+    geom = gpkg_geometry(blob)
+    if geom is None:
+        return None
+    minx, miny, maxx, maxy = geom.bounds
+    return float((minx, maxx, miny, maxy)[index])

@@ -17,14 +17,14 @@ from tiandi.catalog.register import EmbeddedRegistrar
 from tiandi.catalog.safe import ingest_safe, open_safe, safe_item
 from tiandi.catalog.store import GeoParquetCatalog
 from tiandi.eo.composite import composite_period
-from tiandi.eo.grid import GridSpec
+from tiandi.eo.grid import geobox_for_bounds
 from tiandi.errors import InputError
 
 L2A_KEYS = {
     "B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12", "SCL",
 }  # fmt: skip
 SIZE = 96
-GRID = GridSpec("EPSG:32650", 10.0, (X0, Y0 - SIZE * 10, X0 + SIZE * 10, Y0))
+GRID = geobox_for_bounds("EPSG:32650", 10.0, (X0, Y0 - SIZE * 10, X0 + SIZE * 10, Y0))
 
 
 def test_l2a_folder_becomes_one_item_with_canonical_bands(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from dask.callbacks import Callback
 from tests.fixtures.eo import FOREST, Scene, full_grid, make_items
 from tiandi.eo.cog import write_cog
 from tiandi.eo.composite import composite_period
-from tiandi.eo.grid import GridSpec
+from tiandi.eo.grid import geobox_for_bounds
 from tiandi.eo.indices import add_indices
 from tiandi.errors import InputError, NoDataError
 from tiandi.models.baseline import BaselineDetector
@@ -161,7 +161,7 @@ def test_composite_is_lazy_until_computed(tmp_path: Path) -> None:
 
 def test_composite_of_part_of_the_tile_on_an_odd_grid(tmp_path: Path) -> None:
     items = make_items(tmp_path, [Scene("2025-03-01")])
-    grid = GridSpec("EPSG:32650", 10.0, (400020.0, 4459450.0, 400350.0, 4459980.0))
+    grid = geobox_for_bounds("EPSG:32650", 10.0, (400020.0, 4459450.0, 400350.0, 4459980.0))
     ds = composite_period(items, grid, chunk=16).compute()
     assert ds["B11"].shape == (53, 33)
     np.testing.assert_allclose(ds["B11"].values, FOREST["B11"], atol=1e-6)

@@ -19,6 +19,7 @@ import numpy.typing as npt
 import pystac
 import pytest
 import xarray as xr
+from odc.geo.geobox import GeoBox
 from rasterio.warp import Resampling, reproject
 
 from tests.conftest import shared_data
@@ -27,7 +28,7 @@ from tiandi.catalog.search import search_items
 from tiandi.catalog.server import EmbeddedStacServer
 from tiandi.catalog.store import GeoParquetCatalog
 from tiandi.eo.composite import composite_period
-from tiandi.eo.grid import GridSpec, grid_for_zones
+from tiandi.eo.grid import grid_for_zones
 from tiandi.eo.indices import add_indices
 from tiandi.errors import NoDataError
 from tiandi.models.base import CHANGE, NO_DATA
@@ -51,7 +52,7 @@ class Run:
 
     src: Path
     patch: EolearnPatch
-    grid: GridSpec
+    grid: GeoBox
     found: dict[str, list[pystac.Item]]
     composites: dict[str, xr.Dataset]
 

@@ -17,7 +17,7 @@ from tiandi.cli.app import app
 from tiandi.flows.runtime import PREFECT_ENV
 from tiandi.flows.train_change_model import TrainChangeModelRequest, train_change_model
 from tiandi.models.siamese_detector import load_detector
-from tiandi.models.training import TrainConfig
+from tiandi.models.training_config import TrainConfig
 
 TINY = TrainConfig(
     val_cities=("gamma",),

@@ -12,6 +12,8 @@ import xarray as xr
 
 from tests.conftest import shared_data
 from tiandi.errors import InputError, ModelError
+from tiandi.models import landcover_data as lc_data
+from tiandi.models import landcover_eval as lc_eval
 from tiandi.models import landcover_train as lt
 from tiandi.models.landcover import (
     DEFAULT_WEIGHTS,
@@ -112,7 +114,7 @@ def test_dataset_inference_is_lazy_chunk_independent_and_checks_bands() -> None:
 
 def test_eolearn_heldout_blocks_accuracy_above_measured_floor() -> None:
     root = shared_data("eolearn-testeopatch")
-    scores = lt.evaluate_eolearn(load_landcover(), root)
+    scores = lc_eval.evaluate_eolearn(load_landcover(), root)
     # measured 0.8815 for the shipped weights (7509 held-out pixel observations)
     assert scores["overall_accuracy"] >= 0.85
     assert scores["recall"]["trees"] >= 0.9
@@ -121,7 +123,7 @@ def test_eolearn_heldout_blocks_accuracy_above_measured_floor() -> None:
 
 def test_eurosat_heldout_files_patch_accuracy_above_measured_floor() -> None:
     root = shared_data("eurosat-ms-sample")
-    scores = lt.evaluate_eurosat(load_landcover(), root)
+    scores = lc_eval.evaluate_eurosat(load_landcover(), root)
     assert scores["n"] == 50
     # measured 0.88 (44 of 50 held-out files)
     assert scores["overall_accuracy"] >= 0.8
@@ -129,13 +131,13 @@ def test_eurosat_heldout_files_patch_accuracy_above_measured_floor() -> None:
 
 
 def test_split_keeps_held_out_blocks_and_files_apart() -> None:
-    mask = lt.eolearn_test_mask((101, 100))
+    mask = lc_data.eolearn_test_mask((101, 100))
     assert 0.2 < mask.mean() < 0.3
     root = shared_data("eurosat-ms-sample")
-    files = lt.eurosat_files(root)
+    files = lc_data.eurosat_files(root)
     held = [f for f in files if f.held_out]
     assert len(files) == 200 and len(held) == 50
-    assert {f.label for f in held} == set(lt.EUROSAT_CLASS_MAP)
+    assert {f.label for f in held} == set(lc_data.EUROSAT_CLASS_MAP)
 
 
 def test_training_is_deterministic_for_a_seed(tmp_path: Path) -> None:

@@ -15,14 +15,8 @@ from torch import nn
 
 from tiandi.errors import InputError
 from tiandi.models.siamese import RGBN_BANDS, SiameseConfig, SiameseDiffUNet
-from tiandi.models.tiling import (
-    LazyWindow,
-    TileConfig,
-    predict_array,
-    predict_dataset,
-    predict_lazy,
-    tile_count,
-)
+from tiandi.models.tiling import LazyWindow, predict_array, predict_dataset, predict_lazy
+from tiandi.models.tiling_grid import TileConfig, tile_count
 
 SMALL = TileConfig(tile=64, overlap=16, margin=4, block=96)
 

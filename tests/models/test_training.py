@@ -14,17 +14,16 @@ from tests.fixtures.oscd import make_oscd
 from tiandi.errors import InputError
 from tiandi.models.metrics import IGNORE
 from tiandi.models.siamese import SiameseConfig, SiameseDiffUNet
-from tiandi.models.training import (
-    TrainConfig,
+from tiandi.models.training import train_siamese
+from tiandi.models.training_config import TrainConfig
+from tiandi.models.training_data import (
     augment,
     band_statistics,
-    change_loss,
-    choose_threshold,
     load_city_arrays,
-    predict_proba,
     radiometric_jitter,
-    train_siamese,
 )
+from tiandi.models.training_loop import change_loss
+from tiandi.models.training_scores import choose_threshold, predict_proba
 from tiandi.models.weights import load_weights
 
 TINY = TrainConfig(

@@ -218,56 +218,21 @@ def plant_events(
     """Place the events (dated between ``first_day`` and ``last_day``) on the land cover."""
     n = layout.size
     ratio = (n / 2048.0) ** 2
-    zone_idx = np.zeros((n, n), dtype=np.uint8)
-    for i, zone in enumerate(layout.zones):
-        zone_idx |= rasterize([zone.geometry], (n, n), i + 1)
-    near_zone = rasterize([z.geometry.buffer(_ZONE_MARGIN) for z in layout.zones], (n, n))
-    occupied = np.zeros((n, n), dtype=bool)
-    cover_after = land.cover.copy()
-    texture_after = land.texture.copy()
-
+    canvas = _canvas(layout, land)
     tasks = [(kind, True) for kind in KINDS for _ in range(max(1, round(3 * ratio)))]
     outside = rng.permutation(len(KINDS))[: max(1, math.ceil(2.5 * ratio))]
     tasks += [(KINDS[k], False) for k in sorted(outside)]
     span = (last_day - first_day).days
     events: list[Event] = []
     for number, (kind, inside) in enumerate(tasks, start=1):
-        covers = event_shape(kind, rng, n)
-        for attempt in range(_TRIES):
-            if attempt and attempt % 200 == 0:
-                covers = event_shape(kind, rng, n)
-            h, w = covers.shape
-            if h + 8 > n or w + 8 > n:
-                continue
-            row, col = int(rng.integers(4, n - h - 4)), int(rng.integers(4, n - w - 4))
-            if _fits(
-                covers,
-                row,
-                col,
-                kind=kind,
-                inside=inside,
-                strict=attempt < _TRIES // 2,
-                cover=land.cover,
-                zone_idx=zone_idx,
-                near_zone=near_zone,
-                occupied=occupied,
-            ):
-                break
-        else:
-            where = "inside a zone" if inside else "outside the zones"
-            raise InputError(
-                f"demo scene of size {n} px: no room for a {kind} event {where}; "
-                "use a larger size (512 px or more)"
-            )
+        covers, row, col = _place(kind, inside, rng, land, canvas)
         mask = covers != 255
+        h, w = covers.shape
         window = (slice(row, row + h), slice(col, col + w))
-        zone_id = layout.zones[int(zone_idx[window][mask][0]) - 1].zone_id if inside else None
-        cover_after[window][mask] = covers[mask]
-        sd = _TEXTURE_SD.get(kind, 0.04)
-        texture_after[window][mask] = 1.0 + sd * rng.standard_normal(
-            int(mask.sum()), dtype=np.float32
-        )
-        occupied[window] |= mask
+        zone_id = None
+        if inside:
+            zone_id = layout.zones[int(canvas.zone_idx[window][mask][0]) - 1].zone_id
+        _paint(canvas, kind, covers, window, rng)
         events.append(
             Event(
                 event_id=f"E{number:03d}",
@@ -282,4 +247,76 @@ def plant_events(
                 footprint=footprint(covers, row, col),
             )
         )
-    return EventPlan(tuple(events), cover_after, texture_after)
+    return EventPlan(tuple(events), canvas.cover_after, canvas.texture_after)
+
+
+@dataclass(frozen=True)
+class _Canvas:
+    """The rasters event placement reads (zones) and writes (occupied, cover, texture)."""
+
+    zone_idx: U8  # 1-based index of the zone under a pixel, 0 outside every zone
+    near_zone: U8  # 1 within _ZONE_MARGIN of a zone
+    occupied: npt.NDArray[np.bool_]
+    cover_after: U8
+    texture_after: F32
+
+
+def _canvas(layout: Layout, land: LandCover) -> _Canvas:
+    n = layout.size
+    zone_idx = np.zeros((n, n), dtype=np.uint8)
+    for i, zone in enumerate(layout.zones):
+        zone_idx |= rasterize([zone.geometry], (n, n), i + 1)
+    near_zone = rasterize([z.geometry.buffer(_ZONE_MARGIN) for z in layout.zones], (n, n))
+    occupied = np.zeros((n, n), dtype=bool)
+    return _Canvas(zone_idx, near_zone, occupied, land.cover.copy(), land.texture.copy())
+
+
+def _place(
+    kind: str, inside: bool, rng: np.random.Generator, land: LandCover, canvas: _Canvas
+) -> tuple[U8, int, int]:
+    """A shape of ``kind`` and its ``(row, col)`` where it fits (strictly in the first half
+    of the tries); InputError when it fits nowhere."""
+    n = canvas.zone_idx.shape[0]
+    covers = event_shape(kind, rng, n)
+    for attempt in range(_TRIES):
+        if attempt and attempt % 200 == 0:
+            covers = event_shape(kind, rng, n)
+        h, w = covers.shape
+        if h + 8 > n or w + 8 > n:
+            continue
+        row, col = int(rng.integers(4, n - h - 4)), int(rng.integers(4, n - w - 4))
+        if _fits(
+            covers,
+            row,
+            col,
+            kind=kind,
+            inside=inside,
+            strict=attempt < _TRIES // 2,
+            cover=land.cover,
+            zone_idx=canvas.zone_idx,
+            near_zone=canvas.near_zone,
+            occupied=canvas.occupied,
+        ):
+            return covers, row, col
+    where = "inside a zone" if inside else "outside the zones"
+    raise InputError(
+        f"demo scene of size {n} px: no room for a {kind} event {where}; "
+        "use a larger size (512 px or more)"
+    )
+
+
+def _paint(
+    canvas: _Canvas,
+    kind: str,
+    covers: U8,
+    window: tuple[slice, slice],
+    rng: np.random.Generator,
+) -> None:
+    """Write the event's covers and a fresh texture into the canvas; mark it occupied."""
+    mask = covers != 255
+    canvas.cover_after[window][mask] = covers[mask]
+    sd = _TEXTURE_SD.get(kind, 0.04)
+    canvas.texture_after[window][mask] = 1.0 + sd * rng.standard_normal(
+        int(mask.sum()), dtype=np.float32
+    )
+    canvas.occupied[window] |= mask

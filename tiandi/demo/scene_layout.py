@@ -144,94 +144,23 @@ def _stations(rng: np.random.Generator, s: float) -> tuple[StationSpec, ...]:
     )
 
 
+_REDLINE_CENTRES = {"A": (0.78, 0.22), "B": (0.20, 0.83), "C": (0.86, 0.80)}
+"""Centres of the three redline zones as fractions of the scene size."""
+_REDLINE_RADII = {"A": 0.22, "B": 0.20, "C": 0.21}
+
+
 def make_layout(size: int, rng: np.random.Generator) -> Layout:
     """Draw the zones, stations, river, lakes, towns and hills of a scene of ``size`` px."""
     s = float(size)
     inner = box(0.01 * s, 0.01 * s, 0.99 * s, 0.99 * s)
     core, buffer_ring, experimental_ring, reserve_outer = _reserve(rng, s, inner)
-
     town_c = ((0.62 + rng.uniform(-0.02, 0.02)) * s, (0.62 + rng.uniform(-0.02, 0.02)) * s)
     town = blob(rng, *town_c, 0.045 * s, roughness=0.25)
     keep_out = town.buffer(0.03 * s).union(reserve_outer.buffer(0.012 * s))
-
-    centres = {"A": (0.78 * s, 0.22 * s), "B": (0.20 * s, 0.83 * s), "C": (0.86 * s, 0.80 * s)}
-    radii = {"A": 0.22 * s, "B": 0.20 * s, "C": 0.21 * s}
-    clips = {"A": inner, "B": inner, "C": box(0.01 * s, 0.01 * s, 1.04 * s, 0.99 * s)}
-    redline: dict[str, Polygon] = {}
-    for key in ("A", "B", "C"):
-        cx, cy = centres[key]
-        shape = blob(rng, cx, cy, radii[key], aspect=rng.uniform(0.8, 1.3), roughness=0.15)
-        shape = shape.intersection(clips[key]).difference(keep_out)
-        redline[key] = _largest(shape)
-        keep_out = keep_out.union(redline[key].buffer(0.005 * s))
-
-    lake_c = (centres["A"][0] - 0.02 * s, centres["A"][1] + 0.03 * s)
-    reservoir = _largest(
-        blob(rng, *lake_c, 0.05 * s, aspect=1.6, angle=0.5, roughness=0.2).intersection(
-            redline["A"].buffer(-0.01 * s)
-        )
-    )
-    pond = blob(rng, 0.14 * s, 0.58 * s, 0.015 * s, roughness=0.2)
-    amplitude = min(15.0, 0.02 * s)
-    main = _meander(
-        [lake_c, (0.67 * s, 0.45 * s), (0.56 * s, 0.62 * s), (0.50 * s, 1.03 * s)], rng, amplitude
-    )
-    upper = _meander([(0.88 * s, -0.03 * s), lake_c], rng, amplitude * 0.6)
-    rivers = (_largest(main.buffer(2.6, cap_style="flat")), _largest(upper.buffer(1.6)))
-
-    zones = (
-        ZoneSpec(
-            "NNR01-1",
-            "云峰山国家级自然保护区",
-            "reserve",
-            "national",
-            "核心区",
-            "森林生态系统",
-            core,
-        ),
-        ZoneSpec(
-            "NNR01-2",
-            "云峰山国家级自然保护区",
-            "reserve",
-            "national",
-            "缓冲区",
-            "森林生态系统",
-            buffer_ring,
-        ),
-        ZoneSpec(
-            "NNR01-3",
-            "云峰山国家级自然保护区",
-            "reserve",
-            "national",
-            "实验区",
-            "森林生态系统",
-            experimental_ring,
-        ),
-        ZoneSpec(
-            "HX-01", "云峰水库水源涵养生态保护红线", "redline", None, None, "水源涵养", redline["A"]
-        ),
-        ZoneSpec(
-            "HX-02",
-            "西岭生物多样性维护生态保护红线",
-            "redline",
-            None,
-            None,
-            "生物多样性维护",
-            redline["B"],
-        ),
-        ZoneSpec(
-            "HX-03", "南岭水土保持生态保护红线", "redline", None, None, "水土保持", redline["C"]
-        ),
-    )
-    towns = [town]
-    for _ in range(200):
-        if len(towns) >= 1 + max(1, round(4 * (s / 2048.0) ** 2)):
-            break
-        village = blob(
-            rng, rng.uniform(0.05, 0.95) * s, rng.uniform(0.05, 0.95) * s, rng.uniform(10, 17)
-        )
-        if not village.buffer(20).intersects(keep_out.union(rivers[0]).union(reservoir)):
-            towns.append(village)
+    redline, keep_out = _redlines(rng, s, inner, keep_out)
+    reservoir, pond, main, rivers = _waters(rng, s, redline["A"])
+    zones = _zones(core, buffer_ring, experimental_ring, redline)
+    towns = _towns(rng, s, town, keep_out.union(rivers[0]).union(reservoir))
     hill_at = [core.centroid, redline["B"].centroid, redline["C"].centroid]
     hills = (
         Hill(hill_at[0].x, hill_at[0].y, 0.20 * s, 1.5),
@@ -249,6 +178,92 @@ def make_layout(size: int, rng: np.random.Generator) -> Layout:
         towns=tuple(towns),
         hills=hills,
     )
+
+
+def _centre(key: str, s: float) -> tuple[float, float]:
+    fx, fy = _REDLINE_CENTRES[key]
+    return fx * s, fy * s
+
+
+def _redlines(
+    rng: np.random.Generator, s: float, inner: Polygon, keep_out: BaseGeometry
+) -> tuple[dict[str, Polygon], BaseGeometry]:
+    """The three redline zones A, B, C (each kept clear of ``keep_out`` and of the ones
+    before it) and ``keep_out`` grown by them."""
+    clips = {"A": inner, "B": inner, "C": box(0.01 * s, 0.01 * s, 1.04 * s, 0.99 * s)}
+    redline: dict[str, Polygon] = {}
+    for key in ("A", "B", "C"):
+        cx, cy = _centre(key, s)
+        radius = _REDLINE_RADII[key] * s
+        shape = blob(rng, cx, cy, radius, aspect=rng.uniform(0.8, 1.3), roughness=0.15)
+        shape = shape.intersection(clips[key]).difference(keep_out)
+        redline[key] = _largest(shape)
+        keep_out = keep_out.union(redline[key].buffer(0.005 * s))
+    return redline, keep_out
+
+
+def _waters(
+    rng: np.random.Generator, s: float, redline_a: Polygon
+) -> tuple[Polygon, Polygon, LineString, tuple[Polygon, Polygon]]:
+    """The reservoir in zone A, a pond, the main river's centre line and both rivers."""
+    ax, ay = _centre("A", s)
+    lake_c = (ax - 0.02 * s, ay + 0.03 * s)
+    reservoir = _largest(
+        blob(rng, *lake_c, 0.05 * s, aspect=1.6, angle=0.5, roughness=0.2).intersection(
+            redline_a.buffer(-0.01 * s)
+        )
+    )
+    pond = blob(rng, 0.14 * s, 0.58 * s, 0.015 * s, roughness=0.2)
+    amplitude = min(15.0, 0.02 * s)
+    main = _meander(
+        [lake_c, (0.67 * s, 0.45 * s), (0.56 * s, 0.62 * s), (0.50 * s, 1.03 * s)], rng, amplitude
+    )
+    upper = _meander([(0.88 * s, -0.03 * s), lake_c], rng, amplitude * 0.6)
+    rivers = (_largest(main.buffer(2.6, cap_style="flat")), _largest(upper.buffer(1.6)))
+    return reservoir, pond, main, rivers
+
+
+def _zones(
+    core: Polygon, buffer_ring: Polygon, experimental_ring: Polygon, redline: dict[str, Polygon]
+) -> tuple[ZoneSpec, ...]:
+    """The reserve's three functional zones and the three redline zones."""
+    reserve = "云峰山国家级自然保护区"
+    return (
+        ZoneSpec("NNR01-1", reserve, "reserve", "national", "核心区", "森林生态系统", core),
+        ZoneSpec("NNR01-2", reserve, "reserve", "national", "缓冲区", "森林生态系统", buffer_ring),
+        ZoneSpec(
+            "NNR01-3", reserve, "reserve", "national", "实验区", "森林生态系统", experimental_ring
+        ),
+        ZoneSpec(
+            "HX-01", "云峰水库水源涵养生态保护红线", "redline", None, None, "水源涵养", redline["A"]
+        ),
+        ZoneSpec(
+            "HX-02",
+            "西岭生物多样性维护生态保护红线",
+            "redline",
+            None,
+            None,
+            "生物多样性维护",
+            redline["B"],
+        ),
+        ZoneSpec(
+            "HX-03", "南岭水土保持生态保护红线", "redline", None, None, "水土保持", redline["C"]
+        ),
+    )
+
+
+def _towns(rng: np.random.Generator, s: float, town: Polygon, avoid: BaseGeometry) -> list[Polygon]:
+    """The town and villages (more for larger scenes) at least 20 px from ``avoid``."""
+    towns = [town]
+    for _ in range(200):
+        if len(towns) >= 1 + max(1, round(4 * (s / 2048.0) ** 2)):
+            break
+        village = blob(
+            rng, rng.uniform(0.05, 0.95) * s, rng.uniform(0.05, 0.95) * s, rng.uniform(10, 17)
+        )
+        if not village.buffer(20).intersects(avoid):
+            towns.append(village)
+    return towns
 
 
 def to_map(geom: BaseGeometry, x0: float, y0: float, res: float) -> BaseGeometry:

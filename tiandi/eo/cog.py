@@ -22,6 +22,7 @@ import rasterio.shutil
 import rioxarray
 import xarray as xr
 from numpy.typing import NDArray
+from odc.geo.geobox import GeoBox
 
 from tiandi.errors import InputError
 
@@ -90,24 +91,50 @@ def write_cog(
     """
     path = Path(path)
     layers = _layers(data)
+    gbox, crs_wkt = _geobox(layers[0][1], path)
+    np_dtype = np.dtype(dtype)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    strips_tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-strips.tif")
+    final_tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     try:
-        gbox = layers[0][1].odc.geobox
+        profile = _strips_profile(gbox, crs_wkt, layers[0][1].shape, len(layers), np_dtype, nodata)
+        _write_strips(strips_tmp, profile, layers, tags, nodata)
+        _translate_to_cog(strips_tmp, final_tmp, overview_resampling)
+        os.replace(final_tmp, path)
+    finally:
+        for tmp in (strips_tmp, final_tmp):
+            tmp.unlink(missing_ok=True)
+    return path
+
+
+def _geobox(layer: xr.DataArray, path: Path) -> tuple[GeoBox, str]:
+    """The layer's GeoBox and its CRS as WKT; InputError when it has no grid or no CRS."""
+    try:
+        gbox = layer.odc.geobox
     except Exception as exc:  # odc raises various errors for missing spatial coords
         raise InputError(f"cannot write {path}: the data has no grid/CRS ({exc})") from exc
     if gbox is None or gbox.crs is None:
         raise InputError(f"cannot write {path}: the data has no CRS; keep its spatial_ref")
-    np_dtype = np.dtype(dtype)
-    rows, cols = layers[0][1].shape
-    path.parent.mkdir(parents=True, exist_ok=True)
-    strips_tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-strips.tif")
-    final_tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    profile = {
+    return gbox, str(gbox.crs.to_wkt())
+
+
+def _strips_profile(
+    gbox: GeoBox,
+    crs_wkt: str,
+    shape: tuple[int, ...],
+    count: int,
+    np_dtype: np.dtype[Any],
+    nodata: float | None,
+) -> dict[str, Any]:
+    """rasterio profile of the intermediate tiled GeoTIFF (zstd level 1: fast)."""
+    rows, cols = shape
+    return {
         "driver": "GTiff",
         "width": cols,
         "height": rows,
-        "count": len(layers),
+        "count": count,
         "dtype": np_dtype.name,
-        "crs": gbox.crs.to_wkt(),
+        "crs": crs_wkt,
         "transform": gbox.transform,
         "nodata": nodata,
         "tiled": True,
@@ -117,40 +144,50 @@ def write_cog(
         "zstd_level": 1,
         "bigtiff": "if_safer",
     }
-    try:
-        with (
-            rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB),
-            rasterio.open(strips_tmp, "w", **profile) as dst,
-        ):
-            if tags:
-                dst.update_tags(**dict(tags))
-            for i, (name, _) in enumerate(layers, start=1):
-                dst.set_band_description(i, name)
-            for strip in _strips(layers[0][1]):
-                blocks = da.compute(  # type: ignore[no-untyped-call]
-                    *[layer.isel(y=strip).data for _, layer in layers],
-                    optimize_graph=False,  # same task keys in every strip (distributed)
-                )
-                window = rasterio.windows.Window(0, strip.start, cols, strip.stop - strip.start)
-                stack = np.stack([_to_dtype(np.asarray(b), np_dtype, nodata) for b in blocks])
-                dst.write(stack, window=window)
-        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
-            rasterio.shutil.copy(
-                strips_tmp,
-                final_tmp,
-                driver="COG",
-                COMPRESS="DEFLATE",
-                PREDICTOR="YES",
-                BLOCKSIZE=str(BLOCKSIZE),
-                OVERVIEWS="AUTO",
-                OVERVIEW_RESAMPLING=overview_resampling.upper(),
-                BIGTIFF="IF_SAFER",
+
+
+def _write_strips(
+    target: Path,
+    profile: dict[str, Any],
+    layers: list[tuple[str, xr.DataArray]],
+    tags: Mapping[str, str] | None,
+    nodata: float | None,
+) -> None:
+    """Compute the layers one row of chunks at a time into the GeoTIFF ``target``."""
+    np_dtype = np.dtype(profile["dtype"])
+    cols = profile["width"]
+    with (
+        rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB),
+        rasterio.open(target, "w", **profile) as dst,
+    ):
+        if tags:
+            dst.update_tags(**dict(tags))
+        for i, (name, _) in enumerate(layers, start=1):
+            dst.set_band_description(i, name)
+        for strip in _strips(layers[0][1]):
+            blocks = da.compute(  # type: ignore[no-untyped-call]
+                *[layer.isel(y=strip).data for _, layer in layers],
+                optimize_graph=False,  # same task keys in every strip (distributed)
             )
-        os.replace(final_tmp, path)
-    finally:
-        for tmp in (strips_tmp, final_tmp):
-            tmp.unlink(missing_ok=True)
-    return path
+            window = rasterio.windows.Window(0, strip.start, cols, strip.stop - strip.start)
+            stack = np.stack([_to_dtype(np.asarray(b), np_dtype, nodata) for b in blocks])
+            dst.write(stack, window=window)
+
+
+def _translate_to_cog(source: Path, target: Path, overview_resampling: str) -> None:
+    """GDAL's COG driver: DEFLATE with predictor, 512 px tiles, overviews."""
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        rasterio.shutil.copy(
+            source,
+            target,
+            driver="COG",
+            COMPRESS="DEFLATE",
+            PREDICTOR="YES",
+            BLOCKSIZE=str(BLOCKSIZE),
+            OVERVIEWS="AUTO",
+            OVERVIEW_RESAMPLING=overview_resampling.upper(),
+            BIGTIFF="IF_SAFER",
+        )
 
 
 def read_cog(path: Path, chunk: int = 1024) -> xr.DataArray:

@@ -29,10 +29,10 @@ import numpy as np
 import odc.stac
 import pystac
 import xarray as xr
+from odc.geo.geobox import GeoBox
 
-from tiandi.eo import _kernels
+import tiandi.eo._kernels as _kernels
 from tiandi.eo._harmonise import boa_offset
-from tiandi.eo.grid import GridSpec
 from tiandi.errors import InputError, NoDataError
 
 __all__ = ["DEFAULT_BANDS", "composite_period"]
@@ -49,12 +49,12 @@ def _native_resolution(item: pystac.Item, band: str) -> float | None:
     return abs(float(tr[0])) if tr else None
 
 
-def _factor(item: pystac.Item, band: str, grid: GridSpec, chunk: int) -> int:
+def _factor(item: pystac.Item, band: str, grid: GeoBox, chunk: int) -> int:
     """How many grid pixels one native pixel of ``band`` spans (1 when not a clean ratio)."""
     res = _native_resolution(item, band)
     if res is None:
         return 1
-    ratio = res / grid.resolution
+    ratio = res / grid.resolution.x
     factor = round(ratio)
     if factor < 2 or abs(ratio - factor) > 1e-6 or chunk % factor:
         return 1
@@ -82,7 +82,7 @@ def _period_text(items: Sequence[pystac.Item]) -> str:
 def _load(
     items: Sequence[pystac.Item],
     bands: Sequence[str],
-    grid: GridSpec,
+    grid: GeoBox,
     factor: int,
     chunk: int,
     dtype: str,
@@ -91,7 +91,7 @@ def _load(
     return odc.stac.load(
         items,
         bands=list(bands),
-        geobox=grid.to_geobox(factor),
+        geobox=grid.zoom_out(factor),
         chunks={"time": len(items), "y": c, "x": c},
         dtype=dtype,
         resampling="nearest",
@@ -102,7 +102,7 @@ def _load(
 
 def composite_period(
     items: Sequence[pystac.Item],
-    grid: GridSpec,
+    grid: GeoBox,
     *,
     bands: Sequence[str] = DEFAULT_BANDS,
     chunk: int = 1024,
@@ -121,37 +121,69 @@ def composite_period(
     that check computes one reduction of the 20 m SCL band (cheap) and skips it entirely
     when every item reports 100 % cloud cover.
     """
+    _check_args(items, grid, chunk, dilate_px)
+    _check_items(items, bands, scl_band)
+    ordered = sorted(items, key=lambda i: (i.datetime.isoformat() if i.datetime else "", i.id))
+    offsets = [boa_offset(i) for i in ordered]
+    _all_cloudy_check(ordered)
+    target = _target_chunks(len(ordered), grid, chunk)
+    arrays, base = _load_bands(ordered, bands, grid, chunk, target)
+    bad = _bad_mask(ordered, grid, chunk, target, dilate_px, scl_band)
+    stack = da.map_blocks(  # type: ignore[no-untyped-call]
+        functools.partial(_kernels.composite, offsets=offsets),
+        *[arrays[b] for b in bands],
+        bad,
+        chunks=((len(bands) + 1,), target[1], target[2]),
+        dtype=np.float32,
+    )
+    return _as_dataset(stack, bands, _spatial_coords(base, grid), _attrs(ordered, grid, dilate_px))
+
+
+def _check_args(items: Sequence[pystac.Item], grid: GeoBox, chunk: int, dilate_px: int) -> None:
     if not items:
         raise NoDataError(
-            f"no imagery items for the composite on grid {grid.bounds} ({grid.crs}); "
+            f"no imagery items for the composite on grid {tuple(grid.boundingbox)} ({grid.crs}); "
             "widen the period or raise the maximum cloud cover of the search"
         )
     if chunk < 16 or chunk % 2:
         raise InputError(f"chunk={chunk} must be an even number of pixels >= 16 (e.g. 1024)")
     if dilate_px < 0:
         raise InputError(f"dilate_px={dilate_px} must be >= 0")
-    _check_items(items, bands, scl_band)
-    ordered = sorted(items, key=lambda i: (i.datetime.isoformat() if i.datetime else "", i.id))
-    offsets = [boa_offset(i) for i in ordered]
-    if all(float(i.properties.get("eo:cloud_cover", 0.0)) >= 100.0 for i in ordered):
+
+
+def _all_cloudy_check(items: Sequence[pystac.Item]) -> None:
+    """Raise NoDataError if every item reports 100 % cloud cover (reads nothing)."""
+    if all(float(i.properties.get("eo:cloud_cover", 0.0)) >= 100.0 for i in items):
         raise NoDataError(
-            f"no clear observation in {_period_text(ordered)}: every item is 100 % cloudy; "
+            f"no clear observation in {_period_text(items)}: every item is 100 % cloudy; "
             "widen the period or raise the maximum cloud cover"
         )
 
-    groups: dict[int, list[str]] = {}
-    for b in bands:
-        groups.setdefault(_factor(ordered[0], b, grid, chunk), []).append(b)
-    scl_factor = _factor(ordered[0], scl_band, grid, chunk)
+
+def _target_chunks(n_items: int, grid: GeoBox, chunk: int) -> tuple[tuple[int, ...], ...]:
+    """Dask chunks ``(time, y, x)`` of every band on ``grid``."""
     rows, cols = grid.shape
-    target = da.core.normalize_chunks(  # type: ignore[no-untyped-call]
-        (len(ordered), chunk, chunk), (len(ordered), rows, cols)
+    return da.core.normalize_chunks(  # type: ignore[no-any-return, no-untyped-call]
+        (n_items, chunk, chunk), (n_items, rows, cols)
     )
 
+
+def _load_bands(
+    items: Sequence[pystac.Item],
+    bands: Sequence[str],
+    grid: GeoBox,
+    chunk: int,
+    target: tuple[tuple[int, ...], ...],
+) -> tuple[dict[str, da.Array], xr.Dataset | None]:
+    """Every band as uint16 on ``grid`` (coarse bands read coarse and upsampled), and the
+    Dataset of the bands read at the grid's own resolution (None if there are none)."""
+    groups: dict[int, list[str]] = {}
+    for b in bands:
+        groups.setdefault(_factor(items[0], b, grid, chunk), []).append(b)
     arrays: dict[str, da.Array] = {}
     base: xr.Dataset | None = None
     for factor, names in sorted(groups.items()):
-        ds = _load(ordered, names, grid, factor, chunk, "uint16")
+        ds = _load(items, names, grid, factor, chunk, "uint16")
         if factor == 1:
             base = ds
         for name in names:
@@ -163,27 +195,50 @@ def composite_period(
                     dtype=arr.dtype,
                 )
             arrays[name] = arr
+    return arrays, base
 
-    scl = _load(ordered, [scl_band], grid, scl_factor, chunk, "uint8")[scl_band].data
-    _no_clear_check(scl, ordered)
-    bad = scl.map_blocks(
+
+def _bad_mask(
+    items: Sequence[pystac.Item],
+    grid: GeoBox,
+    chunk: int,
+    target: tuple[tuple[int, ...], ...],
+    dilate_px: int,
+    scl_band: str,
+) -> da.Array:
+    """Unusable observations from SCL, dilated by ``dilate_px``, after the no-clear check."""
+    scl_factor = _factor(items[0], scl_band, grid, chunk)
+    scl = _load(items, [scl_band], grid, scl_factor, chunk, "uint8")[scl_band].data
+    _no_clear_check(scl, items)
+    bad: da.Array = scl.map_blocks(
         functools.partial(_kernels.bad_from_scl, factor=scl_factor), chunks=target, dtype=bool
     )
     if dilate_px > 0:
-        bad = bad.map_overlap(
+        bad = bad.map_overlap(  # type: ignore[no-untyped-call]
             functools.partial(_kernels.dilate, radius=dilate_px),
             depth={0: 0, 1: dilate_px, 2: dilate_px},
             boundary="none",
             dtype=bool,
         ).rechunk(target)  # map_overlap may merge a last chunk thinner than the depth
-    stack = da.map_blocks(  # type: ignore[no-untyped-call]
-        functools.partial(_kernels.composite, offsets=offsets),
-        *[arrays[b] for b in bands],
-        bad,
-        chunks=((len(bands) + 1,), target[1], target[2]),
-        dtype=np.float32,
-    )
-    coords = _spatial_coords(base, grid)
+    return bad
+
+
+def _attrs(items: Sequence[pystac.Item], grid: GeoBox, dilate_px: int) -> dict[str, Any]:
+    days = [i.datetime.isoformat() for i in items if i.datetime is not None]
+    return {
+        "items": [i.id for i in items],
+        "start": min(days) if days else "",
+        "end": max(days) if days else "",
+        "crs": str(grid.crs),
+        "dilate_px": dilate_px,
+        "masked_scl_classes": list(_kernels.MASKED_SCL),
+    }
+
+
+def _as_dataset(
+    stack: da.Array, bands: Sequence[str], coords: dict[str, Any], attrs: dict[str, Any]
+) -> xr.Dataset:
+    """The Dataset of one reflectance variable per band and ``clear_count``."""
     data_vars: dict[str, Any] = {
         b: (("y", "x"), stack[i], {"long_name": f"{b} BOA reflectance", "units": "1"})
         for i, b in enumerate(bands)
@@ -193,19 +248,10 @@ def composite_period(
         stack[len(bands)].astype(np.uint8),
         {"long_name": "clear observations in the period"},
     )
-    days = [i.datetime.isoformat() for i in ordered if i.datetime is not None]
-    attrs = {
-        "items": [i.id for i in ordered],
-        "start": min(days) if days else "",
-        "end": max(days) if days else "",
-        "crs": grid.crs,
-        "dilate_px": dilate_px,
-        "masked_scl_classes": list(_kernels.MASKED_SCL),
-    }
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
 
 
-def _spatial_coords(base: xr.Dataset | None, grid: GridSpec) -> dict[str, Any]:
+def _spatial_coords(base: xr.Dataset | None, grid: GeoBox) -> dict[str, Any]:
     """``y``, ``x`` (pixel centres) and ``spatial_ref`` of the grid."""
     if base is not None:
         return {k: base.coords[k] for k in ("y", "x", "spatial_ref") if k in base.coords}

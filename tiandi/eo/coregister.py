@@ -143,13 +143,51 @@ def _standard(a: npt.NDArray[np.float64], valid: npt.NDArray[np.bool_]) -> npt.N
     return out
 
 
+@dataclass(frozen=True)
+class _Pair:
+    """The satellite window and the image resampled onto its grid, band by band."""
+
+    ref: npt.NDArray[np.float64]  # (band, row, col) satellite values
+    moving: npt.NDArray[np.float64]  # (band, row, col) image averages, NaN outside it
+    valid: npt.NDArray[np.bool_]  # satellite valid, image fully covering, both finite
+    transform: Affine  # of the window
+    factor: float  # metres per CRS unit
+    pixel: float  # satellite pixel size in metres
+    colours: tuple[str, ...]
+
+
 def coregister(
     image: Path, satellite: Path, *, min_overlap_px: int = 12, upsample: int = 20
 ) -> Coregistration:
     """Shift that puts ``image`` (UAV orthophoto) onto ``satellite`` (composite COG)."""
-    with _open(Path(satellite), "satellite composite") as sat, _open(Path(image), "image") as img:
-        win = _window(sat, img, Path(satellite), Path(image))
-        sat_bands = _satellite_bands(sat, Path(satellite))
+    pair = _on_satellite_grid(Path(image), Path(satellite))
+    rows, cols = _largest_rectangle(pair.valid)
+    size = (rows.stop - rows.start, cols.stop - cols.start)
+    if min(size) < min_overlap_px:
+        return Coregistration(
+            "skipped", 0.0, 0.0, 0.0, 0.0, pair.pixel, math.nan, size, pair.colours,
+            f"overlap of {size[0]} x {size[1]} satellite pixels is under {min_overlap_px}; "
+            "too few to correlate",
+        )  # fmt: skip
+    d_row, d_col, error = _phase_shift(pair, rows, cols, upsample)
+    return Coregistration(
+        "estimated",
+        d_col * pair.transform.a * pair.factor,
+        d_row * pair.transform.e * pair.factor,
+        d_col,
+        d_row,
+        pair.pixel,
+        error,
+        size,
+        pair.colours,
+    )
+
+
+def _on_satellite_grid(image: Path, satellite: Path) -> _Pair:
+    """Steps 1 and 2: the satellite window over the image and the image averaged onto it."""
+    with _open(satellite, "satellite composite") as sat, _open(image, "image") as img:
+        win = _window(sat, img, satellite, image)
+        sat_bands = _satellite_bands(sat, satellite)
         img_bands = _image_bands(img)
         colours = tuple(c for c in ("red", "green", "blue") if c in sat_bands and c in img_bands)
         if not colours:
@@ -160,28 +198,12 @@ def coregister(
         ref = sat.read([sat_bands[c] for c in colours], window=win).astype(np.float64)
         sat_valid = np.all(ref != sat_nodata, axis=0)
         moving = np.zeros((len(colours), *shape))
-        rasterio.warp.reproject(
-            img.read([img_bands[c] for c in colours]).astype(np.float64),
-            moving,
-            src_transform=img.transform,
-            src_crs=img.crs,
-            dst_transform=transform,
-            dst_crs=sat.crs,
-            resampling=Resampling.average,
-            src_nodata=None,
-            dst_nodata=np.nan,
-        )
+        grid = (sat.crs, transform)
+        pixels = img.read([img_bands[c] for c in colours]).astype(np.float64)
+        _average_onto(pixels, moving, img, grid, dst_nodata=np.nan, source_nodata=False)
         cover = np.zeros(shape)
-        rasterio.warp.reproject(
-            _valid_mask(img).astype(np.float64),
-            cover,
-            src_transform=img.transform,
-            src_crs=img.crs,
-            dst_transform=transform,
-            dst_crs=sat.crs,
-            resampling=Resampling.average,
-            dst_nodata=0.0,
-        )
+        mask = _valid_mask(img).astype(np.float64)
+        _average_onto(mask, cover, img, grid, dst_nodata=0.0, source_nodata=True)
         if sat.crs.is_geographic:
             raise InputError(
                 f"satellite composite {satellite} is in a geographic CRS; co-registration needs "
@@ -193,39 +215,53 @@ def coregister(
     # image still gets a full value, so the window border is dropped (erosion by 1 px).
     full = ndimage.binary_erosion(cover > 0.99, iterations=1, border_value=0)
     valid = sat_valid & full & np.all(np.isfinite(moving), axis=0)
-    rows, cols = _largest_rectangle(valid)
-    size = (rows.stop - rows.start, cols.stop - cols.start)
-    if min(size) < min_overlap_px:
-        return Coregistration(
-            "skipped", 0.0, 0.0, 0.0, 0.0, pixel, math.nan, size, colours,
-            f"overlap of {size[0]} x {size[1]} satellite pixels is under {min_overlap_px}; "
-            "too few to correlate",
-        )  # fmt: skip
-    box = np.zeros(shape, bool)
-    box[rows, cols] = True
-    r = np.sum([_standard(b, box) for b in ref], axis=0)[rows, cols]
-    m = np.sum([_standard(b, box) for b in np.nan_to_num(moving)], axis=0)[rows, cols]
+    return _Pair(ref, moving, valid, transform, factor, pixel, colours)
+
+
+def _average_onto(
+    source: npt.NDArray[np.float64],
+    out: npt.NDArray[np.float64],
+    img: Any,
+    grid: tuple[Any, Affine],
+    *,
+    dst_nodata: float,
+    source_nodata: bool,
+) -> None:
+    """Average ``source`` (on the image's grid) into ``out`` on ``grid = (crs, transform)``;
+    ``source_nodata=False`` ignores the image's nodata value."""
+    crs, transform = grid
+    kwargs: dict[str, Any] = {} if source_nodata else {"src_nodata": None}
+    rasterio.warp.reproject(
+        source,
+        out,
+        src_transform=img.transform,
+        src_crs=img.crs,
+        dst_transform=transform,
+        dst_crs=crs,
+        resampling=Resampling.average,
+        dst_nodata=dst_nodata,
+        **kwargs,
+    )
+
+
+def _phase_shift(
+    pair: _Pair, rows: slice, cols: slice, upsample: int
+) -> tuple[float, float, float]:
+    """Steps 3 and 4: ``(row shift, column shift, error)`` of the standardised band sums
+    over the rectangle ``rows`` x ``cols``, Hann-tapered (no FFT wrap edges)."""
     from skimage.filters import window
     from skimage.registration import phase_cross_correlation
 
-    taper = window("hann", r.shape)  # type: ignore[no-untyped-call]  # no FFT wrap edges
+    box = np.zeros(pair.valid.shape, bool)
+    box[rows, cols] = True
+    r = np.sum([_standard(b, box) for b in pair.ref], axis=0)[rows, cols]
+    m = np.sum([_standard(b, box) for b in np.nan_to_num(pair.moving)], axis=0)[rows, cols]
+    taper = window("hann", r.shape)  # type: ignore[no-untyped-call]
     r, m = r * taper, m * taper
-
     shift, error, _ = phase_cross_correlation(  # type: ignore[no-untyped-call]
         r, m, upsample_factor=upsample
     )
-    d_row, d_col = float(shift[0]), float(shift[1])
-    return Coregistration(
-        "estimated",
-        d_col * transform.a * factor,
-        d_row * transform.e * factor,
-        d_col,
-        d_row,
-        pixel,
-        float(error),
-        size,
-        colours,
-    )
+    return float(shift[0]), float(shift[1]), float(error)
 
 
 def _valid_mask(src: Any) -> npt.NDArray[np.bool_]:

@@ -1,11 +1,12 @@
-"""The pixel grid every layer of a run is computed on.
+"""The pixel grid every layer of a run is computed on: an :class:`odc.geo.geobox.GeoBox`.
 
-A :class:`GridSpec` is a CRS, a square pixel size and bounds that are whole multiples of
-that pixel size. :func:`grid_for_zones` derives it from the zones to monitor and the
-imagery found for them: the imagery's own CRS (no reprojection of Sentinel-2 tiles), the
-zones' extent buffered a little, snapped outward to the imagery's coarsest band grid (20 m
-for Sentinel-2, so that 20 m bands and SCL are read pixel for pixel) and clipped to the
-imagery's footprint.
+:func:`grid_for_zones` derives it from the zones to monitor and the imagery found for them:
+the imagery's own CRS (no reprojection of Sentinel-2 tiles), the zones' extent buffered a
+little, snapped outward to the imagery's coarsest band grid (20 m for Sentinel-2, so that
+20 m bands and SCL are read pixel for pixel) and clipped to the imagery's footprint.
+:func:`geobox_for_bounds` builds a north-up GeoBox from a CRS, a pixel size and bounds.
+A band read on a grid ``factor`` times coarser uses ``geobox.zoom_out(factor)`` (same
+upper-left corner, covers the whole grid).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pystac
@@ -30,55 +30,33 @@ from tiandi.errors import InputError, NoDataError
 if TYPE_CHECKING:
     import geopandas as gpd
 
-__all__ = ["GridSpec", "grid_for_zones", "item_crs", "item_footprint"]
+__all__ = ["geobox_for_bounds", "grid_for_zones", "item_crs", "item_footprint"]
 
 DEFAULT_BUFFER_PX = 10
 
+Bounds = tuple[float, float, float, float]
 
-@dataclass(frozen=True)
-class GridSpec:
-    """A north-up pixel grid: CRS, pixel size (map units) and bounds ``(x0, y0, x1, y1)``."""
 
-    crs: str
-    resolution: float
-    bounds: tuple[float, float, float, float]
+def geobox_for_bounds(crs: str, resolution: float, bounds: Bounds) -> GeoBox:
+    """The north-up GeoBox of square ``resolution`` pixels from the corner ``(x0, y1)`` of
+    ``bounds = (x0, y0, x1, y1)`` (map units of ``crs``).
 
-    def __post_init__(self) -> None:
-        x0, y0, x1, y1 = self.bounds
-        if not self.resolution > 0:
-            raise InputError(f"grid resolution {self.resolution!r} must be positive")
-        if not (x1 > x0 and y1 > y0):
-            raise InputError(
-                f"grid bounds {self.bounds!r} are empty: need x0 < x1 and y0 < y1 "
-                "(order is x0, y0, x1, y1)"
-            )
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """``(rows, columns)``; a partial pixel at the right/bottom edge counts as one."""
-        x0, y0, x1, y1 = self.bounds
-        return (
-            max(1, math.ceil(round((y1 - y0) / self.resolution, 6))),
-            max(1, math.ceil(round((x1 - x0) / self.resolution, 6))),
+    What it adds over ``GeoBox.from_bbox(bounds, crs, resolution=..., tight=True)``:
+    :class:`InputError` for a non-positive resolution or empty bounds (``from_bbox``
+    accepts both), and a partial pixel at the right/bottom edge counts as one whenever it
+    exceeds 1e-6 of a pixel (``from_bbox`` drops up to 1 % of a pixel), so the shape is
+    ``ceil(round(span / resolution, 6))`` per axis, at least 1.
+    """
+    x0, y0, x1, y1 = bounds
+    if not resolution > 0:
+        raise InputError(f"grid resolution {resolution!r} must be positive")
+    if not (x1 > x0 and y1 > y0):
+        raise InputError(
+            f"grid bounds {bounds!r} are empty: need x0 < x1 and y0 < y1 (order is x0, y0, x1, y1)"
         )
-
-    @property
-    def transform(self) -> Affine:
-        """Affine transform of the upper-left pixel corner."""
-        x0, _, _, y1 = self.bounds
-        return Affine(self.resolution, 0.0, x0, 0.0, -self.resolution, y1)
-
-    def to_geobox(self, factor: int = 1) -> GeoBox:
-        """The odc-geo GeoBox of this grid, or of a grid ``factor`` times coarser.
-
-        The coarser grid shares the upper-left corner and covers the whole grid, so pixel
-        ``(r, c)`` of this grid lies in pixel ``(r // factor, c // factor)`` of it.
-        """
-        rows, cols = self.shape
-        x0, _, _, y1 = self.bounds
-        res = self.resolution * factor
-        affine = Affine(res, 0.0, x0, 0.0, -res, y1)
-        return GeoBox((math.ceil(rows / factor), math.ceil(cols / factor)), affine, self.crs)
+    rows = max(1, math.ceil(round((y1 - y0) / resolution, 6)))
+    cols = max(1, math.ceil(round((x1 - x0) / resolution, 6)))
+    return GeoBox((rows, cols), Affine(resolution, 0.0, x0, 0.0, -resolution, y1), crs)
 
 
 def item_crs(item: pystac.Item) -> str | None:
@@ -156,21 +134,7 @@ def _snap_unit(
     return step, anchor_x, anchor_y
 
 
-def grid_for_zones(
-    zones: gpd.GeoDataFrame,
-    items: Sequence[pystac.Item],
-    resolution: float = 10.0,
-    *,
-    buffer_px: int = DEFAULT_BUFFER_PX,
-) -> GridSpec:
-    """The grid covering ``zones`` (buffered by ``buffer_px`` pixels) on the imagery.
-
-    CRS: the most common CRS of ``items``. Bounds: the zones' total bounds in that CRS,
-    buffered, snapped outward to the items' coarsest band grid (a multiple of
-    ``resolution`` aligned with the items' pixels) and clipped to the union of the items'
-    footprints. Raises :class:`NoDataError` when there are no items and
-    :class:`InputError` when the zones have no CRS, are empty, or overlap no item.
-    """
+def _check_grid_inputs(zones: gpd.GeoDataFrame, items: Sequence[pystac.Item]) -> None:
     if not items:
         raise NoDataError(
             "no imagery items were given to build a grid on; search a wider period or area"
@@ -179,13 +143,23 @@ def grid_for_zones(
         raise InputError("the zones have no CRS; set one (e.g. EPSG:4490) before building a grid")
     if len(zones) == 0 or zones.geometry.is_empty.all():
         raise InputError("the zones layer is empty; give at least one zone polygon")
+
+
+def _imagery_crs(items: Sequence[pystac.Item]) -> str:
+    """The most common CRS of ``items``."""
     crss = [c for c in (item_crs(i) for i in items) if c is not None]
     if not crss:
         raise InputError(
             f"none of the {len(items)} items declares a CRS (proj:code or proj:epsg); "
             "re-ingest them with tiandi.catalog.items.item_from_rasters"
         )
-    crs = Counter(crss).most_common(1)[0][0]
+    return Counter(crss).most_common(1)[0][0]
+
+
+def _zones_on_imagery(
+    zones: gpd.GeoDataFrame, items: Sequence[pystac.Item], crs: str
+) -> tuple[Any, Any]:
+    """``(zone union, imagery footprint)`` in ``crs``; InputError when they do not overlap."""
     zones_native = zones.to_crs(crs)
     footprint = unary_union([item_footprint(i, crs) for i in items])
     zone_union = unary_union(list(zones_native.geometry))
@@ -197,10 +171,17 @@ def grid_for_zones(
             f"(bounds {fb} in {crs}, {len(items)} items); search imagery for the zones' area "
             "or check the zones' CRS"
         )
-    step, ax, ay = _snap_unit(items, crs, resolution)
-    buf = buffer_px * resolution
-    zx0, zy0, zx1, zy1 = zone_union.intersection(footprint.buffer(buf)).bounds
-    fx0, fy0, fx1, fy1 = footprint.bounds
+    return zone_union, footprint
+
+
+def _snapped_bounds(
+    zone: Bounds, footprint: Bounds, buf: float, snap: tuple[float, float, float]
+) -> Bounds:
+    """``zone`` buffered by ``buf``, snapped outward to ``snap = (step, x_anchor, y_anchor)``
+    and clipped to ``footprint`` (snapped inward); unsnapped when that leaves nothing."""
+    step, ax, ay = snap
+    zx0, zy0, zx1, zy1 = zone
+    fx0, fy0, fx1, fy1 = footprint
 
     def down(v: float, a: float) -> float:
         return a + math.floor(round((v - a) / step, 6)) * step
@@ -214,13 +195,38 @@ def grid_for_zones(
     y1 = min(up(zy1 + buf, ay), down(fy1, ay))
     if not (x1 > x0 and y1 > y0):
         # Footprint narrower than one snapping step: fall back to the resolution.
-        x0, y0, x1, y1 = (
-            max(zx0 - buf, fx0),
-            max(zy0 - buf, fy0),
-            min(zx1 + buf, fx1),
-            min(zy1 + buf, fy1),
-        )
-    return GridSpec(crs=crs, resolution=float(resolution), bounds=(x0, y0, x1, y1))
+        return (max(zx0 - buf, fx0), max(zy0 - buf, fy0), min(zx1 + buf, fx1), min(zy1 + buf, fy1))
+    return (x0, y0, x1, y1)
+
+
+def grid_for_zones(
+    zones: gpd.GeoDataFrame,
+    items: Sequence[pystac.Item],
+    resolution: float = 10.0,
+    *,
+    buffer_px: int = DEFAULT_BUFFER_PX,
+) -> GeoBox:
+    """The grid covering ``zones`` (buffered by ``buffer_px`` pixels) on the imagery.
+
+    What it adds over GeoBox's own constructors (``from_bbox``, ``from_geopolygon``):
+    the choice of grid from the zones *and* the imagery. CRS: the most common CRS of
+    ``items``. Bounds: the zones' total bounds in that CRS, buffered, snapped outward to the
+    items' coarsest band grid (a multiple of ``resolution`` aligned with the items' pixels,
+    not with the CRS origin) and clipped to the union of the items' footprints. Raises
+    :class:`NoDataError` when there are no items and :class:`InputError` when the zones
+    have no CRS, are empty, or overlap no item.
+    """
+    _check_grid_inputs(zones, items)
+    crs = _imagery_crs(items)
+    zone_union, footprint = _zones_on_imagery(zones, items, crs)
+    buf = buffer_px * resolution
+    bounds = _snapped_bounds(
+        zone_union.intersection(footprint.buffer(buf)).bounds,
+        footprint.bounds,
+        buf,
+        _snap_unit(items, crs, resolution),
+    )
+    return geobox_for_bounds(crs, float(resolution), bounds)
 
 
 def outward_window(win: rasterio.windows.Window) -> rasterio.windows.Window:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import pystac
+from odc.geo.geobox import GeoBox
 from prefect import flow, get_run_logger
 
 from tiandi import __version__
@@ -25,7 +26,7 @@ from tiandi._io import staged_dir
 from tiandi._time import parse_period, period_end
 from tiandi.catalog.items import ProcessingInfo, output_item
 from tiandi.eo.composite import DEFAULT_BANDS
-from tiandi.eo.grid import GridSpec, grid_for_zones
+from tiandi.eo.grid import grid_for_zones
 from tiandi.errors import InputError
 from tiandi.flows.detect_tasks import (
     bbox_4326,
@@ -99,7 +100,7 @@ class RunInputs:
     zones: gpd.GeoDataFrame
     items_before: list[pystac.Item]
     items_after: list[pystac.Item]
-    grid: GridSpec
+    grid: GeoBox
     detector: ChangeDetector
     landcover: LandCoverModel
 
@@ -192,8 +193,8 @@ def _summary(
             "collection": request.collection,
             "max_cloud_cover": request.max_cloud_cover,
             "min_mapping_unit_m2": request.min_mapping_unit_m2,
-            "crs": inputs.grid.crs,
-            "resolution": inputs.grid.resolution,
+            "crs": str(inputs.grid.crs),
+            "resolution": inputs.grid.resolution.x,
             "landcover_model": f"{inputs.landcover.name} {inputs.landcover.version}",
         },
     )

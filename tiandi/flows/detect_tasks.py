@@ -11,6 +11,7 @@ from pathlib import Path
 import geopandas as gpd
 import pystac
 import xarray as xr
+from odc.geo.geobox import GeoBox
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
@@ -19,7 +20,6 @@ from tiandi.catalog.register import Registrar
 from tiandi.catalog.search import search_items
 from tiandi.eo.cog import read_cog, write_cog
 from tiandi.eo.composite import DEFAULT_BANDS, composite_period
-from tiandi.eo.grid import GridSpec
 from tiandi.eo.storage import read_composite, write_composite
 from tiandi.errors import CatalogError, InputError, NoDataError, TiandiError
 from tiandi.flows.runtime import retry_on
@@ -76,7 +76,7 @@ def search_period(
 
 @task(cache_policy=NO_CACHE)
 def composite_to_cog(
-    items: list[pystac.Item], grid: GridSpec, path: Path, chunk: int, label: str
+    items: list[pystac.Item], grid: GeoBox, path: Path, chunk: int, label: str
 ) -> Path:
     """Composite ``items`` on ``grid`` and write the COG ``path``."""
     composite = composite_period(items, grid, chunk=chunk)

@@ -173,7 +173,7 @@ class BaselineDetector:
         ):
             raise InputError(
                 f"the before {before[BANDS[0]].shape} and after {after[BANDS[0]].shape} "
-                "composites are not on the same grid; composite both periods on one GridSpec"
+                "composites are not on the same grid; composite both periods on one grid"
             )
         after_aligned = after.assign_coords(
             {c: before[c] for c in ("y", "x") if c in before.coords}

@@ -16,7 +16,8 @@ no tiles and no seams: any chunking of a lazy array gives the same result.
 Weights are a torch archive of plain data (``weights_only=True``): format tag, network
 configuration, state dict and the model card (:class:`tiandi.models.weights.ModelCard`);
 beside it lie the card as ``.json`` and ``.md``. Training and the held-out scores are in
-:mod:`tiandi.models.landcover_train` and in the card.
+:mod:`tiandi.models.landcover_train` (data: :mod:`tiandi.models.landcover_data`) and in
+the card.
 """
 
 from __future__ import annotations

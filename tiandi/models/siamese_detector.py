@@ -30,7 +30,8 @@ from tiandi.errors import InputError, ModelError
 from tiandi.models.base import CHANGE, NO_CHANGE, NO_DATA, ChangeDetector
 from tiandi.models.baseline import BANDS as BASELINE_BANDS
 from tiandi.models.baseline import BaselineDetector
-from tiandi.models.tiling import TileConfig, predict_dataset
+from tiandi.models.tiling import predict_dataset
+from tiandi.models.tiling_grid import TileConfig
 from tiandi.models.weights import load_weights
 
 __all__ = [
@@ -121,7 +122,7 @@ class SiameseDetector:
         if not same:
             raise InputError(
                 f"the before {ref_b.shape} and after {ref_a.shape} inputs are not on the same "
-                "grid; composite both periods on one GridSpec"
+                "grid; composite both periods on one grid"
             )
 
     def probability(self, before: xr.Dataset, after: xr.Dataset) -> xr.DataArray:

@@ -27,10 +27,8 @@ Tile starts are multiples of the network's ``2**depth``, so pooling grids line u
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import dask
 import dask.array as da
@@ -41,112 +39,20 @@ import xarray as xr
 from torch import nn
 
 from tiandi.errors import InputError
+from tiandi.models.tiling_grid import FloatArray, TileAxis, TileConfig, tiles_touching, window_of
 
-Ramp = Literal["cosine", "linear"]
-FloatArray = npt.NDArray[np.float32]
-
-
-@dataclass(frozen=True)
-class TileConfig:
-    """How an array is cut into tiles and blocks.
-
-    ``tile``: tile side (px); ``overlap``: pixels shared by neighbouring tiles;
-    ``margin``: outer pixels of a tile that get weight 0 (at most ``overlap / 2``);
-    ``ramp``: shape of the blending weights; ``batch_size``: tiles per forward pass;
-    ``num_threads``: torch intra-op threads; ``block``: block side for lazy inputs
-    (rounded down to whole strides).
-    """
-
-    tile: int = 256
-    overlap: int = 64
-    margin: int = 8
-    ramp: Ramp = "cosine"
-    batch_size: int = 2
-    num_threads: int = 1
-    block: int = 1536
-
-    def __post_init__(self) -> None:
-        problems = []
-        if self.tile < 1 or not 0 <= self.overlap < self.tile:
-            problems.append(
-                f"tile {self.tile} must be >= 1 and overlap {self.overlap} in [0, tile)"
-            )
-        if not 0 <= 2 * self.margin <= self.overlap:
-            problems.append(f"margin {self.margin} must be in [0, overlap / 2]")
-        if self.stride < self.overlap - 2 * self.margin:
-            problems.append(
-                f"tile - overlap ({self.stride}) must be at least overlap - 2 * margin "
-                f"({self.overlap - 2 * self.margin}), so a tile's two ramps do not overlap"
-            )
-        if self.ramp not in ("cosine", "linear"):
-            problems.append(f"ramp {self.ramp!r} must be 'cosine' or 'linear'")
-        if min(self.batch_size, self.num_threads, self.block) < 1:
-            problems.append("batch_size, num_threads and block must be >= 1")
-        if problems:
-            raise InputError("TileConfig: " + "; ".join(problems))
-
-    @property
-    def stride(self) -> int:
-        """Distance between the starts of neighbouring tiles."""
-        return self.tile - self.overlap
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready parameters."""
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class _Axis:
-    """The tiles of one axis of length ``size``."""
-
-    size: int
-    config: TileConfig
-
-    @property
-    def n_tiles(self) -> int:
-        c = self.config
-        return 1 + max(0, math.ceil((self.size - c.tile) / c.stride))
-
-    def span(self, k: int) -> tuple[int, int]:
-        start = k * self.config.stride
-        return start, min(start + self.config.tile, self.size)
-
-    def touching(self, lo: int, hi: int) -> range:
-        """Tiles that intersect [lo, hi)."""
-        c = self.config
-        first = max(0, (lo - c.tile) // c.stride + 1)
-        last = min(self.n_tiles - 1, (hi - 1) // c.stride)
-        return range(first, last + 1)
-
-    def weights(self, k: int) -> FloatArray:
-        """Blending weights of tile ``k`` (its length)."""
-        c = self.config
-        start, end = self.span(k)
-        w = np.ones(end - start, dtype=np.float32)
-        ramp = _ramp(c.overlap - 2 * c.margin, c.ramp)
-        if k > 0:
-            w[: c.margin] = 0.0
-            w[c.margin : c.overlap - c.margin] = ramp
-        if k < self.n_tiles - 1:
-            n = len(w)
-            w[n - c.margin :] = 0.0
-            w[n - c.overlap + c.margin : n - c.margin] = ramp[::-1]
-        return w
-
-    def blocks(self) -> list[tuple[int, int]]:
-        """Block cores: whole strides, each holding at least one tile start."""
-        c = self.config
-        per_block = max(1, c.block // c.stride)
-        starts = list(range(0, self.n_tiles, per_block))
-        ends = [s * c.stride for s in starts[1:]] + [self.size]
-        return [(s * c.stride, e) for s, e in zip(starts, ends, strict=True)]
-
-
-def _ramp(length: int, kind: Ramp) -> FloatArray:
-    """Rising weights whose mirror image completes them to 1 (sin² + cos² = 1)."""
-    t = (np.arange(length, dtype=np.float64) + 0.5) / max(length, 1)
-    r = np.sin(0.5 * np.pi * t) ** 2 if kind == "cosine" else t
-    return r.astype(np.float32)
+# TileConfig lives in tiling_grid; it is named here too because
+# tiandi.flows.train_change_model imports it from this module.
+__all__ = [
+    "LazyWindow",
+    "TileConfig",
+    "network_alignment",
+    "predict_array",
+    "predict_block",
+    "predict_dataset",
+    "predict_lazy",
+    "stack_dataset",
+]
 
 
 def network_alignment(model: nn.Module) -> int:
@@ -227,7 +133,7 @@ def predict_block(
     every tile that touches the core; ``origin``: the window's (row, col) in the whole
     array of size ``shape``. NaN where any band of either date is NaN.
     """
-    rows, cols = _Axis(shape[0], config), _Axis(shape[1], config)
+    rows, cols = TileAxis(shape[0], config), TileAxis(shape[1], config)
     r0, r1, c0, c1 = core
     oy, ox = origin
     valid = _valid(window)
@@ -256,7 +162,7 @@ def predict_block(
     batcher = _Batcher(model, window.shape[0] // 2, config.batch_size, add)
     try:
         with torch.inference_mode():
-            for ky, kx in _tiles(rows, cols, core):
+            for ky, kx in tiles_touching(rows, cols, core):
                 ty0, ty1 = rows.span(ky)
                 tx0, tx1 = cols.span(kx)
                 sl = (slice(ty0 - oy, ty1 - oy), slice(tx0 - ox, tx1 - ox))
@@ -270,34 +176,6 @@ def predict_block(
     np.divide(acc, total, out=out, where=total > 0)
     out[~valid[r0 - oy : r1 - oy, c0 - ox : c1 - ox]] = np.nan
     return out
-
-
-def _tiles(rows: _Axis, cols: _Axis, core: tuple[int, int, int, int]) -> Iterator[tuple[int, int]]:
-    r0, r1, c0, c1 = core
-    for ky in rows.touching(r0, r1):
-        for kx in cols.touching(c0, c1):
-            yield ky, kx
-
-
-def tile_count(shape: tuple[int, int], config: TileConfig = TileConfig()) -> dict[str, int]:
-    """Tiles of the global grid and tiles predicted by the blocks (the latter count tiles
-    on block borders once per block); no-data tiles included."""
-    rows, cols = _Axis(shape[0], config), _Axis(shape[1], config)
-    per_block = sum(
-        len(rows.touching(r0, r1)) * len(cols.touching(c0, c1))
-        for r0, r1 in rows.blocks()
-        for c0, c1 in cols.blocks()
-    )
-    return {"grid_tiles": rows.n_tiles * cols.n_tiles, "block_tiles": per_block}
-
-
-def _window_of(rows: _Axis, cols: _Axis, core: tuple[int, int, int, int]) -> tuple[slice, slice]:
-    r0, r1, c0, c1 = core
-    ky, kx = rows.touching(r0, r1), cols.touching(c0, c1)
-    return (
-        slice(rows.span(ky[0])[0], rows.span(ky[-1])[1]),
-        slice(cols.span(kx[0])[0], cols.span(kx[-1])[1]),
-    )
 
 
 def _check_pair(before: Any, after: Any, model: nn.Module) -> None:
@@ -378,14 +256,14 @@ def predict_lazy(
     _check_pair(before, after, model)
     _check(model, config)
     h, w = (int(n) for n in before.shape[1:])
-    rows, cols = _Axis(h, config), _Axis(w, config)
+    rows, cols = TileAxis(h, config), TileAxis(w, config)
     shared = dask.delayed(model, pure=False)  # type: ignore[attr-defined]
     grid: list[list[da.Array]] = []
     for r0, r1 in rows.blocks():
         line = []
         for c0, c1 in cols.blocks():
             core = (r0, r1, c0, c1)
-            ys, xs = _window_of(rows, cols, core)
+            ys, xs = window_of(rows, cols, core)
             window = LazyWindow(before[:, ys, xs], after[:, ys, xs])
             task = dask.delayed(_predict_lazy_block, pure=True)(  # type: ignore[attr-defined]
                 shared, window, (ys.start, xs.start), (h, w), core, config

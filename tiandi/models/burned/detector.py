@@ -240,7 +240,7 @@ class BurnedAreaDetector:
         ):
             raise InputError(
                 f"the before {ref.shape} and after {other.shape} composites are not on the "
-                "same grid; composite both periods on one GridSpec (or read fire chips with "
+                "same grid; composite both periods on one GeoBox (or read fire chips with "
                 "tiandi.models.burned.read_fire, which aligns them by georeference)"
             )
         after = after.assign_coords({c: before[c] for c in ("y", "x") if c in before.coords})

@@ -111,7 +111,7 @@ def check_same_grid(grid: Grid, ds: xr.Dataset, name: str) -> None:
         raise InputError(
             f"{name} dataset grid {shape} differs from the change grid "
             f"{(grid.height, grid.width)} (dims {grid.y_dim}/{grid.x_dim}); composite both "
-            "periods and the change map on the same GridSpec"
+            "periods and the change map on the same GeoBox"
         )
 
 

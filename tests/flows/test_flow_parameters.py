@@ -12,7 +12,7 @@ import pytest
 from tiandi.demo.cycle_flow import FullCycleRequest, full_cycle
 from tiandi.flows.detect_changes import DetectChangesRequest, detect_changes
 from tiandi.flows.train_change_model import TrainChangeModelRequest, train_change_model
-from tiandi.models.training import TrainConfig
+from tiandi.models.training_config import TrainConfig
 from tiandi.settings import Settings
 
 SETTINGS = Settings(

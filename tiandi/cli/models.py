@@ -20,7 +20,7 @@ from tiandi.models.metrics import ConfusionMatrix
 
 if TYPE_CHECKING:
     from tiandi.flows.train_change_model import TrainChangeModelResult
-    from tiandi.models.training import TrainConfig
+    from tiandi.models.training_config import TrainConfig
 
 evaluate_app = typer.Typer(help="Score change detectors on labelled data.", no_args_is_help=True)
 
@@ -186,7 +186,7 @@ _COMMAND_OPTIONS = (
 
 def _train_config(options: dict[str, Any]) -> TrainConfig:
     """The training configuration of the command's options."""
-    from tiandi.models.training import TrainConfig, parse_bands
+    from tiandi.models.training_config import TrainConfig, parse_bands
 
     test_cities = options["test_cities"]
     return replace(

@@ -19,12 +19,8 @@ import geopandas as gpd
 from shapely.geometry.base import BaseGeometry
 
 from tiandi._time import CHINA_STANDARD_TIME
-from tiandi.demo.cycle_script import (
-    ReviewDecision,
-    device_copy,
-    edit_field_package,
-    scripted_field_results,
-)
+from tiandi.demo.cycle_script import ReviewDecision, scripted_field_results
+from tiandi.demo.field_crew import device_copy, edit_field_package
 from tiandi.errors import InputError
 from tiandi.redline.field.lifecycle import package_tasks
 from tiandi.redline.run_layout import RunLayout

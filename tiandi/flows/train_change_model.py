@@ -23,14 +23,9 @@ from tiandi.errors import ModelError
 from tiandi.flows.runtime import retry_on
 from tiandi.models.evaluation import OscdEvaluation, evaluate_oscd, write_evaluation
 from tiandi.models.siamese_detector import SiameseDetector
-from tiandi.models.tiling import TileConfig
-from tiandi.models.training import (
-    CitySplit,
-    TrainConfig,
-    TrainResult,
-    split_cities,
-    train_siamese,
-)
+from tiandi.models.tiling_grid import TileConfig
+from tiandi.models.training import TrainResult, train_siamese
+from tiandi.models.training_config import CitySplit, TrainConfig, split_cities
 from tiandi.models.weights import WeightsFiles
 
 

@@ -41,19 +41,6 @@ from torch import nn
 from tiandi.errors import InputError
 from tiandi.models.tiling_grid import FloatArray, TileAxis, TileConfig, tiles_touching, window_of
 
-# TileConfig lives in tiling_grid; it is named here too because
-# tiandi.flows.train_change_model imports it from this module.
-__all__ = [
-    "LazyWindow",
-    "TileConfig",
-    "network_alignment",
-    "predict_array",
-    "predict_block",
-    "predict_dataset",
-    "predict_lazy",
-    "stack_dataset",
-]
-
 
 def network_alignment(model: nn.Module) -> int:
     """The multiple tile starts must keep: ``2**depth`` for a SiameseDiffUNet, else 1."""

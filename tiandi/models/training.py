@@ -47,23 +47,11 @@ from tiandi.models.training_card import (
     card_training_summary,
     jsonable,
 )
-from tiandi.models.training_config import CitySplit, TrainConfig, parse_bands, split_cities
+from tiandi.models.training_config import CitySplit, TrainConfig, split_cities
 from tiandi.models.training_data import CityArrays, band_statistics, load_city_arrays
 from tiandi.models.training_loop import Fit, RunLog, fit_model, seed_everything
 from tiandi.models.training_scores import predict_cities, score_probabilities
 from tiandi.models.weights import WeightsFiles, build_card, save_weights
-
-# CitySplit, TrainConfig, split_cities and parse_bands live in training_config; they are
-# also named here because tiandi.flows.train_change_model and tiandi.cli.models import
-# them from this module.
-__all__ = [
-    "CitySplit",
-    "TrainConfig",
-    "TrainResult",
-    "parse_bands",
-    "split_cities",
-    "train_siamese",
-]
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.field import patches, tasks, write_composites
-from tiandi.demo.cycle_script import FieldFinding, device_copy, edit_field_package
+from tiandi.demo.cycle_script import FieldFinding
+from tiandi.demo.field_crew import device_copy, edit_field_package
 from tiandi.errors import InputError, SubmissionsRejectedError
 from tiandi.redline.field.lifecycle import import_field_results, package_tasks, record_dispatch
 from tiandi.redline.field.package import PackageOptions, build_field_packages

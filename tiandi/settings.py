@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: File name of the embedded patch store (in ``home``, and in the demo cycle's folder).
@@ -40,9 +40,13 @@ class Settings(BaseSettings):
         default=None,
         description="Patch store GeoPackage when not <home>/patches.gpkg; ignored with patch_dsn.",
     )
-    patch_dsn: str | None = Field(
+    patch_dsn: SecretStr | None = Field(
         default=None,
-        description="PostgreSQL/PostGIS DSN of the patch store. None: <home>/patches.gpkg.",
+        description=(
+            "PostgreSQL/PostGIS DSN of the patch store. None: <home>/patches.gpkg. A secret: "
+            "shown as ********** wherever settings are printed, logged or stored as flow "
+            "parameters (deployments pass no settings, so workers read their own)."
+        ),
     )
     patch_schema: str = Field(
         default="tiandi", description="PostgreSQL schema of the patch store (with patch_dsn)."

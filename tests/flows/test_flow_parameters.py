@@ -71,3 +71,14 @@ def test_flow_parameters_survive_json(flow: Any, parameters: dict[str, Any]) -> 
 def test_settings_may_be_left_to_the_environment(flow: Any, parameters: dict[str, Any]) -> None:
     request = {"request": parameters["request"]}
     assert flow.validate_parameters(request)["request"] == parameters["request"]
+
+
+def test_a_patch_store_password_is_never_stored_with_the_parameters() -> None:
+    secret = Settings(patch_dsn="postgresql://tiandi:s3cret-pw@db.example:5432/tiandi")
+    request = CASES[0][1]["request"]
+    validated = detect_changes.validate_parameters({"request": request, "settings": secret})
+    text = json.dumps(detect_changes.serialize_parameters(validated))
+    assert "s3cret-pw" not in text
+    assert "s3cret-pw" not in repr(secret) and "s3cret-pw" not in str(secret.model_dump())
+    assert secret.patch_dsn is not None
+    assert "s3cret-pw" in secret.patch_dsn.get_secret_value()

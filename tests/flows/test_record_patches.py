@@ -8,6 +8,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import pytest
+from pydantic import SecretStr
 
 from tests.fixtures.flow import Services
 from tiandi.flows.detect_changes import detect_changes
@@ -51,7 +52,7 @@ def test_flow_records_into_postgis_when_a_dsn_is_set(
 ) -> None:
     schema = f"t_{uuid.uuid4().hex[:12]}"
     settings = services.configured.model_copy(
-        update={"patch_dsn": postgres_dsn, "patch_schema": schema}
+        update={"patch_dsn": SecretStr(postgres_dsn), "patch_schema": schema}
     )
     result = detect_changes(services.request(tmp_path / "pg-run", record=True), settings)
     store = open_store(settings)

@@ -34,6 +34,8 @@ SchemaOpt = Annotated[str, typer.Option(help="PostgreSQL schema of the patch sto
 
 def _open(store: Path | None, dsn: str | None, schema: str) -> PatchStore:
     """The store of ``--store`` or ``--dsn``, else the configured one (:func:`open_store`)."""
+    from pydantic import SecretStr
+
     from tiandi.redline.store.open import open_store
     from tiandi.settings import Settings
 
@@ -43,7 +45,7 @@ def _open(store: Path | None, dsn: str | None, schema: str) -> PatchStore:
         return open_store(Settings(patch_store=store, patch_dsn=None))
     settings = load_settings().model_copy(update={"patch_schema": schema})
     if dsn:
-        settings = settings.model_copy(update={"patch_dsn": dsn})
+        settings = settings.model_copy(update={"patch_dsn": SecretStr(dsn)})
     return open_store(settings)
 
 

@@ -19,5 +19,7 @@ def open_store(settings: Settings) -> PatchStore:
     if settings.patch_dsn:
         from tiandi.redline.store.postgis import PostgisPatchStore
 
-        return PostgisPatchStore(settings.patch_dsn, schema=settings.patch_schema)
+        return PostgisPatchStore(
+            settings.patch_dsn.get_secret_value(), schema=settings.patch_schema
+        )
     return GpkgPatchStore(settings.patch_store_path)

@@ -31,7 +31,7 @@ import dask.array as da
 import numpy as np
 import torch
 
-from tiandi.models.siamese_detector import WEIGHTS_DIR
+from tiandi.models.registry import WEIGHTS_DIR
 from tiandi.models.tiling import predict_lazy
 from tiandi.models.tiling_grid import TileConfig, tile_count
 from tiandi.models.weights import load_weights

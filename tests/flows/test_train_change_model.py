@@ -16,7 +16,7 @@ from tests.fixtures.oscd import make_oscd
 from tiandi.cli.app import app
 from tiandi.flows.runtime import PREFECT_ENV
 from tiandi.flows.train_change_model import TrainChangeModelRequest, train_change_model
-from tiandi.models.siamese_detector import load_detector
+from tiandi.models.registry import load_detector
 from tiandi.models.training_config import TrainConfig
 
 TINY = TrainConfig(

@@ -23,7 +23,7 @@ from tiandi.models.burned import (
     severity_class,
 )
 from tiandi.models.burned.detector import DNBR_PARAMS, burn_indices
-from tiandi.models.siamese_detector import load_detector
+from tiandi.models.registry import load_detector
 
 
 def _composite(

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import shared_data
 from tiandi.models.burned import evaluate_burned
-from tiandi.models.siamese_detector import load_detector
+from tiandi.models.registry import load_detector
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 

@@ -13,13 +13,9 @@ from tests.fixtures.model import tiny_weights
 from tiandi.errors import ModelError
 from tiandi.models.base import NO_DATA, ChangeDetector
 from tiandi.models.baseline import BaselineDetector
+from tiandi.models.registry import available_detectors, detector_bands, load_detector
 from tiandi.models.siamese import RGBN_BANDS
-from tiandi.models.siamese_detector import (
-    SiameseDetector,
-    available_detectors,
-    detector_bands,
-    load_detector,
-)
+from tiandi.models.siamese_detector import SiameseDetector
 
 L2A_BANDS = ("B02", "B03", "B04", "B08", "B11", "B12")
 

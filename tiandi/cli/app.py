@@ -63,7 +63,7 @@ def run_detect_changes(
 ) -> None:
     """Detect changes in ZONES between two periods against the configured STAC API."""
     settings = load_settings()
-    from tiandi.models.siamese_detector import load_detector
+    from tiandi.models.registry import load_detector
 
     load_detector(detector)  # an unknown name fails before any service starts
     from tiandi.flows.detect_changes import DetectChangesRequest, check_inputs, detect_changes
@@ -113,7 +113,7 @@ def demo(
     """Generate the demo scene, catalogue it and run detect_changes on it."""
     settings = load_settings()
     from tiandi.demo.run import run_demo
-    from tiandi.models.siamese_detector import load_detector
+    from tiandi.models.registry import load_detector
 
     if detector is not None:
         load_detector(detector)  # an unknown name fails before the scene is generated

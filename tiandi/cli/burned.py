@@ -42,7 +42,7 @@ def evaluate_burned_command(
     overall accuracy (OA) of the burned class per fire and overall (summed confusion
     matrix). Pre and post chips are aligned onto each mask's grid by georeference."""
     from tiandi.models.burned.evaluation import evaluate_burned, write_evaluation
-    from tiandi.models.siamese_detector import load_detector
+    from tiandi.models.registry import load_detector
 
     chosen = load_detector(detector)
     console = Console()

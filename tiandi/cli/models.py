@@ -66,7 +66,7 @@ def evaluate_oscd_command(
     and overall accuracy (OA) of the change class per city and overall (summed confusion
     matrix)."""
     from tiandi.models.evaluation import evaluate_oscd, write_evaluation
-    from tiandi.models.siamese_detector import load_detector
+    from tiandi.models.registry import load_detector
 
     if threads < 1:
         raise InputError(f"--threads {threads} must be at least 1")

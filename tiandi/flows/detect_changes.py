@@ -43,7 +43,7 @@ from tiandi.flows.detect_tasks import (
 from tiandi.flows.services import FlowServices, check_catalog, flow_services
 from tiandi.models.base import ChangeDetector
 from tiandi.models.landcover import LandCoverModel, load_landcover
-from tiandi.models.siamese_detector import load_detector, require_bands
+from tiandi.models.registry import load_detector, require_bands
 from tiandi.redline.patches.evaluate import patch_scores
 from tiandi.redline.patches.extract import PatchParams
 from tiandi.redline.reports.run_summary import (

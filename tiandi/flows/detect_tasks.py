@@ -24,7 +24,8 @@ from tiandi.eo.storage import read_composite, write_composite
 from tiandi.errors import CatalogError, InputError, NoDataError, TiandiError
 from tiandi.flows.runtime import retry_on
 from tiandi.models.landcover import LandCoverModel, landcover_probabilities
-from tiandi.models.siamese_detector import SiameseDetector, load_detector
+from tiandi.models.registry import load_detector
+from tiandi.models.siamese_detector import SiameseDetector
 from tiandi.redline.field.tasks import assign_tasks, write_station_packages
 from tiandi.redline.patches.classify_landcover import reclassify_with_landcover
 from tiandi.redline.patches.extract import PatchParams, extract_patches, write_patches

@@ -3,11 +3,11 @@ the per-pixel land-cover model, their weights and model cards, training on OSCD-
 folders and evaluation.
 
 Modules: ``base`` (the ``ChangeDetector`` protocol and mask values), ``baseline``
-(``BaselineDetector``), ``siamese`` (the network), ``siamese_detector`` (the network as a
-detector; ``load_detector`` is the registry), ``tiling`` and ``tiling_grid`` (the one
-tiler of whole scenes, lazy or not), ``weights`` (weights files and ``ModelCard``),
-``oscd`` (reading OSCD-layout folders), ``metrics`` (confusion matrices),
-``evaluation`` (``evaluate_oscd``), ``training`` (``train_siamese``) with
+(``BaselineDetector``), ``registry`` (``load_detector``: every detector by name),
+``siamese`` (the network), ``siamese_detector`` (the network as a detector), ``burned``
+(burned area), ``tiling`` and ``tiling_grid`` (the one tiler of whole scenes, lazy or
+not), ``weights`` (weights files and ``ModelCard``), ``oscd`` (reading OSCD-layout
+folders), ``metrics`` (confusion matrices), ``evaluation`` (``evaluate_oscd``), ``training`` (``train_siamese``) with
 ``training_config``, ``training_data``, ``training_loop``, ``training_scores`` and
 ``training_card``; ``landcover`` (the land-cover model) with ``landcover_train``,
 ``landcover_data`` and ``landcover_eval`` (its training and held-out evaluation).
@@ -37,12 +37,12 @@ if TYPE_CHECKING:
     from tiandi.models.landcover import landcover_probabilities as landcover_probabilities
     from tiandi.models.landcover import load_landcover as load_landcover
     from tiandi.models.metrics import ConfusionMatrix as ConfusionMatrix
+    from tiandi.models.registry import available_detectors as available_detectors
+    from tiandi.models.registry import load_detector as load_detector
+    from tiandi.models.registry import require_bands as require_bands
     from tiandi.models.siamese import SiameseConfig as SiameseConfig
     from tiandi.models.siamese import SiameseDiffUNet as SiameseDiffUNet
     from tiandi.models.siamese_detector import SiameseDetector as SiameseDetector
-    from tiandi.models.siamese_detector import available_detectors as available_detectors
-    from tiandi.models.siamese_detector import load_detector as load_detector
-    from tiandi.models.siamese_detector import require_bands as require_bands
     from tiandi.models.tiling import predict_dataset as predict_dataset
     from tiandi.models.tiling_grid import TileConfig as TileConfig
     from tiandi.models.training import TrainResult as TrainResult
@@ -62,9 +62,9 @@ _EXPORTS = {
     "SiameseConfig": "siamese",
     "SiameseDiffUNet": "siamese",
     "SiameseDetector": "siamese_detector",
-    "available_detectors": "siamese_detector",
-    "load_detector": "siamese_detector",
-    "require_bands": "siamese_detector",
+    "available_detectors": "registry",
+    "load_detector": "registry",
+    "require_bands": "registry",
     "TileConfig": "tiling_grid",
     "predict_dataset": "tiling",
     "ModelCard": "weights",

@@ -27,7 +27,7 @@ from tiandi.errors import InputError
 from tiandi.models.base import ChangeDetector
 from tiandi.models.metrics import ConfusionMatrix, confusion_matrix, sum_confusion
 from tiandi.models.oscd import label_file, list_cities, read_city
-from tiandi.models.siamese_detector import detector_bands
+from tiandi.models.registry import detector_bands
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The trained Siamese network as a ``ChangeDetector``, and the registry of detectors.
+"""The trained Siamese network as a ``ChangeDetector``.
 
 ``SiameseDetector(weights_path)`` loads weights written by
 :func:`tiandi.models.weights.save_weights` (no network needed), takes its name, version,
@@ -7,51 +7,26 @@ bands and decision threshold from the model card and predicts with the tiler of
 were trained on raise ``ModelError`` naming the weights file, the bands it needs and the
 bands given.
 
-``load_detector(name)`` turns a name into a detector: ``"baseline"`` (or
-``"baseline-cva"``) is the change-vector-analysis fallback that needs no weights; any
-other name is a shipped weights file ``tiandi/models/weights/<name>.pt`` (its model card
-``<name>.json`` beside it; e.g. ``"siamese-s2-13band-v0.3"``) or the path of a ``.pt``
-file.
+Detectors are looked up by name in :mod:`tiandi.models.registry`.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import xarray as xr
 
 from tiandi.errors import InputError, ModelError
-from tiandi.models.base import CHANGE, NO_CHANGE, NO_DATA, ChangeDetector
+from tiandi.models.base import CHANGE, NO_CHANGE, NO_DATA
 from tiandi.models.baseline import BANDS as BASELINE_BANDS
-from tiandi.models.baseline import BaselineDetector
 from tiandi.models.tiling import predict_dataset
 from tiandi.models.tiling_grid import TileConfig
 from tiandi.models.weights import load_weights
 
-__all__ = [
-    "BASELINE_NAMES",
-    "BURNED_NAMES",
-    "WEIGHTS_DIR",
-    "SiameseDetector",
-    "available_detectors",
-    "detector_bands",
-    "load_detector",
-    "require_bands",
-]
-
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-"""Where shipped weights and their model cards lie."""
-
-BASELINE_NAMES = ("baseline", BaselineDetector.name)
-BURNED_NAMES = ("burned-area", "burned-dnbr")
-SIAMESE_ARCHITECTURE = "SiameseDiffUNet"
-"""How the model card's ``architecture`` of change weights begins (``build_card``)."""
 _BAND_RE = re.compile(r"^B(\d{2}|8A)$")
 
 
@@ -164,82 +139,3 @@ class SiameseDetector:
         if "spatial_ref" in before.coords:
             out = out.assign_coords(spatial_ref=before.coords["spatial_ref"])
         return out
-
-
-def _is_change_card(card: Path) -> bool:
-    """Whether ``card`` is the model card of Siamese change weights (not, e.g., land cover)."""
-    try:
-        data = json.loads(card.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(data, dict) and str(data.get("architecture", "")).startswith(
-        SIAMESE_ARCHITECTURE
-    )
-
-
-def available_detectors(weights_dir: Path = WEIGHTS_DIR) -> list[str]:
-    """Names ``load_detector`` accepts: ``baseline`` and every ``<name>.pt`` whose card
-    describes Siamese change weights (other models' weights in the folder are left out)."""
-    names = sorted(
-        p.stem
-        for p in Path(weights_dir).glob("*.json")
-        if p.with_suffix(".pt").is_file() and _is_change_card(p)
-    )
-    return ["baseline", *names]
-
-
-def load_detector(
-    name: str,
-    *,
-    weights_dir: Path = WEIGHTS_DIR,
-    num_threads: int = 1,
-    **options: Any,
-) -> ChangeDetector:
-    """The detector called ``name`` (see the module docstring); ``ModelError`` listing the
-    known names when there is none. ``options`` go to ``SiameseDetector`` (threshold,
-    tiling); ``num_threads`` sets the torch threads of a trained model's tiler."""
-    if name in BASELINE_NAMES:
-        return BaselineDetector()
-    if name in BURNED_NAMES:
-        from tiandi.models.burned.detector import DNBR_PARAMS, BurnedAreaDetector
-
-        return BurnedAreaDetector(DNBR_PARAMS if name == "burned-dnbr" else None, name=name)
-    path = Path(weights_dir) / f"{name}.pt"
-    if not path.is_file() and name.endswith(".pt"):
-        path = Path(name)
-    if not path.is_file():
-        raise ModelError(
-            f"unknown detector {name!r}: no weights {path}; known detectors: "
-            f"{', '.join(available_detectors(weights_dir))}, {', '.join(BURNED_NAMES)} (or "
-            "give the path of a .pt file)"
-        )
-    card = path.with_suffix(".json")
-    if card.is_file() and not _is_change_card(card):
-        raise ModelError(
-            f"{path} is not a change detector (its card {card.name} describes another "
-            f"architecture); known detectors: {', '.join(available_detectors(weights_dir))}"
-        )
-    if "tiling" not in options:
-        options["tiling"] = TileConfig(num_threads=num_threads)
-    return SiameseDetector(path, **options)
-
-
-def require_bands(detector: ChangeDetector, given: Sequence[str], source: str) -> None:
-    """Fail early (``ModelError``) when ``detector`` needs bands that ``source`` lacks."""
-    missing = [b for b in detector_bands(detector) if b not in given]
-    if not missing:
-        return
-    if isinstance(detector, SiameseDetector):
-        detector.require_bands(given, source)
-    raise ModelError(
-        f"detector {detector.name} needs bands {', '.join(detector_bands(detector))}, but "
-        f"{source} has {', '.join(given)} (missing {', '.join(missing)})"
-    )
-
-
-def detector_bands(detector: ChangeDetector) -> tuple[str, ...]:
-    """The input bands ``detector`` reads (the baseline's six, or the weights' bands)."""
-    bands: Sequence[str] | None = getattr(detector, "bands", None)
-    if bands is None:
-        return BASELINE_BANDS
-    return tuple(bands)

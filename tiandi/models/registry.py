@@ -1,0 +1,126 @@
+"""The registry of change detectors: one name → one detector, for every caller.
+
+``load_detector(name)`` is how flows, the CLI and evaluations get a detector:
+
+- ``"baseline"`` (or ``"baseline-cva"``): the change-vector-analysis baseline, no weights;
+- ``"burned-area"`` / ``"burned-dnbr"``: the burned-area detector with its chosen
+  parameters / the plain dNBR > 0.1 reference (:mod:`tiandi.models.burned`);
+- any other name: shipped Siamese weights ``tiandi/models/weights/<name>.pt`` (model card
+  ``<name>.json`` beside it, e.g. ``"siamese-s2-13band-v0.3"``), or the path of a ``.pt``.
+
+To add a detector without weights, add its factory to :data:`BUILTIN`; trained weights
+only need their ``.pt`` and card in the weights folder.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from tiandi.errors import ModelError
+from tiandi.models.base import ChangeDetector
+from tiandi.models.baseline import BANDS as BASELINE_BANDS
+from tiandi.models.baseline import BaselineDetector
+from tiandi.models.siamese_detector import SiameseDetector
+from tiandi.models.tiling_grid import TileConfig
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+"""Where shipped weights and their model cards lie."""
+
+SIAMESE_ARCHITECTURE = "SiameseDiffUNet"
+"""How the model card's ``architecture`` of change weights begins (``build_card``)."""
+
+
+def _burned(name: str) -> ChangeDetector:
+    from tiandi.models.burned.detector import DNBR_PARAMS, BurnedAreaDetector
+
+    return BurnedAreaDetector(DNBR_PARAMS if name == "burned-dnbr" else None, name=name)
+
+
+BUILTIN: dict[str, Callable[[], ChangeDetector]] = {
+    "baseline": BaselineDetector,
+    BaselineDetector.name: BaselineDetector,
+    "burned-area": lambda: _burned("burned-area"),
+    "burned-dnbr": lambda: _burned("burned-dnbr"),
+}
+"""Detectors that need no weights file, by name."""
+
+BASELINE_NAMES = ("baseline", BaselineDetector.name)
+BURNED_NAMES = ("burned-area", "burned-dnbr")
+
+
+def _is_change_card(card: Path) -> bool:
+    """Whether ``card`` is the model card of Siamese change weights (not, e.g., land cover)."""
+    try:
+        data = json.loads(card.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and str(data.get("architecture", "")).startswith(
+        SIAMESE_ARCHITECTURE
+    )
+
+
+def available_detectors(weights_dir: Path = WEIGHTS_DIR) -> list[str]:
+    """Names ``load_detector`` accepts: ``baseline`` and every ``<name>.pt`` whose card
+    describes Siamese change weights (other models' weights in the folder are left out)."""
+    names = sorted(
+        p.stem
+        for p in Path(weights_dir).glob("*.json")
+        if p.with_suffix(".pt").is_file() and _is_change_card(p)
+    )
+    return ["baseline", *names]
+
+
+def load_detector(
+    name: str,
+    *,
+    weights_dir: Path = WEIGHTS_DIR,
+    num_threads: int = 1,
+    **options: Any,
+) -> ChangeDetector:
+    """The detector called ``name`` (see the module docstring); ``ModelError`` listing the
+    known names when there is none. ``options`` go to ``SiameseDetector`` (threshold,
+    tiling); ``num_threads`` sets the torch threads of a trained model's tiler."""
+    if name in BUILTIN:
+        return BUILTIN[name]()
+    path = Path(weights_dir) / f"{name}.pt"
+    if not path.is_file() and name.endswith(".pt"):
+        path = Path(name)
+    if not path.is_file():
+        raise ModelError(
+            f"unknown detector {name!r}: no weights {path}; known detectors: "
+            f"{', '.join(available_detectors(weights_dir))}, {', '.join(BURNED_NAMES)} (or "
+            "give the path of a .pt file)"
+        )
+    card = path.with_suffix(".json")
+    if card.is_file() and not _is_change_card(card):
+        raise ModelError(
+            f"{path} is not a change detector (its card {card.name} describes another "
+            f"architecture); known detectors: {', '.join(available_detectors(weights_dir))}"
+        )
+    if "tiling" not in options:
+        options["tiling"] = TileConfig(num_threads=num_threads)
+    return SiameseDetector(path, **options)
+
+
+def require_bands(detector: ChangeDetector, given: Sequence[str], source: str) -> None:
+    """Fail early (``ModelError``) when ``detector`` needs bands that ``source`` lacks."""
+    missing = [b for b in detector_bands(detector) if b not in given]
+    if not missing:
+        return
+    if isinstance(detector, SiameseDetector):
+        detector.require_bands(given, source)
+    raise ModelError(
+        f"detector {detector.name} needs bands {', '.join(detector_bands(detector))}, but "
+        f"{source} has {', '.join(given)} (missing {', '.join(missing)})"
+    )
+
+
+def detector_bands(detector: ChangeDetector) -> tuple[str, ...]:
+    """The input bands ``detector`` reads (the baseline's six, or the weights' bands)."""
+    bands: Sequence[str] | None = getattr(detector, "bands", None)
+    if bands is None:
+        return BASELINE_BANDS
+    return tuple(bands)

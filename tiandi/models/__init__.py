@@ -7,10 +7,11 @@ Modules: ``base`` (the ``ChangeDetector`` protocol and mask values), ``baseline`
 ``siamese`` (the network), ``siamese_detector`` (the network as a detector), ``burned``
 (burned area), ``tiling`` and ``tiling_grid`` (the one tiler of whole scenes, lazy or
 not), ``weights`` (weights files and ``ModelCard``), ``oscd`` (reading OSCD-layout
-folders), ``metrics`` (confusion matrices), ``evaluation`` (``evaluate_oscd``), ``training`` (``train_siamese``) with
-``training_config``, ``training_data``, ``training_loop``, ``training_scores`` and
-``training_card``; ``landcover`` (the land-cover model) with ``landcover_train``,
-``landcover_data`` and ``landcover_eval`` (its training and held-out evaluation).
+folders), ``metrics`` (confusion matrices), ``evaluation`` (``evaluate_oscd``),
+``training`` (``train_siamese``) with ``training_config``, ``training_data``,
+``training_loop``, ``training_scores`` and ``training_card``; ``landcover`` (the
+land-cover model) with ``landcover_train``, ``landcover_data`` and ``landcover_eval`` (its
+training and held-out evaluation).
 
 Public API below; import it from here. Names resolve lazily (see
 :mod:`tiandi._exports`), so importing one module of this package imports neither the

@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from tiandi.eo.composite import DEFAULT_BANDS as DEFAULT_BANDS
     from tiandi.eo.composite import composite_period as composite_period
     from tiandi.eo.coregister import Coregistration as Coregistration
-    from tiandi.eo.coregister import coregister as coregister
     from tiandi.eo.grid import geobox_for_bounds as geobox_for_bounds
     from tiandi.eo.grid import grid_for_zones as grid_for_zones
     from tiandi.eo.indices import INDICES as INDICES
@@ -57,7 +56,6 @@ _EXPORTS = {
     "cloud_shadow_mask": "clouds",
     "scl_from_masks": "clouds",
     "Coregistration": "coregister",
-    "coregister": "coregister",
     "Chip": "chips",
     "write_chips": "chips",
     "UavIngest": "uav_ingest",

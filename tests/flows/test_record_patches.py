@@ -54,6 +54,9 @@ def test_flow_records_into_postgis_when_a_dsn_is_set(
     settings = services.configured.model_copy(
         update={"patch_dsn": SecretStr(postgres_dsn), "patch_schema": schema}
     )
+    # The session's home may hold a GeoPackage store from earlier tests: it must not change.
+    gpkg = settings.patch_store_path
+    before = gpkg.read_bytes() if gpkg.exists() else None
     result = detect_changes(services.request(tmp_path / "pg-run", record=True), settings)
     store = open_store(settings)
     assert isinstance(store, PostgisPatchStore) and store.schema == schema
@@ -66,4 +69,5 @@ def test_flow_records_into_postgis_when_a_dsn_is_set(
     assert run.run_id == RunLayout(result.out).run_id(result.summary.after)
     assert counts["new"] == len(stored)
     assert store.verify_audit().ok
-    assert not (Path(settings.home) / "patches.gpkg").exists(), "recorded into the GeoPackage"
+    after = gpkg.read_bytes() if gpkg.exists() else None
+    assert after == before, "recorded into the GeoPackage"

@@ -118,7 +118,7 @@ def _wait_healthy(child: Child, url: str, log_path: Path, timeout_s: float) -> N
         if code is None and time.monotonic() < deadline:
             time.sleep(0.3)
             continue
-        tail = log_path.read_text(errors="replace")[-2000:]
+        tail = log_path.read_text(errors="replace")[-2000:].strip() or "(nothing)"
         if code is not None and "already in use" in tail:
             raise _PortTaken
         what = (

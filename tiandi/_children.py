@@ -37,7 +37,7 @@ _PROC = Path("/proc")
 _PR_SET_PDEATHSIG = 1
 _REAP_GRACE_S = 5.0
 
-_spawner: ThreadPoolExecutor | None = None
+_spawner: tuple[int, ThreadPoolExecutor] | None = None  # (owning pid, its one thread)
 _spawner_lock = threading.Lock()
 
 
@@ -156,9 +156,11 @@ def _on_spawner_thread(start: Callable[[], subprocess.Popen[bytes]]) -> subproce
     """Run ``start`` on this module's one thread that lives as long as the process."""
     global _spawner
     with _spawner_lock:
-        if _spawner is None:
-            _spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tiandi-spawner")
-    return _spawner.submit(start).result()
+        if _spawner is None or _spawner[0] != os.getpid():  # none yet, or a forked copy's
+            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tiandi-spawner")
+            _spawner = (os.getpid(), pool)
+        pool = _spawner[1]
+    return pool.submit(start).result()
 
 
 @dataclass

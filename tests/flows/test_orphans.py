@@ -12,6 +12,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.catalog import make_item, utc
-from tiandi._children import reap, run_folder
+from tiandi._children import Child, reap, run_folder, spawn
 from tiandi.catalog.server import EmbeddedStacServer
 from tiandi.catalog.store import GeoParquetCatalog
 
@@ -188,3 +189,25 @@ def test_a_recorded_pid_now_used_by_another_process_is_left_alone(tmp_path: Path
     finally:
         other.send_signal(signal.SIGKILL)
         other.wait()
+
+
+def test_a_service_started_from_a_short_lived_thread_outlives_that_thread(
+    tmp_path: Path,
+) -> None:
+    """The parent-death signal fires when the forking *thread* exits: a server restarted
+    from a task's worker thread must not die with that thread."""
+    started: list[Child] = []
+    with (tmp_path / "sleep.log").open("wb") as log:
+        thread = threading.Thread(
+            target=lambda: started.append(spawn("sleep", ["sleep", "300"], home=tmp_path, log=log))
+        )
+        thread.start()
+        thread.join()
+    (child,) = started
+    try:
+        time.sleep(0.5)
+        assert child.process.poll() is None, "the child died with the thread that started it"
+    finally:
+        child.stop()
+    assert child.process.poll() is not None
+    assert not list(run_folder(tmp_path).glob("*.json"))

@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     )
     dask_workers: int = Field(default=2, ge=1, description="Workers of the local cluster.")
     dask_memory_limit: str = Field(default="4GiB", description="Memory per local worker.")
+    prefect_startup_timeout: float = Field(
+        default=120.0,
+        gt=0,
+        description="Seconds the local Prefect server may take to answer (a busy machine "
+        "needs more than a minute).",
+    )
     chunk_size: int = Field(default=1024, ge=128, description="Pixels per chunk side.")
     patch_store: Path | None = Field(
         default=None,

@@ -148,3 +148,23 @@ def test_registrar_without_server_only_writes_the_catalog(tmp_path: Path) -> Non
     catalog = GeoParquetCatalog(tmp_path / "items.parquet")
     EmbeddedRegistrar(catalog).register([make_item("a", when=utc(2025, 1, 1))])
     assert [i.id for i in catalog.items()] == ["a"]
+
+
+def test_a_taken_port_is_one_error_naming_the_service_and_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog = GeoParquetCatalog(tmp_path / "items.parquet")
+    catalog.add([make_item("a", when=utc(2025, 1, 1))])
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        monkeypatch.setattr("tiandi.catalog.server._free_port", lambda: port)
+        server = EmbeddedStacServer(catalog.path, home=tmp_path / "home")
+        with pytest.raises(CatalogError) as info:
+            server.start()
+    message = str(info.value)
+    for words in ("STAC API (`rustac serve`)", f"127.0.0.1:{port}", "ss -ltnp", "rustac-serve.log"):
+        assert words in message, message
+    assert not server.running
+    assert not list((tmp_path / "home" / "run").glob("*.json")), "a record was left behind"

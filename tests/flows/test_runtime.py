@@ -1,11 +1,16 @@
-"""Retries only on I/O errors."""
+"""Retries only on I/O errors; the local Prefect server's start-up errors."""
 
 from __future__ import annotations
 
+import socket
+from pathlib import Path
+
 import pytest
 
-from tiandi.errors import CatalogError, InputError
-from tiandi.flows.runtime import retry_on
+from tiandi._children import run_folder
+from tiandi.errors import CatalogError, InputError, ServiceError
+from tiandi.flows.runtime import prefect_api, retry_on
+from tiandi.settings import Settings
 
 
 class _State:
@@ -39,3 +44,45 @@ def test_periods_may_mix_dates_and_times_with_zones() -> None:
     assert period_end("2025-01-01/2025-06-30").tzinfo is not None
     with pytest.raises(InputError, match="ends before it starts"):
         parse_period("2025-07-01T00:00:00Z/2025-06-30", "p")
+
+
+def _no_prefect_api(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+
+
+def test_a_prefect_server_that_is_not_up_in_time_is_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _no_prefect_api(monkeypatch)
+    monkeypatch.setenv("TIANDI_PREFECT_STARTUP_TIMEOUT", "0.5")
+    settings = Settings(home=tmp_path)
+    assert settings.prefect_startup_timeout == 0.5
+    with pytest.raises(ServiceError) as info, prefect_api(settings):
+        pass
+    message = str(info.value)
+    for words in ("Prefect server at http://127.0.0.1:", "within 0.5 s", "server.log"):
+        assert words in message, message
+    assert "TIANDI_PREFECT_STARTUP_TIMEOUT" in message and "PREFECT_API_URL" in message
+    assert not list(run_folder(tmp_path).glob("*.json")), "the server was not stopped"
+
+
+def test_the_prefect_start_up_timeout_defaults_to_two_minutes() -> None:
+    assert Settings.model_fields["prefect_startup_timeout"].default == 120.0
+
+
+@pytest.mark.slow
+def test_a_taken_prefect_port_is_one_error_naming_the_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _no_prefect_api(monkeypatch)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        monkeypatch.setattr("tiandi.flows.runtime.free_port", lambda: port)
+        with pytest.raises(ServiceError) as info, prefect_api(Settings(home=tmp_path)):
+            pass
+    message = str(info.value)
+    for words in ("Prefect server", f"http://127.0.0.1:{port}/api", "ss -ltnp", "server.log"):
+        assert words in message, message
+    assert not list(run_folder(tmp_path).glob("*.json")), "the server was not stopped"

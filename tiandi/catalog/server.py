@@ -1,20 +1,19 @@
 """The embedded STAC API: ``rustac serve catalog.parquet`` on 127.0.0.1, owned by tiandi.
 
 The server is read-only and reads the catalog through DuckDB (bbox, datetime, collections
-and CQL2 filters are applied by the server). It runs in its own process group with a HOME
-of its own under ``home`` (holding links to the bundled DuckDB extensions, so it never
-tries to download them), logs to ``home/logs/rustac-serve.log``, and is stopped by
-signalling the whole group and waiting for it, so no process outlives the context.
+and CQL2 filters are applied by the server). It runs with a HOME of its own under ``home``
+(holding links to the bundled DuckDB extensions, so it never tries to download them) and
+logs to ``home/logs/rustac-serve.log``. It is a child service of this process
+(:func:`tiandi._children.spawn`): its own process group, stopped by signalling the whole
+group; a parent-death signal and a record under ``home/run`` so that it does not outlive
+this process even when that is killed.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import time
 import urllib.error
@@ -22,6 +21,7 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
+from tiandi._children import Child, spawn
 from tiandi.catalog import _duckdb
 from tiandi.errors import CatalogError
 
@@ -31,6 +31,10 @@ _PORT_ATTEMPTS = 3
 
 class _PortTaken(Exception):
     """The free port found was taken by someone else before rustac bound it."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__(address)
+        self.address = address
 
 
 _LOG_TAIL = 2000
@@ -48,7 +52,7 @@ class EmbeddedStacServer:
         self.home = Path(home).resolve()
         self.startup_timeout = startup_timeout
         self.log_path = self.home / "logs" / "rustac-serve.log"
-        self._process: subprocess.Popen[bytes] | None = None
+        self._child: Child | None = None
         self._port: int | None = None
 
     def __enter__(self) -> EmbeddedStacServer:
@@ -66,7 +70,7 @@ class EmbeddedStacServer:
     @property
     def url(self) -> str:
         """Root URL of the running API; ``CatalogError`` when it is not running."""
-        if self._process is None or self._port is None:
+        if self._child is None or self._port is None:
             raise CatalogError(
                 f"the STAC server for {self.catalog_path} is not running; use it as a context "
                 "manager (`with EmbeddedStacServer(...) as server:`) or call start()"
@@ -76,12 +80,12 @@ class EmbeddedStacServer:
     @property
     def running(self) -> bool:
         """Whether the server process is alive."""
-        return self._process is not None and self._process.poll() is None
+        return self._child is not None and self._child.process.poll() is None
 
     @property
     def pid(self) -> int | None:
         """Process id of the server (also its process group id), None when stopped."""
-        return None if self._process is None else self._process.pid
+        return None if self._child is None else self._child.pid
 
     def start(self) -> None:
         """Start the server on a free loopback port and wait until it answers GET /."""
@@ -99,11 +103,14 @@ class EmbeddedStacServer:
             try:
                 self._wait_ready()
                 return
-            except _PortTaken:
+            except _PortTaken as taken:
                 if attempt == _PORT_ATTEMPTS - 1:
                     raise CatalogError(
-                        f"`rustac serve` found no free port on 127.0.0.1 after "
-                        f"{_PORT_ATTEMPTS} attempts; see {self.log_path}"
+                        f"the embedded STAC API (`rustac serve`) could not listen on "
+                        f"{taken.address}: each of the {_PORT_ATTEMPTS} free loopback ports it "
+                        "was given was taken by another process before it bound it; check "
+                        "what keeps opening ports on 127.0.0.1 (`ss -ltnp`) and run again; "
+                        f"server log: {self.log_path}"
                     ) from None
             except BaseException:  # Ctrl-C while waiting must not leave the server behind
                 self.stop()
@@ -124,28 +131,15 @@ class EmbeddedStacServer:
         with self.log_path.open("wb") as log:
             log.write(f"$ {' '.join(command)}\n".encode())
             log.flush()
-            self._process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=server_home,
-                start_new_session=True,
+            self._child = spawn(
+                "rustac-serve", command, home=self.home, log=log, env=env, cwd=server_home
             )
 
     def stop(self) -> None:
         """Stop the server's process group and wait for it; a no-op when not running."""
-        process, self._process, self._port = self._process, None, None
-        if process is None:
-            return
-        if process.poll() is None:
-            _signal_group(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                _signal_group(process.pid, signal.SIGKILL)
-                process.wait(timeout=5)
+        child, self._child, self._port = self._child, None, None
+        if child is not None:
+            child.stop(grace_s=5.0)
 
     def restart(self) -> None:
         """Stop and start again, e.g. after items were added to the catalog."""
@@ -157,15 +151,17 @@ class EmbeddedStacServer:
         url = self.url + "/"
         last = "no answer"
         while time.monotonic() < deadline:
-            if self._process is not None and self._process.poll() is not None:
-                code = self._process.returncode
+            if self._child is not None and self._child.process.poll() is not None:
+                code = self._child.process.returncode
                 self.stop()
                 tail = self._log_tail()
                 if "Address already in use" in tail or "os error 98" in tail:
-                    raise _PortTaken
+                    raise _PortTaken(url)
                 raise CatalogError(
-                    f"`rustac serve {self.catalog_path}` exited with code {code} before "
-                    f"answering; its log {self.log_path} ends with:\n{tail}"
+                    f"the embedded STAC API (`rustac serve {self.catalog_path}`) exited with "
+                    f"code {code} before answering at {url}; check that the catalog is "
+                    f"readable and `rustac --version` runs; its log {self.log_path} ends "
+                    f"with:\n{tail}"
                 )
             try:
                 with urllib.request.urlopen(url, timeout=1.0) as response:
@@ -185,9 +181,9 @@ class EmbeddedStacServer:
             time.sleep(_POLL_S)
         self.stop()
         raise CatalogError(
-            f"`rustac serve {self.catalog_path}` did not answer {url} within "
-            f"{self.startup_timeout:g} s ({last}); its log {self.log_path} ends with:\n"
-            f"{self._log_tail()}"
+            f"the embedded STAC API (`rustac serve {self.catalog_path}`) did not answer at "
+            f"{url} within {self.startup_timeout:g} s ({last}); check the machine's load and "
+            f"its log {self.log_path}, which ends with:\n{self._log_tail()}"
         )
 
     def _log_tail(self) -> str:
@@ -216,8 +212,3 @@ def _rustac_executable() -> str:
             "pinned rustac package (`pip install -c requirements.lock -e .`)"
         )
     return found
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)

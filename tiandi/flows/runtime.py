@@ -3,14 +3,14 @@
 Embedded default: a local ``prefect server start`` on 127.0.0.1 with ``PREFECT_HOME``
 under tiandi's working folder, and a ``distributed.LocalCluster``. Production: an
 existing Prefect API (``PREFECT_API_URL``) and Dask scheduler (``TIANDI_DASK_SCHEDULER``).
+Neither local service outlives the process that started it, even when that is killed
+(see :mod:`tiandi._children`).
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import socket
-import subprocess
 import sys
 import time
 import urllib.error
@@ -22,6 +22,7 @@ from typing import Any
 
 from distributed import Client, LocalCluster
 
+from tiandi._children import Child, spawn
 from tiandi.errors import ServiceError
 from tiandi.settings import Settings
 
@@ -30,6 +31,7 @@ PREFECT_ENV = {
     "DO_NOT_TRACK": "1",
     "PREFECT_UI_ENABLED": "false",
 }
+_PORT_ATTEMPTS = 3
 
 
 def prefect_environment(settings: Settings) -> dict[str, str]:
@@ -55,45 +57,81 @@ def _healthy(url: str) -> bool:
 
 
 @contextmanager
-def prefect_api(settings: Settings, *, timeout_s: float = 60.0) -> Iterator[str]:
+def prefect_api(settings: Settings, *, timeout_s: float | None = None) -> Iterator[str]:
     """Yield a Prefect API URL: ``PREFECT_API_URL`` if set, else a local server started here.
 
-    The local server runs in its own process group and is stopped on exit; its log is
-    ``<home>/prefect/server.log``.
+    The local server is a child service of this process (:func:`tiandi._children.spawn`:
+    its own process group, a parent-death signal, a record under ``<home>/run``), stopped
+    on exit; its log is ``<home>/prefect/server.log``. It must answer within ``timeout_s``
+    (default ``settings.prefect_startup_timeout``, ``TIANDI_PREFECT_STARTUP_TIMEOUT``).
     """
     existing = os.environ.get("PREFECT_API_URL")
     if existing:
         yield existing
         return
-    env = {**os.environ, **prefect_environment(settings)}
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/api"
-    log_path = settings.prefect_home.resolve() / "server.log"
-    prefect_bin = str(Path(sys.executable).with_name("prefect"))
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [prefect_bin, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    timeout = settings.prefect_startup_timeout if timeout_s is None else timeout_s
+    child, url = _start_prefect_server(settings, timeout)
     try:
-        deadline = time.monotonic() + timeout_s
-        while not _healthy(url):
-            if process.poll() is not None or time.monotonic() > deadline:
-                tail = log_path.read_text(errors="replace")[-2000:]
-                raise ServiceError(
-                    f"the local Prefect server (port {port}) did not start within "
-                    f"{timeout_s:.0f} s; its log {log_path} ends with:\n{tail}\n"
-                    "Check that PREFECT_HOME is writable, or set PREFECT_API_URL to a "
-                    "running Prefect server."
-                )
-            time.sleep(0.3)
         yield url
     finally:
         _drain_prefect_workers()
-        _stop(process)
+        child.stop()
+
+
+class _PortTaken(Exception):
+    """The free port found was taken by another process before the server bound it."""
+
+
+def _start_prefect_server(settings: Settings, timeout_s: float) -> tuple[Child, str]:
+    env = {**os.environ, **prefect_environment(settings)}
+    log_path = settings.prefect_home.resolve() / "server.log"
+    prefect_bin = str(Path(sys.executable).with_name("prefect"))
+    for attempt in range(_PORT_ATTEMPTS):
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/api"
+        command = [prefect_bin, "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+        with log_path.open("wb") as log:
+            child = spawn("prefect-server", command, home=settings.home, log=log, env=env)
+        try:
+            _wait_healthy(child, url, log_path, timeout_s)
+            return child, url
+        except _PortTaken:
+            child.stop()
+            if attempt == _PORT_ATTEMPTS - 1:
+                raise ServiceError(
+                    f"the local Prefect server could not listen on {url}: each of the "
+                    f"{_PORT_ATTEMPTS} free loopback ports it was given was taken by another "
+                    "process first; check what keeps opening ports on 127.0.0.1 "
+                    f"(`ss -ltnp`) and run again; server log: {log_path}"
+                ) from None
+        except BaseException:  # a failed start or Ctrl-C must not leave the server behind
+            child.stop()
+            raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _wait_healthy(child: Child, url: str, log_path: Path, timeout_s: float) -> None:
+    """Wait until ``url`` answers ``/health``; ``ServiceError`` naming what to check."""
+    deadline = time.monotonic() + timeout_s
+    while not _healthy(url):
+        code = child.process.poll()
+        if code is None and time.monotonic() < deadline:
+            time.sleep(0.3)
+            continue
+        tail = log_path.read_text(errors="replace")[-2000:].strip() or "(nothing)"
+        if code is not None and "already in use" in tail:
+            raise _PortTaken
+        what = (
+            f"it exited with code {code}"
+            if code is not None
+            else f"no answer to GET /health within {timeout_s:g} s"
+        )
+        raise ServiceError(
+            f"the local Prefect server at {url} did not come up ({what}); check that "
+            f"PREFECT_HOME ({log_path.parent}) is writable and the machine's load (raise "
+            "TIANDI_PREFECT_STARTUP_TIMEOUT on a busy machine), or set PREFECT_API_URL "
+            f"to a running Prefect server; its log {log_path} ends with:\n{tail}"
+        )
 
 
 @contextmanager
@@ -114,19 +152,6 @@ def _drain_prefect_workers(timeout_s: float = 10.0) -> None:
         worker.drain_all(timeout=timeout_s)
 
 
-def _stop(process: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=grace_s)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    except ProcessLookupError:
-        pass
-
-
 @contextmanager
 def dask_client(settings: Settings) -> Iterator[Client]:
     """A Dask distributed client: the configured scheduler, or a local cluster.
@@ -145,16 +170,32 @@ def dask_client(settings: Settings) -> Iterator[Client]:
         with client:
             yield client
         return
-    cluster = LocalCluster(  # type: ignore[no-untyped-call]
-        n_workers=1,
-        threads_per_worker=settings.dask_workers,
-        processes=True,
-        memory_limit=settings.dask_memory_limit,
-        dashboard_address=None,
-        host="127.0.0.1",
-    )
-    with cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
+    with _local_cluster(settings) as cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
         yield client
+
+
+def _local_cluster(settings: Settings) -> LocalCluster:
+    """A one-worker LocalCluster on loopback; ``ServiceError`` when it does not start.
+
+    Its worker process is a multiprocessing child whose nanny pipe closes when this
+    process dies, so the worker exits with it (checked by ``tests/flows/test_orphans.py``).
+    """
+    try:
+        return LocalCluster(  # type: ignore[no-untyped-call]
+            n_workers=1,
+            threads_per_worker=settings.dask_workers,
+            processes=True,
+            memory_limit=settings.dask_memory_limit,
+            dashboard_address=None,
+            host="127.0.0.1",
+        )
+    except (OSError, RuntimeError, TimeoutError) as exc:
+        raise ServiceError(
+            f"the local Dask cluster (one worker process on 127.0.0.1) did not start ({exc}); "
+            "check the memory limit TIANDI_DASK_MEMORY_LIMIT "
+            f"({settings.dask_memory_limit}) and the machine's load, or set "
+            "TIANDI_DASK_SCHEDULER to a running Dask scheduler"
+        ) from exc
 
 
 def retry_on(*errors: type[BaseException]) -> Callable[[Any, Any, Any], bool]:

@@ -4,6 +4,7 @@ file names are spelled in one place (:class:`tiandi.redline.run_layout.RunLayout
 from __future__ import annotations
 
 import ast
+from collections.abc import Container
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "tiandi"
@@ -21,7 +22,9 @@ def _modules() -> dict[str, tuple[Path, bool]]:
     return found
 
 
-def _imported(node: ast.AST, package: str) -> list[str]:
+def _imported(node: ast.AST, package: str, modules: Container[str]) -> list[str]:
+    """What ``node`` imports. ``from pkg import submodule`` imports the submodule (as
+    ``import pkg.submodule`` does), not the names ``pkg/__init__`` exports."""
     if isinstance(node, ast.Import):
         return [alias.name for alias in node.names]
     if isinstance(node, ast.ImportFrom):
@@ -29,7 +32,10 @@ def _imported(node: ast.AST, package: str) -> list[str]:
         if node.level:
             parts = package.split(".")
             base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
-        return [base, *(f"{base}.{alias.name}" for alias in node.names)]
+        names = [f"{base}.{alias.name}" for alias in node.names]
+        if all(name in modules for name in names):
+            return names
+        return [base, *names]
     return []
 
 
@@ -47,7 +53,7 @@ def import_graph() -> dict[str, set[str]]:
         package = name if is_package else name.rpartition(".")[0]
         targets = set()
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            for imported in _imported(node, package):
+            for imported in _imported(node, package, modules):
                 target = resolve(imported) if imported.startswith("tiandi") else None
                 if target is not None and target != name:
                     targets.add(target)

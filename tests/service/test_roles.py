@@ -80,7 +80,9 @@ def test_no_token_or_an_unknown_one_gets_401(
     assert response.json()["error"] == code and words in response.json()["message"]
 
 
-@pytest.mark.parametrize(("name", "code"), [("expired", "token_expired"), ("revoked", "token_revoked")])
+@pytest.mark.parametrize(
+    ("name", "code"), [("expired", "token_expired"), ("revoked", "token_revoked")]
+)
 def test_expired_and_revoked_tokens_get_401_saying_so(
     client: TestClient, home: ServiceHome, name: str, code: str
 ) -> None:
@@ -106,3 +108,21 @@ def test_a_refused_review_writes_nothing(client: TestClient, home: ServiceHome) 
 def test_me_names_the_holder_role_and_station(client: TestClient, home: ServiceHome) -> None:
     me = client.get("/api/v1/me", headers=bearer(home.tokens["field"])).json()
     assert (me["holder"], me["role"], me["station_id"]) == ("crew 1", "field", STATION)
+
+
+def test_a_station_sees_the_patches_dispatched_to_it(client: TestClient, home: ServiceHome) -> None:
+    for key, station in (("TB-10", STATION), ("TB-11", "ST-02")):
+        home.store.transition(
+            key, "reviewed_accepted", actor="e", role="ecologist", hj1156_class="mining"
+        )
+        home.store.transition(
+            key,
+            "dispatched",
+            actor="d",
+            role="dispatcher",
+            reason=f"field package PK-1 to station {station}, task T-{key}",
+        )
+    mine = client.get(f"/api/v1/stations/{STATION}/tasks", headers=bearer(home.tokens["field"]))
+    tasks = mine.json()["tasks"]
+    assert [t["patch_uid"] for t in tasks] == [home.store.get("TB-10").patch_uid]
+    assert tasks[0]["state"] == "dispatched"

@@ -8,7 +8,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.fixtures.service import ServiceHome, bearer
+from tests.fixtures.service import ServiceHome, bearer, make_home
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> ServiceHome:
+    """One filled home for the module: every test here only reads."""
+    return make_home(tmp_path_factory.mktemp("platform"))
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import threading
 
 import pytest
 
@@ -13,9 +13,11 @@ from tiandi.redline.store.gpkg import PatchStore
 from tiandi.redline.store.queries import PatchQuery
 
 
-@pytest.fixture(params=["gpkg", "postgis"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> PatchStore:
-    made = make_store(str(request.param), tmp_path, request)
+@pytest.fixture(scope="module", params=["gpkg", "postgis"])
+def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> PatchStore:
+    """One filled store per backend for the module: tests that write touch only ZN-2's
+    patches, and only the assertions on ZN-2 do not depend on those writes."""
+    made = make_store(str(request.param), tmp_path_factory.mktemp("queries"), request)
     fill_store(made)
     return made
 
@@ -58,17 +60,14 @@ def test_bad_queries_name_the_filter(store: PatchStore) -> None:
 
 
 def test_version_guards_a_transition(store: PatchStore) -> None:
-    version = store.version("TB-01")
+    version = store.version("TB-z0")
     assert version == 2  # detected once, screened once
+    accept = {"actor": "e", "role": "ecologist", "hj1156_class": "energy"}
     with pytest.raises(ConflictError, match="version 2, not 1") as caught:
-        store.transition(
-            "TB-01", "rejected", actor="e", role="ecologist", reason="r", expected_version=1
-        )
-    assert caught.value.current_version == 2 and store.version("TB-01") == 2
-    store.transition(
-        "TB-01", "rejected", actor="e", role="ecologist", reason="r", expected_version=2
-    )
-    assert store.version("TB-01") == 3
+        store.transition("TB-z0", "reviewed_accepted", expected_version=1, **accept)
+    assert caught.value.current_version == 2 and store.version("TB-z0") == 2
+    store.transition("TB-z0", "reviewed_accepted", expected_version=2, **accept)
+    assert store.version("TB-z0") == 3
 
 
 def test_zones_stats_and_head(store: PatchStore) -> None:
@@ -82,3 +81,31 @@ def test_zones_stats_and_head(store: PatchStore) -> None:
     assert store.zone_stats("nope") == []
     seq, digest = store.audit_head()
     assert seq == len(store.audit_records()) and store.verify_audit(expected_head=digest).ok
+
+
+def test_two_decisions_on_the_same_version_apply_once(store: PatchStore) -> None:
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def decide(cls: str) -> None:
+        barrier.wait()
+        try:
+            store.transition(
+                "TB-z1",
+                "reviewed_accepted",
+                actor=f"ecologist {cls}",
+                role="ecologist",
+                hj1156_class=cls,
+                expected_version=2,
+            )
+            outcomes.append("applied")
+        except ConflictError:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=decide, args=(c,)) for c in ("mining", "energy")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(outcomes) == ["applied", "conflict"]
+    assert len(store.history("TB-z1")) == 2 and store.verify_audit().ok

@@ -38,6 +38,29 @@ class LifecycleError(TiandiError):
     """A patch transition is not allowed: wrong state, wrong role, or missing reason."""
 
 
+class ConflictError(TiandiError):
+    """A write was decided on a version of a record that is no longer the current one.
+
+    ``current_version`` is the version the record has now (nothing was written).
+    """
+
+    def __init__(self, message: str, current_version: int) -> None:
+        super().__init__(message)
+        self.current_version = current_version
+
+
+class AuthError(TiandiError):
+    """A service token is missing, unknown, expired or revoked, or lacks the needed role.
+
+    ``status`` is the HTTP status the service answers with (401 or 403).
+    """
+
+    def __init__(self, message: str, *, status: int = 401, code: str = "unauthorized") -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
 # field round trip
 
 

@@ -69,5 +69,10 @@ class Settings(BaseSettings):
         return self.patch_store if self.patch_store is not None else self.home / PATCH_STORE_FILE
 
     @property
+    def tokens_path(self) -> Path:
+        """The service's token table (SQLite; hashes only, never the tokens themselves)."""
+        return self.home / "service" / "tokens.sqlite"
+
+    @property
     def prefect_home(self) -> Path:
         return self.home / "prefect"

@@ -8,9 +8,9 @@ from collections.abc import Container
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "tiandi"
-#: catalog ← eo ← models ← redline ← flows ← cli; top-level modules (settings, errors,
+#: catalog ← eo ← models ← redline ← flows ← service ← cli; top-level modules (settings, errors,
 #: _io, ...) are below them all; demo may import anything, and only cli imports demo.
-LAYERS = {"catalog": 1, "eo": 2, "models": 3, "redline": 4, "flows": 5, "cli": 6}
+LAYERS = {"catalog": 1, "eo": 2, "models": 3, "redline": 4, "flows": 5, "service": 6, "cli": 7}
 
 
 def _modules() -> dict[str, tuple[Path, bool]]:

@@ -9,6 +9,7 @@ from typing import Annotated, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 
+from tiandi.cli.auth import auth_app, serve
 from tiandi.cli.burned import evaluate_burned_command
 from tiandi.cli.common import friendly_errors, load_settings, parse_period, parse_time
 from tiandi.cli.field import dispatch, field_app
@@ -255,6 +256,8 @@ app.add_typer(evaluate_app, name="evaluate")
 evaluate_app.command("burned")(evaluate_burned_command)
 run_app.command("train-change-model")(run_train_change_model)
 ingest_app.command("s2")(ingest_s2)
+app.add_typer(auth_app, name="auth")
+app.command("serve")(serve)
 
 
 def main() -> None:

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from tiandi.redline.store.lifecycle import allowed_targets as allowed_targets
     from tiandi.redline.store.open import open_store as open_store
     from tiandi.redline.store.postgis import PostgisPatchStore as PostgisPatchStore
+    from tiandi.redline.store.queries import PatchPage as PatchPage
+    from tiandi.redline.store.queries import PatchQuery as PatchQuery
     from tiandi.redline.store.recording import record_detections as record_detections
     from tiandi.redline.store.records import DetectedPatch as DetectedPatch
     from tiandi.redline.store.records import RunInfo as RunInfo
@@ -50,6 +52,8 @@ _EXPORTS = {
     "IdentityParams": "identity",
     "match_patches": "identity",
     "record_detections": "recording",
+    "PatchQuery": "queries",
+    "PatchPage": "queries",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -64,6 +64,11 @@ class SqlBackend(ABC):
         """A geometry from a selected value."""
 
     @abstractmethod
+    def _bbox_where(self) -> str:
+        """SQL condition on ``patches`` true when a patch's envelope meets a box given as
+        four placeholders in the order minx, miny, maxx, maxy (degrees, EPSG:4490)."""
+
+    @abstractmethod
     def ensure(self) -> None:
         """Create the store (tables, indexes, audit log) if it does not exist yet."""
 

@@ -45,6 +45,7 @@ from tiandi.redline.store.audit import ensure_sqlite_schema as ensure_audit_sche
 from tiandi.redline.store.audit_chain import AuditEntry, AuditRecord
 from tiandi.redline.store.audit_verify import VerifyReport
 from tiandi.redline.store.lifecycle import FieldOutcome, PatchState, Role, TransitionRecord
+from tiandi.redline.store.queries import PatchPage, PatchQuery, StatsRow, ZoneInfo
 from tiandi.redline.store.records import (
     PATCH_FIELDS,
     DetectedPatch,
@@ -100,8 +101,34 @@ class PatchStore(Protocol):
         at: datetime | None = None,
         hj1156_class: str | None = None,
         outcome: FieldOutcome | str | None = None,
+        expected_version: int | None = None,
     ) -> TransitionRecord:
-        """Apply and record one lifecycle transition (state + history + audit, atomically)."""
+        """Apply and record one lifecycle transition (state + history + audit, atomically);
+        ``ConflictError`` when ``expected_version`` is given and is not the current one."""
+        ...
+
+    def query_patches(self, query: PatchQuery) -> PatchPage:
+        """One page of patches matching ``query``, in patch_uid order."""
+        ...
+
+    def version(self, key: str) -> int:
+        """The version of a patch (detections + transitions recorded about it)."""
+        ...
+
+    def zones(self) -> list[ZoneInfo]:
+        """The zones holding patches."""
+        ...
+
+    def zone_stats(self, zone_id: str) -> list[StatsRow]:
+        """Patches of a zone by class and state."""
+        ...
+
+    def latest_reasons(self, transition_name: str) -> dict[str, str]:
+        """patch_uid → reason of its latest transition of that name."""
+        ...
+
+    def audit_head(self) -> tuple[int, str]:
+        """(seq, hash) of the newest audit record."""
         ...
 
     def history(self, key: str) -> list[TransitionRecord]:
@@ -319,6 +346,13 @@ class GpkgPatchStore(SqlPatchStore):
 
     def _geom_select(self, column: str) -> str:
         return column
+
+    def _bbox_where(self) -> str:
+        # the R-tree GDAL keeps for the layer: its rows are the envelopes of the features
+        return (
+            "fid IN (SELECT id FROM rtree_patches_geom "
+            "WHERE maxx >= ? AND maxy >= ? AND minx <= ? AND miny <= ?)"
+        )
 
     def _geom_in(self, geom: BaseGeometry) -> Any:
         return gpkg_blob(geom, STORE_SRID)

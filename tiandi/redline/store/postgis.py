@@ -199,6 +199,9 @@ class PostgisPatchStore(SqlPatchStore):
     def _geom_select(self, column: str) -> str:
         return f"ST_AsBinary({column})"
 
+    def _bbox_where(self) -> str:
+        return f"geom && ST_MakeEnvelope(?, ?, ?, ?, {STORE_SRID})"
+
     def _geom_in(self, geom: BaseGeometry) -> Any:
         return bytes(shapely.to_wkb(geom, byte_order=1, output_dimension=2, flavor="iso"))
 

@@ -38,19 +38,18 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from tiandi._time import iso_utc
-from tiandi.errors import InputError
-from tiandi.redline.store._backend import TRANSITION_COLS
-from tiandi.redline.store._import import SqlRunImport
+from tiandi.errors import ConflictError, InputError
+from tiandi.redline.store._backend import TRANSITION_COLS, Tx
 from tiandi.redline.store.audit_chain import AuditEntry, AuditRecord
 from tiandi.redline.store.audit_verify import VerifyReport
 from tiandi.redline.store.lifecycle import FieldOutcome, PatchState, Role, TransitionRecord
+from tiandi.redline.store.queries import SqlPatchQueries
 from tiandi.redline.store.records import PATCH_NAMES, RunInfo, StoredPatch, plain
 from tiandi.redline.store.transitions import transition
 from tiandi.redline.vocabulary import STORE_CRS
 
 
-class SqlPatchStore(SqlRunImport):
+class SqlPatchStore(SqlPatchQueries):
     """The behaviour of a patch store on top of a backend's transactions."""
 
     @abstractmethod
@@ -60,12 +59,6 @@ class SqlPatchStore(SqlRunImport):
     def _select_patches(self) -> str:
         cols = ", ".join(PATCH_NAMES)
         return f"SELECT {cols}, {self._geom_select('geom')} FROM patches"
-
-    def _row_attrs(self, row: Sequence[Any]) -> dict[str, Any]:
-        attrs = dict(zip(PATCH_NAMES, row[: len(PATCH_NAMES)], strict=True))
-        at = self._time_out(attrs["state_at"])
-        attrs["state_at"] = None if at is None else iso_utc(at, timespec="microseconds")
-        return attrs
 
     # -- queries ---------------------------------------------------------------------
     def get(self, key: str) -> StoredPatch:
@@ -191,6 +184,15 @@ class SqlPatchStore(SqlRunImport):
         return [_audit_record(r) for r in rows]
 
     # -- writes ----------------------------------------------------------------------
+    def _check_version(self, tx: Tx, uid: str, expected: int) -> None:
+        current = self._version(tx, uid)
+        if current != expected:
+            raise ConflictError(
+                f"patch {uid} is at version {current}, not {expected}: it changed since the "
+                "decision was made (nothing was written); reload it and decide again",
+                current,
+            )
+
     def record_event(
         self,
         *,
@@ -219,16 +221,21 @@ class SqlPatchStore(SqlRunImport):
         at: datetime | None = None,
         hj1156_class: str | None = None,
         outcome: FieldOutcome | str | None = None,
+        expected_version: int | None = None,
     ) -> TransitionRecord:
         """Apply one lifecycle transition to the patch ``key`` and record it.
 
         Checked by :func:`tiandi.redline.store.transitions.transition` against the stored state;
         the new state, the history row and the audit record commit in one transaction.
-        Raises ``LifecycleError`` (nothing written) when the transition is not allowed.
+        Raises ``LifecycleError`` (nothing written) when the transition is not allowed, and
+        ``ConflictError`` (nothing written) when ``expected_version`` is given and the
+        patch's version (:meth:`version`) is another one: it changed since it was read.
         """
         when = at if at is not None else datetime.now(UTC)
         with self._tx(write=True) as tx:
             uid = self._resolve(tx, key)
+            if expected_version is not None:
+                self._check_version(tx, uid, expected_version)
             status = self._status(tx, uid)
             if status is None:  # pragma: no cover - resolved above in the same transaction
                 raise InputError(f"patch {key!r} vanished from {self.location}")

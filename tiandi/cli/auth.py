@@ -1,0 +1,99 @@
+"""``tiandi auth token create|list|revoke`` and ``tiandi serve``: the platform service.
+
+Registered in :mod:`tiandi.cli.app`. Tokens live in ``<TIANDI_HOME>/service/tokens.sqlite``
+(hashed); the service reads the patch store the settings name.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tiandi._time import iso_utc
+from tiandi.cli.common import friendly_errors
+from tiandi.settings import Settings
+
+auth_app: typer.Typer = typer.Typer(
+    help="Service tokens (bearer tokens with roles).", no_args_is_help=True
+)
+token_app: typer.Typer = typer.Typer(help="Create, list and revoke tokens.", no_args_is_help=True)
+auth_app.add_typer(token_app, name="token")
+
+
+@token_app.command("create")
+@friendly_errors
+def token_create(
+    role: Annotated[str, typer.Option(help="operator, ecologist, platform or field.")],
+    station: Annotated[
+        str | None, typer.Option(help="Station id (field tokens only, required there).")
+    ] = None,
+    days: Annotated[float, typer.Option(help="Days until the token expires.")] = 30.0,
+    holder: Annotated[
+        str | None, typer.Option(help="Who holds it (the actor in the audit log).")
+    ] = None,
+) -> None:
+    """Create a token and print it once (only its hash is kept)."""
+    from tiandi.service.auth import TokenStore
+
+    store = TokenStore(Settings().tokens_path)
+    info, token = store.create(role, holder=holder, station_id=station, days=days)
+    err = Console(stderr=True, highlight=False)
+    where = f", station {info.station_id}" if info.station_id else ""
+    err.print(
+        f"token {info.token_id} for {info.holder} (role {info.role.value}{where}), expires "
+        f"{iso_utc(info.expires_at)}. It is shown only now: keep it safe."
+    )
+    typer.echo(token)
+
+
+@token_app.command("list")
+@friendly_errors
+def token_list() -> None:
+    """List tokens (id, holder, role, station, expiry, state); never the tokens."""
+    from tiandi.service.auth import TokenStore
+
+    store = TokenStore(Settings().tokens_path)
+    now = datetime.now(UTC)
+    table = Table("id", "holder", "role", "station", "expires", "state")
+    for info in store.tokens():
+        table.add_row(
+            info.token_id,
+            info.holder,
+            info.role.value,
+            info.station_id or "",
+            iso_utc(info.expires_at),
+            info.state(now),
+        )
+    Console(width=160).print(table)
+
+
+@token_app.command("revoke")
+@friendly_errors
+def token_revoke(token_id: Annotated[str, typer.Argument(help="Token id (from list).")]) -> None:
+    """Revoke a token: the service refuses it from now on."""
+    from tiandi.service.auth import TokenStore
+
+    info = TokenStore(Settings().tokens_path).revoke(token_id)
+    when = iso_utc(info.revoked_at or info.created_at)
+    Console(highlight=False).print(f"token {info.token_id} ({info.holder}) revoked at {when}")
+
+
+@friendly_errors
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+) -> None:
+    """Run the platform service (HTTP API under /api/v1, OpenAPI at /openapi.json)."""
+    import uvicorn
+
+    from tiandi.service.app import create_app
+
+    app = create_app(Settings())
+    Console(stderr=True, highlight=False).print(
+        f"tiandi service at http://{host}:{port}/api/v1 (OpenAPI: /openapi.json, docs: /docs)"
+    )
+    uvicorn.run(app, host=host, port=port, log_level="warning")

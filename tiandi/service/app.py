@@ -1,0 +1,40 @@
+"""The platform service: one FastAPI app over the patch store, versioned under ``/api/v1``.
+
+:func:`create_app` opens the patch store the settings name
+(:func:`tiandi.redline.store.open_store`) and the token table
+(:attr:`tiandi.settings.Settings.tokens_path`); ``tiandi serve`` runs it with uvicorn.
+The OpenAPI description is at ``/openapi.json`` (interactive docs at ``/docs``).
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from tiandi.redline.store.open import open_store
+from tiandi.service.auth import TokenStore
+from tiandi.service.deps import Services, install_error_handlers
+from tiandi.service.platform import router as platform_router
+from tiandi.service.review import router as review_router
+from tiandi.settings import Settings
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The service app over the settings' patch store and token table."""
+    app = FastAPI(
+        title="tiandi",
+        version="1",
+        summary="Change patches (图斑) in red-line zones and reserves: read, review, audit.",
+        description=(
+            "Send `Authorization: Bearer <token>` (tokens from `tiandi auth token create`). "
+            "Roles: platform (read), ecologist (read, review), operator (read, station "
+            "tasks), field (its own station's tasks). Errors are JSON "
+            '`{"error": code, "message": text}`.'
+        ),
+    )
+    app.state.services = Services(open_store(settings), TokenStore(settings.tokens_path))
+    install_error_handlers(app)
+    app.include_router(platform_router, prefix=API_PREFIX)
+    app.include_router(review_router, prefix=API_PREFIX)
+    return app

@@ -18,6 +18,10 @@ class InputError(TiandiError):
     """An input file or parameter is missing, unreadable or invalid."""
 
 
+class NotFoundError(InputError):
+    """A thing named by its id (a patch, a zone, a station) does not exist (HTTP 404)."""
+
+
 class NoDataError(TiandiError):
     """The inputs are valid but hold no usable data (no items, no clear observation)."""
 
@@ -28,6 +32,16 @@ class CatalogError(TiandiError):
 
 class ServiceError(TiandiError):
     """A service tiandi starts or talks to (Prefect API, Dask scheduler) is unavailable."""
+
+
+class PortTakenError(ServiceError):
+    """The free loopback port a server was given was taken before it bound it. Starters
+    catch it and retry on another port; only the last attempt reaches the user, as a
+    message naming the service and its address."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__(f"port of {address} taken by another process before the server bound it")
+        self.address = address
 
 
 class ModelError(TiandiError):
@@ -97,3 +111,7 @@ class TiandiWarning(UserWarning):
 
 class UnknownCloudCoverWarning(TiandiWarning):
     """A search with a cloud-cover maximum kept items whose ``eo:cloud_cover`` is unknown."""
+
+
+class EncodingGuessWarning(TiandiWarning):
+    """A shapefile had no ``.cpg``; its encoding was detected from the ``.dbf`` bytes."""

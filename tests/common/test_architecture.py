@@ -189,3 +189,20 @@ def test_run_layout_paths_and_run_id(tmp_path: Path) -> None:
         "after": tmp_path / "run1" / "composites" / "after.tif",
     }
     assert layout.run_id("2025-07-01/2025-12-31") == "run1-2025-07-01_2025-12-31"
+
+
+def test_every_exception_class_lives_in_errors_py() -> None:
+    exceptions = {"Exception", "BaseException", "Warning", "UserWarning"}
+    outside = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name == "errors.py" and path.parent == PACKAGE:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ClassDef):
+                continue
+            bases = {
+                b.id if isinstance(b, ast.Name) else getattr(b, "attr", "") for b in node.bases
+            }
+            if bases & exceptions or any(b.endswith(("Error", "Warning")) for b in bases):
+                outside.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name}")
+    assert not outside, f"exception classes outside tiandi/errors.py: {outside}"

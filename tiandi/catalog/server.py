@@ -23,18 +23,10 @@ from types import TracebackType
 
 from tiandi._children import Child, spawn
 from tiandi.catalog import _duckdb
-from tiandi.errors import CatalogError
+from tiandi.errors import CatalogError, PortTakenError
 
 _POLL_S = 0.05
 _PORT_ATTEMPTS = 3
-
-
-class _PortTaken(Exception):
-    """The free port found was taken by someone else before rustac bound it."""
-
-    def __init__(self, address: str) -> None:
-        super().__init__(address)
-        self.address = address
 
 
 _LOG_TAIL = 2000
@@ -103,7 +95,7 @@ class EmbeddedStacServer:
             try:
                 self._wait_ready()
                 return
-            except _PortTaken as taken:
+            except PortTakenError as taken:
                 if attempt == _PORT_ATTEMPTS - 1:
                     raise CatalogError(
                         f"the embedded STAC API (`rustac serve`) could not listen on "
@@ -156,7 +148,7 @@ class EmbeddedStacServer:
                 self.stop()
                 tail = self._log_tail()
                 if "Address already in use" in tail or "os error 98" in tail:
-                    raise _PortTaken(url)
+                    raise PortTakenError(url)
                 raise CatalogError(
                     f"the embedded STAC API (`rustac serve {self.catalog_path}`) exited with "
                     f"code {code} before answering at {url}; check that the catalog is "

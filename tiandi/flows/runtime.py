@@ -23,7 +23,7 @@ from typing import Any
 from distributed import Client, LocalCluster
 
 from tiandi._children import Child, spawn
-from tiandi.errors import ServiceError
+from tiandi.errors import PortTakenError, ServiceError
 from tiandi.settings import Settings
 
 PREFECT_ENV = {
@@ -78,10 +78,6 @@ def prefect_api(settings: Settings, *, timeout_s: float | None = None) -> Iterat
         child.stop()
 
 
-class _PortTaken(Exception):
-    """The free port found was taken by another process before the server bound it."""
-
-
 def _start_prefect_server(settings: Settings, timeout_s: float) -> tuple[Child, str]:
     env = {**os.environ, **prefect_environment(settings)}
     log_path = settings.prefect_home.resolve() / "server.log"
@@ -95,7 +91,7 @@ def _start_prefect_server(settings: Settings, timeout_s: float) -> tuple[Child, 
         try:
             _wait_healthy(child, url, log_path, timeout_s)
             return child, url
-        except _PortTaken:
+        except PortTakenError:
             child.stop()
             if attempt == _PORT_ATTEMPTS - 1:
                 raise ServiceError(
@@ -120,7 +116,7 @@ def _wait_healthy(child: Child, url: str, log_path: Path, timeout_s: float) -> N
             continue
         tail = log_path.read_text(errors="replace")[-2000:].strip() or "(nothing)"
         if code is not None and "already in use" in tail:
-            raise _PortTaken
+            raise PortTakenError(url)
         what = (
             f"it exited with code {code}"
             if code is not None

@@ -19,7 +19,14 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tiandi.errors import AuthError, ConflictError, InputError, LifecycleError, TiandiError
+from tiandi.errors import (
+    AuthError,
+    ConflictError,
+    InputError,
+    LifecycleError,
+    NotFoundError,
+    TiandiError,
+)
 from tiandi.redline.store.gpkg import PatchStore
 from tiandi.service.auth import ServiceRole, TokenInfo, TokenStore
 
@@ -35,10 +42,6 @@ class Services:
 
     store: PatchStore
     tokens: TokenStore
-
-
-class NotFoundError(InputError):
-    """A resource named in the path does not exist (answered with 404)."""
 
 
 def services(request: Request) -> Services:

@@ -10,10 +10,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from tiandi._time import iso_utc
-from tiandi.errors import InputError
+from tiandi.errors import InputError, NotFoundError
 from tiandi.redline.store.queries import MAX_LIMIT, PatchQuery, check_bbox
 from tiandi.service.auth import TokenInfo
-from tiandi.service.deps import READERS, NotFoundError, require, store
+from tiandi.service.deps import READERS, require, store
 from tiandi.service.geojson import clean, clean_dict, feature, feature_of
 
 Reader = Annotated[TokenInfo, Depends(require(*READERS))]

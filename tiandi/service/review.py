@@ -18,11 +18,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from tiandi._time import iso_utc
-from tiandi.errors import AuthError, ConflictError, InputError
+from tiandi.errors import AuthError, ConflictError, InputError, NotFoundError
 from tiandi.redline.store.lifecycle import PatchState, Role
 from tiandi.redline.vocabulary import HJ1156Class
 from tiandi.service.auth import ServiceRole, TokenInfo
-from tiandi.service.deps import Caller, NotFoundError, error_response, require, store
+from tiandi.service.deps import Caller, error_response, require, store
 from tiandi.service.geojson import clean_dict, feature
 
 router = APIRouter()

@@ -14,14 +14,13 @@ from affine import Affine
 from shapely.geometry import LineString, Polygon, box
 
 from tests.conftest import shared_data
-from tiandi.errors import InputError
+from tiandi.errors import EncodingGuessWarning, InputError
 from tiandi.redline.zones.read import (
     STATION_COLUMNS,
     ZONE_COLUMNS,
     read_stations,
     read_zones,
 )
-from tiandi.redline.zones.vector import EncodingGuessWarning
 
 NAMES = ["黄河湿地国家级自然保护区", "秦岭生态保护红线"]
 

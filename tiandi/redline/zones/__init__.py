@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from tiandi.redline.zones.validation import ZoneReport as ZoneReport
     from tiandi.redline.zones.validation import validate_zones as validate_zones
     from tiandi.redline.zones.validation import write_zone_report as write_zone_report
-    from tiandi.redline.zones.vector import EncodingGuessWarning as EncodingGuessWarning
     from tiandi.redline.zones.vector import read_vector as read_vector
     from tiandi.redline.zones.version import zone_set_version as zone_set_version
 
@@ -29,7 +28,6 @@ _EXPORTS = {
     "read_stations": "read",
     "content_hash": "read",
     "read_vector": "vector",
-    "EncodingGuessWarning": "vector",
     "validate_zones": "validation",
     "write_zone_report": "validation",
     "ZoneReport": "validation",

@@ -19,7 +19,7 @@ polygonal parts kept; empty ones are dropped.
 
 Files are read by :func:`tiandi.redline.zones.vector.read_vector`, which also finds a
 shapefile's encoding (``.cpg``, else UTF-8, GBK or GB18030 from the ``.dbf`` bytes, with an
-:class:`~tiandi.redline.zones.vector.EncodingGuessWarning` when it guessed); the encoding
+:class:`~tiandi.errors.EncodingGuessWarning` when it guessed); the encoding
 used is reported in ``gdf.attrs["source_encoding"]``. ``encoding=`` overrides it.
 """
 

@@ -21,14 +21,10 @@ from typing import Any
 import geopandas as gpd
 import pyogrio
 
-from tiandi.errors import InputError
+from tiandi.errors import EncodingGuessWarning, InputError
 
 _VECTOR_SUFFIXES = {".gpkg", ".shp", ".geojson", ".json", ".kml", ".kmz", ".fgb", ".gml"}
 _FALLBACK_ENCODINGS = ("UTF-8", "GBK", "GB18030")
-
-
-class EncodingGuessWarning(UserWarning):
-    """A shapefile had no ``.cpg``; its encoding was detected from the ``.dbf`` bytes."""
 
 
 def read_vector(

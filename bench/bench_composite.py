@@ -14,7 +14,9 @@ is its own):
   and write the change COG.
 
 It prints seconds, Mpx/s (grid pixels x dates / s for the pipelines, decoded pixels / s
-for the floor), the ratio to the floor, and peak RSS.
+for the floor), the ratio to the floor, and peak RSS, and writes them with the machine's
+cores and memory to ``--results`` (default ``bench/results``) as ``composite-<UTC>.json``
+and ``.md``. ``tests/bench/test_bench_smoke.py`` runs it once at a tiny size.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import rasterio
 from affine import Affine
 from rasterio.windows import Window
 
+REPO = Path(__file__).resolve().parents[1]
 X0, Y0, CRS = 400000.0, 4460000.0, "EPSG:32650"
 BANDS10 = ("B02", "B03", "B04", "B08")
 BANDS20 = ("B11", "B12")
@@ -74,7 +77,9 @@ def _landcover(size: int, rng: np.random.Generator) -> np.ndarray:
 
 def generate(out: Path, size: int) -> list[pystac.Item]:
     """Write the synthetic series for ``size`` (skipped when present); return its items."""
-    folder = out / f"scene-{size}"
+    # Absolute file:// hrefs, as tiandi registers them: odc-stac cannot resolve a relative
+    # href on an item without a self link (``--out`` defaults to the relative var/bench).
+    folder = (out / f"scene-{size}").resolve()
     rng = np.random.default_rng(size)
     lc = _landcover(size, rng)
     table = np.array(list(CLASSES.values()), dtype=np.float32)  # (4 classes, 6 bands)
@@ -91,7 +96,11 @@ def generate(out: Path, size: int) -> list[pystac.Item]:
         half = size // 2
         scl = np.full((half, half), 4, np.uint8)
         for _ in range(3):  # clouds with shadows (20 m px)
-            cy, cx, r = rng.integers(0, half), rng.integers(0, half), rng.integers(20, half // 8)
+            cy, cx, r = (
+                rng.integers(0, half),
+                rng.integers(0, half),
+                rng.integers(20, max(21, half // 8)),
+            )
             yy, xx = np.ogrid[:half, :half]
             scl[(yy - cy - r // 2) ** 2 + (xx - cx - r) ** 2 < r * r] = 3
             scl[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] = 9
@@ -138,14 +147,17 @@ def _item(folder: Path, day: str, baseline: str, size: int) -> pystac.Item:
             "proj:shape": [n, n],
             "proj:transform": [res, 0, X0, 0, -res, Y0],
         }
-        item.add_asset(band, pystac.Asset(str(folder / f"{band}.tif"), extra_fields=extra))
+        href = (folder / f"{band}.tif").as_uri()
+        item.add_asset(band, pystac.Asset(href, extra_fields=extra))
     return item
 
 
 def _floor(items: list[pystac.Item]) -> dict[str, float]:
-    paths = [a.href for i in items for a in i.assets.values()]
+    from tiandi.catalog.items import asset_path
 
-    def read(path: str) -> int:
+    paths = [asset_path(a) for i in items for a in i.assets.values()]
+
+    def read(path: Path) -> int:
         with rasterio.open(path) as src:
             total = 0
             for _, win in src.block_windows(1):
@@ -192,36 +204,80 @@ def _child(args: argparse.Namespace) -> None:
     print(json.dumps(result))
 
 
-def main() -> None:
-    """Generate, run each stage in its own process, print the table."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def _run_stage(stage: str, size: int, out: Path) -> dict[str, float]:
+    """One stage in a fresh process (so its peak RSS is its own); its JSON result."""
+    cmd = [sys.executable, "-m", "bench.bench_composite", "--child", stage,
+           "--size", str(size), "--out", str(out.resolve())]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench stage {stage} at {size}² failed:\n{proc.stderr[-4000:]}")
+    result: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def measure(size: int, out: Path) -> list[dict[str, Any]]:
+    """Floor, direct and flow at ``size``: seconds, Mpx/s, ratio to the floor, peak RSS."""
+    generate(out, size)
+    rows: list[dict[str, Any]] = []
+    floor_s = math.nan
+    for stage in ("floor", "direct", "flow"):
+        res = _run_stage(stage, size, out)
+        if stage == "floor":
+            floor_s = res["seconds"]
+            mpx = res["pixels"] / res["seconds"] / 1e6
+        else:
+            mpx = size * size * len(DATES) / res["seconds"] / 1e6
+        rows.append({"size": size, "stage": stage, "seconds": res["seconds"],
+                     "mpx_per_s": mpx, "x_floor": res["seconds"] / floor_s,
+                     "peak_rss_mb": res["peak_rss_mb"]})  # fmt: skip
+    return rows
+
+
+def _machine() -> dict[str, Any]:
+    pages, page = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+    return {"cores": os.cpu_count(), "memory_gb": round(pages * page / 2**30, 1),
+            "python": sys.version.split()[0], "load_avg_1m": os.getloadavg()[0]}  # fmt: skip
+
+
+def _markdown(report: dict[str, Any]) -> str:
+    m = report["machine"]
+    lines = [f"# bench_composite {report['started']}", "",
+             f"{m['cores']} cores, {m['memory_gb']} GB, Python {m['python']}, "
+             f"1-min load average at start {m['load_avg_1m']:.2f}", "",
+             "| size | stage | s | Mpx/s | x floor | peak RSS MB |",
+             "|---:|---|---:|---:|---:|---:|"]  # fmt: skip
+    for r in report["rows"]:
+        lines.append(f"| {r['size']} | {r['stage']} | {r['seconds']:.2f} | {r['mpx_per_s']:.1f} "
+                     f"| {r['x_floor']:.2f} | {r['peak_rss_mb']:.0f} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any] | None:
+    """Generate, run each stage in its own process, print the table, write JSON + markdown."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[2048, 4096])
     parser.add_argument("--out", type=Path, default=Path("var/bench"))
+    parser.add_argument("--results", type=Path, default=REPO / "bench" / "results")
     parser.add_argument("--child", choices=["floor", "direct", "flow"], help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.child:
         _child(args)
-        return
+        return None
+    started = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    report: dict[str, Any] = {"started": started, "machine": _machine(), "rows": []}
     print(f"{'size':>6} {'stage':>7} {'s':>7} {'Mpx/s':>8} {'x floor':>8} {'peak RSS MB':>12}")
     for size in args.sizes:
-        t0 = time.perf_counter()
-        generate(args.out, size)
-        print(f"# generated/cached {size}² series in {time.perf_counter() - t0:.1f} s")
-        floor_s = math.nan
-        for stage in ("floor", "direct", "flow"):
-            cmd = [sys.executable, "-m", "bench.bench_composite", "--child", stage,
-                   "--size", str(size), "--out", str(args.out)]  # fmt: skip
-            line = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-            res = json.loads(line.strip().splitlines()[-1])
-            if stage == "floor":
-                floor_s = res["seconds"]
-                mpx = res["pixels"] / res["seconds"] / 1e6
-            else:
-                mpx = size * size * len(DATES) / res["seconds"] / 1e6
-            ratio = res["seconds"] / floor_s
-            print(f"{size:>6} {stage:>7} {res['seconds']:>7.2f} {mpx:>8.1f} {ratio:>8.2f} "
-                  f"{res['peak_rss_mb']:>12.0f}", flush=True)  # fmt: skip
+        for r in measure(size, args.out):
+            report["rows"].append(r)
+            print(f"{size:>6} {r['stage']:>7} {r['seconds']:>7.2f} {r['mpx_per_s']:>8.1f} "
+                  f"{r['x_floor']:>8.2f} {r['peak_rss_mb']:>12.0f}", flush=True)  # fmt: skip
+    args.results.mkdir(parents=True, exist_ok=True)
+    stem = args.results / f"composite-{started}"
+    stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    stem.with_suffix(".md").write_text(_markdown(report), encoding="utf-8")
+    print(f"# wrote {stem}.json and .md")
+    return report
 
 
 if __name__ == "__main__":

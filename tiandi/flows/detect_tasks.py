@@ -23,11 +23,14 @@ from tiandi.eo.composite import DEFAULT_BANDS, composite_period
 from tiandi.eo.storage import read_composite, write_composite
 from tiandi.errors import CatalogError, InputError, NoDataError, TiandiError
 from tiandi.flows.runtime import retry_on
-from tiandi.models.landcover import LandCoverModel, landcover_probabilities
+from tiandi.models.landcover import LandCoverModel
 from tiandi.models.registry import load_detector
 from tiandi.models.siamese_detector import SiameseDetector
 from tiandi.redline.field.tasks import assign_tasks, write_station_packages
-from tiandi.redline.patches.classify_landcover import reclassify_with_landcover
+from tiandi.redline.patches.classify_landcover import (
+    patch_landcover_means,
+    reclassify_from_means,
+)
 from tiandi.redline.patches.extract import PatchParams, extract_patches, write_patches
 from tiandi.redline.patches.screening import ScreeningParams, screen_patches
 from tiandi.redline.run_layout import RunLayout
@@ -140,10 +143,10 @@ def make_patches(
     """Patches of the change mask, reclassified with land cover, screened, written."""
     before_ds, after_ds = read_composite(before, chunk), read_composite(after, chunk)
     candidates = extract_patches(read_change(change, chunk), before_ds, after_ds, zones, params)
-    candidates = reclassify_with_landcover(
+    candidates = reclassify_from_means(  # land cover only inside the candidate patches
         candidates,
-        landcover_probabilities(before_ds, landcover),
-        landcover_probabilities(after_ds, landcover),
+        patch_landcover_means(candidates, before_ds, landcover),
+        patch_landcover_means(candidates, after_ds, landcover),
     )
     patches, screened = screen_patches(
         candidates, ScreeningParams(min_mapping_unit_m2=params.min_mapping_unit_m2)

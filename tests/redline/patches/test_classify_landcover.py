@@ -12,13 +12,21 @@ import xarray as xr
 from shapely.geometry import box
 
 from tiandi.errors import InputError
-from tiandi.models.landcover import LANDCOVER_BANDS, LANDCOVER_CLASSES, PROB_NAMES, load_landcover
+from tiandi.models.landcover import (
+    LANDCOVER_BANDS,
+    LANDCOVER_CLASSES,
+    PROB_NAMES,
+    landcover_probabilities,
+    load_landcover,
+)
 from tiandi.redline.patches.classify import ShapeMetrics, classify_patch
 from tiandi.redline.patches.classify_landcover import (
     LC_METHOD,
     RULES_METHOD,
     classify_patch_landcover,
     landcover_zonal_means,
+    patch_landcover_means,
+    reclassify_from_means,
     reclassify_with_landcover,
 )
 from tiandi.redline.vocabulary import ChangeType, HJ1156Class
@@ -145,3 +153,53 @@ def test_reclassify_rewrites_class_columns_and_keeps_enlarged() -> None:
     assert got["change_type"] == "enlarged" and got["class_method"] == LC_METHOD
     assert got["after_prob_water"] == 1.0 and got["before_prob_trees"] == 1.0
     assert got["confidence"] == pytest.approx(math.sqrt(0.81 * got["class_confidence"]), abs=1e-3)
+
+
+def test_land_cover_inside_patches_only_gives_the_whole_scene_means() -> None:
+    rng = np.random.default_rng(7)
+    composite = _grid_dataset(
+        {b: rng.uniform(0.01, 0.4, (64, 48)).astype(np.float32) for b in LANDCOVER_BANDS}
+    )
+    composite["B04"][5, 5] = np.nan  # a no-data pixel inside a patch is skipped
+    patches = gpd.GeoDataFrame(
+        geometry=[
+            box(20, 850, 120, 950),
+            box(300, 500, 480, 990).difference(box(350, 600, 400, 700)),  # with a hole
+            box(0, 360, 480, 380),  # spans the grid's width and two windows
+            box(900, 0, 1000, 50),  # outside the grid
+        ],
+        crs="EPSG:32650",
+    )
+    model = load_landcover()
+    lc = landcover_probabilities(composite, model)
+    for window_rows, ds in ((7, composite), (1024, composite.chunk({"y": 16, "x": 16}))):
+        whole = landcover_zonal_means(patches, lc, window_rows=window_rows)
+        inside = patch_landcover_means(patches, ds, model, window_rows=window_rows)
+        np.testing.assert_array_equal(inside.to_numpy(), whole.to_numpy())
+    assert inside.iloc[:3].notna().all().all() and inside.iloc[3].isna().all()
+    with pytest.raises(InputError, match="B12"):
+        patch_landcover_means(patches, composite.drop_vars("B12"), model)
+
+
+def test_reclassify_from_means_matches_reclassify_with_landcover() -> None:
+    before = {v: np.zeros((20, 20), dtype=np.float32) for v in PROB_NAMES}
+    before["prob_bare"][:] = 1.0
+    after = {v: np.zeros((20, 20), dtype=np.float32) for v in PROB_NAMES}
+    after["prob_trees"][:] = 1.0
+    row = {
+        "patch_id": "TB-2",
+        "change_type": "new",
+        "hj1156_class": "other",
+        "class_confidence": 0.3,
+        "mean_prob": 0.7,
+        **{f"before_{b.lower()}": v for b, v in _bands(SIGNATURES["quarry"]).items()},
+        **{f"after_{b.lower()}": v for b, v in _bands(FOREST).items()},
+    }
+    patches = gpd.GeoDataFrame([row], geometry=[box(20, 850, 120, 950)], crs="EPSG:32650")
+    b_ds, a_ds = _grid_dataset(before), _grid_dataset(after)
+    expected = reclassify_with_landcover(patches, b_ds, a_ds)
+    got = reclassify_from_means(
+        patches, landcover_zonal_means(patches, b_ds), landcover_zonal_means(patches, a_ds)
+    )
+    assert got.equals(expected)
+    assert got.iloc[0]["change_type"] == "reduced"

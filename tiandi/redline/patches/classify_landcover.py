@@ -36,8 +36,11 @@ model trained on real labels, it is the recommended default wherever the flow co
 land cover; the rules remain the fallback (L0/L7, and whenever no land cover is given).
 
 :func:`landcover_zonal_means` computes the per-patch means on the land-cover grid in
-windows of rows (bounded memory); :func:`reclassify_with_landcover` adds
-``before_prob_<class>``/``after_prob_<class>`` columns and rewrites the class columns.
+windows of rows (bounded memory); :func:`patch_landcover_means` gives the same means
+from a composite and the model, running the model only on the pixels of the patches'
+bounding boxes rather than on the whole scene; :func:`reclassify_with_landcover` (from
+land-cover datasets) and :func:`reclassify_from_means` (from those means) add
+``before_prob_<class>``/``after_prob_<class>`` columns and rewrite the class columns.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+import dask.array as da
 import geopandas as gpd
 import numpy as np
 import numpy.typing as npt
@@ -55,7 +59,12 @@ from affine import Affine
 from shapely.geometry.base import BaseGeometry
 
 from tiandi.errors import InputError
-from tiandi.models.landcover import LANDCOVER_CLASSES, PROB_NAMES
+from tiandi.models.landcover import (
+    LANDCOVER_BANDS,
+    LANDCOVER_CLASSES,
+    PROB_NAMES,
+    LandCoverModel,
+)
 from tiandi.redline.patches._grid import Grid, grid_of
 from tiandi.redline.patches.classify import (
     BAND_NAMES,
@@ -148,13 +157,8 @@ def landcover_zonal_means(
     if n:
         geoms = patches.to_crs(grid.crs).geometry.values
         boxes = [_pixel_box(g, grid) for g in geoms]
-        r_lo, r_hi = min(bx[0] for bx in boxes), max(bx[1] for bx in boxes)
         c_lo, c_hi = min(bx[2] for bx in boxes), max(bx[3] for bx in boxes)
-        for a in range(r_lo, r_hi, window_rows):
-            b = min(a + window_rows, r_hi)
-            hits = [i for i, bx in enumerate(boxes) if bx[0] < b and bx[1] > a and bx[2] < bx[3]]
-            if not hits:
-                continue
+        for a, b, hits in _windows(boxes, window_rows):
             sub = landcover[list(PROB_NAMES)].isel(
                 {grid.y_dim: slice(a, b), grid.x_dim: slice(c_lo, c_hi)}
             )
@@ -162,9 +166,72 @@ def landcover_zonal_means(
             block = np.stack([np.asarray(sub[v].values, dtype="float64") for v in PROB_NAMES])
             for i in hits:
                 _accumulate(sums[i], counts[i], block, geoms[i], boxes[i], (a, b, c_lo), grid)
+    return _means(sums, counts, patches.index)
+
+
+def patch_landcover_means(
+    patches: gpd.GeoDataFrame,
+    composite: xr.Dataset,
+    model: LandCoverModel,
+    *,
+    window_rows: int = 1024,
+) -> pd.DataFrame:
+    """Mean land-cover probabilities per patch, running ``model`` only inside the patches.
+
+    The same result as :func:`landcover_zonal_means` of
+    ``landcover_probabilities(composite, model)`` (the model is per pixel, so a pixel's
+    probabilities do not depend on its neighbours), but the model runs only on each
+    patch's bounding box: per window of ``window_rows`` rows, the boxes of the patches
+    it holds are read from ``composite`` (lazy is fine) in one computation, then
+    classified in memory. ``InputError`` when the composite lacks a band of the model.
+    """
+    missing = [b for b in LANDCOVER_BANDS if b not in composite.data_vars]
+    if missing:
+        raise InputError(
+            f"composite lacks band(s) {missing} for land cover (it has "
+            f"{sorted(map(str, composite.data_vars))}); composite bands {list(LANDCOVER_BANDS)}"
+        )
+    grid = grid_of(composite, "composite")
+    n = len(patches)
+    sums = np.zeros((n, len(PROB_NAMES)))
+    counts = np.zeros((n, len(PROB_NAMES)))
+    if n:
+        stack = composite[list(LANDCOVER_BANDS)].to_array("band")
+        stack = stack.transpose("band", grid.y_dim, grid.x_dim).data  # (band, y, x), lazy or not
+        geoms = patches.to_crs(grid.crs).geometry.values
+        boxes = [_pixel_box(g, grid) for g in geoms]
+        for a, b, hits in _windows(boxes, window_rows):
+            rows = [(max(boxes[i][0], a), min(boxes[i][1], b)) for i in hits]
+            cols = [(boxes[i][2], boxes[i][3]) for i in hits]
+            subs = [stack[:, r0:r1, c0:c1] for (r0, r1), (c0, c1) in zip(rows, cols, strict=True)]
+            boxed = da.compute(*subs)  # type: ignore[no-untyped-call]  # one read per window
+            for i, r, sub in zip(hits, rows, boxed, strict=True):
+                block = model.predict_proba(sub).astype("float64")
+                origin = (r[0], r[1], boxes[i][2])
+                _accumulate(sums[i], counts[i], block, geoms[i], boxes[i], origin, grid)
+    return _means(sums, counts, patches.index)
+
+
+def _windows(
+    boxes: list[tuple[int, int, int, int]], window_rows: int
+) -> list[tuple[int, int, list[int]]]:
+    """Windows of rows (a, b) over the boxes' rows, each with the boxes it holds."""
+    r_lo, r_hi = min(bx[0] for bx in boxes), max(bx[1] for bx in boxes)
+    out = []
+    for a in range(r_lo, r_hi, window_rows):
+        b = min(a + window_rows, r_hi)
+        hits = [i for i, bx in enumerate(boxes) if bx[0] < b and bx[1] > a and bx[2] < bx[3]]
+        if hits:
+            out.append((a, b, hits))
+    return out
+
+
+def _means(
+    sums: npt.NDArray[np.float64], counts: npt.NDArray[np.float64], index: pd.Index
+) -> pd.DataFrame:
     with np.errstate(invalid="ignore", divide="ignore"):
         means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
-    return pd.DataFrame(means, columns=list(PROB_NAMES), index=patches.index)
+    return pd.DataFrame(means, columns=list(PROB_NAMES), index=index)
 
 
 def _pixel_box(geom: BaseGeometry, grid: Grid) -> tuple[int, int, int, int]:
@@ -215,9 +282,20 @@ def reclassify_with_landcover(
     ``class_confidence`` and ``confidence`` (√(mean_prob × class confidence), as
     ``extract_patches`` does). Patches must carry the ``extract_patches`` columns.
     """
+    return reclassify_from_means(
+        patches, landcover_zonal_means(patches, before_lc), landcover_zonal_means(patches, after_lc)
+    )
+
+
+def reclassify_from_means(
+    patches: gpd.GeoDataFrame, before_means: pd.DataFrame, after_means: pd.DataFrame
+) -> gpd.GeoDataFrame:
+    """:func:`reclassify_with_landcover` from per-patch mean probabilities.
+
+    ``before_means``/``after_means`` are what :func:`landcover_zonal_means` or
+    :func:`patch_landcover_means` return for ``patches`` (same index, :data:`PROB_NAMES`).
+    """
     out = patches.copy()
-    before_means = landcover_zonal_means(patches, before_lc)
-    after_means = landcover_zonal_means(patches, after_lc)
     for c, v in zip(LANDCOVER_CLASSES, PROB_NAMES, strict=True):
         out[f"before_prob_{c}"] = before_means[v].round(4)
         out[f"after_prob_{c}"] = after_means[v].round(4)

@@ -23,6 +23,7 @@ import ctypes.util
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -244,3 +245,11 @@ def _record(
     partial.write_text(json.dumps(asdict(record)), encoding="utf-8")
     partial.replace(path)
     return path
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface (a server may still lose it to another
+    process before binding: starters retry on :class:`tiandi.errors.PortTakenError`)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

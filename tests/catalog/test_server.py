@@ -159,7 +159,7 @@ def test_a_taken_port_is_one_error_naming_the_service_and_address(
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        monkeypatch.setattr("tiandi.catalog.server._free_port", lambda: port)
+        monkeypatch.setattr("tiandi.catalog.server.free_port", lambda: port)
         server = EmbeddedStacServer(catalog.path, home=tmp_path / "home")
         with pytest.raises(CatalogError) as info:
             server.start()

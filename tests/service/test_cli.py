@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.fixtures.service import make_home
+from tiandi._children import free_port
 from tiandi.cli.app import app
 from tiandi.service.auth import TokenStore, token_hash
 
@@ -83,12 +83,6 @@ def test_a_token_expires(tmp_path: Path) -> None:
         tokens.authenticate(token, now=datetime(2026, 1, 2, tzinfo=UTC))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _get(url: str, token: str | None = None) -> tuple[int, Any]:
     headers = {} if token is None else {"Authorization": f"Bearer {token}"}
     request = urllib.request.Request(url, headers=headers)
@@ -102,7 +96,7 @@ def _get(url: str, token: str | None = None) -> tuple[int, Any]:
 @pytest.mark.slow
 def test_tiandi_serve_answers_over_http(tmp_path: Path) -> None:
     home = make_home(tmp_path)
-    port = _free_port()
+    port = free_port()
     env = _env(tmp_path)
     proc = subprocess.Popen(
         [str(TIANDI), "serve", "--host", "127.0.0.1", "--port", str(port)],

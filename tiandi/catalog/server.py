@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import sys
 import time
 import urllib.error
@@ -21,7 +20,7 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
-from tiandi._children import Child, spawn
+from tiandi._children import Child, free_port, spawn
 from tiandi.catalog import _duckdb
 from tiandi.errors import CatalogError, PortTakenError
 
@@ -109,7 +108,7 @@ class EmbeddedStacServer:
                 raise
 
     def _launch(self, server_home: Path) -> None:
-        self._port = _free_port()
+        self._port = free_port()
         env = {**os.environ, "HOME": str(server_home)}
         command = [
             _rustac_executable(),
@@ -184,13 +183,6 @@ class EmbeddedStacServer:
         except OSError:
             return "(no log)"
         return text[-_LOG_TAIL:]
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _rustac_executable() -> str:

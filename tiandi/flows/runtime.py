@@ -10,7 +10,6 @@ Neither local service outlives the process that started it, even when that is ki
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import time
 import urllib.error
@@ -22,7 +21,7 @@ from typing import Any
 
 from distributed import Client, LocalCluster
 
-from tiandi._children import Child, spawn
+from tiandi._children import Child, free_port, spawn
 from tiandi.errors import PortTakenError, ServiceError
 from tiandi.settings import Settings
 
@@ -39,13 +38,6 @@ def prefect_environment(settings: Settings) -> dict[str, str]:
     home = settings.prefect_home.resolve()
     home.mkdir(parents=True, exist_ok=True)
     return {**PREFECT_ENV, "PREFECT_HOME": str(home)}
-
-
-def free_port() -> int:
-    """A free TCP port on the loopback interface."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _healthy(url: str) -> bool:

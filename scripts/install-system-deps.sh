@@ -5,10 +5,14 @@
 #     cluster is started by tests/pg_fixtures.py; no service is enabled or started here).
 #   python3-qgis: QGIS 3.22 for Debian's /usr/bin/python3; builds and checks the field
 #     packages' forms (tiandi/redline/_qgis_project.py), headless.
+#   chromium: the review page's browser test (Playwright drives /usr/bin/chromium) and the
+#     reports' print-to-PDF.
+#   poppler-utils: pdftoppm/pdftotext, to check the rendered PDF reports.
 set -euo pipefail
 packages=(fonts-noto-cjk)
 packages+=(python3-qgis)
 packages+=(postgresql-15-postgis-3)
+packages+=(chromium poppler-utils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -10,7 +10,17 @@ export DO_NOT_TRACK := 1
 
 .PHONY: demo test setup system-deps lint typecheck pytest bench lock clean
 
-setup: system-deps $(STAMP)
+# The review page's map library (OpenLayers) from the npm registry, pinned by the lock file;
+# reinstalled when node_modules is missing or older than the lock.
+WEB := tiandi/service/web
+WEB_STAMP := $(WEB)/node_modules/.package-lock.json
+
+setup: system-deps $(STAMP) $(WEB_STAMP)
+
+$(WEB_STAMP): $(WEB)/package.json $(WEB)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing: install Debian's nodejs and npm (scripts/install-system-deps.sh), then run make setup again"; exit 1; }
+	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
+	touch $(WEB_STAMP)
 
 system-deps:
 	@bash scripts/install-system-deps.sh

@@ -8,11 +8,14 @@
 #   chromium: the review page's browser test (Playwright drives /usr/bin/chromium) and the
 #     reports' print-to-PDF.
 #   poppler-utils: pdftoppm/pdftotext, to check the rendered PDF reports.
+#   nodejs, npm (only when npm is not there already, e.g. from NodeSource): `make setup`
+#     runs `npm ci` to install the review page's map library (OpenLayers).
 set -euo pipefail
 packages=(fonts-noto-cjk)
 packages+=(python3-qgis)
 packages+=(postgresql-15-postgis-3)
 packages+=(chromium poppler-utils)
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

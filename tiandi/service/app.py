@@ -3,7 +3,8 @@
 :func:`create_app` opens the patch store the settings name
 (:func:`tiandi.redline.store.open_store`) and the token table
 (:attr:`tiandi.settings.Settings.tokens_path`); ``tiandi serve`` runs it with uvicorn.
-The OpenAPI description is at ``/openapi.json`` (interactive docs at ``/docs``).
+The OpenAPI description is at ``/openapi.json`` (interactive docs at ``/docs``); the
+ecologists' review page is at ``/review/`` (:mod:`tiandi.service.page`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from fastapi import FastAPI
 from tiandi.redline.store.open import open_store
 from tiandi.service.auth import TokenStore
 from tiandi.service.deps import Services, install_error_handlers
+from tiandi.service.page import mount_page
 from tiandi.service.platform import router as platform_router
 from tiandi.service.review import router as review_router
 from tiandi.settings import Settings
@@ -37,4 +39,5 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     app.include_router(platform_router, prefix=API_PREFIX)
     app.include_router(review_router, prefix=API_PREFIX)
+    mount_page(app)
     return app

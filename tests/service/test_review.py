@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.fixtures.service import ServiceHome, bearer
+from tiandi.service.auth import TokenStore
 
 
 @pytest.fixture
@@ -122,3 +123,43 @@ def test_malformed_decisions_are_422(review: Any, home: ServiceHome, body: dict[
 def test_an_unknown_patch_is_404(review: Any) -> None:
     missing = review("PU-000000000000", status=404, decision="accept", version=1)
     assert missing["error"] == "not_found" and "PU-000000000000" in missing["message"]
+
+
+def test_undo_takes_back_the_callers_own_decision_with_a_compensating_transition(
+    client: TestClient, home: ServiceHome, review: Any
+) -> None:
+    version = _version(client, home, "TB-10")
+    accepted = review("TB-10", decision="accept", version=version, hj1156_class="energy")
+    undone = review("TB-10", decision="undo", version=version + 1)
+    assert undone["transition"]["transition"] == "undo_review"
+    assert undone["transition"]["reason"].startswith("undo of accept")
+    patch = undone["patch"]["properties"]
+    assert patch["state"] == "screened" and patch["reviewed_class"] is None
+    assert patch["version"] == version + 2
+    names = [r.name for r in home.store.history(accepted["patch"]["id"])]
+    assert names[-2:] == ["accept", "undo_review"]
+    last = home.store.audit_records(subject=accepted["patch"]["id"])[-1]
+    assert last.actor == "ecologist holder" and last.payload["transition"] == "undo_review"
+    assert home.store.verify_audit().ok
+
+
+def test_undo_is_refused_when_stale_not_a_decision_or_someone_elses(
+    client: TestClient, home: ServiceHome, review: Any
+) -> None:
+    version = _version(client, home, "TB-11")
+    nothing = review("TB-11", status=409, decision="undo", version=version)
+    assert nothing["error"] == "transition_not_allowed" and "nothing to undo" in nothing["message"]
+    review("TB-11", decision="reject", version=version, reason="cloud shadow")
+    stale = review("TB-11", status=409, decision="undo", version=version)
+    assert stale["error"] == "stale_version" and stale["current"]["properties"]["version"] == (
+        version + 1
+    )
+    head = home.store.audit_head()
+    _, colleague = TokenStore(home.settings.tokens_path).create("ecologist", holder="colleague")
+    refused = client.post(
+        "/api/v1/patches/TB-11/review",
+        json={"decision": "undo", "version": version + 1},
+        headers=bearer(colleague),
+    )
+    assert refused.status_code == 403 and "ecologist holder" in refused.json()["message"]
+    assert home.store.audit_head() == head

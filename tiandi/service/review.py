@@ -5,11 +5,16 @@ A review decision goes through the patch store's lifecycle (``screened``/``reope
 ``ecologist``, in one transaction with its audit record. It carries the patch ``version``
 it was made on; when the patch has changed since, nothing is written and the answer is
 409 with the patch as it is now.
+
+``undo`` takes back the caller's own latest accept or reject of a patch with a
+compensating transition (``undo_review``, back to ``screened`` with the class it had
+before, the reason naming the decision undone); the history keeps both.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -18,7 +23,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from tiandi._time import iso_utc
-from tiandi.errors import AuthError, ConflictError, InputError, NotFoundError
+from tiandi.errors import AuthError, ConflictError, InputError, LifecycleError, NotFoundError
+from tiandi.redline.store.gpkg import PatchStore
 from tiandi.redline.store.lifecycle import PatchState, Role
 from tiandi.redline.vocabulary import HJ1156Class
 from tiandi.service.auth import ServiceRole, TokenInfo
@@ -35,15 +41,18 @@ class ReviewDecision(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    decision: Literal["accept", "reject", "reclassify"] = Field(
-        description="accept (with its class), reject (with a reason), or reclassify "
-        "(accept with a class other than the detected one)."
+    decision: Literal["accept", "reject", "reclassify", "undo"] = Field(
+        description="accept (with its class), reject (with a reason), reclassify "
+        "(accept with a class other than the detected one), or undo (take back your own "
+        "latest accept or reject of this patch: it goes back to screened)."
     )
     version: int = Field(ge=0, description="The patch's `version` the decision was made on.")
     hj1156_class: HJ1156Class | None = Field(
         default=None, description="HJ 1156 class (required to accept or reclassify)."
     )
-    reason: str | None = Field(default=None, max_length=2000, description="Why (reject).")
+    reason: str | None = Field(
+        default=None, max_length=2000, description="Why (reject; optional for undo)."
+    )
 
 
 def _target(decision: ReviewDecision, detected: str | None) -> tuple[PatchState, str | None]:
@@ -69,6 +78,58 @@ def _target(decision: ReviewDecision, detected: str | None) -> tuple[PatchState,
     return PatchState.REVIEWED_ACCEPTED, reason
 
 
+_REVIEW_DECISIONS = frozenset({"accept", "reject"})
+
+
+def _undo_target(
+    found: PatchStore, uid: str, token: TokenInfo, decision: ReviewDecision
+) -> tuple[PatchState, str | None, str | None]:
+    """Target, reason and class of undoing the caller's latest review decision on ``uid``.
+
+    The version is checked first (a stale undo is a conflict like any decision); then the
+    patch's latest transition must be an accept or reject by the caller."""
+    version = found.version(uid)
+    if version != decision.version:
+        raise ConflictError(
+            f"patch {uid} is at version {version}, the undo was made on version "
+            f"{decision.version}; nothing was written. Reload the patch and decide again.",
+            version,
+        )
+    history = found.history(uid)
+    last = history[-1] if history else None
+    if last is None or last.name not in _REVIEW_DECISIONS or last.role is Role.SYSTEM:
+        what = "no transition" if last is None else f"{last.name!r} by {last.actor}"
+        raise LifecycleError(
+            f"patch {uid}: nothing to undo: its latest transition is {what}, not a review "
+            "decision (accept or reject)"
+        )
+    if last.actor != token.holder:
+        raise AuthError(
+            f"patch {uid}: its latest decision ({last.name}) was made by {last.actor!r}; only "
+            "they can undo it (or review the patch again)",
+            status=403,
+            code="forbidden",
+        )
+    before = history[-2].hj1156_class if len(history) > 1 else None
+    note = f"undo of {last.name} ({last.source.value} → {last.target.value}, {iso_utc(last.at)})"
+    reason = (decision.reason or "").strip()
+    return PatchState.SCREENED, f"{note}: {reason}" if reason else note, before
+
+
+def _plan(
+    found: PatchStore,
+    uid: str,
+    attributes: Mapping[str, Any],
+    token: TokenInfo,
+    decision: ReviewDecision,
+) -> tuple[PatchState, str | None, str | None]:
+    """The lifecycle target, reason and class a decision asks for."""
+    if decision.decision == "undo":
+        return _undo_target(found, uid, token, decision)
+    target, reason = _target(decision, attributes.get("hj1156_class"))
+    return target, reason, None if decision.hj1156_class is None else decision.hj1156_class.value
+
+
 def _current(request: Request, uid: str) -> dict[str, Any]:
     found = store(request)
     patch = found.get(uid)
@@ -90,9 +151,8 @@ def review_patch(
         patch = found.get(key)
     except InputError as exc:
         raise NotFoundError(str(exc)) from None
-    target, reason = _target(decision, patch.attributes.get("hj1156_class"))
-    cls = None if decision.hj1156_class is None else decision.hj1156_class.value
     try:
+        target, reason, cls = _plan(found, patch.patch_uid, patch.attributes, token, decision)
         record = found.transition(
             patch.patch_uid,
             target,

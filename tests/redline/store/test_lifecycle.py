@@ -278,3 +278,32 @@ def test_every_state_role_and_outcome_has_a_chinese_label() -> None:
     for group in table.values():
         for text in group.values():
             assert any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+def test_undo_review_returns_to_screened_with_the_class_before() -> None:
+    screen = transition(PatchStatus("P-5"), "screened", actor="tiandi", role="system", at=T0)
+    accepted = transition(
+        screen.status,
+        "reviewed_accepted",
+        actor="eco",
+        role="ecologist",
+        at=T0,
+        hj1156_class="energy",
+    )
+    undo = transition(
+        accepted.status, "screened", actor="eco", role="ecologist", reason="undo", at=T0
+    )
+    assert undo.name == "undo_review" and undo.status.state is PatchState.SCREENED
+    assert undo.status.hj1156_class is None
+    rejected = transition(
+        undo.status, "rejected", actor="eco", role="ecologist", reason="cloud", at=T0
+    )
+    again = transition(
+        rejected.status, "screened", actor="eco", role="reviewer", reason="undo", at=T0
+    )
+    assert again.status.state is PatchState.SCREENED
+    assert replay("P-5", [screen, accepted, undo, rejected, again]).state is PatchState.SCREENED
+    with pytest.raises(LifecycleError, match="requires a reason"):
+        transition(accepted.status, "screened", actor="eco", role="ecologist", at=T0)
+    with pytest.raises(LifecycleError, match="may not perform 'undo_review'"):
+        transition(accepted.status, "screened", actor="x", role="system", reason="u", at=T0)

@@ -27,6 +27,12 @@ reviewed again like a new detection. ``field_checked`` carries the crew's
 :class:`FieldOutcome`; only ``confirmed`` and ``different_class`` can lead to
 rectification, any outcome can be closed (销号) with a reason (e.g. not found, or a
 lawful, approved project).
+
+Undo (``undo_review``): a reviewer who accepted or rejected a patch by mistake takes the
+decision back with a compensating transition ``reviewed_accepted``/``rejected`` →
+``screened`` (with a reason, e.g. "undo"), which restores the class the patch had before
+(the caller passes it); history is never rewritten. The service allows it only for the
+caller's own latest review decision (:mod:`tiandi.service.review`).
 """
 
 from __future__ import annotations
@@ -177,6 +183,8 @@ TRANSITIONS: tuple[Rule, ...] = (
     _rule(S.REOPENED, S.SCREENED, {R.SYSTEM, R.ECOLOGIST}, "screen"),
     _rule(S.REOPENED, S.REVIEWED_ACCEPTED, {R.ECOLOGIST, R.REVIEWER}, "accept"),
     _rule(S.REOPENED, S.REJECTED, {R.SYSTEM, R.ECOLOGIST, R.REVIEWER}, "reject", reason=True),
+    _rule(S.REVIEWED_ACCEPTED, S.SCREENED, {R.ECOLOGIST, R.REVIEWER}, "undo_review", reason=True),
+    _rule(S.REJECTED, S.SCREENED, {R.ECOLOGIST, R.REVIEWER}, "undo_review", reason=True),
 )
 del S, R
 

@@ -151,6 +151,8 @@ def _facts(
 ) -> tuple[str | None, FieldOutcome | None]:
     """The class and field outcome after the transition, validated for it."""
     cls = hj1156_class.strip() if hj1156_class else None
+    if rule.name == "undo_review":  # back to the class before the decision undone
+        return cls, None
     if target is PatchState.REVIEWED_ACCEPTED and rule.name == "recall":
         return status.hj1156_class, None
     if target is PatchState.REVIEWED_ACCEPTED and not cls:
@@ -161,25 +163,7 @@ def _facts(
             "Pass hj1156_class=...",
         )
     if target is PatchState.FIELD_CHECKED:
-        try:
-            found = FieldOutcome(outcome) if outcome is not None else None
-        except ValueError:
-            found = None
-        if found is None:
-            raise _fail(
-                status,
-                target.value,
-                f"field outcome {outcome!r} is missing or unknown",
-                f"Pass outcome= one of: {', '.join(FieldOutcome)}.",
-            )
-        if found is FieldOutcome.DIFFERENT_CLASS and not cls:
-            raise _fail(
-                status,
-                target.value,
-                "outcome 'different_class' requires the class found",
-                "Pass hj1156_class=...",
-            )
-        return (cls or status.hj1156_class), found
+        return (cls or status.hj1156_class), _field_outcome(status, target, cls, outcome)
     if target in (PatchState.REOPENED, PatchState.REJECTED):
         return (cls or status.hj1156_class), None
     if target is PatchState.REVIEWED_ACCEPTED:
@@ -187,6 +171,32 @@ def _facts(
     if target is PatchState.DISPATCHED:
         return status.hj1156_class, None
     return (cls or status.hj1156_class), status.outcome
+
+
+def _field_outcome(
+    status: PatchStatus, target: PatchState, cls: str | None, outcome: FieldOutcome | str | None
+) -> FieldOutcome:
+    """The crew's outcome of a field check, which must be known (with the class found
+    when it is ``different_class``)."""
+    try:
+        found = FieldOutcome(outcome) if outcome is not None else None
+    except ValueError:
+        found = None
+    if found is None:
+        raise _fail(
+            status,
+            target.value,
+            f"field outcome {outcome!r} is missing or unknown",
+            f"Pass outcome= one of: {', '.join(FieldOutcome)}.",
+        )
+    if found is FieldOutcome.DIFFERENT_CLASS and not cls:
+        raise _fail(
+            status,
+            target.value,
+            "outcome 'different_class' requires the class found",
+            "Pass hj1156_class=...",
+        )
+    return found
 
 
 def replay(

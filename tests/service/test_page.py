@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from tiandi.redline.store.lifecycle import PatchState
+from tiandi.redline.vocabulary import ChangeType, HJ1156Class
 from tiandi.service import page
 
 
@@ -53,3 +55,13 @@ def test_missing_map_library_says_to_run_make_setup(
         got = client.get(url)
         assert got.status_code == 503
         assert "make setup" in got.text and str(gone) in got.text
+
+
+def test_page_labels_cover_every_class_state_and_change_type() -> None:
+    text = (page.STATIC_DIR / "i18n.js").read_text(encoding="utf-8")
+    for value in [*HJ1156Class, *PatchState, *ChangeType]:
+        assert f'"{value.value}"' in text, value
+    for cls in HJ1156Class:
+        assert f'"{cls.zh}"' in text, cls
+    for state in PatchState:
+        assert f'"{state.zh}"' in text, state

@@ -1,0 +1,180 @@
+"""The review page end to end in headless Chromium (Playwright driving Debian's chromium):
+sign in, review with the keyboard, reload, reject with a hostile reason, switch language,
+undo; a platform token sees no review controls. The screenshot is kept at
+``var/test-artifacts/review-page.png`` (git-ignored)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from tests.fixtures.service import ServiceHome, make_home
+from tiandi._children import free_port
+from tiandi.service import page as page_module
+from tiandi.service.app import create_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts"
+HOSTILE = "<script>alert(1)</script> not a real change"
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"the review page's browser test cannot run in CI: {reason}")
+    pytest.skip(f"review page browser test skipped: {reason}")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, ServiceHome]]:
+    """The real app under uvicorn on a free loopback port, over a filled store."""
+    if not CHROMIUM.exists():
+        _unavailable(f"{CHROMIUM} is missing (scripts/install-system-deps.sh installs it)")
+    if page_module.missing_assets():
+        pytest.fail(f"OpenLayers is not installed in {page_module.OL_DIR}: run `make setup`")
+    home = make_home(tmp_path_factory.mktemp("page-home"))
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(home.settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail(f"uvicorn did not start on 127.0.0.1:{port}")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", home
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser(served: tuple[str, ServiceHome]) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        launched = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+def _sign_in(browser: Any, url: str, token: str) -> tuple[Any, list[str]]:
+    """A fresh browser context signed in with ``token``, and the page's script errors."""
+    context = browser.new_context(viewport={"width": 1400, "height": 850})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{url}/review/")
+    page.fill("#token", token)
+    page.press("#token", "Enter")
+    page.wait_for_selector("#list li.selected")
+    return page, errors
+
+
+def _row_state(page: Any, uid: str) -> str:
+    return str(page.locator(f'#list li[data-uid="{uid}"] .state').inner_text())
+
+
+def _wait_saved(page: Any) -> None:
+    page.wait_for_selector("#toast.ok")
+    page.evaluate("document.querySelector('#toast').className = ''")
+
+
+def _accept_with_a_class_key(page: Any, home: ServiceHome) -> str:
+    first = str(page.locator("#list li.selected").get_attribute("data-uid"))
+    version = home.store.version(first)
+    page.keyboard.press("3")  # energy (the detected class is mining: a reclassification)
+    assert page.locator("#chosen").inner_text() == "能源开发"
+    page.keyboard.press("a")
+    _wait_saved(page)
+    assert page.locator("#list li.selected").get_attribute("data-uid") != first  # moved on
+    assert home.store.version(first) == version + 1
+    assert home.store.get(first).status.state.value == "reviewed_accepted"
+    last = home.store.audit_records(subject=first)[-1]
+    assert last.actor == "ecologist holder" and last.payload["hj1156_class"] == "energy"
+    return first
+
+
+def _reject_with_a_hostile_reason(page: Any, home: ServiceHome) -> str:
+    alerts: list[str] = []
+    page.on("dialog", lambda d: (alerts.append(d.message), d.dismiss()))
+    page.keyboard.press("j")
+    rejected = str(page.locator("#list li.selected").get_attribute("data-uid"))
+    page.keyboard.press("x")
+    page.wait_for_selector("#reject-dialog[open]")
+    page.fill("#reason-text", HOSTILE)
+    page.press("#reason-text", "Enter")
+    _wait_saved(page)
+    assert home.store.history(rejected)[-1].reason == HOSTILE
+    page.keyboard.press("k")
+    page.wait_for_function("document.querySelector('#history .reason') !== null")
+    assert HOSTILE in page.locator("#history").inner_text()
+    assert page.locator("#history script").count() == 0 and not alerts
+    return rejected
+
+
+def test_ecologist_reviews_with_the_keyboard_and_decisions_persist(
+    served: tuple[str, ServiceHome], browser: Any
+) -> None:
+    url, home = served
+    page, errors = _sign_in(browser, url, home.tokens["ecologist"])
+    assert page.locator("#list li").count() == 16
+    assert page.locator("#map canvas").count() >= 1  # OpenLayers drew (canvas 2D)
+    first = _accept_with_a_class_key(page, home)
+
+    page.reload()
+    page.wait_for_selector("#list li.selected")
+    assert _row_state(page, first) == "审核通过"
+    rejected = _reject_with_a_hostile_reason(page, home)
+
+    page.click("#lang")
+    assert page.locator('[data-i18n="patches"]').inner_text() == "Patches"
+    assert _row_state(page, rejected) == "rejected"
+
+    page.keyboard.press("u")  # takes back the rejection
+    _wait_saved(page)
+    assert home.store.get(rejected).status.state.value == "screened"
+    assert home.store.history(rejected)[-1].name == "undo_review"
+    assert home.store.audit_records(subject=rejected)[-1].actor == "ecologist holder"
+    assert _row_state(page, rejected) == "screened"
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "review-page.png"
+    page.screenshot(path=str(shot))
+    print(f"screenshot of the review page: {shot}")
+    assert shot.stat().st_size > 10_000
+    assert not errors, errors
+    page.context.close()
+
+
+def test_platform_token_sees_no_review_controls(
+    served: tuple[str, ServiceHome], browser: Any
+) -> None:
+    url, home = served
+    page, errors = _sign_in(browser, url, home.tokens["platform"])
+    assert page.locator("#detail-title").count() == 1
+    for control in ("#actions", "#class-keys", "#btn-accept", "#btn-undo"):
+        assert page.locator(control).count() == 0, control
+    head = home.store.audit_head()
+    page.keyboard.press("a")
+    page.keyboard.press("x")
+    assert not page.locator("#reject-dialog").evaluate("d => d.open")
+    assert home.store.audit_head() == head
+    assert not errors, errors
+    page.context.close()

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test setup system-deps lint typecheck pytest bench lock clean
+.PHONY: demo serve test setup system-deps lint typecheck pytest bench lock clean
 
 # The review page's map library (OpenLayers) from the npm registry, pinned by the lock file;
 # reinstalled when node_modules is missing or older than the lock.
@@ -32,6 +32,11 @@ $(STAMP): pyproject.toml requirements.lock
 
 demo: setup
 	$(BIN)/tiandi demo $(DEMO_ARGS)
+
+# The service and its review page over the demo's home (var/, where `make demo` records the
+# run); prints the URL and a fresh demo token per role. SERVE_ARGS e.g. "--port 8090".
+serve: setup
+	$(BIN)/tiandi serve --demo-tokens $(SERVE_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check tiandi tests bench scripts

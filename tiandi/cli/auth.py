@@ -82,18 +82,56 @@ def token_revoke(token_id: Annotated[str, typer.Argument(help="Token id (from li
     Console(highlight=False).print(f"token {info.token_id} ({info.holder}) revoked at {when}")
 
 
+#: The demo's first verification station (tiandi/demo/scene_layout.py), for the demo's field token.
+DEMO_STATION = "ST01"
+
+
+def demo_tokens(
+    settings: Settings, *, station: str = DEMO_STATION, days: float = 1.0
+) -> dict[str, str]:
+    """One fresh token per role, held by "demo" (the field one bound to ``station``),
+    valid for ``days``; role → token. Each is kept hashed like any other token."""
+    from tiandi.service.auth import ServiceRole, TokenStore
+
+    store = TokenStore(settings.tokens_path)
+    made = {}
+    for role in ServiceRole:
+        where = station if role is ServiceRole.FIELD else None
+        made[role.value] = store.create(role, holder="demo", station_id=where, days=days)[1]
+    return made
+
+
 @friendly_errors
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    demo_tokens_: Annotated[
+        bool,
+        typer.Option(
+            "--demo-tokens",
+            help='Create and print a fresh token per role (holder "demo", valid one day; the '
+            "field token for the demo's station ST01), e.g. to try the review page.",
+        ),
+    ] = False,
 ) -> None:
-    """Run the platform service (HTTP API under /api/v1, OpenAPI at /openapi.json)."""
+    """Run the platform service (HTTP API under /api/v1, OpenAPI at /openapi.json, the
+    review page at /review/)."""
     import uvicorn
 
     from tiandi.service.app import create_app
 
-    app = create_app(Settings())
-    Console(stderr=True, highlight=False).print(
+    settings = Settings()
+    app = create_app(settings)
+    out = Console(highlight=False, soft_wrap=True)
+    out.print(
         f"tiandi service at http://{host}:{port}/api/v1 (OpenAPI: /openapi.json, docs: /docs)"
     )
+    out.print(
+        f"review page: http://{host}:{port}/review/ (patch store: {settings.patch_store_path})"
+    )
+    if demo_tokens_:
+        out.print('demo tokens (holder "demo", valid one day; paste one into the page):')
+        for role, token in demo_tokens(settings).items():
+            out.print(f"  {role:<10} {token}")
+    out.print("Ctrl-C to stop")
     uvicorn.run(app, host=host, port=port, log_level="warning")

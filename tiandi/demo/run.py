@@ -108,4 +108,8 @@ def run_demo(
         console.print(f"open {page} in a browser")
     else:
         console.print(f"open {cycle / 'cycle.html'} and {page} in a browser")
+    console.print(
+        "review the patches in the browser: run `make serve` (or `tiandi serve --demo-tokens`) "
+        "and open the review page it prints"
+    )
     return result

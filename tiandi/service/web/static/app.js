@@ -121,12 +121,11 @@ function historyItem(h) {
 
 async function loadPatchExtras(uid) {
   const seq = ++state.detailSeq;
-  const [patch, before, after] = await Promise.all([
-    api.patch(uid).catch(() => null),
-    imageUrl(`/api/v1/patches/${encodeURIComponent(uid)}/chip/before.png`).catch(() => null),
-    imageUrl(`/api/v1/patches/${encodeURIComponent(uid)}/chip/after.png`).catch(() => null),
-  ]);
-  if (seq !== state.detailSeq) return; // another patch was selected meanwhile
+  const stale = () => seq !== state.detailSeq; // another patch was selected meanwhile
+  const chips = ["before", "after"].map((name) =>
+    imageUrl(`/api/v1/patches/${encodeURIComponent(uid)}/chip/${name}.png`).catch(() => null));
+  const patch = await api.patch(uid).catch(() => null);
+  if (stale()) return;
   if (patch) {
     updateFeature(patch, false);
     $("#detail-version").textContent = String(patch.properties.version);
@@ -134,9 +133,11 @@ async function loadPatchExtras(uid) {
     const list = clear($("#history"));
     for (const h of [...patch.history].reverse()) list.append(historyItem(h));
   }
-  const chips = clear($("#chips"));
+  const [before, after] = await Promise.all(chips);
+  if (stale()) return;
+  const box = clear($("#chips"));
   for (const [name, url] of [["before", before], ["after", after]]) {
-    if (url) chips.append(el("figure", {}, el("img", { src: url, alt: t(name) }), el("figcaption", {}, t(name))));
+    if (url) box.append(el("figure", {}, el("img", { src: url, alt: t(name) }), el("figcaption", {}, t(name))));
   }
 }
 
@@ -217,10 +218,16 @@ async function loadRasters() {
   const runId = $("#f-run").value || state.runs.at(-1)?.run_id;
   const panel = clear($("#layers"));
   let layers = [];
+  let bounds = null;
   if (runId) {
-    try { layers = (await api.layers(runId)).layers || []; } catch { layers = []; }
+    try {
+      const found = await api.layers(runId); // 404 when the run has no rasters: no layers
+      layers = found.layers || [];
+      bounds = found.bounds || null;
+    } catch { layers = []; }
   }
   const entries = state.map.setRasters(layers);
+  if (!state.features.length && bounds) state.map.fitBounds(bounds);
   if (!entries.length) {
     panel.append(el("p", { class: "muted", dataset: { i18n: "no_rasters" } }, t("no_rasters")));
     return;

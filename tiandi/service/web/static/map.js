@@ -71,6 +71,12 @@ export class ReviewMap {
     }
   }
 
+  // Bounds [west, south, east, north] in EPSG:4326.
+  fitBounds(bounds) {
+    const extent = ol.proj.transformExtent(bounds, "EPSG:4326", "EPSG:3857");
+    this.map.getView().fit(extent, { padding: [20, 20, 20, 20] });
+  }
+
   updatePatch(feature) {
     const found = this.patches.getFeatureById(feature.id);
     if (found) found.setProperties(feature.properties);
@@ -133,7 +139,22 @@ export class ReviewMap {
       ctx.closePath();
       ctx.clip();
     });
-    layer.on("postrender", (event) => event.context.restore());
+    layer.on("postrender", (event) => {
+      const ctx = event.context;
+      ctx.restore();
+      const size = this.map.getSize();
+      const x = (size[0] * this.swipe) / 100;
+      const top = ol.render.getRenderPixel(event, [x, 0]);
+      const bottom = ol.render.getRenderPixel(event, [x, size[1]]);
+      ctx.save(); // the swipe line
+      ctx.strokeStyle = "#ffffff";
+      ctx.lineWidth = 2;
+      ctx.beginPath();
+      ctx.moveTo(top[0], top[1]);
+      ctx.lineTo(bottom[0], bottom[1]);
+      ctx.stroke();
+      ctx.restore();
+    });
   }
 
   setSwipe(percent) {

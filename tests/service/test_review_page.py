@@ -178,3 +178,19 @@ def test_platform_token_sees_no_review_controls(
     assert home.store.audit_head() == head
     assert not errors, errors
     page.context.close()
+
+
+def test_field_token_is_told_it_cannot_read_patches(
+    served: tuple[str, ServiceHome], browser: Any
+) -> None:
+    url, home = served
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page.goto(f"{url}/review/")
+    page.fill("#token", home.tokens["field"])
+    page.press("#token", "Enter")
+    page.wait_for_selector("#toast.error")
+    assert "field" in page.locator("#toast").inner_text()
+    assert page.locator("#list li").count() == 0 and page.locator("#actions").count() == 0
+    context.close()

@@ -194,3 +194,26 @@ def test_field_token_is_told_it_cannot_read_patches(
     assert "field" in page.locator("#toast").inner_text()
     assert page.locator("#list li").count() == 0 and page.locator("#actions").count() == 0
     context.close()
+
+
+def test_a_stale_decision_shows_the_current_state_and_is_not_retried(
+    served: tuple[str, ServiceHome], browser: Any
+) -> None:
+    url, home = served
+    page, errors = _sign_in(browser, url, home.tokens["ecologist"])
+    page.keyboard.press("j")
+    page.keyboard.press("j")
+    uid = str(page.locator("#list li.selected").get_attribute("data-uid"))
+    page.wait_for_function(
+        f"document.querySelector('#detail-version').textContent === '{home.store.version(uid)}'"
+    )
+    home.store.transition(uid, "rejected", actor="colleague", role="ecologist", reason="cloud")
+    head = home.store.audit_head()
+    page.keyboard.press("a")
+    page.wait_for_selector("#toast.error")
+    assert "已剔除" in page.locator("#toast").inner_text()  # the state it has now
+    assert home.store.audit_head() == head  # nothing written, nothing retried
+    assert page.locator("#list li.selected").get_attribute("data-uid") == uid
+    assert page.locator("#detail-state").inner_text() == "已剔除（伪变化）"
+    assert not errors, errors
+    page.context.close()

@@ -150,18 +150,31 @@ export function updateFeature(feature, redraw = true) {
   if (redraw) renderList();
 }
 
+// Move the list's highlight without rebuilding it (hundreds of rows, one key press each).
+function markSelected() {
+  const list = $("#list");
+  if (list.children.length !== state.order.length) { renderList(); return; }
+  list.querySelector(".selected")?.classList.remove("selected");
+  const row = list.children[state.index];
+  row?.classList.add("selected");
+  row?.scrollIntoView({ block: "nearest" });
+}
+
 export function select(index) {
   if (!state.order.length) return;
   state.index = Math.max(0, Math.min(index, state.order.length - 1));
   const f = current();
   state.chosenClass = f.properties.reviewed_class || f.properties.hj1156_class || null;
-  renderList();
+  markSelected();
   renderDetail();
   state.map.select(f.id);
 }
 
 export const step = (delta) => select(state.index + delta);
-export const selectUid = (uid) => select(state.order.indexOf(uid));
+export function selectUid(uid) {
+  const index = state.order.indexOf(uid);
+  if (index >= 0) select(index);
+}
 
 export function chooseClass(cls) {
   state.chosenClass = cls;

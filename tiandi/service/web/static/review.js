@@ -9,7 +9,10 @@ import {
   updateFeature,
 } from "./app.js";
 
-const decided = []; // patch ids decided in this session, newest last (for undo)
+// Patch ids decided in this tab, newest last (for undo; kept across reloads).
+const DECIDED_KEY = "tiandi.decided";
+const decided = JSON.parse(sessionStorage.getItem(DECIDED_KEY) || "[]");
+const remember = () => sessionStorage.setItem(DECIDED_KEY, JSON.stringify(decided.slice(-200)));
 let installed = false;
 let busy = false;
 
@@ -25,6 +28,7 @@ async function decide(feature, body, { advance = true, undo = false } = {}) {
     if (undo) selectUid(feature.id);
     else {
       decided.push(feature.id);
+      remember();
       if (advance) step(1);
       else renderDetail();
     }
@@ -57,12 +61,19 @@ function accept() {
   decide(feature, { decision, hj1156_class: cls });
 }
 
-function undo() {
+async function undo() {
+  if (busy) return;
   const uid = decided.pop();
+  remember();
   if (!uid) { toast(t("nothing_to_undo"), "error"); return; }
-  selectUid(uid);
-  const feature = current();
-  if (feature && feature.id === uid) decide(feature, { decision: "undo" }, { undo: true });
+  let feature;
+  try {
+    feature = await api.patch(uid); // its version now, even when filtered out of the list
+  } catch (err) {
+    toast(t("refused", { msg: err.message }), "error");
+    return;
+  }
+  await decide(feature, { decision: "undo" }, { undo: true });
 }
 
 function rejectDialog() {

@@ -16,6 +16,7 @@ from tiandi.service.deps import Services, install_error_handlers
 from tiandi.service.field import router as field_router
 from tiandi.service.platform import router as platform_router
 from tiandi.service.review import router as review_router
+from tiandi.service.runs import router as runs_router
 from tiandi.settings import Settings
 
 API_PREFIX = "/api/v1"
@@ -40,4 +41,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(platform_router, prefix=API_PREFIX)
     app.include_router(review_router, prefix=API_PREFIX)
     app.include_router(field_router, prefix=API_PREFIX)
+    app.include_router(runs_router, prefix=API_PREFIX)
     return app

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: File name of the embedded patch store (in ``home``, and in the demo cycle's folder).
@@ -64,7 +64,12 @@ class Settings(BaseSettings):
     )
     prefect_api_url: str | None = Field(
         default=None,
-        description="Prefect API the service starts runs through (None: PREFECT_API_URL).",
+        # the field's own name last: read from the environment it would match PREFECT_API_URL
+        validation_alias=AliasChoices(
+            "TIANDI_PREFECT_API_URL", "PREFECT_API_URL", "prefect_api_url"
+        ),
+        description="Prefect API the service starts runs through (TIANDI_PREFECT_API_URL, "
+        "else PREFECT_API_URL).",
     )
     prefect_ui_url: str | None = Field(
         default=None,

@@ -14,6 +14,7 @@ from tiandi.redline.store.open import open_store
 from tiandi.service.auth import TokenStore
 from tiandi.service.deps import Services, install_error_handlers
 from tiandi.service.field import router as field_router
+from tiandi.service.operators import router as operators_router
 from tiandi.service.platform import router as platform_router
 from tiandi.service.review import router as review_router
 from tiandi.service.runs import router as runs_router
@@ -42,4 +43,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(review_router, prefix=API_PREFIX)
     app.include_router(field_router, prefix=API_PREFIX)
     app.include_router(runs_router, prefix=API_PREFIX)
+    app.include_router(operators_router, prefix=API_PREFIX)
     return app

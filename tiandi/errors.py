@@ -75,6 +75,16 @@ class AuthError(TiandiError):
         self.code = code
 
 
+class UploadError(InputError):
+    """An uploaded file is refused before anything is read from it (too big, wrong type,
+    unsafe name). ``status`` is the HTTP status the service answers with (413, 415, 422)."""
+
+    def __init__(self, message: str, *, status: int = 422, code: str = "invalid_upload") -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
 # field round trip
 
 

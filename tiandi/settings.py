@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: File name of the embedded patch store (in ``home``, and in the demo cycle's folder).
@@ -57,6 +57,28 @@ class Settings(BaseSettings):
     patch_schema: str = Field(
         default="tiandi", description="PostgreSQL schema of the patch store (with patch_dsn)."
     )
+    field_upload_max_mb: float = Field(
+        default=200.0,
+        gt=0,
+        description="Largest returned field package the service accepts (MB); larger: 413.",
+    )
+    prefect_api_url: str | None = Field(
+        default=None,
+        # the field's own name last: read from the environment it would match PREFECT_API_URL
+        validation_alias=AliasChoices(
+            "TIANDI_PREFECT_API_URL", "PREFECT_API_URL", "prefect_api_url"
+        ),
+        description="Prefect API the service starts runs through (TIANDI_PREFECT_API_URL, "
+        "else PREFECT_API_URL).",
+    )
+    prefect_ui_url: str | None = Field(
+        default=None,
+        description="Prefect UI for links to flow runs (None: the API URL without /api).",
+    )
+    prefect_deployment: str = Field(
+        default="detect_changes/on-demand",
+        description="Deployment (flow/deployment) that POST /api/v1/runs starts.",
+    )
 
     @property
     def catalog_path(self) -> Path:
@@ -72,6 +94,17 @@ class Settings(BaseSettings):
     def tokens_path(self) -> Path:
         """The service's token table (SQLite; hashes only, never the tokens themselves)."""
         return self.home / "service" / "tokens.sqlite"
+
+    @property
+    def field_packages_dir(self) -> Path:
+        """Where the service finds each station's current field package:
+        ``<home>/field/packages/<station>/<station>.gpkg`` (``tiandi dispatch``'s default --out)."""
+        return self.home / "field" / "packages"
+
+    @property
+    def field_results_path(self) -> Path:
+        """The field-result store (``tiandi field import``'s default)."""
+        return self.home / "field" / "field-results.gpkg"
 
     @property
     def prefect_home(self) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from tests.fixtures.field import patches, tasks, write_composites
@@ -13,6 +14,7 @@ from tiandi.redline.field.tasks import write_station_packages
 from tiandi.redline.store.gpkg import GpkgPatchStore, RunInfo
 from tiandi.redline.store.lifecycle import PatchState
 from tiandi.redline.store.recording import record_detections
+from tiandi.settings import Settings
 
 T0 = datetime(2025, 8, 1, tzinfo=UTC)
 
@@ -61,3 +63,18 @@ def test_dispatch_of_unreviewed_patches_leaves_no_package(tmp_path: Path) -> Non
     assert code == 2, output
     assert "reviewed_accepted" in output
     assert not list(out.glob("*/*.gpkg")), "a refused dispatch left packages behind"
+
+
+def test_dispatch_without_out_writes_where_the_service_serves_packages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TIANDI_HOME", str(tmp_path / "home"))
+    result = CliRunner().invoke(
+        app,
+        ["dispatch", "--run", str(_run_dir(tmp_path)), "--no-form",
+         "--dispatched-at", "2025-08-02T00:00:00+00:00"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    served = Settings().field_packages_dir
+    assert served == tmp_path / "home" / "field" / "packages"
+    assert [p.name for p in served.glob("*/*.gpkg")] == ["S1.gpkg"]

@@ -27,6 +27,9 @@ ENDPOINTS: list[tuple[tuple[str, str, Any], set[str]]] = [
     ),
     (("GET", f"/api/v1/stations/{STATION}/tasks", None), {"field", "operator"}),
     (("GET", "/api/v1/me", None), {"platform", "ecologist", "operator", "field"}),
+    (("GET", "/api/v1/changes?since_run=run-1", None), {"platform", "ecologist", "operator"}),
+    # an empty body: allowed means past auth (422), and no Prefect is needed for that
+    (("POST", "/api/v1/runs", {}), {"operator"}),
 ]
 ROLES = ("platform", "ecologist", "operator", "field")
 

@@ -27,7 +27,13 @@ field_app = typer.Typer(help="Field verification: take packages back.", no_args_
 @friendly_errors
 def dispatch(
     run: Annotated[Path, typer.Option(help="Output folder of a detect-changes run.")],
-    out: Annotated[Path, typer.Option(help="Folder for the station packages.")],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for the station packages (default: TIANDI_HOME/field/packages, "
+            "where `tiandi serve` hands them to the stations)."
+        ),
+    ] = None,
     stations: Annotated[
         Path | None,
         typer.Option(help="Stations (jurisdictions) to assign the run's patches to afresh."),
@@ -58,6 +64,7 @@ def dispatch(
     build_form = qgis_available() if form is None else form
     if form is None and not build_form:
         console.print("QGIS (python3-qgis) not found: packages are written without the form")
+    out = out if out is not None else settings.field_packages_dir
     packages = dispatch_run(
         run,
         out,
@@ -123,7 +130,7 @@ def field_import(
     from tiandi.redline.field.importer import ImportOptions, import_field_package
     from tiandi.redline.field.results_store import SqliteFieldStore
 
-    target = store or settings.home / "field" / "field-results.gpkg"
+    target = store or settings.field_results_path
     options = ImportOptions(max_bytes=int(max_mb * 1e6), photo_tolerance_m=tolerance_m)
     who = actor or getpass.getuser()
     if patch_store is None:

@@ -14,9 +14,12 @@ from fastapi import FastAPI
 from tiandi.redline.store.open import open_store
 from tiandi.service.auth import TokenStore
 from tiandi.service.deps import Services, install_error_handlers
+from tiandi.service.field import router as field_router
+from tiandi.service.operators import router as operators_router
 from tiandi.service.page import mount_page
 from tiandi.service.platform import router as platform_router
 from tiandi.service.review import router as review_router
+from tiandi.service.runs import router as runs_router
 from tiandi.settings import Settings
 
 API_PREFIX = "/api/v1"
@@ -30,14 +33,18 @@ def create_app(settings: Settings) -> FastAPI:
         summary="Change patches (图斑) in red-line zones and reserves: read, review, audit.",
         description=(
             "Send `Authorization: Bearer <token>` (tokens from `tiandi auth token create`). "
-            "Roles: platform (read), ecologist (read, review), operator (read, station "
-            "tasks), field (its own station's tasks). Errors are JSON "
-            '`{"error": code, "message": text}`.'
+            "Roles: platform (read), ecologist (read, review), operator (read, every "
+            "station, runs), field (its own station's tasks, package and results). Errors "
+            'are JSON `{"error": code, "message": text}`.'
         ),
     )
     app.state.services = Services(open_store(settings), TokenStore(settings.tokens_path))
+    app.state.settings = settings
     install_error_handlers(app)
     app.include_router(platform_router, prefix=API_PREFIX)
     app.include_router(review_router, prefix=API_PREFIX)
+    app.include_router(field_router, prefix=API_PREFIX)
+    app.include_router(runs_router, prefix=API_PREFIX)
+    app.include_router(operators_router, prefix=API_PREFIX)
     mount_page(app)
     return app

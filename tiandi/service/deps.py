@@ -3,7 +3,7 @@
 Errors leave the service as JSON ``{"error": code, "message": text}`` (plus details
 where useful): :func:`error_response` builds them and :func:`install_error_handlers`
 maps tiandi's exceptions and FastAPI's own to them (401/403 auth, 404 unknown, 409
-conflicts, 422 bad input).
+conflicts, 413/415/422 refused uploads, 422 bad input, 503 a service it needs is down).
 """
 
 from __future__ import annotations
@@ -22,13 +22,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from tiandi.errors import (
     AuthError,
     ConflictError,
+    DuplicateImportError,
     InputError,
     LifecycleError,
     NotFoundError,
+    ServiceError,
     TiandiError,
+    UploadError,
 )
 from tiandi.redline.store.gpkg import PatchStore
 from tiandi.service.auth import ServiceRole, TokenInfo, TokenStore
+from tiandi.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `tiandi auth token create`.")
 
@@ -47,6 +51,12 @@ class Services:
 def services(request: Request) -> Services:
     """The app's :class:`Services`."""
     found: Services = request.app.state.services
+    return found
+
+
+def app_settings(request: Request) -> Settings:
+    """The settings the app was created with (``app.state.settings``)."""
+    found: Settings = request.app.state.settings
     return found
 
 
@@ -104,6 +114,28 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+#: (exception class, status, code) in the order they are tried (subclasses first).
+_STATUS: tuple[tuple[type[Exception], int, str], ...] = (
+    (NotFoundError, 404, "not_found"),
+    (DuplicateImportError, 409, "duplicate_import"),
+    (LifecycleError, 409, "transition_not_allowed"),
+    (InputError, 422, "invalid_input"),
+    (ServiceError, 503, "service_unavailable"),
+)
+
+
+def tiandi_error_response(exc: Exception) -> JSONResponse:
+    """The JSON error of one of tiandi's exceptions (500 for one not listed)."""
+    if isinstance(exc, UploadError):
+        return error_response(exc.status, exc.code, str(exc))
+    if isinstance(exc, ConflictError):
+        return error_response(409, "stale_version", str(exc), version=exc.current_version)
+    for cls, status, code in _STATUS:
+        if isinstance(exc, cls):
+            return error_response(status, code, str(exc))
+    return error_response(500, "service_error", str(exc))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map exceptions to JSON errors with the right status."""
 
@@ -112,15 +144,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(err.status, err.code, str(err))
 
     async def on_tiandi(_: Request, exc: Exception) -> JSONResponse:
-        if isinstance(exc, NotFoundError):
-            return error_response(404, "not_found", str(exc))
-        if isinstance(exc, ConflictError):
-            return error_response(409, "stale_version", str(exc), version=exc.current_version)
-        if isinstance(exc, LifecycleError):
-            return error_response(409, "transition_not_allowed", str(exc))
-        if isinstance(exc, InputError):
-            return error_response(422, "invalid_input", str(exc))
-        return error_response(500, "service_error", str(exc))
+        return tiandi_error_response(exc)
 
     async def on_validation(_: Request, exc: Exception) -> JSONResponse:
         message = _validation_message(exc) if isinstance(exc, RequestValidationError) else ""

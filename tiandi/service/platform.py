@@ -115,17 +115,39 @@ def list_patches(
         limit=limit,
     )
     page = store(request).query_patches(query)
+    return paged(request, [feature_of(p) for p in page.patches], page.next_after)
+
+
+def paged(request: Request, rows: list[dict[str, Any]], next_after: str | None) -> dict[str, Any]:
+    """A FeatureCollection page with ``self`` and (unless it is the last) ``next`` links."""
     links = [{"rel": "self", "href": str(request.url)}]
-    if page.next_after is not None:
-        href = str(request.url.include_query_params(after=page.next_after))
-        links.append({"rel": "next", "href": href})
+    if next_after is not None:
+        links.append(
+            {"rel": "next", "href": str(request.url.include_query_params(after=next_after))}
+        )
     return {
         "type": "FeatureCollection",
-        "features": [feature_of(p) for p in page.patches],
-        "numberReturned": len(page.patches),
-        "next": links[-1]["href"] if page.next_after is not None else None,
+        "features": rows,
+        "numberReturned": len(rows),
+        "next": links[-1]["href"] if next_after is not None else None,
         "links": links,
     }
+
+
+@router.get("/changes", summary="Patches created, updated or closed since a run")
+def changes_since(
+    _: Reader,
+    request: Request,
+    since_run: Annotated[str, Query(description="Run id: changes recorded after it.")],
+    after: Annotated[str | None, Query(description="Cursor: the last patch_uid seen.")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+) -> dict[str, Any]:
+    """Patches first detected by a later run (``change: created``), closed since
+    (``closed``), or with a later detection, state or class change (``updated``), as a
+    GeoJSON page ordered by patch_uid like ``/patches``; 404 for an unknown run."""
+    page = store(request).changes_since(since_run, after=after, limit=limit)
+    out = paged(request, [feature_of(p) for p in page.patches], page.next_after)
+    return {"since_run": since_run, **out}
 
 
 @router.get("/patches/{key}", summary="One patch with its version and history")

@@ -1,4 +1,4 @@
-"""Ecologists' review decisions, field stations' task lists, and who the caller is.
+"""Ecologists' review decisions, and who the caller is (station tasks: :mod:`.field`).
 
 A review decision goes through the patch store's lifecycle (``screened``/``reopened`` →
 ``reviewed_accepted`` or ``rejected``) with the token's holder as the actor, role
@@ -13,7 +13,6 @@ before, the reason naming the decision undone); the history keeps both.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -33,7 +32,6 @@ from tiandi.service.geojson import clean_dict, feature
 
 router = APIRouter()
 Ecologist = Annotated[TokenInfo, Depends(require(ServiceRole.ECOLOGIST))]
-StationReader = Annotated[TokenInfo, Depends(require(ServiceRole.FIELD, ServiceRole.OPERATOR))]
 
 
 class ReviewDecision(BaseModel):
@@ -174,31 +172,6 @@ def review_patch(
         "patch": _current(request, patch.patch_uid),
     }
     return JSONResponse(clean_dict(body))
-
-
-_STATION = re.compile(r"\bto station (?P<station>\S+?),")
-
-
-@router.get("/stations/{station_id}/tasks", tags=["field"], summary="A station's open tasks")
-def station_tasks(station_id: str, token: StationReader, request: Request) -> dict[str, Any]:
-    """Patches dispatched to ``station_id`` and not yet checked in the field. A field
-    token sees only its own station (403 for another)."""
-    if token.role is ServiceRole.FIELD and token.station_id != station_id:
-        raise AuthError(
-            f"token {token.token_id} is bound to station {token.station_id!r}, not {station_id!r}",
-            status=403,
-            code="forbidden",
-        )
-    found = store(request)
-    tasks = []
-    for uid, reason in sorted(found.latest_reasons("dispatch").items()):
-        match = _STATION.search(reason)
-        if match is None or match["station"] != station_id:
-            continue
-        status = found.get(uid).status
-        if status.state is PatchState.DISPATCHED:
-            tasks.append({"patch_uid": uid, "state": status.state.value, "dispatch": reason})
-    return {"station_id": station_id, "tasks": tasks}
 
 
 @router.get("/me", tags=["auth"], summary="The caller's token: holder, role, station, expiry")

@@ -8,7 +8,7 @@ import pytest
 
 from tests.fixtures.service import fill_store
 from tests.fixtures.store import make_store
-from tiandi.errors import ConflictError, InputError
+from tiandi.errors import ConflictError, InputError, NotFoundError
 from tiandi.redline.store.gpkg import PatchStore
 from tiandi.redline.store.queries import PatchQuery
 
@@ -109,3 +109,18 @@ def test_two_decisions_on_the_same_version_apply_once(store: PatchStore) -> None
         t.join(30)
     assert sorted(outcomes) == ["applied", "conflict"]
     assert len(store.history("TB-z1")) == 2 and store.verify_audit().ok
+
+
+def test_changes_since_a_run_on_both_backends(store: PatchStore) -> None:
+    first = store.changes_since("run-1", after=None, limit=2)
+    rest = store.changes_since("run-1", after=first.next_after, limit=2)
+    rows = [*first.patches, *rest.patches]
+    assert rest.next_after is None and len(rows) == 3
+    assert {(r.attributes["patch_id"], r.attributes["change"]) for r in rows} == {
+        ("TB-z0", "created"),
+        ("TB-z1", "created"),
+        ("TB-z2", "created"),
+    }
+    assert all(r.version >= 2 and not r.geometry.is_empty for r in rows)
+    with pytest.raises(NotFoundError, match="run 'run-9' is not recorded"):
+        store.changes_since("run-9", after=None, limit=10)

@@ -20,6 +20,7 @@ this module is the one place where both reach the patch store
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 from contextlib import closing
@@ -79,6 +80,26 @@ def package_tasks(gpkg: Path) -> list[DispatchedTask]:
     return [DispatchedTask(meta["package_id"], meta["station_id"], str(t), str(p)) for t, p in rows]
 
 
+_DISPATCH_REASON = re.compile(
+    r"^field package (?P<package>\S+) to station (?P<station>\S+?), task (?P<task>\S+)$"
+)
+
+
+def dispatch_reason(task: DispatchedTask) -> str:
+    """The reason a dispatch transition records: package, station and task, in a fixed
+    form that :func:`dispatched_task` reads back (the one place that spells it)."""
+    return f"field package {task.package_id} to station {task.station_id}, task {task.task_id}"
+
+
+def dispatched_task(patch_id: str, reason: str) -> DispatchedTask | None:
+    """The task a dispatch transition's ``reason`` names (None when it was written in
+    another form, e.g. by hand)."""
+    found = _DISPATCH_REASON.match(reason.strip())
+    if found is None:
+        return None
+    return DispatchedTask(found["package"], found["station"], found["task"], patch_id)
+
+
 def record_dispatch(
     store: PatchStore,
     packages: Sequence[Path],
@@ -107,7 +128,7 @@ def record_dispatch(
             PatchState.DISPATCHED,
             actor=actor,
             role=Role.DISPATCHER,
-            reason=f"field package {t.package_id} to station {t.station_id}, task {t.task_id}",
+            reason=dispatch_reason(t),
             at=when,
         )
         for t in tasks
@@ -120,16 +141,18 @@ def record_field_import(
     results: Iterable[StoredResult],
     *,
     at: datetime | None = None,
+    recorded_by: str = "system",
 ) -> FieldSync:
     """Record an import in the patch store and move its accepted results' patches.
 
     ``results``: the field store's results (those of ``report.import_id`` with status
-    ``accepted`` are used). The audit record ``field_import`` (subject = import id) lists
-    everything the import did, rejections with their reasons included.
+    ``accepted`` are used). The audit record ``field_import`` (subject = import id,
+    actor ``recorded_by``: who brought the package in) lists everything the import did,
+    rejections with their reasons included.
     """
     when = at or datetime.now(UTC)
     store.record_event(
-        actor="system",
+        actor=recorded_by,
         role=Role.SYSTEM.value,
         action="field_import",
         subject=report.import_id,
@@ -197,9 +220,11 @@ def import_field_results(
     now: datetime | None = None,
     options: ImportOptions | None = None,
     strict: bool = True,
+    recorded_by: str = "system",
 ) -> tuple[ImportReport, FieldSync]:
     """Import the field package at ``path`` (:func:`import_field_package`) and record it in
-    the patch store (:func:`record_field_import`).
+    the patch store (:func:`record_field_import`, its ``field_import`` event attributed to
+    ``recorded_by``).
 
     With ``strict``, rejections raise :class:`SubmissionsRejectedError` after the accepted
     results have been recorded and their patches moved (as the field import does).
@@ -210,6 +235,11 @@ def import_field_results(
             path, field_store, actor=actor, now=moment, options=options, strict=strict
         )
     except SubmissionsRejectedError as exc:
-        record_field_import(patch_store, exc.report, field_store.results(), at=moment)
+        record_field_import(
+            patch_store, exc.report, field_store.results(), at=moment, recorded_by=recorded_by
+        )
         raise
-    return report, record_field_import(patch_store, report, field_store.results(), at=moment)
+    sync = record_field_import(
+        patch_store, report, field_store.results(), at=moment, recorded_by=recorded_by
+    )
+    return report, sync

@@ -111,6 +111,10 @@ class PatchStore(Protocol):
         """One page of patches matching ``query``, in patch_uid order."""
         ...
 
+    def changes_since(self, run_id: str, *, after: str | None, limit: int) -> PatchPage:
+        """Patches created, updated or closed after run ``run_id``, with ``change``."""
+        ...
+
     def version(self, key: str) -> int:
         """The version of a patch (detections + transitions recorded about it)."""
         ...

@@ -22,7 +22,7 @@ from typing import Any
 from shapely.geometry.base import BaseGeometry
 
 from tiandi._time import iso_utc
-from tiandi.errors import InputError
+from tiandi.errors import InputError, NotFoundError
 from tiandi.redline.store._backend import Tx
 from tiandi.redline.store._import import SqlRunImport
 from tiandi.redline.store.audit_chain import GENESIS, HEAD_TABLE
@@ -169,6 +169,50 @@ class SqlPatchQueries(SqlRunImport):
             for r in rows[: query.limit]
         )
         return PatchPage(found, found[-1].patch_uid if more and found else None)
+
+    def changes_since(self, run_id: str, *, after: str | None, limit: int) -> PatchPage:
+        """Patches changed after the run ``run_id`` was recorded, in ``patch_uid`` order,
+        each with ``change``: ``created`` (first detected by a later run), ``closed``
+        (closed since) or ``updated`` (a later detection, state or class change).
+
+        "After" is by the audit chain's order (the run's ``run`` record), not by clocks.
+        Raises :class:`~tiandi.errors.NotFoundError` for an unknown run.
+        """
+        limit = PatchQuery(limit=limit).checked().limit
+        later = "SELECT subject FROM tiandi_audit WHERE action = 'run' AND seq > ?"
+        cols = ", ".join(PATCH_NAMES)
+        sql = (
+            f"SELECT {cols}, CASE WHEN first_run IN ({later}) THEN 'created' "
+            "WHEN state = 'closed' AND patch_uid IN (SELECT patch_uid FROM patch_transitions "
+            "WHERE target = 'closed' AND audit_seq > ?) THEN 'closed' ELSE 'updated' END, "
+            f"{VERSION_SQL}, {self._geom_select('geom')} FROM patches WHERE patch_uid > ? AND ("
+            "patch_uid IN (SELECT patch_uid FROM patch_transitions WHERE audit_seq > ?) OR "
+            f"patch_uid IN (SELECT patch_uid FROM patch_detections WHERE run_id IN ({later}))) "
+            "ORDER BY patch_uid LIMIT ?"
+        )
+        with self._tx(write=False) as tx:
+            found = tx.rows(
+                "SELECT seq FROM tiandi_audit WHERE action = 'run' AND subject = ? "
+                "ORDER BY seq DESC LIMIT 1",
+                (run_id,),
+            )
+            if not found:
+                raise NotFoundError(
+                    f"run {run_id!r} is not recorded in the patch store {self.location}; "
+                    "list the runs with GET /api/v1/runs"
+                )
+            seq = int(found[0][0])
+            rows = tx.rows(sql, (seq, seq, after or "", seq, seq, limit + 1))
+        page = tuple(
+            PatchRow(
+                str(r[0]),
+                {**self._row_attrs(r), "change": str(r[-3])},
+                self._geom_out(r[-1]),
+                int(r[-2]),
+            )
+            for r in rows[:limit]
+        )
+        return PatchPage(page, page[-1].patch_uid if len(rows) > limit and page else None)
 
     def _row_attrs(self, row: Sequence[Any]) -> dict[str, Any]:
         """The ``patches`` columns of a selected row (times as ISO text)."""

@@ -1,0 +1,129 @@
+"""A run's outputs as a STAC Item: ``GET /runs/{run_id}/stac``.
+
+The run's folder is the one the store recorded for it (:func:`run_dir`:
+``RunInfo.parameters["run_dir"]``); the item lists its change probability, change mask,
+composites and patches (through :func:`tiandi.catalog.items.output_item`: projection,
+raster bands, file sizes and checksums), the datetime range from the start of the
+``before`` period to the end of the ``after`` period, the zone-set version and the
+detector, and links to the configured STAC API (``TIANDI_STAC_API_URL``) when one is set.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import pystac
+from fastapi import APIRouter, Depends, Request
+
+from tiandi import __version__
+from tiandi._time import parse_time, period_end
+from tiandi.catalog.items import ProcessingInfo, output_item
+from tiandi.errors import InputError, NotFoundError
+from tiandi.redline.run_layout import RunLayout
+from tiandi.redline.store.gpkg import PatchStore, RunInfo
+from tiandi.service.auth import TokenInfo
+from tiandi.service.deps import READERS, app_settings, require, store
+
+router = APIRouter(tags=["platform"])
+Reader = Annotated[TokenInfo, Depends(require(*READERS))]
+#: The collection the flow registers run outputs in (``tiandi.flows.detect_changes``).
+OUTPUT_COLLECTION = "tiandi-outputs"
+_ROLES = {"change_prob": ["data"], "change_mask": ["data"], "patches": ["data"]}
+
+
+def run_dir(patch_store: PatchStore, run_id: str) -> Path:
+    """The output folder the store recorded for ``run_id`` (``parameters["run_dir"]``);
+    :class:`NotFoundError` for an unknown run or one recorded without it."""
+    for info, _ in patch_store.runs():
+        if info.run_id == run_id:
+            folder = info.parameters.get("run_dir")
+            if not folder:
+                raise NotFoundError(
+                    f"run {run_id!r} was recorded without its output folder (parameters."
+                    "run_dir); record it again with a tiandi that records the folder"
+                )
+            return Path(str(folder))
+    raise NotFoundError(f"run {run_id!r} is not in the patch store; list them with GET /runs")
+
+
+def _run_info(patch_store: PatchStore, run_id: str) -> RunInfo:
+    for info, _ in patch_store.runs():
+        if info.run_id == run_id:
+            return info
+    raise NotFoundError(f"run {run_id!r} is not in the patch store; list them with GET /runs")
+
+
+def _period_start(period: str) -> datetime:
+    return parse_time(period.split("/")[0], "period")
+
+
+def run_item(info: RunInfo, folder: Path, stac_api_url: str | None) -> pystac.Item:
+    """The STAC item of the outputs of run ``info`` in ``folder``."""
+    layout = RunLayout(folder)
+    assets = {
+        "change_prob": layout.change_prob,
+        "change_mask": layout.change_mask,
+        **layout.composites(),
+        "patches": layout.patches,
+    }
+    missing = [k for k, p in assets.items() if not p.is_file()]
+    if missing:
+        raise NotFoundError(
+            f"run {info.run_id!r}: its folder {folder} lacks {', '.join(missing)}; the outputs "
+            "were moved or deleted"
+        )
+    detector = info.parameters.get("detector")
+    item = output_item(
+        f"{info.run_id}-change",
+        assets,
+        datetime=period_end(info.period_after),
+        collection=OUTPUT_COLLECTION,
+        processing=ProcessingInfo(
+            lineage=f"tiandi detect_changes {info.period_before} -> {info.period_after}",
+            software={"tiandi": __version__},
+            model=None if detector is None else str(detector),
+        ),
+        properties={
+            "start_datetime": _period_start(info.period_before).isoformat(),
+            "end_datetime": period_end(info.period_after).isoformat(),
+            "tiandi:run_id": info.run_id,
+            "tiandi:zone_set_version": info.zone_set_version,
+            "tiandi:detector": detector,
+            "tiandi:period_before": info.period_before,
+            "tiandi:period_after": info.period_after,
+        },
+    )
+    for key, asset in item.assets.items():
+        asset.roles = _ROLES.get(key, ["data", "reflectance"])
+        asset.title = {"change_prob": "change probability", "change_mask": "change mask"}.get(
+            key, f"{key} composite" if key in layout.composites() else key
+        )
+    if stac_api_url:
+        api = stac_api_url.rstrip("/")
+        item.add_link(pystac.Link("root", api, media_type="application/json"))
+        collection = f"{api}/collections/{OUTPUT_COLLECTION}"
+        item.add_link(pystac.Link("collection", collection, media_type="application/json"))
+        item.add_link(
+            pystac.Link(
+                "canonical", f"{collection}/items/{item.id}", media_type="application/geo+json"
+            )
+        )
+    return item
+
+
+@router.get("/runs/{run_id}/stac", summary="The run's outputs as a STAC Item")
+def run_stac(run_id: str, _: Reader, request: Request) -> dict[str, Any]:
+    """A STAC Item (pystac) of the run's change maps, composites and patches."""
+    found = store(request)
+    info = _run_info(found, run_id)
+    try:
+        item = run_item(info, run_dir(found, run_id), app_settings(request).stac_api_url)
+    except InputError as exc:
+        if isinstance(exc, NotFoundError):
+            raise
+        raise NotFoundError(f"run {run_id!r}: its outputs cannot be read ({exc})") from None
+    item.add_link(pystac.Link("self", str(request.url), media_type="application/geo+json"))
+    out: dict[str, Any] = item.to_dict(transform_hrefs=False)
+    return out

@@ -33,6 +33,11 @@ class Settings(BaseSettings):
         default=None,
         description="Address of an existing Dask scheduler. None: a local cluster.",
     )
+    dask_connect_timeout: float = Field(
+        default=20.0,
+        gt=0,
+        description="Seconds to keep trying to reach dask_scheduler before giving up.",
+    )
     dask_workers: int = Field(default=2, ge=1, description="Workers of the local cluster.")
     dask_memory_limit: str = Field(default="4GiB", description="Memory per local worker.")
     prefect_startup_timeout: float = Field(

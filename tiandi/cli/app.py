@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from tiandi.cli.auth import auth_app, serve
+from tiandi.cli.backup import backup, restore
 from tiandi.cli.burned import evaluate_burned_command
 from tiandi.cli.common import friendly_errors, load_settings, parse_period, parse_time
 from tiandi.cli.field import dispatch, field_app
@@ -258,6 +259,8 @@ run_app.command("train-change-model")(run_train_change_model)
 ingest_app.command("s2")(ingest_s2)
 app.add_typer(auth_app, name="auth")
 app.command("serve")(serve)
+app.command("backup")(backup)
+app.command("restore")(restore)
 
 
 def main() -> None:

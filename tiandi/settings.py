@@ -74,6 +74,11 @@ class Settings(BaseSettings):
         return self.patch_store if self.patch_store is not None else self.home / PATCH_STORE_FILE
 
     @property
+    def field_results_path(self) -> Path:
+        """The field results store (what crews sent back), as `tiandi field import` uses."""
+        return self.home / "field" / "field-results.gpkg"
+
+    @property
     def tokens_path(self) -> Path:
         """The service's token table (SQLite; hashes only, never the tokens themselves)."""
         return self.home / "service" / "tokens.sqlite"

@@ -33,6 +33,11 @@ class Settings(BaseSettings):
         default=None,
         description="Address of an existing Dask scheduler. None: a local cluster.",
     )
+    dask_connect_timeout: float = Field(
+        default=20.0,
+        gt=0,
+        description="Seconds to keep trying to reach dask_scheduler before giving up.",
+    )
     dask_workers: int = Field(default=2, ge=1, description="Workers of the local cluster.")
     dask_memory_limit: str = Field(default="4GiB", description="Memory per local worker.")
     prefect_startup_timeout: float = Field(
@@ -89,6 +94,11 @@ class Settings(BaseSettings):
     def patch_store_path(self) -> Path:
         """The embedded patch store (GeoPackage), used when ``patch_dsn`` is not set."""
         return self.patch_store if self.patch_store is not None else self.home / PATCH_STORE_FILE
+
+    @property
+    def field_results_path(self) -> Path:
+        """The field results store (what crews sent back), as `tiandi field import` uses."""
+        return self.home / "field" / "field-results.gpkg"
 
     @property
     def tokens_path(self) -> Path:

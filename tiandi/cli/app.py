@@ -10,12 +10,14 @@ import typer
 from rich.console import Console
 
 from tiandi.cli.auth import auth_app, serve
+from tiandi.cli.backup import backup, restore
 from tiandi.cli.burned import evaluate_burned_command
 from tiandi.cli.common import friendly_errors, load_settings, parse_period, parse_time
 from tiandi.cli.field import dispatch, field_app
 from tiandi.cli.ingest import ingest_s2
 from tiandi.cli.models import evaluate_app, run_train_change_model
 from tiandi.cli.patches import audit_app, patches_app
+from tiandi.cli.runs import runs_app
 from tiandi.cli.survey import accuracy_app, ingest_app, ledger_app
 from tiandi.errors import InputError
 
@@ -258,6 +260,9 @@ run_app.command("train-change-model")(run_train_change_model)
 ingest_app.command("s2")(ingest_s2)
 app.add_typer(auth_app, name="auth")
 app.command("serve")(serve)
+app.command("backup")(backup)
+app.command("restore")(restore)
+app.add_typer(runs_app, name="runs")
 
 
 def main() -> None:

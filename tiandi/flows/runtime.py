@@ -144,22 +144,36 @@ def _drain_prefect_workers(timeout_s: float = 10.0) -> None:
 def dask_client(settings: Settings) -> Iterator[Client]:
     """A Dask distributed client: the configured scheduler, or a local cluster.
 
-    The local cluster is one worker process with ``dask_workers`` threads: the numpy
-    kernels release the GIL, and one process avoids moving chunks between workers.
+    With ``dask_scheduler`` (``TIANDI_DASK_SCHEDULER``) the client connects to that
+    scheduler, retrying for ``dask_connect_timeout`` seconds, and becomes the default
+    scheduler of every Dask computation inside the block: the flows' tasks stay Prefect
+    tasks in the flow's process and their chunked arrays compute on the cluster's workers
+    (see docs/decisions.md, "Dask distributed"). Otherwise a local cluster: one worker
+    process with ``dask_workers`` threads (the numpy kernels release the GIL, and one
+    process avoids moving chunks between workers).
     """
     if settings.dask_scheduler:
-        try:
-            client = Client(settings.dask_scheduler, timeout="20s")  # type: ignore[no-untyped-call]
-        except OSError as exc:
-            raise ServiceError(
-                f"cannot reach the Dask scheduler at {settings.dask_scheduler!r} ({exc}); "
-                "check TIANDI_DASK_SCHEDULER or unset it to use a local cluster"
-            ) from exc
+        client = _connect_scheduler(settings.dask_scheduler, settings.dask_connect_timeout)
         with client:
             yield client
         return
     with _local_cluster(settings) as cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
         yield client
+
+
+def _connect_scheduler(address: str, timeout_s: float) -> Client:
+    """A client of the scheduler at ``address``; ``ServiceError`` naming what to check."""
+    try:
+        return Client(address, timeout=f"{timeout_s:g}s")  # type: ignore[no-untyped-call]
+    except (OSError, ValueError) as exc:  # refused, timed out, or not a Dask address
+        raise ServiceError(
+            f"cannot reach the Dask scheduler at {address} (TIANDI_DASK_SCHEDULER) within "
+            f"{timeout_s:g} s: {exc}. Check that `dask scheduler` runs there and listens on "
+            "that host and port (tcp://HOST:8786 by default), that a firewall lets this "
+            "machine in, and that scheduler, workers and tiandi run the same pinned "
+            "environment (requirements.lock); raise TIANDI_DASK_CONNECT_TIMEOUT for a slow "
+            "network, or unset TIANDI_DASK_SCHEDULER to compute on a local cluster"
+        ) from exc
 
 
 def _local_cluster(settings: Settings) -> LocalCluster:

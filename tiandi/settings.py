@@ -112,10 +112,5 @@ class Settings(BaseSettings):
         return self.home / "field" / "packages"
 
     @property
-    def field_results_path(self) -> Path:
-        """The field-result store (``tiandi field import``'s default)."""
-        return self.home / "field" / "field-results.gpkg"
-
-    @property
     def prefect_home(self) -> Path:
         return self.home / "prefect"

@@ -11,7 +11,13 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from tiandi._time import iso_utc
 from tiandi.errors import InputError, NotFoundError
-from tiandi.redline.store.queries import MAX_LIMIT, PatchQuery, check_bbox
+from tiandi.redline.store.queries import (
+    MAX_LIMIT,
+    PatchQuery,
+    check_bbox,
+    round_ha,
+    round_mu,
+)
 from tiandi.service.auth import TokenInfo
 from tiandi.service.deps import READERS, require, store
 from tiandi.service.geojson import clean, clean_dict, feature, feature_of
@@ -72,7 +78,12 @@ _SUMS = ("count", "area_ha", "area_mu")
 
 
 def _counted(sums: dict[str, float]) -> dict[str, float | int]:
-    return {**sums, "count": int(sums["count"])}
+    """Summed counts and areas, rounded as every endpoint rounds areas."""
+    return {
+        "count": int(sums["count"]),
+        "area_ha": round_ha(sums["area_ha"]),
+        "area_mu": round_mu(sums["area_mu"]),
+    }
 
 
 @router.get("/runs", summary="Detection runs recorded in the patch store")

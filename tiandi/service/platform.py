@@ -19,11 +19,11 @@ from tiandi.redline.store.queries import (
     round_mu,
 )
 from tiandi.service.auth import TokenInfo
-from tiandi.service.deps import READERS, require, store
+from tiandi.service.deps import ERROR_RESPONSES, READERS, require, store
 from tiandi.service.geojson import clean, clean_dict, feature, feature_of
 
 Reader = Annotated[TokenInfo, Depends(require(*READERS))]
-router = APIRouter(tags=["platform"])
+router = APIRouter(tags=["platform"], responses=ERROR_RESPONSES)
 
 
 def parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:

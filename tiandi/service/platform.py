@@ -20,7 +20,7 @@ from tiandi.redline.store.queries import (
 )
 from tiandi.service.auth import TokenInfo
 from tiandi.service.deps import ERROR_RESPONSES, READERS, require, store
-from tiandi.service.geojson import clean, clean_dict, feature, feature_of
+from tiandi.service.geojson import clean, clean_dict, feature, features_of
 
 Reader = Annotated[TokenInfo, Depends(require(*READERS))]
 router = APIRouter(tags=["platform"], responses=ERROR_RESPONSES)
@@ -132,7 +132,7 @@ def list_patches(
         links.append({"rel": "next", "href": href})
     return {
         "type": "FeatureCollection",
-        "features": [feature_of(p) for p in page.patches],
+        "features": features_of(page.patches),
         "numberReturned": len(page.patches),
         "next": links[-1]["href"] if page.next_after is not None else None,
         "links": links,

@@ -29,7 +29,9 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
+import shapely
 from shapely.geometry.base import BaseGeometry
 
 from tiandi._gpkg import (
@@ -37,6 +39,7 @@ from tiandi._gpkg import (
     finish_gpkg,
     gpkg_blob,
     gpkg_geometry,
+    gpkg_header,
     register_gpkg_functions,
 )
 from tiandi.errors import InputError
@@ -365,6 +368,16 @@ class GpkgPatchStore(SqlPatchStore):
                 "damaged: restore it from a backup"
             )
         return geom
+
+    def _geoms_out(self, values: Sequence[Any]) -> list[BaseGeometry]:
+        headers = [gpkg_header(v) for v in values]
+        if any(h is None for h in headers):
+            return [self._geom_out(v) for v in values]  # names the damaged value
+        wkbs = np.array([h.wkb for h in headers if h is not None], dtype=object)
+        try:
+            return list(shapely.from_wkb(wkbs))
+        except shapely.errors.GEOSException:
+            return [self._geom_out(v) for v in values]
 
     def verify_audit(self, *, expected_head: str | None = None) -> VerifyReport:
         """Verify the audit chain in the file (the same check as ``tiandi audit verify``)."""

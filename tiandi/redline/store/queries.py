@@ -167,9 +167,11 @@ class SqlPatchQueries(SqlRunImport):
         with self._tx(write=False) as tx:
             rows = tx.rows(sql, [*params, query.limit + 1])
         more = len(rows) > query.limit
+        rows = rows[: query.limit]
+        geoms = self._geoms_out([r[-1] for r in rows])
         found = tuple(
-            PatchRow(str(r[0]), self._row_attrs(r), self._geom_out(r[-1]), int(r[-2]))
-            for r in rows[: query.limit]
+            PatchRow(str(r[0]), self._row_attrs(r), g, int(r[-2]))
+            for r, g in zip(rows, geoms, strict=True)
         )
         return PatchPage(found, found[-1].patch_uid if more and found else None)
 

@@ -14,6 +14,7 @@ from tiandi.redline.store.open import open_store
 from tiandi.service.auth import TokenStore
 from tiandi.service.deps import Services, install_error_handlers
 from tiandi.service.platform import router as platform_router
+from tiandi.service.reshape import router as reshape_router
 from tiandi.service.review import router as review_router
 from tiandi.settings import Settings
 
@@ -37,4 +38,5 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     app.include_router(platform_router, prefix=API_PREFIX)
     app.include_router(review_router, prefix=API_PREFIX)
+    app.include_router(reshape_router, prefix=API_PREFIX)
     return app

@@ -49,6 +49,7 @@ class ErrorBody(BaseModel):
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     described = {
+        400: "The request body cannot be read (not UTF-8 JSON)",
         401: "No token, or an unknown, expired or revoked one",
         403: "The token's role (or station) may not do this",
         404: "Unknown patch, zone or path",
@@ -60,8 +61,8 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 #: Error answers every authenticated endpoint may give (declared in the OpenAPI spec).
 ERROR_RESPONSES = _errors(401, 403, 404, 422)
-#: ... plus 409, for writes checked against a version.
-WRITE_ERROR_RESPONSES = _errors(401, 403, 404, 409, 422)
+#: ... plus 409 for writes checked against a version, and 400 for a body that is not JSON.
+WRITE_ERROR_RESPONSES = _errors(400, 401, 403, 404, 409, 422)
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_http(_: Request, exc: Exception) -> JSONResponse:
         status = exc.status_code if isinstance(exc, StarletteHTTPException) else 500
         detail = exc.detail if isinstance(exc, StarletteHTTPException) else str(exc)
-        code = {404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
+        code = {400: "invalid_body", 404: "not_found", 405: "method_not_allowed"}.get(
+            status, "http_error"
+        )
+        if status == 400:
+            detail = f"{detail}: send a JSON object (UTF-8) as the request body"
         return error_response(status, code, str(detail))
 
     app.add_exception_handler(AuthError, on_auth)

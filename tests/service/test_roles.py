@@ -25,6 +25,8 @@ ENDPOINTS: list[tuple[tuple[str, str, Any], set[str]]] = [
         ("POST", "/api/v1/patches/TB-05/review", {"decision": "accept", "version": 0}),
         {"ecologist"},
     ),
+    (("POST", "/api/v1/patches/merge", {"patches": []}), {"ecologist"}),
+    (("POST", "/api/v1/patches/TB-05/split", {"version": 0}), {"ecologist"}),
     (("GET", f"/api/v1/stations/{STATION}/tasks", None), {"field", "operator"}),
     (("GET", "/api/v1/me", None), {"platform", "ecologist", "operator", "field"}),
     (("GET", "/api/v1/changes?since_run=run-1", None), {"platform", "ecologist", "operator"}),

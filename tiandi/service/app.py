@@ -18,6 +18,7 @@ from tiandi.service.field import router as field_router
 from tiandi.service.operators import router as operators_router
 from tiandi.service.page import mount_page
 from tiandi.service.platform import router as platform_router
+from tiandi.service.reshape import router as reshape_router
 from tiandi.service.review import router as review_router
 from tiandi.service.runs import router as runs_router
 from tiandi.settings import Settings
@@ -43,6 +44,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     app.include_router(platform_router, prefix=API_PREFIX)
     app.include_router(review_router, prefix=API_PREFIX)
+    app.include_router(reshape_router, prefix=API_PREFIX)
     app.include_router(field_router, prefix=API_PREFIX)
     app.include_router(runs_router, prefix=API_PREFIX)
     app.include_router(operators_router, prefix=API_PREFIX)

@@ -17,6 +17,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tiandi.errors import (
@@ -38,6 +39,34 @@ _bearer = HTTPBearer(auto_error=False, description="A token from `tiandi auth to
 
 #: Roles that may read the platform endpoints (zones, runs, patches, statistics, audit).
 READERS = frozenset({ServiceRole.PLATFORM, ServiceRole.ECOLOGIST, ServiceRole.OPERATOR})
+
+
+class ErrorBody(BaseModel):
+    """The JSON body of every error: a code, a message saying what is wrong and what to
+    do, and details where useful (e.g. ``version`` and ``current`` on a stale decision)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: str = Field(description="Machine-readable code, e.g. invalid_request, forbidden.")
+    message: str = Field(description="What is wrong and what to do.")
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    described = {
+        400: "The request body cannot be read (not UTF-8 JSON)",
+        401: "No token, or an unknown, expired or revoked one",
+        403: "The token's role (or station) may not do this",
+        404: "Unknown patch, zone or path",
+        409: "Stale version, or a transition the patch's state forbids (nothing written)",
+        422: "Invalid request: a parameter or body field is missing or wrong",
+    }
+    return {c: {"model": ErrorBody, "description": described[c]} for c in codes}
+
+
+#: Error answers every authenticated endpoint may give (declared in the OpenAPI spec).
+ERROR_RESPONSES = _errors(401, 403, 404, 422)
+#: ... plus 409 for writes checked against a version, and 400 for a body that is not JSON.
+WRITE_ERROR_RESPONSES = _errors(400, 401, 403, 404, 409, 422)
 
 
 @dataclass(frozen=True)
@@ -153,7 +182,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_http(_: Request, exc: Exception) -> JSONResponse:
         status = exc.status_code if isinstance(exc, StarletteHTTPException) else 500
         detail = exc.detail if isinstance(exc, StarletteHTTPException) else str(exc)
-        code = {404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
+        code = {400: "invalid_body", 404: "not_found", 405: "method_not_allowed"}.get(
+            status, "http_error"
+        )
+        if status == 400:
+            detail = f"{detail}: send a JSON object (UTF-8) as the request body"
         return error_response(status, code, str(detail))
 
     app.add_exception_handler(AuthError, on_auth)

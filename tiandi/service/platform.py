@@ -11,13 +11,19 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from tiandi._time import iso_utc
 from tiandi.errors import InputError, NotFoundError
-from tiandi.redline.store.queries import MAX_LIMIT, PatchQuery, check_bbox
+from tiandi.redline.store.queries import (
+    MAX_LIMIT,
+    PatchQuery,
+    check_bbox,
+    round_ha,
+    round_mu,
+)
 from tiandi.service.auth import TokenInfo
-from tiandi.service.deps import READERS, require, store
-from tiandi.service.geojson import clean, clean_dict, feature, feature_of
+from tiandi.service.deps import ERROR_RESPONSES, READERS, require, store
+from tiandi.service.geojson import clean, clean_dict, feature, features_of
 
 Reader = Annotated[TokenInfo, Depends(require(*READERS))]
-router = APIRouter(tags=["platform"])
+router = APIRouter(tags=["platform"], responses=ERROR_RESPONSES)
 
 
 def parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
@@ -72,7 +78,12 @@ _SUMS = ("count", "area_ha", "area_mu")
 
 
 def _counted(sums: dict[str, float]) -> dict[str, float | int]:
-    return {**sums, "count": int(sums["count"])}
+    """Summed counts and areas, rounded as every endpoint rounds areas."""
+    return {
+        "count": int(sums["count"]),
+        "area_ha": round_ha(sums["area_ha"]),
+        "area_mu": round_mu(sums["area_mu"]),
+    }
 
 
 @router.get("/runs", summary="Detection runs recorded in the patch store")
@@ -115,7 +126,7 @@ def list_patches(
         limit=limit,
     )
     page = store(request).query_patches(query)
-    return paged(request, [feature_of(p) for p in page.patches], page.next_after)
+    return paged(request, features_of(page.patches), page.next_after)
 
 
 def paged(request: Request, rows: list[dict[str, Any]], next_after: str | None) -> dict[str, Any]:
@@ -146,7 +157,7 @@ def changes_since(
     (``closed``), or with a later detection, state or class change (``updated``), as a
     GeoJSON page ordered by patch_uid like ``/patches``; 404 for an unknown run."""
     page = store(request).changes_since(since_run, after=after, limit=limit)
-    out = paged(request, [feature_of(p) for p in page.patches], page.next_after)
+    out = paged(request, features_of(page.patches), page.next_after)
     return {"since_run": since_run, **out}
 
 

@@ -27,10 +27,17 @@ from tiandi.redline.store.gpkg import PatchStore
 from tiandi.redline.store.lifecycle import PatchState, Role
 from tiandi.redline.vocabulary import HJ1156Class
 from tiandi.service.auth import ServiceRole, TokenInfo
-from tiandi.service.deps import Caller, error_response, require, store
+from tiandi.service.deps import (
+    ERROR_RESPONSES,
+    WRITE_ERROR_RESPONSES,
+    Caller,
+    error_response,
+    require,
+    store,
+)
 from tiandi.service.geojson import clean_dict, feature
 
-router = APIRouter()
+router = APIRouter(responses=ERROR_RESPONSES)
 Ecologist = Annotated[TokenInfo, Depends(require(ServiceRole.ECOLOGIST))]
 
 
@@ -138,7 +145,7 @@ def _current(request: Request, uid: str) -> dict[str, Any]:
     "/patches/{key}/review",
     tags=["review"],
     summary="Record a review decision (accept / reject / reclassify)",
-    responses={409: {"description": "Stale version or a transition the state forbids"}},
+    responses=WRITE_ERROR_RESPONSES,
 )
 def review_patch(
     key: str, decision: ReviewDecision, token: Ecologist, request: Request

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from tiandi.redline.store.records import DetectedPatch as DetectedPatch
     from tiandi.redline.store.records import RunInfo as RunInfo
     from tiandi.redline.store.records import StoredPatch as StoredPatch
+    from tiandi.redline.store.reshape import ReshapeResult as ReshapeResult
     from tiandi.redline.store.transitions import transition as transition
 
 _EXPORTS = {
@@ -52,6 +53,7 @@ _EXPORTS = {
     "IdentityParams": "identity",
     "match_patches": "identity",
     "record_detections": "recording",
+    "ReshapeResult": "reshape",
     "PatchQuery": "queries",
     "PatchPage": "queries",
 }

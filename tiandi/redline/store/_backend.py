@@ -63,6 +63,10 @@ class SqlBackend(ABC):
     def _geom_out(self, value: Any) -> BaseGeometry:
         """A geometry from a selected value."""
 
+    def _geoms_out(self, values: Sequence[Any]) -> list[BaseGeometry]:
+        """Geometries from many selected values (backends may decode them in one call)."""
+        return [self._geom_out(v) for v in values]
+
     @abstractmethod
     def _bbox_where(self) -> str:
         """SQL condition on ``patches`` true when a patch's envelope meets a box given as

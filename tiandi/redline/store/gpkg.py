@@ -1,6 +1,7 @@
 """The patch store: patches (图斑), their lifecycle and the audit log behind one interface.
 
-:class:`PatchStore` is the interface; :class:`GpkgPatchStore` the embedded default, one
+:class:`PatchStore` is the interface (:mod:`.interface`, re-exported here);
+:class:`GpkgPatchStore` the embedded default, one
 GeoPackage file (``<TIANDI_HOME>/patches.gpkg``) that GDAL and QGIS open directly: the
 feature layer ``patches`` (MultiPolygon, EPSG:4490, spatial index) with identity,
 latest detection and lifecycle state, and the attribute tables ``patch_detections``,
@@ -22,14 +23,15 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
-from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
+import shapely
 from shapely.geometry.base import BaseGeometry
 
 from tiandi._gpkg import (
@@ -37,6 +39,7 @@ from tiandi._gpkg import (
     finish_gpkg,
     gpkg_blob,
     gpkg_geometry,
+    gpkg_header,
     register_gpkg_functions,
 )
 from tiandi.errors import InputError
@@ -44,8 +47,7 @@ from tiandi.redline.store.audit import AuditLog, append_sqlite
 from tiandi.redline.store.audit import ensure_sqlite_schema as ensure_audit_schema
 from tiandi.redline.store.audit_chain import AuditEntry, AuditRecord
 from tiandi.redline.store.audit_verify import VerifyReport
-from tiandi.redline.store.lifecycle import FieldOutcome, PatchState, Role, TransitionRecord
-from tiandi.redline.store.queries import PatchPage, PatchQuery, StatsRow, ZoneInfo
+from tiandi.redline.store.interface import PatchStore
 from tiandi.redline.store.records import (
     PATCH_FIELDS,
     DetectedPatch,
@@ -64,109 +66,6 @@ __all__ = [
     "RunInfo",
     "StoredPatch",
 ]
-
-
-@runtime_checkable
-class PatchStore(Protocol):
-    """Patches, their lifecycle and the audit log; see :class:`SqlPatchStore` for details."""
-
-    location: str
-
-    def ensure(self) -> None:
-        """Create the store if it does not exist yet."""
-        ...
-
-    def import_run(self, run: RunInfo, detections: Sequence[DetectedPatch]) -> ImportSummary:
-        """Record a run and its (identity-matched) detections in one transaction."""
-        ...
-
-    def get(self, key: str) -> StoredPatch:
-        """One patch by patch_uid or detection patch_id."""
-        ...
-
-    def list_patches(
-        self, *, zone_id: str | None = None, state: PatchState | str | None = None
-    ) -> gpd.GeoDataFrame:
-        """Patches in EPSG:4490, optionally filtered by zone and state."""
-        ...
-
-    def transition(
-        self,
-        key: str,
-        to: PatchState | str,
-        *,
-        actor: str,
-        role: Role | str,
-        reason: str | None = None,
-        at: datetime | None = None,
-        hj1156_class: str | None = None,
-        outcome: FieldOutcome | str | None = None,
-        expected_version: int | None = None,
-    ) -> TransitionRecord:
-        """Apply and record one lifecycle transition (state + history + audit, atomically);
-        ``ConflictError`` when ``expected_version`` is given and is not the current one."""
-        ...
-
-    def query_patches(self, query: PatchQuery) -> PatchPage:
-        """One page of patches matching ``query``, in patch_uid order."""
-        ...
-
-    def changes_since(self, run_id: str, *, after: str | None, limit: int) -> PatchPage:
-        """Patches created, updated or closed after run ``run_id``, with ``change``."""
-        ...
-
-    def version(self, key: str) -> int:
-        """The version of a patch (detections + transitions recorded about it)."""
-        ...
-
-    def zones(self) -> list[ZoneInfo]:
-        """The zones holding patches."""
-        ...
-
-    def zone_stats(self, zone_id: str) -> list[StatsRow]:
-        """Patches of a zone by class and state."""
-        ...
-
-    def latest_reasons(self, transition_name: str) -> dict[str, str]:
-        """patch_uid → reason of its latest transition of that name."""
-        ...
-
-    def audit_head(self) -> tuple[int, str]:
-        """(seq, hash) of the newest audit record."""
-        ...
-
-    def history(self, key: str) -> list[TransitionRecord]:
-        """The transitions of a patch, oldest first."""
-        ...
-
-    def detections(self, key: str) -> list[dict[str, Any]]:
-        """The detections of a patch, oldest first."""
-        ...
-
-    def runs(self) -> list[tuple[RunInfo, dict[str, Any]]]:
-        """Recorded runs with their summaries."""
-        ...
-
-    def record_event(
-        self,
-        *,
-        actor: str,
-        role: str,
-        action: str,
-        subject: str,
-        payload: Mapping[str, Any] | None = None,
-        at: datetime | None = None,
-    ) -> AuditRecord:
-        """Append one audit record."""
-        ...
-
-    def audit_records(self, *, subject: str | None = None) -> list[AuditRecord]:
-        """Audit records in seq order."""
-        ...
-
-    def verify_audit(self, *, expected_head: str | None = None) -> VerifyReport:
-        """Verify the audit chain."""
-        ...
 
 
 # -- the GeoPackage store -------------------------------------------------------------------
@@ -369,6 +268,16 @@ class GpkgPatchStore(SqlPatchStore):
                 "damaged: restore it from a backup"
             )
         return geom
+
+    def _geoms_out(self, values: Sequence[Any]) -> list[BaseGeometry]:
+        headers = [gpkg_header(v) for v in values]
+        if any(h is None for h in headers):
+            return [self._geom_out(v) for v in values]  # names the damaged value
+        wkbs = np.array([h.wkb for h in headers if h is not None], dtype=object)
+        try:
+            return list(shapely.from_wkb(wkbs))
+        except shapely.errors.GEOSException:
+            return [self._geom_out(v) for v in values]
 
     def verify_audit(self, *, expected_head: str | None = None) -> VerifyReport:
         """Verify the audit chain in the file (the same check as ``tiandi audit verify``)."""

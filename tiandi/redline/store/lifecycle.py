@@ -23,7 +23,16 @@ Path of a patch::
 Re-check (回头看): a closed (or rejected) patch that is detected again in a later period
 goes to the dedicated state ``reopened`` rather than back to ``detected``, so that the
 ledger can tell new patches from returning ones; from ``reopened`` it is screened and
-reviewed again like a new detection. ``field_checked`` carries the crew's
+reviewed again like a new detection.
+
+Merge and split (合并/拆分): an ecologist may replace patches under review (``screened``,
+``reopened``, ``reviewed_accepted``) by new ones (the union of several, or the parts of
+one). The originals go to the terminal state ``superseded`` (transition ``supersede``,
+whose reason names the new patches); the new patches start as ``detected`` and are
+screened by the same ecologist with a reason naming their origin
+(:mod:`tiandi.redline.store.reshape`). ``superseded`` is final for review; only a
+supervisor may ``reinstate`` such a patch (to ``reopened``, with a reason) when a merge
+or split was a mistake. ``field_checked`` carries the crew's
 :class:`FieldOutcome`; only ``confirmed`` and ``different_class`` can lead to
 rectification, any outcome can be closed (销号) with a reason (e.g. not found, or a
 lawful, approved project).
@@ -57,6 +66,7 @@ class PatchState(StrEnum):
     RECTIFIED = "rectified"
     CLOSED = "closed"
     REOPENED = "reopened"
+    SUPERSEDED = "superseded"
 
     @property
     def zh(self) -> str:
@@ -75,6 +85,7 @@ _STATE_ZH: dict[PatchState, str] = {
     PatchState.RECTIFIED: "已整改",
     PatchState.CLOSED: "已销号",
     PatchState.REOPENED: "回头看重新打开",
+    PatchState.SUPERSEDED: "已合并/拆分（被新图斑取代）",
 }
 
 
@@ -185,6 +196,10 @@ TRANSITIONS: tuple[Rule, ...] = (
     _rule(S.REOPENED, S.REJECTED, {R.SYSTEM, R.ECOLOGIST, R.REVIEWER}, "reject", reason=True),
     _rule(S.REVIEWED_ACCEPTED, S.SCREENED, {R.ECOLOGIST, R.REVIEWER}, "undo_review", reason=True),
     _rule(S.REJECTED, S.SCREENED, {R.ECOLOGIST, R.REVIEWER}, "undo_review", reason=True),
+    _rule(S.SCREENED, S.SUPERSEDED, {R.ECOLOGIST, R.REVIEWER}, "supersede", reason=True),
+    _rule(S.REOPENED, S.SUPERSEDED, {R.ECOLOGIST, R.REVIEWER}, "supersede", reason=True),
+    _rule(S.REVIEWED_ACCEPTED, S.SUPERSEDED, {R.ECOLOGIST, R.REVIEWER}, "supersede", reason=True),
+    _rule(S.SUPERSEDED, S.REOPENED, {R.SUPERVISOR}, "reinstate", reason=True),
 )
 del S, R
 

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import psycopg
 import shapely
 from psycopg.types.json import Jsonb
@@ -208,6 +209,9 @@ class PostgisPatchStore(SqlPatchStore):
     def _geom_out(self, value: Any) -> BaseGeometry:
         geom: BaseGeometry = shapely.from_wkb(bytes(value))
         return geom
+
+    def _geoms_out(self, values: Sequence[Any]) -> list[BaseGeometry]:
+        return list(shapely.from_wkb(np.array([bytes(v) for v in values], dtype=object)))
 
     def _time_in(self, at: datetime) -> Any:
         return at

@@ -31,6 +31,9 @@ from tiandi.redline.store.records import PATCH_NAMES
 
 #: Largest page a query returns.
 MAX_LIMIT = 1000
+#: Decimals of summed areas (as :func:`tiandi.redline.patches.extract_patches` rounds a patch's).
+HA_DECIMALS = 4
+MU_DECIMALS = 2
 #: The class a patch counts under: the reviewed one when set, else the detected one.
 CLASS_SQL = "COALESCE(reviewed_class, hj1156_class)"
 VERSION_SQL = (
@@ -164,9 +167,11 @@ class SqlPatchQueries(SqlRunImport):
         with self._tx(write=False) as tx:
             rows = tx.rows(sql, [*params, query.limit + 1])
         more = len(rows) > query.limit
+        rows = rows[: query.limit]
+        geoms = self._geoms_out([r[-1] for r in rows])
         found = tuple(
-            PatchRow(str(r[0]), self._row_attrs(r), self._geom_out(r[-1]), int(r[-2]))
-            for r in rows[: query.limit]
+            PatchRow(str(r[0]), self._row_attrs(r), g, int(r[-2]))
+            for r, g in zip(rows, geoms, strict=True)
         )
         return PatchPage(found, found[-1].patch_uid if more and found else None)
 
@@ -238,7 +243,10 @@ class SqlPatchQueries(SqlRunImport):
                 "COALESCE(SUM(area_ha), 0) FROM patches WHERE zone_id IS NOT NULL "
                 "GROUP BY zone_id ORDER BY zone_id"
             )
-        return [ZoneInfo(str(r[0]), _text(r[1]), _text(r[2]), int(r[3]), float(r[4])) for r in rows]
+        return [
+            ZoneInfo(str(r[0]), _text(r[1]), _text(r[2]), int(r[3]), round_ha(float(r[4])))
+            for r in rows
+        ]
 
     def zone_stats(self, zone_id: str) -> list[StatsRow]:
         """Count, ha and 亩 of the patches of ``zone_id`` by class and state (empty: none)."""
@@ -249,7 +257,12 @@ class SqlPatchQueries(SqlRunImport):
                 f"GROUP BY {CLASS_SQL}, state ORDER BY {CLASS_SQL}, state",
                 (zone_id,),
             )
-        return [StatsRow(_text(r[0]), str(r[1]), int(r[2]), float(r[3]), float(r[4])) for r in rows]
+        return [
+            StatsRow(
+                _text(r[0]), str(r[1]), int(r[2]), round_ha(float(r[3])), round_mu(float(r[4]))
+            )
+            for r in rows
+        ]
 
     def latest_reasons(self, transition_name: str) -> dict[str, str]:
         """patch_uid → the reason of its latest transition named ``transition_name``
@@ -266,6 +279,16 @@ class SqlPatchQueries(SqlRunImport):
         with self._tx(write=False) as tx:
             rows = tx.rows(f"SELECT seq, hash FROM {HEAD_TABLE} WHERE id = 1")
         return (0, GENESIS) if not rows else (int(rows[0][0]), str(rows[0][1]))
+
+
+def round_ha(value: float) -> float:
+    """Hectares as every endpoint reports them: 4 decimals (1 m²), like a patch's ``area_ha``."""
+    return round(value, HA_DECIMALS)
+
+
+def round_mu(value: float) -> float:
+    """亩 as every endpoint reports them: 2 decimals, like a patch's ``area_mu``."""
+    return round(value, MU_DECIMALS)
 
 
 def _text(value: Any) -> str | None:

@@ -18,6 +18,7 @@ import shapely
 from tiandi.errors import InputError
 from tiandi.redline.store.gpkg import PatchStore
 from tiandi.redline.store.identity import IdentityParams, match_patches
+from tiandi.redline.store.lifecycle import PatchState
 from tiandi.redline.store.records import DetectedPatch, ImportSummary, RunInfo, plain
 from tiandi.redline.vocabulary import STORE_CRS
 
@@ -62,6 +63,7 @@ def record_detections(
     store.ensure()
     detected = _detections_frame(patches, screened)
     known = store.list_patches()
+    known = known[known["state"] != PatchState.SUPERSEDED.value]  # merged or split away
     matches = match_patches(known, detected, run_id=run.run_id, params=params)
     in_store = detected.to_crs(STORE_CRS).reset_index(drop=True)
     out: list[DetectedPatch] = []

@@ -6,8 +6,9 @@ backends run; a backend only says how to open a transaction, how to pass geometr
 times and JSON, and how to append an audit record inside the transaction
 (:mod:`tiandi.redline.store.gpkg` for GeoPackage, :mod:`tiandi.redline.store.postgis`).
 The store is built in layers: :mod:`._backend` (what a backend provides, lookups, the
-transition write), :mod:`._import` (recording a run), this module (queries and
-transitions); the records it keeps and returns are in :mod:`.records`.
+transition write), :mod:`._import` (recording a run), :mod:`.queries` (filtered
+reads), :mod:`.reshape` (merge and split), this module (reads and transitions); the
+records it keeps and returns are in :mod:`.records`.
 
 Tables (same names and columns in both backends):
 
@@ -43,13 +44,13 @@ from tiandi.redline.store._backend import TRANSITION_COLS, Tx
 from tiandi.redline.store.audit_chain import AuditEntry, AuditRecord
 from tiandi.redline.store.audit_verify import VerifyReport
 from tiandi.redline.store.lifecycle import FieldOutcome, PatchState, Role, TransitionRecord
-from tiandi.redline.store.queries import SqlPatchQueries
 from tiandi.redline.store.records import PATCH_NAMES, RunInfo, StoredPatch, plain
+from tiandi.redline.store.reshape import SqlPatchReshape
 from tiandi.redline.store.transitions import transition
 from tiandi.redline.vocabulary import STORE_CRS
 
 
-class SqlPatchStore(SqlPatchQueries):
+class SqlPatchStore(SqlPatchReshape):
     """The behaviour of a patch store on top of a backend's transactions."""
 
     @abstractmethod

@@ -51,22 +51,26 @@ class ErrorBody(BaseModel):
     message: str = Field(description="What is wrong and what to do.")
 
 
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` declaring ``codes`` with the JSON error body."""
     described = {
         400: "The request body cannot be read (not UTF-8 JSON)",
         401: "No token, or an unknown, expired or revoked one",
         403: "The token's role (or station) may not do this",
         404: "Unknown patch, zone or path",
         409: "Stale version, or a transition the patch's state forbids (nothing written)",
+        413: "The upload is larger than the service accepts",
+        415: "The upload is not of the accepted type (a GeoPackage)",
         422: "Invalid request: a parameter or body field is missing or wrong",
+        503: "A service this one depends on (e.g. Prefect) does not answer",
     }
     return {c: {"model": ErrorBody, "description": described[c]} for c in codes}
 
 
 #: Error answers every authenticated endpoint may give (declared in the OpenAPI spec).
-ERROR_RESPONSES = _errors(401, 403, 404, 422)
+ERROR_RESPONSES = error_responses(401, 403, 404, 422)
 #: ... plus 409 for writes checked against a version, and 400 for a body that is not JSON.
-WRITE_ERROR_RESPONSES = _errors(400, 401, 403, 404, 409, 422)
+WRITE_ERROR_RESPONSES = error_responses(400, 401, 403, 404, 409, 422)
 
 
 @dataclass(frozen=True)

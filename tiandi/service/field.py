@@ -40,11 +40,13 @@ from tiandi.redline.field.lifecycle import (
 from tiandi.redline.field.results_store import SqliteFieldStore
 from tiandi.redline.store.lifecycle import PatchState
 from tiandi.service.auth import ServiceRole, TokenInfo
-from tiandi.service.deps import app_settings, require, store
+from tiandi.service.deps import app_settings, error_responses, require, store
 from tiandi.service.uploads import OPENAPI_BODY, Received, discard, receive_package, safe_name
 from tiandi.settings import Settings
 
-router = APIRouter(tags=["field"])
+router = APIRouter(
+    tags=["field"], responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422)
+)
 StationUser = Annotated[TokenInfo, Depends(require(ServiceRole.FIELD, ServiceRole.OPERATOR))]
 GPKG_MEDIA_TYPE = "application/geopackage+sqlite3"
 

@@ -28,14 +28,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tiandi._time import parse_period
 from tiandi.errors import InputError, ServiceError
 from tiandi.service.auth import ServiceRole, TokenInfo
-from tiandi.service.deps import app_settings, require
+from tiandi.service.deps import app_settings, error_responses, require
 from tiandi.settings import Settings
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import PrefectClient
     from prefect.client.schemas.objects import FlowRun
 
-router = APIRouter(tags=["operators"])
+router = APIRouter(tags=["operators"], responses=error_responses(401, 403, 404, 422, 503))
 Operator = Annotated[TokenInfo, Depends(require(ServiceRole.OPERATOR))]
 #: The flows tiandi deploys (their runs are listed by GET /flow-runs).
 TIANDI_FLOWS = ("detect_changes", "train_change_model", "full_cycle")

@@ -24,9 +24,9 @@ from tiandi.errors import InputError, NotFoundError
 from tiandi.redline.run_layout import RunLayout
 from tiandi.redline.store.gpkg import PatchStore, RunInfo
 from tiandi.service.auth import TokenInfo
-from tiandi.service.deps import READERS, app_settings, require, store
+from tiandi.service.deps import READERS, app_settings, error_responses, require, store
 
-router = APIRouter(tags=["platform"])
+router = APIRouter(tags=["platform"], responses=error_responses(401, 403, 404, 422))
 Reader = Annotated[TokenInfo, Depends(require(*READERS))]
 #: The collection the flow registers run outputs in (``tiandi.flows.detect_changes``).
 OUTPUT_COLLECTION = "tiandi-outputs"

@@ -74,5 +74,10 @@ class Settings(BaseSettings):
         return self.home / "service" / "tokens.sqlite"
 
     @property
+    def flow_log_path(self) -> Path:
+        """The log file of flow runs started from the CLI (full tracebacks of failures)."""
+        return self.home / "logs" / "flows.log"
+
+    @property
     def prefect_home(self) -> Path:
         return self.home / "prefect"

@@ -29,6 +29,15 @@ class Settings(BaseSettings):
         default=None,
         description="STAC API to search. None: the embedded catalog served by `rustac serve`.",
     )
+    stac_provider: str | None = Field(
+        default=None,
+        description="Profile of the STAC API's asset names and offsets: tiandi, earth-search, "
+        "planetary-computer or cdse. None: chosen by the API URL's host.",
+    )
+    pc_sas_url: str = Field(
+        default="https://planetarycomputer.microsoft.com/api/sas/v1",
+        description="Planetary Computer SAS token API (asset hrefs are signed with its tokens).",
+    )
     dask_scheduler: str | None = Field(
         default=None,
         description="Address of an existing Dask scheduler. None: a local cluster.",

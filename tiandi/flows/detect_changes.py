@@ -168,7 +168,7 @@ def gather_inputs(
 def _composites(request: DetectChangesRequest, inputs: RunInputs, layout: RunLayout) -> list[Path]:
     items = {"before": inputs.items_before, "after": inputs.items_after}
     return [
-        composite_to_cog(items[p], inputs.grid, layout.composite(p), request.chunk, p)
+        composite_to_cog(items[p], inputs.grid, layout.composite(p), request.chunk, p, inputs.mask)
         for p in PERIODS
     ]
 

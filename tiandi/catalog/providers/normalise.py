@@ -63,12 +63,14 @@ def is_landsat(item: pystac.Item) -> bool:
 
 
 def _item_kind(item: pystac.Item) -> MaskKind:
-    if is_landsat(item):
+    """QA_PIXEL for Landsat; s2cloudless for L1C (by collection or product type) without
+    an SCL asset; SCL otherwise."""
+    if is_landsat(item) or "QA_PIXEL" in item.assets:
         return "qa_pixel"
     collection = (item.collection_id or "").lower()
     level = str(item.properties.get("s2:product_type", "")).upper()
-    if "l1c" in collection or level == "S2MSI1C" or "QA_PIXEL" in item.assets:
-        return "qa_pixel" if "QA_PIXEL" in item.assets else "s2cloudless"
+    if ("l1c" in collection or level == "S2MSI1C") and "SCL" not in item.assets:
+        return "s2cloudless"
     return "scl"
 
 

@@ -6,7 +6,8 @@ console handler on the root logger). For a user error (a
 one line that matters. Inside :func:`flow_log`:
 
 - every log record (Prefect's run logs, warnings of any library) is also written, with
-  its traceback, to ``settings.flow_log_path`` (``<home>/logs/flows.log``);
+  its traceback, to ``settings.flow_log_path`` (``<home>/logs/flows.log``, rotated at
+  10 MB, three old files kept);
 - records that carry a traceback, Prefect's own ERROR records and its "Finished in state
   Failed(...)" lines are kept off the terminal (they are in the file); other INFO and
   WARNING lines still show;
@@ -19,6 +20,7 @@ An exception that is not a ``TiandiError`` (a bug) propagates unchanged with its
 from __future__ import annotations
 
 import logging
+import logging.handlers
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +32,7 @@ __all__ = ["flow_log"]
 
 _FORMAT = "%(asctime)s | %(levelname)-7s | %(name)s - %(message)s"
 _logger = logging.getLogger("tiandi.flows")
+_MAX_BYTES = 10 * 1024 * 1024  # then flows.log.1 … .3
 
 
 class _QuietConsole(logging.Filter):
@@ -62,7 +65,9 @@ def flow_log(settings: Settings) -> Iterator[Path]:
     """
     path = settings.flow_log_path.resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, encoding="utf-8")
+    handler = logging.handlers.RotatingFileHandler(
+        path, maxBytes=_MAX_BYTES, backupCount=3, encoding="utf-8"
+    )
     handler.setFormatter(logging.Formatter(_FORMAT))
     root = logging.getLogger()
     quiet = _QuietConsole()

@@ -19,7 +19,8 @@ from tiandi.demo.scene_catalog import BEFORE, scene_items
 from tiandi.eo._harmonise import boa_offset
 from tiandi.eo.composite import DEFAULT_BANDS, composite_period
 from tiandi.eo.grid import grid_for_zones
-from tiandi.flows.detect_changes import detect_changes
+from tiandi.errors import InputError
+from tiandi.flows.detect_changes import check_inputs, detect_changes
 from tiandi.flows.detect_tasks import bbox_4326
 from tiandi.redline.run_layout import RunLayout
 from tiandi.redline.zones.read import read_zones
@@ -91,3 +92,27 @@ def test_provider_items_composite_like_the_native_items(services: Any, provider:
     assert {boa_offset(i) for i in items["before"]} == {0, -1000}
     for name in want.data_vars:
         np.testing.assert_array_equal(got[name].values, want[name].values, err_msg=name)
+
+
+def test_item_without_a_needed_band_stops_the_flow_before_any_output(
+    services: Any, tmp_path: Path
+) -> None:
+    natives = scene_items(services.scene)
+    out = tmp_path / "out"
+    with fake_stac("earth_search", services.scene, natives) as fake:
+        victim = next(f for f in fake.features if f["properties"]["eo:cloud_cover"] <= 80)
+        del victim["assets"]["swir22"]
+        settings = services.settings.model_copy(
+            update={"stac_api_url": fake.url, "stac_provider": "earth-search"}
+        )
+        with pytest.raises(InputError) as info:
+            detect_changes(services.request(out, stations=None), settings)
+    text = str(info.value)
+    assert victim["id"] in text and "no B12 band" in text and "swir22" in text
+    assert not out.exists()
+
+
+def test_unknown_provider_is_refused_before_any_service(services: Any, tmp_path: Path) -> None:
+    settings = services.settings.model_copy(update={"stac_provider": "sentinel-hub"})
+    with pytest.raises(InputError, match="TIANDI_STAC_PROVIDER='sentinel-hub'"):
+        check_inputs(services.request(tmp_path / "out"), settings)

@@ -17,7 +17,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tiandi.catalog.items import unreadable_assets
-from tiandi.catalog.providers.normalise import MaskKind
+from tiandi.catalog.providers.normalise import MASK_ASSETS, MaskKind
 from tiandi.catalog.register import Registrar
 from tiandi.catalog.search import search_items
 from tiandi.eo.cog import read_cog, write_cog
@@ -93,31 +93,33 @@ def composite_to_cog(
     """Composite ``items`` on ``grid`` and write the COG ``path``; ``mask``: the cloud
     mask of the items (L1C and Landsat masks are derived into a temporary folder)."""
     with tempfile.TemporaryDirectory(prefix="tiandi-masks-") as tmp:
-        _composite_to_cog(with_cloud_masks(items, grid, mask, Path(tmp)), grid, path, chunk, label)
-    if mask != "scl":
-        get_run_logger().info("%s composite masked with %s", label, mask)
+        try:
+            masked = with_cloud_masks(items, grid, mask, Path(tmp))
+            write_composite(
+                composite_period(masked, grid, chunk=chunk), path, tags={"tiandi:period": label}
+            )
+        except TiandiError:
+            raise
+        except Exception as exc:  # a failed read inside Dask arrives without its type
+            _raise_unreadable(items, label, exc)
+            raise
+    get_run_logger().info(
+        "%s composite of %d scenes (%s mask) written: %s", label, len(items), mask, path.name
+    )
     return path
 
 
-def _composite_to_cog(
-    items: list[pystac.Item], grid: GeoBox, path: Path, chunk: int, label: str
-) -> None:
-    composite = composite_period(items, grid, chunk=chunk)
-    try:
-        write_composite(composite, path, tags={"tiandi:period": label})
-    except TiandiError:
-        raise
-    except Exception as exc:  # a failed read inside Dask arrives without its type
-        bad = unreadable_assets(items, [*DEFAULT_BANDS, "SCL"])
-        if not bad:
-            raise
-        item_id, file, reason = bad[0]
-        raise InputError(
-            f"raster {file} of item {item_id} ({label} period) cannot be read ({reason}); "
-            "re-download or re-create it, or remove the item from the catalog"
-            + (f" ({len(bad)} unreadable files in all)" if len(bad) > 1 else "")
-        ) from exc
-    get_run_logger().info("%s composite of %d scenes written: %s", label, len(items), path.name)
+def _raise_unreadable(items: list[pystac.Item], label: str, exc: Exception) -> None:
+    """``InputError`` naming the first unreadable band file of ``items``, if there is one."""
+    bad = unreadable_assets(items, [*DEFAULT_BANDS, *MASK_ASSETS["s2cloudless"], "SCL", "QA_PIXEL"])
+    if not bad:
+        return
+    item_id, file, reason = bad[0]
+    raise InputError(
+        f"raster {file} of item {item_id} ({label} period) cannot be read ({reason}); "
+        "re-download or re-create it, or remove the item from the catalog"
+        + (f" ({len(bad)} unreadable files in all)" if len(bad) > 1 else "")
+    ) from exc
 
 
 def read_change(paths: dict[str, Path], chunk: int) -> xr.Dataset:

@@ -29,6 +29,15 @@ class Settings(BaseSettings):
         default=None,
         description="STAC API to search. None: the embedded catalog served by `rustac serve`.",
     )
+    stac_provider: str | None = Field(
+        default=None,
+        description="Profile of the STAC API's asset names and offsets: tiandi, earth-search, "
+        "planetary-computer or cdse. None: chosen by the API URL's host.",
+    )
+    pc_sas_url: str = Field(
+        default="https://planetarycomputer.microsoft.com/api/sas/v1",
+        description="Planetary Computer SAS token API (asset hrefs are signed with its tokens).",
+    )
     dask_scheduler: str | None = Field(
         default=None,
         description="Address of an existing Dask scheduler. None: a local cluster.",
@@ -110,6 +119,11 @@ class Settings(BaseSettings):
         """Where the service finds each station's current field package:
         ``<home>/field/packages/<station>/<station>.gpkg`` (``tiandi dispatch``'s default --out)."""
         return self.home / "field" / "packages"
+
+    @property
+    def flow_log_path(self) -> Path:
+        """The log file of flow runs started from the CLI (full tracebacks of failures)."""
+        return self.home / "logs" / "flows.log"
 
     @property
     def prefect_home(self) -> Path:

@@ -89,3 +89,44 @@ def test_run_detect_changes_end_to_end(services: Any, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     assert "patches" in result.stdout and str(out / "summary.html") in result.stdout
     assert (out / "patches.gpkg").exists() and (out / "map.png").exists()
+
+
+def test_flow_failure_is_one_message_and_the_trace_goes_to_the_log(
+    services: Any, tmp_path: Path
+) -> None:
+    """A user error inside the flow (no items in the collection): one message naming the
+    problem and the log file, exit 3, no Prefect traceback on the terminal; the log file
+    has the full trace."""
+    import shutil
+
+    from prefect.settings import PREFECT_API_URL
+
+    home = tmp_path / "home"
+    (home / "catalog").mkdir(parents=True)
+    shutil.copy(services.settings.catalog_path, home / "catalog" / "items.parquet")
+    out = tmp_path / "out"
+    env = {
+        **os.environ,
+        "TIANDI_HOME": str(home),
+        "TIANDI_CHUNK_SIZE": "256",
+        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+    }
+    result = subprocess.run(
+        [
+            TIANDI, "run", "detect-changes",
+            "--zones", str(services.scene / "zones.gpkg"),
+            "--before", "2025-01-01/2025-06-30", "--after", "2025-07-01/2025-12-31",
+            "--collection", "no-such-collection", "--out", str(out),
+        ],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    log = home / "logs" / "flows.log"
+    assert result.returncode == 3, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert "no items in collection(s) no-such-collection" in result.stderr
+    assert str(log.resolve()) in result.stderr
+    assert result.stderr.count("error:") == 1
+    assert "Finished in state Failed" not in result.stderr
+    text = log.read_text()
+    assert "Traceback" in text and "NoDataError" in text
+    assert not out.exists()

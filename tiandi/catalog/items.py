@@ -372,7 +372,8 @@ def unreadable_assets(
             if keys is not None and key not in keys:
                 continue
             href = asset.href
-            path: Path | str = href if href.startswith("/vsi") else asset_path(asset)
+            remote = href.startswith(("/vsi", "http://", "https://", "s3://"))
+            path: Path | str = href if remote else asset_path(asset)
             try:
                 with rasterio.open(path) as src:
                     for _, window in src.block_windows(1):

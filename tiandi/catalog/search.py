@@ -12,6 +12,7 @@ of :mod:`tiandi.catalog._query`).
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Sequence
 
 import pystac
@@ -71,11 +72,7 @@ def search_items(
             iter(client.search(collections=names, datetime=period, max_items=1).items()), None
         )
     except _UNREACHABLE as exc:
-        raise CatalogError(
-            f"STAC API {api_url} cannot be searched ({type(exc).__name__}: {exc}); start it "
-            "(leave TIANDI_STAC_API_URL unset to use the embedded catalog, which tiandi "
-            "serves itself) or set TIANDI_STAC_API_URL to a STAC API that is running"
-        ) from exc
+        raise CatalogError(_unreachable(api_url, exc)) from exc
     items = sorted_unique(i for i in found if cloud_ok(i, cloud))
     if elsewhere:
         raise NoDataError(
@@ -92,6 +89,23 @@ def search_items(
         )
     warn_unknown_cloud(items, cloud)
     return items
+
+
+def _unreachable(api_url: str, exc: BaseException) -> str:
+    """What to say when ``api_url`` cannot be searched: local service or remote API."""
+    host = urllib.parse.urlparse(api_url).hostname or ""
+    if host in ("127.0.0.1", "localhost", "::1"):
+        what = (
+            "start it (leave TIANDI_STAC_API_URL unset to use the embedded catalog, which "
+            "tiandi serves itself) or set TIANDI_STAC_API_URL to a STAC API that is running"
+        )
+    else:
+        what = (
+            f"check the network connection to {host} (and HTTPS_PROXY if you need one), "
+            "that the URL is the API's root (e.g. https://earth-search.aws.element84.com/v1), "
+            "or set TIANDI_STAC_API_URL to another STAC API"
+        )
+    return f"STAC API {api_url} cannot be searched ({type(exc).__name__}: {exc}); {what}"
 
 
 def _check_collections(collections: Sequence[str]) -> list[str]:

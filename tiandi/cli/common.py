@@ -34,6 +34,8 @@ def friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
             return fn(*args, **kwargs)
         except TiandiError as exc:
             err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+            for note in getattr(exc, "__notes__", ()):
+                err.print(f"  {note}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(exit_code(exc)) from None
 
     return wrapper

@@ -25,6 +25,9 @@ from tiandi import __version__
 from tiandi._io import staged_dir
 from tiandi._time import parse_period, period_end
 from tiandi.catalog.items import ProcessingInfo, output_item
+from tiandi.catalog.providers.normalise import MaskKind
+from tiandi.catalog.providers.prepare import prepare_items
+from tiandi.catalog.providers.profiles import choose_profile
 from tiandi.eo.composite import DEFAULT_BANDS
 from tiandi.eo.grid import grid_for_zones
 from tiandi.errors import InputError
@@ -103,6 +106,7 @@ class RunInputs:
     grid: GeoBox
     detector: ChangeDetector
     landcover: LandCoverModel
+    mask: MaskKind = "scl"  # the cloud mask the items need (mask_kind)
 
     @property
     def item_ids(self) -> list[str]:
@@ -128,29 +132,43 @@ def check_inputs(request: DetectChangesRequest, settings: Settings | None = None
             raise InputError(f"{option} {path} does not exist; give the path of a vector file")
     if settings is not None:
         check_catalog(settings)
+        choose_profile(settings.stac_api_url, settings.stac_provider)  # a known provider
 
 
-def gather_inputs(request: DetectChangesRequest, api_url: str) -> RunInputs:
-    """Zones, the items of both periods from the STAC API, the grid and the models."""
+def gather_inputs(
+    request: DetectChangesRequest, api_url: str, settings: Settings | None = None
+) -> RunInputs:
+    """Zones, the items of both periods from the STAC API (normalised by the provider
+    profile of ``settings``, see :mod:`tiandi.catalog.providers`), the grid, the models."""
+    settings = settings if settings is not None else Settings()
     zones = load_zones(request.zones)
     bbox = bbox_4326(zones)
-    items = {
+    found = {
         label: search_period(
             request.zones, api_url, request.collection, bbox, period, request.max_cloud_cover
         )
         for label, period in (("before", request.before), ("after", request.after))
     }
-    grid = grid_for_zones(zones, [*items["before"], *items["after"]])
     detector = load_detector(request.detector)  # fails here, before any composite
+    profile = choose_profile(api_url, settings.stac_provider)
+    items, mask = prepare_items(
+        found,
+        profile,
+        bands=DEFAULT_BANDS,
+        what=f"the {detector.name} detector's composite",
+        source=f"{profile.title} at {api_url}",
+        sas_url=settings.pc_sas_url,
+    )
+    grid = grid_for_zones(zones, [*items["before"], *items["after"]])
     landcover = load_landcover()
     require_bands(detector, DEFAULT_BANDS, f"the {request.collection} composite")
-    return RunInputs(zones, items["before"], items["after"], grid, detector, landcover)
+    return RunInputs(zones, items["before"], items["after"], grid, detector, landcover, mask)
 
 
 def _composites(request: DetectChangesRequest, inputs: RunInputs, layout: RunLayout) -> list[Path]:
     items = {"before": inputs.items_before, "after": inputs.items_after}
     return [
-        composite_to_cog(items[p], inputs.grid, layout.composite(p), request.chunk, p)
+        composite_to_cog(items[p], inputs.grid, layout.composite(p), request.chunk, p, inputs.mask)
         for p in PERIODS
     ]
 
@@ -277,7 +295,7 @@ def run_detect_changes(
     request: DetectChangesRequest, services: FlowServices
 ) -> DetectChangesResult:
     """The flow's body on opened services: inputs → run folder → store → catalog."""
-    inputs = gather_inputs(request, services.stac_api_url)
+    inputs = gather_inputs(request, services.stac_api_url, services.settings)
     with staged_dir(request.out) as stage:
         outputs = write_run(request, inputs, RunLayout(stage))
     layout = RunLayout(request.out.resolve())

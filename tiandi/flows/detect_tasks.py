@@ -6,6 +6,7 @@ errors. File names inside the run folder come from :class:`RunLayout`.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import geopandas as gpd
@@ -16,10 +17,12 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tiandi.catalog.items import unreadable_assets
+from tiandi.catalog.providers.normalise import MASK_ASSETS, MaskKind
 from tiandi.catalog.register import Registrar
 from tiandi.catalog.search import search_items
 from tiandi.eo.cog import read_cog, write_cog
 from tiandi.eo.composite import DEFAULT_BANDS, composite_period
+from tiandi.eo.masks import with_cloud_masks
 from tiandi.eo.storage import read_composite, write_composite
 from tiandi.errors import CatalogError, InputError, NoDataError, TiandiError
 from tiandi.flows.runtime import retry_on
@@ -80,26 +83,43 @@ def search_period(
 
 @task(cache_policy=NO_CACHE)
 def composite_to_cog(
-    items: list[pystac.Item], grid: GeoBox, path: Path, chunk: int, label: str
+    items: list[pystac.Item],
+    grid: GeoBox,
+    path: Path,
+    chunk: int,
+    label: str,
+    mask: MaskKind = "scl",
 ) -> Path:
-    """Composite ``items`` on ``grid`` and write the COG ``path``."""
-    composite = composite_period(items, grid, chunk=chunk)
-    try:
-        write_composite(composite, path, tags={"tiandi:period": label})
-    except TiandiError:
-        raise
-    except Exception as exc:  # a failed read inside Dask arrives without its type
-        bad = unreadable_assets(items, [*DEFAULT_BANDS, "SCL"])
-        if not bad:
+    """Composite ``items`` on ``grid`` and write the COG ``path``; ``mask``: the cloud
+    mask of the items (L1C and Landsat masks are derived into a temporary folder)."""
+    with tempfile.TemporaryDirectory(prefix="tiandi-masks-") as tmp:
+        try:
+            masked = with_cloud_masks(items, grid, mask, Path(tmp))
+            write_composite(
+                composite_period(masked, grid, chunk=chunk), path, tags={"tiandi:period": label}
+            )
+        except TiandiError:
             raise
-        item_id, file, reason = bad[0]
-        raise InputError(
-            f"raster {file} of item {item_id} ({label} period) cannot be read ({reason}); "
-            "re-download or re-create it, or remove the item from the catalog"
-            + (f" ({len(bad)} unreadable files in all)" if len(bad) > 1 else "")
-        ) from exc
-    get_run_logger().info("%s composite of %d scenes written: %s", label, len(items), path.name)
+        except Exception as exc:  # a failed read inside Dask arrives without its type
+            _raise_unreadable(items, label, exc)
+            raise
+    get_run_logger().info(
+        "%s composite of %d scenes (%s mask) written: %s", label, len(items), mask, path.name
+    )
     return path
+
+
+def _raise_unreadable(items: list[pystac.Item], label: str, exc: Exception) -> None:
+    """``InputError`` naming the first unreadable band file of ``items``, if there is one."""
+    bad = unreadable_assets(items, [*DEFAULT_BANDS, *MASK_ASSETS["s2cloudless"], "SCL", "QA_PIXEL"])
+    if not bad:
+        return
+    item_id, file, reason = bad[0]
+    raise InputError(
+        f"raster {file} of item {item_id} ({label} period) cannot be read ({reason}); "
+        "re-download or re-create it, or remove the item from the catalog"
+        + (f" ({len(bad)} unreadable files in all)" if len(bad) > 1 else "")
+    ) from exc
 
 
 def read_change(paths: dict[str, Path], chunk: int) -> xr.Dataset:

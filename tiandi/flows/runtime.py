@@ -23,6 +23,7 @@ from distributed import Client, LocalCluster
 
 from tiandi._children import Child, free_port, spawn
 from tiandi.errors import PortTakenError, ServiceError
+from tiandi.flows.run_log import flow_log
 from tiandi.settings import Settings
 
 PREFECT_ENV = {
@@ -124,10 +125,18 @@ def _wait_healthy(child: Child, url: str, log_path: Path, timeout_s: float) -> N
 
 @contextmanager
 def prefect_session(settings: Settings) -> Iterator[str]:
-    """Make sure a Prefect API exists (:func:`prefect_api`) and point this process at it."""
+    """Make sure a Prefect API exists (:func:`prefect_api`) and point this process at it.
+
+    Flow runs inside log to ``settings.flow_log_path`` and keep Prefect's tracebacks off
+    the terminal (:func:`tiandi.flows.run_log.flow_log`); a ``TiandiError`` leaving the
+    block carries a note naming that file."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    with prefect_api(settings) as url, temporary_settings(updates={PREFECT_API_URL: url}):
+    with (
+        flow_log(settings),
+        prefect_api(settings) as url,
+        temporary_settings(updates={PREFECT_API_URL: url}),
+    ):
         yield url
 
 

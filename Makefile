@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test setup system-deps lint typecheck pytest bench lock clean
+.PHONY: demo test setup system-deps lint typecheck pytest bench lock clean stac-venv
 
 setup: system-deps $(STAMP)
 
@@ -19,6 +19,17 @@ $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev]' 2>&1 | { grep -v 'is ignored: it is neither' || true; }
 	touch $(STAMP)
+
+# The STAC API server (pypgstac + stac-fastapi-pgstac + uvicorn) runs in an environment of its
+# own: pypgstac pins cachetools<6.1, Prefect needs 7.x. The tests start it; so does `make up`.
+STAC_VENV := .venv-stac
+STAC_STAMP := $(STAC_VENV)/.installed
+stac-venv: $(STAC_STAMP)
+
+$(STAC_STAMP): infra/local/requirements-stac.txt
+	test -x $(STAC_VENV)/bin/python || $(PY) -m venv $(STAC_VENV)
+	$(STAC_VENV)/bin/pip install --quiet -r infra/local/requirements-stac.txt 2>&1 | { grep -v 'is ignored: it is neither' || true; }
+	touch $(STAC_STAMP)
 
 demo: setup
 	$(BIN)/tiandi demo $(DEMO_ARGS)
@@ -31,7 +42,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy tiandi
 
 # pytest exit 5 (nothing collected) must not count as green.
-pytest: $(STAMP)
+pytest: $(STAMP) $(STAC_STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from tiandi.cli.auth import auth_app, serve
 from tiandi.cli.burned import evaluate_burned_command
+from tiandi.cli.catalog import catalog_load
 from tiandi.cli.common import friendly_errors, load_settings, parse_period, parse_time
 from tiandi.cli.field import dispatch, field_app
 from tiandi.cli.ingest import ingest_s2
@@ -258,6 +259,7 @@ run_app.command("train-change-model")(run_train_change_model)
 ingest_app.command("s2")(ingest_s2)
 app.add_typer(auth_app, name="auth")
 app.command("serve")(serve)
+catalog_app.command("load")(catalog_load)
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test setup system-deps lint typecheck pytest bench lock clean stac-venv
+.PHONY: demo test setup system-deps lint typecheck pytest bench lock clean stac-venv up down status
 
 setup: system-deps $(STAMP)
 
@@ -60,6 +60,18 @@ LOCK_VENV := .venv-lock
 lock:
 	test -x $(LOCK_VENV)/bin/pip-compile || { $(PY) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/pip install --quiet pip-tools==7.6.2; }
 	$(LOCK_VENV)/bin/pip-compile --quiet --annotation-style=line --extra=dev --no-emit-find-links --no-emit-index-url --output-file=requirements.lock --strip-extras pyproject.toml
+
+# The local production stack (PostgreSQL/PostGIS + pgstac, stac-fastapi-pgstac, Prefect server,
+# work pool and worker, Dask scheduler and workers, tiandi serve) on 127.0.0.1; see
+# docs/operations.md. State, logs and pids in var/infra/.
+up: setup $(STAC_STAMP)
+	@bash infra/local/up.sh
+
+down:
+	@bash infra/local/down.sh
+
+status:
+	@bash infra/local/status.sh
 
 clean:
 	rm -rf var demo-out .pytest_cache .mypy_cache .ruff_cache

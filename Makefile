@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: demo serve test setup system-deps lint typecheck pytest bench lock clean
+.PHONY: demo serve test setup system-deps lint typecheck pytest bench lock clean stac-venv up down status
 
 # The review page's map library (OpenLayers) from the npm registry, pinned by the lock file;
 # reinstalled when node_modules is missing or older than the lock.
@@ -30,6 +30,17 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev]' 2>&1 | { grep -v 'is ignored: it is neither' || true; }
 	touch $(STAMP)
 
+# The STAC API server (pypgstac + stac-fastapi-pgstac + uvicorn) runs in an environment of its
+# own: pypgstac pins cachetools<6.1, Prefect needs 7.x. The tests start it; so does `make up`.
+STAC_VENV := .venv-stac
+STAC_STAMP := $(STAC_VENV)/.installed
+stac-venv: $(STAC_STAMP)
+
+$(STAC_STAMP): infra/local/requirements-stac.txt
+	test -x $(STAC_VENV)/bin/python || $(PY) -m venv $(STAC_VENV)
+	$(STAC_VENV)/bin/pip install --quiet -r infra/local/requirements-stac.txt 2>&1 | { grep -v 'is ignored: it is neither' || true; }
+	touch $(STAC_STAMP)
+
 demo: setup
 	$(BIN)/tiandi demo $(DEMO_ARGS)
 
@@ -46,7 +57,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy tiandi
 
 # pytest exit 5 (nothing collected) must not count as green.
-pytest: $(STAMP)
+pytest: $(STAMP) $(STAC_STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
@@ -64,6 +75,18 @@ LOCK_VENV := .venv-lock
 lock:
 	test -x $(LOCK_VENV)/bin/pip-compile || { $(PY) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/pip install --quiet pip-tools==7.6.2; }
 	$(LOCK_VENV)/bin/pip-compile --quiet --annotation-style=line --extra=dev --no-emit-find-links --no-emit-index-url --output-file=requirements.lock --strip-extras pyproject.toml
+
+# The local production stack (PostgreSQL/PostGIS + pgstac, stac-fastapi-pgstac, Prefect server,
+# work pool and worker, Dask scheduler and workers, tiandi serve) on 127.0.0.1; see
+# docs/operations.md. State, logs and pids in var/infra/.
+up: setup $(STAC_STAMP)
+	@bash infra/local/up.sh
+
+down:
+	@bash infra/local/down.sh
+
+status:
+	@bash infra/local/status.sh
 
 clean:
 	rm -rf var demo-out .pytest_cache .mypy_cache .ruff_cache

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.fixtures.pg import postgres_dsn  # noqa: F401  (session fixture: throwaway PostGIS)
+from tests.fixtures.stac_api import pgstac_api  # noqa: F401  (session: stac-fastapi-pgstac)
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 _LOOPBACK = {"127.0.0.1", "::1", "localhost", "0.0.0.0", ""}

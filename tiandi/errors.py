@@ -125,3 +125,8 @@ class UnknownCloudCoverWarning(TiandiWarning):
 
 class EncodingGuessWarning(TiandiWarning):
     """A shapefile had no ``.cpg``; its encoding was detected from the ``.dbf`` bytes."""
+
+
+class OutputsNotRegisteredWarning(TiandiWarning):
+    """The configured STAC API is read-only (no Transactions extension): a run's outputs
+    are written to its folder but not registered in a catalog."""

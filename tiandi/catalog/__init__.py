@@ -5,7 +5,8 @@ Modules: ``items`` (build items from rasters, output items), ``cloud_cover`` (cl
 of registered rasters from SCL or QA_PIXEL), ``safe`` (Sentinel-2 SAFE products, metadata
 in ``_safe_xml``), ``uav`` (UAV orthophotos as items of collection ``uav``), ``store``
 (``GeoParquetCatalog``), ``server`` (``EmbeddedStacServer``), ``search``
-(``search_items``), ``register`` (``Registrar``); private: ``_files`` (raster headers,
+(``search_items``), ``register`` (``Registrar``), ``transactions`` (``StacApiRegistrar``
+and ``load_items``: writing to a production STAC API); private: ``_files`` (raster headers,
 vector extents and checksums read from files), ``_bands`` (Sentinel-2 band and L2A
 scene-class metadata), ``_query`` (checks shared by the in-process and HTTP search),
 ``_duckdb`` (DuckDB as rustac bundles it, offline).
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from tiandi.catalog.search import search_items as search_items
     from tiandi.catalog.server import EmbeddedStacServer as EmbeddedStacServer
     from tiandi.catalog.store import GeoParquetCatalog as GeoParquetCatalog
+    from tiandi.catalog.transactions import StacApiRegistrar as StacApiRegistrar
+    from tiandi.catalog.transactions import load_items as load_items
     from tiandi.catalog.uav import uav_item as uav_item
 
 _EXPORTS = {
@@ -47,6 +50,8 @@ _EXPORTS = {
     "search_items": "search",
     "Registrar": "register",
     "EmbeddedRegistrar": "register",
+    "StacApiRegistrar": "transactions",
+    "load_items": "transactions",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS)

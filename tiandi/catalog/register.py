@@ -2,8 +2,8 @@
 
 The ``Registrar`` protocol is the one seam between the pipeline and the catalog: the
 embedded registrar writes into the stac-geoparquet catalog and restarts the read-only
-server; a production registrar (stac-fastapi-pgstac transactions) implements the same
-method later.
+server; the production one (:class:`tiandi.catalog.transactions.StacApiRegistrar`) writes
+through a STAC API's Transactions extension (stac-fastapi-pgstac).
 """
 
 from __future__ import annotations

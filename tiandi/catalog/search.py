@@ -20,6 +20,8 @@ import requests
 from pystac_client import Client
 from pystac_client.conformance import ConformanceClasses
 from pystac_client.exceptions import APIError
+from pystac_client.stac_api_io import StacApiIO
+from urllib3.util.retry import Retry
 
 from tiandi.catalog._query import (
     check_bbox,
@@ -33,6 +35,21 @@ from tiandi.catalog._query import (
 from tiandi.errors import CatalogError, InputError, NoDataError
 
 _UNREACHABLE = (APIError, requests.RequestException, OSError, ValueError)
+_MALFORMED = (KeyError, TypeError, AttributeError, pystac.STACError, pystac.STACTypeError)
+#: Connection failures and 502/503/504 answers are retried (0.25, 0.5, 1 s apart).
+RETRIES = 3
+_BACKOFF_S = 0.25
+
+
+def _stac_io(timeout: float) -> StacApiIO:
+    retry = Retry(
+        total=RETRIES,
+        backoff_factor=_BACKOFF_S,
+        status_forcelist=(502, 503, 504),
+        allowed_methods=None,  # POST searches are reads: retry them too
+        raise_on_status=False,  # the last 5xx answer reaches pystac-client as an APIError
+    )
+    return StacApiIO(timeout=timeout, max_retries=retry)
 
 
 def search_items(
@@ -58,19 +75,15 @@ def search_items(
     period = check_period(datetime)
     cloud = check_cloud_cover(max_cloud_cover)
     try:
-        client = Client.open(api_url, timeout=timeout)
-        use_filter = cloud is not None and client.conforms_to(ConformanceClasses.FILTER)
-        search = client.search(
-            collections=names,
-            bbox=list(box),
-            datetime=period,
-            filter=cloud_filter(cloud) if use_filter and cloud is not None else None,
-            filter_lang="cql2-json" if use_filter else None,
-        )
-        found = list(search.items())
-        elsewhere = not found and next(
-            iter(client.search(collections=names, datetime=period, max_items=1).items()), None
-        )
+        client = Client.open(api_url, stac_io=_stac_io(timeout))
+        found, elsewhere = _query(client, names, box, period, cloud)
+    except _MALFORMED as exc:
+        raise CatalogError(
+            f"STAC API {api_url} answered the search with an item that is not valid STAC "
+            f"({type(exc).__name__}: {exc}); check the server's log and the items loaded "
+            "into it (`tiandi catalog load` writes valid ones), or set TIANDI_STAC_API_URL "
+            "to another STAC API"
+        ) from exc
     except _UNREACHABLE as exc:
         raise CatalogError(_unreachable(api_url, exc)) from exc
     items = sorted_unique(i for i in found if cloud_ok(i, cloud))
@@ -97,7 +110,8 @@ def _unreachable(api_url: str, exc: BaseException) -> str:
     if host in ("127.0.0.1", "localhost", "::1"):
         what = (
             "start it (leave TIANDI_STAC_API_URL unset to use the embedded catalog, which "
-            "tiandi serves itself) or set TIANDI_STAC_API_URL to a STAC API that is running"
+            "tiandi serves itself; `make status` for the local production stack) or set "
+            "TIANDI_STAC_API_URL to a STAC API that is running"
         )
     else:
         what = (
@@ -105,7 +119,32 @@ def _unreachable(api_url: str, exc: BaseException) -> str:
             "that the URL is the API's root (e.g. https://earth-search.aws.element84.com/v1), "
             "or set TIANDI_STAC_API_URL to another STAC API"
         )
-    return f"STAC API {api_url} cannot be searched ({type(exc).__name__}: {exc}); {what}"
+    status = getattr(exc, "status_code", None)
+    kind = f"HTTP {status}" if status else type(exc).__name__
+    return f"STAC API {api_url} cannot be searched after {RETRIES} retries ({kind}: {exc}); {what}"
+
+
+def _query(
+    client: Client,
+    names: list[str],
+    box: tuple[float, float, float, float],
+    period: str,
+    cloud: float | None,
+) -> tuple[list[pystac.Item], bool]:
+    """The items found, and whether the collections have items in the period elsewhere."""
+    use_filter = cloud is not None and client.conforms_to(ConformanceClasses.FILTER)
+    search = client.search(
+        collections=names,
+        bbox=list(box),
+        datetime=period,
+        filter=cloud_filter(cloud) if use_filter and cloud is not None else None,
+        filter_lang="cql2-json" if use_filter else None,
+    )
+    found = list(search.items())
+    elsewhere = not found and next(
+        iter(client.search(collections=names, datetime=period, max_items=1).items()), None
+    )
+    return found, bool(elsewhere)
 
 
 def _check_collections(collections: Sequence[str]) -> list[str]:

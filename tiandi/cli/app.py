@@ -12,6 +12,7 @@ from rich.console import Console
 from tiandi.cli.auth import auth_app, serve
 from tiandi.cli.backup import backup, restore
 from tiandi.cli.burned import evaluate_burned_command
+from tiandi.cli.catalog import catalog_load
 from tiandi.cli.common import friendly_errors, load_settings, parse_period, parse_time
 from tiandi.cli.field import dispatch, field_app
 from tiandi.cli.ingest import ingest_s2
@@ -263,6 +264,7 @@ app.command("serve")(serve)
 app.command("backup")(backup)
 app.command("restore")(restore)
 app.add_typer(runs_app, name="runs")
+catalog_app.command("load")(catalog_load)
 
 
 def main() -> None:

@@ -3,7 +3,8 @@ and the Dask client.
 
 Embedded default: the stac-geoparquet catalog served by ``rustac serve`` for the flow's
 duration (outputs are registered into it) and a local Dask cluster. Production:
-``TIANDI_STAC_API_URL`` (outputs are not registered: no transaction API yet) and
+``TIANDI_STAC_API_URL`` (outputs are registered through its Transactions extension, see
+:mod:`tiandi.catalog.transactions`; a read-only API gets a warning instead) and
 ``TIANDI_DASK_SCHEDULER``. The patch store is :func:`~tiandi.redline.store.open.open_store`.
 
 A flow called inside another flow (the demo cycle's re-check run) uses the services the
@@ -23,6 +24,7 @@ from distributed import Client
 from tiandi.catalog.register import EmbeddedRegistrar, Registrar
 from tiandi.catalog.server import EmbeddedStacServer
 from tiandi.catalog.store import GeoParquetCatalog
+from tiandi.catalog.transactions import StacApiRegistrar
 from tiandi.errors import CatalogError
 from tiandi.flows.runtime import dask_client
 from tiandi.redline.store.gpkg import PatchStore
@@ -53,12 +55,13 @@ class FlowServices:
 
     def describe(self) -> str:
         """One line for the log: which STAC API and Dask scheduler."""
-        where = (
-            f"embedded STAC API at {self.stac_api_url} ({self.settings.catalog_path})"
-            if self.server is not None
-            else f"STAC API {self.stac_api_url}; outputs are not registered "
-            "(no transaction API yet)"
-        )
+        if self.server is not None:
+            where = f"embedded STAC API at {self.stac_api_url} ({self.settings.catalog_path})"
+        else:
+            where = (
+                f"STAC API {self.stac_api_url}; outputs registered through its Transactions "
+                "extension (a warning when it has none)"
+            )
         return f"{where}; Dask scheduler {self.dask_scheduler}"
 
     def patch_store(self) -> PatchStore:
@@ -91,7 +94,7 @@ def _open_stac(
     stack: ExitStack, settings: Settings
 ) -> tuple[EmbeddedStacServer | None, Registrar | None]:
     if settings.stac_api_url:
-        return None, None
+        return None, StacApiRegistrar(settings.stac_api_url)
     check_catalog(settings)
     server = stack.enter_context(EmbeddedStacServer(settings.catalog_path, home=settings.home))
     return server, EmbeddedRegistrar(GeoParquetCatalog(settings.catalog_path), server)

@@ -10,6 +10,7 @@ export const CLASSES = [
 export const STATES = [
   "detected", "screened", "reviewed_accepted", "rejected", "dispatched",
   "field_checked", "rectification_required", "rectified", "closed", "reopened",
+  "superseded",
 ];
 export const CHANGE_TYPES = ["new", "enlarged", "reduced"];
 
@@ -85,13 +86,13 @@ const STATE_LABELS = {
     detected: "已检出", screened: "已初筛", reviewed_accepted: "审核通过",
     rejected: "已剔除（伪变化）", dispatched: "已下发核查", field_checked: "已实地核查",
     rectification_required: "需整改", rectified: "已整改", closed: "已销号",
-    reopened: "回头看重新打开",
+    reopened: "回头看重新打开", superseded: "已合并/拆分（被新图斑取代）",
   },
   en: {
     detected: "detected", screened: "screened", reviewed_accepted: "accepted",
     rejected: "rejected", dispatched: "dispatched", field_checked: "field-checked",
     rectification_required: "rectification required", rectified: "rectified",
-    closed: "closed", reopened: "reopened",
+    closed: "closed", reopened: "reopened", superseded: "superseded (merged or split)",
   },
 };
 

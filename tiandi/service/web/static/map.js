@@ -8,7 +8,7 @@ export const STATE_COLOURS = {
   detected: "#f4a300", screened: "#ff7f0e", reopened: "#9467bd",
   reviewed_accepted: "#d62728", rejected: "#7f7f7f", dispatched: "#1f77b4",
   field_checked: "#17becf", rectification_required: "#e377c2", rectified: "#bcbd22",
-  closed: "#2ca02c",
+  closed: "#2ca02c", superseded: "#c7c7c7",
 };
 
 const geojson = new ol.format.GeoJSON({

@@ -12,12 +12,14 @@ from fastapi import FastAPI
 
 from tiandi.redline.store.open import open_store
 from tiandi.service.auth import TokenStore
-from tiandi.service.deps import Services, install_error_handlers
+from tiandi.service.chips import router as chips_router
+from tiandi.service.deps import API_PREFIX, Services, install_error_handlers
 from tiandi.service.platform import router as platform_router
 from tiandi.service.review import router as review_router
+from tiandi.service.tiles import install_tiles
 from tiandi.settings import Settings
 
-API_PREFIX = "/api/v1"
+__all__ = ["API_PREFIX", "create_app"]
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -37,4 +39,6 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     app.include_router(platform_router, prefix=API_PREFIX)
     app.include_router(review_router, prefix=API_PREFIX)
+    app.include_router(chips_router, prefix=API_PREFIX)
+    install_tiles(app)
     return app

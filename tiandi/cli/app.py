@@ -16,6 +16,7 @@ from tiandi.cli.field import dispatch, field_app
 from tiandi.cli.ingest import ingest_s2
 from tiandi.cli.models import evaluate_app, run_train_change_model
 from tiandi.cli.patches import audit_app, patches_app
+from tiandi.cli.report import report
 from tiandi.cli.survey import accuracy_app, ingest_app, ledger_app
 from tiandi.errors import InputError
 
@@ -258,6 +259,7 @@ run_app.command("train-change-model")(run_train_change_model)
 ingest_app.command("s2")(ingest_s2)
 app.add_typer(auth_app, name="auth")
 app.command("serve")(serve)
+app.command("report")(report)
 
 
 def main() -> None:

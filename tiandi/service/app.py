@@ -15,6 +15,7 @@ from tiandi.service.auth import TokenStore
 from tiandi.service.chips import router as chips_router
 from tiandi.service.deps import API_PREFIX, Services, install_error_handlers
 from tiandi.service.platform import router as platform_router
+from tiandi.service.reports import router as reports_router
 from tiandi.service.review import router as review_router
 from tiandi.service.tiles import install_tiles
 from tiandi.settings import Settings
@@ -40,5 +41,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(platform_router, prefix=API_PREFIX)
     app.include_router(review_router, prefix=API_PREFIX)
     app.include_router(chips_router, prefix=API_PREFIX)
+    app.include_router(reports_router, prefix=API_PREFIX)
     install_tiles(app)
     return app

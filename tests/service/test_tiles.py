@@ -139,10 +139,17 @@ def test_every_tile_route_needs_a_read_role(
         assert client.get(url).status_code == 401, url
         field = client.get(url, headers=bearer(home.tokens["field"]))
         assert field.status_code == 403 and field.json()["error"] == "forbidden", url
-    ok = client.get(
-        f"/api/v1/runs/{run_id}/layers/after/info", headers=bearer(home.tokens["ecologist"])
-    )
+    headers = bearer(home.tokens["ecologist"])
+    ok = client.get(f"/api/v1/runs/{run_id}/layers/after/info", headers=headers)
     assert ok.status_code == 200 and ok.json()["count"] == 7
+    base = f"/api/v1/runs/{run_id}/layers/after"
+    for url in (
+        f"{base}/tiles/WebMercatorQuad/14/13463/6185.png?tilesize=100000",
+        f"{base}/preview.png?max_size=100000",
+        f"{base}/statistics?width=99999",
+    ):
+        huge = client.get(url, headers=headers)
+        assert huge.status_code == 422 and "is larger than" in huge.json()["message"], url
 
 
 def test_unknown_runs_layers_and_gone_files_are_json_404s_naming_the_run(

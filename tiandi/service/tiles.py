@@ -34,7 +34,7 @@ from titiler.core.algorithm.base import BaseAlgorithm
 from titiler.core.dependencies import create_colormap_dependency
 from titiler.core.factory import TilerFactory
 
-from tiandi.errors import NotFoundError
+from tiandi.errors import InputError, NotFoundError
 from tiandi.redline.field.chips import band_indexes, to_rgb8
 from tiandi.redline.run_layout import RunLayout
 from tiandi.redline.store.run_folder import run_folder
@@ -143,6 +143,24 @@ def layer_path(
     return str(layer_file(request, run_id, layer))
 
 
+#: Largest sizes a tile route accepts (titiler bounds them only from below): an image of
+#: 100,000² pixels asked by one request would take the service down.
+SIZE_LIMITS = {"tilesize": 1024, "max_size": 2048, "width": 2048, "height": 2048,
+               "buffer": 64, "padding": 64}  # fmt: skip
+
+
+def bounded_sizes(request: Request) -> None:
+    """Reject (422) image sizes above :data:`SIZE_LIMITS` before anything is read."""
+    for name, limit in SIZE_LIMITS.items():
+        value = request.query_params.get(name)
+        try:
+            too_big = value is not None and float(value) > limit
+        except ValueError:
+            continue  # not a number: titiler's own validation answers
+        if too_big:
+            raise InputError(f"{name}={value} is larger than {limit}; ask for a smaller image")
+
+
 def tiler() -> TilerFactory:
     """The titiler factory of the run layers (no viewer: it loads scripts from a CDN)."""
     return TilerFactory(
@@ -202,7 +220,7 @@ def install_tiles(app: FastAPI) -> None:
     app.include_router(
         tiler().router,
         prefix=API_PREFIX + TILES_PREFIX,
-        dependencies=[Depends(require(*READERS))],
+        dependencies=[Depends(require(*READERS)), Depends(bounded_sizes)],
         tags=["tiles"],
     )
 

@@ -17,6 +17,7 @@ from tiandi.redline.store.gpkg import GpkgPatchStore
 from tiandi.redline.store.open import open_store
 from tiandi.redline.store.postgis import PostgisPatchStore
 from tiandi.redline.store.recording import record_detections
+from tiandi.redline.store.run_folder import run_folder
 
 pytestmark = pytest.mark.slow
 
@@ -38,6 +39,7 @@ def test_flow_records_the_run_and_a_next_period_links_instead_of_duplicating(
     ((run, counts),) = store.runs()
     assert run.run_id.startswith("period1-") and run.zone_set_version.startswith("sha256:")
     assert counts["new"] == len(stored)
+    assert run_folder(store, run.run_id).root == result.out.resolve()
     assert store.verify_audit().ok
     # The same patches seen again in a next period: linked to themselves, none added.
     next_run = replace(run, run_id="period2", at=run.at.replace(year=run.at.year + 1))
@@ -67,6 +69,7 @@ def test_flow_records_into_postgis_when_a_dsn_is_set(
     assert set(stored["patch_id"]) == set(written["patch_id"]) | set(screened["patch_id"])
     ((run, counts),) = store.runs()
     assert run.run_id == RunLayout(result.out).run_id(result.summary.after)
+    assert run_folder(store, run.run_id).root == result.out.resolve()
     assert counts["new"] == len(stored)
     assert store.verify_audit().ok
     after = gpkg.read_bytes() if gpkg.exists() else None

@@ -96,9 +96,9 @@ def _write_run(folder: Path) -> None:
 def run_home(home: ServiceHome, tmp_path: Path) -> ServiceHome:
     folder = tmp_path / "run-3-out"
     _write_run(folder)
-    info = replace(run_info(3), parameters={"run_dir": str(folder), "detector": "siamese-6b"})
+    info = replace(run_info(3), source=str(folder), parameters={"detector": "siamese-6b"})
     record_detections(home.store, patches().iloc[:0], None, info)
-    record_detections(home.store, patches().iloc[:0], None, run_info(4))  # no run_dir
+    record_detections(home.store, patches().iloc[:0], None, run_info(4))  # no folder
     return home
 
 
@@ -130,7 +130,7 @@ def test_a_run_without_a_folder_or_unknown_is_404(
     client: TestClient, run_home: ServiceHome
 ) -> None:
     no_dir = _get(client, run_home, "/api/v1/runs/run-4/stac", 404)
-    assert "run_dir" in no_dir["message"]
+    assert "output folder" in no_dir["message"]
     unknown = _get(client, run_home, "/api/v1/runs/run-99/stac", 404)
     assert "run-99" in unknown["message"]
     body = _get(client, run_home, "/api/v1/runs/run-3/stac")

@@ -18,6 +18,7 @@ from tiandi.cli.field import dispatch, field_app
 from tiandi.cli.ingest import ingest_s2
 from tiandi.cli.models import evaluate_app, run_train_change_model
 from tiandi.cli.patches import audit_app, patches_app
+from tiandi.cli.report import report
 from tiandi.cli.runs import runs_app
 from tiandi.cli.survey import accuracy_app, ingest_app, ledger_app
 from tiandi.errors import InputError
@@ -265,6 +266,7 @@ app.command("backup")(backup)
 app.command("restore")(restore)
 app.add_typer(runs_app, name="runs")
 catalog_app.command("load")(catalog_load)
+app.command("report")(report)
 
 
 def main() -> None:

@@ -13,17 +13,20 @@ from fastapi import FastAPI
 
 from tiandi.redline.store.open import open_store
 from tiandi.service.auth import TokenStore
-from tiandi.service.deps import Services, install_error_handlers
+from tiandi.service.chips import router as chips_router
+from tiandi.service.deps import API_PREFIX, Services, install_error_handlers
 from tiandi.service.field import router as field_router
 from tiandi.service.operators import router as operators_router
 from tiandi.service.page import mount_page
 from tiandi.service.platform import router as platform_router
+from tiandi.service.reports import router as reports_router
 from tiandi.service.reshape import router as reshape_router
 from tiandi.service.review import router as review_router
 from tiandi.service.runs import router as runs_router
+from tiandi.service.tiles import install_tiles
 from tiandi.settings import Settings
 
-API_PREFIX = "/api/v1"
+__all__ = ["API_PREFIX", "create_app"]
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -48,5 +51,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(field_router, prefix=API_PREFIX)
     app.include_router(runs_router, prefix=API_PREFIX)
     app.include_router(operators_router, prefix=API_PREFIX)
+    app.include_router(chips_router, prefix=API_PREFIX)
+    app.include_router(reports_router, prefix=API_PREFIX)
+    install_tiles(app)
     mount_page(app)
     return app

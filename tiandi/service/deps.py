@@ -35,6 +35,9 @@ from tiandi.redline.store.gpkg import PatchStore
 from tiandi.service.auth import ServiceRole, TokenInfo, TokenStore
 from tiandi.settings import Settings
 
+#: Where the versioned API is mounted.
+API_PREFIX = "/api/v1"
+
 _bearer = HTTPBearer(auto_error=False, description="A token from `tiandi auth token create`.")
 
 #: Roles that may read the platform endpoints (zones, runs, patches, statistics, audit).

@@ -1,7 +1,8 @@
 """A run's outputs as a STAC Item: ``GET /runs/{run_id}/stac``.
 
-The run's folder is the one the store recorded for it (:func:`run_dir`:
-``RunInfo.parameters["run_dir"]``); the item lists its change probability, change mask,
+The run's folder is the one the store recorded for it
+(:func:`tiandi.redline.store.run_folder.run_folder`: ``RunInfo.source``); the item lists
+its change probability, change mask,
 composites and patches (through :func:`tiandi.catalog.items.output_item`: projection,
 raster bands, file sizes and checksums), the datetime range from the start of the
 ``before`` period to the end of the ``after`` period, the zone-set version and the
@@ -22,7 +23,8 @@ from tiandi._time import parse_time, period_end
 from tiandi.catalog.items import ProcessingInfo, output_item
 from tiandi.errors import InputError, NotFoundError
 from tiandi.redline.run_layout import RunLayout
-from tiandi.redline.store.gpkg import PatchStore, RunInfo
+from tiandi.redline.store.gpkg import RunInfo
+from tiandi.redline.store.run_folder import run_folder, run_info
 from tiandi.service.auth import TokenInfo
 from tiandi.service.deps import READERS, app_settings, error_responses, require, store
 
@@ -31,28 +33,6 @@ Reader = Annotated[TokenInfo, Depends(require(*READERS))]
 #: The collection the flow registers run outputs in (``tiandi.flows.detect_changes``).
 OUTPUT_COLLECTION = "tiandi-outputs"
 _ROLES = {"change_prob": ["data"], "change_mask": ["data"], "patches": ["data"]}
-
-
-def run_dir(patch_store: PatchStore, run_id: str) -> Path:
-    """The output folder the store recorded for ``run_id`` (``parameters["run_dir"]``);
-    :class:`NotFoundError` for an unknown run or one recorded without it."""
-    for info, _ in patch_store.runs():
-        if info.run_id == run_id:
-            folder = info.parameters.get("run_dir")
-            if not folder:
-                raise NotFoundError(
-                    f"run {run_id!r} was recorded without its output folder (parameters."
-                    "run_dir); record it again with a tiandi that records the folder"
-                )
-            return Path(str(folder))
-    raise NotFoundError(f"run {run_id!r} is not in the patch store; list them with GET /runs")
-
-
-def _run_info(patch_store: PatchStore, run_id: str) -> RunInfo:
-    for info, _ in patch_store.runs():
-        if info.run_id == run_id:
-            return info
-    raise NotFoundError(f"run {run_id!r} is not in the patch store; list them with GET /runs")
 
 
 def _period_start(period: str) -> datetime:
@@ -117,9 +97,9 @@ def run_item(info: RunInfo, folder: Path, stac_api_url: str | None) -> pystac.It
 def run_stac(run_id: str, _: Reader, request: Request) -> dict[str, Any]:
     """A STAC Item (pystac) of the run's change maps, composites and patches."""
     found = store(request)
-    info = _run_info(found, run_id)
+    info = run_info(found, run_id)
     try:
-        item = run_item(info, run_dir(found, run_id), app_settings(request).stac_api_url)
+        item = run_item(info, run_folder(found, run_id).root, app_settings(request).stac_api_url)
     except InputError as exc:
         if isinstance(exc, NotFoundError):
             raise

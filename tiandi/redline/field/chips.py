@@ -138,6 +138,19 @@ def write_chips(
     return out
 
 
+def patch_chip(
+    composite: Path, geometry: BaseGeometry, crs: object, options: ChipOptions | None = None
+) -> Image.Image:
+    """One true-colour chip of ``composite`` around ``geometry`` (in ``crs``), with the
+    patch outline in yellow: the picture a field package holds for a task."""
+    idx = band_indexes(composite)
+    with rasterio.open(composite) as src:
+        if src.crs is None:
+            raise InputError(f"composite {composite} has no CRS; re-run detect-changes")
+        local = gpd.GeoSeries([geometry], crs=crs).to_crs(src.crs).iloc[0]
+        return _chip(src, idx, local, options or ChipOptions())
+
+
 def _chip(
     src: rasterio.DatasetReader, idx: list[int], geom: BaseGeometry, options: ChipOptions
 ) -> Image.Image:

@@ -51,7 +51,12 @@ DETECTED_ATTRS = tuple(n for n in PATCH_NAMES[1:14] if n != "screen_reason")
 
 @dataclass(frozen=True)
 class RunInfo:
-    """One detection run as the store records it."""
+    """One detection run as the store records it.
+
+    ``source``: where the run came from; ``detect_changes`` and the demo record the
+    absolute path of the run's output folder here, which
+    :func:`tiandi.redline.store.run_folder.run_folder` reads back.
+    """
 
     run_id: str
     at: datetime

@@ -21,10 +21,10 @@ from tiandi.redline.field.chips import patch_chip
 from tiandi.redline.store.run_folder import run_folder
 from tiandi.redline.vocabulary import STORE_CRS
 from tiandi.service.auth import TokenInfo
-from tiandi.service.deps import READERS, require, store
+from tiandi.service.deps import ERROR_RESPONSES, READERS, require, store
 
 Reader = Annotated[TokenInfo, Depends(require(*READERS))]
-router = APIRouter(tags=["tiles"])
+router = APIRouter(tags=["tiles"], responses=ERROR_RESPONSES)
 
 
 @router.get(

@@ -67,7 +67,10 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         422: "Invalid request: a parameter or body field is missing or wrong",
         503: "A service this one depends on (e.g. Prefect) does not answer",
     }
-    return {c: {"model": ErrorBody, "description": described[c]} for c in codes}
+    # Inline JSON schema under application/json (not ``model``): FastAPI would put a model
+    # under the route's own media type (text/html, image/png), which errors never use.
+    body = {"application/json": {"schema": ErrorBody.model_json_schema()}}
+    return {c: {"description": described[c], "content": body} for c in codes}
 
 
 #: Error answers every authenticated endpoint may give (declared in the OpenAPI spec).

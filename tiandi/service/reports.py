@@ -19,11 +19,11 @@ from tiandi.redline.reports.report_pdf import html_to_pdf
 from tiandi.redline.reports.run_report import report_html
 from tiandi.redline.store.run_folder import run_folder
 from tiandi.service.auth import TokenInfo
-from tiandi.service.deps import READERS, require, store
+from tiandi.service.deps import ERROR_RESPONSES, READERS, require, store
 
 Reader = Annotated[TokenInfo, Depends(require(*READERS))]
 ZoneQuery = Annotated[str | None, Query(description="Zone (or reserve) id: only its patches.")]
-router = APIRouter(tags=["reports"])
+router = APIRouter(tags=["reports"], responses=ERROR_RESPONSES)
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
 

@@ -39,13 +39,13 @@ from tiandi.redline.field.chips import band_indexes, to_rgb8
 from tiandi.redline.run_layout import RunLayout
 from tiandi.redline.store.run_folder import run_folder
 from tiandi.service.auth import TokenInfo
-from tiandi.service.deps import API_PREFIX, READERS, error_response, require, store
+from tiandi.service.deps import API_PREFIX, ERROR_RESPONSES, READERS, error_response, require, store
 
 LayerName = Literal["before", "after", "probability", "mask"]
 TILES_PREFIX = "/runs/{run_id}/layers/{layer}"
 TMS = "WebMercatorQuad"
 Reader = Annotated[TokenInfo, Depends(require(*READERS))]
-router = APIRouter(tags=["tiles"])
+router = APIRouter(tags=["tiles"], responses=ERROR_RESPONSES)
 
 
 class TrueColour(BaseAlgorithm):
@@ -222,6 +222,7 @@ def install_tiles(app: FastAPI) -> None:
         prefix=API_PREFIX + TILES_PREFIX,
         dependencies=[Depends(require(*READERS)), Depends(bounded_sizes)],
         tags=["tiles"],
+        responses=ERROR_RESPONSES,
     )
 
     async def on_outside(_: Request, exc: Exception) -> JSONResponse:

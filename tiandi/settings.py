@@ -110,6 +110,11 @@ class Settings(BaseSettings):
         return self.home / "field" / "field-results.gpkg"
 
     @property
+    def uav_path(self) -> Path:
+        """Where ``tiandi ingest uav`` writes each item's folder (COG, chips) by default."""
+        return self.home / "uav"
+
+    @property
     def tokens_path(self) -> Path:
         """The service's token table (SQLite; hashes only, never the tokens themselves)."""
         return self.home / "service" / "tokens.sqlite"

@@ -49,7 +49,7 @@ def ingest_uav_command(
 
     settings = load_settings()
     item_id = item_id or uav_item_id(check_orthophoto(orthophoto))
-    folder = out or settings.home / "uav" / item_id
+    folder = out or settings.uav_path / item_id
     result = ingest_uav(
         orthophoto,
         folder,

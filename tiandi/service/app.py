@@ -24,6 +24,7 @@ from tiandi.service.reshape import router as reshape_router
 from tiandi.service.review import router as review_router
 from tiandi.service.runs import router as runs_router
 from tiandi.service.tiles import install_tiles
+from tiandi.service.uav import router as uav_router
 from tiandi.settings import Settings
 
 __all__ = ["API_PREFIX", "create_app"]
@@ -53,6 +54,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(operators_router, prefix=API_PREFIX)
     app.include_router(chips_router, prefix=API_PREFIX)
     app.include_router(reports_router, prefix=API_PREFIX)
+    app.include_router(uav_router, prefix=API_PREFIX)
     install_tiles(app)
     mount_page(app)
     return app

@@ -43,6 +43,7 @@ export const api = {
   runs: () => request("runs"),
   patch: (key) => request(`patches/${encodeURIComponent(key)}`),
   layers: (runId) => request(`runs/${encodeURIComponent(runId)}/layers`),
+  uavChips: (key) => request(`patches/${encodeURIComponent(key)}/uav`),
   review: (key, body) =>
     request(`patches/${encodeURIComponent(key)}/review`, {
       method: "POST",

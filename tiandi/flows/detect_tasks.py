@@ -18,7 +18,7 @@ from prefect.cache_policies import NO_CACHE
 from tiandi.catalog.items import unreadable_assets
 from tiandi.catalog.register import Registrar
 from tiandi.catalog.search import search_items
-from tiandi.eo.cog import read_cog, write_cog
+from tiandi.eo.cog import CogOutput, read_cog, write_cogs
 from tiandi.eo.composite import DEFAULT_BANDS, composite_period
 from tiandi.eo.storage import read_composite, write_composite
 from tiandi.errors import CatalogError, InputError, NoDataError, TiandiError
@@ -118,13 +118,14 @@ def detect(
     change = detector.detect(read_composite(before, chunk), read_composite(after, chunk))
     paths = {"change_prob": layout.change_prob, "change_mask": layout.change_mask}
     tags = {"tiandi:model": detector.name, "tiandi:model_version": detector.version}
-    write_cog(
-        change["change_prob"], paths["change_prob"], nodata=float("nan"), dtype="float32", tags=tags
-    )
-    mask = change["change_mask"]
+    prob = CogOutput(change["change_prob"], paths["change_prob"], float("nan"), "float32", tags)
     if isinstance(detector, SiameseDetector):  # threshold the written map: run the net once
+        write_cogs([prob])
         mask = detector.mask(read_cog(paths["change_prob"], chunk).isel(band=0, drop=True))
-    write_cog(mask, paths["change_mask"], nodata=255, dtype="uint8", tags=tags)
+        write_cogs([CogOutput(mask, paths["change_mask"], 255, "uint8", tags)])
+    else:  # both maps in one pass: the composites are read and compared once
+        mask_out = CogOutput(change["change_mask"], paths["change_mask"], 255, "uint8", tags)
+        write_cogs([prob, mask_out])
     get_run_logger().info("change maps written by %s %s", detector.name, detector.version)
     return paths
 

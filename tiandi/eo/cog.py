@@ -105,6 +105,8 @@ class CogOutput:
     dtype: str
     tags: Mapping[str, str] | None = None
     overview_resampling: str = "nearest"
+    #: DEFLATE level (1 fastest .. 9 smallest); None: GDAL's default (6).
+    deflate_level: int | None = None
 
 
 @dataclass(frozen=True)
@@ -151,7 +153,7 @@ def write_cogs(outputs: Sequence[CogOutput]) -> list[Path]:
     try:
         _write_all_strips(plans)
         for plan in plans:
-            _translate_to_cog(plan.strips_tmp, plan.final_tmp, plan.out.overview_resampling)
+            _translate_to_cog(plan.strips_tmp, plan.final_tmp, plan.out)
         for plan in plans:
             os.replace(plan.final_tmp, plan.out.path)
     finally:
@@ -261,8 +263,9 @@ def _write_all_strips(plans: Sequence[_Plan]) -> None:
                 start += len(layers)
 
 
-def _translate_to_cog(source: Path, target: Path, overview_resampling: str) -> None:
+def _translate_to_cog(source: Path, target: Path, out: CogOutput) -> None:
     """GDAL's COG driver: DEFLATE with predictor, 512 px tiles, overviews."""
+    level = {} if out.deflate_level is None else {"LEVEL": str(out.deflate_level)}
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
         rasterio.shutil.copy(
             source,
@@ -272,9 +275,10 @@ def _translate_to_cog(source: Path, target: Path, overview_resampling: str) -> N
             PREDICTOR="YES",
             BLOCKSIZE=str(BLOCKSIZE),
             OVERVIEWS="AUTO",
-            OVERVIEW_RESAMPLING=overview_resampling.upper(),
+            OVERVIEW_RESAMPLING=out.overview_resampling.upper(),
             BIGTIFF="IF_SAFER",
             NUM_THREADS="ALL_CPUS",  # tiles compressed in parallel; same bytes
+            **level,
         )
 
 

@@ -1,8 +1,8 @@
 """How composites are stored between flow steps: uint16 COGs of reflectance × 10000.
 
-Half the bytes of float32 and much faster for GDAL to compress; 1e-4 reflectance is
-the precision Sentinel-2 products carry anyway. 0 is no data (no clear observation);
-the ``clear_count`` band is stored as is. The scale is written in the file's tags
+Half the bytes of float32 and much faster for GDAL to compress (DEFLATE level 1);
+1e-4 reflectance is the precision Sentinel-2 products carry anyway. 0 is no data (no
+clear observation); the ``clear_count`` band is stored as is. The scale is written in the file's tags
 (``scale_factor``).
 """
 
@@ -18,6 +18,9 @@ from tiandi.eo.cog import CogOutput, read_cog_dataset, write_cogs
 from tiandi.eo.indices import add_indices
 
 REFLECTANCE_SCALE = 10_000
+#: DEFLATE level of the composites: level 1 halves GDAL's compression time against the
+#: default 6 for files of the same size (measured: 40 MB either way at 2048², noisy data).
+COG_LEVEL = 1
 COUNT = "clear_count"
 
 
@@ -34,7 +37,9 @@ def composite_output(
     """The COG :func:`write_composite` writes, to write with others in one pass
     (:func:`tiandi.eo.cog.write_cogs`)."""
     all_tags = {"scale_factor": str(1 / REFLECTANCE_SCALE), **dict(tags or {})}
-    return CogOutput(_stored_layers(composite), Path(path), 0, "uint16", all_tags)
+    return CogOutput(
+        _stored_layers(composite), Path(path), 0, "uint16", all_tags, deflate_level=COG_LEVEL
+    )
 
 
 def write_composite(

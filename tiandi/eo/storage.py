@@ -2,8 +2,8 @@
 
 Half the bytes of float32 and much faster for GDAL to compress (DEFLATE level 1);
 1e-4 reflectance is the precision Sentinel-2 products carry anyway. 0 is no data (no
-clear observation); the ``clear_count`` band is stored as is. The scale is written in the file's tags
-(``scale_factor``).
+clear observation); the ``clear_count`` band is stored as is. The scale is written in the
+file's tags (``scale_factor``).
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import dask
 import psutil
 
 
@@ -84,6 +85,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("scene", type=Path)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--home", type=Path, default=Path("var/bench-ab"))
+    parser.add_argument("--threads", action="store_true", help="threads, no worker process")
     args = parser.parse_args(argv)
     from tiandi.eo.grid import grid_for_zones
     from tiandi.flows.runtime import dask_client
@@ -101,7 +103,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             peak[0] = max(peak[0], _tree(me)[0])
 
     steps: dict[str, float] = {}
-    with dask_client(Settings(home=args.home.resolve())):
+    scheduler = (
+        dask.config.set(scheduler="threads")
+        if args.threads
+        else dask_client(Settings(home=args.home.resolve()))
+    )
+    with scheduler:
         threading.Thread(target=sample, daemon=True).start()
         cpu0, t0 = _tree(me)[1], time.perf_counter()
         _steps(periods, grid, layout, steps)

@@ -1,4 +1,4 @@
-"""`make bench` cannot rot: one run of the composite benchmark at a tiny size.
+"""`make bench` cannot rot: one run of the composite and scale benchmarks at a tiny size.
 
 The benchmark is not a test (its figures are not asserted); this only checks that it runs
 end to end from a relative ``--out`` as ``make bench`` calls it, and that its JSON and
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import bench_composite
+from bench import bench_composite, bench_scale
 
 SIZE = 256
 
@@ -46,3 +46,40 @@ def test_bench_composite_runs_once_and_writes_figures_and_ratios(
         row = rows[stage]
         assert f"| {SIZE} | {stage} | {row['seconds']:.2f} |" in markdown
         assert f"| {row['x_floor']:.2f} |" in markdown
+
+
+@pytest.mark.slow
+def test_bench_scale_runs_every_stage_once_and_writes_figures_and_ratios(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    report = bench_scale.main(["--sizes", str(SIZE), "--home", "var/bench-scale",
+                               "--results", "results"])  # fmt: skip
+
+    (json_file,) = (tmp_path / "results").glob("scale-*.json")
+    saved = json.loads(json_file.read_text(encoding="utf-8"))
+    assert saved == report
+    assert saved["machine"]["cores"] >= 1 and saved["machine"]["memory_gb"] > 0
+    rows = {r["stage"]: r for r in saved["rows"]}
+    assert set(rows) == {"floor", "flow", "naive", "odcstac"}
+    for row in rows.values():
+        assert row["status"] == "ok", row
+        assert row["size"] == SIZE and row["input_mpx"] > 0
+        assert row["seconds"] > 0 and row["cpu_seconds"] >= 0 and row["peak_tree_rss_mb"] > 0
+        assert row["mpx_per_s"] > 0 and row["s_per_mpx"] > 0
+    assert rows["floor"]["x_floor"] == 1.0 and rows["flow"]["x_flow"] == 1.0
+    assert rows["naive"]["x_flow"] == rows["naive"]["seconds"] / rows["flow"]["seconds"]
+    assert rows["flow"]["patches"] >= 0  # the CLI run wrote its summary
+    markdown = json_file.with_suffix(".md").read_text(encoding="utf-8")
+    assert "cores" in markdown and "GB" in markdown
+    for stage in rows:
+        assert f"| {SIZE} | {stage} | ok |" in markdown
+
+
+def test_a_naive_run_over_its_memory_cap_is_recorded_not_raised() -> None:
+    import sys
+
+    hog = "import numpy as np, time; a = np.ones(2**26); time.sleep(30)"  # 512 MiB
+    row = bench_scale.timed([sys.executable, "-c", hog], {}, cap_bytes=128 * 2**20)
+    assert row["status"] == "out_of_memory"
+    assert row["peak_tree_rss_mb"] > 128 and row["seconds"] < 30

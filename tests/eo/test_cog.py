@@ -11,8 +11,9 @@ import rasterio
 import xarray as xr
 
 from tests.fixtures.eo import Scene, full_grid, make_items
-from tiandi.eo.cog import read_cog, read_cog_dataset, write_cog
+from tiandi.eo.cog import CogOutput, read_cog, read_cog_dataset, write_cog, write_cogs
 from tiandi.eo.composite import composite_period
+from tiandi.errors import InputError
 
 
 def _composite(tmp_path: Path) -> xr.Dataset:
@@ -67,3 +68,36 @@ def test_failure_leaves_no_output_and_no_temporary_file(tmp_path: Path) -> None:
         write_cog(bad, target, nodata=np.nan, dtype="float32")
     assert sorted(p.name for p in target.parent.iterdir()) == ["bad.tif"]
     assert target.read_bytes() == b"previous"
+
+
+def test_write_cogs_writes_each_output_as_write_cog_does_in_one_pass(tmp_path: Path) -> None:
+    ds = _composite(tmp_path)
+    prob = CogOutput(ds["B04"], tmp_path / "two" / "b04.tif", float("nan"), "float32", {"k": "v"})
+    count = CogOutput(ds["clear_count"], tmp_path / "two" / "count.tif", 255, "uint8")
+    paths = write_cogs([prob, count])
+    assert paths == [prob.path, count.path]
+    one = write_cog(ds["B04"], tmp_path / "one" / "b04.tif", nodata=np.nan, dtype="float32",
+                    tags={"k": "v"})  # fmt: skip
+    assert one.read_bytes() == prob.path.read_bytes()
+    with rasterio.open(count.path) as src:
+        data = src.read(1)
+        assert src.dtypes == ("uint8",)
+    assert (data[:8, :8] == 0).all() and (data[8:, 8:] == 1).all()  # a cloud in the corner
+
+
+def test_write_cogs_refuses_outputs_of_different_strips_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    ds = _composite(tmp_path)
+    a = CogOutput(ds["B04"], tmp_path / "a.tif", float("nan"), "float32")
+    b = CogOutput(ds["B04"].chunk({"y": 16}), tmp_path / "b.tif", float("nan"), "float32")
+    with pytest.raises(InputError, match="different rows or row chunks"):
+        write_cogs([a, b])
+    assert not list(tmp_path.glob("*.tif"))
+
+
+def test_float_to_integer_without_nodata_is_refused_before_computing(tmp_path: Path) -> None:
+    ds = _composite(tmp_path)
+    with pytest.raises(InputError, match=r"'B04'.*without a nodata"):
+        write_cog(ds["B04"], tmp_path / "x.tif", nodata=None, dtype="uint16")
+    assert not (tmp_path / "x.tif").exists()

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import rasterio
 from dask.callbacks import Callback
+from pyproj import Transformer
 
 from tests.fixtures.eo import FOREST, Scene, full_grid, make_items
 from tiandi.eo.cog import write_cog
@@ -182,3 +183,24 @@ def test_composite_cog_and_detection_work_under_a_distributed_client(tmp_path: P
     np.testing.assert_allclose(values, FOREST["B03"], atol=1e-6)
     with rasterio.open(out) as src:
         assert (src.read(1) == 0).all()
+
+
+def test_one_task_per_chunk_reads_and_composites_it(tmp_path: Path) -> None:
+    items = make_items(tmp_path, [Scene("2025-03-01"), Scene("2025-04-01", baseline="04.00")])
+    ds = composite_period(items, full_grid(), chunk=32)
+    stack = ds["B04"].data.dask.layers  # the composite layer + the per-band selections
+    composite_layers = [name for name in stack if name.startswith("composite-")]
+    assert len(composite_layers) == 1
+    assert len(stack[composite_layers[0]]) == 4  # 64 x 64 px in 32 px chunks
+
+
+def test_items_off_the_grid_are_reprojected_to_it(tmp_path: Path) -> None:
+    # Grid in the neighbouring UTM zone: no file is on it, so every read is a warp.
+    items = make_items(tmp_path, [Scene("2025-03-01"), Scene("2025-04-01", baseline="04.00")])
+    x, y = 400160.0, 4459680.0  # the tile's centre area in EPSG:32650
+    x51, y51 = Transformer.from_crs("EPSG:32650", "EPSG:32651", always_xy=True).transform(x, y)
+    grid = geobox_for_bounds("EPSG:32651", 10.0, (x51 - 100, y51 - 100, x51 + 100, y51 + 100))
+    ds = composite_period(items, grid, chunk=16, dilate_px=1).compute()
+    for band, value in FOREST.items():
+        np.testing.assert_allclose(ds[band].values, value, atol=1e-6, err_msg=band)
+    assert (ds["clear_count"].values == 2).all()

@@ -10,7 +10,7 @@ import xarray as xr
 from odc.geo.geobox import GeoBox
 from odc.geo.xr import xr_zeros
 
-from tiandi.eo.storage import read_composite, write_composite
+from tiandi.eo.storage import as_read_back, read_composite, write_composite
 
 
 def _composite() -> xr.Dataset:
@@ -39,3 +39,15 @@ def test_composite_round_trip_keeps_reflectance_to_1e4(tmp_path: Path) -> None:
     np.testing.assert_allclose(b04[5:], original["B04"].values[5:], atol=0.6e-4)
     assert int(back["clear_count"].values[0, 0]) == 0 and int(back["clear_count"].values[9, 9]) == 3
     assert "ndvi" in back and back["B04"].dtype == np.float32
+
+
+def test_as_read_back_is_what_read_composite_returns_of_the_written_file(tmp_path: Path) -> None:
+    original = _composite()
+    original = original.chunk({"y": 32, "x": 32})
+    back = read_composite(write_composite(original, tmp_path / "c.tif"), chunk=32)
+    direct = as_read_back(original)
+    assert list(direct.data_vars) == list(back.data_vars)
+    for name in back.data_vars:
+        assert direct[name].dtype == back[name].dtype, name
+        assert direct[name].chunks == back[name].chunks, name
+        np.testing.assert_array_equal(direct[name].values, back[name].values, err_msg=str(name))

@@ -3,14 +3,21 @@
 :func:`write_cog` computes a lazy array strip by strip (one row of chunks at a time, so
 the scheduler never holds the whole scene), writes the strips into a temporary tiled
 GeoTIFF, converts that with GDAL's COG driver (DEFLATE with predictor, 512 px tiles,
-overviews) into ``<name>.tmp-<pid>`` beside the target and renames it into place. The bytes
-depend only on the data, the tags and the options: re-running gives an identical file.
+overviews, tiles compressed on all cores) into ``<name>.tmp-<pid>`` beside the target and
+renames it into place. The cast to the file's dtype runs where the data is computed, so
+a Dask worker sends the narrow type. :func:`write_cogs` writes several COGs of one grid
+in the same pass (e.g. the change probability and mask: their shared inputs are read and
+computed once). The bytes depend only on the data, the tags and the options: re-running
+gives an identical file.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +30,11 @@ import rioxarray
 import xarray as xr
 from numpy.typing import NDArray
 from odc.geo.geobox import GeoBox
+from rasterio.windows import Window
 
 from tiandi.errors import InputError
 
-__all__ = ["read_cog", "read_cog_dataset", "write_cog"]
+__all__ = ["CogOutput", "read_cog", "read_cog_dataset", "write_cog", "write_cogs"]
 
 BLOCKSIZE = 512
 #: GDAL block cache while writing (MB): keeps memory bounded on large scenes.
@@ -62,14 +70,54 @@ def _strips(layer: xr.DataArray) -> list[slice]:
     return out
 
 
+def _needs_nodata(source: np.dtype[Any], target: np.dtype[Any]) -> bool:
+    """Whether NaN can occur in ``source`` and must become a no-data value in ``target``."""
+    return bool(np.issubdtype(source, np.floating) and not np.issubdtype(target, np.floating))
+
+
 def _to_dtype(block: NDArray[Any], dtype: np.dtype[Any], nodata: float | None) -> NDArray[Any]:
-    if np.issubdtype(block.dtype, np.floating) and not np.issubdtype(dtype, np.floating):
+    if _needs_nodata(block.dtype, dtype):
         if nodata is None:
             raise InputError(
                 f"cannot write float data as {dtype} without a nodata value for NaN; pass nodata"
             )
         block = np.where(np.isnan(block), nodata, block)
     return block.astype(dtype, copy=False)
+
+
+def _cast(layer: xr.DataArray, dtype: np.dtype[Any], nodata: float | None) -> Any:
+    """The layer's data cast to ``dtype`` (lazily, in the graph, when it is a Dask array)."""
+    data = layer.data
+    if isinstance(data, da.Array):
+        return da.map_blocks(  # type: ignore[no-untyped-call]
+            functools.partial(_to_dtype, dtype=dtype, nodata=nodata), data, dtype=dtype
+        )
+    return _to_dtype(np.asarray(data), dtype, nodata)
+
+
+@dataclass(frozen=True)
+class CogOutput:
+    """One COG to write: the data (lazy or not), its path, no-data value, dtype and tags."""
+
+    data: xr.DataArray | xr.Dataset
+    path: Path
+    nodata: float | None
+    dtype: str
+    tags: Mapping[str, str] | None = None
+    overview_resampling: str = "nearest"
+    #: DEFLATE level (1 fastest .. 9 smallest); None: GDAL's default (6).
+    deflate_level: int | None = None
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A :class:`CogOutput` checked: its layers, intermediate profile and temporary files."""
+
+    out: CogOutput
+    layers: list[tuple[str, xr.DataArray]]
+    profile: dict[str, Any]
+    strips_tmp: Path
+    final_tmp: Path
 
 
 def write_cog(
@@ -84,27 +132,69 @@ def write_cog(
     """Write ``data`` (lazy or not) as a COG at ``path`` atomically; return ``path``.
 
     A Dataset becomes one band per variable (band descriptions = variable names), a
-    ``(band, y, x)`` array one band per band label. Values are cast to ``dtype``; NaN
-    becomes ``nodata`` for integer types. Computation runs one row of chunks at a time
-    under the active Dask scheduler. On any failure the target is left untouched and no
-    temporary file remains.
+    ``(band, y, x)`` array one band per band label. Values are cast to ``dtype`` where the
+    data is computed (a Dask worker); NaN becomes ``nodata`` for integer types.
+    Computation runs one row of chunks at a time under the active Dask scheduler. On any
+    failure the target is left untouched and no temporary file remains.
     """
-    path = Path(path)
-    layers = _layers(data)
-    gbox, crs_wkt = _geobox(layers[0][1], path)
-    np_dtype = np.dtype(dtype)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    strips_tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-strips.tif")
-    final_tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    out = CogOutput(data, Path(path), nodata, dtype, tags, overview_resampling)
+    return write_cogs([out])[0]
+
+
+def write_cogs(outputs: Sequence[CogOutput]) -> list[Path]:
+    """Write several COGs of one grid in one pass: each row of chunks of every output is
+    computed together (shared inputs are read once) and written to its own file.
+
+    The outputs must have the same rows and row chunks. Atomic per file, as
+    :func:`write_cog`; on any failure no target is touched and no temporary file remains.
+    """
+    plans = [_plan(out) for out in outputs]
+    _check_same_strips(plans)
     try:
-        profile = _strips_profile(gbox, crs_wkt, layers[0][1].shape, len(layers), np_dtype, nodata)
-        _write_strips(strips_tmp, profile, layers, tags, nodata)
-        _translate_to_cog(strips_tmp, final_tmp, overview_resampling)
-        os.replace(final_tmp, path)
+        _write_all_strips(plans)
+        for plan in plans:
+            _translate_to_cog(plan.strips_tmp, plan.final_tmp, plan.out)
+        for plan in plans:
+            os.replace(plan.final_tmp, plan.out.path)
     finally:
-        for tmp in (strips_tmp, final_tmp):
-            tmp.unlink(missing_ok=True)
-    return path
+        for plan in plans:
+            for tmp in (plan.strips_tmp, plan.final_tmp):
+                tmp.unlink(missing_ok=True)
+    return [plan.out.path for plan in plans]
+
+
+def _plan(out: CogOutput) -> _Plan:
+    """Check ``out`` and prepare its intermediate file (nothing is written yet)."""
+    path = Path(out.path)
+    layers = _layers(out.data)
+    gbox, crs_wkt = _geobox(layers[0][1], path)
+    np_dtype = np.dtype(out.dtype)
+    for name, layer in layers:
+        if _needs_nodata(np.dtype(layer.dtype), np_dtype) and out.nodata is None:
+            raise InputError(
+                f"cannot write float layer {name!r} to {path} as {np_dtype} without a nodata "
+                "value for NaN; pass nodata"
+            )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shape = layers[0][1].shape
+    profile = _strips_profile(gbox, crs_wkt, shape, len(layers), np_dtype, out.nodata)
+    return _Plan(
+        out,
+        layers,
+        profile,
+        path.with_name(f"{path.name}.tmp-{os.getpid()}-strips.tif"),
+        path.with_name(f"{path.name}.tmp-{os.getpid()}"),
+    )
+
+
+def _check_same_strips(plans: Sequence[_Plan]) -> None:
+    strips = {tuple((s.start, s.stop) for s in _strips(plan.layers[0][1])) for plan in plans}
+    if len(strips) > 1:
+        names = ", ".join(str(plan.out.path) for plan in plans)
+        raise InputError(
+            f"write_cogs got outputs with different rows or row chunks ({names}); "
+            "rechunk them alike or write them one by one with write_cog"
+        )
 
 
 def _geobox(layer: xr.DataArray, path: Path) -> tuple[GeoBox, str]:
@@ -146,36 +236,36 @@ def _strips_profile(
     }
 
 
-def _write_strips(
-    target: Path,
-    profile: dict[str, Any],
-    layers: list[tuple[str, xr.DataArray]],
-    tags: Mapping[str, str] | None,
-    nodata: float | None,
-) -> None:
-    """Compute the layers one row of chunks at a time into the GeoTIFF ``target``."""
-    np_dtype = np.dtype(profile["dtype"])
-    cols = profile["width"]
-    with (
-        rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB),
-        rasterio.open(target, "w", **profile) as dst,
-    ):
-        if tags:
-            dst.update_tags(**dict(tags))
-        for i, (name, _) in enumerate(layers, start=1):
-            dst.set_band_description(i, name)
-        for strip in _strips(layers[0][1]):
+def _write_all_strips(plans: Sequence[_Plan]) -> None:
+    """Compute every output one row of chunks at a time into its intermediate GeoTIFF."""
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), contextlib.ExitStack() as stack:
+        files = []
+        for plan in plans:
+            dst = stack.enter_context(rasterio.open(plan.strips_tmp, "w", **plan.profile))
+            if plan.out.tags:
+                dst.update_tags(**dict(plan.out.tags))
+            for i, (name, _) in enumerate(plan.layers, start=1):
+                dst.set_band_description(i, name)
+            files.append(dst)
+        cast = [
+            [_cast(layer, np.dtype(p.profile["dtype"]), p.out.nodata) for _, layer in p.layers]
+            for p in plans
+        ]
+        for strip in _strips(plans[0].layers[0][1]):
             blocks = da.compute(  # type: ignore[no-untyped-call]
-                *[layer.isel(y=strip).data for _, layer in layers],
+                *[layer[strip] for layers in cast for layer in layers],
                 optimize_graph=False,  # same task keys in every strip (distributed)
             )
-            window = rasterio.windows.Window(0, strip.start, cols, strip.stop - strip.start)
-            stack = np.stack([_to_dtype(np.asarray(b), np_dtype, nodata) for b in blocks])
-            dst.write(stack, window=window)
+            start = 0
+            for dst, layers in zip(files, cast, strict=True):
+                window = Window(0, strip.start, dst.width, strip.stop - strip.start)
+                dst.write(np.stack(blocks[start : start + len(layers)]), window=window)
+                start += len(layers)
 
 
-def _translate_to_cog(source: Path, target: Path, overview_resampling: str) -> None:
+def _translate_to_cog(source: Path, target: Path, out: CogOutput) -> None:
     """GDAL's COG driver: DEFLATE with predictor, 512 px tiles, overviews."""
+    level = {} if out.deflate_level is None else {"LEVEL": str(out.deflate_level)}
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
         rasterio.shutil.copy(
             source,
@@ -185,8 +275,10 @@ def _translate_to_cog(source: Path, target: Path, overview_resampling: str) -> N
             PREDICTOR="YES",
             BLOCKSIZE=str(BLOCKSIZE),
             OVERVIEWS="AUTO",
-            OVERVIEW_RESAMPLING=overview_resampling.upper(),
+            OVERVIEW_RESAMPLING=out.overview_resampling.upper(),
             BIGTIFF="IF_SAFER",
+            NUM_THREADS="ALL_CPUS",  # tiles compressed in parallel; same bytes
+            **level,
         )
 
 

@@ -1,36 +1,40 @@
 """Cloud-free period composites of Sentinel-2 L2A items, lazily, on one grid.
 
-How (measured at about 1.6x the cost of decoding every pixel once, memory bounded):
+How (one task per output chunk, see :mod:`tiandi.eo._fused`):
 
-1. odc-stac loads every band as uint16 with the whole time axis in each chunk; bands whose
-   native pixel is an integer multiple of the grid's (B11, B12 and SCL at 20 m) are read
-   on a grid that many times coarser and upsampled in numpy (nearest neighbour), so
-   nothing is warped.
+1. Every band of every date is read as uint16 with a rasterio window of its file (no
+   warping when the file is on the grid, which :func:`tiandi.eo.grid.grid_for_zones`
+   arranges; reprojected with nearest neighbour otherwise); bands whose native pixel is
+   an integer multiple of the grid's (B11, B12 and SCL at 20 m) are read at their own
+   resolution and upsampled in numpy (nearest neighbour).
 2. SCL classes {0, 1, 3, 8, 9, 10} mark a slice unusable; the mask is dilated by
-   ``dilate_px`` grid pixels (square element) with ``map_overlap``, so it is seamless
-   across chunks. A slice is also unusable where any band is 0 (no data).
-3. One fused numpy step per chunk harmonises the processing baseline (per item: DN +
+   ``dilate_px`` grid pixels (square element) from SCL read with a halo of that width,
+   so it is seamless across chunks. A slice is also unusable where any band is 0.
+3. In the same task, one numpy step harmonises the processing baseline (per item: DN +
    ``s2:boa_add_offset``, clipped at 1, then / 10000) and takes the median of the clear
    observations (sort with a sentinel, no NaN arithmetic) plus their count.
 
-The result is a lazy ``xr.Dataset``; nothing is read until it is computed (in strips, see
-:func:`tiandi.eo.cog.write_cog`). Only the no-data check computes eagerly, and only a
-cheap reduction of the 20 m SCL band (see :func:`composite_period`).
+Dask only schedules the chunks (threads, processes or a distributed cluster); the graph
+has one task per chunk. The result is a lazy ``xr.Dataset``; nothing is read until it is
+computed (in strips, see :func:`tiandi.eo.cog.write_cog`). Only the no-data check reads
+eagerly, the 20 m SCL band, and stops at the first clear pixel.
 """
 
 from __future__ import annotations
 
-import functools
+import urllib.parse
 from collections.abc import Sequence
 from typing import Any
 
 import dask.array as da
 import numpy as np
-import odc.stac
 import pystac
 import xarray as xr
+from dask.base import tokenize
 from odc.geo.geobox import GeoBox
+from odc.geo.xr import xr_coords
 
+import tiandi.eo._fused as _fused
 import tiandi.eo._kernels as _kernels
 from tiandi.eo._harmonise import boa_offset
 from tiandi.errors import InputError, NoDataError
@@ -49,14 +53,14 @@ def _native_resolution(item: pystac.Item, band: str) -> float | None:
     return abs(float(tr[0])) if tr else None
 
 
-def _factor(item: pystac.Item, band: str, grid: GeoBox, chunk: int) -> int:
+def _factor(item: pystac.Item, band: str, grid: GeoBox) -> int:
     """How many grid pixels one native pixel of ``band`` spans (1 when not a clean ratio)."""
     res = _native_resolution(item, band)
     if res is None:
         return 1
     ratio = res / grid.resolution.x
     factor = round(ratio)
-    if factor < 2 or abs(ratio - factor) > 1e-6 or chunk % factor:
+    if factor < 2 or abs(ratio - factor) > 1e-6:
         return 1
     return factor
 
@@ -77,27 +81,6 @@ def _period_text(items: Sequence[pystac.Item]) -> str:
     ids = ", ".join(i.id for i in items[:5]) + (" ..." if len(items) > 5 else "")
     span = f"{days[0]}..{days[-1]}" if days else "unknown dates"
     return f"the period {span} ({len(items)} items: {ids})"
-
-
-def _load(
-    items: Sequence[pystac.Item],
-    bands: Sequence[str],
-    grid: GeoBox,
-    factor: int,
-    chunk: int,
-    dtype: str,
-) -> xr.Dataset:
-    c = chunk // factor
-    return odc.stac.load(
-        items,
-        bands=list(bands),
-        geobox=grid.zoom_out(factor),
-        chunks={"time": len(items), "y": c, "x": c},
-        dtype=dtype,
-        resampling="nearest",
-        groupby=lambda _item, _parsed, idx: idx,  # one slice per item, in our order
-        fail_on_error=True,
-    )
 
 
 def composite_period(
@@ -126,17 +109,25 @@ def composite_period(
     ordered = sorted(items, key=lambda i: (i.datetime.isoformat() if i.datetime else "", i.id))
     offsets = [boa_offset(i) for i in ordered]
     _all_cloudy_check(ordered)
-    target = _target_chunks(len(ordered), grid, chunk)
-    arrays, base = _load_bands(ordered, bands, grid, chunk, target)
-    bad = _bad_mask(ordered, grid, chunk, target, dilate_px, scl_band)
+    spec = _fused.GridSpec(grid.transform, str(grid.crs), (int(grid.shape[0]), int(grid.shape[1])))
+    files = [_band_files(ordered, b, grid) for b in bands]
+    scl = _band_files(ordered, scl_band, grid)
+    _no_clear_check(scl, spec, ordered)
+    target = _target_chunks(len(bands) + 1, grid, chunk)
     stack = da.map_blocks(  # type: ignore[no-untyped-call]
-        functools.partial(_kernels.composite, offsets=offsets),
-        *[arrays[b] for b in bands],
-        bad,
-        chunks=((len(bands) + 1,), target[1], target[2]),
+        _fused.composite_chunk,
+        files,
+        scl,
+        offsets,
+        spec,
+        dilate_px,
+        chunks=target,
         dtype=np.float32,
+        meta=np.empty((0, 0, 0), dtype=np.float32),
+        name=f"composite-{tokenize(files, scl, offsets, spec, dilate_px, chunk)}",
     )
-    return _as_dataset(stack, bands, _spatial_coords(base, grid), _attrs(ordered, grid, dilate_px))
+    coords = {str(k): v for k, v in xr_coords(grid, crs_coord_name="spatial_ref").items()}
+    return _as_dataset(stack, bands, coords, _attrs(ordered, grid, dilate_px))
 
 
 def _check_args(items: Sequence[pystac.Item], grid: GeoBox, chunk: int, dilate_px: int) -> None:
@@ -160,67 +151,27 @@ def _all_cloudy_check(items: Sequence[pystac.Item]) -> None:
         )
 
 
-def _target_chunks(n_items: int, grid: GeoBox, chunk: int) -> tuple[tuple[int, ...], ...]:
-    """Dask chunks ``(time, y, x)`` of every band on ``grid``."""
+def _target_chunks(layers: int, grid: GeoBox, chunk: int) -> tuple[tuple[int, ...], ...]:
+    """Dask chunks ``(layer, y, x)`` of the composite stack on ``grid``."""
     rows, cols = grid.shape
     return da.core.normalize_chunks(  # type: ignore[no-any-return, no-untyped-call]
-        (n_items, chunk, chunk), (n_items, rows, cols)
+        (layers, chunk, chunk), (layers, rows, cols)
     )
 
 
-def _load_bands(
-    items: Sequence[pystac.Item],
-    bands: Sequence[str],
-    grid: GeoBox,
-    chunk: int,
-    target: tuple[tuple[int, ...], ...],
-) -> tuple[dict[str, da.Array], xr.Dataset | None]:
-    """Every band as uint16 on ``grid`` (coarse bands read coarse and upsampled), and the
-    Dataset of the bands read at the grid's own resolution (None if there are none)."""
-    groups: dict[int, list[str]] = {}
-    for b in bands:
-        groups.setdefault(_factor(items[0], b, grid, chunk), []).append(b)
-    arrays: dict[str, da.Array] = {}
-    base: xr.Dataset | None = None
-    for factor, names in sorted(groups.items()):
-        ds = _load(items, names, grid, factor, chunk, "uint16")
-        if factor == 1:
-            base = ds
-        for name in names:
-            arr = ds[name].data
-            if factor > 1:
-                arr = arr.map_blocks(
-                    functools.partial(_kernels.upsample, factor=factor),
-                    chunks=target,
-                    dtype=arr.dtype,
-                )
-            arrays[name] = arr
-    return arrays, base
+def _band_files(items: Sequence[pystac.Item], band: str, grid: GeoBox) -> _fused.BandFiles:
+    """The files of ``band`` of ``items`` (in order) and its pixel size in grid pixels."""
+    paths = tuple(_href(item, band) for item in items)
+    return _fused.BandFiles(paths, _factor(items[0], band, grid))
 
 
-def _bad_mask(
-    items: Sequence[pystac.Item],
-    grid: GeoBox,
-    chunk: int,
-    target: tuple[tuple[int, ...], ...],
-    dilate_px: int,
-    scl_band: str,
-) -> da.Array:
-    """Unusable observations from SCL, dilated by ``dilate_px``, after the no-clear check."""
-    scl_factor = _factor(items[0], scl_band, grid, chunk)
-    scl = _load(items, [scl_band], grid, scl_factor, chunk, "uint8")[scl_band].data
-    _no_clear_check(scl, items)
-    bad: da.Array = scl.map_blocks(
-        functools.partial(_kernels.bad_from_scl, factor=scl_factor), chunks=target, dtype=bool
-    )
-    if dilate_px > 0:
-        bad = bad.map_overlap(  # type: ignore[no-untyped-call]
-            functools.partial(_kernels.dilate, radius=dilate_px),
-            depth={0: 0, 1: dilate_px, 2: dilate_px},
-            boundary="none",
-            dtype=bool,
-        ).rechunk(target)  # map_overlap may merge a last chunk thinner than the depth
-    return bad
+def _href(item: pystac.Item, band: str) -> str:
+    """What rasterio opens for the asset: a local path for ``file://`` and plain paths
+    (relative ones resolved against the item's self link), else the URL as is."""
+    href = item.assets[band].get_absolute_href() or item.assets[band].href
+    if href.startswith("file://"):
+        return urllib.parse.unquote(urllib.parse.urlparse(href).path)
+    return href
 
 
 def _attrs(items: Sequence[pystac.Item], grid: GeoBox, dilate_px: int) -> dict[str, Any]:
@@ -251,23 +202,11 @@ def _as_dataset(
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
 
 
-def _spatial_coords(base: xr.Dataset | None, grid: GeoBox) -> dict[str, Any]:
-    """``y``, ``x`` (pixel centres) and ``spatial_ref`` of the grid."""
-    if base is not None:
-        return {k: base.coords[k] for k in ("y", "x", "spatial_ref") if k in base.coords}
-    rows, cols = grid.shape
-    tr = grid.transform
-    return {
-        "y": tr.f + tr.e * (np.arange(rows) + 0.5),
-        "x": tr.c + tr.a * (np.arange(cols) + 0.5),
-    }
-
-
-def _no_clear_check(scl: da.Array, items: Sequence[pystac.Item]) -> None:
-    """Raise NoDataError if no SCL pixel of any item is clear (one cheap reduction)."""
-    clear = da.any(~da.isin(scl, list(_kernels.MASKED_SCL)))
-    any_clear = bool(clear.compute(optimize_graph=False))
-    if not any_clear:
+def _no_clear_check(
+    scl: _fused.BandFiles, grid: _fused.GridSpec, items: Sequence[pystac.Item]
+) -> None:
+    """Raise NoDataError if no SCL pixel of any item is clear (stops at the first clear one)."""
+    if not _fused.any_clear(scl, grid):
         raise NoDataError(
             f"no clear observation in {_period_text(items)}: every pixel is cloud, shadow, "
             "cirrus or no data in every item; widen the period or raise the maximum cloud "

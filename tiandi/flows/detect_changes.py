@@ -33,8 +33,7 @@ from tiandi.eo.grid import grid_for_zones
 from tiandi.errors import InputError
 from tiandi.flows.detect_tasks import (
     bbox_4326,
-    composite_to_cog,
-    detect,
+    composites_and_change,
     load_zones,
     make_patches,
     make_station_packages,
@@ -55,7 +54,7 @@ from tiandi.redline.reports.run_summary import (
     scores_dict,
     write_summary_html,
 )
-from tiandi.redline.run_layout import PERIODS, RunLayout
+from tiandi.redline.run_layout import RunLayout
 from tiandi.redline.store.gpkg import RunInfo
 from tiandi.redline.store.recording import zone_set_version
 from tiandi.redline.zones.read import read_zones
@@ -165,14 +164,6 @@ def gather_inputs(
     return RunInputs(zones, items["before"], items["after"], grid, detector, landcover, mask)
 
 
-def _composites(request: DetectChangesRequest, inputs: RunInputs, layout: RunLayout) -> list[Path]:
-    items = {"before": inputs.items_before, "after": inputs.items_after}
-    return [
-        composite_to_cog(items[p], inputs.grid, layout.composite(p), request.chunk, p, inputs.mask)
-        for p in PERIODS
-    ]
-
-
 def _output_names(layout: RunLayout, packages: list[Path]) -> dict[str, str]:
     outputs = {
         "summary page": layout.SUMMARY_HTML,
@@ -220,8 +211,10 @@ def _summary(
 
 def write_run(request: DetectChangesRequest, inputs: RunInputs, layout: RunLayout) -> RunOutputs:
     """Composites, change maps, patches, station tasks, summary and map into ``layout``."""
-    before, after = _composites(request, inputs, layout)
-    change = detect(before, after, layout, request.chunk, request.detector)
+    periods = {"before": inputs.items_before, "after": inputs.items_after}
+    before, after, change = composites_and_change(
+        periods, inputs.grid, layout, request.chunk, request.detector, inputs.mask
+    )
     params = PatchParams(min_mapping_unit_m2=request.min_mapping_unit_m2)
     patches, screened = make_patches(
         change,

@@ -7,6 +7,7 @@ errors. File names inside the run folder come from :class:`RunLayout`.
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -20,10 +21,10 @@ from tiandi.catalog.items import unreadable_assets
 from tiandi.catalog.providers.normalise import MASK_ASSETS, MaskKind
 from tiandi.catalog.register import Registrar
 from tiandi.catalog.search import search_items
-from tiandi.eo.cog import read_cog, write_cog
+from tiandi.eo.cog import CogOutput, read_cog, write_cogs
 from tiandi.eo.composite import DEFAULT_BANDS, composite_period
 from tiandi.eo.masks import with_cloud_masks
-from tiandi.eo.storage import read_composite, write_composite
+from tiandi.eo.storage import as_read_back, composite_output, read_composite
 from tiandi.errors import CatalogError, InputError, NoDataError, TiandiError
 from tiandi.flows.runtime import retry_on
 from tiandi.models.landcover import LandCoverModel
@@ -81,45 +82,82 @@ def search_period(
     return items
 
 
-@task(cache_policy=NO_CACHE)
-def composite_to_cog(
-    items: list[pystac.Item],
-    grid: GeoBox,
-    path: Path,
-    chunk: int,
-    label: str,
-    mask: MaskKind = "scl",
-) -> Path:
-    """Composite ``items`` on ``grid`` and write the COG ``path``; ``mask``: the cloud
-    mask of the items (L1C and Landsat masks are derived into a temporary folder)."""
-    with tempfile.TemporaryDirectory(prefix="tiandi-masks-") as tmp:
-        try:
-            masked = with_cloud_masks(items, grid, mask, Path(tmp))
-            write_composite(
-                composite_period(masked, grid, chunk=chunk), path, tags={"tiandi:period": label}
-            )
-        except TiandiError:
-            raise
-        except Exception as exc:  # a failed read inside Dask arrives without its type
-            _raise_unreadable(items, label, exc)
-            raise
-    get_run_logger().info(
-        "%s composite of %d scenes (%s mask) written: %s", label, len(items), mask, path.name
-    )
-    return path
-
-
-def _raise_unreadable(items: list[pystac.Item], label: str, exc: Exception) -> None:
-    """``InputError`` naming the first unreadable band file of ``items``, if there is one."""
+def _unreadable_input(items: list[pystac.Item], label: str, exc: Exception) -> InputError | None:
+    """The InputError naming an unreadable input file of ``items``, if there is one (a
+    failed read inside Dask arrives without its type)."""
     bad = unreadable_assets(items, [*DEFAULT_BANDS, *MASK_ASSETS["s2cloudless"], "SCL", "QA_PIXEL"])
     if not bad:
-        return
+        return None
     item_id, file, reason = bad[0]
-    raise InputError(
+    return InputError(
         f"raster {file} of item {item_id} ({label} period) cannot be read ({reason}); "
         "re-download or re-create it, or remove the item from the catalog"
         + (f" ({len(bad)} unreadable files in all)" if len(bad) > 1 else "")
-    ) from exc
+    )
+
+
+@task(cache_policy=NO_CACHE)
+def composites_and_change(
+    periods: dict[str, list[pystac.Item]],
+    grid: GeoBox,
+    layout: RunLayout,
+    chunk: int,
+    detector_name: str = "baseline",
+    mask: MaskKind = "scl",
+) -> tuple[Path, Path, dict[str, Path]]:
+    """Both composites and the change maps in one pass over the imagery: each row of
+    chunks is composited once, written to the composites' COGs and, as stored (uint16),
+    compared by the detector, whose maps are written in the same pass. The outputs are
+    those of a composite per period then :func:`detect`. ``mask``: the items' cloud mask
+    (L1C and Landsat masks are derived into a temporary folder first)."""
+    with tempfile.TemporaryDirectory(prefix="tiandi-masks-") as tmp:
+        masked = {p: with_cloud_masks(items, grid, mask, Path(tmp)) for p, items in periods.items()}
+        return _composites_and_change(masked, grid, layout, chunk, detector_name)
+
+
+def _composites_and_change(
+    periods: dict[str, list[pystac.Item]],
+    grid: GeoBox,
+    layout: RunLayout,
+    chunk: int,
+    detector_name: str,
+) -> tuple[Path, Path, dict[str, Path]]:
+    detector = load_detector(detector_name)
+    composites = {p: composite_period(items, grid, chunk=chunk) for p, items in periods.items()}
+    outputs = [
+        composite_output(composites[p], layout.composite(p), tags={"tiandi:period": p})
+        for p in ("before", "after")
+    ]
+    change = detector.detect(*(as_read_back(composites[p]) for p in ("before", "after")))
+    paths = {"change_prob": layout.change_prob, "change_mask": layout.change_mask}
+    tags = {"tiandi:model": detector.name, "tiandi:model_version": detector.version}
+    prob = CogOutput(change["change_prob"], paths["change_prob"], float("nan"), "float32", tags)
+    mask = CogOutput(change["change_mask"], paths["change_mask"], 255, "uint8", tags)
+    if isinstance(detector, SiameseDetector):  # threshold the written map: run the net once
+        _write_inputs_named([*outputs, prob], periods)
+        mask = replace(mask, data=detector.mask(read_cog(prob.path, chunk).isel(band=0, drop=True)))
+        write_cogs([mask])
+    else:
+        _write_inputs_named([*outputs, prob, mask], periods)
+    log = get_run_logger()
+    for out, (p, items) in zip(outputs, periods.items(), strict=True):
+        log.info("%s composite of %d scenes written: %s", p, len(items), out.path.name)
+    log.info("change maps written by %s %s", detector.name, detector.version)
+    return outputs[0].path, outputs[1].path, paths
+
+
+def _write_inputs_named(outputs: list[CogOutput], periods: dict[str, list[pystac.Item]]) -> None:
+    """``write_cogs``; a failed read of an input file becomes an InputError naming it."""
+    try:
+        write_cogs(outputs)
+    except TiandiError:
+        raise
+    except Exception as exc:
+        for label, items in periods.items():
+            error = _unreadable_input(items, label, exc)
+            if error is not None:
+                raise error from exc
+        raise
 
 
 def read_change(paths: dict[str, Path], chunk: int) -> xr.Dataset:
@@ -138,13 +176,14 @@ def detect(
     change = detector.detect(read_composite(before, chunk), read_composite(after, chunk))
     paths = {"change_prob": layout.change_prob, "change_mask": layout.change_mask}
     tags = {"tiandi:model": detector.name, "tiandi:model_version": detector.version}
-    write_cog(
-        change["change_prob"], paths["change_prob"], nodata=float("nan"), dtype="float32", tags=tags
-    )
-    mask = change["change_mask"]
+    prob = CogOutput(change["change_prob"], paths["change_prob"], float("nan"), "float32", tags)
     if isinstance(detector, SiameseDetector):  # threshold the written map: run the net once
+        write_cogs([prob])
         mask = detector.mask(read_cog(paths["change_prob"], chunk).isel(band=0, drop=True))
-    write_cog(mask, paths["change_mask"], nodata=255, dtype="uint8", tags=tags)
+        write_cogs([CogOutput(mask, paths["change_mask"], 255, "uint8", tags)])
+    else:  # both maps in one pass: the composites are read and compared once
+        mask_out = CogOutput(change["change_mask"], paths["change_mask"], 255, "uint8", tags)
+        write_cogs([prob, mask_out])
     get_run_logger().info("change maps written by %s %s", detector.name, detector.version)
     return paths
 
@@ -235,7 +274,7 @@ def read_truth(path: Path) -> gpd.GeoDataFrame:
 
 __all__ = [
     "bbox_4326",
-    "composite_to_cog",
+    "composites_and_change",
     "detect",
     "load_zones",
     "make_patches",

@@ -43,6 +43,7 @@ export const api = {
   runs: () => request("runs"),
   patch: (key) => request(`patches/${encodeURIComponent(key)}`),
   layers: (runId) => request(`runs/${encodeURIComponent(runId)}/layers`),
+  runZones: (runId) => request(`runs/${encodeURIComponent(runId)}/zones`),
   review: (key, body) =>
     request(`patches/${encodeURIComponent(key)}/review`, {
       method: "POST",

@@ -1,6 +1,7 @@
 """The review page end to end in headless Chromium (Playwright driving Debian's chromium):
 sign in, review with the keyboard, reload, reject with a hostile reason, switch language,
-undo; a platform token sees no review controls. The screenshot is kept at
+undo; a platform token sees no review controls; on a home with a real run folder the
+raster and zone layer toggles and the before/after chips appear. The screenshot is kept at
 ``var/test-artifacts/review-page.png`` (git-ignored)."""
 
 from __future__ import annotations
@@ -9,16 +10,19 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
 
+from tests.fixtures.run_folder import make_run_home
 from tests.fixtures.service import ServiceHome, make_home
 from tiandi._children import free_port
 from tiandi.service import page as page_module
 from tiandi.service.app import create_app
+from tiandi.settings import Settings
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -39,17 +43,12 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"review page browser test skipped: {reason}")
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, ServiceHome]]:
-    """The real app under uvicorn on a free loopback port, over a filled store."""
-    if not CHROMIUM.exists():
-        _unavailable(f"{CHROMIUM} is missing (scripts/install-system-deps.sh installs it)")
-    if page_module.missing_assets():
-        pytest.fail(f"OpenLayers is not installed in {page_module.OL_DIR}: run `make setup`")
-    home = make_home(tmp_path_factory.mktemp("page-home"))
+@contextmanager
+def _serving(settings: Settings) -> Iterator[str]:
+    """The real app under uvicorn on a free loopback port; yields its URL."""
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(create_app(home.settings), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -58,9 +57,27 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Serv
         if time.monotonic() > deadline or not thread.is_alive():
             pytest.fail(f"uvicorn did not start on 127.0.0.1:{port}")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", home
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def _check_browser_assets() -> None:
+    if not CHROMIUM.exists():
+        _unavailable(f"{CHROMIUM} is missing (scripts/install-system-deps.sh installs it)")
+    if page_module.missing_assets():
+        pytest.fail(f"OpenLayers is not installed in {page_module.OL_DIR}: run `make setup`")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, ServiceHome]]:
+    """The real app under uvicorn on a free loopback port, over a filled store."""
+    _check_browser_assets()
+    home = make_home(tmp_path_factory.mktemp("page-home"))
+    with _serving(home.settings) as url:
+        yield url, home
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +93,11 @@ def browser(served: tuple[str, ServiceHome]) -> Iterator[Any]:
 def _sign_in(browser: Any, url: str, token: str) -> tuple[Any, list[str]]:
     """A fresh browser context signed in with ``token``, and the page's script errors."""
     context = browser.new_context(viewport={"width": 1400, "height": 850})
+    return _sign_in_page(context, url, token)
+
+
+def _sign_in_page(context: Any, url: str, token: str) -> tuple[Any, list[str]]:
+    """A new page of ``context`` signed in with ``token``, and the page's script errors."""
     page = context.new_page()
     page.set_default_timeout(10_000)
     errors: list[str] = []
@@ -217,3 +239,39 @@ def test_a_stale_decision_shows_the_current_state_and_is_not_retried(
     assert page.locator("#detail-state").inner_text() == "已剔除（伪变化）"
     assert not errors, errors
     page.context.close()
+
+
+def test_a_run_folder_gives_raster_and_zone_layers_and_chips(
+    browser: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    home, run_id = make_run_home(tmp_path_factory.mktemp("page-run-home"))
+    with _serving(home.settings) as url:
+        zones_status: list[int] = []
+        context = browser.new_context(viewport={"width": 1400, "height": 850})
+        context.on(
+            "response",
+            lambda r: (
+                zones_status.append(r.status) if r.url.endswith(f"/runs/{run_id}/zones") else None
+            ),
+        )
+        page, errors = _sign_in_page(context, url, home.tokens["platform"])
+        page.wait_for_selector('#layers label[data-layer="zones"]')
+        names = page.eval_on_selector_all("#layers label", "ls => ls.map(l => l.dataset.layer)")
+        assert names == ["before", "after", "probability", "mask", "zones"]
+        assert zones_status == [200]
+        checked = page.eval_on_selector_all("#layers input", "bs => bs.map(b => b.checked)")
+        assert checked == [True, True, False, False, True]
+        page.click('#layers label[data-layer="probability"] input')
+        assert page.is_checked('#layers label[data-layer="probability"] input')
+        page.click('#layers label[data-layer="zones"] input')
+        assert not page.is_checked('#layers label[data-layer="zones"] input')
+        page.wait_for_function(
+            "(() => { const imgs = [...document.querySelectorAll('#chips img')];"
+            " return imgs.length === 2 && imgs.every(i => i.complete && i.naturalWidth > 0); })()"
+        )
+        page.click("#lang")
+        assert page.locator('#layers label[data-layer="zones"]').inner_text().strip() == (
+            "Zone outlines"
+        )
+        assert not errors, errors
+        context.close()

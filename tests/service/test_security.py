@@ -165,3 +165,35 @@ def test_zone_areas_are_rounded_like_patch_areas(get: Any) -> None:
         assert row["area_ha"] == round(row["area_ha"], 4)
         assert row["area_mu"] == round(row["area_mu"], 2)
     assert stats["total"]["area_mu"] == 195.0  # 13 × 1 ha / 666.67 m² = 194.999 亩
+
+
+@pytest.mark.parametrize(
+    "period",
+    [
+        *INJECTIONS,
+        "2025-07-01' OR '1'='1/2025-12-31",
+        "2025-07-01/2025-12-31' --",
+        "2025-07-01",
+        "2025-07-01/",
+        "2025-12-31/2025-07-01",
+        "2025-07-01/2025-12-31/2026-01-01",
+        "",
+    ],
+)
+def test_a_period_that_is_not_start_slash_end_is_422_naming_period(
+    served: tuple[ServiceHome, TestClient], get: Any, period: str
+) -> None:
+    home, _ = served
+    head = home.store.audit_head()
+    body = get("/api/v1/patches", status=422, period=period)
+    assert body["error"] == "invalid_input" and "period" in body["message"]
+    _untouched(home, head)
+
+
+def test_a_period_keeps_patches_whose_latest_run_after_period_overlaps_it(get: Any) -> None:
+    # both runs of the home have the after period 2025-07-01/2025-12-31 (ends inclusive)
+    for period in ("2025-07-01/2025-12-31", "2025-12-31/2026-03-01", "2025-01-01/2025-07-01"):
+        assert get("/api/v1/patches", period=period)["numberReturned"] == ALL
+    for period in ("2024-01-01/2025-06-30", "2026-01-01/2026-12-31"):
+        page = get("/api/v1/patches", period=period)
+        assert page["features"] == [] and page["next"] is None

@@ -110,11 +110,21 @@ def list_patches(
     bbox: Annotated[
         str | None, Query(description="minx,miny,maxx,maxy in degrees (EPSG:4490).")
     ] = None,
+    period: Annotated[
+        str | None,
+        Query(
+            description=(
+                "START/END in ISO dates (inclusive), e.g. 2025-07-01/2025-12-31: patches "
+                "whose latest detection's run has an after period overlapping it."
+            )
+        ),
+    ] = None,
     after: Annotated[str | None, Query(description="Cursor: the last patch_uid seen.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
 ) -> dict[str, Any]:
     """One page, ordered by patch_uid; the ``next`` link (absent on the last page) gives
-    the following one. A patch matches ``bbox`` when its envelope meets the box."""
+    the following one. A patch matches ``bbox`` when its envelope meets the box, and
+    ``period`` when the run of its latest detection has an after period overlapping it."""
     query = PatchQuery(
         zone_id=zone,
         run_id=run,
@@ -122,6 +132,7 @@ def list_patches(
         change_type=change_type,
         state=state,
         bbox=parse_bbox(bbox),
+        period=period,
         after=after,
         limit=limit,
     )

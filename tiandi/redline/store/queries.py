@@ -17,11 +17,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from shapely.geometry.base import BaseGeometry
 
-from tiandi._time import iso_utc
+from tiandi._time import iso_utc, parse_period, parse_time
 from tiandi.errors import InputError, NotFoundError
 from tiandi.redline.store._backend import Tx
 from tiandi.redline.store._import import SqlRunImport
@@ -47,7 +48,9 @@ class PatchQuery:
     """Which patches to read: every filter optional, pages ordered by ``patch_uid``.
 
     ``bbox`` (minx, miny, maxx, maxy in degrees, EPSG:4490) keeps patches whose envelope
-    meets the box; ``after`` is the last ``patch_uid`` of the previous page.
+    meets the box; ``period`` (``START/END``, ISO dates, both ends inclusive) keeps patches
+    whose latest detection (``last_run``) came from a run whose *after* period overlaps
+    it; ``after`` is the last ``patch_uid`` of the previous page.
     """
 
     zone_id: str | None = None
@@ -56,6 +59,7 @@ class PatchQuery:
     change_type: str | None = None
     state: str | None = None
     bbox: tuple[float, float, float, float] | None = None
+    period: str | None = None
     after: str | None = None
     limit: int = 100
 
@@ -69,7 +73,27 @@ class PatchQuery:
             )
         if self.bbox is not None:
             check_bbox(self.bbox)
+        if self.period is not None:
+            period_bounds(self.period, "period")
         return self
+
+
+def period_bounds(value: str, option: str) -> tuple[datetime, datetime]:
+    """The start and end of the ``START/END`` period ``value`` (``InputError`` naming
+    ``option`` when it is not one)."""
+    start, end = parse_period(value, option).split("/")
+    return parse_time(start, option), parse_time(end, option)
+
+
+def _overlaps(period: str | None, start: datetime, end: datetime) -> bool:
+    """Whether the recorded ``period`` overlaps [start, end]; False when unreadable."""
+    if not period:
+        return False
+    try:
+        first, last = period_bounds(period, "recorded period")
+    except InputError:
+        return False
+    return first <= end and last >= start
 
 
 def check_bbox(bbox: Sequence[float]) -> tuple[float, float, float, float]:
@@ -132,7 +156,14 @@ class StatsRow:
 class SqlPatchQueries(SqlRunImport):
     """Filtered, paged queries and the patch version, on top of a backend."""
 
-    def _where(self, query: PatchQuery) -> tuple[list[str], list[Any]]:
+    def _period_runs(self, tx: Tx, period: str) -> list[str]:
+        """The runs whose *after* period overlaps ``period`` (compared in Python: the
+        periods are ISO text, and both backends then take the ids as bound values)."""
+        start, end = period_bounds(period, "period")
+        rows = tx.rows("SELECT run_id, period_after FROM patch_runs ORDER BY run_id", ())
+        return [str(r[0]) for r in rows if _overlaps(r[1], start, end)]
+
+    def _where(self, query: PatchQuery, tx: Tx) -> tuple[list[str], list[Any]]:
         where: list[str] = []
         params: list[Any] = []
         simple = (
@@ -153,18 +184,22 @@ class SqlPatchQueries(SqlRunImport):
         if query.bbox is not None:
             where.append(self._bbox_where())
             params.extend(query.bbox)
+        if query.period is not None:
+            runs = self._period_runs(tx, query.period)
+            where.append(f"last_run IN ({', '.join('?' * len(runs))})" if runs else "1 = 0")
+            params.extend(runs)
         return where, params
 
     def query_patches(self, query: PatchQuery) -> PatchPage:
         """One page of the patches matching ``query``, in ``patch_uid`` order."""
         query = query.checked()
-        where, params = self._where(query)
         cols = ", ".join(PATCH_NAMES)
         sql = f"SELECT {cols}, {VERSION_SQL}, {self._geom_select('geom')} FROM patches"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY patch_uid LIMIT ?"
         with self._tx(write=False) as tx:
+            where, params = self._where(query, tx)
+            if where:
+                sql += " WHERE " + " AND ".join(where)
+            sql += " ORDER BY patch_uid LIMIT ?"
             rows = tx.rows(sql, [*params, query.limit + 1])
         more = len(rows) > query.limit
         rows = rows[: query.limit]

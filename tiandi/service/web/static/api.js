@@ -44,6 +44,7 @@ export const api = {
   patch: (key) => request(`patches/${encodeURIComponent(key)}`),
   layers: (runId) => request(`runs/${encodeURIComponent(runId)}/layers`),
   uavChips: (key) => request(`patches/${encodeURIComponent(key)}/uav`),
+  runZones: (runId) => request(`runs/${encodeURIComponent(runId)}/zones`),
   review: (key, body) =>
     request(`patches/${encodeURIComponent(key)}/review`, {
       method: "POST",

@@ -247,7 +247,12 @@ async function loadRasters() {
       bounds = found.bounds || null;
     } catch { layers = []; }
   }
-  const entries = state.map.setRasters(layers);
+  let zones = [];
+  if (runId) {
+    try { zones = (await api.runZones(runId)).features || []; } catch { zones = []; }
+  }
+  const entries = [...state.map.setRasters(layers)];
+  if (zones.length) entries.push(state.map.setZones(zones)); else state.map.setZones([]);
   if (!state.features.length && bounds) state.map.fitBounds(bounds);
   if (!entries.length) {
     panel.append(el("p", { class: "muted", dataset: { i18n: "no_rasters" } }, t("no_rasters")));
@@ -266,7 +271,8 @@ function renderAll() {
   renderList();
   renderDetail();
   for (const label of document.querySelectorAll("#layers label")) {
-    const entry = state.map.rasters.find((r) => r.info.name === label.dataset.layer);
+    const entry = [...state.map.rasters, state.map.zoneEntry]
+      .find((r) => r.info.name === label.dataset.layer);
     if (entry) label.lastChild.textContent = state.map.title(entry.info);
   }
   $("#whoami").textContent = state.me ? `${state.me.holder} · ${t("role")}: ${state.me.role}` : "";

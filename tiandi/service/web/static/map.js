@@ -24,6 +24,12 @@ function patchStyle(feature, selected) {
   });
 }
 
+// Zone outlines: green, no fill, under the patches.
+const ZONE_STYLE = new ol.style.Style({
+  stroke: new ol.style.Stroke({ color: "#1a9e3a", width: 2 }),
+});
+export const ZONES_INFO = { name: "zones", title_zh: "区域边界", title_en: "Zone outlines" };
+
 // Fetch a tile with the Authorization header and hand it to the tile's image.
 function authTileLoad(tile, src) {
   fetch(src, { headers: authHeaders() })
@@ -46,11 +52,14 @@ export class ReviewMap {
       style: (f) => patchStyle(f, f.getId() === this.selectedId),
       zIndex: 10,
     });
+    this.zones = new ol.source.Vector();
+    this.zoneLayer = new ol.layer.Vector({ source: this.zones, style: ZONE_STYLE, zIndex: 9 });
+    this.zoneEntry = { info: ZONES_INFO, layer: this.zoneLayer };
     this.rasters = [];
     this.swipe = 50;
     this.map = new ol.Map({
       target,
-      layers: [this.patchLayer],
+      layers: [this.zoneLayer, this.patchLayer],
       view: new ol.View({ center: ol.proj.fromLonLat([116, 40]), zoom: 4 }),
       controls: ol.control.defaults.defaults({ attribution: false }),
     });
@@ -69,6 +78,13 @@ export class ReviewMap {
     if (features.length && !ol.extent.isEmpty(extent)) {
       this.map.getView().fit(extent, { padding: [40, 40, 40, 40], maxZoom: 16 });
     }
+  }
+
+  // The run's zones, from GET /runs/{id}/zones (a FeatureCollection in lon/lat).
+  setZones(features) {
+    this.zones.clear();
+    this.zones.addFeatures(geojson.readFeatures({ type: "FeatureCollection", features }));
+    return this.zoneEntry;
   }
 
   // Bounds [west, south, east, north] in EPSG:4326.

@@ -14,12 +14,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import pytest
 import uvicorn
 
-from tests.fixtures.run_folder import make_run_home
+from tests.fixtures.run_folder import CRS, HEIGHT, LEFT, RES, TOP, WIDTH, make_run_home
 from tests.fixtures.service import ServiceHome, make_home
+from tests.fixtures.uav import write_orthophoto, write_uav_chips
 from tiandi._children import free_port
+from tiandi.redline.run_layout import RunLayout
 from tiandi.service import page as page_module
 from tiandi.service.app import create_app
 from tiandi.settings import Settings
@@ -245,6 +248,11 @@ def test_a_run_folder_gives_raster_and_zone_layers_and_chips(
     browser: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     home, run_id = make_run_home(tmp_path_factory.mktemp("page-run-home"))
+    layout = RunLayout(home.settings.home / "runs" / "run1")
+    ortho = write_orthophoto(
+        home.settings.home / "ortho.tif", LEFT, TOP, WIDTH * RES, HEIGHT * RES, CRS
+    )
+    write_uav_chips(home.settings.uav_path, ortho, gpd.read_file(layout.patches, layer="patches"))
     with _serving(home.settings) as url:
         zones_status: list[int] = []
         context = browser.new_context(viewport={"width": 1400, "height": 850})
@@ -266,8 +274,10 @@ def test_a_run_folder_gives_raster_and_zone_layers_and_chips(
         page.click('#layers label[data-layer="zones"] input')
         assert not page.is_checked('#layers label[data-layer="zones"] input')
         page.wait_for_function(
-            "(() => { const imgs = [...document.querySelectorAll('#chips img')];"
-            " return imgs.length === 2 && imgs.every(i => i.complete && i.naturalWidth > 0); })()"
+            "(() => { const imgs = [...document.querySelectorAll('#chips figure:not(.uav) img')];"
+            " const uav = [...document.querySelectorAll('#chips figure.uav img')];"
+            " return imgs.length === 2 && uav.length === 1"
+            " && [...imgs, ...uav].every(i => i.complete && i.naturalWidth > 0); })()"
         )
         page.click("#lang")
         assert page.locator('#layers label[data-layer="zones"]').inner_text().strip() == (

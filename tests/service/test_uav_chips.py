@@ -4,34 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import rasterio
 from fastapi.testclient import TestClient
 from PIL import Image
-from rasterio.transform import from_origin
 
 from tests.fixtures.service import ServiceHome, bearer
 from tests.fixtures.store import UTM, X0, Y0, detections, square
-from tiandi.eo.chips import write_chips
+from tests.fixtures.uav import UAV_ITEM, write_orthophoto, write_uav_chips
 
-ITEM = "UAV-20250812-A"
-
-
-def _orthophoto(path: Path) -> Path:
-    """A 0.5 m RGB orthophoto over the first two test patches (TB-00, TB-01)."""
-    rng = np.random.default_rng(0)
-    data = rng.integers(0, 255, (3, 2400, 4400), dtype=np.uint8)
-    profile = {"driver": "GTiff", "width": 4400, "height": 2400, "count": 3, "dtype": "uint8"}
-    transform = from_origin(X0 - 100.0, Y0 + 100.0, 0.5, 0.5)
-    with rasterio.open(path, "w", crs=UTM, transform=transform, **profile) as dst:
-        dst.write(data)
-    return path
+ITEM = UAV_ITEM
 
 
 def _chips(home: ServiceHome, tmp_path: Path) -> None:
+    """Chips over the first two test patches (TB-00, TB-01), not over TB-09."""
+    ortho = write_orthophoto(tmp_path / "ortho.tif", X0 - 100.0, Y0 + 100.0, 2200.0, 1200.0, UTM)
     patches = detections([("TB-00", square(0)), ("TB-01", square(1)), ("TB-09", square(9))])
-    out = home.settings.uav_path / ITEM / "chips"
-    written = write_chips(_orthophoto(tmp_path / "ortho.tif"), patches, out, item_id=ITEM)
+    written = write_uav_chips(home.settings.uav_path, ortho, patches)
     assert {c.patch_id for c in written} == {"TB-00", "TB-01"}  # TB-09 lies outside
 
 
@@ -44,11 +31,11 @@ def test_a_patch_lists_and_serves_its_uav_chips(
     assert listed.status_code == 200, listed.text
     chips = listed.json()["chips"]
     assert [(c["item_id"], c["patch_id"]) for c in chips] == [(ITEM, "TB-01")]
-    assert chips[0]["coverage"] > 0.9 and 0.4 < chips[0]["gsd_m"] < 0.6
+    assert chips[0]["coverage"] > 0.9 and 1.5 < chips[0]["gsd_m"] < 2.5
     png = client.get(chips[0]["url"], headers=auth)
     assert png.status_code == 200 and png.headers["content-type"] == "image/png"
     (tmp_path / "chip.png").write_bytes(png.content)
-    assert Image.open(tmp_path / "chip.png").size[0] > 100
+    assert Image.open(tmp_path / "chip.png").size[0] >= 60  # 140 m at 2 m
     uid = client.get("/api/v1/patches/TB-01", headers=auth).json()["id"]
     by_uid = client.get(f"/api/v1/patches/{uid}/uav", headers=auth).json()["chips"]
     assert [c["patch_id"] for c in by_uid] == ["TB-01"]

@@ -99,9 +99,14 @@ def test_item_without_a_needed_band_stops_the_flow_before_any_output(
 ) -> None:
     natives = scene_items(services.scene)
     out = tmp_path / "out"
-    with fake_stac("earth_search", services.scene, natives) as fake:
-        victim = next(f for f in fake.features if f["properties"]["eo:cloud_cover"] <= 80)
-        del victim["assets"]["swir22"]
+    victims: list[dict[str, Any]] = []
+
+    def drop_swir22(features: list[dict[str, Any]]) -> None:
+        victims.append(next(f for f in features if f["properties"]["eo:cloud_cover"] <= 80))
+        del victims[0]["assets"]["swir22"]
+
+    with fake_stac("earth_search", services.scene, natives, edit=drop_swir22) as fake:
+        victim = victims[0]
         settings = services.settings.model_copy(
             update={"stac_api_url": fake.url, "stac_provider": "earth-search"}
         )

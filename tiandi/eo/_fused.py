@@ -34,6 +34,13 @@ __all__ = ["BandFiles", "GridSpec", "any_clear", "composite_chunk", "read_window
 
 #: Offsets closer than this to a whole pixel count as whole (file on the grid).
 _TOL = 1e-6
+#: GDAL settings for reading remote COGs (as odc-stac and rio-tiler set them): no directory
+#: listing when a file is opened over HTTP (a signed URL's folder is not listable, and the
+#: listing costs a request per file) and merged range requests.
+REMOTE_READ_ENV = {
+    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+    "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
+}
 
 
 @dataclass(frozen=True)
@@ -84,7 +91,7 @@ def _read_coarse(
 ) -> NDArray[Any]:
     """Rows/cols ``[a, b)`` of the grid ``transform`` (in ``crs``) read from ``path``."""
     shape = (rows[1] - rows[0], cols[1] - cols[0])
-    with rasterio.open(path) as src:
+    with rasterio.Env(**REMOTE_READ_ENV), rasterio.open(path) as src:
         offset = _aligned_offset(src, transform, crs)
         if offset is not None:
             return _read_aligned(src, offset[0] + cols[0], offset[1] + rows[0], shape, dtype)

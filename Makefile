@@ -26,7 +26,7 @@ system-deps:
 	@bash scripts/install-system-deps.sh
 
 $(STAMP): pyproject.toml requirements.lock
-	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	test -x $(BIN)/pip || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev]' 2>&1 | { grep -v 'is ignored: it is neither' || true; }
 	touch $(STAMP)
 

@@ -7,7 +7,6 @@ errors. File names inside the run folder come from :class:`RunLayout`.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -128,16 +127,17 @@ def _composites_and_change(
         composite_output(composites[p], layout.composite(p), tags={"tiandi:period": p})
         for p in ("before", "after")
     ]
-    change = detector.detect(*(as_read_back(composites[p]) for p in ("before", "after")))
-    paths = {"change_prob": layout.change_prob, "change_mask": layout.change_mask}
-    tags = {"tiandi:model": detector.name, "tiandi:model_version": detector.version}
-    prob = CogOutput(change["change_prob"], paths["change_prob"], float("nan"), "float32", tags)
-    mask = CogOutput(change["change_mask"], paths["change_mask"], 255, "uint8", tags)
-    if isinstance(detector, SiameseDetector):  # threshold the written map: run the net once
-        _write_inputs_named([*outputs, prob], periods)
-        mask = replace(mask, data=detector.mask(read_cog(prob.path, chunk).isel(band=0, drop=True)))
-        write_cogs([mask])
+    if isinstance(detector, SiameseDetector):
+        # The net's tiles overlap and chunk unlike the composites' rows: write the composites,
+        # then run the net once on what was written (the two-step path of the earlier flow).
+        _write_inputs_named(outputs, periods)
+        paths = detect.fn(outputs[0].path, outputs[1].path, layout, chunk, detector_name)
     else:
+        change = detector.detect(*(as_read_back(composites[p]) for p in ("before", "after")))
+        paths = {"change_prob": layout.change_prob, "change_mask": layout.change_mask}
+        tags = {"tiandi:model": detector.name, "tiandi:model_version": detector.version}
+        prob = CogOutput(change["change_prob"], paths["change_prob"], float("nan"), "float32", tags)
+        mask = CogOutput(change["change_mask"], paths["change_mask"], 255, "uint8", tags)
         _write_inputs_named([*outputs, prob, mask], periods)
     log = get_run_logger()
     for out, (p, items) in zip(outputs, periods.items(), strict=True):

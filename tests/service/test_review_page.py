@@ -17,6 +17,7 @@ from typing import Any
 import geopandas as gpd
 import pytest
 import uvicorn
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.fixtures.run_folder import CRS, HEIGHT, LEFT, RES, TOP, WIDTH, make_run_home
 from tests.fixtures.service import ServiceHome, make_home
@@ -141,8 +142,13 @@ def _reject_with_a_hostile_reason(page: Any, home: ServiceHome) -> str:
     page.on("dialog", lambda d: (alerts.append(d.message), d.dismiss()))
     page.keyboard.press("j")
     rejected = str(page.locator("#list li.selected").get_attribute("data-uid"))
+    page.wait_for_selector("#detail-version")  # the moved-to patch's detail is shown
     page.keyboard.press("x")
-    page.wait_for_selector("#reject-dialog[open]")
+    try:
+        page.wait_for_selector("#reject-dialog[open]", timeout=3000)
+    except PlaywrightTimeout:  # the key arrived while the page was still busy: press it again
+        page.keyboard.press("x")
+        page.wait_for_selector("#reject-dialog[open]")
     page.fill("#reason-text", HOSTILE)
     page.press("#reason-text", "Enter")
     _wait_saved(page)

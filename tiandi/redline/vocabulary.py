@@ -86,21 +86,76 @@ _HJ1156_EN: dict[HJ1156Class, str] = {
 
 
 class ChangeType(StrEnum):
-    """Change type of a patch (HJ 1156): new, enlarged, or reduced/restored."""
+    """Change type of a patch.
+
+    HJ 1156's three types of human activity (new, enlarged, reduced/restored) and the
+    ecological disturbances of the disaster early-warning and water monitoring plans
+    (生态灾害预警; 水体、海岸线监测): burned area, forest dieback, new water, water loss,
+    land reclaimed from the sea, algal bloom. :data:`DISTURBANCE_TYPES` lists the latter.
+    """
 
     NEW = "new"
     ENLARGED = "enlarged"
     REDUCED = "reduced"
+    BURNED = "burned"
+    DIEBACK = "dieback"
+    WATER_GAIN = "water_gain"
+    WATER_LOSS = "water_loss"
+    RECLAMATION = "reclamation"
+    BLOOM = "bloom"
 
     @property
     def zh(self) -> str:
-        """Chinese label (新增, 扩大, 减少)."""
-        return {"new": "新增", "enlarged": "扩大", "reduced": "减少"}[self.value]
+        """Chinese label (新增, 扩大, 减少, 火烧迹地 …)."""
+        return _CHANGE_ZH[self]
 
     @property
     def en(self) -> str:
         """English label."""
-        return {"new": "new", "enlarged": "enlarged", "reduced": "reduced (restored)"}[self.value]
+        return _CHANGE_EN[self]
+
+    @property
+    def is_disturbance(self) -> bool:
+        """Whether this is an ecological disturbance rather than an HJ 1156 human activity."""
+        return self in DISTURBANCE_TYPES
+
+
+_CHANGE_ZH: dict[ChangeType, str] = {
+    ChangeType.NEW: "新增",
+    ChangeType.ENLARGED: "扩大",
+    ChangeType.REDUCED: "减少",
+    ChangeType.BURNED: "火烧迹地",
+    ChangeType.DIEBACK: "林木枯死",
+    ChangeType.WATER_GAIN: "新增水面",
+    ChangeType.WATER_LOSS: "水面减少",
+    ChangeType.RECLAMATION: "围填海",
+    ChangeType.BLOOM: "水华",
+}
+
+_CHANGE_EN: dict[ChangeType, str] = {
+    ChangeType.NEW: "new",
+    ChangeType.ENLARGED: "enlarged",
+    ChangeType.REDUCED: "reduced (restored)",
+    ChangeType.BURNED: "burned area",
+    ChangeType.DIEBACK: "forest dieback (pests, disease, drought)",
+    ChangeType.WATER_GAIN: "new water surface",
+    ChangeType.WATER_LOSS: "water surface lost",
+    ChangeType.RECLAMATION: "land reclaimed from the sea",
+    ChangeType.BLOOM: "algal bloom",
+}
+
+DISTURBANCE_TYPES: frozenset[ChangeType] = frozenset(
+    {
+        ChangeType.BURNED,
+        ChangeType.DIEBACK,
+        ChangeType.WATER_GAIN,
+        ChangeType.WATER_LOSS,
+        ChangeType.RECLAMATION,
+        ChangeType.BLOOM,
+    }
+)
+"""Change types of ecological disturbances: they keep their type when a later run finds
+the patch again (a burn scar that grew is still ``burned``, not ``enlarged``)."""
 
 
 class FunctionalZone(StrEnum):

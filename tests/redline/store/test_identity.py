@@ -67,3 +67,11 @@ def test_new_uids_are_deterministic_and_inputs_without_crs_are_refused() -> None
     assert first[0].patch_uid.startswith("PU-") and len(first[0].patch_uid) == 15
     with pytest.raises(InputError, match="no CRS"):
         match_patches(none, found.set_crs(None, allow_override=True), run_id="r")
+
+
+def test_a_grown_disturbance_keeps_its_change_type() -> None:
+    known = _known([("PU-fire", _b(0, 100))])
+    found = detections([("TB-1", _b(0, 300))])
+    found["change_type"], found["change_type_zh"] = "burned", "火烧迹地"
+    (a,) = match_patches(known, found, run_id="r2")
+    assert (a.patch_uid, a.linked, a.change_type) == ("PU-fire", True, "burned")

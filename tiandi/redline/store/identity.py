@@ -37,7 +37,7 @@ import shapely
 from pyproj import CRS
 
 from tiandi.errors import InputError
-from tiandi.redline.vocabulary import ChangeType
+from tiandi.redline.vocabulary import DISTURBANCE_TYPES, ChangeType
 
 
 @dataclass(frozen=True)
@@ -182,7 +182,9 @@ def _link(
         area, before = float(det.area[i]), float(old.area[k])
         grew = area - before
         enlarged = grew > params.growth_tolerance * before and grew > params.min_growth_m2
-        change = ChangeType.ENLARGED.value if enlarged else str(det.frame.at[i, "change_type"])
+        detected = str(det.frame.at[i, "change_type"])
+        human = detected not in {t.value for t in DISTURBANCE_TYPES}
+        change = ChangeType.ENLARGED.value if enlarged and human else detected
         taken_d[i] = IdentityMatch(
             i,
             str(old.frame.at[k, "patch_uid"]),

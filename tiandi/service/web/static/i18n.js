@@ -12,7 +12,10 @@ export const STATES = [
   "field_checked", "rectification_required", "rectified", "closed", "reopened",
   "superseded",
 ];
-export const CHANGE_TYPES = ["new", "enlarged", "reduced"];
+export const CHANGE_TYPES = [
+  "new", "enlarged", "reduced",
+  "burned", "dieback", "water_gain", "water_loss", "reclamation", "bloom",
+];
 
 const DICT = {
   zh: {
@@ -97,8 +100,15 @@ const STATE_LABELS = {
 };
 
 const CHANGE_LABELS = {
-  zh: { new: "新增", enlarged: "扩大", reduced: "减少" },
-  en: { new: "new", enlarged: "enlarged", reduced: "reduced" },
+  zh: {
+    new: "新增", enlarged: "扩大", reduced: "减少", burned: "火烧迹地", dieback: "林木枯死",
+    water_gain: "新增水面", water_loss: "水面减少", reclamation: "围填海", bloom: "水华",
+  },
+  en: {
+    new: "new", enlarged: "enlarged", reduced: "reduced", burned: "burned area",
+    dieback: "forest dieback", water_gain: "new water", water_loss: "water lost",
+    reclamation: "reclaimed from sea", bloom: "algal bloom",
+  },
 };
 
 export const REJECT_REASONS = [

@@ -115,6 +115,16 @@ class Settings(BaseSettings):
         return self.home / "uav"
 
     @property
+    def gf_path(self) -> Path:
+        """Where ``tiandi ingest gf`` writes each product's folder (COGs, chips) by default."""
+        return self.home / "gf"
+
+    @property
+    def detail_paths(self) -> tuple[Path, ...]:
+        """The folders whose ``<item>/chips/index.csv`` the service lists as patch evidence."""
+        return (self.uav_path, self.gf_path)
+
+    @property
     def tokens_path(self) -> Path:
         """The service's token table (SQLite; hashes only, never the tokens themselves)."""
         return self.home / "service" / "tokens.sqlite"

@@ -10,6 +10,7 @@ from PIL import Image
 from tests.fixtures.service import ServiceHome, bearer
 from tests.fixtures.store import UTM, X0, Y0, detections, square
 from tests.fixtures.uav import UAV_ITEM, write_orthophoto, write_uav_chips
+from tiandi.eo.chips import write_chips
 
 ITEM = UAV_ITEM
 
@@ -58,3 +59,19 @@ def test_no_uav_chip_is_an_empty_list_or_a_json_404(
     assert client.get(f"/api/v1/uav/{ITEM}/chips/TB-01.png").status_code == 401
     field = bearer(home.tokens["field"])
     assert client.get("/api/v1/patches/TB-01/uav", headers=field).status_code == 403
+
+
+def test_gf_chips_are_listed_beside_uav_chips(
+    client: TestClient, home: ServiceHome, tmp_path: Path
+) -> None:
+    """`tiandi ingest gf --patches` leaves its chips under <home>/gf: listed the same way."""
+    _chips(home, tmp_path)
+    image = write_orthophoto(tmp_path / "gf.tif", X0 - 100.0, Y0 + 100.0, 2200.0, 1200.0, UTM)
+    gf_item = "GF2_PMS1_E113.5_N23.0_20240820_L1A0002901234"
+    patches = detections([("TB-01", square(1))])
+    write_chips(image, patches, home.settings.gf_path / gf_item / "chips", item_id=gf_item)
+    auth = bearer(home.tokens["ecologist"])
+    chips = client.get("/api/v1/patches/TB-01/uav", headers=auth).json()["chips"]
+    assert [(c["source"], c["item_id"]) for c in chips] == [("uav", ITEM), ("gf", gf_item)]
+    png = client.get(chips[1]["url"], headers=auth)
+    assert png.status_code == 200 and png.headers["content-type"] == "image/png"

@@ -15,7 +15,7 @@ from tiandi.cli.burned import evaluate_burned_command
 from tiandi.cli.catalog import catalog_load
 from tiandi.cli.common import friendly_errors, load_settings, parse_period, parse_time
 from tiandi.cli.field import dispatch, field_app
-from tiandi.cli.ingest import ingest_s2
+from tiandi.cli.ingest import ingest_gf, ingest_s2
 from tiandi.cli.models import evaluate_app, run_train_change_model
 from tiandi.cli.patches import audit_app, patches_app
 from tiandi.cli.report import report
@@ -260,6 +260,7 @@ app.add_typer(evaluate_app, name="evaluate")
 evaluate_app.command("burned")(evaluate_burned_command)
 run_app.command("train-change-model")(run_train_change_model)
 ingest_app.command("s2")(ingest_s2)
+ingest_app.command("gf")(ingest_gf)
 app.add_typer(auth_app, name="auth")
 app.command("serve")(serve)
 app.command("backup")(backup)

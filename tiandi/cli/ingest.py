@@ -1,4 +1,4 @@
-"""CLI command ``tiandi ingest s2``: Sentinel-2 products (SAFE folders or zips) into the catalog.
+"""CLI commands ``tiandi ingest s2`` (Sentinel-2 SAFE folders or zips) and ``ingest gf`` (GF L1A).
 
 Registered on the ``ingest`` group in :mod:`tiandi.cli.app`.
 """
@@ -55,3 +55,67 @@ def ingest_s2(
             highlight=False,
         )
     console.print(f"{len(items)} products registered in {settings.catalog_path}")
+
+
+@friendly_errors
+def ingest_gf(
+    products: Annotated[
+        list[Path],
+        typer.Argument(help="GF-1/GF-2/GF-6 L1A products (.tar.gz as CRESDA delivers them)."),
+    ],
+    dem: Annotated[
+        Path | None,
+        typer.Option(help="DEM (GeoTIFF, heights in metres) for the RPC orthorectification."),
+    ] = None,
+    height: Annotated[
+        float | None,
+        typer.Option(
+            help="Constant terrain height (m) when there is no DEM "
+            "(default: the RPC's own mean scene height, HEIGHT_OFF)."
+        ),
+    ] = None,
+    patches: Annotated[
+        Path | None, typer.Option(help="patches.gpkg of a run: chips for the patches covered.")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Output folder (default: <home>/gf); one folder per product."),
+    ] = None,
+) -> None:
+    """Orthorectify GF products with their RPCs, pan-sharpen PMS, register items (collection gf).
+
+    Every product is checked (archive, metadata, RPC files) before any is processed; the
+    items are registered only when all were written.
+    """
+    if dem is not None and height is not None:
+        from tiandi.errors import InputError
+
+        raise InputError("give either --dem or --height, not both")
+    settings = load_settings()
+    from tiandi.catalog.register import EmbeddedRegistrar
+    from tiandi.catalog.store import GeoParquetCatalog
+    from tiandi.eo.gf_ingest import check_gf_products
+    from tiandi.eo.gf_ingest import ingest_gf as run_ingest
+
+    console = Console(soft_wrap=True)
+    folder = out or settings.gf_path
+    results = [
+        run_ingest(product, folder, dem=dem, height=height, patches=patches)
+        for product in check_gf_products(products, dem)
+    ]
+    EmbeddedRegistrar(GeoParquetCatalog(settings.catalog_path)).register([r.item for r in results])
+    for result in results:
+        item = result.item
+        rpc = item.properties.get("gf:rpc_dem") or f"{item.properties['gf:rpc_height']:g} m"
+        cloud = item.properties.get("eo:cloud_cover")
+        console.print(
+            f"registered gf  {item.id}  {item.datetime:%Y-%m-%d %H:%M}  "
+            f"{', '.join(sorted(k for k in item.assets if k in _IMAGES))}  heights {rpc}  cloud "
+            f"{'unknown' if cloud is None else f'{cloud:g} %'}"
+            + (f"  {len(result.chips)} patch chips" if patches is not None else ""),
+            highlight=False,
+        )
+    console.print(f"{len(results)} products registered in {settings.catalog_path}")
+
+
+_IMAGES = frozenset({"multispectral", "pan", "pansharpened"})

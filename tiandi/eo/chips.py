@@ -70,8 +70,14 @@ def write_chips(
     margin_m: float = 20.0,
     max_px: int = 512,
     min_coverage: float = 0.05,
+    rgb: Sequence[int] | None = None,
 ) -> list[Chip]:
-    """Write chips of ``image`` for the ``polygons`` it covers (≥ ``min_coverage``)."""
+    """Write chips of ``image`` for the ``polygons`` it covers (≥ ``min_coverage``).
+
+    ``rgb``: the 1-based bands shown as red, green, blue (default: the bands whose colour
+    interpretation says so, else 1, 2, 3), e.g. ``(3, 2, 1)`` for a blue-green-red-NIR
+    satellite image, ``(1, 1, 1)`` for a panchromatic one.
+    """
     if id_column not in polygons.columns:
         raise InputError(f"patches have no {id_column} column; pass the run's patches.gpkg")
     if len(polygons) and polygons.crs is None:
@@ -80,7 +86,11 @@ def write_chips(
     chips: list[Chip] = []
     with rasterio.open(image) as src:
         local = polygons.to_crs(src.crs) if len(polygons) else polygons
-        bands = _rgb(src)
+        bands = list(rgb) if rgb is not None else _rgb(src)
+        if len(bands) != 3 or not all(1 <= b <= src.count for b in bands):
+            raise InputError(
+                f"chips of {image}: rgb bands {bands} do not name 3 of its {src.count} bands"
+            )
         alpha = _alpha(src)
         for pid, geom in sorted(zip(local[id_column].astype(str), local.geometry, strict=True)):
             if geom is None or geom.is_empty or not geom.intersects(_box(src.bounds)):
@@ -98,6 +108,17 @@ def write_chips(
         writer.writerow(INDEX_COLUMNS)
         writer.writerows(c.row() for c in chips)
     return chips
+
+
+def read_patches(path: Path) -> gpd.GeoDataFrame:
+    """The ``patches`` layer of a run's ``patches.gpkg``; ``InputError`` when unreadable."""
+    try:
+        return gpd.read_file(path, layer="patches")
+    except Exception as exc:  # pyogrio raises several error types for unreadable files
+        raise InputError(
+            f"patches file {path} cannot be read as a GeoPackage with a 'patches' layer "
+            f"({exc}); pass the run's patches.gpkg"
+        ) from exc
 
 
 def _box(bounds: Sequence[float]) -> BaseGeometry:

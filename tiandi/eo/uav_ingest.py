@@ -20,14 +20,12 @@ from dataclasses import asdict, dataclass
 from datetime import datetime as Datetime
 from pathlib import Path
 
-import geopandas as gpd
 import pystac
 
 from tiandi._io import atomic_path
 from tiandi.catalog.uav import check_orthophoto, uav_item, uav_item_id
-from tiandi.eo.chips import Chip, write_chips
+from tiandi.eo.chips import Chip, read_patches, write_chips
 from tiandi.eo.coregister import Coregistration, coregister, shifted_copy
-from tiandi.errors import InputError
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,9 +69,7 @@ def ingest_uav(
             tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     chips: list[Chip] = []
     if patches is not None:
-        chips = write_chips(
-            visual, _read_patches(Path(patches)), out_dir / "chips", item_id=item_id
-        )
+        chips = write_chips(visual, read_patches(Path(patches)), out_dir / "chips", item_id=item_id)
     item = uav_item(info, asset=visual, item_id=item_id, datetime=datetime, properties=properties)
     if patches is not None:
         item.add_asset(
@@ -86,13 +82,3 @@ def ingest_uav(
             ),
         )
     return UavIngest(item, result, applied, tuple(chips), out_dir)
-
-
-def _read_patches(path: Path) -> gpd.GeoDataFrame:
-    try:
-        return gpd.read_file(path, layer="patches")
-    except Exception as exc:  # pyogrio raises several error types for unreadable files
-        raise InputError(
-            f"patches file {path} cannot be read as a GeoPackage with a 'patches' layer "
-            f"({exc}); pass the run's patches.gpkg"
-        ) from exc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import tarfile
 from pathlib import Path
@@ -187,3 +188,14 @@ def test_corrupt_gf_metadata_is_refused(tmp_path: Path, monkeypatch: pytest.Monk
         check_gf_products(
             [_rewrite(sample.path, tmp_path / "b2.tar.gz", replace={".xml": b"<ProductMetaData/>"})]
         )
+
+
+def test_a_dem_that_misses_the_scene_is_refused_before_anything_is_written(
+    tmp_path: Path,
+) -> None:
+    sample = write_gf_product(tmp_path / "in", "gf1-wfv")
+    far = write_flat_dem(tmp_path / "far.tif", dataclasses.replace(sample, lon0=sample.lon0 + 5))
+    with pytest.raises(InputError, match=r"does not cover .*pass a DEM that covers the scene"):
+        check_gf_products([sample.path], far)
+    with pytest.raises(InputError, match="does not exist"):
+        check_gf_products([sample.path], tmp_path / "nowhere.tif")

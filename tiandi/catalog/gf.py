@@ -238,8 +238,6 @@ def gf_item(
         _set_eo_bands(item.assets[key], product, "mss" if kind == "pansharpened" else kind)
     if meta.view:
         view = ViewExtension.ext(item, add_if_missing=True)
-        for name, value in meta.view.items():
-            item.properties[name] = value
         view.apply(**{k.removeprefix("view:"): v for k, v in meta.view.items()})
     for key, path in (extra_files or {}).items():
         role = "overview" if path.suffix.lower() == ".jpg" else "metadata"

@@ -32,7 +32,14 @@ import rasterio.errors
 
 from tiandi.catalog.gf import GfPart, GfProduct, band_names, gf_item, open_gf_product
 from tiandi.eo.chips import Chip, read_patches, write_chips
-from tiandi.eo.gf_ortho import RpcHeight, orthorectify, pansharpen, rpc_height_offset, utm_crs
+from tiandi.eo.gf_ortho import (
+    RpcHeight,
+    check_dem,
+    orthorectify,
+    pansharpen,
+    rpc_height_offset,
+    utm_crs,
+)
 from tiandi.errors import InputError
 
 __all__ = ["GfIngest", "check_gf_products", "ingest_gf"]
@@ -52,6 +59,10 @@ def check_gf_products(paths: Sequence[Path], dem: Path | None = None) -> list[Gf
     if dem is not None and not Path(dem).is_file():
         raise InputError(f"DEM {dem} does not exist; pass a GeoTIFF DEM covering the scenes")
     products = [open_gf_product(Path(p)) for p in paths]
+    for product in products:
+        if dem is not None:
+            corners = [c for part in product.parts.values() for c in part.metadata.corners]
+            check_dem(Path(dem), corners, str(product.path))
     names = [p.name for p in products]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:

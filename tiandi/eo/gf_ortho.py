@@ -58,6 +58,24 @@ def utm_crs(lon: float, lat: float) -> str:
     return f"EPSG:{(32600 if lat >= 0 else 32700) + zone}"
 
 
+def check_dem(dem: Path, corners: Sequence[tuple[float, float]], what: str) -> None:
+    """``InputError`` unless ``dem`` is a readable raster covering every (lon, lat) corner."""
+    try:
+        with rasterio.open(dem) as src:
+            if src.crs is None:
+                raise InputError(f"DEM {dem} has no CRS; pass a georeferenced GeoTIFF")
+            left, bottom, right, top = rasterio.warp.transform_bounds(src.crs, RPC_CRS, *src.bounds)
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError(f"DEM {dem} cannot be read as a raster ({exc})") from exc
+    outside = [c for c in corners if not (left <= c[0] <= right and bottom <= c[1] <= top)]
+    if outside:
+        raise InputError(
+            f"DEM {dem} (lon {left:.4f}..{right:.4f}, lat {bottom:.4f}..{top:.4f}) does not "
+            f"cover {what} (corner lon/lat {outside[0][0]:.4f}, {outside[0][1]:.4f}); pass a "
+            "DEM that covers the scene, or --height"
+        )
+
+
 def rpc_height_offset(tiff: Path) -> float:
     """The RPC's ``HEIGHT_OFF`` (mean scene height of the fit); ``InputError`` without RPCs."""
     with rasterio.open(tiff) as src:

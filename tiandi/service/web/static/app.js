@@ -139,12 +139,12 @@ async function loadPatchExtras(uid) {
   for (const [name, url] of [["before", before], ["after", after]]) {
     if (url) box.append(el("figure", {}, el("img", { src: url, alt: t(name) }), el("figcaption", {}, t(name))));
   }
-  // UAV (or other high-resolution) evidence, when `tiandi ingest uav` cut chips of it.
+  // UAV or GF evidence, when `tiandi ingest uav` or `tiandi ingest gf --patches` cut chips of it.
   const listed = await api.uavChips(uid).catch(() => null);
   for (const chip of listed ? listed.chips : []) {
     const url = await imageUrl(chip.url).catch(() => null);
     if (stale()) return;
-    const caption = `${t("uav")} ${chip.item_id} · ${fmt(chip.gsd_m, 2)} m`;
+    const caption = `${t(chip.source === "gf" ? "gf" : "uav")} ${chip.item_id} · ${fmt(chip.gsd_m, 2)} m`;
     if (url) box.append(el("figure", { class: "uav" }, el("img", { src: url, alt: caption }), el("figcaption", {}, caption)));
   }
 }

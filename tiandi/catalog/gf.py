@@ -12,9 +12,9 @@ RPC coefficients (``.rpb``, the text format GDAL reads beside a TIFF), the metad
         GF2_PMS1_E113.5_N23.0_20180103_L1A0002901234-MSS1.tiff / .rpb / .xml / .jpg / ...
 
 WFV (GF-1, GF-6; 16 m) has one multispectral file; PMS (GF-1, GF-2, GF-6) a panchromatic
-(``-PAN``) and a multispectral (``-MSS``) file. :func:`open_gf_product` reads the
-archive's listing and metadata and checks that every TIFF has its ``.rpb`` and XML
-before anything is written; :func:`gf_item` describes the orthorectified COGs as one
+(``-PAN``) and a multispectral (``-MSS``; ``-MUX`` on GF-1B/C/D) file.
+:func:`open_gf_product` reads the archive's listing and metadata and checks that every
+TIFF has its ``.rpb`` and XML before anything is written; :func:`gf_item` describes the orthorectified COGs as one
 item of collection ``gf`` (``eo``, ``proj``, ``raster``, ``view`` where known).
 """
 
@@ -46,7 +46,7 @@ __all__ = [
 
 GF_COLLECTION = "gf"
 _MEMBER = re.compile(
-    r"^(?P<stem>GF\d[A-Z]?_[A-Z]+\d?_[^/]*?)(?:-(?P<part>PAN|MSS)\d?)?"
+    r"^(?P<stem>GF\d[A-Z]?_[A-Z]+\d?_[^/]*?)(?:-(?P<part>PAN|MSS|MUX)\d?)?"
     r"(?P<suffix>\.tiff?|\.rpb|\.xml|_thumb\.jpg|\.jpg)$",
     re.IGNORECASE,
 )
@@ -143,8 +143,7 @@ def _read_archive(path: Path) -> tuple[dict[str, dict[str, str]], dict[str, byte
                 match = _MEMBER.match(member.name.rsplit("/", 1)[-1])
                 if match is None:
                     continue
-                part = (match.group("part") or "").lower()
-                kind = part or ("wfv" if "_WFV" in match.group("stem").upper() else "pms")
+                kind = _kind(match.group("part"), match.group("stem"))
                 suffix = match.group("suffix").lower()
                 suffix = ".tiff" if suffix == ".tif" else suffix
                 groups.setdefault(kind, {})[suffix] = member.name
@@ -157,6 +156,13 @@ def _read_archive(path: Path) -> tuple[dict[str, dict[str, str]], dict[str, byte
             "download it again"
         ) from exc
     return {k: v for k, v in groups.items() if ".tiff" in v}, xml_bytes
+
+
+def _kind(part: str | None, stem: str) -> str:
+    """ "pan", "mss" (``-MSS``, or ``-MUX`` as GF-1B/C/D name it) or "wfv"."""
+    if part is not None:
+        return "pan" if part.upper() == "PAN" else "mss"
+    return "wfv" if "_WFV" in stem.upper() else "mss"
 
 
 def _part(path: Path, kind: str, names: dict[str, str], xml_bytes: dict[str, bytes]) -> GfPart:

@@ -14,8 +14,9 @@ RPC coefficients (``.rpb``, the text format GDAL reads beside a TIFF), the metad
 WFV (GF-1, GF-6; 16 m) has one multispectral file; PMS (GF-1, GF-2, GF-6) a panchromatic
 (``-PAN``) and a multispectral (``-MSS``; ``-MUX`` on GF-1B/C/D) file.
 :func:`open_gf_product` reads the archive's listing and metadata and checks that every
-TIFF has its ``.rpb`` and XML before anything is written; :func:`gf_item` describes the orthorectified COGs as one
-item of collection ``gf`` (``eo``, ``proj``, ``raster``, ``view`` where known).
+TIFF has its ``.rpb`` and XML before anything is written; :func:`gf_item` describes the
+orthorectified COGs as one item of collection ``gf`` (``eo``, ``proj``, ``raster``,
+``view`` where known).
 """
 
 from __future__ import annotations

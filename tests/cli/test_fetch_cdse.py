@@ -4,7 +4,9 @@ composite; and the command's bad input (credentials missing or refused, no scene
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,19 +15,24 @@ from typing import Any
 import numpy as np
 import pytest
 import rasterio
+from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from tests.fixtures.fake_cdse import CLIENT_ID, CLIENT_SECRET, FakeCdse, expected_band, fake_cdse
 from tiandi.catalog.items import asset_path
+from tiandi.catalog.register import EmbeddedRegistrar
 from tiandi.catalog.store import GeoParquetCatalog
 from tiandi.cli.app import app
-from tiandi.eo.cdse.fetch import fetch_grid
+from tiandi.eo.cdse.credentials import load_credentials
+from tiandi.eo.cdse.fetch import fetch_cdse, fetch_grid
 from tiandi.eo.composite import DEFAULT_BANDS, composite_period
+from tiandi.errors import ServiceError
 from tiandi.flows.runtime import prefect_environment
 from tiandi.redline.zones.read import read_zones
 from tiandi.settings import Settings
 
 PERIOD = "2025-04-01/2025-05-31"
+PERIOD_DT = (dt.datetime(2025, 4, 1, tzinfo=dt.UTC), dt.datetime(2025, 5, 31, tzinfo=dt.UTC))
 TILE_PX = 32  # the zones' grid is 72 x 66 px: 3 x 3 tiles per acquisition
 _ENV = ("TIANDI_CDSE_CLIENT_ID", "TIANDI_CDSE_CLIENT_SECRET", "SH_CLIENT_ID", "SH_CLIENT_SECRET",
         "TIANDI_CDSE_SECRETS_FILE")  # fmt: skip
@@ -132,9 +139,10 @@ def test_secrets_file_readable_by_others_is_refused(
     result = _fetch(zones)
     assert result.exit_code == 2 and "chmod 600" in result.output, result.output
     assert CLIENT_SECRET not in result.output
-    secrets.chmod(0o600)
-    result = _fetch(zones)  # the same file, now private: it is used
-    assert result.exit_code == 0, result.output
+    secrets.chmod(0o600)  # the same file, now private: it is used, and never shown
+    credentials = load_credentials(Settings(home=env, cdse_secrets_file=secrets))
+    assert (credentials.client_id, credentials.client_secret) == (CLIENT_ID, CLIENT_SECRET)
+    assert CLIENT_SECRET not in repr(credentials) and CLIENT_ID not in repr(credentials)
 
 
 def test_wrong_credentials_401_registers_nothing(
@@ -161,3 +169,34 @@ def test_no_scene_in_the_period_is_a_clear_message(
     text = " ".join(result.output.split())
     assert "has no sentinel-2-l2a scene" in text and "2024-01-01" in text, text
     _nothing_written(env)
+
+
+def test_process_api_5xx_is_retried_then_one_error_and_nothing_written(
+    env: Path, zones: Path, caplog: pytest.LogCaptureFixture, cdse: FakeCdse
+) -> None:
+    """fetch_cdse itself: retried, then one error naming the service and its address,
+    nothing written or registered, no credential in any log record (DEBUG included)."""
+    caplog.set_level(logging.DEBUG)
+    fake = cdse
+    zones_frame = read_zones(zones)
+    before = len(fake.state()["process"])
+    with fake.failing(503):
+        settings = Settings(
+            home=env, cdse_base_url=fake.url, cdse_token_url=fake.token_url,
+            cdse_client_id=SecretStr(CLIENT_ID), cdse_client_secret=SecretStr(CLIENT_SECRET),
+        )  # fmt: skip
+        catalog = GeoParquetCatalog(settings.catalog_path)
+        with pytest.raises(ServiceError) as caught:
+            fetch_cdse(
+                zones_frame, PERIOD_DT, settings, EmbeddedRegistrar(catalog), attempts=2,
+                retry_sleep_s=0.01,
+            )  # fmt: skip
+        seen = fake.state()
+    message = str(caught.value)
+    assert f"Process API {fake.url}/api/v1/process failed after 2 attempts" in message
+    assert "HTTP 503" in message and "nothing was registered" in message
+    assert len(seen["process"]) - before == 2  # the first tile, tried twice; nothing after it
+    assert not settings.catalog_path.exists()
+    assert not settings.cdse_path.exists() or not any(settings.cdse_path.iterdir())
+    assert CLIENT_SECRET not in caplog.text and CLIENT_SECRET not in message
+    assert "access_token" not in caplog.text

@@ -94,6 +94,40 @@ class Settings(BaseSettings):
         description="Deployment (flow/deployment) that POST /api/v1/runs starts.",
     )
 
+    cdse_base_url: str = Field(
+        default="https://sh.dataspace.copernicus.eu",
+        description="Sentinel Hub API of the Copernicus Data Space (Catalog and Process API) "
+        "that `tiandi fetch cdse` uses.",
+    )
+    cdse_token_url: str = Field(
+        default="https://identity.dataspace.copernicus.eu/auth/realms/CDSE/protocol/"
+        "openid-connect/token",
+        description="OAuth token endpoint of the Copernicus Data Space.",
+    )
+    cdse_client_id: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TIANDI_CDSE_CLIENT_ID", "SH_CLIENT_ID", "cdse_client_id"),
+        description="OAuth client id for the Copernicus Data Space (TIANDI_CDSE_CLIENT_ID, "
+        "else SH_CLIENT_ID); a secret, never printed.",
+    )
+    cdse_client_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "TIANDI_CDSE_CLIENT_SECRET", "SH_CLIENT_SECRET", "cdse_client_secret"
+        ),
+        description="OAuth client secret (TIANDI_CDSE_CLIENT_SECRET, else SH_CLIENT_SECRET).",
+    )
+    cdse_secrets_file: Path | None = Field(
+        default=None,
+        description="File of client_id=... and client_secret=... lines (mode 0600), read when "
+        "the two are not in the environment.",
+    )
+
+    @property
+    def cdse_path(self) -> Path:
+        """Where ``tiandi fetch cdse`` writes each fetched acquisition's COGs."""
+        return self.home / "cdse"
+
     @property
     def catalog_path(self) -> Path:
         """The embedded stac-geoparquet catalog."""

@@ -14,6 +14,7 @@ from tiandi.cli.backup import backup, restore
 from tiandi.cli.burned import evaluate_burned_command
 from tiandi.cli.catalog import catalog_load
 from tiandi.cli.common import friendly_errors, load_settings, parse_period, parse_time
+from tiandi.cli.fetch import fetch_app
 from tiandi.cli.field import dispatch, field_app
 from tiandi.cli.ingest import ingest_gf, ingest_s2
 from tiandi.cli.models import evaluate_app, run_train_change_model
@@ -266,6 +267,7 @@ app.command("serve")(serve)
 app.command("backup")(backup)
 app.command("restore")(restore)
 app.add_typer(runs_app, name="runs")
+app.add_typer(fetch_app, name="fetch")
 catalog_app.command("load")(catalog_load)
 app.command("report")(report)
 

@@ -34,7 +34,14 @@ from rasterio.windows import Window
 
 from tiandi.errors import InputError
 
-__all__ = ["CogOutput", "read_cog", "read_cog_dataset", "write_cog", "write_cogs"]
+__all__ = [
+    "CogOutput",
+    "cog_from_geotiff",
+    "read_cog",
+    "read_cog_dataset",
+    "write_cog",
+    "write_cogs",
+]
 
 BLOCKSIZE = 512
 #: GDAL block cache while writing (MB): keeps memory bounded on large scenes.
@@ -263,9 +270,29 @@ def _write_all_strips(plans: Sequence[_Plan]) -> None:
                 start += len(layers)
 
 
-def _translate_to_cog(source: Path, target: Path, out: CogOutput) -> None:
+def cog_from_geotiff(source: Path, target: Path, *, overview_resampling: str = "nearest") -> Path:
+    """Convert a GeoTIFF written piece by piece elsewhere (e.g. tiles fetched from an API)
+    into a COG at ``target`` with :func:`write_cog`'s options, atomically; return it."""
+    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+    try:
+        _translate_to_cog(source, tmp, overview_resampling=overview_resampling)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def _translate_to_cog(
+    source: Path,
+    target: Path,
+    out: CogOutput | None = None,
+    *,
+    overview_resampling: str = "nearest",
+) -> None:
     """GDAL's COG driver: DEFLATE with predictor, 512 px tiles, overviews."""
-    level = {} if out.deflate_level is None else {"LEVEL": str(out.deflate_level)}
+    deflate = None if out is None else out.deflate_level
+    level = {} if deflate is None else {"LEVEL": str(deflate)}
+    resampling = overview_resampling if out is None else out.overview_resampling
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
         rasterio.shutil.copy(
             source,
@@ -275,7 +302,7 @@ def _translate_to_cog(source: Path, target: Path, out: CogOutput) -> None:
             PREDICTOR="YES",
             BLOCKSIZE=str(BLOCKSIZE),
             OVERVIEWS="AUTO",
-            OVERVIEW_RESAMPLING=out.overview_resampling.upper(),
+            OVERVIEW_RESAMPLING=resampling.upper(),
             BIGTIFF="IF_SAFER",
             NUM_THREADS="ALL_CPUS",  # tiles compressed in parallel; same bytes
             **level,

@@ -61,6 +61,8 @@ from tiandi.redline.zones.read import read_zones
 from tiandi.settings import Settings
 
 OUTPUT_COLLECTION = "tiandi-outputs"
+#: Grid resolution (m) of runs on Landsat Collection 2 (its surface reflectance pixels).
+LANDSAT_RESOLUTION = 30.0
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,9 @@ def gather_inputs(
         source=f"{profile.title} at {api_url}",
         sas_url=settings.pc_sas_url,
     )
-    grid = grid_for_zones(zones, [*items["before"], *items["after"]])
+    # Landsat stays on its own 30 m grid: a 10 m grid would only repeat each pixel 9 times
+    resolution = LANDSAT_RESOLUTION if mask == "qa_pixel" else 10.0
+    grid = grid_for_zones(zones, [*items["before"], *items["after"]], resolution)
     landcover = load_landcover()
     require_bands(detector, DEFAULT_BANDS, f"the {request.collection} composite")
     return RunInputs(zones, items["before"], items["after"], grid, detector, landcover, mask)

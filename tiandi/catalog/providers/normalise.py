@@ -160,9 +160,10 @@ def normalise_item(item: pystac.Item, profile: ProviderProfile) -> pystac.Item:
 
 
 def normalise_items(items: Iterable[pystac.Item], profile: ProviderProfile) -> list[pystac.Item]:
-    """:func:`normalise_item` of each item (the ``tiandi`` profile returns them as they are)."""
+    """:func:`normalise_item` of each item (the ``tiandi`` profile returns Sentinel-2 items
+    as they are, and maps only the band names of Landsat items)."""
     if profile.name == "tiandi":
-        return list(items)
+        return [normalise_item(i, profile) if is_landsat(i) else i for i in items]
     return [normalise_item(i, profile) for i in items]
 
 

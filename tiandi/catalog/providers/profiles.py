@@ -10,7 +10,8 @@ Profiles (asset names as each provider's public item JSON has them; see
 ``tests/fixtures/stac_recorded/README.md`` for where each shape comes from):
 
 - ``tiandi``: the embedded catalog and ``tiandi catalog register``/``ingest s2`` items,
-  already canonical.
+  already canonical; Landsat items registered with the USGS band names (``SR_B2`` ..
+  ``SR_B7``, ``QA_PIXEL``) or common names are mapped like the providers' Landsat items.
 - ``earth-search``: Element 84 Earth Search v1 (``https://earth-search.aws.element84.com/v1``):
   common names ``blue``, ``green``, ``red``, ``nir``, ``nir08``, ``rededge1``-``3``,
   ``swir16``, ``swir22``, ``coastal``, ``nir09``, ``cirrus``, ``scl``; Landsat
@@ -53,13 +54,15 @@ _S2_COMMON = {
     "B12": ("swir22",),
     "SCL": ("scl",),
 }
-_LANDSAT_COMMON = {  # Landsat 8/9 OLI bands under the Sentinel-2 key of the same region
-    "B02": ("blue",),
-    "B03": ("green",),
-    "B04": ("red",),
-    "B08": ("nir08",),
-    "B11": ("swir16",),
-    "B12": ("swir22",),
+_LANDSAT_COMMON = {  # Landsat 8/9 OLI bands under the Sentinel-2 key of the same region:
+    # STAC common names (Planetary Computer, Earth Search), then the USGS product's band
+    # names (``*_SR_B2.TIF`` ... registered as they come)
+    "B02": ("blue", "SR_B2"),
+    "B03": ("green", "SR_B3"),
+    "B04": ("red", "SR_B4"),
+    "B08": ("nir08", "SR_B5"),
+    "B11": ("swir16", "SR_B6"),
+    "B12": ("swir22", "SR_B7"),
     "QA_PIXEL": ("qa_pixel",),
 }
 _S2_NAMES = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10")
@@ -94,7 +97,11 @@ class ProviderProfile:
 PROFILES: dict[str, ProviderProfile] = {
     p.name: p
     for p in (
-        ProviderProfile("tiandi", "tiandi's own catalog (canonical keys)"),
+        ProviderProfile(
+            "tiandi",
+            "tiandi's own catalog (canonical keys)",
+            landsat_keys=_LANDSAT_COMMON,  # Landsat files registered under their band names
+        ),
         ProviderProfile(
             "earth-search",
             "Element 84 Earth Search",

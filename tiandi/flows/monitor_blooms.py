@@ -99,6 +99,10 @@ class MonitorBloomsRequest:
                 f"alert_from {self.alert_from!r} is not a bloom grade; use scattered, local, "
                 "regional or widespread"
             ) from exc
+        if len(self.grade_bounds) != 3:
+            raise InputError(
+                f"grade_bounds {self.grade_bounds} must be three bloom shares, e.g. 0.1 0.3 0.6"
+            )
         low, mid, high = (float(b) for b in self.grade_bounds)
         return BloomGrading((low, mid, high), self.min_patch_m2, alert_from)
 

@@ -124,6 +124,11 @@ RUN_FILES = (
     "change_prob.tif",
     "before.tif",
     "after.tif",
+    "water_bodies.gpkg",
+    "bloom_series.csv",
+    "bloom_series.json",
+    "bloom_ledger.csv",
+    "bloom_patches.gpkg",
 )
 RUN_FOLDERS = ("change", "composites", "tasks")
 #: The patch store's default file name happens to be patches.gpkg too (settings.py).

@@ -23,6 +23,14 @@ from tiandi._children import Child, run_folder, spawn
 from tiandi.cli.app import app
 from tiandi.errors import InputError
 from tiandi.flows.ingest_field_results import ingest_field_results
+from tiandi.flows.monitor_blooms import (
+    MonitorBloomsRequest,
+    load_bloom_regions,
+    monitor_blooms,
+    monitor_region_blooms,
+    region_bloom_request,
+    season_period,
+)
 from tiandi.flows.monitoring import (
     CADENCE,
     load_regions,
@@ -42,7 +50,11 @@ PRODUCTION_FLOWS = {
     "monitor_zones": "tiandi/flows/monitoring.py:monitor_zones",
     "ingest_field_results": "tiandi/flows/ingest_field_results.py:ingest_field_results",
     "train_change_model": "tiandi/flows/train_change_model.py:train_change_model",
+    "monitor_blooms": "tiandi/flows/monitor_blooms.py:monitor_blooms",
+    "monitor_region_blooms": "tiandi/flows/monitor_blooms.py:monitor_region_blooms",
 }
+#: Algal-bloom screening: weekly (Mondays) in the bloom season, April to October.
+BLOOM_CRON = "0 5 * 4-10 1"
 
 
 def _deployments() -> dict[str, dict[str, Any]]:
@@ -66,8 +78,18 @@ def test_prefect_yaml_deploys_every_flow_with_the_monitoring_schedules() -> None
         assert schedule["cron"] in CRON[region.cadence], (name, schedule)
     [daily] = deployments["ingest_field_results/daily"]["schedules"]
     assert daily["cron"] == "0 6 * * *"
+    bloom_regions = load_bloom_regions(REPO / "infra/regions.yaml")
+    assert bloom_regions, "no bloom region: the weekly in-season screening has nothing to run"
+    for name in bloom_regions:
+        d = deployments[f"monitor_region_blooms/{name}"]
+        assert d["parameters"] == {"region": name, "regions_file": "infra/regions.yaml"}
+        [schedule] = d["schedules"]
+        assert (schedule["cron"], schedule["timezone"]) == (BLOOM_CRON, "Asia/Shanghai")
+    assert "monitor_blooms/on-demand" in deployments
     scheduled = {n for n, d in deployments.items() if d.get("schedules")}
-    assert scheduled == {f"monitor_zones/{n}" for n in regions} | {"ingest_field_results/daily"}
+    assert scheduled == {f"monitor_zones/{n}" for n in regions} | {"ingest_field_results/daily"} | {
+        f"monitor_region_blooms/{n}" for n in bloom_regions
+    }
 
 
 def test_monitoring_periods_follow_the_cadence() -> None:
@@ -88,6 +110,23 @@ def test_monitoring_periods_follow_the_cadence() -> None:
     region = load_regions(REPO / "infra/regions.yaml")["national-reserves"]
     request = region_request(region, date(2027, 7, 15))
     assert request.record and request.out == Path("/srv/tiandi/monitoring/national-reserves/2027H1")
+
+
+def test_the_bloom_season_runs_screen_the_last_week() -> None:
+    assert season_period(date(2027, 7, 5), 7) == "2027-06-28/2027-07-04"
+    region = load_bloom_regions(REPO / "infra/regions.yaml")["lakes"]
+    request = region_bloom_request(region, date(2027, 7, 5))
+    assert request.record and request.period == "2027-06-28/2027-07-04"
+    assert request.out == Path("/srv/tiandi/monitoring/lakes/2027-07-04")
+    with pytest.raises(InputError, match="lookback_days=0"):
+        season_period(date(2027, 7, 5), 0)
+
+
+def test_a_bad_bloom_region_is_named(tmp_path: Path) -> None:
+    bad = tmp_path / "regions.yaml"
+    bad.write_text("bloom_regions:\n  taihu: {collection: s2}\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"bloom region 'taihu' needs `zones`"):
+        load_bloom_regions(bad)
 
 
 def test_a_bad_regions_file_names_the_region(tmp_path: Path) -> None:
@@ -113,8 +152,26 @@ def test_a_bad_regions_file_names_the_region(tmp_path: Path) -> None:
                 "settings": None,
             },
         ),
+        (
+            monitor_region_blooms,
+            {
+                "region": "lakes",
+                "regions_file": Path("infra/regions.yaml"),
+                "on": date(2027, 7, 5),
+                "settings": None,
+            },
+        ),
+        (
+            monitor_blooms,
+            {
+                "request": MonitorBloomsRequest(
+                    Path("lakes.gpkg"), "2027-04-01/2027-10-31", Path("out"), record=True
+                ),
+                "settings": None,
+            },
+        ),
     ],
-    ids=["ingest_field_results", "monitor_zones"],
+    ids=["ingest_field_results", "monitor_zones", "monitor_region_blooms", "monitor_blooms"],
 )
 def test_new_flow_parameters_survive_json(flow: Any, parameters: dict[str, Any]) -> None:
     validated = flow.validate_parameters(parameters)

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from tiandi.cli.auth import auth_app, serve
 from tiandi.cli.backup import backup, restore
+from tiandi.cli.bloom import run_monitor_blooms
 from tiandi.cli.burned import evaluate_burned_command
 from tiandi.cli.catalog import catalog_load
 from tiandi.cli.common import friendly_errors, load_settings, parse_period, parse_time
@@ -260,6 +261,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(evaluate_app, name="evaluate")
 evaluate_app.command("burned")(evaluate_burned_command)
 run_app.command("train-change-model")(run_train_change_model)
+run_app.command("monitor-blooms")(run_monitor_blooms)
 ingest_app.command("s2")(ingest_s2)
 ingest_app.command("gf")(ingest_gf)
 app.add_typer(auth_app, name="auth")

@@ -3,7 +3,9 @@
 A run folder holds ``patches.gpkg`` (layers ``patches`` and ``screened``),
 ``summary.json``, ``summary.html``, ``map.png``, ``change/change_mask.tif``,
 ``change/change_prob.tif``, ``composites/{before,after}.tif`` and, when the run had
-stations, ``tasks/<station>.gpkg``. Writers (the flow) and readers (dispatch, accuracy
+stations, ``tasks/<station>.gpkg``. A ``monitor_blooms`` run folder holds
+``water_bodies.gpkg``, ``bloom_series.{csv,json}``, ``bloom_ledger.csv`` and
+``bloom_patches.gpkg``. Writers (the flow) and readers (dispatch, accuracy
 sampling, ledgers, the demo cycle) ask :class:`RunLayout` instead of spelling the names,
 and the run id recorded in the patch store and the output catalog comes from here too.
 """
@@ -32,6 +34,12 @@ class RunLayout:
     CHANGE_PROB: ClassVar[str] = "change/change_prob.tif"
     COMPOSITES_DIR: ClassVar[str] = "composites"
     TASKS_DIR: ClassVar[str] = "tasks"
+    # a monitor_blooms run folder
+    WATER_BODIES: ClassVar[str] = "water_bodies.gpkg"
+    BLOOM_SERIES_CSV: ClassVar[str] = "bloom_series.csv"
+    BLOOM_SERIES_JSON: ClassVar[str] = "bloom_series.json"
+    BLOOM_LEDGER: ClassVar[str] = "bloom_ledger.csv"
+    BLOOM_PATCHES: ClassVar[str] = "bloom_patches.gpkg"
 
     @staticmethod
     def composite_name(period: str) -> str:
@@ -77,6 +85,31 @@ class RunLayout:
     def tasks_dir(self) -> Path:
         """Folder of the station task packages (``<station>.gpkg``)."""
         return self.root / self.TASKS_DIR
+
+    @property
+    def water_bodies(self) -> Path:
+        """The water bodies of a bloom run (layer ``water_bodies``)."""
+        return self.root / self.WATER_BODIES
+
+    @property
+    def bloom_series_csv(self) -> Path:
+        """The bloom time series: one row per water body and date."""
+        return self.root / self.BLOOM_SERIES_CSV
+
+    @property
+    def bloom_series_json(self) -> Path:
+        """The bloom time series with the run's parameters and no-data water bodies."""
+        return self.root / self.BLOOM_SERIES_JSON
+
+    @property
+    def bloom_ledger(self) -> Path:
+        """The bloom ledger (台账): dates and areas, Chinese and English headers."""
+        return self.root / self.BLOOM_LEDGER
+
+    @property
+    def bloom_patches(self) -> Path:
+        """Bloom patches of the alert dates (layer ``patches``)."""
+        return self.root / self.BLOOM_PATCHES
 
     def composite(self, period: str) -> Path:
         """The composite COG of ``period`` (``before`` or ``after``)."""

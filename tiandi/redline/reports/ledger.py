@@ -74,6 +74,13 @@ _C = {
         Column("area_ha", "面积（公顷）", "Area (ha)"),
         Column("area_mu", "面积（亩）", "Area (mu)"),
         Column("confidence", "置信度", "Confidence"),
+        Column("date", "监测日期", "Date"),
+        Column("water_id", "水体编号", "Water body ID"),
+        Column("clear_share", "有效观测比例", "Clear share"),
+        Column("bloom_share", "水华面积比例", "Bloom share"),
+        Column("grade", "水华规模代码", "Bloom grade"),
+        Column("grade_zh", "水华规模", "Bloom grade (zh)"),
+        Column("alert", "预警", "Alert"),
     )
 }
 _LABELS = ["hj1156_class", "hj1156_zh", "change_type", "change_type_zh", "state", "state_zh"]
@@ -82,6 +89,18 @@ _AREAS = ["area_m2", "area_ha", "area_mu"]
 BY_ZONE = ["period", *_ZONE, *_LABELS, "n_patches", *_AREAS]
 BY_PERIOD = ["period", *_LABELS, "n_patches", *_AREAS]
 REGISTER = ["period", "patch_id", *_ZONE, *_LABELS, *_AREAS, "confidence"]
+BLOOM_REGISTER = [
+    "date",
+    "zone_id",
+    "zone_name",
+    "water_id",
+    "clear_share",
+    *_AREAS,
+    "bloom_share",
+    "grade",
+    "grade_zh",
+    "alert",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -186,6 +205,23 @@ def build_ledger(periods: Mapping[str, pd.DataFrame]) -> Ledger:
         _summary(register, ["period", *_ZONE, *_LABELS], BY_ZONE, "zone_name"),
         _summary(register, ["period", *_LABELS], BY_PERIOD, "hj1156_zh"),
         register,
+    )
+
+
+def bloom_register(series: pd.DataFrame) -> pd.DataFrame:
+    """The bloom ledger (水华台账): one row per date and water body with the bloom area
+    (m², ha, 亩), its share and grade, from a ``monitor_blooms`` series table
+    (:data:`tiandi.redline.patches.bloom.SERIES_COLUMNS`). No-data dates keep their row
+    with empty areas."""
+    frame = series.rename(
+        columns={"bloom_area_m2": "area_m2", "bloom_area_ha": "area_ha", "bloom_area_mu": "area_mu"}
+    )
+    missing = [c for c in BLOOM_REGISTER if c not in frame.columns]
+    if missing:
+        raise InputError(f"bloom series lacks the column(s) {missing}; pass monitor_blooms' series")
+    frame = frame.assign(alert=frame["alert"].map(lambda a: "是 yes" if a else "否 no"))
+    return frame.sort_values(["date", "water_id"], kind="stable")[BLOOM_REGISTER].reset_index(
+        drop=True
     )
 
 

@@ -3,7 +3,11 @@
 A run folder holds ``patches.gpkg`` (layers ``patches`` and ``screened``),
 ``summary.json``, ``summary.html``, ``map.png``, ``change/change_mask.tif``,
 ``change/change_prob.tif``, ``composites/{before,after}.tif`` and, when the run had
-stations, ``tasks/<station>.gpkg``. Writers (the flow) and readers (dispatch, accuracy
+stations, ``tasks/<station>.gpkg``. A ``detect_dieback`` run folder has the same
+``patches.gpkg`` (dieback patches; clear-cuts in ``screened``), ``summary.json`` and
+composites (``before``: the baseline years' seasonal median, ``after``: the monitoring
+period's), and ``dieback/alert_status.tif`` and ``dieback/max_z.tif`` instead of the
+change maps. Writers (the flow) and readers (dispatch, accuracy
 sampling, ledgers, the demo cycle) ask :class:`RunLayout` instead of spelling the names,
 and the run id recorded in the patch store and the output catalog comes from here too.
 """
@@ -32,6 +36,9 @@ class RunLayout:
     CHANGE_PROB: ClassVar[str] = "change/change_prob.tif"
     COMPOSITES_DIR: ClassVar[str] = "composites"
     TASKS_DIR: ClassVar[str] = "tasks"
+    DIEBACK_DIR: ClassVar[str] = "dieback"
+    DIEBACK_STATUS: ClassVar[str] = "dieback/alert_status.tif"
+    DIEBACK_MAX_Z: ClassVar[str] = "dieback/max_z.tif"
 
     @staticmethod
     def composite_name(period: str) -> str:
@@ -77,6 +84,17 @@ class RunLayout:
     def tasks_dir(self) -> Path:
         """Folder of the station task packages (``<station>.gpkg``)."""
         return self.root / self.TASKS_DIR
+
+    @property
+    def dieback_status(self) -> Path:
+        """Per-pixel dieback alert status COG (0 none, 1 provisional, 2 confirmed, 255 no
+        data)."""
+        return self.root / self.DIEBACK_STATUS
+
+    @property
+    def dieback_max_z(self) -> Path:
+        """Per-pixel largest drop against the baseline, robust SDs (float32, NaN no data)."""
+        return self.root / self.DIEBACK_MAX_Z
 
     def composite(self, period: str) -> Path:
         """The composite COG of ``period`` (``before`` or ``after``)."""

@@ -14,6 +14,7 @@ from tiandi.cli.backup import backup, restore
 from tiandi.cli.burned import evaluate_burned_command
 from tiandi.cli.catalog import catalog_load
 from tiandi.cli.common import friendly_errors, load_settings, parse_period, parse_time
+from tiandi.cli.dieback import detect_dieback_command
 from tiandi.cli.field import dispatch, field_app
 from tiandi.cli.ingest import ingest_s2
 from tiandi.cli.models import evaluate_app, run_train_change_model
@@ -42,6 +43,7 @@ app.add_typer(catalog_app, name="catalog")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(accuracy_app, name="accuracy")
 app.add_typer(ledger_app, name="ledger")
+run_app.command("detect-dieback")(detect_dieback_command)
 
 
 @run_app.command("detect-changes")

@@ -4,7 +4,7 @@ Items of the same UTC day (neighbouring tiles of one pass) form one date. Each d
 read through :func:`tiandi.eo.composite.composite_period` on its own items, so it gets the
 same harmonisation (processing baseline offsets), SCL masking and dilation as every
 composite; a date whose items hold no clear pixel on the grid is left out of the series.
-Only the index layers are kept in memory (two float32 layers per date), not the bands.
+Only the index layers are kept in memory (a few float32 layers per date), not the bands.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def date_layers(
     grid: GeoBox,
     indices: IndexFn,
     *,
-    bands: Sequence[str] = ("B04", "B08", "B11"),
+    bands: Sequence[str] = ("B02", "B04", "B08", "B11"),
     chunk: int = 1024,
 ) -> list[tuple[date, dict[str, F32]]]:
     """``(day, indices(reflectance))`` for every day of ``items`` with a clear pixel on

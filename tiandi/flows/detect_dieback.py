@@ -41,7 +41,7 @@ from tiandi.eo.grid import grid_for_zones
 from tiandi.errors import InputError, NoDataError
 from tiandi.flows import dieback_tasks as steps
 from tiandi.flows.detect_tasks import bbox_4326, register_outputs, search_period
-from tiandi.flows.services import FlowServices, flow_services
+from tiandi.flows.services import FlowServices, check_catalog, flow_services
 from tiandi.models.dieback import DiebackParams, Observation, alert_maps, drop_series
 from tiandi.models.landcover import LandCoverModel, load_landcover
 from tiandi.redline.patches.dieback import DiebackPatchParams, dieback_patches
@@ -109,6 +109,14 @@ class DetectDiebackResult:
     patches: gpd.GeoDataFrame
     clear_cuts: gpd.GeoDataFrame
     output_items: list[pystac.Item]
+
+
+def check_dieback_inputs(request: DetectDiebackRequest, settings: Settings) -> None:
+    """Fail fast on an unusable zones file, a missing catalog or an unknown provider,
+    before any service is started."""
+    read_zones(request.zones)
+    check_catalog(settings)
+    choose_profile(settings.stac_api_url, settings.stac_provider)
 
 
 def _search_baseline(
@@ -181,6 +189,8 @@ def _summary(
         "flow": "detect_dieback",
         "zones_file": str(request.zones),
         "period": request.period,
+        "before": _baseline_span(request),  # the keys run reports and the service read
+        "after": request.period,
         "baseline_years": years,
         "baseline_windows": steps.baseline_periods(
             request.period, request.baseline_years, request.window_days
@@ -240,7 +250,7 @@ def write_dieback_run(
         inputs.grid.transform,
         str(inputs.grid.crs),
         inputs.zones,
-        covers.bare,
+        steps.bare_at_last_alert(alerts, inputs.period, covers.landcover_after),
         DiebackPatchParams(min_mapping_unit_m2=request.min_mapping_unit_m2),
         params,
     )

@@ -24,7 +24,7 @@ from odc.geo.xr import xr_coords
 
 from tiandi._time import parse_period
 from tiandi.eo.cog import CogOutput, write_cogs
-from tiandi.eo.composite import DEFAULT_BANDS, composite_period
+from tiandi.eo.composite import composite_period
 from tiandi.eo.series import date_layers
 from tiandi.eo.storage import composite_output
 from tiandi.errors import NoDataError
@@ -36,7 +36,6 @@ from tiandi.models.dieback import (
     Observation,
     bare_after,
     baseline_dates,
-    bsi_of,
     confidence,
     indices_of,
     woody_mask,
@@ -119,10 +118,10 @@ def no_baseline_message(zones: Sequence[str], years: Sequence[str], window_days:
 
 @dataclass(frozen=True)
 class Cover:
-    """Forest in the baseline and bare soil in the period, with the two composites."""
+    """Forest in the baseline, land cover of the period, and the two composites."""
 
     forest: npt.NDArray[np.bool_]
-    bare: npt.NDArray[np.bool_]
+    landcover_after: npt.NDArray[np.uint8]
     before: xr.Dataset
     after: xr.Dataset
 
@@ -138,17 +137,27 @@ def cover(
     model: LandCoverModel,
     chunk: int,
 ) -> Cover:
-    """Forest (:func:`tiandi.models.dieback.woody_mask` of the baseline series) and bare
-    after (:func:`tiandi.models.dieback.bare_after` of the period's median composite and
-    its land cover); ``items``: the baseline's and the period's."""
+    """Forest (:func:`tiandi.models.dieback.woody_mask` of the baseline series), the
+    baseline's and the period's median composites (``items``: their items) and the
+    period's land cover."""
     before = composite_period(items[0], grid, chunk=chunk).compute()
     after = composite_period(items[1], grid, chunk=chunk).compute()
-    forest = woody_mask(baseline)
-    refl = {b: np.asarray(after[b].values, np.float32) for b in DEFAULT_BANDS}
-    bare = bare_after(
-        _landcover(after, model), indices_of(refl)["ndvi"], bsi_of(refl), LANDCOVER_CLASSES
-    )
-    return Cover(forest, bare, before, after)
+    return Cover(woody_mask(baseline), _landcover(after, model), before, after)
+
+
+def bare_at_last_alert(
+    alerts: AlertMaps, period: Sequence[Observation], landcover_after: npt.NDArray[np.uint8]
+) -> npt.NDArray[np.bool_]:
+    """Pixels bare after (:func:`tiandi.models.dieback.bare_after`): NDVI and BSI of each
+    pixel's last anomalous date (so a cut in the middle of the period is seen bare, not
+    averaged with the forest before it), or the period's land cover ``bare``/``built``."""
+    last = np.clip(alerts.last, 0, None)[None].astype(np.intp)
+    values = {}
+    for name in ("ndvi", "bsi"):
+        stack = np.stack([np.asarray(o.layers[name], np.float32) for o in period])
+        at = np.take_along_axis(stack, last, axis=0)[0]
+        values[name] = np.where(alerts.last >= 0, at, np.nan).astype(np.float32)
+    return bare_after(landcover_after, values["ndvi"], values["bsi"], LANDCOVER_CLASSES)
 
 
 def carry_confirmation(

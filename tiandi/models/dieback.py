@@ -7,7 +7,8 @@ vegetation drops beyond the baseline's spread raises an alert, the alert is
 *provisional* on its first anomalous date and *confirmed* when later dates show it
 again. Here, for Sentinel-2 and forests (病虫害、干旱导致的林木枯死):
 
-- Indices: NDVI (B08/B04) and NDMI (B08/B11, canopy water). Both must drop.
+- Indices: NDVI (B08/B04) and NDMI (B08/B11, canopy water). Both must drop by at least
+  ``min_drop`` (0.1) as well as by ``z_threshold`` robust SDs.
 - Baseline of a monitoring date ``d``: every clear observation of the previous
   ``baseline_years`` years whose day of year lies within ``window_days`` of ``d``'s (circular
   distance). Per pixel: median ``m`` and ``MAD``; scale ``s = max(1.4826·MAD, min_scale)``
@@ -23,7 +24,9 @@ again. Here, for Sentinel-2 and forests (病虫害、干旱导致的林木枯死
   confirm nor break a run): ``confirmed`` when ``confirm_dates`` (2) consecutive clear
   dates are anomalous; ``provisional`` when the last clear date is anomalous but no run is
   long enough yet; ``none`` otherwise (an isolated anomaly that a later clear date did
-  not repeat is dropped, as DIST-ALERT drops unconfirmed alerts).
+  not repeat is dropped, as DIST-ALERT drops unconfirmed alerts). A date on which more
+  than ``max_date_share`` (half) of the eligible clear pixels are anomalous is left out
+  (:attr:`AlertMaps.skipped`): residual cloud, haze or snow, not a dying forest.
 
 Everything here is plain numpy on (time, rows, cols) float32 stacks (NaN = no clear
 observation); loading the dates is :mod:`tiandi.eo.series`, patches and the clear-cut
@@ -142,7 +145,7 @@ def drop_series(
     baseline: the smaller of the indices' ``−z`` (NaN: cloudy or too little baseline)."""
     if not period:
         raise InputError("no observation in the monitoring period; give at least one date")
-    names = tuple(period[0].layers)
+    names = tuple(n for n in INDICES if n in period[0].layers)
     shape = next(iter(period[0].layers.values())).shape
     out = np.full((len(period), *shape), np.nan, dtype=np.float32)
     for t, obs in enumerate(period):
@@ -216,7 +219,8 @@ def confidence(status: str, max_z: float, n_anomalous: int, params: DiebackParam
 
 
 def indices_of(reflectance: Mapping[str, F32]) -> dict[str, F32]:
-    """NDVI (B08, B04) and NDMI (B08, B11) of reflectance layers (NaN where not clear)."""
+    """NDVI (B08, B04) and NDMI (B08, B11) of reflectance layers (NaN where not clear), and
+    BSI (:func:`bsi_of`) when B02 is there too."""
 
     def nd(a: F32, b: F32) -> F32:
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -224,7 +228,10 @@ def indices_of(reflectance: Mapping[str, F32]) -> dict[str, F32]:
         return np.where(np.isfinite(out), out, np.nan).astype(np.float32)
 
     b04, b08, b11 = (np.asarray(reflectance[b], dtype=np.float32) for b in ("B04", "B08", "B11"))
-    return {"ndvi": nd(b08, b04), "ndmi": nd(b08, b11)}
+    out = {"ndvi": nd(b08, b04), "ndmi": nd(b08, b11)}
+    if "B02" in reflectance:
+        out["bsi"] = bsi_of(reflectance)
+    return out
 
 
 def bare_after(

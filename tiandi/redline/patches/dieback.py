@@ -16,7 +16,8 @@ into patches of change type ``dieback`` (林木枯死, HJ 1156 class ``other``):
    an HJ 1156 change) and not a dieback alert — when both hold:
    ``bare_share`` ≥ ``clearcut_bare_share`` (0.5; a pixel is bare after when the land
    cover of the monitoring period is ``bare`` or ``built``, or its NDVI < 0.3 with
-   BSI > 0.05), and ``rectangularity`` (area / minimum rotated rectangle, in metres) ≥
+   BSI > 0.05 on its last anomalous date: the caller's ``bare_after`` mask), and
+   ``rectangularity`` (area / minimum rotated rectangle, in metres) ≥
    ``clearcut_rectangularity`` (0.85: a rasterised rectangle scores ≥ 0.9, a disc π/4 =
    0.785, ragged stands less). Bare but irregular stays dieback (a severe die-off);
    straight-edged but still vegetated stays dieback (a plantation block dying).

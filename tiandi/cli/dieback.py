@@ -6,7 +6,7 @@ Registered on the ``run`` group by :mod:`tiandi.cli.app` (one line there).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -68,7 +68,10 @@ def detect_dieback_command(
     with prefect_session(settings) as prefect_url:
         console.print(f"Prefect API {prefect_url}")
         result = detect_dieback(request, settings)
-    s = result.summary
+    _print_result(console, result.summary, result.out)
+
+
+def _print_result(console: Console, s: dict[str, Any], out: Path) -> None:
     console.print(
         f"{s['n_patches']} dieback patch(es) ({s['n_confirmed']} confirmed, "
         f"{s['n_provisional']} provisional, {s['total_area_ha']} ha); {s['n_clear_cuts']} "
@@ -77,4 +80,4 @@ def detect_dieback_command(
     )
     for gap in s["no_data_zones"]:
         console.print(f"[yellow]no data:[/] {gap['reason']}", highlight=False)
-    console.print(f"outputs in {result.out}")
+    console.print(f"outputs in {out}")

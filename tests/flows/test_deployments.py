@@ -38,6 +38,7 @@ from tiandi.flows.monitoring import (
     monitoring_periods,
     region_request,
 )
+from tiandi.flows.monitoring_dieback import dieback_period, dieback_request, monitor_dieback
 from tiandi.flows.runtime import prefect_api, prefect_environment
 from tiandi.settings import Settings
 
@@ -52,9 +53,12 @@ PRODUCTION_FLOWS = {
     "train_change_model": "tiandi/flows/train_change_model.py:train_change_model",
     "monitor_blooms": "tiandi/flows/monitor_blooms.py:monitor_blooms",
     "monitor_region_blooms": "tiandi/flows/monitor_blooms.py:monitor_region_blooms",
+    "monitor_dieback": "tiandi/flows/monitoring_dieback.py:monitor_dieback",
 }
 #: Algal-bloom screening: weekly (Mondays) in the bloom season, April to October.
 BLOOM_CRON = "0 5 * 4-10 1"
+#: Dieback deployments: region → cron (after each growing-season half, or the season).
+DIEBACK_CRON = {"national-reserves": "0 3 15 7,10 *", "provincial-reserves": "0 3 15 10 *"}
 
 
 def _deployments() -> dict[str, dict[str, Any]]:
@@ -86,10 +90,36 @@ def test_prefect_yaml_deploys_every_flow_with_the_monitoring_schedules() -> None
         [schedule] = d["schedules"]
         assert (schedule["cron"], schedule["timezone"]) == (BLOOM_CRON, "Asia/Shanghai")
     assert "monitor_blooms/on-demand" in deployments
+    for name, cron in DIEBACK_CRON.items():
+        d = deployments[f"monitor_dieback/{name}"]
+        assert d["parameters"]["region"] in regions and d["parameters"]["baseline_years"] == 3
+        [schedule] = d["schedules"]
+        assert (schedule["cron"], schedule["timezone"]) == (cron, "Asia/Shanghai")
     scheduled = {n for n, d in deployments.items() if d.get("schedules")}
     assert scheduled == {f"monitor_zones/{n}" for n in regions} | {"ingest_field_results/daily"} | {
         f"monitor_region_blooms/{n}" for n in bloom_regions
-    }
+    } | {f"monitor_dieback/{n}" for n in DIEBACK_CRON}
+
+
+def test_dieback_periods_are_the_last_complete_season() -> None:
+    assert dieback_period("half-year", date(2027, 7, 15)) == (
+        "2027-04-01/2027-06-30",
+        "2027-spring",
+    )
+    assert dieback_period("half-year", date(2027, 10, 15)) == (
+        "2027-07-01/2027-09-30",
+        "2027-summer",
+    )
+    assert dieback_period("half-year", date(2027, 1, 15)) == (
+        "2026-07-01/2026-09-30",
+        "2026-summer",
+    )
+    assert dieback_period("year", date(2027, 10, 15)) == ("2027-05-01/2027-09-30", "2027-season")
+    assert dieback_period("year", date(2027, 3, 1))[0] == "2026-05-01/2026-09-30"
+    region = load_regions(REPO / "infra/regions.yaml")["national-reserves"]
+    request = dieback_request(region, date(2027, 10, 15))
+    assert request.record and request.baseline_years == 3
+    assert request.out == region.out_root / "national-reserves" / "dieback" / "2027-summer"
 
 
 def test_monitoring_periods_follow_the_cadence() -> None:
@@ -170,8 +200,24 @@ def test_a_bad_regions_file_names_the_region(tmp_path: Path) -> None:
                 "settings": None,
             },
         ),
+        (
+            monitor_dieback,
+            {
+                "region": "r1",
+                "regions_file": Path("infra/regions.yaml"),
+                "on": date(2027, 10, 15),
+                "baseline_years": 3,
+                "settings": None,
+            },
+        ),
     ],
-    ids=["ingest_field_results", "monitor_zones", "monitor_region_blooms", "monitor_blooms"],
+    ids=[
+        "ingest_field_results",
+        "monitor_zones",
+        "monitor_region_blooms",
+        "monitor_blooms",
+        "monitor_dieback",
+    ],
 )
 def test_new_flow_parameters_survive_json(flow: Any, parameters: dict[str, Any]) -> None:
     validated = flow.validate_parameters(parameters)

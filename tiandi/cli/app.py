@@ -15,6 +15,7 @@ from tiandi.cli.bloom import run_monitor_blooms
 from tiandi.cli.burned import evaluate_burned_command
 from tiandi.cli.catalog import catalog_load
 from tiandi.cli.common import friendly_errors, load_settings, parse_period, parse_time
+from tiandi.cli.dieback import detect_dieback_command
 from tiandi.cli.fetch import fetch_app
 from tiandi.cli.field import dispatch, field_app
 from tiandi.cli.ingest import ingest_gf, ingest_s2
@@ -44,6 +45,7 @@ app.add_typer(catalog_app, name="catalog")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(accuracy_app, name="accuracy")
 app.add_typer(ledger_app, name="ledger")
+run_app.command("detect-dieback")(detect_dieback_command)
 
 
 @run_app.command("detect-changes")

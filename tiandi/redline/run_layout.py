@@ -5,7 +5,11 @@ A run folder holds ``patches.gpkg`` (layers ``patches`` and ``screened``),
 ``change/change_prob.tif``, ``composites/{before,after}.tif`` and, when the run had
 stations, ``tasks/<station>.gpkg``. A ``monitor_blooms`` run folder holds
 ``water_bodies.gpkg``, ``bloom_series.{csv,json}``, ``bloom_ledger.csv`` and
-``bloom_patches.gpkg``. Writers (the flow) and readers (dispatch, accuracy
+``bloom_patches.gpkg``. A ``detect_dieback`` run folder has the same
+``patches.gpkg`` (dieback patches; clear-cuts in ``screened``), ``summary.json`` and
+composites (``before``: the baseline years' seasonal median, ``after``: the monitoring
+period's), and ``dieback/alert_status.tif`` and ``dieback/max_z.tif`` instead of the
+change maps. Writers (the flow) and readers (dispatch, accuracy
 sampling, ledgers, the demo cycle) ask :class:`RunLayout` instead of spelling the names,
 and the run id recorded in the patch store and the output catalog comes from here too.
 """
@@ -40,6 +44,10 @@ class RunLayout:
     BLOOM_SERIES_JSON: ClassVar[str] = "bloom_series.json"
     BLOOM_LEDGER: ClassVar[str] = "bloom_ledger.csv"
     BLOOM_PATCHES: ClassVar[str] = "bloom_patches.gpkg"
+
+    DIEBACK_DIR: ClassVar[str] = "dieback"
+    DIEBACK_STATUS: ClassVar[str] = "dieback/alert_status.tif"
+    DIEBACK_MAX_Z: ClassVar[str] = "dieback/max_z.tif"
 
     @staticmethod
     def composite_name(period: str) -> str:
@@ -110,6 +118,17 @@ class RunLayout:
     def bloom_patches(self) -> Path:
         """Bloom patches of the alert dates (layer ``patches``)."""
         return self.root / self.BLOOM_PATCHES
+
+    @property
+    def dieback_status(self) -> Path:
+        """Per-pixel dieback alert status COG (0 none, 1 provisional, 2 confirmed, 255 no
+        data)."""
+        return self.root / self.DIEBACK_STATUS
+
+    @property
+    def dieback_max_z(self) -> Path:
+        """Per-pixel largest drop against the baseline, robust SDs (float32, NaN no data)."""
+        return self.root / self.DIEBACK_MAX_Z
 
     def composite(self, period: str) -> Path:
         """The composite COG of ``period`` (``before`` or ``after``)."""

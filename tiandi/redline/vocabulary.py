@@ -31,6 +31,7 @@ SCREEN_REASONS_ZH: dict[str, str] = {
     "seasonal_greening": "季节性/轮作变化",
     "weak_spectral_change": "光谱变化弱(云影残留或物候)",
     "vegetation_remains": "变化后仍为植被(收割或物候)",
+    "clear_cut": "皆伐/清除迹地(交人类活动监测)",
 }
 """Screening reasons (初筛) of a pseudo-change, code → Chinese label (see
 :mod:`tiandi.redline.patches.screening` for the rules behind each)."""

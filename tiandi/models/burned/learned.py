@@ -1,4 +1,5 @@
-"""Learned burned-area detector (``burned-learned``): a post-fire model plus a burn index.
+"""Learned burned-area detector (``burned-area``, alias ``burned-learned``): a post-fire
+model plus a burn index.
 
 Two small trained parts, one per-pixel score each, then the same patch rules:
 
@@ -152,7 +153,9 @@ class BurnedLearnedDetector:
     version = "0.1.0"
     bands = BANDS
 
-    def __init__(self, weights: Path | dict[str, Any] = LEARNED_WEIGHTS) -> None:
+    def __init__(
+        self, weights: Path | dict[str, Any] = LEARNED_WEIGHTS, name: str | None = None
+    ) -> None:
         if isinstance(weights, dict):
             doc = weights
         else:
@@ -163,7 +166,7 @@ class BurnedLearnedDetector:
                     f"cannot read burned-learned weights {weights} ({exc}); rebuild them with "
                     "scripts/experiments/burned/learned.py"
                 ) from exc
-        self.name = str(doc.get("name", "burned-learned"))
+        self.name = name or str(doc.get("name", "burned-learned"))
         self.booster = load_booster(doc["post_model"])
         self.combiner = Combiner(**doc["combiner"])
         self.threshold = float(doc["threshold"])

@@ -129,9 +129,10 @@ def test_composites_on_different_grids_are_refused() -> None:
 
 
 def test_load_detector_resolves_burned_names() -> None:
-    detector = load_detector("burned-area")
+    detector = load_detector("burned-rbr")  # burned-area is the learned one since v0.1
     assert isinstance(detector, BurnedAreaDetector) and isinstance(detector, ChangeDetector)
-    assert detector.name == "burned-area" and detector.bands == ("B04", "B08", "B12")
+    assert detector.name == "burned-rbr" and detector.bands == ("B04", "B08", "B12")
+    assert detector.params == BurnedAreaParams()
     reference = load_detector("burned-dnbr")
     assert isinstance(reference, BurnedAreaDetector) and reference.params == DNBR_PARAMS
     with pytest.raises(ModelError, match="burned-area"):

@@ -3,8 +3,12 @@
 ``load_detector(name)`` is how flows, the CLI and evaluations get a detector:
 
 - ``"baseline"`` (or ``"baseline-cva"``): the change-vector-analysis baseline, no weights;
-- ``"burned-area"`` / ``"burned-dnbr"``: the burned-area detector with its chosen
-  parameters / the plain dNBR > 0.1 reference (:mod:`tiandi.models.burned`);
+- ``"burned-area"`` (alias ``"burned-learned"``): post-fire trees plus a burn-index
+  combiner trained on the real California fires (:mod:`tiandi.models.burned.learned`,
+  weights ``burned-learned-v0.1.json``; leave-one-fire-out F1 0.730);
+- ``"burned-rbr"`` / ``"burned-dnbr"``: the training-free burned-area detector with its
+  chosen RBR parameters (LOFO F1 0.680) / the plain dNBR > 0.1 reference (0.662)
+  (:mod:`tiandi.models.burned`);
 - any other name: shipped Siamese weights ``tiandi/models/weights/<name>.pt`` (model card
   ``<name>.json`` beside it, e.g. ``"siamese-s2-13band-v0.3"``), or the path of a ``.pt``.
 
@@ -36,6 +40,10 @@ SIAMESE_ARCHITECTURE = "SiameseDiffUNet"
 def _burned(name: str) -> ChangeDetector:
     from tiandi.models.burned.detector import DNBR_PARAMS, BurnedAreaDetector
 
+    if name in ("burned-area", "burned-learned"):
+        from tiandi.models.burned.learned import BurnedLearnedDetector
+
+        return BurnedLearnedDetector(name=name)
     return BurnedAreaDetector(DNBR_PARAMS if name == "burned-dnbr" else None, name=name)
 
 
@@ -43,12 +51,14 @@ BUILTIN: dict[str, Callable[[], ChangeDetector]] = {
     "baseline": BaselineDetector,
     BaselineDetector.name: BaselineDetector,
     "burned-area": lambda: _burned("burned-area"),
+    "burned-rbr": lambda: _burned("burned-rbr"),
     "burned-dnbr": lambda: _burned("burned-dnbr"),
+    "burned-learned": lambda: _burned("burned-learned"),
 }
 """Detectors that need no weights file, by name."""
 
 BASELINE_NAMES = ("baseline", BaselineDetector.name)
-BURNED_NAMES = ("burned-area", "burned-dnbr")
+BURNED_NAMES = ("burned-area", "burned-rbr", "burned-dnbr", "burned-learned")
 
 
 def _is_change_card(card: Path) -> bool:

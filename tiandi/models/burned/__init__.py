@@ -1,7 +1,9 @@
 """Burned areas (火烧迹地): a two-date burn-scar detector and fire-pair evaluation.
 
-:class:`BurnedAreaDetector` is the ``ChangeDetector`` ``load_detector("burned-area")``
-returns; :func:`read_fire` reads ``<fire>/{pre,post,mask}.tif`` aligned by georeference;
+:class:`BurnedLearnedDetector` (:mod:`tiandi.models.burned.learned`) is the
+``ChangeDetector`` ``load_detector("burned-area")`` returns, :class:`BurnedAreaDetector`
+the training-free one of ``load_detector("burned-rbr")`` and ``"burned-dnbr"``;
+:func:`read_fire` reads ``<fire>/{pre,post,mask}.tif`` aligned by georeference;
 :func:`evaluate_burned` scores a detector on a folder of such fires.
 """
 

@@ -5,6 +5,8 @@
 - ``"baseline"`` (or ``"baseline-cva"``): the change-vector-analysis baseline, no weights;
 - ``"burned-area"`` / ``"burned-dnbr"``: the burned-area detector with its chosen
   parameters / the plain dNBR > 0.1 reference (:mod:`tiandi.models.burned`);
+- ``"water"`` (or ``"water-mndwi"``): water gain/loss and reclamation from MNDWI
+  (:mod:`tiandi.models.water`);
 - any other name: shipped Siamese weights ``tiandi/models/weights/<name>.pt`` (model card
   ``<name>.json`` beside it, e.g. ``"siamese-s2-13band-v0.3"``), or the path of a ``.pt``.
 
@@ -39,16 +41,25 @@ def _burned(name: str) -> ChangeDetector:
     return BurnedAreaDetector(DNBR_PARAMS if name == "burned-dnbr" else None, name=name)
 
 
+def _water() -> ChangeDetector:
+    from tiandi.models.water import WaterChangeDetector
+
+    return WaterChangeDetector()
+
+
 BUILTIN: dict[str, Callable[[], ChangeDetector]] = {
     "baseline": BaselineDetector,
     BaselineDetector.name: BaselineDetector,
     "burned-area": lambda: _burned("burned-area"),
     "burned-dnbr": lambda: _burned("burned-dnbr"),
+    "water": _water,
+    "water-mndwi": _water,
 }
 """Detectors that need no weights file, by name."""
 
 BASELINE_NAMES = ("baseline", BaselineDetector.name)
 BURNED_NAMES = ("burned-area", "burned-dnbr")
+WATER_NAMES = ("water", "water-mndwi")
 
 
 def _is_change_card(card: Path) -> bool:
@@ -91,7 +102,7 @@ def load_detector(
     if not path.is_file():
         raise ModelError(
             f"unknown detector {name!r}: no weights {path}; known detectors: "
-            f"{', '.join(available_detectors(weights_dir))}, {', '.join(BURNED_NAMES)} (or "
+            f"{', '.join([*available_detectors(weights_dir), *BURNED_NAMES, *WATER_NAMES])} (or "
             "give the path of a .pt file)"
         )
     card = path.with_suffix(".json")

@@ -5,9 +5,9 @@ From ``water_before`` / ``water_after`` (0 land, 1 water, 255 no data; see
 
 - :func:`water_by_zone`: per zone, the water area before and after, the share of the
   zone's part on the grid with data in both periods (``valid_share``), and a
-  ``status``: ``ok``; ``no water`` (no water in either period: the zone's water change is not zero but undefined, so a caller asking
-  for water change gets this instead of a silent 0 ha); ``no data`` (no pixel with data
-  in both periods, e.g. clouded out).
+  ``status``: ``ok``; ``no water`` (no water in either period: the zone's water change
+  is not zero but undefined, so a caller asking for water change gets this instead of a
+  silent 0 ha); ``no data`` (no pixel with data in both periods, e.g. clouded out).
 - :func:`coastlines`: for coastal zones
   (:func:`tiandi.redline.patches.disturbance.coastal_zone_ids`), the land/water
   boundary of each period as lines: the boundary of the water bodies of at least

@@ -67,8 +67,16 @@ def run_detect_changes(
     ] = 80.0,
     mmu: Annotated[float, typer.Option(help="Minimum mapping unit in m².")] = 1000.0,
     detector: Annotated[
-        str, typer.Option(help="Change detector: baseline or trained weights (evaluate oscd).")
+        str,
+        typer.Option(
+            help="Change detector: baseline, trained weights (evaluate oscd), burned-area "
+            "(burn scars) or water (water gain/loss, reclamation)."
+        ),
     ] = "baseline",
+    coastal_zone: Annotated[
+        list[str] | None,
+        typer.Option(help="A zone id or name mapped as coastal (coastline, 围填海); repeatable."),
+    ] = None,
 ) -> None:
     """Detect changes in ZONES between two periods against the configured STAC API."""
     settings = load_settings()
@@ -91,6 +99,7 @@ def run_detect_changes(
         min_mapping_unit_m2=mmu,
         record=True,
         detector=detector,
+        coastal_zones=tuple(coastal_zone or ()),
     )
     check_inputs(request, settings)
     console = Console()

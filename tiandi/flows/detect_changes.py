@@ -37,13 +37,14 @@ from tiandi.flows.detect_tasks import (
     load_zones,
     make_patches,
     make_station_packages,
+    make_water_report,
     read_truth,
     record_patches,
     register_outputs,
     search_period,
 )
 from tiandi.flows.services import FlowServices, check_catalog, flow_services
-from tiandi.models.base import ChangeDetector
+from tiandi.models.base import ChangeDetector, disturbance_layers
 from tiandi.models.landcover import LandCoverModel, load_landcover
 from tiandi.models.registry import load_detector, require_bands
 from tiandi.redline.patches.evaluate import patch_scores
@@ -81,6 +82,7 @@ class DetectChangesRequest:
     chunk: int = 1024
     record: bool = False  # record the run in the patch store of the settings (open_store)
     detector: str = "baseline"  # a name load_detector knows (baseline or shipped weights)
+    coastal_zones: tuple[str, ...] = ()  # zone ids or names mapped as coastal (water runs)
 
     def __post_init__(self) -> None:
         parse_period(self.before, "before period")
@@ -220,6 +222,7 @@ def write_run(request: DetectChangesRequest, inputs: RunInputs, layout: RunLayou
         periods, inputs.grid, layout, request.chunk, request.detector, inputs.mask
     )
     params = PatchParams(min_mapping_unit_m2=request.min_mapping_unit_m2)
+    layers = disturbance_layers(inputs.detector)
     patches, screened = make_patches(
         change,
         before,
@@ -229,11 +232,19 @@ def write_run(request: DetectChangesRequest, inputs: RunInputs, layout: RunLayou
         layout.patches,
         request.chunk,
         inputs.landcover,
+        layers,
+        tuple(request.coastal_zones),
     )
     packages = []
     if request.stations is not None:
         packages = make_station_packages(patches, request.stations, layout.tasks_dir)
-    summary = _summary(request, inputs, patches, _output_names(layout, packages))
+    names = _output_names(layout, packages)
+    if layers is not None and {"water_before", "water_after"} <= set(change):
+        make_water_report(
+            change, inputs.zones, tuple(request.coastal_zones), layout.water, request.chunk
+        )
+        names["water"] = layout.WATER
+    summary = _summary(request, inputs, patches, names)
     render_map_png(before, after, patches, inputs.zones, layout.map_png)
     write_summary_html(summary, patches, layout.root)
     return RunOutputs(summary, patches, screened)

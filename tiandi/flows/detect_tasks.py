@@ -26,6 +26,7 @@ from tiandi.eo.masks import with_cloud_masks
 from tiandi.eo.storage import as_read_back, composite_output, read_composite
 from tiandi.errors import CatalogError, InputError, NoDataError, TiandiError
 from tiandi.flows.runtime import retry_on
+from tiandi.models.base import ChangeDetector, DisturbanceLayers, disturbance_layers
 from tiandi.models.landcover import LandCoverModel
 from tiandi.models.registry import load_detector
 from tiandi.models.siamese_detector import SiameseDetector
@@ -34,8 +35,10 @@ from tiandi.redline.patches.classify_landcover import (
     patch_landcover_means,
     reclassify_from_means,
 )
+from tiandi.redline.patches.disturbance import extract_disturbances, screen_disturbances
 from tiandi.redline.patches.extract import PatchParams, extract_patches, write_patches
 from tiandi.redline.patches.screening import ScreeningParams, screen_patches
+from tiandi.redline.patches.water import write_water_report
 from tiandi.redline.run_layout import RunLayout
 from tiandi.redline.store.gpkg import GpkgPatchStore, PatchStore, RunInfo
 from tiandi.redline.store.recording import record_detections
@@ -133,12 +136,10 @@ def _composites_and_change(
         _write_inputs_named(outputs, periods)
         paths = detect.fn(outputs[0].path, outputs[1].path, layout, chunk, detector_name)
     else:
-        change = detector.detect(*(as_read_back(composites[p]) for p in ("before", "after")))
-        paths = {"change_prob": layout.change_prob, "change_mask": layout.change_mask}
-        tags = {"tiandi:model": detector.name, "tiandi:model_version": detector.version}
-        prob = CogOutput(change["change_prob"], paths["change_prob"], float("nan"), "float32", tags)
-        mask = CogOutput(change["change_mask"], paths["change_mask"], 255, "uint8", tags)
-        _write_inputs_named([*outputs, prob, mask], periods)
+        inputs = [as_read_back(composites[p]) for p in ("before", "after")]
+        change = _chunked_like(detector.detect(*inputs), inputs[0])
+        paths, maps = change_outputs(change, detector, layout)
+        _write_inputs_named([*outputs, *maps], periods)
     log = get_run_logger()
     for out, (p, items) in zip(outputs, periods.items(), strict=True):
         log.info("%s composite of %d scenes written: %s", p, len(items), out.path.name)
@@ -160,6 +161,47 @@ def _write_inputs_named(outputs: list[CogOutput], periods: dict[str, list[pystac
         raise
 
 
+def _chunked_like(change: xr.Dataset, like: xr.Dataset) -> xr.Dataset:
+    """``change`` with the row/column chunks of ``like`` where a layer's differ (a
+    detector with a moving window, e.g. burned-area's smoothing, returns uneven chunks, and
+    one that needs the whole grid, e.g. the water detector, arrays in memory: the one-pass
+    writer takes neither); layers already chunked alike are left as they are."""
+    ref = next(iter(like.data_vars.values()))
+    if ref.chunks is None:
+        return change
+    chunks = dict(zip(ref.dims, ref.chunks, strict=True))
+    out = change.copy()
+    for name, layer in change.data_vars.items():
+        if not set(layer.dims) <= set(chunks):
+            continue
+        if layer.chunks != tuple(chunks[d] for d in layer.dims):
+            out[name] = layer.chunk({d: chunks[d] for d in layer.dims})
+    return out
+
+
+def change_outputs(
+    change: xr.Dataset, detector: ChangeDetector, layout: RunLayout
+) -> tuple[dict[str, Path], list[CogOutput]]:
+    """The change maps to write (``change_prob``, ``change_mask`` and, for a disturbance
+    detector, ``change_class`` and its attribute layers) and their paths by name."""
+    paths = {"change_prob": layout.change_prob, "change_mask": layout.change_mask}
+    tags = {"tiandi:model": detector.name, "tiandi:model_version": detector.version}
+    prob = CogOutput(change["change_prob"], paths["change_prob"], float("nan"), "float32", tags)
+    maps = [prob, CogOutput(change["change_mask"], paths["change_mask"], 255, "uint8", tags)]
+    layers = disturbance_layers(detector)
+    if layers is None:
+        return paths, maps
+    for name in layers.layer_names:
+        if name not in change:
+            continue  # a one-type detector's change_mask stands for change_class
+        paths[name] = layout.change_layer(name)
+        if name in layers.mean_layers:
+            maps.append(CogOutput(change[name], paths[name], float("nan"), "float32", tags))
+        else:
+            maps.append(CogOutput(change[name], paths[name], 255, "uint8", tags))
+    return paths, maps
+
+
 def read_change(paths: dict[str, Path], chunk: int) -> xr.Dataset:
     """The change mask and probability COGs as one lazy Dataset."""
     return xr.Dataset(
@@ -173,17 +215,18 @@ def detect(
 ) -> dict[str, Path]:
     """Run the detector on the two composites; write the change maps of ``layout``."""
     detector = load_detector(detector_name)
-    change = detector.detect(read_composite(before, chunk), read_composite(after, chunk))
-    paths = {"change_prob": layout.change_prob, "change_mask": layout.change_mask}
-    tags = {"tiandi:model": detector.name, "tiandi:model_version": detector.version}
-    prob = CogOutput(change["change_prob"], paths["change_prob"], float("nan"), "float32", tags)
+    before_ds = read_composite(before, chunk)
+    change = detector.detect(before_ds, read_composite(after, chunk))
+    if not isinstance(detector, SiameseDetector):
+        change = _chunked_like(change, before_ds)
+    paths, maps = change_outputs(change, detector, layout)
     if isinstance(detector, SiameseDetector):  # threshold the written map: run the net once
+        prob, mask_out = maps
         write_cogs([prob])
         mask = detector.mask(read_cog(paths["change_prob"], chunk).isel(band=0, drop=True))
-        write_cogs([CogOutput(mask, paths["change_mask"], 255, "uint8", tags)])
-    else:  # both maps in one pass: the composites are read and compared once
-        mask_out = CogOutput(change["change_mask"], paths["change_mask"], 255, "uint8", tags)
-        write_cogs([prob, mask_out])
+        write_cogs([CogOutput(mask, mask_out.path, 255, "uint8", mask_out.tags)])
+    else:  # all maps in one pass: the composites are read and compared once
+        write_cogs(maps)
     get_run_logger().info("change maps written by %s %s", detector.name, detector.version)
     return paths
 
@@ -198,9 +241,27 @@ def make_patches(
     path: Path,
     chunk: int,
     landcover: LandCoverModel,
+    layers: DisturbanceLayers | None = None,
+    coastal_zones: tuple[str, ...] = (),
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
-    """Patches of the change mask, reclassified with land cover, screened, written."""
+    """Patches of the change mask, reclassified with land cover, screened, written; for a
+    disturbance detector (``layers``) patches of its change types, screened only by the
+    minimum mapping unit (:mod:`tiandi.redline.patches.disturbance`)."""
     before_ds, after_ds = read_composite(before, chunk), read_composite(after, chunk)
+    if layers is not None:
+        found = extract_disturbances(
+            read_change(change, chunk), before_ds, after_ds, zones, layers, params, coastal_zones
+        )
+        patches, screened = screen_disturbances(found, params.min_mapping_unit_m2)
+        write_patches(patches, path, screened)
+        get_run_logger().info(
+            "%d disturbance patches (%s) kept, %d below the mapping unit, written to %s",
+            len(patches),
+            ", ".join(layers.change_types),
+            len(screened),
+            path.name,
+        )
+        return patches, screened
     candidates = extract_patches(read_change(change, chunk), before_ds, after_ds, zones, params)
     candidates = reclassify_from_means(  # land cover only inside the candidate patches
         candidates,
@@ -218,6 +279,26 @@ def make_patches(
         path.name,
     )
     return patches, screened
+
+
+@task(cache_policy=NO_CACHE)
+def make_water_report(
+    change: dict[str, Path],
+    zones: gpd.GeoDataFrame,
+    coastal_zones: tuple[str, ...],
+    path: Path,
+    chunk: int,
+) -> None:
+    """Water extent per zone and coastlines of the coastal zones (``water.gpkg``); a zone
+    without water or without data is said so in the log, not counted as zero change."""
+    table = write_water_report(read_change(change, chunk), zones, path, coastal_zones)
+    log = get_run_logger()
+    for row in table.itertuples():
+        if row.status != "ok":
+            log.warning(
+                "zone %s: %s — its water change is undefined, not 0", row.zone_id, row.status
+            )
+    log.info("water extent of %d zones and coastlines written to %s", len(table), path.name)
 
 
 @task(cache_policy=NO_CACHE)
@@ -274,11 +355,13 @@ def read_truth(path: Path) -> gpd.GeoDataFrame:
 
 __all__ = [
     "bbox_4326",
+    "change_outputs",
     "composites_and_change",
     "detect",
     "load_zones",
     "make_patches",
     "make_station_packages",
+    "make_water_report",
     "read_change",
     "read_truth",
     "record_patches",

@@ -9,6 +9,8 @@
 - ``"burned-rbr"`` / ``"burned-dnbr"``: the training-free burned-area detector with its
   chosen RBR parameters (LOFO F1 0.680) / the plain dNBR > 0.1 reference (0.662)
   (:mod:`tiandi.models.burned`);
+- ``"water"`` (or ``"water-mndwi"``): water gain/loss and reclamation from MNDWI
+  (:mod:`tiandi.models.water`);
 - any other name: shipped Siamese weights ``tiandi/models/weights/<name>.pt`` (model card
   ``<name>.json`` beside it, e.g. ``"siamese-s2-13band-v0.3"``), or the path of a ``.pt``.
 
@@ -47,6 +49,12 @@ def _burned(name: str) -> ChangeDetector:
     return BurnedAreaDetector(DNBR_PARAMS if name == "burned-dnbr" else None, name=name)
 
 
+def _water() -> ChangeDetector:
+    from tiandi.models.water import WaterChangeDetector
+
+    return WaterChangeDetector()
+
+
 BUILTIN: dict[str, Callable[[], ChangeDetector]] = {
     "baseline": BaselineDetector,
     BaselineDetector.name: BaselineDetector,
@@ -54,11 +62,14 @@ BUILTIN: dict[str, Callable[[], ChangeDetector]] = {
     "burned-rbr": lambda: _burned("burned-rbr"),
     "burned-dnbr": lambda: _burned("burned-dnbr"),
     "burned-learned": lambda: _burned("burned-learned"),
+    "water": _water,
+    "water-mndwi": _water,
 }
 """Detectors that need no weights file, by name."""
 
 BASELINE_NAMES = ("baseline", BaselineDetector.name)
 BURNED_NAMES = ("burned-area", "burned-rbr", "burned-dnbr", "burned-learned")
+WATER_NAMES = ("water", "water-mndwi")
 
 
 def _is_change_card(card: Path) -> bool:
@@ -101,7 +112,7 @@ def load_detector(
     if not path.is_file():
         raise ModelError(
             f"unknown detector {name!r}: no weights {path}; known detectors: "
-            f"{', '.join(available_detectors(weights_dir))}, {', '.join(BURNED_NAMES)} (or "
+            f"{', '.join([*available_detectors(weights_dir), *BURNED_NAMES, *WATER_NAMES])} (or "
             "give the path of a .pt file)"
         )
     card = path.with_suffix(".json")

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from tiandi.errors import InputError
+
 PERIODS = ("before", "after")
 
 
@@ -48,6 +50,9 @@ class RunLayout:
     DIEBACK_DIR: ClassVar[str] = "dieback"
     DIEBACK_STATUS: ClassVar[str] = "dieback/alert_status.tif"
     DIEBACK_MAX_Z: ClassVar[str] = "dieback/max_z.tif"
+
+    # a detect_changes run with the water detector
+    WATER: ClassVar[str] = "water.gpkg"
 
     @staticmethod
     def composite_name(period: str) -> str:
@@ -88,6 +93,19 @@ class RunLayout:
     def change_prob(self) -> Path:
         """The change probability COG."""
         return self.root / self.CHANGE_PROB
+
+    def change_layer(self, name: str) -> Path:
+        """A further change layer of a disturbance detector (``change/<name>.tif``:
+        ``change_class``, ``severity``, ``dnbr``, ...)."""
+        if not name.isidentifier():
+            raise InputError(f"change layer name {name!r} is not a plain identifier")
+        return self.change_dir / f"{name}.tif"
+
+    @property
+    def water(self) -> Path:
+        """Water runs: water extent per zone (layer ``zones``), coastlines per period of the
+        coastal zones (``coastline``) and their displacement (``coastline_change``)."""
+        return self.root / self.WATER
 
     @property
     def tasks_dir(self) -> Path:

@@ -224,6 +224,12 @@ class BurnedAreaDetector:
         self.params = params if params is not None else DEFAULT_PARAMS
         self.name = name
 
+    # The disturbance declaration (tiandi.models.base): one change type, so change_mask
+    # stands for change_class; severity and dNBR become patch attributes.
+    change_types: tuple[str, ...] = ("burned",)
+    class_layers: dict[str, tuple[str, ...]] = {"severity": SEVERITY_CLASSES}  # noqa: RUF012
+    mean_layers: tuple[str, ...] = ("dnbr",)
+
     def _inputs(self, before: xr.Dataset, after: xr.Dataset) -> list[xr.DataArray]:
         for period, ds in (("before", before), ("after", after)):
             missing = [b for b in BANDS if b not in ds.data_vars]

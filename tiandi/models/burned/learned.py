@@ -152,6 +152,10 @@ class BurnedLearnedDetector:
 
     version = "0.1.0"
     bands = BANDS
+    # The disturbance declaration (tiandi.models.base), as burned-area's.
+    change_types: tuple[str, ...] = BurnedAreaDetector.change_types
+    class_layers: dict[str, tuple[str, ...]] = BurnedAreaDetector.class_layers
+    mean_layers: tuple[str, ...] = BurnedAreaDetector.mean_layers
 
     def __init__(
         self, weights: Path | dict[str, Any] = LEARNED_WEIGHTS, name: str | None = None

@@ -33,6 +33,7 @@ from tiandi.redline.field.schema import (
     POINTS_LAYER,
     SNAPSHOT_TABLE,
     TASKS_LAYER,
+    disturbance_crew_columns,
 )
 from tiandi.redline.store.audit_chain import canonical_json
 from tiandi.redline.vocabulary import STORE_CRS as PATCH_CRS
@@ -53,11 +54,12 @@ def package_frame(part: gpd.GeoDataFrame, chips: dict[str, dict[str, str]]) -> g
     ids = [str(t) for t in part["task_id"]]
     data["chip_before"] = [chips.get(t, {}).get("before") for t in ids]
     data["chip_after"] = [chips.get(t, {}).get("after") for t in ids]
-    for col in CREW_COLUMNS:
+    extra = disturbance_crew_columns(part["change_type"]) if "change_type" in part else ()
+    for col in (*CREW_COLUMNS, *extra):
         data[col] = [None] * len(part)
     frame = gpd.GeoDataFrame(data, geometry=part.geometry.values, crs=PATCH_CRS)
     frame["checked_at"] = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ms, UTC]")
-    return frame[[*PACKAGE_TASK_COLUMNS, "geometry"]]
+    return frame[[*PACKAGE_TASK_COLUMNS, *extra, "geometry"]]
 
 
 def task_points(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

@@ -31,6 +31,7 @@ from tiandi.redline.field.records import (
     Quarantined,
 )
 from tiandi.redline.field.schema import (
+    BURN_SEVERITY_LABELS,
     CREW_COLUMNS,
     OBSERVATION_COLUMNS,
     PHOTO_COLUMNS,
@@ -120,12 +121,26 @@ def _check_result(row: Mapping[str, Any]) -> tuple[str | None, str | None, list[
         )
     elif outcome not in valid_outcomes:
         reasons.append(f"field_result {outcome!r} is not one of {', '.join(valid_outcomes)}")
+    reasons += _check_severity(row, outcome)
     cls = clean_text(row.get("field_class"))
     if cls is not None and cls not in [c.value for c in HJ1156Class]:
         reasons.append(f"field_class {cls!r} is not an HJ 1156 class")
     if outcome == FieldOutcome.DIFFERENT_CLASS.value and cls is None:
         reasons.append("field_class (实地类型) is required when the result is different_class")
     return outcome, cls, reasons
+
+
+def _check_severity(row: Mapping[str, Any], outcome: str | None) -> list[str]:
+    """``field_severity`` of a burned patch: a CBI class, required when it was found."""
+    if "field_severity" not in row:
+        return []  # a package without burned tasks has no such field
+    severity = clean_text(row.get("field_severity"))
+    if severity is not None and severity not in BURN_SEVERITY_LABELS:
+        return [f"field_severity {severity!r} is not one of {', '.join(BURN_SEVERITY_LABELS)}"]
+    found = outcome is not None and outcome != FieldOutcome.NOT_FOUND.value
+    if row.get("change_type") == "burned" and found and severity is None:
+        return ["field_severity (火烧程度) is required for a burned patch that was found"]
+    return []
 
 
 def _check_time(

@@ -51,6 +51,7 @@ from tiandi.redline.field.schema import (
     PHOTO_FOLDER,
     SCHEMA_VERSION,
     TASKS_LAYER,
+    disturbance_crew_columns,
     form_spec,
 )
 from tiandi.redline.field.tasks import assign_tasks
@@ -265,7 +266,8 @@ def _write_station(
         frame, Path(composites["after"]), gpkg, opts.chips, table=BASEMAP_TABLE
     )
     write_tables(gpkg, frame, _meta(station, len(frame)))
-    qgz = _write_form(gpkg, station, has_basemap, opts) if opts.form else None
+    extra = disturbance_crew_columns(part["change_type"]) if "change_type" in part else ()
+    qgz = _write_form(gpkg, station, has_basemap, opts, extra) if opts.form else None
     finish_gpkg(gpkg)  # fixed last_change, fresh copy: stable bytes
     _write_sidecars(stage, frame, points, station)
     return frame, has_basemap, qgz
@@ -285,13 +287,21 @@ def _meta(station: _Station, n_tasks: int) -> dict[str, str]:
     }
 
 
-def _write_form(gpkg: Path, station: _Station, has_basemap: bool, opts: PackageOptions) -> Path:
-    """The crew's QGIS form, stored in ``gpkg`` and as ``<station>.qgz`` beside it."""
+def _write_form(
+    gpkg: Path,
+    station: _Station,
+    has_basemap: bool,
+    opts: PackageOptions,
+    extra: tuple[str, ...] = (),
+) -> Path:
+    """The crew's QGIS form, stored in ``gpkg`` and as ``<station>.qgz`` beside it
+    (``extra``: crew fields of disturbance tasks, e.g. the burn severity)."""
     spec = form_spec(
         gpkg=str(gpkg),
         qgs="",
         title=f"{station.station_name} 地面核查 field verification {station.package_id}",
         basemap=has_basemap,
+        extra=extra,
     )
     return build_form(
         gpkg,

@@ -24,6 +24,7 @@ is how QField and Mergin Maps store attachments.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from tiandi.redline.field.tasks import FIELD_COLUMNS, TASK_COLUMNS
@@ -51,6 +52,27 @@ CREW_COLUMNS: tuple[str, ...] = (
     "crew",
 )
 """Fields the crew fills in on each task."""
+
+BURN_SEVERITY_LABELS: dict[str, str] = {
+    "unburned": "未过火 unburned",
+    "low": "轻度 low",
+    "moderate": "中度 moderate",
+    "high": "重度 high",
+}
+"""Burn severity checked on the ground, in the classes of the Composite Burn Index (Key &
+Benson 2006, FIREMON CBI: unburned, low, moderate, high)."""
+DISTURBANCE_CREW_COLUMNS: dict[str, tuple[str, ...]] = {"burned": ("field_severity",)}
+"""Crew fields a package gains when it holds tasks of these change types (only then, so
+the packages and forms of human-activity patches stay as they were)."""
+
+
+def disturbance_crew_columns(change_types: Iterable[Any]) -> tuple[str, ...]:
+    """The extra crew fields for tasks of ``change_types`` (in a fixed order)."""
+    present = {str(t) for t in change_types}
+    return tuple(
+        c for t, cols in sorted(DISTURBANCE_CREW_COLUMNS.items()) if t in present for c in cols
+    )
+
 
 CHIP_COLUMNS: tuple[str, ...] = ("chip_before", "chip_after")
 DISPATCHED_COLUMNS: tuple[str, ...] = tuple(c for c in TASK_COLUMNS if c not in FIELD_COLUMNS)
@@ -114,6 +136,7 @@ ALIASES: dict[str, str] = {
     "field_result": "核查结果 result",
     "field_class": "实地类型 class found",
     "field_notes": "核查说明 notes",
+    "field_severity": "火烧程度 burn severity (CBI)",
     "photo": "现场照片1 photo 1",
     "photo_2": "现场照片2 photo 2",
     "photo_3": "现场照片3 photo 3",
@@ -164,8 +187,21 @@ def _field(widget: str, config: dict[str, Any] | None = None, **extra: Any) -> d
     return {"widget": widget, "config": config or {}, **extra}
 
 
-def tasks_form() -> dict[str, dict[str, Any]]:
-    """Widget, alias, read-only flag, default and constraint of every ``tasks`` field."""
+def _severity_field() -> dict[str, Any]:
+    """The burn severity a crew checks on a burned patch (required when it is found)."""
+    return _field(
+        "ValueMap",
+        _value_map(BURN_SEVERITY_LABELS),
+        constraint='"change_type" IS NULL OR "change_type" <> \'burned\' '
+        'OR "field_result" IS NULL OR "field_result" = \'not_found\' '
+        'OR "field_severity" IS NOT NULL',
+        constraint_msg="火烧迹地须填写火烧程度 / burn severity is required for a burned patch",
+    )
+
+
+def tasks_form(extra: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
+    """Widget, alias, read-only flag, default and constraint of every ``tasks`` field;
+    ``extra``: the disturbance crew fields of the package (:func:`disturbance_crew_columns`)."""
     fields: dict[str, dict[str, Any]] = {
         name: _field("TextEdit", {"IsMultiline": False}, editable=False)
         for name in DISPATCHED_COLUMNS
@@ -185,6 +221,8 @@ def tasks_form() -> dict[str, dict[str, Any]]:
         constraint_msg="类型不符时必须填写实地类型 / class found is required for a different class",
     )
     fields["field_notes"] = _field("TextEdit", {"IsMultiline": True, "UseHtml": False})
+    if "field_severity" in extra:
+        fields["field_severity"] = _severity_field()
     for name in PHOTO_COLUMNS:
         fields[name] = _photo_widget(editable=True, name_expression=_PHOTO_NAME)
     fields["checked_at"] = _field(
@@ -253,8 +291,11 @@ def photos_form() -> dict[str, dict[str, Any]]:
     return {n: {**s, "alias": ALIASES.get(n, n)} for n, s in fields.items()}
 
 
-def form_spec(*, gpkg: str, qgs: str, title: str, basemap: bool) -> dict[str, Any]:
-    """The spec that ``_qgis_project.py build`` turns into a QGIS project."""
+def form_spec(
+    *, gpkg: str, qgs: str, title: str, basemap: bool, extra: Iterable[str] = ()
+) -> dict[str, Any]:
+    """The spec that ``_qgis_project.py build`` turns into a QGIS project (``extra``: the
+    package's disturbance crew fields)."""
     return {
         "gpkg": gpkg,
         "qgs": qgs,
@@ -265,7 +306,7 @@ def form_spec(*, gpkg: str, qgs: str, title: str, basemap: bool) -> dict[str, An
                 "table": TASKS_LAYER,
                 "label": "核查图斑 tasks",
                 "style": "outline",
-                "fields": tasks_form(),
+                "fields": tasks_form(tuple(extra)),
             },
             {
                 "table": POINTS_LAYER,

@@ -17,6 +17,12 @@ if TYPE_CHECKING:
     from tiandi.redline.patches.classify_landcover import (
         reclassify_with_landcover as reclassify_with_landcover,
     )
+    from tiandi.redline.patches.disturbance import (
+        extract_disturbances as extract_disturbances,
+    )
+    from tiandi.redline.patches.disturbance import (
+        screen_disturbances as screen_disturbances,
+    )
     from tiandi.redline.patches.evaluate import PatchScores as PatchScores
     from tiandi.redline.patches.evaluate import patch_scores as patch_scores
     from tiandi.redline.patches.extract import PatchParams as PatchParams
@@ -33,6 +39,8 @@ _EXPORTS = {
     "reclassify_with_landcover": "classify_landcover",
     "ScreeningParams": "screening",
     "screen_patches": "screening",
+    "extract_disturbances": "disturbance",
+    "screen_disturbances": "disturbance",
     "PatchScores": "evaluate",
     "patch_scores": "evaluate",
 }

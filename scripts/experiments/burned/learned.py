@@ -30,6 +30,7 @@ from tiandi.models.burned.learned import (
     BurnedLearnedDetector,
     Combiner,
     _keep_large,
+    _nd,
     _post_logit,
     pair_features,
     post_features,
@@ -102,11 +103,14 @@ def counts(mask: np.ndarray, label: np.ndarray) -> np.ndarray:
 
 
 def choose(comb: Combiner, fires: list[str], data: dict) -> tuple[float, int]:
-    probs = [(1 / (1 + np.exp(-comb.logit(np.nan_to_num(data[f][0])))), data[f][1]) for f in fires]
+    probs = [
+        (1 / (1 + np.exp(-comb.logit(np.nan_to_num(data[f][0])))), data[f][1], data[f][2])
+        for f in fires
+    ]
     best: tuple[float, float, int] | None = None
     for t in THRESHOLDS:
         for n in MIN_PIXELS:
-            tp, fp, fn = sum(counts(_keep_large(p >= t, n), lab) for p, lab in probs)
+            tp, fp, fn = sum(counts(_keep_large((p >= t) & d, n), lab) for p, lab, d in probs)
             f1 = 2 * tp / max(2 * tp + fp + fn, 1)
             if best is None or f1 > best[0]:
                 best = (f1, t, n)
@@ -127,10 +131,26 @@ def weights_doc(booster: Any, comb: Combiner, t: float, n: int, **meta: Any) -> 
 
 
 def fit(fires: list[str], data: dict, booster: Any, **meta: Any) -> dict:
-    xs, ys = zip(*(sample(*data[f], SEED) for f in fires), strict=True)
+    xs, ys = zip(*(sample(*data[f][:2], SEED) for f in fires), strict=True)
     comb = fit_logistic(np.concatenate(xs), np.concatenate(ys))
     t, n = choose(comb, fires, data)
     return weights_doc(booster, comb, t, n, trained_on_pairs=fires, **meta)
+
+
+def fire_data(pairs_root: Path, fire: str, booster: Any) -> tuple[Any, Any, Any]:
+    """Features, label and the NBR-drop gate of one fire pair."""
+    pair = read_fire(pairs_root, fire)
+    bands = {
+        f"pre_{k}": np.asarray(pair.before[k].values, np.float64) for k in ("B04", "B08", "B12")
+    }
+    bands |= {
+        f"post_{k}": np.asarray(pair.after[k].values, np.float64) for k in ("B04", "B08", "B12")
+    }
+    post = post_features(bands["post_B04"], bands["post_B08"], bands["post_B12"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dnbr = _nd(bands["pre_B08"], bands["pre_B12"]) - _nd(bands["post_B08"], bands["post_B12"])
+    dropped = np.nan_to_num(dnbr) > 0  # the detector's gate: a burn lowers NBR
+    return (pair_features(bands, _post_logit(booster, post)), pair.label, dropped)
 
 
 def main() -> None:
@@ -143,17 +163,7 @@ def main() -> None:
     booster, post_fires = train_post(args.data / "post-only")
     pairs_root = args.data / "pairs"
     fires = list_fires(pairs_root)
-    data = {}
-    for fire in fires:
-        pair = read_fire(pairs_root, fire)
-        bands = {
-            f"pre_{k}": np.asarray(pair.before[k].values, np.float64) for k in ("B04", "B08", "B12")
-        }
-        bands |= {
-            f"post_{k}": np.asarray(pair.after[k].values, np.float64) for k in ("B04", "B08", "B12")
-        }
-        post = post_features(bands["post_B04"], bands["post_B08"], bands["post_B12"])
-        data[fire] = (pair_features(bands, _post_logit(booster, post)), pair.label)
+    data = {fire: fire_data(pairs_root, fire, booster) for fire in fires}
     meta = {"post_model_fires": post_fires}
     held: dict[str, ConfusionMatrix] = {}
     chosen = {}

@@ -201,10 +201,14 @@ class BurnedLearnedDetector:
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             shift = np.log(prob / (1 - prob)) - np.log(t / (1 - t))
             centred = (1.0 / (1.0 + np.exp(-shift))).astype(np.float32)
-        burned = _keep_large(np.nan_to_num(prob) >= t, self.min_pixels)
+        dnbr = _nd(bands["pre_B08"], bands["pre_B12"]) - _nd(bands["post_B08"], bands["post_B12"])
+        # a burn lowers NBR: a pixel whose NBR did not drop is never burned, whatever the
+        # post-fire model says of its after-state (bare or dark land that was so before)
+        with np.errstate(invalid="ignore"):
+            dropped = np.nan_to_num(dnbr) > 0
+        burned = _keep_large((np.nan_to_num(prob) >= t) & dropped, self.min_pixels)
         mask = np.where(burned, CHANGE, NO_CHANGE).astype(np.uint8)
         mask[nodata] = NO_DATA
-        dnbr = _nd(bands["pre_B08"], bands["pre_B12"]) - _nd(bands["post_B08"], bands["post_B12"])
         severity = np.where(burned, np.maximum(severity_class(dnbr), 1), 0).astype(np.uint8)
         severity[nodata] = NO_DATA
         return self._dataset(before, centred, mask, severity, dnbr.astype(np.float32))

@@ -10,11 +10,20 @@
 #   poppler-utils: pdftoppm/pdftotext, to check the rendered PDF reports.
 #   nodejs, npm (only when npm is not there already, e.g. from NodeSource): `make setup`
 #     runs `npm ci` to install the review page's map library (OpenLayers).
+# Options:
+#   --list   prints the packages (nodejs and npm included), one a line, and installs nothing;
+#            `scripts/offline-bundle.sh debs` downloads them with their dependencies.
+# Offline: with TIANDI_OFFLINE set (`TIANDI_OFFLINE=dist make setup`), missing packages are
+#   installed from the .deb files in $TIANDI_OFFLINE/debs, without apt-get update or download.
 set -euo pipefail
 packages=(fonts-noto-cjk)
 packages+=(python3-qgis)
 packages+=(postgresql-15-postgis-3)
 packages+=(chromium poppler-utils)
+if [ "${1:-}" = "--list" ]; then
+  printf '%s\n' "${packages[@]}" nodejs npm
+  exit 0
+fi
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
@@ -24,5 +33,16 @@ done
 echo "installing Debian packages: ${missing[*]}"
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+if [ -n "${TIANDI_OFFLINE:-}" ]; then
+  debs="$(realpath -m "$TIANDI_OFFLINE/debs")"
+  if ! compgen -G "$debs/*.deb" >/dev/null; then
+    echo "no Debian packages in $debs: make them with \`make debs\` on a machine with internet (same Debian release) and copy the folder here" >&2
+    exit 1
+  fi
+  # apt resolves the order among the local files and downloads nothing.
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-download --no-install-recommends \
+    -o DPkg::Lock::Timeout=600 "$debs"/*.deb >/dev/null
+  exit 0
+fi
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends "${missing[@]}" >/dev/null

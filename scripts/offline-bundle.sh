@@ -55,13 +55,25 @@ debs() {
   mapfile -t closure < <(apt-cache depends --recurse --no-recommends --no-suggests \
     --no-conflicts --no-breaks --no-replaces --no-enhances "${pkgs[@]}" \
     | grep '^[a-z0-9]' | sort -u)
-  # Virtual packages have no file of their own: apt-cache depends lists their providers too.
+  # Virtual packages have no file of their own (apt-cache depends lists their providers
+  # too): keep the names apt-cache show knows, in one call.
   local real=()
-  for p in "${closure[@]}"; do
-    apt-cache show --no-all-versions "$p" >/dev/null 2>&1 && real+=("$p")
-  done
+  mapfile -t real < <(apt-cache show --no-all-versions "${closure[@]}" 2>/dev/null \
+    | sed -n 's/^Package: //p' | sort -u)
   echo "downloading ${#real[@]} Debian packages -> $dir"
-  (cd "$dir" && apt-get download -qq "${real[@]}")
+  # A package installed here from a source apt no longer lists (e.g. NodeSource's nodejs)
+  # cannot be downloaded: it is left out, named in $dir/NOT-DOWNLOADED, and the rest is
+  # fetched. Make the bundle on a plain Debian machine to have none.
+  local skipped=() err
+  for _ in 1 2 3 4 5; do
+    if err=$(cd "$dir" && apt-get download -qq "${real[@]}" 2>&1); then break; fi
+    mapfile -t bad < <(sed -n "s/^E: Can't find a source to download version '.*' of '\([^:']*\).*/\1/p" <<<"$err")
+    [ ${#bad[@]} -gt 0 ] || { echo "$err" >&2; return 1; }
+    skipped+=("${bad[@]}")
+    mapfile -t real < <(printf '%s\n' "${real[@]}" | grep -vxF -f <(printf '%s\n' "${bad[@]}"))
+  done
+  printf '%s\n' "${skipped[@]}" > "$dir/NOT-DOWNLOADED"
+  [ ${#skipped[@]} -eq 0 ] || echo "not downloadable from this machine's apt sources: ${skipped[*]} (see $dir/NOT-DOWNLOADED)" >&2
   printf '%s\n' "${pkgs[@]}" > "$dir/PACKAGES"
   echo "$(find "$dir" -name '*.deb' | wc -l) packages, $(du -sh "$dir" | cut -f1) in $dir"
 }

@@ -14,7 +14,7 @@
 #   --list   prints the packages (nodejs and npm included), one a line, and installs nothing;
 #            `scripts/offline-bundle.sh debs` downloads them with their dependencies.
 # Offline: with TIANDI_OFFLINE set (`TIANDI_OFFLINE=dist make setup`), missing packages are
-#   installed from the .deb files in $TIANDI_OFFLINE/debs, without apt-get update or download.
+#   installed from $TIANDI_OFFLINE/debs (made by `make debs`: a flat apt repository) only.
 set -euo pipefail
 packages=(fonts-noto-cjk)
 packages+=(python3-qgis)
@@ -35,13 +35,21 @@ SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 if [ -n "${TIANDI_OFFLINE:-}" ]; then
   debs="$(realpath -m "$TIANDI_OFFLINE/debs")"
-  if ! compgen -G "$debs/*.deb" >/dev/null; then
+  if [ ! -s "$debs/Packages" ]; then
     echo "no Debian packages in $debs: make them with \`make debs\` on a machine with internet (same Debian release) and copy the folder here" >&2
     exit 1
   fi
-  # apt resolves the order among the local files and downloads nothing.
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-download --no-install-recommends \
-    -o DPkg::Lock::Timeout=600 "$debs"/*.deb >/dev/null
+  # dist/debs is a flat apt repository: apt reads only it (its own lists folder, the
+  # system's sources untouched) and installs the missing packages with what they need.
+  lists="$(mktemp -d)"
+  trap 'rm -rf "$lists"' EXIT
+  echo "deb [trusted=yes] file:$debs ./" >"$lists/offline.list"
+  mkdir -p "$lists/state/partial"
+  apt_offline=(-o "Dir::Etc::sourcelist=$lists/offline.list" -o Dir::Etc::sourceparts=-
+    -o "Dir::State::Lists=$lists/state" -o DPkg::Lock::Timeout=600)
+  $SUDO apt-get "${apt_offline[@]}" update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get "${apt_offline[@]}" install -y -qq \
+    --no-install-recommends "${missing[@]}" >/dev/null
   exit 0
 fi
 $SUDO apt-get update -qq

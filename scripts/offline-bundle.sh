@@ -7,7 +7,8 @@
 #   scripts/offline-bundle.sh npm      -> dist/npm-cache/   (npm cache of the review page's
 #                                          package-lock.json)
 #   scripts/offline-bundle.sh debs     -> dist/debs/        (the Debian packages of
-#                                          scripts/install-system-deps.sh with every dependency)
+#                                          scripts/install-system-deps.sh with every
+#                                          dependency, as a flat apt repository)
 # The folder is TIANDI_OFFLINE (default dist). pip reads its usual configuration: the CPU
 # build of torch in requirements.lock (torch==...+cpu) is on PyTorch's index, so without a
 # local copy run with PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu.
@@ -75,6 +76,11 @@ debs() {
   printf '%s\n' "${skipped[@]}" > "$dir/NOT-DOWNLOADED"
   [ ${#skipped[@]} -eq 0 ] || echo "not downloadable from this machine's apt sources: ${skipped[*]} (see $dir/NOT-DOWNLOADED)" >&2
   printf '%s\n' "${pkgs[@]}" > "$dir/PACKAGES"
+  # The folder is an apt repository (flat: Packages beside the files): the closure holds
+  # every alternative of "a | b" dependencies, some of which conflict, so the server
+  # installs the listed packages from it and apt picks what it needs.
+  command -v dpkg-scanpackages >/dev/null || { echo "dpkg-scanpackages is missing: apt-get install dpkg-dev" >&2; return 1; }
+  (cd "$dir" && dpkg-scanpackages --multiversion . /dev/null 2>/dev/null > Packages)
   echo "$(find "$dir" -name '*.deb' | wc -l) packages, $(du -sh "$dir" | cut -f1) in $dir"
 }
 

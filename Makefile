@@ -8,7 +8,21 @@ STAMP := $(VENV)/.installed
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: demo serve test setup system-deps lint typecheck pytest bench lock clean stac-venv up down status
+.PHONY: demo serve test setup system-deps lint typecheck pytest bench lock clean stac-venv up down status \
+	wheelhouse debs offline-check
+
+# Offline install (a server without internet): TIANDI_OFFLINE=<folder made by `make wheelhouse`
+# and `make debs`, default layout dist/> makes setup and stac-venv install wheels from
+# <folder>/wheelhouse only (pip --no-index), the review page from the npm cache
+# <folder>/npm-cache (npm --offline) and the Debian packages from <folder>/debs.
+# pip's own PIP_NO_INDEX / PIP_FIND_LINKS are honoured as well. See docs/operations.md.
+TIANDI_OFFLINE ?=
+ifneq ($(strip $(TIANDI_OFFLINE)),)
+OFFLINE_DIR := $(abspath $(TIANDI_OFFLINE))
+PIP_OFFLINE := --no-index --find-links $(OFFLINE_DIR)/wheelhouse
+NPM_OFFLINE := --offline --cache $(OFFLINE_DIR)/npm-cache
+export TIANDI_OFFLINE
+endif
 
 # The review page's map library (OpenLayers) from the npm registry, pinned by the lock file;
 # reinstalled when node_modules is missing or older than the lock.
@@ -19,7 +33,7 @@ setup: system-deps $(STAMP) $(WEB_STAMP)
 
 $(WEB_STAMP): $(WEB)/package.json $(WEB)/package-lock.json
 	@command -v npm >/dev/null || { echo "npm is missing: install Debian's nodejs and npm (scripts/install-system-deps.sh), then run make setup again"; exit 1; }
-	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
+	cd $(WEB) && npm ci $(NPM_OFFLINE) --no-audit --no-fund --loglevel=error
 	touch $(WEB_STAMP)
 
 system-deps:
@@ -27,7 +41,8 @@ system-deps:
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/pip || $(PY) -m venv $(VENV)
-	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev]' 2>&1 | { grep -v 'is ignored: it is neither' || true; }
+	$(if $(OFFLINE_DIR),$(PY) scripts/check_wheelhouse.py $(OFFLINE_DIR)/wheelhouse requirements.lock)
+	$(BIN)/pip install --quiet $(PIP_OFFLINE) -c requirements.lock -e '.[dev]' 2>&1 | { grep -v 'is ignored: it is neither' || true; }
 	touch $(STAMP)
 
 # The STAC API server (pypgstac + stac-fastapi-pgstac + uvicorn) runs in an environment of its
@@ -38,7 +53,8 @@ stac-venv: $(STAC_STAMP)
 
 $(STAC_STAMP): infra/local/requirements-stac.txt
 	test -x $(STAC_VENV)/bin/python || $(PY) -m venv $(STAC_VENV)
-	$(STAC_VENV)/bin/pip install --quiet -r infra/local/requirements-stac.txt 2>&1 | { grep -v 'is ignored: it is neither' || true; }
+	$(if $(OFFLINE_DIR),$(PY) scripts/check_wheelhouse.py $(OFFLINE_DIR)/wheelhouse infra/local/requirements-stac.txt)
+	$(STAC_VENV)/bin/pip install --quiet $(PIP_OFFLINE) -r infra/local/requirements-stac.txt 2>&1 | { grep -v 'is ignored: it is neither' || true; }
 	touch $(STAC_STAMP)
 
 demo: setup
@@ -88,6 +104,20 @@ down:
 
 status:
 	@bash infra/local/status.sh
+
+# The offline bundle (on a machine with internet; same Debian release, Python 3.11, x86_64 as
+# the server): wheels of requirements.lock and the STAC server's requirements plus the npm
+# cache of the review page into dist/ (TIANDI_OFFLINE to choose), and the Debian packages
+# with their dependencies (`make debs`, large). `make offline-check` checks a copied bundle.
+wheelhouse:
+	bash scripts/offline-bundle.sh python
+	bash scripts/offline-bundle.sh npm
+
+debs:
+	bash scripts/offline-bundle.sh debs
+
+offline-check:
+	$(PY) scripts/check_wheelhouse.py $(or $(OFFLINE_DIR),dist)/wheelhouse requirements.lock infra/local/requirements-stac.txt
 
 clean:
 	rm -rf var demo-out .pytest_cache .mypy_cache .ruff_cache

@@ -114,3 +114,10 @@ stop_group() { # service
 pg_running() { [[ -f $PG_DATA/postmaster.pid ]] && as_postgres "$(pg_bin)/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; }
 
 patch_dsn() { echo "postgresql://$DB_USER@127.0.0.1:$PG_PORT/$DB?passfile=$PASSFILE"; }
+
+# command...: runs it with the stack's settings, as the service and the Prefect worker (whose
+# flow runs inherit them) need: the PostGIS patch store, the STAC API, the Dask scheduler.
+stack_env() {
+  TIANDI_HOME=$STATE/home TIANDI_PATCH_DSN=$(patch_dsn) TIANDI_STAC_API_URL=http://127.0.0.1:$STAC_PORT \
+    TIANDI_DASK_SCHEDULER=tcp://127.0.0.1:$DASK_PORT "$@"
+}

@@ -101,7 +101,9 @@ if ! "$VENV/bin/prefect" work-pool inspect "$POOL" >/dev/null 2>&1; then
 fi
 if ! alive_pid prefect-worker >/dev/null; then
   echo "starting prefect-worker for work pool $POOL"
-  start prefect-worker "$VENV/bin/prefect" worker start --pool "$POOL" --name tiandi-worker-1
+  # The worker's flow runs inherit its environment: the stack's patch store, STAC API and
+  # scheduler (without them a scheduled run would use the embedded defaults in the checkout).
+  stack_env start prefect-worker "$VENV/bin/prefect" worker start --pool "$POOL" --name tiandi-worker-1
 fi
 worker_online() {
   curl -fsS --max-time 5 -X POST -H 'Content-Type: application/json' -d '{}' \
@@ -112,9 +114,7 @@ wait_until prefect-worker "worker tiandi-worker-1 ONLINE in work pool $POOL" wor
 # --- tiandi serve, on the PostGIS patch store
 if ! alive_pid tiandi-serve >/dev/null; then
   echo "starting tiandi-serve on 127.0.0.1:$SERVE_PORT"
-  TIANDI_HOME=$STATE/home TIANDI_PATCH_DSN=$(patch_dsn) TIANDI_STAC_API_URL=http://127.0.0.1:$STAC_PORT \
-    TIANDI_DASK_SCHEDULER=tcp://127.0.0.1:$DASK_PORT \
-    start tiandi-serve "$VENV/bin/python" -m tiandi.cli.app serve --host 127.0.0.1 --port "$SERVE_PORT"
+  stack_env start tiandi-serve "$VENV/bin/python" -m tiandi.cli.app serve --host 127.0.0.1 --port "$SERVE_PORT"
 fi
 wait_until tiandi-serve "GET http://127.0.0.1:$SERVE_PORT/openapi.json" http_ok "http://127.0.0.1:$SERVE_PORT/openapi.json"
 
@@ -131,6 +131,7 @@ export TIANDI_STAC_API_URL=http://127.0.0.1:$STAC_PORT
 export TIANDI_PATCH_DSN='$(patch_dsn)'
 export PREFECT_API_URL=$PREFECT_API_URL
 export TIANDI_DASK_SCHEDULER=tcp://127.0.0.1:$DASK_PORT
+export TIANDI_HOME=$STATE/home
 
 make status shows what runs; make down stops it all (the data stays in $STATE/pg).
 EOF

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from tiandi.cli.auth import auth_app, serve
-from tiandi.cli.backup import backup, restore
+from tiandi.cli.backup import backup, restore, store_app
 from tiandi.cli.bloom import run_monitor_blooms
 from tiandi.cli.burned import evaluate_burned_command
 from tiandi.cli.catalog import catalog_load
@@ -279,6 +279,7 @@ app.add_typer(auth_app, name="auth")
 app.command("serve")(serve)
 app.command("backup")(backup)
 app.command("restore")(restore)
+app.add_typer(store_app, name="store")
 app.add_typer(runs_app, name="runs")
 app.add_typer(fetch_app, name="fetch")
 catalog_app.command("load")(catalog_load)

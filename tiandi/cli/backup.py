@@ -1,4 +1,5 @@
-"""``tiandi backup`` and ``tiandi restore``: the patch store with its audit chain.
+"""``tiandi backup``, ``tiandi restore`` and ``tiandi store upgrade``: the patch store
+with its audit chain, and its schema version.
 
 Registered in :mod:`tiandi.cli.app`. The store is chosen as for ``tiandi audit``:
 ``--store FILE`` (GeoPackage), ``--dsn DSN`` (PostGIS), else ``TIANDI_PATCH_DSN``, else
@@ -18,6 +19,7 @@ from tiandi.cli.common import friendly_errors
 from tiandi.cli.patches import DsnOpt, SchemaOpt, StoreOpt, _open
 
 _console = Console(highlight=False, soft_wrap=True, markup=False)
+store_app = typer.Typer(help="The patch store itself: schema upgrade.", no_args_is_help=True)
 
 
 @friendly_errors
@@ -64,3 +66,29 @@ def restore(
     target = _open(store, dsn, schema)
     report = restore_store(target, backup_file, force=force)
     _console.print(f"restored {backup_file} into {target.location}: OK {report.summary()}")
+
+
+@store_app.command("upgrade")
+@friendly_errors
+def store_upgrade(
+    store: StoreOpt = None,
+    dsn: DsnOpt = None,
+    schema: SchemaOpt = "tiandi",
+) -> None:
+    """Check the patch store's schema version and upgrade an older store.
+
+    Adds the columns of ``patches`` that a store written by an older tiandi lacks and
+    records the new version; the audit chain is left as it is and verified afterwards. A
+    store of a newer version than this tiandi knows is refused. Opening the store does the
+    same upgrade; this command does it explicitly (after `tiandi backup`) and says what it
+    did. Exit 1 when the chain does not verify.
+    """
+    opened = _open(store, dsn, schema)
+    report = opened.upgrade_schema()
+    _console.print(report.describe())
+    verified = opened.verify_audit()
+    if verified.ok:
+        _console.print(f"audit chain: OK {verified.summary()}")
+        return
+    _console.print(f"audit chain: {verified.summary()}")
+    raise typer.Exit(1)

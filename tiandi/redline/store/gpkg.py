@@ -55,6 +55,7 @@ from tiandi.redline.store.records import (
     RunInfo,
     StoredPatch,
 )
+from tiandi.redline.store.schema import SchemaReport, record_sqlite_version, upgrade_sqlite
 from tiandi.redline.store.sql import SqlPatchStore
 from tiandi.redline.vocabulary import STORE_CRS, STORE_SRID
 
@@ -135,6 +136,7 @@ class GpkgPatchStore(SqlPatchStore):
         self.path = Path(path)
         self.location = str(self.path)
         self.timeout_s = timeout_s
+        self._schema_report: SchemaReport | None = None
 
     # -- creation ----------------------------------------------------------------------
     def ensure(self) -> None:
@@ -186,6 +188,7 @@ class GpkgPatchStore(SqlPatchStore):
             for statement in _INDEXES:
                 con.execute(statement)
             ensure_audit_schema(con)
+            record_sqlite_version(con, None)  # no time: a new store's file is reproducible
             con.execute(
                 "UPDATE gpkg_contents SET description = 'patches (图斑): identity, latest "
                 "detection, lifecycle state' WHERE table_name = 'patches'"
@@ -213,6 +216,27 @@ class GpkgPatchStore(SqlPatchStore):
                 "store file (default <TIANDI_HOME>/patches.gpkg) or a path that does not exist yet"
             )
 
+    # -- schema version --------------------------------------------------------------
+    def upgrade_schema(self) -> SchemaReport:
+        """Check the store's schema version and upgrade an older store (``tiandi store
+        upgrade``; the first transaction of this object does the same). A missing file is
+        created."""
+        if self._schema_report is None:
+            if not self.path.exists():
+                self.ensure()
+            self._check_layout()
+            try:
+                con = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
+                with closing(con):
+                    register_gpkg_functions(con, f"patch store {self.path}")
+                    self._schema_report = upgrade_sqlite(con, self.location)
+            except sqlite3.Error as exc:
+                raise InputError(
+                    f"patch store {self.path}: its schema cannot be checked or upgraded ({exc}); "
+                    "the file must be writable and not held by another long transaction"
+                ) from exc
+        return self._schema_report
+
     # -- transactions ------------------------------------------------------------------
     @contextmanager
     def _tx(self, *, write: bool) -> Iterator[_SqliteTx]:
@@ -221,6 +245,8 @@ class GpkgPatchStore(SqlPatchStore):
                 f"patch store {self.path} does not exist; run `tiandi run detect-changes` (or "
                 "`tiandi demo`) first, or pass --store"
             )
+        if self._schema_report is None:
+            self.upgrade_schema()
         try:
             con = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
         except sqlite3.Error as exc:

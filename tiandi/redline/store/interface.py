@@ -20,6 +20,7 @@ from tiandi.redline.store.lifecycle import FieldOutcome, PatchState, Role, Trans
 from tiandi.redline.store.queries import PatchPage, PatchQuery, StatsRow, ZoneInfo
 from tiandi.redline.store.records import DetectedPatch, ImportSummary, RunInfo, StoredPatch
 from tiandi.redline.store.reshape import ReshapeResult
+from tiandi.redline.store.schema import SchemaReport
 
 
 @runtime_checkable
@@ -30,6 +31,10 @@ class PatchStore(Protocol):
 
     def ensure(self) -> None:
         """Create the store if it does not exist yet."""
+        ...
+
+    def upgrade_schema(self) -> SchemaReport:
+        """Check the schema version; upgrade an older store, refuse a newer one."""
         ...
 
     def import_run(self, run: RunInfo, detections: Sequence[DetectedPatch]) -> ImportSummary:

@@ -42,6 +42,7 @@ from tiandi.redline.store.audit_chain import (
 )
 from tiandi.redline.store.audit_verify import VerifyReport, verify_rows
 from tiandi.redline.store.records import PATCH_FIELDS
+from tiandi.redline.store.schema import SchemaReport, upgrade_pg
 from tiandi.redline.store.sql import SqlPatchStore
 from tiandi.redline.vocabulary import STORE_SRID
 
@@ -144,6 +145,7 @@ class PostgisPatchStore(SqlPatchStore):
         self.connect_timeout_s = connect_timeout_s
         self.location = f"postgresql {redact(dsn)} schema {schema}"
         self._ready = False
+        self._schema_report: SchemaReport | None = None
 
     @contextmanager
     def _connect(self) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
@@ -160,7 +162,9 @@ class PostgisPatchStore(SqlPatchStore):
             yield con
 
     def ensure(self) -> None:
-        """Create the schema, tables, indexes and audit triggers if absent."""
+        """Create the schema, tables, indexes and audit triggers if absent; check the schema
+        version of an existing store and upgrade an older one
+        (:mod:`tiandi.redline.store.schema`)."""
         if self._ready:
             return
         with self._connect() as con:
@@ -172,8 +176,16 @@ class PostgisPatchStore(SqlPatchStore):
                     ).fetchone()
                     if not has:
                         con.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+                    existed = con.execute(
+                        "SELECT 1 FROM information_schema.tables WHERE table_schema = %s "
+                        "AND table_name = 'patches'",
+                        (self.schema,),
+                    ).fetchone()
                     for statement in _schema_sql(self.schema):
                         con.execute(statement)  # type: ignore[call-overload]
+                    self._schema_report = upgrade_pg(
+                        con, self.schema, self.location, created=not existed
+                    )
             except psycopg.Error as exc:
                 raise InputError(
                     f"patch store {self.location} cannot be created: {exc}. PostGIS must be "
@@ -181,6 +193,13 @@ class PostgisPatchStore(SqlPatchStore):
                     "needs CREATE on the database"
                 ) from exc
         self._ready = True
+
+    def upgrade_schema(self) -> SchemaReport:
+        """Check the store's schema version and upgrade an older store (``tiandi store
+        upgrade``; opening the store does the same)."""
+        self.ensure()
+        assert self._schema_report is not None
+        return self._schema_report
 
     @contextmanager
     def _tx(self, *, write: bool) -> Iterator[_PgTx]:

@@ -13,6 +13,9 @@ import pytest
 from tests.fixtures.pg import postgres_dsn  # noqa: F401  (session fixture: throwaway PostGIS)
 from tests.fixtures.stac_api import pgstac_api  # noqa: F401  (session: stac-fastapi-pgstac)
 
+# session fixture ``prefect_server``: the one Prefect server the flow tests share
+pytest_plugins = ["tests.fixtures.prefect_server"]
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 _LOOPBACK = {"127.0.0.1", "::1", "localhost", "0.0.0.0", ""}
 _real_connect = socket.socket.connect
@@ -49,8 +52,9 @@ def shared_data(name: str) -> Path:
 
 
 @pytest.fixture(scope="session")
-def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A small demo scene, its embedded catalog, rustac serve, Prefect server, Dask."""
+def services(tmp_path_factory: pytest.TempPathFactory, prefect_server: str) -> Iterator[Any]:
+    """A small demo scene, its embedded catalog, rustac serve, the session's Prefect
+    server (``prefect_server``), Dask."""
     from tests.fixtures.flow import start_services
 
-    yield from start_services(tmp_path_factory.mktemp("services"))
+    yield from start_services(tmp_path_factory.mktemp("services"), prefect_server)

@@ -50,9 +50,11 @@ def test_bench_composite_runs_once_and_writes_figures_and_ratios(
 
 @pytest.mark.slow
 def test_bench_scale_runs_every_stage_once_and_writes_figures_and_ratios(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_server: str
 ) -> None:
     monkeypatch.chdir(tmp_path)
+    # the flow stage's CLI run uses the session's Prefect server instead of starting one
+    monkeypatch.setenv("PREFECT_API_URL", prefect_server)
     report = bench_scale.main(["--sizes", str(SIZE), "--home", "var/bench-scale",
                                "--results", "results"])  # fmt: skip
 

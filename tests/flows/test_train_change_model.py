@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from prefect.settings import PREFECT_API_URL
-from prefect.testing.utilities import prefect_test_harness
 from typer.testing import CliRunner
 
 from tests.fixtures.oscd import make_oscd
@@ -34,9 +31,9 @@ TINY = TrainConfig(
 
 
 @pytest.fixture(scope="module")
-def prefect_url() -> Iterator[str]:
-    with prefect_test_harness(server_startup_timeout=60):
-        yield str(PREFECT_API_URL.value())
+def prefect_url(prefect_server: str) -> str:
+    """The session's shared Prefect server (a harness of its own cost a server start)."""
+    return prefect_server
 
 
 def test_flow_trains_saves_and_reevaluates_the_weights(prefect_url: str, tmp_path: Path) -> None:
@@ -61,7 +58,7 @@ def test_flow_trains_saves_and_reevaluates_the_weights(prefect_url: str, tmp_pat
 def test_cli_runs_the_flow(
     prefect_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refit: bool
 ) -> None:
-    monkeypatch.setenv("PREFECT_API_URL", prefect_url)  # use the harness, start no server
+    monkeypatch.setenv("PREFECT_API_URL", prefect_url)  # the session's server, start no other
     monkeypatch.setenv("TIANDI_HOME", str(tmp_path / "home"))
     for key in (*PREFECT_ENV, "PREFECT_HOME"):  # the CLI sets these; restore them after
         monkeypatch.setenv(key, os.environ.get(key, ""))

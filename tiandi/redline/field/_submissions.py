@@ -9,7 +9,7 @@ quarantined ones. The rules are listed in :mod:`tiandi.redline.field.importer`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -31,8 +31,9 @@ from tiandi.redline.field.records import (
     Quarantined,
 )
 from tiandi.redline.field.schema import (
-    BURN_SEVERITY_LABELS,
+    ANSWER_COLUMNS,
     CREW_COLUMNS,
+    GROUND_QUESTIONS,
     OBSERVATION_COLUMNS,
     PHOTO_COLUMNS,
 )
@@ -41,8 +42,9 @@ from tiandi.redline.vocabulary import HJ1156Class
 
 
 def touched(row: Mapping[str, Any]) -> bool:
-    """True when the crew filled in any of the task row's crew fields."""
-    return any(clean_text(row.get(c)) is not None for c in CREW_COLUMNS)
+    """True when the crew filled in any of the task row's crew fields (the disturbance
+    answers included)."""
+    return any(clean_text(row.get(c)) is not None for c in (*CREW_COLUMNS, *ANSWER_COLUMNS))
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class Submission:
     reasons: tuple[str, ...]
     warnings: tuple[str, ...]
     raw: dict[str, Any]
+    answers: dict[str, str] = field(default_factory=dict)  # disturbance question -> value
 
 
 def validate_task(
@@ -75,12 +78,14 @@ def validate_task(
     patch_id, reasons = _check_patch(task_id, str(row.get("patch_id")), target)
     outcome, cls, why = _check_result(row)
     reasons += why
+    answers, why, warnings = check_answers(row, outcome)
+    reasons += why
     crew = clean_text(row.get("crew"))
     if crew is None:
         reasons.append("crew (核查人员) is empty: the crew must sign the result")
     checked, why = _check_time(row.get("checked_at"), pkg.dispatched_at, now, opts)
     reasons += why
-    warnings = _polygon_warnings(row, target)
+    warnings += _polygon_warnings(row, target)
     photos, why, warned = _check_photos(pkg, row, extra_photos, target, opts)
     reasons += why
     warnings += warned
@@ -97,6 +102,7 @@ def validate_task(
         tuple(reasons),
         tuple(warnings),
         raw,
+        answers,
     )
 
 
@@ -121,7 +127,6 @@ def _check_result(row: Mapping[str, Any]) -> tuple[str | None, str | None, list[
         )
     elif outcome not in valid_outcomes:
         reasons.append(f"field_result {outcome!r} is not one of {', '.join(valid_outcomes)}")
-    reasons += _check_severity(row, outcome)
     cls = clean_text(row.get("field_class"))
     if cls is not None and cls not in [c.value for c in HJ1156Class]:
         reasons.append(f"field_class {cls!r} is not an HJ 1156 class")
@@ -130,17 +135,41 @@ def _check_result(row: Mapping[str, Any]) -> tuple[str | None, str | None, list[
     return outcome, cls, reasons
 
 
-def _check_severity(row: Mapping[str, Any], outcome: str | None) -> list[str]:
-    """``field_severity`` of a burned patch: a CBI class, required when it was found."""
-    if "field_severity" not in row:
-        return []  # a package without burned tasks has no such field
-    severity = clean_text(row.get("field_severity"))
-    if severity is not None and severity not in BURN_SEVERITY_LABELS:
-        return [f"field_severity {severity!r} is not one of {', '.join(BURN_SEVERITY_LABELS)}"]
+def check_answers(
+    row: Mapping[str, Any], outcome: str | None
+) -> tuple[dict[str, str], list[str], list[str]]:
+    """The disturbance answers of a task row (``field_severity`` of a burned patch,
+    ``field_bloom_observed`` of a bloom, ``field_dieback_cause`` of dieback): the ones to
+    keep, reasons to reject (a value not in the list; no answer for a patch of that type
+    that was found) and warnings (an answer to another type's question, not kept)."""
+    answers: dict[str, str] = {}
+    reasons: list[str] = []
+    warnings: list[str] = []
+    change_type = clean_text(row.get("change_type"))
     found = outcome is not None and outcome != FieldOutcome.NOT_FOUND.value
-    if row.get("change_type") == "burned" and found and severity is None:
-        return ["field_severity (火烧程度) is required for a burned patch that was found"]
-    return []
+    for q in GROUND_QUESTIONS:
+        if q.column not in row:
+            continue  # a package without tasks of this type has no such field
+        value = clean_text(row.get(q.column))
+        if value is not None and value not in q.labels:
+            reasons.append(
+                f"{q.column} ({q.what}) {value!r} is not one of {q.allowed()}: choose one "
+                "of these values"
+            )
+        elif change_type != q.change_type:
+            if value is not None:
+                warnings.append(
+                    f"{q.column} {value!r} was answered for a {change_type} patch; it is asked "
+                    f"of {q.change_type} patches only and was not kept"
+                )
+        elif value is not None:
+            answers[q.column] = value
+        elif found:
+            reasons.append(
+                f"{q.column} ({q.what}) is required for a {q.change_type} patch that was "
+                f"found: choose one of {q.allowed()}"
+            )
+    return answers, reasons, warnings
 
 
 def _check_time(

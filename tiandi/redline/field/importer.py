@@ -11,6 +11,10 @@ is validated:
 - required fields: ``field_result`` (one of the FieldOutcome values), ``field_class``
   when the result is ``different_class`` (an HJ 1156 class), ``checked_at``, ``crew``,
   and at least one photo (``ImportOptions.require_photo``);
+- the disturbance answer of a task of that type (``field_severity`` of ``burned``,
+  ``field_bloom_observed`` of ``bloom``, ``field_dieback_cause`` of ``dieback``: one of
+  its values, required when the patch was found); kept with the result
+  (``StoredResult.answers``);
 - ``checked_at`` after the dispatch time and not in the future (clock skew allowed);
   times without a zone are read in ``exif_timezone`` (China Standard Time by default);
 - every photo is a file inside the package folder; its location — EXIF GPS when the
@@ -320,7 +324,7 @@ def _batch(
 def _result(s: Submission, import_id: str, package_id: str) -> StoredResult:
     """An accepted submission as a result; its id hashes the crew's values and photos."""
     checked = s.checked_at.astimezone(UTC).isoformat() if s.checked_at else ""
-    content = {
+    content: dict[str, Any] = {
         "task_id": s.task_id,
         "patch_id": s.patch_id,
         "outcome": s.outcome,
@@ -330,6 +334,8 @@ def _result(s: Submission, import_id: str, package_id: str) -> StoredResult:
         "checked_at": checked,
         "photos": sorted(str(p.get("sha256")) for p in s.photos),
     }
+    if s.answers:  # only then: the ids of results without answers stay as they were
+        content["answers"] = dict(sorted(s.answers.items()))
     return StoredResult(
         result_id=short_hash("FR-", content),
         import_id=import_id,
@@ -344,4 +350,5 @@ def _result(s: Submission, import_id: str, package_id: str) -> StoredResult:
         photos=s.photos,
         warnings=s.warnings,
         status="accepted",
+        answers=dict(s.answers),
     )

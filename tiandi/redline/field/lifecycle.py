@@ -12,7 +12,10 @@ this module is the one place where both reach the patch store
 - :func:`record_field_import` — one :class:`~tiandi.redline.field.importer.ImportReport`:
   an audit record ``field_import`` (accepted, conflicts, rejections with reasons), then
   every *accepted* result moves its patch ``dispatched → field_checked`` with the crew's
-  outcome and class (actor = the crew, role ``field_crew``). Rejected (quarantined)
+  outcome and class (actor = the crew, role ``field_crew``); the crew's answers to a
+  disturbance question (burn severity, bloom observed, dieback cause) are in the
+  transition's reason as ``on the ground: field_severity=high``
+  (:func:`ground_answers` reads them back). Rejected (quarantined)
   submissions, conflicts and unchanged results move nothing; a patch no longer
   ``dispatched`` (recalled, already checked) is skipped with the reason.
 - :func:`import_field_results` — import a package and record it, in one call.
@@ -194,8 +197,23 @@ def _import_payload(report: ImportReport) -> dict[str, Any]:
     }
 
 
+_GROUND = re.compile(r"; on the ground: (?P<answers>[a-z_]+=[a-z_]+(?:, [a-z_]+=[a-z_]+)*)\)")
+
+
+def ground_answers(reason: str | None) -> dict[str, str]:
+    """The crew's disturbance answers that a ``field_checked`` transition's ``reason``
+    records (e.g. ``{"field_severity": "high"}``: the burn severity on the ground, to show
+    beside the detected one); empty when it records none."""
+    found = _GROUND.search(reason or "")
+    if found is None:
+        return {}
+    return dict(pair.split("=", 1) for pair in found["answers"].split(", "))
+
+
 def _field_checked(store: PatchStore, r: StoredResult, when: datetime) -> TransitionRecord:
     """Move an accepted result's patch ``dispatched → field_checked`` as its crew."""
+    answers = ", ".join(f"{k}={v}" for k, v in sorted(r.answers.items()))
+    ground = f"; on the ground: {answers}" if answers else ""
     return store.transition(
         r.patch_id,
         PatchState.FIELD_CHECKED,
@@ -203,7 +221,8 @@ def _field_checked(store: PatchStore, r: StoredResult, when: datetime) -> Transi
         role=Role.FIELD_CREW,
         reason=(
             f"field result {r.result_id} (task {r.task_id}, checked {r.checked_at}; "
-            f"import {r.import_id}, package {r.package_id})" + (f": {r.notes}" if r.notes else "")
+            f"import {r.import_id}, package {r.package_id}{ground})"
+            + (f": {r.notes}" if r.notes else "")
         ),
         at=when,
         hj1156_class=r.hj1156_class,

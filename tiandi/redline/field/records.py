@@ -35,6 +35,10 @@ class StoredResult:
     warnings: tuple[str, ...]
     status: str  # accepted | conflict
     conflict_with: str | None = None
+    answers: Mapping[str, str] = field(default_factory=dict)
+    """The crew's answers to the disturbance questions of the task (column -> value, e.g.
+    ``{"field_severity": "high"}`` for a burned patch: the severity on the ground); empty
+    for human-activity patches."""
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,15 @@ content-addressed in ``<file stem>-attachments/`` beside it (a photo is stored o
 SHA-256, whether its submission was accepted or quarantined).
 
 Tables: ``tiandi_field_imports``, ``tiandi_field_results`` (status ``accepted`` or
-``conflict``; a conflict names the result it disagrees with and never replaces it),
+``conflict``; a conflict names the result it disagrees with and never replaces it; one
+column per disturbance question, :data:`~tiandi.redline.field.schema.ANSWER_COLUMNS`,
+e.g. ``field_severity``: the burn severity on the ground),
 ``tiandi_field_quarantine`` (everything rejected, raw as sent, with the reasons),
 ``tiandi_field_points``. The tables commit in one transaction; the audit records are
 appended right after it (one per result, conflict, rejection, point, and the import).
+
+A store written before a question existed opens as it is: the missing answer columns are
+added (empty for the results already kept) on opening, in one transaction.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from typing import Any
 from tiandi._io import atomic_path
 from tiandi.errors import InputError
 from tiandi.redline.field.records import FieldPoint, ImportBatch, Quarantined, StoredResult
+from tiandi.redline.field.schema import ANSWER_COLUMNS
 from tiandi.redline.store.audit import AuditLog
 from tiandi.redline.store.audit_chain import canonical_json
 
@@ -44,7 +50,9 @@ _SCHEMA = (
         task_id TEXT NOT NULL, patch_id TEXT NOT NULL, outcome TEXT NOT NULL,
         hj1156_class TEXT, notes TEXT, crew TEXT NOT NULL, checked_at TEXT NOT NULL,
         photos TEXT NOT NULL, warnings TEXT NOT NULL, status TEXT NOT NULL,
-        conflict_with TEXT)""",
+        conflict_with TEXT"""
+    + "".join(f", {c} TEXT" for c in ANSWER_COLUMNS)
+    + ")",
     "CREATE INDEX IF NOT EXISTS tiandi_field_results_patch ON tiandi_field_results(patch_id)",
     """CREATE TABLE IF NOT EXISTS tiandi_field_quarantine (
         item_id TEXT NOT NULL, import_id TEXT NOT NULL, kind TEXT NOT NULL, task_id TEXT,
@@ -55,6 +63,32 @@ _SCHEMA = (
         note TEXT, crew TEXT, observed_at TEXT, lon REAL NOT NULL, lat REAL NOT NULL,
         photo TEXT)""",
 )
+_RESULT_COLUMNS = (
+    "result_id, import_id, package_id, task_id, patch_id, outcome, hj1156_class, notes, crew, "
+    "checked_at, photos, warnings, status, conflict_with, " + ", ".join(ANSWER_COLUMNS)
+)
+_N_BASE = 14  # result columns before the answers
+
+
+def _missing_answer_columns(con: sqlite3.Connection) -> list[str]:
+    have = {str(r[1]) for r in con.execute("PRAGMA table_info(tiandi_field_results)")}
+    return [c for c in ANSWER_COLUMNS if c not in have]
+
+
+def _add_answer_columns(con: sqlite3.Connection) -> None:
+    """Add the answer columns a store written by an older tiandi lacks (one transaction,
+    checked again under the write lock)."""
+    if not _missing_answer_columns(con):
+        return
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        for column in _missing_answer_columns(con):
+            con.execute(f"ALTER TABLE tiandi_field_results ADD COLUMN {column} TEXT")
+        con.execute("COMMIT")
+    except BaseException:
+        if con.in_transaction:
+            con.execute("ROLLBACK")
+        raise
 
 
 class SqliteFieldStore:
@@ -76,6 +110,7 @@ class SqliteFieldStore:
             try:
                 for statement in _SCHEMA:
                     con.execute(statement)
+                _add_answer_columns(con)
                 yield con
             except sqlite3.DatabaseError as exc:
                 raise InputError(
@@ -107,9 +142,7 @@ class SqliteFieldStore:
         """Every recorded result, oldest first."""
         with self._connect() as con:
             rows = con.execute(
-                "SELECT result_id, import_id, package_id, task_id, patch_id, outcome, "
-                "hj1156_class, notes, crew, checked_at, photos, warnings, status, conflict_with "
-                "FROM tiandi_field_results ORDER BY rowid"
+                f"SELECT {_RESULT_COLUMNS} FROM tiandi_field_results ORDER BY rowid"
             ).fetchall()
         return [
             StoredResult(
@@ -127,6 +160,7 @@ class SqliteFieldStore:
                 warnings=tuple(json.loads(r[11])),
                 status=r[12],
                 conflict_with=r[13],
+                answers={c: str(v) for c, v in zip(ANSWER_COLUMNS, r[_N_BASE:], strict=True) if v},
             )
             for r in rows
         ]
@@ -194,9 +228,11 @@ class SqliteFieldStore:
             "INSERT INTO tiandi_field_imports VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", _import_row(batch)
         )
         for r in batch.results:
+            row = _result_row(r)
             con.execute(
-                "INSERT INTO tiandi_field_results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                _result_row(r),
+                f"INSERT INTO tiandi_field_results ({_RESULT_COLUMNS}) "
+                f"VALUES ({', '.join('?' * len(row))})",
+                row,
             )
         for q in batch.quarantined:
             con.execute(
@@ -270,7 +306,7 @@ class SqliteFieldStore:
 
 
 def _result_payload(r: StoredResult) -> dict[str, Any]:
-    return {
+    payload: dict[str, Any] = {
         "result_id": r.result_id,
         "import_id": r.import_id,
         "package_id": r.package_id,
@@ -284,6 +320,9 @@ def _result_payload(r: StoredResult) -> dict[str, Any]:
         "status": r.status,
         "conflict_with": r.conflict_with,
     }
+    if r.answers:  # only then: the audit records of human-activity results stay as they were
+        payload["answers"] = dict(sorted(r.answers.items()))
+    return payload
 
 
 def _import_row(batch: ImportBatch) -> tuple[Any, ...]:
@@ -322,6 +361,7 @@ def _result_row(r: StoredResult) -> tuple[Any, ...]:
         canonical_json(list(r.warnings)),
         r.status,
         r.conflict_with,
+        *(r.answers.get(c) for c in ANSWER_COLUMNS),
     )
 
 

@@ -25,11 +25,12 @@ is how QField and Mergin Maps store attachments.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from tiandi.redline.field.tasks import FIELD_COLUMNS, TASK_COLUMNS
 from tiandi.redline.store.lifecycle import FieldOutcome
-from tiandi.redline.vocabulary import HJ1156Class
+from tiandi.redline.vocabulary import ChangeType, HJ1156Class
 
 SCHEMA_VERSION = "1"
 TASKS_LAYER = "tasks"
@@ -61,7 +62,54 @@ BURN_SEVERITY_LABELS: dict[str, str] = {
 }
 """Burn severity checked on the ground, in the classes of the Composite Burn Index (Key &
 Benson 2006, FIREMON CBI: unburned, low, moderate, high)."""
-DISTURBANCE_CREW_COLUMNS: dict[str, tuple[str, ...]] = {"burned": ("field_severity",)}
+BLOOM_OBSERVED_LABELS: dict[str, str] = {
+    "yes": "有水华 yes",
+    "no": "无水华 no",
+    "unsure": "不确定 unsure",
+}
+"""Whether the crew saw the algal bloom (水华) on the water."""
+DIEBACK_CAUSE_LABELS: dict[str, str] = {
+    "pests": "虫害 pests",
+    "disease": "病害 disease",
+    "drought": "干旱 drought",
+    "fire": "火灾 fire",
+    "harvest": "采伐 harvest",
+    "unknown": "不明 unknown",
+}
+"""The cause of forest dieback the crew saw on the ground (病虫害, drought, fire, harvest)."""
+
+
+@dataclass(frozen=True)
+class GroundQuestion:
+    """A question the crew answers on tasks of one disturbance change type: a value list,
+    required when the patch was found (result not ``not_found``)."""
+
+    column: str
+    change_type: str
+    labels: dict[str, str]
+    what: str  # e.g. "火烧程度 burn severity", for messages
+
+    def allowed(self) -> str:
+        """The allowed values, for messages."""
+        return ", ".join(self.labels)
+
+
+GROUND_QUESTIONS: tuple[GroundQuestion, ...] = (
+    GroundQuestion("field_severity", "burned", BURN_SEVERITY_LABELS, "火烧程度 burn severity"),
+    GroundQuestion(
+        "field_bloom_observed", "bloom", BLOOM_OBSERVED_LABELS, "水华可见 bloom observed"
+    ),
+    GroundQuestion(
+        "field_dieback_cause", "dieback", DIEBACK_CAUSE_LABELS, "枯死原因 dieback cause"
+    ),
+)
+"""The disturbance questions, one per change type that has one (water gain/loss and
+reclamation have none: the result and class say what the crew needs to)."""
+ANSWER_COLUMNS: tuple[str, ...] = tuple(q.column for q in GROUND_QUESTIONS)
+"""Every disturbance answer column (the field-result store keeps one column each)."""
+DISTURBANCE_CREW_COLUMNS: dict[str, tuple[str, ...]] = {
+    q.change_type: (q.column,) for q in GROUND_QUESTIONS
+}
 """Crew fields a package gains when it holds tasks of these change types (only then, so
 the packages and forms of human-activity patches stay as they were)."""
 
@@ -137,6 +185,8 @@ ALIASES: dict[str, str] = {
     "field_class": "实地类型 class found",
     "field_notes": "核查说明 notes",
     "field_severity": "火烧程度 burn severity (CBI)",
+    "field_bloom_observed": "水华可见 bloom observed",
+    "field_dieback_cause": "枯死原因 dieback cause",
     "photo": "现场照片1 photo 1",
     "photo_2": "现场照片2 photo 2",
     "photo_3": "现场照片3 photo 3",
@@ -187,15 +237,17 @@ def _field(widget: str, config: dict[str, Any] | None = None, **extra: Any) -> d
     return {"widget": widget, "config": config or {}, **extra}
 
 
-def _severity_field() -> dict[str, Any]:
-    """The burn severity a crew checks on a burned patch (required when it is found)."""
+def _question_field(q: GroundQuestion) -> dict[str, Any]:
+    """A disturbance question's value list, required when a patch of its type was found."""
+    what_zh, _, what_en = q.what.partition(" ")
     return _field(
         "ValueMap",
-        _value_map(BURN_SEVERITY_LABELS),
-        constraint='"change_type" IS NULL OR "change_type" <> \'burned\' '
+        _value_map(q.labels),
+        constraint=f'"change_type" IS NULL OR "change_type" <> \'{q.change_type}\' '
         'OR "field_result" IS NULL OR "field_result" = \'not_found\' '
-        'OR "field_severity" IS NOT NULL',
-        constraint_msg="火烧迹地须填写火烧程度 / burn severity is required for a burned patch",
+        f'OR "{q.column}" IS NOT NULL',
+        constraint_msg=f"{ChangeType(q.change_type).zh}须填写{what_zh} / {what_en} is required "
+        f"for a {q.change_type} patch",
     )
 
 
@@ -221,8 +273,9 @@ def tasks_form(extra: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
         constraint_msg="类型不符时必须填写实地类型 / class found is required for a different class",
     )
     fields["field_notes"] = _field("TextEdit", {"IsMultiline": True, "UseHtml": False})
-    if "field_severity" in extra:
-        fields["field_severity"] = _severity_field()
+    for q in GROUND_QUESTIONS:
+        if q.column in extra:
+            fields[q.column] = _question_field(q)
     for name in PHOTO_COLUMNS:
         fields[name] = _photo_widget(editable=True, name_expression=_PHOTO_NAME)
     fields["checked_at"] = _field(

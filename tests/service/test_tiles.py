@@ -152,6 +152,20 @@ def test_every_tile_route_needs_a_read_role(
         assert huge.status_code == 422 and "is larger than" in huge.json()["message"], url
 
 
+def test_an_unparsable_tile_parameter_is_a_documented_400_naming_the_parameters(
+    client: TestClient, run_home: tuple[ServiceHome, str]
+) -> None:
+    home, run_id = run_home
+    url = f"/api/v1/runs/{run_id}/layers/after/preview.png?colormap=%F2%A5%85%83"
+    got = client.get(url, headers=bearer(home.tokens["ecologist"]))
+    assert got.status_code == 400 and got.json()["error"] == "invalid_parameter"
+    assert "colormap" in got.json()["message"] and "query parameters" in got.json()["message"]
+    assert "request body" not in got.json()["message"]
+    spec = client.get("/openapi.json").json()["paths"]
+    preview = spec["/api/v1/runs/{run_id}/layers/{layer}/preview.{format}"]["get"]
+    assert "400" in preview["responses"]
+
+
 def test_unknown_runs_layers_and_gone_files_are_json_404s_naming_the_run(
     tmp_path: Path,
 ) -> None:

@@ -57,7 +57,8 @@ class ErrorBody(BaseModel):
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` declaring ``codes`` with the JSON error body."""
     described = {
-        400: "The request body cannot be read (not UTF-8 JSON)",
+        400: "The request body cannot be read (not UTF-8 JSON), or a query parameter "
+        "cannot be parsed (a tile colormap or rescale)",
         401: "No token, or an unknown, expired or revoked one",
         403: "The token's role (or station) may not do this",
         404: "Unknown patch, zone or path",
@@ -195,8 +196,11 @@ def install_error_handlers(app: FastAPI) -> None:
         code = {400: "invalid_body", 404: "not_found", 405: "method_not_allowed"}.get(
             status, "http_error"
         )
-        if status == 400:
+        if status == 400 and "body" in str(detail).lower():
             detail = f"{detail}: send a JSON object (UTF-8) as the request body"
+        elif status == 400:  # a query parameter a dependency (titiler's) could not parse
+            code = "invalid_parameter"
+            detail = f"{detail}: check the query parameters against /openapi.json"
         return error_response(status, code, str(detail))
 
     app.add_exception_handler(AuthError, on_auth)

@@ -39,13 +39,23 @@ from tiandi.redline.field.chips import band_indexes, to_rgb8
 from tiandi.redline.run_layout import RunLayout
 from tiandi.redline.store.run_folder import run_folder
 from tiandi.service.auth import TokenInfo
-from tiandi.service.deps import API_PREFIX, ERROR_RESPONSES, READERS, error_response, require, store
+from tiandi.service.deps import (
+    API_PREFIX,
+    ERROR_RESPONSES,
+    READERS,
+    error_response,
+    error_responses,
+    require,
+    store,
+)
 
 LayerName = Literal["before", "after", "probability", "mask"]
 TILES_PREFIX = "/runs/{run_id}/layers/{layer}"
 TMS = "WebMercatorQuad"
 Reader = Annotated[TokenInfo, Depends(require(*READERS))]
 router = APIRouter(tags=["tiles"], responses=ERROR_RESPONSES)
+#: titiler answers 400 for a query parameter it cannot parse (a colormap, a rescale).
+TILER_ERROR_RESPONSES = error_responses(400, 401, 403, 404, 422)
 
 
 class TrueColour(BaseAlgorithm):
@@ -222,7 +232,7 @@ def install_tiles(app: FastAPI) -> None:
         prefix=API_PREFIX + TILES_PREFIX,
         dependencies=[Depends(require(*READERS)), Depends(bounded_sizes)],
         tags=["tiles"],
-        responses=ERROR_RESPONSES,
+        responses=TILER_ERROR_RESPONSES,
     )
 
     async def on_outside(_: Request, exc: Exception) -> JSONResponse:

@@ -161,6 +161,11 @@ def test_an_unparsable_tile_parameter_is_a_documented_400_naming_the_parameters(
     assert got.status_code == 400 and got.json()["error"] == "invalid_parameter"
     assert "colormap" in got.json()["message"] and "query parameters" in got.json()["message"]
     assert "request body" not in got.json()["message"]
+    for params in ("null", "[1]"):
+        query = f"algorithm=max&algorithm_params={params}"
+        url = f"/api/v1/runs/{run_id}/layers/after/preview.png?{query}"
+        got = client.get(url, headers=bearer(home.tokens["ecologist"]))
+        assert got.status_code == 400 and "algorithm_params" in got.json()["message"], params
     spec = client.get("/openapi.json").json()["paths"]
     preview = spec["/api/v1/runs/{run_id}/layers/{layer}/preview.{format}"]["get"]
     assert "400" in preview["responses"]

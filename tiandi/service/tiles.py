@@ -15,6 +15,7 @@ stretch, reflectance 0–0.3 and gamma 1.5, by the ``truecolour`` algorithm), ``
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 import numpy as np
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 from rio_tiler.colormap import cmap as default_cmaps
@@ -171,13 +172,31 @@ def bounded_sizes(request: Request) -> None:
             raise InputError(f"{name}={value} is larger than {limit}; ask for a smaller image")
 
 
+def _checked_algorithm(dependency: Callable[..., Any]) -> Callable[..., Any]:
+    """titiler's algorithm dependency, answering 400 (not 500) for ``algorithm_params``
+    that are JSON but not an object of the algorithm's parameters (``null``, a list)."""
+
+    @functools.wraps(dependency)  # FastAPI reads the wrapped function's query parameters
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return dependency(*args, **kwargs)
+        except TypeError as exc:
+            raise HTTPException(
+                status_code=400,
+                detail="algorithm_params must be a JSON object of the algorithm's "
+                f"parameters ({exc})",
+            ) from exc
+
+    return checked
+
+
 def tiler() -> TilerFactory:
     """The titiler factory of the run layers (no viewer: it loads scripts from a CDN)."""
     return TilerFactory(
         path_dependency=layer_path,
         router_prefix=API_PREFIX + TILES_PREFIX,
         colormap_dependency=create_colormap_dependency(COLORMAPS),
-        process_dependency=ALGORITHMS.dependency,
+        process_dependency=_checked_algorithm(ALGORITHMS.dependency),
         add_viewer=False,
         add_part=False,
         add_ogc_maps=False,

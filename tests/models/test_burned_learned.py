@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import dask.array as da
 import numpy as np
 import pytest
@@ -9,7 +11,14 @@ import xarray as xr
 
 from tiandi.errors import InputError, ModelError
 from tiandi.models.base import ChangeDetector
-from tiandi.models.burned.learned import LEARNED_WEIGHTS, BurnedLearnedDetector, nan_mean
+from tiandi.models.burned.learned import (
+    LEARNED_WEIGHTS,
+    PAIR_FEATURES_V1,
+    BurnedLearnedDetector,
+    burned_mask,
+    nan_mean,
+    pair_features,
+)
 from tiandi.models.registry import load_detector
 
 
@@ -74,3 +83,39 @@ def test_registered_small_and_nan_mean_ignores_nan() -> None:
     x = np.array([[1.0, np.nan, 3.0]])
     mean = nan_mean(x, 3)[0]
     assert mean[0] == 1.0 and mean[2] == 3.0 and np.isnan(mean[1])
+
+
+def test_burned_mask_grows_from_seeds_fills_holes_and_keeps_the_dnbr_gate() -> None:
+    prob = np.zeros((12, 12))
+    prob[2:10, 2:10] = 0.4  # a weak patch ...
+    prob[5, 5] = 0.9  # ... with one confident seed
+    prob[6, 7] = 0.0  # a one-pixel hole
+    prob[0, 11] = 0.4  # weak and unconnected to a seed
+    dropped = np.ones(prob.shape, dtype=bool)
+    dropped[3, 3] = False  # NBR did not drop here
+    assert burned_mask(prob, dropped, 0.5).sum() == 1
+    grown = burned_mask(prob, dropped, 0.5, grow_low=0.3)
+    assert grown[2:10, 2:10].sum() == 64 - 2 and not grown[0, 11] and not grown[3, 3]
+    filled = burned_mask(prob, dropped, 0.5, grow_low=0.3, fill_holes=4)
+    assert filled[6, 7] and not filled[3, 3]  # the gate holds after filling
+    assert not burned_mask(prob, dropped, 0.5, grow_low=0.3, min_pixels=100).any()
+
+
+def test_weights_name_their_features_and_unknown_ones_are_errors() -> None:
+    doc = json.loads(LEARNED_WEIGHTS.read_text(encoding="utf-8"))
+    detector = BurnedLearnedDetector(doc)
+    assert detector.features == tuple(doc["features"])
+    legacy = {k: v for k, v in doc.items() if k not in ("features", "grow_low", "fill_holes")}
+    legacy["combiner"] = {"mean": [0.0] * 3, "sd": [1.0] * 3, "weights": [0.0, 1.0, 1.0, 0.0]}
+    assert BurnedLearnedDetector(legacy).features == PAIR_FEATURES_V1  # format 1 weights
+    with pytest.raises(ModelError, match="combiner feature 'z5x' is unknown"):
+        BurnedLearnedDetector({**legacy, "features": ["z5x", "L5", "veg"]})
+    with pytest.raises(ModelError, match="2 combiner features named, 3 weighted"):
+        BurnedLearnedDetector({**legacy, "features": ["z5", "L5"]})
+    values = {"pre_B04": 0.05, "pre_B08": 0.3, "pre_B12": 0.1, "post_B08": 0.2, "post_B12": 0.2}
+    feats = pair_features(
+        {k: np.full((4, 4), v) for k, v in values.items()},
+        np.zeros((4, 4)),
+        ("z5", "L15", "sd5_dnbr", "veg"),
+    )
+    assert feats.shape == (4, 4, 4) and (feats[..., 2] < 1e-6).all() and (feats[..., 3] == 1).all()

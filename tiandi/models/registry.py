@@ -5,7 +5,7 @@
 - ``"baseline"`` (or ``"baseline-cva"``): the change-vector-analysis baseline, no weights;
 - ``"burned-area"`` (alias ``"burned-learned"``): post-fire trees plus a burn-index
   combiner trained on the real California fires (:mod:`tiandi.models.burned.learned`,
-  weights ``burned-learned-v0.1.json``; leave-one-fire-out F1 0.740);
+  weights ``burned-learned-v0.2.json``; nested leave-one-fire-out F1 0.766);
 - ``"burned-rbr"`` / ``"burned-dnbr"``: the training-free burned-area detector with its
   chosen RBR parameters (LOFO F1 0.680) / the plain dNBR > 0.1 reference (0.662)
   (:mod:`tiandi.models.burned`);

@@ -10,7 +10,7 @@
 
     PYTHONPATH=. python scripts/experiments/burned/learned.py \
         --data ../shared/data/s2-burned-areas-california \
-        --weights tiandi/models/weights/burned-learned-v0.1.json \
+        --weights var/burned-learned-v0.1.json \
         --json scripts/experiments/burned/learned-results.json
 """
 

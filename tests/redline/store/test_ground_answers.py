@@ -92,7 +92,9 @@ def test_answers_follow_the_field_outcome(store: PatchStore) -> None:
         uid, "dispatched", actor="调度", role="dispatcher", at=at, reason="check the edge again"
     )
     assert _answers(store, uid) == dict.fromkeys(GROUND_ANSWER_NAMES)
-    store.transition(uid, "field_checked", actor="王五", role="field_crew", at=at, outcome="not_found")
+    store.transition(
+        uid, "field_checked", actor="王五", role="field_crew", at=at, outcome="not_found"
+    )
     assert _answers(store, uid) == dict.fromkeys(GROUND_ANSWER_NAMES)
     assert store.get(uid).attributes["field_outcome"] == "not_found"
 
@@ -163,7 +165,12 @@ def test_a_version_2_store_gains_the_columns_and_keeps_its_rows(store: PatchStor
     assert kept.sort_index(axis=1).equals(rows.sort_index(axis=1))
     assert old.verify_audit(expected_head=head).ok
     old.transition(
-        uid, "dispatched", actor="调度", role="dispatcher", at=T0 + timedelta(hours=2), reason="again"
+        uid,
+        "dispatched",
+        actor="调度",
+        role="dispatcher",
+        at=T0 + timedelta(hours=2),
+        reason="again",
     )
     old.transition(
         uid,

@@ -13,9 +13,9 @@ import pytest
 from openpyxl import load_workbook
 from shapely.geometry import box
 
+from tests.fixtures.service import BURNED, fill_with_answers
 from tiandi.errors import InputError
 from tiandi.redline.patches.extract import write_patches
-from tests.fixtures.service import BURNED, fill_with_answers
 from tiandi.redline.reports.ledger import (
     ANSWERS,
     BY_ZONE,

@@ -131,11 +131,9 @@ class SqlBackend(ABC):
             self._time_out(at),
         )
 
-    def _apply(
-        self, tx: Tx, record: TransitionRecord, ground_answers: Mapping[str, str] | None = None
-    ) -> None:
-        """Persist a checked transition: state (with the crew's answers on the ground of a
-        field check, :mod:`.ground`), history row, audit record."""
+    def _apply(self, tx: Tx, record: TransitionRecord) -> None:
+        """Persist a checked transition: state (the crew's answers on the ground cleared
+        with the field outcome, :mod:`.ground`), history row, audit record."""
         audit = tx.audit(
             AuditEntry(
                 record.actor,
@@ -147,7 +145,7 @@ class SqlBackend(ABC):
             )
         )
         outcome = None if record.outcome is None else record.outcome.value
-        ground_sql, ground_values = ground_answer_set(record, ground_answers or {})
+        ground_sql, ground_values = ground_answer_set(record)
         tx.rows(
             "UPDATE patches SET state = ?, state_zh = ?, reviewed_class = ?, field_outcome = ?, "
             f"state_at = ?{ground_sql} WHERE patch_uid = ?",

@@ -14,11 +14,14 @@ transition's reason, :func:`tiandi.redline.field.lifecycle.ground_answers`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tiandi.errors import InputError
 from tiandi.redline.store.lifecycle import PatchState, TransitionRecord
 from tiandi.redline.store.records import GROUND_ANSWER_NAMES
+
+if TYPE_CHECKING:
+    from tiandi.redline.store._backend import Tx
 
 
 def check_ground_answers(
@@ -51,16 +54,21 @@ def check_ground_answers(
     return kept
 
 
-def ground_answer_set(
-    record: TransitionRecord, answers: Mapping[str, str]
-) -> tuple[str, tuple[str | None, ...]]:
+def ground_answer_set(record: TransitionRecord) -> tuple[str, tuple[None, ...]]:
     """The SQL ``SET`` fragment (``, col = ?`` for each answer column, or empty) and its
-    values for the ``patches`` row after ``record``: the answers of a field check, none
-    when the field outcome is cleared, unchanged otherwise."""
-    if record.target is PatchState.FIELD_CHECKED:
-        values = tuple(answers.get(c) for c in GROUND_ANSWER_NAMES)
-    elif record.outcome is None:
-        values = (None,) * len(GROUND_ANSWER_NAMES)
-    else:
+    values for the ``patches`` row after ``record``: emptied by a field check (its own
+    answers follow, :func:`write_ground_answers`) and when the field outcome is cleared,
+    unchanged otherwise."""
+    if record.target is not PatchState.FIELD_CHECKED and record.outcome is not None:
         return "", ()
+    values = (None,) * len(GROUND_ANSWER_NAMES)
     return "".join(f", {c} = ?" for c in GROUND_ANSWER_NAMES), values
+
+
+def write_ground_answers(tx: Tx, patch_uid: str, answers: Mapping[str, str]) -> None:
+    """Write a field check's checked ``answers`` into the patch's columns (in the
+    transaction of its transition; nothing when there are none)."""
+    if not answers:
+        return
+    sets = ", ".join(f"{c} = ?" for c in answers)
+    tx.rows(f"UPDATE patches SET {sets} WHERE patch_uid = ?", (*answers.values(), patch_uid))

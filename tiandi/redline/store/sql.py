@@ -14,7 +14,8 @@ Tables (same names and columns in both backends):
 
 - ``patches`` — one row per patch identity (``patch_uid``): the latest detection's
   attributes and geometry (MultiPolygon, EPSG:4490) and the lifecycle state
-  (``state``, ``reviewed_class``, ``field_outcome``, ``state_at``).
+  (``state``, ``reviewed_class``, ``field_outcome``, ``state_at``, and the crew's answers
+  on the ground of that field check, :mod:`.ground`).
 - ``patch_detections`` — every detection of a patch: run, detection ``patch_id``, area,
   change type, screening reason, how it was matched, all attributes (JSON), geometry.
 - ``patch_transitions`` — every lifecycle transition with actor, role, time, reason and

@@ -14,14 +14,11 @@ transition's reason, :func:`tiandi.redline.field.lifecycle.ground_answers`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tiandi.errors import InputError
 from tiandi.redline.store.lifecycle import PatchState, TransitionRecord
 from tiandi.redline.store.records import GROUND_ANSWER_NAMES
-
-if TYPE_CHECKING:
-    from tiandi.redline.store._backend import Tx
 
 
 def check_ground_answers(
@@ -57,7 +54,7 @@ def check_ground_answers(
 def ground_answer_set(record: TransitionRecord) -> tuple[str, tuple[None, ...]]:
     """The SQL ``SET`` fragment (``, col = ?`` for each answer column, or empty) and its
     values for the ``patches`` row after ``record``: emptied by a field check (its own
-    answers follow, :func:`write_ground_answers`) and when the field outcome is cleared,
+    answers follow, :func:`ground_answers_update`) and when the field outcome is cleared,
     unchanged otherwise."""
     if record.target is not PatchState.FIELD_CHECKED and record.outcome is not None:
         return "", ()
@@ -65,10 +62,11 @@ def ground_answer_set(record: TransitionRecord) -> tuple[str, tuple[None, ...]]:
     return "".join(f", {c} = ?" for c in GROUND_ANSWER_NAMES), values
 
 
-def write_ground_answers(tx: Tx, patch_uid: str, answers: Mapping[str, str]) -> None:
-    """Write a field check's checked ``answers`` into the patch's columns (in the
-    transaction of its transition; nothing when there are none)."""
-    if not answers:
-        return
+def ground_answers_update(
+    patch_uid: str, answers: Mapping[str, str]
+) -> tuple[str, tuple[str, ...]]:
+    """The SQL (``?`` placeholders) and parameters that write a field check's checked
+    ``answers`` (columns of :data:`GROUND_ANSWER_NAMES` only) into the patch's row, run in
+    the transaction of its transition."""
     sets = ", ".join(f"{c} = ?" for c in answers)
-    tx.rows(f"UPDATE patches SET {sets} WHERE patch_uid = ?", (*answers.values(), patch_uid))
+    return f"UPDATE patches SET {sets} WHERE patch_uid = ?", (*answers.values(), patch_uid)

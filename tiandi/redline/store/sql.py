@@ -44,7 +44,7 @@ from tiandi.errors import ConflictError, InputError
 from tiandi.redline.store._backend import TRANSITION_COLS, Tx
 from tiandi.redline.store.audit_chain import AuditEntry, AuditRecord
 from tiandi.redline.store.audit_verify import VerifyReport
-from tiandi.redline.store.ground import check_ground_answers, write_ground_answers
+from tiandi.redline.store.ground import check_ground_answers, ground_answers_update
 from tiandi.redline.store.lifecycle import FieldOutcome, PatchState, Role, TransitionRecord
 from tiandi.redline.store.records import PATCH_NAMES, RunInfo, StoredPatch, plain
 from tiandi.redline.store.reshape import SqlPatchReshape
@@ -259,7 +259,8 @@ class SqlPatchStore(SqlPatchReshape):
             )
             answers = check_ground_answers(uid, record.target, ground_answers)
             self._apply(tx, record)
-            write_ground_answers(tx, uid, answers)
+            if answers:
+                tx.rows(*ground_answers_update(uid, answers))
         return record
 
 

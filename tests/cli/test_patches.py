@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.fixtures.service import BURNED, fill_with_answers
 from tests.fixtures.store import detections, run_info, square
 from tiandi.cli.app import app
 from tiandi.redline.store.gpkg import GpkgPatchStore
@@ -108,3 +109,17 @@ def test_patches_and_audit_commands_work_on_postgis(postgres_dsn: str) -> None:
     assert store.get("TB-a").status.state.value == "rejected"
     verified = runner.invoke(app, ["audit", "verify", *pg])
     assert verified.exit_code == 0 and verified.output.startswith("OK"), verified.output
+
+
+def test_patches_show_prints_the_answers_on_the_ground_labelled(tmp_path: Path) -> None:
+    store = GpkgPatchStore(tmp_path / "patches.gpkg")
+    fill_with_answers(store)
+    env = {"TIANDI_HOME": str(tmp_path), "TIANDI_PATCH_DSN": ""}
+    shown = CliRunner().invoke(app, ["patches", "show", BURNED], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert "  field_severity: high" in shown.output
+    assert "实地核查答复 answers on the ground:\n  火烧程度 burn severity (CBI): 重度 high\n" in (
+        shown.output
+    )
+    other = CliRunner().invoke(app, ["patches", "show", "TB-01"], env=env)
+    assert other.exit_code == 0 and "answers on the ground" not in other.output

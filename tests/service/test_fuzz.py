@@ -1,6 +1,7 @@
 """A property-based fuzzer over the service's published OpenAPI description (schemathesis).
 
-The real app (ASGI, no server) over a filled GeoPackage store, called with an
+The real app (ASGI, no server) over a filled GeoPackage store (a field-checked burned
+patch with the crew's answer among them), called with an
 ecologist's token (the role that reaches the most endpoints): for every operation,
 generated requests (valid and invalid) must never get a 5xx, and every answer must have
 a status code the spec declares, a declared content type and a body that conforms to
@@ -23,7 +24,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.fixtures.service import ServiceHome, bearer, make_home
+from tests.fixtures.service import ServiceHome, bearer, fill_with_answers, make_home
 from tiandi.service.app import create_app
 
 #: Generated requests per generation mode, spread over every operation.
@@ -38,7 +39,8 @@ CHECKS = [
 
 @pytest.fixture(scope="module")
 def fuzz_home(tmp_path_factory: pytest.TempPathFactory) -> ServiceHome:
-    return make_home(Path(tmp_path_factory.mktemp("fuzz")))
+    # a burned patch with the crew's burn severity: answers are checked against the spec too
+    return make_home(Path(tmp_path_factory.mktemp("fuzz")), fill_with_answers)
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """The review page end to end in headless Chromium (Playwright driving Debian's chromium):
 sign in, review with the keyboard, reload, reject with a hostile reason, switch language,
-undo; a platform token sees no review controls; on a home with a real run folder the
+undo; a platform token sees no review controls; a field-checked burned patch shows the
+crew's burn severity in both languages; on a home with a real run folder the
 raster and zone layer toggles and the before/after chips appear. The screenshot is kept at
 ``var/test-artifacts/review-page.png`` (git-ignored)."""
 
@@ -20,7 +21,7 @@ import uvicorn
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.fixtures.run_folder import CRS, HEIGHT, LEFT, RES, TOP, WIDTH, make_run_home
-from tests.fixtures.service import ServiceHome, make_home
+from tests.fixtures.service import BURNED, ServiceHome, fill_with_answers, make_home
 from tests.fixtures.uav import write_orthophoto, write_uav_chips
 from tiandi._children import free_port
 from tiandi.redline.run_layout import RunLayout
@@ -291,3 +292,32 @@ def test_a_run_folder_gives_raster_and_zone_layers_and_chips(
         )
         assert not errors, errors
         context.close()
+
+
+def test_the_detail_shows_the_answers_on_the_ground_in_both_languages(
+    browser: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    home = make_home(tmp_path_factory.mktemp("page-answers"), fill_with_answers)
+    burned = home.store.get(BURNED).patch_uid
+    with _serving(home.settings) as url:
+        page, errors = _sign_in(browser, url, home.tokens["platform"])
+        page.click(f'#list li[data-uid="{burned}"]')
+        page.wait_for_selector("#ground-answers:not([hidden]) dd")
+        assert page.locator("#ground-answers dt").inner_text() == "火烧程度"
+        assert page.locator("#ground-answers dd").inner_text() == "重度（high）"
+        assert page.locator("#ground-answers dd").get_attribute("data-value") == "high"
+        page.click("#lang")
+        page.wait_for_function(
+            "document.querySelector('#ground-answers dt')?.textContent === 'burn severity (CBI)'"
+        )
+        assert page.locator("#ground-answers dd").inner_text() == "high"
+        page.keyboard.press("j")  # the next patch was not checked in the field
+        page.wait_for_selector("#history li")  # its patch is loaded (answers rendered then)
+        assert page.locator("#ground-answers").get_attribute("hidden") is not None
+        assert page.locator("#ground-answers dd").count() == 0
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.keyboard.press("k")
+        page.wait_for_selector("#ground-answers:not([hidden]) dd")
+        page.screenshot(path=str(ARTIFACTS / "review-page-answers.png"))
+        assert not errors, errors
+        page.context.close()

@@ -7,8 +7,9 @@ GeoPackage), ``--dsn DSN`` (PostGIS), else ``TIANDI_PATCH_DSN`` when set, else
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -122,6 +123,7 @@ def patches_show(
     console.print(f"{stored.patch_uid}  state {stored.status.state} ({stored.status.state.zh})")
     for key, value in stored.attributes.items():
         console.print(f"  {key}: {value}")
+    _print_ground_answers(console, stored.attributes)
     console.print("detections:")
     for det in opened.detections(stored.patch_uid):
         console.print(
@@ -134,6 +136,17 @@ def patches_show(
         console.print(
             f"  {rec.at.isoformat()}  {rec.source} -> {rec.target}  {rec.actor} [{rec.role}]{why}"
         )
+
+
+def _print_ground_answers(console: Console, attributes: Mapping[str, Any]) -> None:
+    """The crew's answers on the ground, labelled in Chinese and English (when any)."""
+    from tiandi.redline.field.answers import labelled_answers
+
+    answers = labelled_answers(attributes)
+    if answers:
+        console.print("实地核查答复 answers on the ground:")
+        for answer in answers:
+            console.print(f"  {answer.text}")
 
 
 @patches_app.command("transition")

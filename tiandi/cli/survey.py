@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -150,24 +150,54 @@ def accuracy_report_command(
 @ledger_app.callback(invoke_without_command=True)
 @friendly_errors
 def ledger(
-    run: Annotated[list[Path], typer.Option(help="Run folder (repeat for several periods).")],
     out: Annotated[Path, typer.Option(help="Output folder for the CSV and XLSX files.")],
+    run: Annotated[
+        list[Path] | None, typer.Option(help="Run folder (repeat for several periods).")
+    ] = None,
+    store: Annotated[
+        Path | None,
+        typer.Option(
+            "--store",
+            help="Instead of runs: the patch store GeoPackage (lifecycle states and the "
+            "crew's answers on the ground included).",
+        ),
+    ] = None,
+    dsn: Annotated[
+        str | None, typer.Option("--dsn", help="Instead of runs: a PostGIS patch store.")
+    ] = None,
+    schema: Annotated[str, typer.Option(help="PostgreSQL schema of the patch store.")] = "tiandi",
 ) -> None:
-    """Write ledgers (台账) of the patches of one or more runs."""
-    from tiandi.redline.reports.ledger import (
-        build_ledger,
-        read_run_patches,
-        run_period,
-        write_ledgers,
-    )
+    """Write ledgers (台账) of the patches of one or more runs, or of the patch store."""
+    from tiandi.redline.reports.ledger import build_ledger, write_ledgers
 
-    periods = {}
-    for folder in run:
-        period = run_period(folder)
-        if period in periods:
-            raise InputError(f"two runs cover the period {period!r}; pass one run per period")
-        periods[period] = read_run_patches(folder)
+    if bool(run) == (store is not None or bool(dsn)):
+        raise InputError(
+            "give the patches of the ledger: one or more --run folders, or the patch store "
+            "(--store FILE or --dsn DSN), not both"
+        )
+    periods = _run_periods(run) if run else _store_periods(store, dsn, schema)
     paths = write_ledgers(build_ledger(periods), out)
     Console(soft_wrap=True).print(
         f"ledgers of {len(periods)} period(s): {', '.join(p.name for p in paths)}"
     )
+
+
+def _run_periods(runs: list[Path]) -> dict[str, Any]:
+    """The patches of each run folder, by its period."""
+    from tiandi.redline.reports.ledger import read_run_patches, run_period
+
+    periods: dict[str, Any] = {}
+    for folder in runs:
+        period = run_period(folder)
+        if period in periods:
+            raise InputError(f"two runs cover the period {period!r}; pass one run per period")
+        periods[period] = read_run_patches(folder)
+    return periods
+
+
+def _store_periods(store: Path | None, dsn: str | None, schema: str) -> dict[str, Any]:
+    """The patch store's patches, by the period of their latest detection."""
+    from tiandi.cli.patches import _open
+    from tiandi.redline.reports.ledger import store_periods
+
+    return dict(store_periods(_open(store, dsn, schema)))

@@ -21,6 +21,11 @@ from tiandi.redline.store.queries import (
 from tiandi.service.auth import TokenInfo
 from tiandi.service.deps import ERROR_RESPONSES, READERS, require, store
 from tiandi.service.geojson import clean, clean_dict, feature, features_of
+from tiandi.service.patch_schema import (
+    ground_answers_json,
+    patch_page_responses,
+    patch_responses,
+)
 
 Reader = Annotated[TokenInfo, Depends(require(*READERS))]
 router = APIRouter(tags=["platform"], responses=ERROR_RESPONSES)
@@ -96,7 +101,11 @@ def list_runs(_: Reader, request: Request) -> dict[str, Any]:
     return clean_dict({"runs": out})
 
 
-@router.get("/patches", summary="Patches as a GeoJSON FeatureCollection, filtered and paged")
+@router.get(
+    "/patches",
+    summary="Patches as a GeoJSON FeatureCollection, filtered and paged",
+    responses=patch_page_responses(),
+)
 def list_patches(
     _: Reader,
     request: Request,
@@ -172,9 +181,16 @@ def changes_since(
     return {"since_run": since_run, **out}
 
 
-@router.get("/patches/{key}", summary="One patch with its version and history")
+@router.get(
+    "/patches/{key}",
+    summary="One patch with its version, history and answers on the ground",
+    responses=patch_responses(),
+)
 def get_patch(key: str, _: Reader, request: Request) -> dict[str, Any]:
-    """The patch ``key`` (PU-… or a detection TB-…) as a Feature, with its transitions."""
+    """The patch ``key`` (PU-… or a detection TB-…) as a Feature, with its transitions
+    and the crew's answers on the ground, labelled (``ground_answers``; the raw values
+    are the properties ``field_severity``, ``field_bloom_observed``,
+    ``field_dieback_cause``)."""
     found = store(request)
     try:
         patch = found.get(key)
@@ -185,6 +201,7 @@ def get_patch(key: str, _: Reader, request: Request) -> dict[str, Any]:
         {**r.payload(), "actor": r.actor, "role": r.role.value, "at": iso_utc(r.at)}
         for r in found.history(patch.patch_uid)
     ]
+    out["ground_answers"] = ground_answers_json(patch.attributes)
     return out
 
 

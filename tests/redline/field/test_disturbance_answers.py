@@ -24,6 +24,7 @@ from tiandi.redline.field.tasks import assign_tasks
 from tiandi.redline.store.gpkg import GpkgPatchStore, RunInfo
 from tiandi.redline.store.lifecycle import PatchState
 from tiandi.redline.store.recording import record_detections
+from tiandi.redline.store.records import GROUND_ANSWER_NAMES
 
 TYPES = {"TB-000000000001": "burned", "TB-000000000002": "bloom", "TB-000000000003": "dieback"}
 ANSWERS = {
@@ -93,9 +94,8 @@ def test_each_disturbance_type_gets_its_question(package: StationPackage) -> Non
     assert "'dieback'" in form["field_dieback_cause"]["constraint"]
 
 
-def test_answers_round_trip_into_the_results_and_patch_stores(
-    package: StationPackage, tmp_path: Path
-) -> None:
+def _dispatched_store(package: StationPackage, tmp_path: Path) -> GpkgPatchStore:
+    """A patch store holding the three disturbance patches, dispatched in ``package``."""
     patches_store = GpkgPatchStore(tmp_path / "patches.gpkg")
     record_detections(
         patches_store, _disturbances(), None, RunInfo("run-1", DISPATCHED_AT - timedelta(days=2))
@@ -110,6 +110,19 @@ def test_answers_round_trip_into_the_results_and_patch_stores(
             hj1156_class="other",
         )
     record_dispatch(patches_store, [package.gpkg], actor="调度员", at=DISPATCHED_AT)
+    return patches_store
+
+
+def _ground(store: GpkgPatchStore, patch_id: str) -> dict[str, str]:
+    """The answers kept in the patch's own columns (the empty ones left out)."""
+    attrs = store.get(patch_id).attributes
+    return {c: str(attrs[c]) for c in GROUND_ANSWER_NAMES if attrs[c] is not None}
+
+
+def test_answers_round_trip_into_the_results_and_patch_stores(
+    package: StationPackage, tmp_path: Path
+) -> None:
+    patches_store = _dispatched_store(package, tmp_path)
     gpkg = device_copy(package, tmp_path / "tablet")
     types = _fill(gpkg, ANSWERS)
     field_store = SqliteFieldStore(tmp_path / "field.gpkg")
@@ -122,6 +135,34 @@ def test_answers_round_trip_into_the_results_and_patch_stores(
     assert on_the_ground == sorted(sorted(a.items()) for a in ANSWERS.values())
     severity = [r for r in field_store.audit.records() if r.action == "field_result"]
     assert {"field_severity": "high"} in [r.payload.get("answers") for r in severity]
+    assert {pid: _ground(patches_store, pid) for pid in TYPES} == {
+        pid: ANSWERS[t] for pid, t in TYPES.items()
+    }
+
+
+def test_a_bad_severity_from_the_device_is_reported_and_loses_nothing(
+    package: StationPackage, tmp_path: Path
+) -> None:
+    patches_store = _dispatched_store(package, tmp_path)
+    gpkg = device_copy(package, tmp_path / "tablet")
+    types = _fill(gpkg, {**ANSWERS, "burned": {"field_severity": "extreme"}})
+    (task_id,) = [t for t, c in types.items() if c == "burned"]
+    field_store = SqliteFieldStore(tmp_path / "field.gpkg")
+    with pytest.raises(SubmissionsRejectedError) as err:
+        import_field_results(gpkg, field_store, patches_store, actor="office", now=NOW)
+    message = str(err.value)
+    assert f"{task_id}: field_severity" in message and "'extreme'" in message
+    assert "unburned, low, moderate, high" in message
+    # the other answers reached their patches; the burned one waits, still dispatched
+    assert _ground(patches_store, "TB-000000000002") == ANSWERS["bloom"]
+    assert _ground(patches_store, "TB-000000000003") == ANSWERS["dieback"]
+    burned = patches_store.get("TB-000000000001")
+    assert burned.status.state is PatchState.DISPATCHED
+    assert _ground(patches_store, "TB-000000000001") == {}
+    # and the submission is kept as sent, the bad value included, to be corrected
+    (kept,) = [q for q in field_store.quarantine() if q.task_id == task_id]
+    assert kept.raw["field_severity"] == "extreme" and kept.raw["crew"] == "李四"
+    assert any("field_severity" in r and "'extreme'" in r for r in kept.reasons)
 
 
 @pytest.mark.parametrize(

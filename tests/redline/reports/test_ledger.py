@@ -13,16 +13,22 @@ import pytest
 from openpyxl import load_workbook
 from shapely.geometry import box
 
+from tests.fixtures.service import BURNED, fill_with_answers
 from tiandi.errors import InputError
 from tiandi.redline.patches.extract import write_patches
 from tiandi.redline.reports.ledger import (
+    ANSWERS,
     BY_ZONE,
+    REGISTER,
     TOTAL,
     build_ledger,
     read_run_patches,
+    register_columns,
     run_period,
+    store_periods,
     write_ledgers,
 )
+from tiandi.redline.store.gpkg import GpkgPatchStore
 from tiandi.redline.vocabulary import MU_M2
 
 
@@ -166,3 +172,48 @@ def test_cli_ledger_of_two_runs(tmp_path: Path) -> None:
     assert list(totals["图斑数 Patches"]) == [2, 3]
     res = CliRunner().invoke(app, ["ledger", "--run", str(tmp_path), "--out", str(tmp_path)])
     assert res.exit_code == 2 and "has no patches.gpkg" in " ".join(res.output.split())
+
+
+def test_a_ledger_of_the_patch_store_carries_the_answers_on_the_ground(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tiandi.cli.app import app
+
+    store = GpkgPatchStore(tmp_path / "patches.gpkg")
+    fill_with_answers(store)
+    periods = store_periods(store)
+    assert list(periods) == ["2025-07-01/2025-12-31"]  # both runs' after period
+    register = build_ledger(periods).register
+    assert register_columns(register) == [*REGISTER, *ANSWERS]
+    burned = register[register.patch_id == BURNED].iloc[0]
+    assert (burned.state, burned.hj1156_class, burned.change_type) == (
+        "field_checked",
+        "other",  # the reviewed class
+        "burned",
+    )
+    assert burned.field_severity == "重度 high" and burned.field_dieback_cause == ""
+    assert set(register[register.patch_id != BURNED].field_severity) == {""}
+    res = CliRunner().invoke(
+        app, ["ledger", "--store", str(store.path), "--out", str(tmp_path / "out")]
+    )
+    assert res.exit_code == 0, res.output
+    raw = (tmp_path / "out" / "patch_register.csv").read_text(encoding="utf-8-sig")
+    rows = list(csv.reader(raw.splitlines()))
+    header = "火烧程度（实地核查） Burn severity (CBI), on the ground"
+    assert header in rows[0]
+    assert rows[1][rows[0].index(header)] == "重度 high"
+    ws = load_workbook(tmp_path / "out" / "ledger.xlsx")["图斑清单 Patches"]
+    assert [c.value for c in ws[1]][-3:] == [
+        "火烧程度（实地核查）",
+        "水华可见（实地核查）",
+        "枯死原因（实地核查）",
+    ]
+    assert [c.value for c in ws[2]][-3] == "Burn severity (CBI), on the ground"
+    both = ["--run", str(tmp_path), "--store", str(store.path), "--out", str(tmp_path)]
+    refused = CliRunner().invoke(app, ["ledger", *both])
+    assert refused.exit_code == 2 and "not both" in refused.output
+
+
+def test_a_ledger_of_runs_keeps_its_columns() -> None:
+    register = build_ledger({"2025-H2": _patches(state=True)}).register
+    assert list(register.columns) == REGISTER

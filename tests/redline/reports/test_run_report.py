@@ -29,6 +29,17 @@ def run_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[ServiceHome, str
     root = tmp_path_factory.mktemp("report")
     home, run_id = make_run_home(root)
     home.store.transition("TB-02", "rejected", actor="eco", role="ecologist", reason=XSS)
+    steps = [("reviewed_accepted", "ecologist", "mining"), ("dispatched", "dispatcher", None)]
+    for target, role, cls in steps:
+        home.store.transition("TB-01", target, actor="eco", role=role, hj1156_class=cls)
+    home.store.transition(
+        "TB-01",
+        "field_checked",
+        actor="李四",
+        role="field_crew",
+        outcome="confirmed",
+        ground_answers={"field_dieback_cause": "drought"},
+    )
     return home, run_id, RunLayout(root / "runs" / "run1")
 
 
@@ -104,3 +115,14 @@ def test_cli_writes_the_html_and_fails_clearly_on_a_folder_that_is_no_run(
     bad = CliRunner().invoke(app, ["report", "--run", str(tmp_path), "--out", str(tmp_path / "x")])
     assert bad.exit_code != 0 and "has no summary.json" in " ".join(bad.output.split())
     assert not (tmp_path / "x").exists()
+
+
+def test_the_report_lists_the_answers_on_the_ground(
+    run_home: tuple[ServiceHome, str, RunLayout],
+) -> None:
+    home, _, layout = run_home
+    _, page = report_html(layout, store=home.store)
+    assert "<h3>实地核查答复 Answers on the ground</h3>" in page
+    row = "<tr><td>TB-01</td><td>枯死原因 dieback cause</td><td>干旱 drought</td></tr>"
+    assert row in page
+    assert "Answers on the ground" not in report_html(layout)[1]  # no store: no answers

@@ -15,7 +15,9 @@ this module is the one place where both reach the patch store
   outcome and class (actor = the crew, role ``field_crew``); the crew's answers to a
   disturbance question (burn severity, bloom observed, dieback cause) are in the
   transition's reason as ``on the ground: field_severity=high``
-  (:func:`ground_answers` reads them back). Rejected (quarantined)
+  (:func:`ground_answers` reads them back) and in the patch's own columns
+  (``field_severity``…, :mod:`tiandi.redline.store.ground`), written by the same
+  transition. Rejected (quarantined)
   submissions, conflicts and unchanged results move nothing; a patch no longer
   ``dispatched`` (recalled, already checked) is skipped with the reason.
 - :func:`import_field_results` — import a package and record it, in one call.
@@ -227,6 +229,7 @@ def _field_checked(store: PatchStore, r: StoredResult, when: datetime) -> Transi
         at=when,
         hj1156_class=r.hj1156_class,
         outcome=r.outcome,
+        ground_answers=dict(r.answers),
     )
 
 

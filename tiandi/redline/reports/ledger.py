@@ -5,7 +5,9 @@ Two summaries and a register, all with Chinese and English headers:
 - by zone (按保护地): period × zone × HJ 1156 class × change type × lifecycle state →
   number of patches, area in m², ha and 亩;
 - by period (按时期): the same over all zones;
-- patch register (图斑清单): one row per patch.
+- patch register (图斑清单): one row per patch; when the patches come from the patch store
+  (:func:`store_periods`) it adds the crew's answers on the ground (burn severity, bloom
+  observed, dieback cause; ``重度 high``), one column each.
 
 Each summary ends with a 合计 Total row per period. The lifecycle state comes from a
 ``state`` column when the patches carry one (from the patch store), else every patch is
@@ -30,7 +32,10 @@ import pandas as pd
 
 from tiandi._io import atomic_path
 from tiandi.errors import InputError
+from tiandi.redline.field.answers import question_labels, value_label
+from tiandi.redline.field.schema import GROUND_QUESTIONS, GroundQuestion
 from tiandi.redline.run_layout import RunLayout
+from tiandi.redline.store.gpkg import PatchStore
 from tiandi.redline.store.lifecycle import PatchState
 from tiandi.redline.vocabulary import M2_PER_HA, MU_M2, ChangeType, HJ1156Class
 
@@ -89,6 +94,36 @@ _AREAS = ["area_m2", "area_ha", "area_mu"]
 BY_ZONE = ["period", *_ZONE, *_LABELS, "n_patches", *_AREAS]
 BY_PERIOD = ["period", *_LABELS, "n_patches", *_AREAS]
 REGISTER = ["period", "patch_id", *_ZONE, *_LABELS, *_AREAS, "confidence"]
+# -- the crew's answers on the ground (patch store schema version 3) -- begin
+#: Register columns of the answers, labelled like the field form's questions.
+ANSWERS = [q.column for q in GROUND_QUESTIONS]
+
+
+def _answer_column(q: GroundQuestion) -> Column:
+    zh, en = question_labels(q)
+    return Column(q.column, f"{zh}（实地核查）", f"{en[:1].upper()}{en[1:]}, on the ground")
+
+
+_C.update({q.column: _answer_column(q) for q in GROUND_QUESTIONS})
+
+
+def register_columns(register: pd.DataFrame) -> list[str]:
+    """:data:`REGISTER`, and the answer columns when the register carries them."""
+    return [*REGISTER, *(c for c in ANSWERS if c in register.columns)]
+
+
+def _answer_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """The answer columns ``frame`` has, as ``中文 English`` labels (empty when none)."""
+    out = frame.copy()
+    for column in ANSWERS:
+        if column in out.columns:
+            out[column] = [
+                value_label(column, str(v)) if isinstance(v, str) and v else "" for v in out[column]
+            ]
+    return out
+
+
+# -- the crew's answers on the ground -- end
 BLOOM_REGISTER = [
     "date",
     "zone_id",
@@ -116,7 +151,7 @@ class Ledger:
         return {
             "按保护地 By zone": (self.by_zone, BY_ZONE),
             "按时期 By period": (self.by_period, BY_PERIOD),
-            "图斑清单 Patches": (self.register, REGISTER),
+            "图斑清单 Patches": (self.register, register_columns(self.register)),
         }
 
 
@@ -157,10 +192,9 @@ def patch_register(patches: pd.DataFrame, *, period: str) -> pd.DataFrame:
     area = pd.to_numeric(frame["area_m2"], errors="coerce")
     if area.isna().any() or (area < 0).any():
         raise InputError(f"patches for period {period!r} have missing or negative area_m2")
-    frame = _with_areas(frame.assign(area_m2=area.astype(float)))
-    return frame.sort_values(["zone_id", "patch_id"], kind="stable")[REGISTER].reset_index(
-        drop=True
-    )
+    frame = _answer_cells(_with_areas(frame.assign(area_m2=area.astype(float))))
+    columns = register_columns(frame)
+    return frame.sort_values(["zone_id", "patch_id"], kind="stable")[columns].reset_index(drop=True)
 
 
 def _with_areas(frame: pd.DataFrame) -> pd.DataFrame:
@@ -319,7 +353,9 @@ def write_ledgers(ledger: Ledger, out_dir: Path) -> list[Path]:
     return [
         write_ledger_csv(ledger.by_zone, BY_ZONE, out_dir / "ledger_by_zone.csv"),
         write_ledger_csv(ledger.by_period, BY_PERIOD, out_dir / "ledger_by_period.csv"),
-        write_ledger_csv(ledger.register, REGISTER, out_dir / "patch_register.csv"),
+        write_ledger_csv(
+            ledger.register, register_columns(ledger.register), out_dir / "patch_register.csv"
+        ),
         write_ledger_xlsx(ledger, out_dir / "ledger.xlsx"),
     ]
 
@@ -353,3 +389,18 @@ def read_run_patches(run_dir: Path) -> pd.DataFrame:
         return pd.DataFrame(pyogrio.read_dataframe(path, layer="patches", read_geometry=False))
     except Exception as exc:
         raise InputError(f"{path} cannot be read as a patches GeoPackage ({exc})") from exc
+
+
+def store_periods(store: PatchStore) -> dict[str, pd.DataFrame]:
+    """The patches of the patch store for :func:`build_ledger`, by period: the *after*
+    period of the run that detected each patch last. Their lifecycle state and the crew's
+    answers on the ground come along; the class is the reviewed one when set; patches
+    replaced by a merge or split (``superseded``) are left out, their area is counted in
+    the patches that replaced them."""
+    frame = pd.DataFrame(store.list_patches().drop(columns="geometry"))
+    frame = frame[frame["state"] != PatchState.SUPERSEDED.value]
+    after = {info.run_id: info.period_after or info.run_id for info, _ in store.runs()}
+    cls = frame["reviewed_class"].fillna(frame["hj1156_class"]).fillna("")
+    frame = frame.assign(hj1156_class=cls)
+    period = frame["last_run"].map(lambda r: after.get(str(r), str(r)))
+    return {str(p): rows for p, rows in frame.groupby(period, sort=True)}

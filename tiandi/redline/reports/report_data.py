@@ -22,6 +22,7 @@ import pandas as pd
 
 from tiandi import __version__
 from tiandi.errors import InputError, NotFoundError
+from tiandi.redline.field.answers import labelled_answers
 from tiandi.redline.run_layout import RunLayout
 from tiandi.redline.store.gpkg import PatchStore
 from tiandi.redline.store.queries import MAX_LIMIT, PatchQuery
@@ -39,10 +40,12 @@ CHECKSUMMED = (
 
 @dataclass(frozen=True)
 class Lifecycle:
-    """The store's view of the run's patches: count per state, rejection reasons."""
+    """The store's view of the run's patches: count per state, rejection reasons, and
+    the crew's answers on the ground (patch id, question, answer; labelled zh/en)."""
 
     by_state: dict[str, int]
     rejected: list[tuple[str, str]]  # (patch id, reason)
+    answers: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,7 @@ def lifecycle(store: PatchStore, run_id: str, zone: str | None) -> Lifecycle:
     """Count per state of the run's patches in ``store`` and the reasons of rejections."""
     states: Counter[str] = Counter()
     ids: dict[str, str] = {}
+    answers: list[tuple[str, str, str]] = []
     after: str | None = None
     while True:
         page = store.query_patches(
@@ -139,12 +143,21 @@ def lifecycle(store: PatchStore, run_id: str, zone: str | None) -> Lifecycle:
         for p in page.patches:
             states[str(p.attributes.get("state") or "")] += 1
             ids[p.patch_uid] = str(p.attributes.get("patch_id") or p.patch_uid)
+            answers += _answers(ids[p.patch_uid], p.attributes)
         if page.next_after is None:
             break
         after = page.next_after
     reasons = store.latest_reasons("reject")
     rejected = sorted((ids[uid], reasons[uid]) for uid in ids if uid in reasons)
-    return Lifecycle(dict(sorted(states.items())), rejected)
+    return Lifecycle(dict(sorted(states.items())), rejected, sorted(answers))
+
+
+def _answers(patch_id: str, attributes: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(patch id, question, answer) of each answer on the ground a patch holds."""
+    return [
+        (patch_id, f"{a.question_zh} {a.question_en}", f"{a.value_zh} {a.value_en}")
+        for a in labelled_answers(attributes)
+    ]
 
 
 def build_report(

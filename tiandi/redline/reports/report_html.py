@@ -79,6 +79,10 @@ def _lifecycle(report: RunReport) -> str:
         out += "<h3>排除理由 Reasons of rejection</h3>" + _table(
             ["图斑 patch", "理由 reason"], report.lifecycle.rejected, set()
         )
+    if report.lifecycle.answers:
+        out += "<h3>实地核查答复 Answers on the ground</h3>" + _table(
+            ["图斑 patch", "核查问题 question", "答复 answer"], report.lifecycle.answers, set()
+        )
     return out
 
 

@@ -17,6 +17,7 @@ from shapely.geometry.base import BaseGeometry
 from tiandi._time import iso_utc
 from tiandi.errors import InputError
 from tiandi.redline.store.audit_chain import AuditEntry, AuditRecord, canonical_json
+from tiandi.redline.store.ground import ground_answer_set
 from tiandi.redline.store.lifecycle import FieldOutcome, PatchState, PatchStatus, TransitionRecord
 
 SYSTEM_ACTOR = "system"
@@ -131,7 +132,8 @@ class SqlBackend(ABC):
         )
 
     def _apply(self, tx: Tx, record: TransitionRecord) -> None:
-        """Persist a checked transition: state, history row, audit record."""
+        """Persist a checked transition: state (the crew's answers on the ground cleared
+        with the field outcome, :mod:`.ground`), history row, audit record."""
         audit = tx.audit(
             AuditEntry(
                 record.actor,
@@ -143,15 +145,17 @@ class SqlBackend(ABC):
             )
         )
         outcome = None if record.outcome is None else record.outcome.value
+        ground_sql, ground_values = ground_answer_set(record)
         tx.rows(
             "UPDATE patches SET state = ?, state_zh = ?, reviewed_class = ?, field_outcome = ?, "
-            "state_at = ? WHERE patch_uid = ?",
+            f"state_at = ?{ground_sql} WHERE patch_uid = ?",
             (
                 record.target.value,
                 record.target.zh,
                 record.hj1156_class,
                 outcome,
                 self._time_in(record.at),
+                *ground_values,
                 record.patch_id,
             ),
         )

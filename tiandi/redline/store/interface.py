@@ -63,9 +63,11 @@ class PatchStore(Protocol):
         hj1156_class: str | None = None,
         outcome: FieldOutcome | str | None = None,
         expected_version: int | None = None,
+        ground_answers: Mapping[str, str] | None = None,
     ) -> TransitionRecord:
         """Apply and record one lifecycle transition (state + history + audit, atomically);
-        ``ConflictError`` when ``expected_version`` is given and is not the current one."""
+        ``ConflictError`` when ``expected_version`` is given and is not the current one;
+        ``ground_answers``: a field check's answers on the ground, kept in the patch."""
         ...
 
     def query_patches(self, query: PatchQuery) -> PatchPage:

@@ -18,6 +18,16 @@ from shapely.geometry.base import BaseGeometry
 
 from tiandi.redline.store.lifecycle import PatchStatus
 
+#: The crew's answers to the disturbance questions of a field form, one text column each,
+#: named as the form's fields (:data:`tiandi.redline.field.schema.GROUND_QUESTIONS`:
+#: burn severity of a ``burned`` patch, bloom observed, dieback cause). They hold the
+#: answers of the field check that set ``field_outcome`` (written by its ``field_checked``
+#: transition, cleared with ``field_outcome``); empty for patches without such a check.
+GROUND_ANSWER_NAMES: tuple[str, ...] = (
+    "field_severity",
+    "field_bloom_observed",
+    "field_dieback_cause",
+)
 #: Columns of the ``patches`` table besides ``fid`` and ``geom``: (name, kind).
 PATCH_FIELDS: tuple[tuple[str, str], ...] = (
     ("patch_uid", "text"),
@@ -43,6 +53,9 @@ PATCH_FIELDS: tuple[tuple[str, str], ...] = (
     ("first_run", "text"),
     ("last_run", "text"),
     ("n_detections", "int"),
+    # schema version 3, ground answers -- begin
+    *((name, "text") for name in GROUND_ANSWER_NAMES),
+    # schema version 3, ground answers -- end
 )
 PATCH_NAMES = tuple(n for n, _ in PATCH_FIELDS)
 #: The ``patches`` columns a detection sets (its attributes, screening aside).

@@ -4,7 +4,10 @@ A store records its layout version in the table ``tiandi_store_schema`` (one row
 creation or upgrade: version, tiandi version, time). Versions:
 
 1. stores written before the version was recorded (no such table);
-2. the table exists and ``patches`` has every column of
+2. the table exists and ``patches`` has ``field_outcome``;
+3. ``patches`` has the crew's answers on the ground (``field_severity``,
+   ``field_bloom_observed``, ``field_dieback_cause``:
+   :data:`tiandi.redline.store.records.GROUND_ANSWER_NAMES`), and now every column of
    :data:`tiandi.redline.store.records.PATCH_FIELDS`.
 
 Opening a store checks it (once per store object): a store of a newer version than this
@@ -32,7 +35,7 @@ if TYPE_CHECKING:
     import psycopg
 
 #: The layout this tiandi writes and reads.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: One row per creation or upgrade of the store.
 SCHEMA_TABLE = "tiandi_store_schema"
 

@@ -14,7 +14,8 @@ Tables (same names and columns in both backends):
 
 - ``patches`` — one row per patch identity (``patch_uid``): the latest detection's
   attributes and geometry (MultiPolygon, EPSG:4490) and the lifecycle state
-  (``state``, ``reviewed_class``, ``field_outcome``, ``state_at``).
+  (``state``, ``reviewed_class``, ``field_outcome``, ``state_at``, and the crew's answers
+  on the ground of that field check, :mod:`.ground`).
 - ``patch_detections`` — every detection of a patch: run, detection ``patch_id``, area,
   change type, screening reason, how it was matched, all attributes (JSON), geometry.
 - ``patch_transitions`` — every lifecycle transition with actor, role, time, reason and
@@ -43,6 +44,7 @@ from tiandi.errors import ConflictError, InputError
 from tiandi.redline.store._backend import TRANSITION_COLS, Tx
 from tiandi.redline.store.audit_chain import AuditEntry, AuditRecord
 from tiandi.redline.store.audit_verify import VerifyReport
+from tiandi.redline.store.ground import check_ground_answers, ground_answers_update
 from tiandi.redline.store.lifecycle import FieldOutcome, PatchState, Role, TransitionRecord
 from tiandi.redline.store.records import PATCH_NAMES, RunInfo, StoredPatch, plain
 from tiandi.redline.store.reshape import SqlPatchReshape
@@ -223,6 +225,7 @@ class SqlPatchStore(SqlPatchReshape):
         hj1156_class: str | None = None,
         outcome: FieldOutcome | str | None = None,
         expected_version: int | None = None,
+        ground_answers: Mapping[str, str] | None = None,
     ) -> TransitionRecord:
         """Apply one lifecycle transition to the patch ``key`` and record it.
 
@@ -231,6 +234,10 @@ class SqlPatchStore(SqlPatchReshape):
         Raises ``LifecycleError`` (nothing written) when the transition is not allowed, and
         ``ConflictError`` (nothing written) when ``expected_version`` is given and the
         patch's version (:meth:`version`) is another one: it changed since it was read.
+        ``ground_answers``: the crew's answers of a field check (column → value, e.g.
+        ``{"field_severity": "high"}``), written into the patch's columns
+        (:mod:`tiandi.redline.store.ground`; ``InputError``, nothing written, for an unknown
+        column or a transition other than to ``field_checked``).
         """
         when = at if at is not None else datetime.now(UTC)
         with self._tx(write=True) as tx:
@@ -250,7 +257,10 @@ class SqlPatchStore(SqlPatchReshape):
                 hj1156_class=hj1156_class,
                 outcome=outcome,
             )
+            answers = check_ground_answers(uid, record.target, ground_answers)
             self._apply(tx, record)
+            if answers:
+                tx.rows(*ground_answers_update(uid, answers))
         return record
 
 

@@ -5,6 +5,7 @@ import {
   applyI18n, CHANGE_TYPES, CLASSES, STATES, changeLabel, classLabel, currentLang, setLang,
   stateLabel, t,
 } from "./i18n.js";
+import { groundAnswersBox, renderGroundAnswers } from "./ground.js";
 import { ReviewMap } from "./map.js";
 import { installReview } from "./review.js";
 
@@ -107,6 +108,7 @@ export function renderDetail() {
       dlRow(t("state"), el("span", { id: "detail-state", class: `state-${p.state}` }, stateLabel(p.state))),
       dlRow(t("version"), el("span", { id: "detail-version" }, String(p.version))),
     ),
+    groundAnswersBox(),
   );
   if (canReview()) box.append(actions());
   box.append(el("div", { id: "chips" }), el("h3", {}, t("history")), el("ol", { id: "history" }));
@@ -132,6 +134,7 @@ async function loadPatchExtras(uid) {
     $("#detail-state").textContent = stateLabel(patch.properties.state);
     const list = clear($("#history"));
     for (const h of [...patch.history].reverse()) list.append(historyItem(h));
+    renderGroundAnswers(patch);
   }
   const [before, after] = await Promise.all(chips);
   if (stale()) return;

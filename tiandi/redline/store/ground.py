@@ -1,0 +1,72 @@
+"""The crew's answers on the ground as columns of ``patches`` (schema version 3).
+
+A field check of a disturbance patch answers the question of its type (burn severity,
+bloom observed, dieback cause: :data:`tiandi.redline.field.schema.GROUND_QUESTIONS`,
+checked against their value lists by the field import). The ``field_checked`` transition
+that records the check writes the answers into the patch's columns
+:data:`~tiandi.redline.store.records.GROUND_ANSWER_NAMES`, in the same transaction as the
+state, the history row and the audit record; a transition that clears ``field_outcome``
+(dispatch again, recall, reopen, review) clears them too, so the columns always say what
+the check behind ``field_outcome`` found. The answers stay in the history as well (the
+transition's reason, :func:`tiandi.redline.field.lifecycle.ground_answers`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tiandi.errors import InputError
+from tiandi.redline.store.lifecycle import PatchState, TransitionRecord
+from tiandi.redline.store.records import GROUND_ANSWER_NAMES
+
+
+def check_ground_answers(
+    patch_id: str, target: PatchState, answers: Mapping[str, Any] | None
+) -> dict[str, str]:
+    """``answers`` as the store keeps them (column → non-empty text), or ``InputError``
+    naming the patch and what is wrong: an unknown column, an empty or non-text value, or
+    answers given to a transition other than a field check."""
+    if not answers:
+        return {}
+    if target is not PatchState.FIELD_CHECKED:
+        raise InputError(
+            f"patch {patch_id}: ground answers {sorted(answers)} were given to a transition to "
+            f"{target.value!r}; they are recorded by a field check (to 'field_checked') only"
+        )
+    unknown = sorted(str(k) for k in answers if k not in GROUND_ANSWER_NAMES)
+    if unknown:
+        raise InputError(
+            f"patch {patch_id}: ground answer column(s) {unknown} are unknown; the patch store "
+            f"keeps {', '.join(GROUND_ANSWER_NAMES)}"
+        )
+    kept: dict[str, str] = {}
+    for column, value in answers.items():
+        if not isinstance(value, str) or not value.strip():
+            raise InputError(
+                f"patch {patch_id}: ground answer {column} is {value!r}; give the value the "
+                "crew chose (text), or leave the question out"
+            )
+        kept[column] = value.strip()
+    return kept
+
+
+def ground_answer_set(record: TransitionRecord) -> tuple[str, tuple[None, ...]]:
+    """The SQL ``SET`` fragment (``, col = ?`` for each answer column, or empty) and its
+    values for the ``patches`` row after ``record``: emptied by a field check (its own
+    answers follow, :func:`ground_answers_update`) and when the field outcome is cleared,
+    unchanged otherwise."""
+    if record.target is not PatchState.FIELD_CHECKED and record.outcome is not None:
+        return "", ()
+    values = (None,) * len(GROUND_ANSWER_NAMES)
+    return "".join(f", {c} = ?" for c in GROUND_ANSWER_NAMES), values
+
+
+def ground_answers_update(
+    patch_uid: str, answers: Mapping[str, str]
+) -> tuple[str, tuple[str, ...]]:
+    """The SQL (``?`` placeholders) and parameters that write a field check's checked
+    ``answers`` (columns of :data:`GROUND_ANSWER_NAMES` only) into the patch's row, run in
+    the transaction of its transition."""
+    sets = ", ".join(f"{c} = ?" for c in answers)
+    return f"UPDATE patches SET {sets} WHERE patch_uid = ?", (*answers.values(), patch_uid)

@@ -56,7 +56,7 @@ def test_old_store_is_upgraded_on_open_and_its_chain_still_verifies(store: Patch
     old = _reopen(store)
     report = old.upgrade_schema()
     assert (report.before, report.after, report.added) == (1, SCHEMA_VERSION, ("field_outcome",))
-    assert "from version 1 to 2" in report.describe()
+    assert f"from version 1 to {SCHEMA_VERSION}" in report.describe()
     patches = old.list_patches()
     assert len(patches) == 2 and "field_outcome" in patches.columns
     assert old.verify_audit(expected_head=head).ok
@@ -82,7 +82,9 @@ def test_an_old_store_is_upgraded_by_the_first_read(tmp_path: Path) -> None:
     assert len(GpkgPatchStore(store.path).list_patches()) == 2  # no "no such column"
     con = sqlite3.connect(store.path)
     try:
-        assert con.execute(f"SELECT max(version) FROM {SCHEMA_TABLE}").fetchone() == (2,)
+        assert con.execute(f"SELECT max(version) FROM {SCHEMA_TABLE}").fetchone() == (
+            SCHEMA_VERSION,
+        )
     finally:
         con.close()
 
@@ -102,7 +104,10 @@ def test_cli_store_upgrade_reports_and_verifies(tmp_path: Path) -> None:
     _old_layout(store)
     result = CliRunner().invoke(app, ["store", "upgrade", "--store", str(store.path)])
     assert result.exit_code == 0, result.output
-    assert "upgraded from version 1 to 2; columns added to patches: field_outcome" in result.output
+    assert (
+        f"upgraded from version 1 to {SCHEMA_VERSION}; columns added to patches: field_outcome"
+        in result.output
+    )
     assert "audit chain: OK" in result.output
     result = CliRunner().invoke(app, ["store", "upgrade", "--store", str(store.path)])
-    assert "schema version 2, up to date" in result.output
+    assert f"schema version {SCHEMA_VERSION}, up to date" in result.output

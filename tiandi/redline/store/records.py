@@ -44,9 +44,19 @@ PATCH_FIELDS: tuple[tuple[str, str], ...] = (
     ("last_run", "text"),
     ("n_detections", "int"),
 )
+# -- schema 3: confidence levels (the integrated detector; empty for other detectors) --
+CONFIDENCE_FIELDS: tuple[tuple[str, str], ...] = (
+    ("confidence_level", "text"),  # nominal | high | highest (tiandi.models.evidence)
+    ("evidence", "text"),  # comma-separated evidence names that fired
+)
+PATCH_FIELDS += CONFIDENCE_FIELDS
+# -- end schema 3: confidence levels --
 PATCH_NAMES = tuple(n for n, _ in PATCH_FIELDS)
 #: The ``patches`` columns a detection sets (its attributes, screening aside).
-DETECTED_ATTRS = tuple(n for n in PATCH_NAMES[1:14] if n != "screen_reason")
+DETECTED_ATTRS = (
+    *(n for n in PATCH_NAMES[1:14] if n != "screen_reason"),
+    *(n for n, _ in CONFIDENCE_FIELDS),
+)
 
 
 @dataclass(frozen=True)

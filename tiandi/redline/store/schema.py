@@ -4,8 +4,11 @@ A store records its layout version in the table ``tiandi_store_schema`` (one row
 creation or upgrade: version, tiandi version, time). Versions:
 
 1. stores written before the version was recorded (no such table);
-2. the table exists and ``patches`` has every column of
-   :data:`tiandi.redline.store.records.PATCH_FIELDS`.
+2. the table exists and ``patches`` has every column of schema 2;
+3. ``patches`` also has ``confidence_level`` and ``evidence``
+   (:data:`tiandi.redline.store.records.CONFIDENCE_FIELDS`: the integrated detector's
+   confidence level and the evidence that fired; empty for other detectors' patches and
+   for patches stored before the upgrade).
 
 Opening a store checks it (once per store object): a store of a newer version than this
 tiandi knows is refused with a message saying what to do; an older one is upgraded in one
@@ -32,7 +35,7 @@ if TYPE_CHECKING:
     import psycopg
 
 #: The layout this tiandi writes and reads.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: One row per creation or upgrade of the store.
 SCHEMA_TABLE = "tiandi_store_schema"
 

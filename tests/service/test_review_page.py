@@ -333,5 +333,7 @@ def test_the_confidence_level_is_a_column_and_a_sort(
         assert page.locator("#sort option[value=level]").inner_text() == (
             "Confidence level (highest first)"
         )
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "review-page-levels.png"))
         assert not errors, errors
         page.context.close()

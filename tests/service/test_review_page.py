@@ -321,3 +321,49 @@ def test_the_detail_shows_the_answers_on_the_ground_in_both_languages(
         page.screenshot(path=str(ARTIFACTS / "review-page-answers.png"))
         assert not errors, errors
         page.context.close()
+
+
+def _graded_store(store: Any) -> None:
+    """Five patches with confidence levels (one without: another detector's)."""
+    from tests.fixtures.store import detections, run_info, square
+    from tiandi.redline.store.recording import record_detections
+
+    graded = detections([(f"TB-L{i}", square(i)) for i in range(5)])
+    graded["confidence_level"] = ["nominal", None, "highest", "high", "nominal"]
+    graded["evidence"] = ["bare_soil", None, "network,vegetation_loss", "network", "water_gain"]
+    graded["area_m2"] = [5e4, 4e4, 1e4, 3e4, 2e4]  # area order differs from level order
+    graded["area_ha"] = graded["area_m2"] / 1e4
+    record_detections(store, graded, None, run_info(1))
+
+
+def test_the_confidence_level_is_a_column_and_a_sort(
+    browser: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    home = make_home(tmp_path_factory.mktemp("page-levels"), _graded_store)
+    with _serving(home.settings) as url:
+        page, errors = _sign_in(browser, url, home.tokens["ecologist"])
+        ids = "ls => ls.map(l => l.querySelector('.pid').textContent)"
+        assert page.eval_on_selector_all("#list li", ids)[:2] == ["TB-L0", "TB-L1"]  # by area
+        page.select_option("#sort", "level")
+        assert page.eval_on_selector_all("#list li", ids) == [
+            "TB-L2",
+            "TB-L3",
+            "TB-L0",
+            "TB-L4",
+            "TB-L1",
+        ]  # highest, high, nominal (by id), then the patch without a level
+        levels = page.eval_on_selector_all("#list li .lvl", "ls => ls.map(l => l.textContent)")
+        assert levels == ["最高", "高", "一般", "一般", "—"]
+        page.click('#list li[data-uid] >> text="TB-L2"')
+        page.wait_for_selector("#detail-evidence")
+        assert page.locator("#detail-level").inner_text() == "最高"
+        assert page.locator("#detail-evidence").inner_text() == "网络模型 + 植被减少"
+        page.click("#lang")
+        assert page.locator("#detail-evidence").inner_text() == "network + vegetation loss"
+        assert page.locator("#sort option[value=level]").inner_text() == (
+            "Confidence level (highest first)"
+        )
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "review-page-levels.png"))
+        assert not errors, errors
+        page.context.close()

@@ -69,7 +69,8 @@ def run_detect_changes(
     detector: Annotated[
         str,
         typer.Option(
-            help="Change detector: baseline, trained weights (evaluate oscd), burned-area "
+            help="Change detector: baseline, trained weights (evaluate oscd), integrated "
+            "(network + spectral evidence, patches with confidence levels), burned-area "
             "(burn scars) or water (water gain/loss, reclamation)."
         ),
     ] = "baseline",
@@ -125,7 +126,9 @@ def demo(
     ] = False,
     detector: Annotated[
         str | None,
-        typer.Option(help="Change detector: baseline or trained weights (default: the flow's)."),
+        typer.Option(
+            help="Change detector: baseline, integrated or trained weights (default: the flow's)."
+        ),
     ] = None,
 ) -> None:
     """Generate the demo scene, catalogue it and run detect_changes on it."""

@@ -55,7 +55,11 @@ def evaluate_oscd_command(
         str | None, typer.Option(help="Comma-separated cities (default: all with labels).")
     ] = None,
     model: Annotated[
-        str, typer.Option(help="Detector: baseline, a shipped weights name, or a .pt file.")
+        str,
+        typer.Option(
+            help="Detector: baseline, integrated[-high|-highest], a shipped weights name, or a "
+            ".pt file."
+        ),
     ] = "baseline",
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write the figures to this JSON file.")

@@ -4,18 +4,36 @@
 - ``ndwi`` = (B03 - B08) / (B03 + B08)                      open water (McFeeters 1996)
 - ``ndbi`` = (B11 - B08) / (B11 + B08)                      built-up (Zha et al. 2003)
 - ``bsi``  = ((B11 + B04) - (B08 + B02)) / ((B11 + B04) + (B08 + B02))   bare soil
+- ``ndmi`` = (B08 - B11) / (B08 + B11)                      canopy moisture (Gao 1996)
+- ``mndwi`` = (B03 - B11) / (B03 + B11)                     open water (Xu 2006)
 
 NaN where a band is NaN (no clear observation) or a denominator is zero.
+:func:`add_indices` adds the first four to a (lazy) composite; :func:`index_array`
+computes any of the six on plain arrays (a detector's per-chunk kernel), from the one
+table of formulas :data:`FORMULAS`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
+import numpy.typing as npt
 import xarray as xr
 
 from tiandi.errors import InputError
 
-__all__ = ["INDICES", "add_indices", "normalized_difference"]
+__all__ = ["FORMULAS", "INDICES", "add_indices", "index_array", "normalized_difference"]
+
+FORMULAS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "ndvi": (("B08",), ("B04",)),
+    "ndwi": (("B03",), ("B08",)),
+    "ndbi": (("B11",), ("B08",)),
+    "bsi": (("B11", "B04"), ("B08", "B02")),
+    "ndmi": (("B08",), ("B11",)),
+    "mndwi": (("B03",), ("B11",)),
+}
+"""Each index as (summed bands of ``a``, summed bands of ``b``) of ``(a - b) / (a + b)``."""
 
 INDICES = ("ndvi", "ndwi", "ndbi", "bsi")
 _NEEDED = ("B02", "B03", "B04", "B08", "B11")
@@ -53,3 +71,29 @@ def add_indices(ds: xr.Dataset) -> xr.Dataset:
     ):
         out[name].attrs = {"long_name": long, "units": "1"}
     return out
+
+
+def index_array(name: str, bands: Mapping[str, npt.ArrayLike]) -> npt.NDArray[np.float32]:
+    """The index ``name`` of :data:`FORMULAS` from plain reflectance arrays (float32, NaN
+    where a band is NaN or the denominator is 0). ``InputError`` for an unknown index or
+    a missing band."""
+    if name not in FORMULAS:
+        raise InputError(f"unknown index {name!r}; known: {', '.join(FORMULAS)}")
+    plus, minus = FORMULAS[name]
+    missing = [b for b in (*plus, *minus) if b not in bands]
+    if missing:
+        raise InputError(
+            f"index {name} needs band(s) {missing}; the arrays given have {sorted(bands)}"
+        )
+    a = sum(
+        (np.asarray(bands[b], dtype=np.float32) for b in plus[1:]),
+        np.asarray(bands[plus[0]], dtype=np.float32),
+    )
+    b = sum(
+        (np.asarray(bands[x], dtype=np.float32) for x in minus[1:]),
+        np.asarray(bands[minus[0]], dtype=np.float32),
+    )
+    total = a + b
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(total != 0, (a - b) / np.where(total != 0, total, 1), np.nan)
+    return np.asarray(out, dtype=np.float32)

@@ -51,6 +51,7 @@ from tiandi.redline.patches.evaluate import patch_scores
 from tiandi.redline.patches.extract import PatchParams
 from tiandi.redline.reports.run_summary import (
     RunSummary,
+    level_counts,
     render_map_png,
     scores_dict,
     write_summary_html,
@@ -204,6 +205,7 @@ def _summary(
         total_area_ha=float(patches["area_ha"].sum()) if len(patches) else 0.0,
         outputs=outputs,
         scores=scores,
+        confidence_levels=level_counts(patches),
         parameters={
             "collection": request.collection,
             "max_cloud_cover": request.max_cloud_cover,

@@ -27,6 +27,7 @@ from tiandi.eo.storage import as_read_back, composite_output, read_composite
 from tiandi.errors import CatalogError, InputError, NoDataError, TiandiError
 from tiandi.flows.runtime import retry_on
 from tiandi.models.base import ChangeDetector, DisturbanceLayers, disturbance_layers
+from tiandi.models.integrated import IntegratedDetector
 from tiandi.models.landcover import LandCoverModel
 from tiandi.models.registry import load_detector
 from tiandi.models.siamese_detector import SiameseDetector
@@ -35,6 +36,7 @@ from tiandi.redline.patches.classify_landcover import (
     patch_landcover_means,
     reclassify_from_means,
 )
+from tiandi.redline.patches.confidence import add_confidence, has_confidence_layers
 from tiandi.redline.patches.disturbance import extract_disturbances, screen_disturbances
 from tiandi.redline.patches.extract import PatchParams, extract_patches, write_patches
 from tiandi.redline.patches.screening import ScreeningParams, screen_patches
@@ -130,7 +132,7 @@ def _composites_and_change(
         composite_output(composites[p], layout.composite(p), tags={"tiandi:period": p})
         for p in ("before", "after")
     ]
-    if isinstance(detector, SiameseDetector):
+    if isinstance(detector, SiameseDetector | IntegratedDetector):
         # The net's tiles overlap and chunk unlike the composites' rows: write the composites,
         # then run the net once on what was written (the two-step path of the earlier flow).
         _write_inputs_named(outputs, periods)
@@ -188,6 +190,10 @@ def change_outputs(
     tags = {"tiandi:model": detector.name, "tiandi:model_version": detector.version}
     prob = CogOutput(change["change_prob"], paths["change_prob"], float("nan"), "float32", tags)
     maps = [prob, CogOutput(change["change_mask"], paths["change_mask"], 255, "uint8", tags)]
+    for name in getattr(detector, "confidence_layers", ()):
+        if name in change:  # the integrated detector's evidence bits and levels
+            paths[name] = layout.change_layer(name)
+            maps.append(CogOutput(change[name], paths[name], 255, "uint8", tags))
     layers = disturbance_layers(detector)
     if layers is None:
         return paths, maps
@@ -216,6 +222,8 @@ def detect(
     """Run the detector on the two composites; write the change maps of ``layout``."""
     detector = load_detector(detector_name)
     before_ds = read_composite(before, chunk)
+    if isinstance(detector, IntegratedDetector):
+        return _detect_integrated(detector, before_ds, read_composite(after, chunk), layout, chunk)
     change = detector.detect(before_ds, read_composite(after, chunk))
     if not isinstance(detector, SiameseDetector):
         change = _chunked_like(change, before_ds)
@@ -227,6 +235,26 @@ def detect(
         write_cogs([CogOutput(mask, mask_out.path, 255, "uint8", mask_out.tags)])
     else:  # all maps in one pass: the composites are read and compared once
         write_cogs(maps)
+    get_run_logger().info("change maps written by %s %s", detector.name, detector.version)
+    return paths
+
+
+def _detect_integrated(
+    detector: IntegratedDetector,
+    before: xr.Dataset,
+    after: xr.Dataset,
+    layout: RunLayout,
+    chunk: int,
+) -> dict[str, Path]:
+    """The network's probability written first (the net runs once), then the evidence,
+    levels and mask from it and the composites, in one pass chunked like the composites."""
+    tags = {"tiandi:model": detector.name, "tiandi:model_version": detector.version}
+    prob = detector.probability(before, after)
+    write_cogs([CogOutput(prob, layout.change_prob, float("nan"), "float32", tags)])
+    prob_back = read_cog(layout.change_prob, chunk).isel(band=0, drop=True)
+    change = detector.layers(prob_back, before, after).assign(change_prob=prob_back)
+    paths, maps = change_outputs(change, detector, layout)
+    write_cogs([m for m in maps if m.path != layout.change_prob])
     get_run_logger().info("change maps written by %s %s", detector.name, detector.version)
     return paths
 
@@ -262,7 +290,10 @@ def make_patches(
             path.name,
         )
         return patches, screened
-    candidates = extract_patches(read_change(change, chunk), before_ds, after_ds, zones, params)
+    change_ds = read_change(change, chunk)
+    candidates = extract_patches(change_ds, before_ds, after_ds, zones, params)
+    if has_confidence_layers(change_ds):  # the integrated detector's levels and evidence
+        candidates = add_confidence(candidates, change_ds, params)
     candidates = reclassify_from_means(  # land cover only inside the candidate patches
         candidates,
         patch_landcover_means(candidates, before_ds, landcover),

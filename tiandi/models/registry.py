@@ -11,6 +11,10 @@
   (:mod:`tiandi.models.burned`);
 - ``"water"`` (or ``"water-mndwi"``): water gain/loss and reclamation from MNDWI
   (:mod:`tiandi.models.water`);
+- ``"integrated"``: the shipped 6-band network (``siamese-s2-6band-v0.2``) plus spectral
+  evidence (vegetation loss, water gain/loss, bare soil) with GFW-style confidence levels
+  (:mod:`tiandi.models.integrated`); its change mask is every level from ``nominal``;
+  ``"integrated-high"`` / ``"integrated-highest"`` keep only those levels and above;
 - any other name: shipped Siamese weights ``tiandi/models/weights/<name>.pt`` (model card
   ``<name>.json`` beside it, e.g. ``"siamese-s2-13band-v0.3"``), or the path of a ``.pt``.
 
@@ -67,6 +71,12 @@ BUILTIN: dict[str, Callable[[], ChangeDetector]] = {
 }
 """Detectors that need no weights file, by name."""
 
+INTEGRATED_NAMES = {
+    "integrated": "nominal",
+    "integrated-high": "high",
+    "integrated-highest": "highest",
+}
+"""The integrated detector's names and the lowest level each maps as change."""
 BASELINE_NAMES = ("baseline", BaselineDetector.name)
 BURNED_NAMES = ("burned-area", "burned-rbr", "burned-dnbr", "burned-learned")
 WATER_NAMES = ("water", "water-mndwi")
@@ -106,13 +116,16 @@ def load_detector(
     tiling); ``num_threads`` sets the torch threads of a trained model's tiler."""
     if name in BUILTIN:
         return BUILTIN[name]()
+    if name in INTEGRATED_NAMES:
+        return _integrated(name, weights_dir, num_threads)
     path = Path(weights_dir) / f"{name}.pt"
     if not path.is_file() and name.endswith(".pt"):
         path = Path(name)
     if not path.is_file():
+        known = [*available_detectors(weights_dir), *INTEGRATED_NAMES, *BURNED_NAMES, *WATER_NAMES]
         raise ModelError(
             f"unknown detector {name!r}: no weights {path}; known detectors: "
-            f"{', '.join([*available_detectors(weights_dir), *BURNED_NAMES, *WATER_NAMES])} (or "
+            f"{', '.join(known)} (or "
             "give the path of a .pt file)"
         )
     card = path.with_suffix(".json")
@@ -124,6 +137,15 @@ def load_detector(
     if "tiling" not in options:
         options["tiling"] = TileConfig(num_threads=num_threads)
     return SiameseDetector(path, **options)
+
+
+def _integrated(name: str, weights_dir: Path, num_threads: int) -> ChangeDetector:
+    from tiandi.models.integrated import DEFAULT_NETWORK, IntegratedDetector
+
+    network = load_detector(DEFAULT_NETWORK, weights_dir=weights_dir, num_threads=num_threads)
+    if not isinstance(network, SiameseDetector):  # pragma: no cover - the name is weights
+        raise ModelError(f"{DEFAULT_NETWORK} is not a trained network")
+    return IntegratedDetector(network, min_level=INTEGRATED_NAMES[name], name=name)
 
 
 def require_bands(detector: ChangeDetector, given: Sequence[str], source: str) -> None:

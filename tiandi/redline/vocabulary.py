@@ -175,3 +175,22 @@ class FunctionalZone(StrEnum):
     def en(self) -> str:
         """English label."""
         return {"核心区": "core", "缓冲区": "buffer", "实验区": "experimental"}[self.value]
+
+
+CONFIDENCE_LEVEL_LABELS: dict[str, str] = {
+    "highest": "最高 highest",
+    "high": "高 high",
+    "nominal": "一般 nominal",
+}
+"""Confidence levels of the integrated detector's patches, most confident first, with
+their labels (:mod:`tiandi.models.evidence`: nominal one evidence, high a strong network
+score or two spectral tests, highest the network and a spectral test agreeing)."""
+
+EVIDENCE_LABELS: dict[str, str] = {
+    "network": "网络模型 network",
+    "vegetation_loss": "植被减少 vegetation loss",
+    "water_gain": "新增水面 water gain",
+    "water_loss": "水面减少 water loss",
+    "bare_soil": "裸土/弃土 bare soil",
+}
+"""The evidence a patch of the integrated detector lists, with labels."""

@@ -5,7 +5,7 @@ chain's head and its verification."""
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
@@ -130,10 +130,21 @@ def list_patches(
     ] = None,
     after: Annotated[str | None, Query(description="Cursor: the last patch_uid seen.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    sort: Annotated[
+        Literal["patch_uid", "confidence_level"],
+        Query(
+            description=(
+                "Order of the pages: patch_uid (default), or confidence_level — highest, "
+                "high, nominal, then patches without a level (detectors other than "
+                "'integrated'), patch_uid within a level."
+            )
+        ),
+    ] = "patch_uid",
 ) -> dict[str, Any]:
-    """One page, ordered by patch_uid; the ``next`` link (absent on the last page) gives
-    the following one. A patch matches ``bbox`` when its envelope meets the box, and
-    ``period`` when the run of its latest detection has an after period overlapping it."""
+    """One page, ordered by patch_uid (or by confidence level, ``sort``); the ``next``
+    link (absent on the last page) gives the following one. A patch matches ``bbox``
+    when its envelope meets the box, and ``period`` when the run of its latest detection
+    has an after period overlapping it."""
     query = PatchQuery(
         zone_id=zone,
         run_id=run,
@@ -144,6 +155,7 @@ def list_patches(
         period=period,
         after=after,
         limit=limit,
+        sort=sort,
     )
     page = store(request).query_patches(query)
     return paged(request, features_of(page.patches), page.next_after)

@@ -33,6 +33,7 @@ from tiandi.redline.field.schema import (
     POINTS_LAYER,
     SNAPSHOT_TABLE,
     TASKS_LAYER,
+    confidence_columns,
     disturbance_crew_columns,
 )
 from tiandi.redline.store.audit_chain import canonical_json
@@ -57,6 +58,10 @@ def package_frame(part: gpd.GeoDataFrame, chips: dict[str, dict[str, str]]) -> g
     extra = disturbance_crew_columns(part["change_type"]) if "change_type" in part else ()
     for col in (*CREW_COLUMNS, *extra):
         data[col] = [None] * len(part)
+    graded = confidence_columns(part.columns)  # the integrated detector's, read-only
+    for col in graded:
+        data[col] = [None if pd.isna(v) else str(v) for v in part[col]]
+    extra = (*extra, *graded)
     frame = gpd.GeoDataFrame(data, geometry=part.geometry.values, crs=PATCH_CRS)
     frame["checked_at"] = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ms, UTC]")
     return frame[[*PACKAGE_TASK_COLUMNS, *extra, "geometry"]]

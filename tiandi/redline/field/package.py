@@ -51,6 +51,7 @@ from tiandi.redline.field.schema import (
     PHOTO_FOLDER,
     SCHEMA_VERSION,
     TASKS_LAYER,
+    confidence_columns,
     disturbance_crew_columns,
     form_spec,
 )
@@ -267,6 +268,7 @@ def _write_station(
     )
     write_tables(gpkg, frame, _meta(station, len(frame)))
     extra = disturbance_crew_columns(part["change_type"]) if "change_type" in part else ()
+    extra = (*extra, *confidence_columns(part.columns))
     qgz = _write_form(gpkg, station, has_basemap, opts, extra) if opts.form else None
     finish_gpkg(gpkg)  # fixed last_change, fresh copy: stable bytes
     _write_sidecars(stage, frame, points, station)

@@ -28,9 +28,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from tiandi.redline.field.tasks import FIELD_COLUMNS, TASK_COLUMNS
+from tiandi.redline.field.tasks import CONFIDENCE_TASK_COLUMNS, FIELD_COLUMNS, TASK_COLUMNS
 from tiandi.redline.store.lifecycle import FieldOutcome
-from tiandi.redline.vocabulary import ChangeType, HJ1156Class
+from tiandi.redline.vocabulary import CONFIDENCE_LEVEL_LABELS, ChangeType, HJ1156Class
 
 SCHEMA_VERSION = "1"
 TASKS_LAYER = "tasks"
@@ -114,6 +114,13 @@ DISTURBANCE_CREW_COLUMNS: dict[str, tuple[str, ...]] = {
 the packages and forms of human-activity patches stay as they were)."""
 
 
+def confidence_columns(columns: Iterable[Any]) -> tuple[str, ...]:
+    """The confidence columns (``confidence_level``, ``evidence``) among ``columns``:
+    a package carries them, read-only, only for the integrated detector's tasks."""
+    have = {str(c) for c in columns}
+    return tuple(c for c in CONFIDENCE_TASK_COLUMNS if c in have)
+
+
 def disturbance_crew_columns(change_types: Iterable[Any]) -> tuple[str, ...]:
     """The extra crew fields for tasks of ``change_types`` (in a fixed order)."""
     present = {str(t) for t in change_types}
@@ -175,6 +182,8 @@ ALIASES: dict[str, str] = {
     "area_ha": "面积（公顷） area ha",
     "area_mu": "面积（亩） area mu",
     "confidence": "置信度 confidence",
+    "confidence_level": "置信等级 confidence level",
+    "evidence": "变化证据 evidence",
     "lon": "经度 longitude",
     "lat": "纬度 latitude",
     "assignment": "分配方式 assignment",
@@ -276,6 +285,11 @@ def tasks_form(extra: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
     for q in GROUND_QUESTIONS:
         if q.column in extra:
             fields[q.column] = _question_field(q)
+    if "confidence_level" in extra:  # read-only, the integrated detector's
+        labels = _value_map(CONFIDENCE_LEVEL_LABELS)
+        fields["confidence_level"] = _field("ValueMap", labels, editable=False)
+    if "evidence" in extra:
+        fields["evidence"] = _field("TextEdit", {"IsMultiline": False}, editable=False)
     for name in PHOTO_COLUMNS:
         fields[name] = _photo_widget(editable=True, name_expression=_PHOTO_NAME)
     fields["checked_at"] = _field(

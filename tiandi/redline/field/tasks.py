@@ -59,6 +59,16 @@ TASK_COLUMNS: tuple[str, ...] = (
     *FIELD_COLUMNS,
 )
 _CARRIED = TASK_COLUMNS[3:16]
+CONFIDENCE_TASK_COLUMNS: tuple[str, ...] = ("confidence_level", "evidence")
+"""Carried after ``confidence`` only when the patches have them (integrated detector), so
+the tasks of other detectors keep :data:`TASK_COLUMNS` as they were."""
+
+
+def task_columns(frame: pd.DataFrame) -> tuple[str, ...]:
+    """:data:`TASK_COLUMNS` plus the confidence columns ``frame`` has, after ``confidence``."""
+    extra = tuple(c for c in CONFIDENCE_TASK_COLUMNS if c in frame)
+    at = TASK_COLUMNS.index("confidence") + 1
+    return (*TASK_COLUMNS[:at], *extra, *TASK_COLUMNS[at:])
 
 
 def assign_tasks(patches: gpd.GeoDataFrame, stations: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -91,7 +101,8 @@ def assign_tasks(patches: gpd.GeoDataFrame, stations: gpd.GeoDataFrame) -> gpd.G
         "VT-" + hashlib.sha256(f"{s}|{p}".encode()).hexdigest()[:12]
         for s, p in zip(rows["station_id"], tasks["patch_id"], strict=True)
     ]
-    for col in _CARRIED:
+    columns = task_columns(tasks)
+    for col in (*_CARRIED, *CONFIDENCE_TASK_COLUMNS):
         rows[col] = tasks[col].tolist() if col in tasks else [None] * len(tasks)
     rows["lon"] = np.round(points.x.to_numpy(), 7)
     rows["lat"] = np.round(points.y.to_numpy(), 7)
@@ -100,7 +111,7 @@ def assign_tasks(patches: gpd.GeoDataFrame, stations: gpd.GeoDataFrame) -> gpd.G
     for col in FIELD_COLUMNS:
         rows[col] = [None] * len(tasks)
     out = gpd.GeoDataFrame(
-        {c: rows[c] for c in TASK_COLUMNS}, geometry=tasks.geometry.values, crs=PATCH_CRS
+        {c: rows[c] for c in columns}, geometry=tasks.geometry.values, crs=PATCH_CRS
     )
     return out.sort_values(["station_id", "task_id"], kind="stable").reset_index(drop=True)
 

@@ -4,6 +4,7 @@ of every before/after index and band, and the bare share of a ring around each p
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,13 +46,18 @@ def zonal_stats(
     window: tuple[int, int, int, int],
     window_rows: int,
     ring_px: int,
+    layers: Mapping[str, xr.DataArray] | None = None,
 ) -> ZonalStats:
+    """Sums and counts per patch of ``change_prob`` (as ``prob``), of every before/after
+    index and band (``before_<name>``, ``after_<name>``) and of ``layers`` (by their
+    keys; NaN values are not counted), and the ring's bare share."""
     n = len(comps) + 1
     sources: list[tuple[str, xr.DataArray]] = []
     if "change_prob" in change:
         sources.append(("prob", change["change_prob"]))
     for prefix, ds in (("before", before), ("after", after)):
         sources += [(f"{prefix}_{v}", ds[v]) for v in STAT_NAMES if v in ds]
+    sources += list((layers or {}).items())
     stats = ZonalStats(
         sums={k: np.zeros(n) for k, _ in sources},
         counts={k: np.zeros(n, dtype="int64") for k, _ in sources},

@@ -1,7 +1,8 @@
 """What a person opens after a run: a terminal summary, ``summary.html`` and ``map.png``.
 
 The page is self-contained (no CDN, no script): it shows the map picture, patches per
-zone and HJ 1156 class with areas in ha and 亩, the scores against known events when
+zone and HJ 1156 class with areas in ha and 亩, the patches per confidence level and the
+evidence that fired (integrated detector only), the scores against known events when
 they were given, and links to every output file. The map picture is drawn from the
 composites' overviews, so its memory does not grow with the scene.
 """
@@ -25,7 +26,7 @@ from matplotlib.figure import Figure
 
 from tiandi._io import atomic_path
 from tiandi.redline.run_layout import RunLayout
-from tiandi.redline.vocabulary import M2_PER_HA, MU_M2
+from tiandi.redline.vocabulary import CONFIDENCE_LEVEL_LABELS, M2_PER_HA, MU_M2
 
 _CJK_FONTS = ("Noto Sans CJK SC", "Noto Serif CJK SC", "WenQuanYi Zen Hei")
 TRUE_COLOUR = ("B04", "B03", "B02")
@@ -47,6 +48,43 @@ class RunSummary:
     outputs: dict[str, str]
     scores: dict[str, Any] | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
+    confidence_levels: dict[str, int] | None = None  # patches per level (integrated detector)
+
+
+def confidence_table(patches: gpd.GeoDataFrame) -> pd.DataFrame | None:
+    """Patches counted and summed per confidence level (most confident first) with the
+    evidence that fired in them; None when the patches carry no levels."""
+    if "confidence_level" not in patches:
+        return None
+    columns = ["level", "n", "area_ha", "area_mu", "evidence"]
+    rows = []
+    for level, label in [*CONFIDENCE_LEVEL_LABELS.items(), (None, "— none")]:
+        part = (
+            patches[patches["confidence_level"].isna()]
+            if level is None
+            else patches[patches["confidence_level"] == level]
+        )
+        if part.empty:
+            continue
+        seen = sorted({e for v in part["evidence"].dropna() for e in str(v).split(",") if e})
+        rows.append(
+            [
+                label,
+                len(part),
+                float(part["area_ha"].sum()),
+                float(part["area_mu"].sum()),
+                ", ".join(seen) or "—",
+            ]
+        )
+    return pd.DataFrame(rows, columns=columns)
+
+
+def level_counts(patches: gpd.GeoDataFrame) -> dict[str, int] | None:
+    """Patches per confidence level (for summary.json); None without levels."""
+    if "confidence_level" not in patches:
+        return None
+    values = patches["confidence_level"].fillna("none")
+    return {str(k): int(v) for k, v in sorted(values.value_counts().items())}
 
 
 def patch_table(patches: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -82,6 +120,20 @@ def print_summary(summary: RunSummary, patches: gpd.GeoDataFrame, out: Path, con
             f"{row.area_mu:.1f}",
         )
     console.print(table)
+    levels = confidence_table(patches)
+    if levels is not None:
+        by_level = Table(title="置信等级 confidence levels")
+        for name in ("level", "n", "ha", "亩", "evidence"):
+            by_level.add_column(name, justify="right" if name in ("n", "ha", "亩") else "left")
+        for row in levels.itertuples(index=False):
+            by_level.add_row(
+                str(row.level),
+                str(row.n),
+                f"{row.area_ha:.2f}",
+                f"{row.area_mu:.1f}",
+                str(row.evidence),
+            )
+        console.print(by_level)
     console.print(
         f"{summary.n_patches} patches, {summary.total_area_ha:.2f} ha; detector "
         f"{summary.detector} {summary.detector_version}; "
@@ -204,6 +256,12 @@ def write_summary_html(
 ) -> Path:
     """Write ``summary.html`` (self-contained) and ``summary.json`` into ``out_dir``."""
     table = patch_table(patches)
+    levels = confidence_table(patches)
+    by_level = ""
+    if levels is not None:
+        by_level = "<h2>按置信等级 By confidence level</h2>" + _html_table(
+            levels, ["置信等级 level", "数量 n", "ha", "亩", "证据 evidence"]
+        )
     scores = ""
     if summary.scores:
         s = summary.scores
@@ -231,7 +289,7 @@ def write_summary_html(
 <img src="{html.escape(map_png)}" alt="before/after composites with patches">
 <h2>按保护地与类型 By zone and HJ 1156 class</h2>
 {_html_table(table, ["区域 zone", "功能区 functional zone", "类型 class", "数量 n", "ha", "亩"])}
-{scores}
+{by_level}{scores}
 <h2>输出 Outputs</h2><ul>{links}</ul>
 </body></html>
 """

@@ -43,14 +43,28 @@ VERSION_SQL = (
 )
 
 
+#: Sort keys of :class:`PatchQuery`: by identity, or most confident level first.
+PATCH_SORTS = ("patch_uid", "confidence_level")
+#: Rank of a patch's confidence level: highest 0, high 1, nominal 2, none (other
+#: detectors, or stored before schema 3) 3 — sorted last.
+LEVEL_RANK_SQL = (
+    "(CASE {t}confidence_level WHEN 'highest' THEN 0 WHEN 'high' THEN 1 "
+    "WHEN 'nominal' THEN 2 ELSE 3 END)"
+)
+
+
 @dataclass(frozen=True)
 class PatchQuery:
-    """Which patches to read: every filter optional, pages ordered by ``patch_uid``.
+    """Which patches to read: every filter optional, pages ordered by ``patch_uid``, or
+    with ``sort="confidence_level"`` by confidence level (highest, high, nominal, then
+    patches without a level) and ``patch_uid`` within a level.
 
     ``bbox`` (minx, miny, maxx, maxy in degrees, EPSG:4490) keeps patches whose envelope
     meets the box; ``period`` (``START/END``, ISO dates, both ends inclusive) keeps patches
     whose latest detection (``last_run``) came from a run whose *after* period overlaps
-    it; ``after`` is the last ``patch_uid`` of the previous page.
+    it; ``after`` is the last ``patch_uid`` of the previous page (in either order: the
+    page goes on after that patch's place; an unknown one gives an empty page when
+    sorting by level).
     """
 
     zone_id: str | None = None
@@ -62,11 +76,14 @@ class PatchQuery:
     period: str | None = None
     after: str | None = None
     limit: int = 100
+    sort: str = "patch_uid"
 
     def checked(self) -> PatchQuery:
         """This query, or ``InputError`` naming the bad filter."""
         if not 1 <= self.limit <= MAX_LIMIT:
             raise InputError(f"limit {self.limit} is out of range; use 1 to {MAX_LIMIT}")
+        if self.sort not in PATCH_SORTS:
+            raise InputError(f"sort {self.sort!r} is unknown; use one of: {', '.join(PATCH_SORTS)}")
         if self.state is not None and self.state not in set(PatchState):
             raise InputError(
                 f"state {self.state!r} is unknown; use one of: {', '.join(PatchState)}"
@@ -171,7 +188,7 @@ class SqlPatchQueries(SqlRunImport):
             (f"{CLASS_SQL} = ?", query.hj1156_class),
             ("change_type = ?", query.change_type),
             ("state = ?", query.state),
-            ("patch_uid > ?", query.after),
+            ("patch_uid > ?", query.after if query.sort == "patch_uid" else None),
             (
                 "patch_uid IN (SELECT patch_uid FROM patch_detections WHERE run_id = ?)",
                 query.run_id,
@@ -181,6 +198,11 @@ class SqlPatchQueries(SqlRunImport):
             if value is not None:
                 where.append(sql)
                 params.append(value)
+        if query.after is not None and query.sort == "confidence_level":
+            rank, mark = LEVEL_RANK_SQL.format(t=""), LEVEL_RANK_SQL.format(t="c.")
+            last = f"(SELECT {mark} FROM patches c WHERE c.patch_uid = ?)"
+            where.append(f"({rank} > {last} OR ({rank} = {last} AND patch_uid > ?))")
+            params.extend([query.after, query.after, query.after])
         if query.bbox is not None:
             where.append(self._bbox_where())
             params.extend(query.bbox)
@@ -199,7 +221,10 @@ class SqlPatchQueries(SqlRunImport):
             where, params = self._where(query, tx)
             if where:
                 sql += " WHERE " + " AND ".join(where)
-            sql += " ORDER BY patch_uid LIMIT ?"
+            order = "patch_uid"
+            if query.sort == "confidence_level":
+                order = f"{LEVEL_RANK_SQL.format(t='')}, patch_uid"
+            sql += f" ORDER BY {order} LIMIT ?"
             rows = tx.rows(sql, [*params, query.limit + 1])
         more = len(rows) > query.limit
         rows = rows[: query.limit]

@@ -28,6 +28,12 @@ GROUND_ANSWER_NAMES: tuple[str, ...] = (
     "field_bloom_observed",
     "field_dieback_cause",
 )
+#: Schema 3: the integrated detector's confidence level and the evidence that fired (empty
+#: for other detectors' patches).
+CONFIDENCE_FIELDS: tuple[tuple[str, str], ...] = (
+    ("confidence_level", "text"),  # nominal | high | highest (tiandi.models.evidence)
+    ("evidence", "text"),  # comma-separated evidence names that fired
+)
 #: Columns of the ``patches`` table besides ``fid`` and ``geom``: (name, kind).
 PATCH_FIELDS: tuple[tuple[str, str], ...] = (
     ("patch_uid", "text"),
@@ -53,13 +59,16 @@ PATCH_FIELDS: tuple[tuple[str, str], ...] = (
     ("first_run", "text"),
     ("last_run", "text"),
     ("n_detections", "int"),
-    # schema version 3, ground answers -- begin
+    # schema version 3
     *((name, "text") for name in GROUND_ANSWER_NAMES),
-    # schema version 3, ground answers -- end
+    *CONFIDENCE_FIELDS,
 )
 PATCH_NAMES = tuple(n for n, _ in PATCH_FIELDS)
 #: The ``patches`` columns a detection sets (its attributes, screening aside).
-DETECTED_ATTRS = tuple(n for n in PATCH_NAMES[1:14] if n != "screen_reason")
+DETECTED_ATTRS = (
+    *(n for n in PATCH_NAMES[1:14] if n != "screen_reason"),
+    *(n for n, _ in CONFIDENCE_FIELDS),
+)
 
 
 @dataclass(frozen=True)

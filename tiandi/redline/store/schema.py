@@ -7,7 +7,10 @@ creation or upgrade: version, tiandi version, time). Versions:
 2. the table exists and ``patches`` has ``field_outcome``;
 3. ``patches`` has the crew's answers on the ground (``field_severity``,
    ``field_bloom_observed``, ``field_dieback_cause``:
-   :data:`tiandi.redline.store.records.GROUND_ANSWER_NAMES`), and now every column of
+   :data:`tiandi.redline.store.records.GROUND_ANSWER_NAMES`) and the integrated detector's
+   ``confidence_level`` and ``evidence``
+   (:data:`tiandi.redline.store.records.CONFIDENCE_FIELDS`: empty for other detectors'
+   patches and for patches stored before the upgrade), and now every column of
    :data:`tiandi.redline.store.records.PATCH_FIELDS`.
 
 Opening a store checks it (once per store object): a store of a newer version than this

@@ -2,8 +2,8 @@
 import { api, ApiError, imageUrl, setToken, token } from "./api.js";
 import { $, clear, el, fmt } from "./dom.js";
 import {
-  applyI18n, CHANGE_TYPES, CLASSES, STATES, changeLabel, classLabel, currentLang, setLang,
-  stateLabel, t,
+  applyI18n, CHANGE_TYPES, CLASSES, LEVELS, STATES, changeLabel, classLabel, currentLang,
+  evidenceLabel, levelLabel, setLang, stateLabel, t,
 } from "./i18n.js";
 import { groundAnswersBox, renderGroundAnswers } from "./ground.js";
 import { ReviewMap } from "./map.js";
@@ -28,6 +28,10 @@ function sortKey(feature) {
   const p = feature.properties;
   const how = $("#sort").value;
   if (how === "confidence") return [-(p.confidence ?? -1), p.patch_id || feature.id];
+  if (how === "level") {  // highest, high, nominal, then patches without a level
+    const rank = LEVELS.indexOf(p.confidence_level);
+    return [rank < 0 ? LEVELS.length : rank, p.patch_id || feature.id];
+  }
   if (how === "id") return [0, p.patch_id || feature.id];
   return [-(p.area_ha ?? 0), p.patch_id || feature.id];
 }
@@ -48,6 +52,8 @@ function row(feature, selected) {
     el("span", { class: "pid" }, p.patch_id || feature.id),
     el("span", { class: "cls" }, classLabel(cls)),
     el("span", { class: "area" }, `${fmt(p.area_ha)} ${t("ha")}`),
+    el("span", { class: `lvl lvl-${p.confidence_level || "none"}`, title: evidenceLabel(p.evidence) },
+      levelLabel(p.confidence_level)),
     el("span", { class: "state" }, stateLabel(p.state)),
   );
 }
@@ -105,6 +111,8 @@ export function renderDetail() {
       dlRow(t("reviewed_class"), classLabel(p.reviewed_class)),
       dlRow(t("change_type"), changeLabel(p.change_type)),
       dlRow(t("confidence"), fmt(p.confidence)),
+      dlRow(t("confidence_level"), el("span", { id: "detail-level" }, levelLabel(p.confidence_level))),
+      dlRow(t("evidence"), el("span", { id: "detail-evidence" }, evidenceLabel(p.evidence))),
       dlRow(t("state"), el("span", { id: "detail-state", class: `state-${p.state}` }, stateLabel(p.state))),
       dlRow(t("version"), el("span", { id: "detail-version" }, String(p.version))),
     ),
@@ -322,7 +330,13 @@ function wire() {
   $("#lang").addEventListener("click", () => { setLang(currentLang() === "zh" ? "en" : "zh"); renderAll(); });
   for (const id of ["#f-zone", "#f-class", "#f-state", "#f-change"]) $(id).addEventListener("change", loadPatches);
   $("#f-run").addEventListener("change", () => { loadPatches(); loadRasters(); });
-  $("#sort").addEventListener("change", () => { const uid = current()?.id; order(); if (uid) selectUid(uid); else renderList(); });
+  // re-render in the new order, keeping the selected patch selected
+  $("#sort").addEventListener("change", () => {
+    const uid = current()?.id;
+    order();
+    state.index = uid ? state.order.indexOf(uid) : -1;
+    renderList();
+  });
   $("#swipe").addEventListener("input", (e) => state.map?.setSwipe(e.target.value));
 }
 

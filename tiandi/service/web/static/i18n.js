@@ -24,6 +24,7 @@ const DICT = {
     run: "监测批次", all_runs: "全部批次", zone: "区域", class: "类型（HJ 1156）",
     state: "状态", change_type: "变化类型", any: "全部", sort: "排序",
     sort_area: "面积（大→小）", sort_confidence: "置信度（高→低）", sort_id: "图斑编号",
+    sort_level: "置信等级（最高→一般）", confidence_level: "置信等级", evidence: "变化证据",
     patches: "图斑", count: "共 {n} 个", layers: "图层", swipe: "卷帘（前 ◀ ▶ 后）",
     no_rasters: "本批次无影像图层", no_patch: "未选择图斑",
     id: "图斑编号", area: "面积", ha: "公顷", mu: "亩", detected_class: "检出类型",
@@ -48,6 +49,8 @@ const DICT = {
     run: "Run", all_runs: "All runs", zone: "Zone", class: "Class (HJ 1156)",
     state: "State", change_type: "Change type", any: "Any", sort: "Sort",
     sort_area: "Area (largest first)", sort_confidence: "Confidence (highest first)",
+    sort_level: "Confidence level (highest first)", confidence_level: "Confidence level",
+    evidence: "Evidence",
     sort_id: "Patch id", patches: "Patches", count: "{n} patches", layers: "Layers",
     swipe: "Swipe (before ◀ ▶ after)", no_rasters: "No image layers for this run",
     no_patch: "No patch selected", id: "Patch id", area: "Area", ha: "ha", mu: "mu (亩)",
@@ -111,6 +114,25 @@ const CHANGE_LABELS = {
   },
 };
 
+// Confidence levels of the integrated detector (GFW-style), most confident first.
+export const LEVELS = ["highest", "high", "nominal"];
+
+const LEVEL_LABELS = {
+  zh: { highest: "最高", high: "高", nominal: "一般" },
+  en: { highest: "highest", high: "high", nominal: "nominal" },
+};
+
+const EVIDENCE_LABELS = {
+  zh: {
+    network: "网络模型", vegetation_loss: "植被减少", water_gain: "新增水面",
+    water_loss: "水面减少", bare_soil: "裸土/弃土",
+  },
+  en: {
+    network: "network", vegetation_loss: "vegetation loss", water_gain: "water gain",
+    water_loss: "water loss", bare_soil: "bare soil",
+  },
+};
+
 export const REJECT_REASONS = [
   "reason_cloud", "reason_season", "reason_crop", "reason_water", "reason_registration",
 ];
@@ -142,6 +164,15 @@ export function stateLabel(value) {
 
 export function changeLabel(value) {
   return value ? (CHANGE_LABELS[lang][value] ?? value) : "—";
+}
+
+export function levelLabel(value) {
+  return value ? (LEVEL_LABELS[lang][value] ?? value) : "—";
+}
+
+export function evidenceLabel(value) {
+  const names = String(value ?? "").split(",").filter(Boolean);
+  return names.length ? names.map((n) => EVIDENCE_LABELS[lang][n] ?? n).join(" + ") : "—";
 }
 
 export function applyI18n(root = document) {

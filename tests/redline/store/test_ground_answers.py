@@ -183,3 +183,44 @@ def test_a_version_2_store_gains_the_columns_and_keeps_its_rows(store: PatchStor
     )
     assert old.get(uid).attributes["field_bloom_observed"] == "yes"
     assert not _reopen(store).upgrade_schema().changed
+
+
+def test_the_upgrade_copies_the_answers_of_earlier_checks_from_their_transitions(
+    store: PatchStore,
+) -> None:
+    """A version-2 store recorded the answers only in the ``field_checked`` reason: the
+    upgrade copies those behind a patch's field outcome into the new columns (not those of
+    a check whose outcome a later transition cleared)."""
+    first, second = _dispatched(store)
+    drive(store, second, PatchState.DISPATCHED, T0)
+    reason = "field result FR-1 (task T1, checked x; import FI-1, package P{}; on the ground: {})"
+    for uid, n, said in ((first, 1, "field_severity=low"), (second, 2, "field_severity=high")):
+        store.transition(
+            uid,
+            "field_checked",
+            actor="李四",
+            role="field_crew",
+            at=T0 + timedelta(hours=n),
+            outcome="confirmed",
+            reason=reason.format(n, said),
+        )
+    store.transition(  # the second check's outcome is cleared: its answer is not current
+        second,
+        "dispatched",
+        actor="调度",
+        role="dispatcher",
+        at=T0 + timedelta(hours=3),
+        reason="again",
+    )
+    drops = ";".join(f"ALTER TABLE patches DROP COLUMN {c}" for c in GROUND_ANSWER_NAMES)
+    raw_sql(
+        store,
+        f"DELETE FROM {SCHEMA_TABLE};INSERT INTO {SCHEMA_TABLE} (version, tiandi) "
+        f"VALUES (2, '0.old');{drops}",
+    )
+    head = store.verify_audit().head_hash
+    old = _reopen(store)
+    assert old.upgrade_schema().before == 2
+    assert _answers(old, first) == {**dict.fromkeys(GROUND_ANSWER_NAMES), "field_severity": "low"}
+    assert _answers(old, second) == dict.fromkeys(GROUND_ANSWER_NAMES)
+    assert old.verify_audit(expected_head=head).ok

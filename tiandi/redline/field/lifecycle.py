@@ -40,6 +40,7 @@ from tiandi.redline.field.records import StoredResult
 from tiandi.redline.field.results_store import SqliteFieldStore
 from tiandi.redline.field.schema import META_TABLE, SNAPSHOT_TABLE
 from tiandi.redline.store.gpkg import PatchStore
+from tiandi.redline.store.ground import answers_in_reason
 from tiandi.redline.store.lifecycle import PatchState, Role, TransitionRecord
 
 
@@ -199,17 +200,11 @@ def _import_payload(report: ImportReport) -> dict[str, Any]:
     }
 
 
-_GROUND = re.compile(r"; on the ground: (?P<answers>[a-z_]+=[a-z_]+(?:, [a-z_]+=[a-z_]+)*)\)")
-
-
 def ground_answers(reason: str | None) -> dict[str, str]:
     """The crew's disturbance answers that a ``field_checked`` transition's ``reason``
     records (e.g. ``{"field_severity": "high"}``: the burn severity on the ground, to show
     beside the detected one); empty when it records none."""
-    found = _GROUND.search(reason or "")
-    if found is None:
-        return {}
-    return dict(pair.split("=", 1) for pair in found["answers"].split(", "))
+    return answers_in_reason(reason)
 
 
 def _field_checked(store: PatchStore, r: StoredResult, when: datetime) -> TransitionRecord:

@@ -8,12 +8,15 @@ that records the check writes the answers into the patch's columns
 state, the history row and the audit record; a transition that clears ``field_outcome``
 (dispatch again, recall, reopen, review) clears them too, so the columns always say what
 the check behind ``field_outcome`` found. The answers stay in the history as well (the
-transition's reason, :func:`tiandi.redline.field.lifecycle.ground_answers`).
+transition's reason, ``…; on the ground: field_severity=high)``, read by
+:func:`answers_in_reason`); upgrading an older store copies them from there into the new
+columns (:func:`answers_to_backfill`), so patches checked before the upgrade keep theirs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from tiandi.errors import InputError
@@ -70,3 +73,40 @@ def ground_answers_update(
     the transaction of its transition."""
     sets = ", ".join(f"{c} = ?" for c in answers)
     return f"UPDATE patches SET {sets} WHERE patch_uid = ?", (*answers.values(), patch_uid)
+
+
+_IN_REASON = re.compile(r"; on the ground: (?P<answers>[a-z_]+=[a-z_]+(?:, [a-z_]+=[a-z_]+)*)\)")
+
+
+def answers_in_reason(reason: str | None) -> dict[str, str]:
+    """The crew's answers that a ``field_checked`` transition's ``reason`` records (the
+    field import writes ``…; on the ground: field_severity=high)``); empty when none."""
+    found = _IN_REASON.search(reason or "")
+    if found is None:
+        return {}
+    return dict(pair.split("=", 1) for pair in found["answers"].split(", "))
+
+
+def answers_to_backfill(
+    checks: Iterable[tuple[str, str | None]], columns: Iterable[str]
+) -> list[tuple[str, dict[str, str]]]:
+    """For a schema upgrade that adds the answer ``columns``: (patch_uid, answers) to write,
+    from ``checks`` — the (patch_uid, reason) of the ``field_checked`` transitions of
+    patches that still hold a field outcome, oldest first (the latest check of a patch is
+    the one behind its outcome)."""
+    wanted = [c for c in GROUND_ANSWER_NAMES if c in set(columns)]
+    latest = dict(checks)
+    out = []
+    for uid, reason in sorted(latest.items()):
+        answers = {k: v for k, v in answers_in_reason(reason).items() if k in wanted}
+        if answers:
+            out.append((uid, answers))
+    return out
+
+
+#: The ``field_checked`` transitions of patches holding a field outcome, oldest first.
+FIELD_CHECKS_SQL = (
+    "SELECT t.patch_uid, t.reason FROM patch_transitions t JOIN patches p ON "
+    "p.patch_uid = t.patch_uid WHERE t.target = 'field_checked' AND p.field_outcome IS NOT "
+    "NULL ORDER BY t.seq"
+)

@@ -16,9 +16,11 @@ creation or upgrade: version, tiandi version, time). Versions:
 Opening a store checks it (once per store object): a store of a newer version than this
 tiandi knows is refused with a message saying what to do; an older one is upgraded in one
 transaction — missing ``patches`` columns are added (empty for the patches already
-stored: they were not recorded then) and the new version is recorded. Nothing else is
-touched: the audit chain, history and runs stay as they are. Adding a column to
-``PATCH_FIELDS`` means raising :data:`SCHEMA_VERSION`; the upgrade adds it.
+stored: they were not recorded then, except the crew's answers on the ground, copied from
+the ``field_checked`` transition behind each patch's field outcome, whose reason holds
+them: :func:`tiandi.redline.store.ground.answers_to_backfill`) and the new version is
+recorded. Nothing else is touched: the audit chain, history and runs stay as they are.
+Adding a column to ``PATCH_FIELDS`` means raising :data:`SCHEMA_VERSION`; the upgrade adds it.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from tiandi import __version__
 from tiandi._gpkg import FIXED_LAST_CHANGE
 from tiandi.errors import InputError
+from tiandi.redline.store.ground import FIELD_CHECKS_SQL, answers_to_backfill
 from tiandi.redline.store.records import PATCH_FIELDS
 
 if TYPE_CHECKING:
@@ -141,6 +144,10 @@ def upgrade_sqlite(con: sqlite3.Connection, location: str) -> SchemaReport:
         refuse_newer(location, version)
         for name, kind in missing:
             con.execute(f"ALTER TABLE patches ADD COLUMN {name} {_SQLITE_TYPES[kind]}")
+        checks = [(str(u), r) for u, r in con.execute(FIELD_CHECKS_SQL)] if missing else []
+        for uid, answers in answers_to_backfill(checks, (n for n, _ in missing)):
+            sets = ", ".join(f"{c} = ?" for c in answers)
+            con.execute(f"UPDATE patches SET {sets} WHERE patch_uid = ?", (*answers.values(), uid))
         if version < SCHEMA_VERSION:
             record_sqlite_version(con, _now())
         con.execute("COMMIT")
@@ -177,6 +184,10 @@ def upgrade_pg(
     missing = missing_fields(str(r[0]) for r in columns)
     for name, kind in missing:
         con.execute(f"ALTER TABLE patches ADD COLUMN {name} {_PG_TYPES[kind]}")  # type: ignore[arg-type]
+    checks = [(str(u), r) for u, r in con.execute(FIELD_CHECKS_SQL).fetchall()] if missing else []  # type: ignore[arg-type]
+    for uid, answers in answers_to_backfill(checks, (n for n, _ in missing)):
+        sets = ", ".join(f"{c} = %s" for c in answers)
+        con.execute(f"UPDATE patches SET {sets} WHERE patch_uid = %s", (*answers.values(), uid))  # type: ignore[arg-type]
     if version < SCHEMA_VERSION:
         con.execute(PG_SCHEMA_DDL)  # type: ignore[arg-type]
         con.execute(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from shapely.geometry import LineString
 
 from tests.fixtures.store import detections, make_store, raw_sql, run_info, square
 from tiandi.redline.store.gpkg import GpkgPatchStore, PatchStore
@@ -64,3 +65,23 @@ def test_a_version_2_store_gains_the_columns(store: PatchStore) -> None:
     record_detections(old, _graded([("P1", 1)]), None, run_info(2))  # the same patch again
     assert old.list_patches()["confidence_level"].tolist() == ["highest"]
     assert old.verify_audit().ok
+
+
+def test_merge_and_split_keep_the_level_like_the_confidence(store: PatchStore) -> None:
+    """The parts of a split keep the patch's level and evidence; a merge takes them from
+    the largest original, as it takes ``confidence``."""
+    record_detections(store, _graded([("P1", 1), ("P2", 2)]), None, run_info(1))
+    eco = {"actor": "Li Wei", "role": "ecologist"}
+    minx, miny, maxx, maxy = store.get("P1").geometry.bounds
+    mid = (minx + maxx) / 2
+    line = LineString([(mid, miny - 0.001), (mid, maxy + 0.001)])
+    split = store.split("P1", store.version("P1"), line=line, **eco)
+    parts = [store.get(uid).attributes for uid in split.created]
+    assert len(parts) == 2
+    assert {(p["confidence_level"], p["evidence"]) for p in parts} == {
+        ("highest", "network,bare_soil")
+    }
+    versions = [(uid, store.version(uid)) for uid in (split.created[0], "P2")]
+    (merged,) = store.merge(versions, reason="one clearing", **eco).created
+    got = store.get(merged).attributes  # P2 (1 ha) is larger than half of P1
+    assert (got["confidence_level"], got["evidence"]) == ("nominal", "vegetation_loss")

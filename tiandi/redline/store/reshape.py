@@ -45,6 +45,7 @@ MAX_MERGE = 100
 _COPIED = (
     *("zone_id", "zone_name", "zone_type", "functional_zone", "change_type"),
     *("change_type_zh", "confidence", "first_run", "last_run"),
+    *("confidence_level", "evidence"),  # the integrated detector's, like confidence
 )
 
 

@@ -112,3 +112,20 @@ def test_inputs_on_different_grids_or_missing_bands_are_rejected() -> None:
         BaselineDetector().detect(_ds(FOREST).drop_vars("B12"), _ds(FOREST))
     with pytest.raises(InputError, match="threshold_method"):
         BaselineParams(threshold_method="kmeans")  # type: ignore[arg-type]
+
+
+def test_change_mask_drops_specks_but_keeps_border_groups_and_marks_nodata() -> None:
+    """The one speck filter of the baseline and integrated detectors."""
+    from tiandi.models.baseline import change_mask
+
+    change = np.zeros((6, 6), dtype=bool)
+    change[1, 1] = True  # inner speck of 1 pixel: dropped
+    change[0, 5] = True  # 1 pixel on the border: kept (may go on in the next chunk)
+    change[3:5, 3:5] = True  # 4 pixels: kept
+    nodata = np.zeros_like(change)
+    nodata[5, 0] = True
+    out = change_mask(change, nodata, 4)
+    assert out.dtype == np.uint8
+    assert out[1, 1] == 0 and out[0, 5] == 1 and out[3:5, 3:5].tolist() == [[1, 1], [1, 1]]
+    assert out[5, 0] == 255 and int((out == 1).sum()) == 5
+    assert (change_mask(change, nodata, 1) == 1).sum() == 6  # min_pixels 1 keeps everything

@@ -133,8 +133,15 @@ def _mask(prob: NDArray[np.float32], min_pixels: int) -> NDArray[np.uint8]:
 
     Groups touching the array border are kept: they may continue in the next chunk.
     """
-    nodata = np.isnan(prob)
-    change = prob >= 0.5
+    return change_mask(prob >= 0.5, np.isnan(prob), min_pixels)
+
+
+def change_mask(
+    change: NDArray[np.bool_], nodata: NDArray[np.bool_], min_pixels: int
+) -> NDArray[np.uint8]:
+    """0/1/255 mask of ``change`` with groups (8-connected) under ``min_pixels`` removed,
+    ``nodata`` pixels 255. Groups touching the array border are kept: they may continue in
+    the next chunk. Shared by the detectors that threshold a per-pixel layer."""
     if min_pixels > 1 and change.any():
         labels, n = label(change, structure=np.ones((3, 3), dtype=bool))
         sizes = np.bincount(labels.ravel(), minlength=n + 1)

@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import xarray as xr
-from scipy.ndimage import label
 
 from tiandi.errors import InputError
 from tiandi.models.base import CHANGE, NO_CHANGE, NO_DATA
+from tiandi.models.baseline import change_mask
 from tiandi.models.evidence import (
     BANDS,
     EVIDENCE,
@@ -60,17 +60,7 @@ def _mask_kernel(
     level: npt.NDArray[np.uint8], min_code: int, min_pixels: int
 ) -> npt.NDArray[np.uint8]:
     nodata = level == NO_DATA
-    change = (level >= min_code) & ~nodata
-    if min_pixels > 1 and change.any():
-        labels, n = label(change, structure=np.ones((3, 3), dtype=bool))
-        keep = np.bincount(labels.ravel(), minlength=n + 1) >= min_pixels
-        edge = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
-        keep[edge] = True
-        keep[0] = False
-        change = keep[labels]
-    out = np.where(change, CHANGE, NO_CHANGE).astype(np.uint8)
-    out[nodata] = NO_DATA
-    return out
+    return change_mask((level >= min_code) & ~nodata, nodata, min_pixels)
 
 
 class IntegratedDetector:

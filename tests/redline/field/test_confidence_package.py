@@ -4,6 +4,8 @@ a crew's package with them still imports."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sqlite3
 from pathlib import Path
 
@@ -81,3 +83,18 @@ def test_a_graded_package_comes_back(graded_package: StationPackage, tmp_path: P
         gpkg, SqliteFieldStore(tmp_path / "field.gpkg"), actor="office", now=NOW
     )
     assert report.accepted == (task_id,)
+
+
+def test_the_dispatch_snapshot_records_the_level_the_crew_was_shown(
+    graded_package: StationPackage,
+) -> None:
+    with sqlite3.connect(graded_package.gpkg) as con:
+        rows = con.execute(
+            "SELECT d.attributes, d.attributes_sha256, t.confidence_level FROM tiandi_dispatch d "
+            "JOIN tasks t USING (task_id) ORDER BY task_id"
+        ).fetchall()
+    assert rows
+    for text, digest, level in rows:
+        attrs = json.loads(text)
+        assert attrs["confidence_level"] == level and attrs["evidence"] == "network,bare_soil"
+        assert hashlib.sha256(text.encode("utf-8")).hexdigest() == digest

@@ -105,10 +105,12 @@ def write_vectors(gpkg: Path, frame: gpd.GeoDataFrame, points: gpd.GeoDataFrame)
 
 
 def write_tables(gpkg: Path, frame: gpd.GeoDataFrame, meta: dict[str, str]) -> None:
-    """Package metadata and the dispatch snapshot (attribute tables)."""
+    """Package metadata and the dispatch snapshot (attribute tables): every dispatched
+    column, the integrated detector's read-only confidence ones included when present."""
     snapshot = []
+    shown = (*DISPATCHED_COLUMNS, *CHIP_COLUMNS, *confidence_columns(frame.columns))
     for i in range(len(frame)):
-        attrs = {c: _plain(frame[c].iloc[i]) for c in DISPATCHED_COLUMNS + CHIP_COLUMNS}
+        attrs = {c: _plain(frame[c].iloc[i]) for c in shown}
         text = canonical_json(attrs)
         geom = shapely.to_wkb(frame.geometry.iloc[i], output_dimension=2, byte_order=1)
         snapshot.append(

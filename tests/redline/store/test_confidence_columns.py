@@ -12,6 +12,7 @@ from shapely.geometry import LineString
 from tests.fixtures.store import detections, make_store, raw_sql, run_info, square
 from tiandi.redline.store.gpkg import GpkgPatchStore, PatchStore
 from tiandi.redline.store.postgis import PostgisPatchStore
+from tiandi.redline.store.queries import PatchQuery
 from tiandi.redline.store.recording import record_detections
 from tiandi.redline.store.schema import SCHEMA_TABLE, SCHEMA_VERSION
 
@@ -85,3 +86,19 @@ def test_merge_and_split_keep_the_level_like_the_confidence(store: PatchStore) -
     (merged,) = store.merge(versions, reason="one clearing", **eco).created
     got = store.get(merged).attributes  # P2 (1 ha) is larger than half of P1
     assert (got["confidence_level"], got["evidence"]) == ("nominal", "vegetation_loss")
+
+
+def test_sorting_by_level_pages_alike_on_both_backends(store: PatchStore) -> None:
+    """``PatchQuery(sort="confidence_level")`` with the cursor, page by page (the SQL runs
+    on SQLite and PostgreSQL): highest, nominal, then patches without a level."""
+    record_detections(store, _graded([("P1", 1), ("P2", 2)]), None, run_info(1))
+    record_detections(store, detections([("P3", square(3))]), None, run_info(2))
+    seen: list[str] = []
+    after = None
+    while True:
+        page = store.query_patches(PatchQuery(sort="confidence_level", limit=1, after=after))
+        seen += [str(p.attributes["patch_id"]) for p in page.patches]
+        if page.next_after is None:
+            break
+        after = page.next_after
+    assert seen == ["P1", "P2", "P3"]

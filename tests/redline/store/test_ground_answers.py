@@ -224,3 +224,15 @@ def test_the_upgrade_copies_the_answers_of_earlier_checks_from_their_transitions
     assert _answers(old, first) == {**dict.fromkeys(GROUND_ANSWER_NAMES), "field_severity": "low"}
     assert _answers(old, second) == dict.fromkeys(GROUND_ANSWER_NAMES)
     assert old.verify_audit(expected_head=head).ok
+
+
+def test_the_reason_format_of_the_answers_reads_back() -> None:
+    from tiandi.redline.store.ground import answers_in_reason, reason_of_answers
+
+    answers = {"field_severity": "high", "field_bloom_observed": "yes"}
+    reason = f"field result FR-1 (task T1{reason_of_answers(answers)}): 火 note (x=y)"
+    assert reason_of_answers(answers) == (
+        "; on the ground: field_bloom_observed=yes, field_severity=high"
+    )
+    assert answers_in_reason(reason) == answers
+    assert reason_of_answers({}) == "" and answers_in_reason("no answers here") == {}

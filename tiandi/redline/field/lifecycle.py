@@ -40,7 +40,7 @@ from tiandi.redline.field.records import StoredResult
 from tiandi.redline.field.results_store import SqliteFieldStore
 from tiandi.redline.field.schema import META_TABLE, SNAPSHOT_TABLE
 from tiandi.redline.store.gpkg import PatchStore
-from tiandi.redline.store.ground import answers_in_reason
+from tiandi.redline.store.ground import answers_in_reason, reason_of_answers
 from tiandi.redline.store.lifecycle import PatchState, Role, TransitionRecord
 
 
@@ -209,8 +209,7 @@ def ground_answers(reason: str | None) -> dict[str, str]:
 
 def _field_checked(store: PatchStore, r: StoredResult, when: datetime) -> TransitionRecord:
     """Move an accepted result's patch ``dispatched → field_checked`` as its crew."""
-    answers = ", ".join(f"{k}={v}" for k, v in sorted(r.answers.items()))
-    ground = f"; on the ground: {answers}" if answers else ""
+    ground = reason_of_answers(r.answers)
     return store.transition(
         r.patch_id,
         PatchState.FIELD_CHECKED,

@@ -78,6 +78,14 @@ def ground_answers_update(
 _IN_REASON = re.compile(r"; on the ground: (?P<answers>[a-z_]+=[a-z_]+(?:, [a-z_]+=[a-z_]+)*)\)")
 
 
+def reason_of_answers(answers: Mapping[str, str]) -> str:
+    """The part of a ``field_checked`` reason that records ``answers``
+    (``"; on the ground: field_severity=high"``, sorted; empty without answers): the
+    format :func:`answers_in_reason` reads back."""
+    pairs = ", ".join(f"{k}={v}" for k, v in sorted(answers.items()))
+    return f"; on the ground: {pairs}" if pairs else ""
+
+
 def answers_in_reason(reason: str | None) -> dict[str, str]:
     """The crew's answers that a ``field_checked`` transition's ``reason`` records (the
     field import writes ``…; on the ground: field_severity=high)``); empty when none."""

@@ -136,6 +136,16 @@ def _reopen(store: PatchStore) -> PatchStore:
     return PostgisPatchStore(store.dsn, schema=store.schema)
 
 
+def _as_version_2(store: PatchStore) -> None:
+    """``store`` turned into the version-2 layout (no answer columns)."""
+    drops = ";".join(f"ALTER TABLE patches DROP COLUMN {c}" for c in GROUND_ANSWER_NAMES)
+    raw_sql(
+        store,
+        f"DELETE FROM {SCHEMA_TABLE};INSERT INTO {SCHEMA_TABLE} (version, tiandi) "
+        f"VALUES (2, '0.old');{drops}",
+    )
+
+
 def test_a_version_2_store_gains_the_columns_and_keeps_its_rows(store: PatchStore) -> None:
     uid, _ = _dispatched(store)
     store.transition(
@@ -148,12 +158,7 @@ def test_a_version_2_store_gains_the_columns_and_keeps_its_rows(store: PatchStor
     )
     rows = store.list_patches().drop(columns=[*GROUND_ANSWER_NAMES, "geometry"])
     head = store.verify_audit().head_hash
-    drops = ";".join(f"ALTER TABLE patches DROP COLUMN {c}" for c in GROUND_ANSWER_NAMES)
-    raw_sql(
-        store,
-        f"DELETE FROM {SCHEMA_TABLE};INSERT INTO {SCHEMA_TABLE} (version, tiandi) "
-        f"VALUES (2, '0.old');{drops}",
-    )
+    _as_version_2(store)
     old = _reopen(store)
     report = old.upgrade_schema()
     assert (report.before, report.after) == (2, SCHEMA_VERSION)
@@ -212,12 +217,7 @@ def test_the_upgrade_copies_the_answers_of_earlier_checks_from_their_transitions
         at=T0 + timedelta(hours=3),
         reason="again",
     )
-    drops = ";".join(f"ALTER TABLE patches DROP COLUMN {c}" for c in GROUND_ANSWER_NAMES)
-    raw_sql(
-        store,
-        f"DELETE FROM {SCHEMA_TABLE};INSERT INTO {SCHEMA_TABLE} (version, tiandi) "
-        f"VALUES (2, '0.old');{drops}",
-    )
+    _as_version_2(store)
     head = store.verify_audit().head_hash
     old = _reopen(store)
     assert old.upgrade_schema().before == 2

@@ -35,6 +35,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -146,9 +147,10 @@ def _flow_row(scene: Path, out: Path, env: dict[str, str], svc: Services) -> dic
 
 def measure(
     size: int, home: Path, stages: list[str], naive_cap_gb: float, svc: Services | None = None
-) -> list[dict[str, Any]]:
-    """Every stage at ``size``, one after the other; rows with figures and ratios. The
-    flow runs against ``svc`` (started once for the series) when given."""
+) -> Iterator[dict[str, Any]]:
+    """Every stage at ``size``, one after the other: rows with figures and ratios (those
+    of earlier rows completed as later stages arrive). The flow runs against ``svc``
+    (started once for the series) when given."""
     scene, mpx = _scene(home, size)
     env, rows = _env(home), []
     for stage in stages:
@@ -162,17 +164,17 @@ def measure(
         row.update({"size": size, "stage": stage, "input_mpx": mpx,
                     "mpx_per_s": mpx / secs, "s_per_mpx": secs / mpx})  # fmt: skip
         rows.append(row)
-    _ratios(rows)
-    return rows
+        _ratios(rows)
+        yield row  # each row as soon as it is measured (and saved by the caller)
 
 
 def measure_dist(
     size: int, home: Path, workers: list[int], prefect: Services
-) -> list[dict[str, Any]]:
+) -> Iterator[dict[str, Any]]:
     """The flow at ``size`` on clusters of N one-thread worker processes (``flow-daskN``),
     each cluster started (and its start-up recorded) before the run."""
     scene, mpx = _scene(home, size)
-    env, rows = _env(home), []
+    env = _env(home)
     for n in workers:
         with scale_services.dask_cluster(env, n, 1) as dask:
             svc = Services({**prefect.env, **dask.env}, [*prefect.processes, *dask.processes])
@@ -180,8 +182,7 @@ def measure_dist(
         row.update({"size": size, "stage": f"flow-dask{n}", "input_mpx": mpx,
                     "mpx_per_s": mpx / row["seconds"], "s_per_mpx": row["seconds"] / mpx,
                     "x_floor": None, "x_flow": None, **dask.startup})  # fmt: skip
-        rows.append(row)
-    return rows
+        yield row
 
 
 def summary(rows: list[dict[str, Any]], startup_s: float) -> dict[str, Any]:
@@ -221,6 +222,9 @@ def _ratios(rows: list[dict[str, Any]]) -> None:
     for r in rows:
         r["x_floor"] = r["seconds"] / floor["seconds"] if floor else None
         r["x_flow"] = r["seconds"] / flow["seconds"] if flow else None
+        # CPU of the whole tree against the floor's: the fairer ratio on a shared machine
+        fcpu = floor["cpu_seconds"] if floor else 0.0
+        r["x_floor_cpu"] = r["cpu_seconds"] / fcpu if fcpu > 0 else None
 
 
 def _fmt(v: Any, spec: str) -> str:
@@ -252,8 +256,8 @@ def markdown(report: dict[str, Any]) -> str:
              f"{m['cores']} cores, {m['memory_gb']} GB, Python {m['python']}, "
              f"1-min load average at start {m['load_avg_1m']:.2f}", "",
              "| size | stage | status | wall s | CPU s | peak tree RSS MB | Mpx/s | s/Mpx "
-             "| x floor | x flow | found |",
-             "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]  # fmt: skip
+             "| x floor | x flow | found | CPU x floor |",
+             "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|"]  # fmt: skip
     for r in report["rows"]:
         if r["stage"] == "startup":
             continue
@@ -262,7 +266,7 @@ def markdown(report: dict[str, Any]) -> str:
                      f"| {r['cpu_seconds']:.1f} | {r['peak_tree_rss_mb']:.0f} "
                      f"| {r['mpx_per_s']:.1f} | {r['s_per_mpx']:.4f} "
                      f"| {_fmt(r['x_floor'], '.2f')} | {_fmt(r['x_flow'], '.2f')} "
-                     f"| {found} |")  # fmt: skip
+                     f"| {found} | {_fmt(r.get('x_floor_cpu'), '.1f')} |")  # fmt: skip
     if "summary" in report:
         lines.extend(_summary_lines(report["summary"]))
     return "\n".join(lines) + "\n"
@@ -287,8 +291,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     stem = args.results / f"scale-{started}"
     startup_s = 0.0
 
-    def add(row: dict[str, Any]) -> None:  # results rewritten after every size: a long
-        report["rows"].append(row)  # series stopped halfway keeps what it measured
+    def add(row: dict[str, Any]) -> None:  # results rewritten after every stage: a long
+        report["rows"].append(row)  # series stopped halfway keeps what it measured so far
         print(json.dumps(row), flush=True)
         report["summary"] = summary(report["rows"], startup_s)
         stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n", "utf-8")

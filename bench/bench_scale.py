@@ -3,6 +3,7 @@ floor, a naive eager pipeline and the plain odc-stac + dask pipeline, on the sam
 
     python -m bench.bench_scale [--sizes 2048 4096 8192] [--home var/bench-scale]
         [--stages floor flow naive odcstac] [--naive-cap-gb 8] [--results bench/results]
+        [--dist-size 4096 --dist-workers 1 2]
 
 For each size (scenes from :mod:`bench.scale_scene`, cached under ``--home``, registered
 in that home's embedded catalog): every stage runs as its own process tree, one after the
@@ -13,6 +14,15 @@ the flow reads, decoded once, per second), seconds per Mpx; and the ratios flow 
 naive / flow and odcstac / flow. The naive run is stopped when its tree passes
 ``--naive-cap-gb`` and recorded as ``out_of_memory`` with the memory at that point.
 Writes ``bench/results/scale-<UTC>.json`` and ``.md`` with the machine's cores and memory.
+
+Services (:mod:`bench.scale_services`): a Prefect server (or ``PREFECT_API_URL``) and a
+local Dask cluster (scheduler + one worker process with a thread per core, as the CLI's
+own) are started once for the whole series, their start-up recorded as the ``startup``
+row, and every CLI run of the flow uses them (start-up out of the measured path, as for a
+batch of zones); their processes count in the flow's tree RSS and CPU. ``--dist-size``
+runs the flow again at that size on clusters of ``--dist-workers`` worker processes of one
+thread each (``flow-dask<N>`` rows) and reports the distributed efficiency; the summary
+projects a Ningxia half-year run (:data:`NINGXIA_MPX` decoded) from the measured s/Mpx.
 """
 
 from __future__ import annotations
@@ -25,23 +35,29 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psutil
 
-from bench import scale_scene
+from bench import scale_scene, scale_services
 from bench.bench_composite import REPO, _machine
+from bench.scale_services import Services
 
 STAGES = ("floor", "flow", "naive", "odcstac")
+#: Mpx decoded by a half-year run over Ningxia (66,400 km², ~24 dates; issue 17).
+NINGXIA_MPX = 76_000.0
 
 
-def _tree_rss(proc: psutil.Process) -> int:
+def _tree_rss(*procs: psutil.Process) -> int:
     total = 0
-    for p in [proc, *proc.children(recursive=True)]:
+    for proc in procs:
         with contextlib.suppress(psutil.Error):
-            total += p.memory_info().rss
+            for p in [proc, *proc.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    total += p.memory_info().rss
     return total
 
 
@@ -51,10 +67,17 @@ def _kill_tree(proc: psutil.Process) -> None:
             p.kill()
 
 
-def timed(cmd: list[str], env: dict[str, str], cap_bytes: int | None = None) -> dict[str, Any]:
+def timed(
+    cmd: list[str],
+    env: dict[str, str],
+    cap_bytes: int | None = None,
+    services: Services | None = None,
+) -> dict[str, Any]:
     """Run ``cmd``: wall, tree CPU, peak tree RSS, its last stdout JSON line (if any);
-    killed (``out_of_memory``) when the tree's RSS passes ``cap_bytes``."""
-    before = os.times()
+    killed (``out_of_memory``) when the tree's RSS passes ``cap_bytes``. The processes of
+    ``services`` (server, scheduler, workers) count in the tree's RSS and CPU."""
+    svc = services or Services()
+    before, svc_cpu = os.times(), svc.tree_cpu_seconds()
     t0 = time.perf_counter()
     popen = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, text=True)
     proc, peak, done, capped = psutil.Process(popen.pid), [0], threading.Event(), [False]
@@ -62,7 +85,7 @@ def timed(cmd: list[str], env: dict[str, str], cap_bytes: int | None = None) -> 
     def sample() -> None:
         while not done.wait(0.2):
             with contextlib.suppress(psutil.Error):
-                peak[0] = max(peak[0], _tree_rss(proc))
+                peak[0] = max(peak[0], _tree_rss(proc, *svc.processes))
             if cap_bytes and peak[0] > cap_bytes and not capped[0]:
                 capped[0] = True
                 _kill_tree(proc)
@@ -74,6 +97,7 @@ def timed(cmd: list[str], env: dict[str, str], cap_bytes: int | None = None) -> 
     sampler.join()
     after = os.times()
     cpu = sum(getattr(after, k) - getattr(before, k) for k in ("children_user", "children_system"))
+    cpu += svc.tree_cpu_seconds() - svc_cpu
     row: dict[str, Any] = {"seconds": time.perf_counter() - t0, "cpu_seconds": cpu,
                            "peak_tree_rss_mb": peak[0] / 2**20, "status": "ok"}  # fmt: skip
     lines = [ln for ln in stdout.splitlines() if ln.startswith("{")]
@@ -105,20 +129,33 @@ def _flow_found(out: Path) -> dict[str, Any]:
     return {"patches": data.get("n_patches")}
 
 
-def measure(size: int, home: Path, stages: list[str], naive_cap_gb: float) -> list[dict[str, Any]]:
-    """Every stage at ``size``, one after the other; rows with figures and ratios."""
+def _scene(home: Path, size: int) -> tuple[Path, float]:
+    """The scene of ``size`` (generated once, registered) and its input Mpx."""
     from tiandi.catalog.store import GeoParquetCatalog
     from tiandi.settings import Settings
 
     scene = scale_scene.generate(home / "scenes", size)
     GeoParquetCatalog(Settings(home=home).catalog_path).add(scale_scene.items(scene))
-    mpx = sum(_pixels(p) for p in scale_scene.files(scene)) / 1e6
+    return scene, sum(_pixels(p) for p in scale_scene.files(scene)) / 1e6
+
+
+def _flow_row(scene: Path, out: Path, env: dict[str, str], svc: Services) -> dict[str, Any]:
+    row = timed(_flow_cmd(scene, out), {**env, **svc.env}, services=svc)
+    row.update(_flow_found(out))
+    return row
+
+
+def measure(
+    size: int, home: Path, stages: list[str], naive_cap_gb: float, svc: Services | None = None
+) -> Iterator[dict[str, Any]]:
+    """Every stage at ``size``, one after the other: rows with figures and ratios (those
+    of earlier rows completed as later stages arrive). The flow runs against ``svc``
+    (started once for the series) when given."""
+    scene, mpx = _scene(home, size)
     env, rows = _env(home), []
     for stage in stages:
         if stage == "flow":
-            out = home / "runs" / f"run-{size}"
-            row = timed(_flow_cmd(scene, out), env)
-            row.update(_flow_found(out))
+            row = _flow_row(scene, home / "runs" / f"run-{size}", env, svc or Services())
         else:
             cmd = [sys.executable, "-m", "bench.scale_pipelines", stage, str(scene)]
             cap = int(naive_cap_gb * 2**30) if stage == "naive" else None
@@ -127,8 +164,49 @@ def measure(size: int, home: Path, stages: list[str], naive_cap_gb: float) -> li
         row.update({"size": size, "stage": stage, "input_mpx": mpx,
                     "mpx_per_s": mpx / secs, "s_per_mpx": secs / mpx})  # fmt: skip
         rows.append(row)
-    _ratios(rows)
-    return rows
+        _ratios(rows)
+        yield row  # each row as soon as it is measured (and saved by the caller)
+
+
+def measure_dist(
+    size: int, home: Path, workers: list[int], prefect: Services
+) -> Iterator[dict[str, Any]]:
+    """The flow at ``size`` on clusters of N one-thread worker processes (``flow-daskN``),
+    each cluster started (and its start-up recorded) before the run."""
+    scene, mpx = _scene(home, size)
+    env = _env(home)
+    for n in workers:
+        with scale_services.dask_cluster(env, n, 1) as dask:
+            svc = Services({**prefect.env, **dask.env}, [*prefect.processes, *dask.processes])
+            row = _flow_row(scene, home / "runs" / f"run-{size}-dask{n}", env, svc)
+        row.update({"size": size, "stage": f"flow-dask{n}", "input_mpx": mpx,
+                    "mpx_per_s": mpx / row["seconds"], "s_per_mpx": row["seconds"] / mpx,
+                    "x_floor": None, "x_flow": None, **dask.startup})  # fmt: skip
+        yield row
+
+
+def summary(rows: list[dict[str, Any]], startup_s: float) -> dict[str, Any]:
+    """Across sizes and clusters: flow s/Mpx per size against the smallest, distributed
+    efficiency, and the Ningxia half-year projection from the measured s/Mpx."""
+    flows = sorted((r for r in rows if r["stage"] == "flow" and r["status"] == "ok"),
+                   key=lambda r: r["size"])  # fmt: skip
+    out: dict[str, Any] = {"startup_s": startup_s, "ningxia_mpx": NINGXIA_MPX}
+    if flows:
+        first = flows[0]["s_per_mpx"]
+        out["flow_s_per_mpx_vs_smallest"] = {str(r["size"]): r["s_per_mpx"] / first for r in flows}
+        largest = flows[-1]
+        out["ningxia_here_s"] = NINGXIA_MPX * largest["s_per_mpx"] + startup_s
+        out["ningxia_from_size"] = largest["size"]
+    dist = {int(r["stage"].removeprefix("flow-dask")): r for r in rows
+            if r["stage"].startswith("flow-dask") and r["status"] == "ok"}  # fmt: skip
+    if 1 in dist and len(dist) > 1:
+        n = max(dist)
+        eff = dist[1]["seconds"] / (n * dist[n]["seconds"])
+        out["distributed"] = {"workers": n, "efficiency": eff, "size": dist[1]["size"],
+                              "one_worker_s_per_mpx": dist[1]["s_per_mpx"]}  # fmt: skip
+        # 10 workers of one core each, scaling as measured from 1 to n workers
+        out["ningxia_10_workers_s"] = NINGXIA_MPX * dist[1]["s_per_mpx"] / (10 * eff) + startup_s
+    return out
 
 
 def _pixels(path: Path) -> int:
@@ -144,10 +222,31 @@ def _ratios(rows: list[dict[str, Any]]) -> None:
     for r in rows:
         r["x_floor"] = r["seconds"] / floor["seconds"] if floor else None
         r["x_flow"] = r["seconds"] / flow["seconds"] if flow else None
+        # CPU of the whole tree against the floor's: the fairer ratio on a shared machine
+        fcpu = floor["cpu_seconds"] if floor else 0.0
+        r["x_floor_cpu"] = r["cpu_seconds"] / fcpu if fcpu > 0 else None
 
 
 def _fmt(v: Any, spec: str) -> str:
     return "" if v is None else format(v, spec)
+
+
+def _summary_lines(sm: dict[str, Any]) -> list[str]:
+    lines = ["", f"Services started once (Prefect server + Dask cluster): {sm['startup_s']:.1f} s"]
+    for size, ratio in sm.get("flow_s_per_mpx_vs_smallest", {}).items():
+        lines.append(f"- flow s/Mpx at {size}: {ratio:.2f}x the smallest size's")
+    if "distributed" in sm:
+        d = sm["distributed"]
+        lines.append(f"- distributed efficiency at {d['size']}, 1 -> {d['workers']} worker "
+                     f"processes (1 thread each): {d['efficiency']:.2f}")  # fmt: skip
+    if "ningxia_here_s" in sm:
+        lines.append(f"- Ningxia half-year ({sm['ningxia_mpx']:,.0f} Mpx) on this machine, "
+                     f"from the {sm['ningxia_from_size']} s/Mpx: "
+                     f"{sm['ningxia_here_s'] / 60:.0f} min")  # fmt: skip
+    if "ningxia_10_workers_s" in sm:
+        lines.append("- on 10 one-core workers (measured 1-worker s/Mpx, measured efficiency): "
+                     f"{sm['ningxia_10_workers_s'] / 60:.1f} min")  # fmt: skip
+    return lines
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -157,15 +256,19 @@ def markdown(report: dict[str, Any]) -> str:
              f"{m['cores']} cores, {m['memory_gb']} GB, Python {m['python']}, "
              f"1-min load average at start {m['load_avg_1m']:.2f}", "",
              "| size | stage | status | wall s | CPU s | peak tree RSS MB | Mpx/s | s/Mpx "
-             "| x floor | x flow | found |",
-             "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]  # fmt: skip
+             "| x floor | x flow | found | CPU x floor |",
+             "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|"]  # fmt: skip
     for r in report["rows"]:
+        if r["stage"] == "startup":
+            continue
         found = ", ".join(f"{k} {r[k]}" for k in ("patches", "polygons", "changed_px") if k in r)
         lines.append(f"| {r['size']} | {r['stage']} | {r['status']} | {r['seconds']:.2f} "
                      f"| {r['cpu_seconds']:.1f} | {r['peak_tree_rss_mb']:.0f} "
                      f"| {r['mpx_per_s']:.1f} | {r['s_per_mpx']:.4f} "
                      f"| {_fmt(r['x_floor'], '.2f')} | {_fmt(r['x_flow'], '.2f')} "
-                     f"| {found} |")  # fmt: skip
+                     f"| {found} | {_fmt(r.get('x_floor_cpu'), '.1f')} |")  # fmt: skip
+    if "summary" in report:
+        lines.extend(_summary_lines(report["summary"]))
     return "\n".join(lines) + "\n"
 
 
@@ -177,18 +280,38 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
     parser.add_argument("--naive-cap-gb", type=float, default=8.0)
     parser.add_argument("--results", type=Path, default=REPO / "bench" / "results")
+    parser.add_argument("--dist-size", type=int, default=None)
+    parser.add_argument("--dist-workers", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args(argv)
     home = args.home.resolve()
     started = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     report: dict[str, Any] = {"started": started, "machine": _machine(), "rows": []}
-    for size in args.sizes:
-        for row in measure(size, home, args.stages, args.naive_cap_gb):
-            report["rows"].append(row)
-            print(json.dumps(row), flush=True)
+
     args.results.mkdir(parents=True, exist_ok=True)
     stem = args.results / f"scale-{started}"
-    stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    stem.with_suffix(".md").write_text(markdown(report), encoding="utf-8")
+    startup_s = 0.0
+
+    def add(row: dict[str, Any]) -> None:  # results rewritten after every stage: a long
+        report["rows"].append(row)  # series stopped halfway keeps what it measured so far
+        print(json.dumps(row), flush=True)
+        report["summary"] = summary(report["rows"], startup_s)
+        stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n", "utf-8")
+        stem.with_suffix(".md").write_text(markdown(report), encoding="utf-8")
+
+    cores = os.cpu_count() or 2
+    with scale_services.prefect(home) as prefect:
+        with scale_services.dask_cluster(_env(home), 1, cores) as dask:
+            startup = {**prefect.startup, **dask.startup}
+            startup_s = prefect.startup["prefect_server_s"] + dask.startup["dask_cluster_s"]
+            add({"size": None, "stage": "startup", "status": "ok", "seconds": startup_s,
+                 **startup})  # fmt: skip
+            svc = Services({**prefect.env, **dask.env}, [*prefect.processes, *dask.processes])
+            for size in args.sizes:
+                for row in measure(size, home, args.stages, args.naive_cap_gb, svc):
+                    add(row)
+        if args.dist_size:
+            for row in measure_dist(args.dist_size, home, args.dist_workers, prefect):
+                add(row)
     print(markdown(report))
     print(f"# wrote {stem}.json and .md")
     return report

@@ -63,7 +63,12 @@ def test_bench_scale_runs_every_stage_once_and_writes_figures_and_ratios(
     assert saved == report
     assert saved["machine"]["cores"] >= 1 and saved["machine"]["memory_gb"] > 0
     rows = {r["stage"]: r for r in saved["rows"]}
-    assert set(rows) == {"floor", "flow", "naive", "odcstac"}
+    assert set(rows) == {"startup", "floor", "flow", "naive", "odcstac"}
+    startup = rows.pop("startup")  # services started once, outside the flow's figures
+    assert startup["dask_cluster_s"] > 0 and startup["dask_workers"] == 1
+    assert startup["seconds"] == startup["prefect_server_s"] + startup["dask_cluster_s"]
+    assert saved["summary"]["flow_s_per_mpx_vs_smallest"] == {str(SIZE): 1.0}
+    assert saved["summary"]["ningxia_here_s"] > startup["seconds"]
     for row in rows.values():
         assert row["status"] == "ok", row
         assert row["size"] == SIZE and row["input_mpx"] > 0
@@ -85,3 +90,17 @@ def test_a_naive_run_over_its_memory_cap_is_recorded_not_raised() -> None:
     row = bench_scale.timed([sys.executable, "-c", hog], {}, cap_bytes=128 * 2**20)
     assert row["status"] == "out_of_memory"
     assert row["peak_tree_rss_mb"] > 128 and row["seconds"] < 30
+
+
+def test_summary_projects_ningxia_from_the_measured_seconds_per_mpx() -> None:
+    rows = [
+        {"stage": "flow", "status": "ok", "size": 2048, "s_per_mpx": 0.5},
+        {"stage": "flow", "status": "ok", "size": 4096, "s_per_mpx": 0.6},
+        {"stage": "flow-dask1", "status": "ok", "size": 4096, "seconds": 100.0, "s_per_mpx": 1.0},
+        {"stage": "flow-dask2", "status": "ok", "size": 4096, "seconds": 62.5, "s_per_mpx": 0.6},
+    ]
+    sm = bench_scale.summary(rows, startup_s=10.0)
+    assert sm["flow_s_per_mpx_vs_smallest"] == {"2048": 1.0, "4096": 1.2}
+    assert sm["ningxia_here_s"] == 76_000 * 0.6 + 10.0  # from the largest size measured
+    assert sm["distributed"]["efficiency"] == 100.0 / (2 * 62.5)  # 0.8
+    assert sm["ningxia_10_workers_s"] == 76_000 * 1.0 / (10 * 0.8) + 10.0

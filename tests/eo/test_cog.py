@@ -11,6 +11,7 @@ import rasterio
 import xarray as xr
 
 from tests.fixtures.eo import Scene, full_grid, make_items
+from tiandi.eo._overviews import pick
 from tiandi.eo.cog import CogOutput, read_cog, read_cog_dataset, write_cog, write_cogs
 from tiandi.eo.composite import composite_period
 from tiandi.errors import InputError
@@ -101,3 +102,64 @@ def test_float_to_integer_without_nodata_is_refused_before_computing(tmp_path: P
     with pytest.raises(InputError, match=r"'B04'.*without a nodata"):
         write_cog(ds["B04"], tmp_path / "x.tif", nodata=None, dtype="uint16")
     assert not (tmp_path / "x.tif").exists()
+
+
+def _grid_array(rows: int, cols: int, bands: int, dtype: str, chunk: int) -> xr.DataArray:
+    from odc.geo.geobox import GeoBox
+    from odc.geo.xr import xr_coords
+
+    box = (500000, 4300000 - rows * 10, 500000 + cols * 10, 4300000)
+    gbox = GeoBox.from_bbox(box, "EPSG:32648", resolution=10)
+    data = np.random.default_rng(7).integers(1, 250, (bands, rows, cols)).astype(dtype)
+    if dtype == "float32":
+        data[:, :40, :70] = np.nan
+    return xr.DataArray(
+        da.from_array(data, chunks=(bands, chunk, chunk)),
+        dims=("band", "y", "x"),
+        coords={"band": [f"b{i}" for i in range(bands)], **xr_coords(gbox)},
+    )
+
+
+@pytest.mark.parametrize(("dtype", "nodata"), [("uint8", 255), ("float32", float("nan"))])
+def test_overviews_from_the_strips_give_gdals_bytes_for_a_single_band_map(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dtype: str, nodata: float
+) -> None:
+    import tiandi.eo.cog as cog
+
+    # odd sides and two levels (551 x 515, 275 x 257): GDAL's rounding at every level
+    layer = _grid_array(1102, 1031, 1, dtype, 256).isel(band=0, drop=True)
+    streamed = write_cog(layer, tmp_path / "s" / "m.tif", nodata=nodata, dtype=dtype)
+    assert sorted(p.name for p in streamed.parent.iterdir()) == ["m.tif"]  # no temporaries
+    monkeypatch.setattr(cog, "StreamedOverviews", lambda *args: None)  # GDAL builds them
+    built = write_cog(layer, tmp_path / "g" / "m.tif", nodata=nodata, dtype=dtype)
+    with rasterio.open(streamed) as src:
+        assert src.overviews(1) == [2, 4]
+    assert streamed.read_bytes() == built.read_bytes()
+
+
+def test_overviews_from_the_strips_of_a_multi_band_file_keep_pixels_and_first_level(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tiandi.eo.cog as cog
+
+    data = _grid_array(1102, 1031, 3, "uint16", 512)
+    streamed = write_cog(data, tmp_path / "s.tif", nodata=0, dtype="uint16", tags={"k": "v"})
+    monkeypatch.setattr(cog, "StreamedOverviews", lambda *args: None)
+    built = write_cog(data, tmp_path / "g.tif", nodata=0, dtype="uint16", tags={"k": "v"})
+    with rasterio.open(streamed) as a, rasterio.open(built) as b:
+        assert a.profile == b.profile and a.tags() == b.tags()
+        assert a.descriptions == b.descriptions and a.overviews(1) == b.overviews(1) == [2, 4]
+        np.testing.assert_array_equal(a.read(), b.read())
+    prev = data.values
+    for level in (0, 1):
+        with rasterio.open(streamed, overview_level=level) as a:
+            mine = a.read()
+        rows, cols = mine.shape[1:]
+        expect = prev[:, pick(prev.shape[1], rows)][:, :, pick(prev.shape[2], cols)]
+        np.testing.assert_array_equal(mine, expect)  # nearest, from the level before
+        prev = mine
+    with (
+        rasterio.open(streamed, overview_level=0) as a,
+        rasterio.open(built, overview_level=0) as b,
+    ):
+        np.testing.assert_array_equal(a.read(), b.read())

@@ -4,7 +4,9 @@
 the scheduler never holds the whole scene), writes the strips into a temporary tiled
 GeoTIFF, converts that with GDAL's COG driver (DEFLATE with predictor, 512 px tiles,
 overviews, tiles compressed on all cores) into ``<name>.tmp-<pid>`` beside the target and
-renames it into place. The cast to the file's dtype runs where the data is computed, so
+renames it into place. Nearest overviews are computed from each strip while it is in
+memory (:mod:`tiandi.eo._overviews`), so GDAL copies them instead of decoding the whole
+file again to build them. The cast to the file's dtype runs where the data is computed, so
 a Dask worker sends the narrow type. :func:`write_cogs` writes several COGs of one grid
 in the same pass (e.g. the change probability and mask: their shared inputs are read and
 computed once). The bytes depend only on the data, the tags and the options: re-running
@@ -32,6 +34,7 @@ from numpy.typing import NDArray
 from odc.geo.geobox import GeoBox
 from rasterio.windows import Window
 
+from tiandi.eo._overviews import StreamedOverviews
 from tiandi.errors import InputError
 
 __all__ = [
@@ -125,6 +128,17 @@ class _Plan:
     profile: dict[str, Any]
     strips_tmp: Path
     final_tmp: Path
+    #: nearest overviews computed from the strips (None: GDAL builds them, e.g. average)
+    overviews: StreamedOverviews | None = None
+
+    def temporaries(self) -> list[Path]:
+        """Every temporary file this output may leave before it is renamed into place."""
+        extra = [] if self.overviews is None else [*self.overviews.paths, self.vrt_tmp]
+        return [self.strips_tmp, self.final_tmp, *extra]
+
+    @property
+    def vrt_tmp(self) -> Path:
+        return self.strips_tmp.with_suffix(".vrt")
 
 
 def write_cog(
@@ -160,12 +174,12 @@ def write_cogs(outputs: Sequence[CogOutput]) -> list[Path]:
     try:
         _write_all_strips(plans)
         for plan in plans:
-            _translate_to_cog(plan.strips_tmp, plan.final_tmp, plan.out)
+            _translate_plan(plan)
         for plan in plans:
             os.replace(plan.final_tmp, plan.out.path)
     finally:
         for plan in plans:
-            for tmp in (plan.strips_tmp, plan.final_tmp):
+            for tmp in plan.temporaries():
                 tmp.unlink(missing_ok=True)
     return [plan.out.path for plan in plans]
 
@@ -185,12 +199,17 @@ def _plan(out: CogOutput) -> _Plan:
     path.parent.mkdir(parents=True, exist_ok=True)
     shape = layers[0][1].shape
     profile = _strips_profile(gbox, crs_wkt, shape, len(layers), np_dtype, out.nodata)
+    strips_tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-strips.tif")
+    overviews = None
+    if out.overview_resampling.lower() == "nearest":
+        overviews = StreamedOverviews(profile, strips_tmp.with_suffix(""), BLOCKSIZE)
     return _Plan(
         out,
         layers,
         profile,
-        path.with_name(f"{path.name}.tmp-{os.getpid()}-strips.tif"),
+        strips_tmp,
         path.with_name(f"{path.name}.tmp-{os.getpid()}"),
+        overviews,
     )
 
 
@@ -247,8 +266,12 @@ def _write_all_strips(plans: Sequence[_Plan]) -> None:
     """Compute every output one row of chunks at a time into its intermediate GeoTIFF."""
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), contextlib.ExitStack() as stack:
         files = []
+        overviews = []
         for plan in plans:
             dst = stack.enter_context(rasterio.open(plan.strips_tmp, "w", **plan.profile))
+            overviews.append(
+                None if plan.overviews is None else stack.enter_context(plan.overviews)
+            )
             if plan.out.tags:
                 dst.update_tags(**dict(plan.out.tags))
             for i, (name, _) in enumerate(plan.layers, start=1):
@@ -264,10 +287,23 @@ def _write_all_strips(plans: Sequence[_Plan]) -> None:
                 optimize_graph=False,  # same task keys in every strip (distributed)
             )
             start = 0
-            for dst, layers in zip(files, cast, strict=True):
+            for dst, ovr, layers in zip(files, overviews, cast, strict=True):
                 window = Window(0, strip.start, dst.width, strip.stop - strip.start)
-                dst.write(np.stack(blocks[start : start + len(layers)]), window=window)
+                rows = np.stack(blocks[start : start + len(layers)])
+                dst.write(rows, window=window)
+                if ovr is not None:
+                    ovr.add(strip.start, rows)
                 start += len(layers)
+
+
+def _translate_plan(plan: _Plan) -> None:
+    """The COG of one output from its strips file and, when computed with the strips, its
+    overview levels (GDAL then copies them instead of decoding the strips to build them)."""
+    if plan.overviews is None or not plan.overviews.paths:
+        _translate_to_cog(plan.strips_tmp, plan.final_tmp, plan.out)
+        return
+    vrt = plan.overviews.vrt(plan.strips_tmp, plan.vrt_tmp)
+    _translate_to_cog(vrt, plan.final_tmp, plan.out, overviews="FORCE_USE_EXISTING")
 
 
 def cog_from_geotiff(source: Path, target: Path, *, overview_resampling: str = "nearest") -> Path:
@@ -288,8 +324,10 @@ def _translate_to_cog(
     out: CogOutput | None = None,
     *,
     overview_resampling: str = "nearest",
+    overviews: str = "AUTO",
 ) -> None:
-    """GDAL's COG driver: DEFLATE with predictor, 512 px tiles, overviews."""
+    """GDAL's COG driver: DEFLATE with predictor, 512 px tiles, overviews (built by GDAL,
+    or the source's own with ``overviews="FORCE_USE_EXISTING"``)."""
     deflate = None if out is None else out.deflate_level
     level = {} if deflate is None else {"LEVEL": str(deflate)}
     resampling = overview_resampling if out is None else out.overview_resampling
@@ -301,7 +339,7 @@ def _translate_to_cog(
             COMPRESS="DEFLATE",
             PREDICTOR="YES",
             BLOCKSIZE=str(BLOCKSIZE),
-            OVERVIEWS="AUTO",
+            OVERVIEWS=overviews,
             OVERVIEW_RESAMPLING=resampling.upper(),
             BIGTIFF="IF_SAFER",
             NUM_THREADS="ALL_CPUS",  # tiles compressed in parallel; same bytes

@@ -52,9 +52,34 @@ def shared_data(name: str) -> Path:
 
 
 @pytest.fixture(scope="session")
-def services(tmp_path_factory: pytest.TempPathFactory, prefect_server: str) -> Iterator[Any]:
-    """A small demo scene, its embedded catalog, rustac serve, the session's Prefect
-    server (``prefect_server``), Dask."""
+def demo_scene(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The 512 px demo scene (seed 1) of ``services``, generated once (a ``SceneManifest``);
+    read it, never write into it."""
+    from tests.fixtures.flow import SCENE_SIZE
+    from tiandi.demo.scene import generate_scene
+
+    return generate_scene(tmp_path_factory.mktemp("demo-scene") / "scene", size=SCENE_SIZE, seed=1)
+
+
+@pytest.fixture(scope="session")
+def services(
+    tmp_path_factory: pytest.TempPathFactory, prefect_server: str, demo_scene: Any
+) -> Iterator[Any]:
+    """The small demo scene (``demo_scene``), its embedded catalog, rustac serve, the
+    session's Prefect server (``prefect_server``), Dask."""
     from tests.fixtures.flow import start_services
 
-    yield from start_services(tmp_path_factory.mktemp("services"), prefect_server)
+    root = tmp_path_factory.mktemp("services")
+    yield from start_services(root, prefect_server, scene=demo_scene.root)
+
+
+@pytest.fixture(scope="session")
+def demo_run(services: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The output folder (``.../run1``) of one ``detect_changes`` run on the ``services``
+    scene with ``services.settings`` (baseline detector, outputs registered). Read it, never
+    write into it: tests that change a run folder copy it first (``shutil.copytree``)."""
+    from tiandi.flows.detect_changes import detect_changes
+
+    out = tmp_path_factory.mktemp("runs") / "run1"
+    detect_changes(services.request(out), services.settings)
+    return out

@@ -75,6 +75,7 @@ def test_run_detect_changes_end_to_end(services: Any, tmp_path: Path) -> None:
         "TIANDI_HOME": str(services.settings.home),
         "TIANDI_CHUNK_SIZE": "256",
         "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+        "TIANDI_DASK_SCHEDULER": str(services.settings.dask_scheduler),  # start no cluster
     }
     result = subprocess.run(
         [
@@ -110,6 +111,7 @@ def test_flow_failure_is_one_message_and_the_trace_goes_to_the_log(
         "TIANDI_HOME": str(home),
         "TIANDI_CHUNK_SIZE": "256",
         "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+        "TIANDI_DASK_SCHEDULER": str(services.settings.dask_scheduler),  # start no cluster
     }
     result = subprocess.run(
         [

@@ -5,23 +5,28 @@ reopens one patch → the audit chain verifies and a tampered copy does not."""
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tiandi.demo.cycle_flow import FullCycleRequest, FullCycleResult, full_cycle
-from tiandi.flows.detect_changes import detect_changes
 from tiandi.redline.field.results_store import SqliteFieldStore
 from tiandi.redline.store.gpkg import GpkgPatchStore
 from tiandi.redline.store.lifecycle import PatchState, Role
 
 
 @pytest.fixture(scope="module")
-def cycle(services: Any, tmp_path_factory: pytest.TempPathFactory) -> FullCycleResult:
+def cycle(
+    services: Any, demo_run: Path, tmp_path_factory: pytest.TempPathFactory
+) -> FullCycleResult:
     root = tmp_path_factory.mktemp("cycle")
-    run = detect_changes(services.request(root / "run"), services.settings)
+    # the session's detect_changes run of this request (tests/conftest.py), copied: the
+    # cycle writes into the run folder
+    run = shutil.copytree(demo_run, root / "run")
     request = FullCycleRequest(
-        run=run.out,
+        run=run,
         scene=services.scene,
         out=root / "run" / "cycle",
         later_scene=root / "later",

@@ -40,8 +40,9 @@ CLEAR = (4, 5, 6)
 
 
 @pytest.fixture(scope="module")
-def scene(tmp_path_factory: pytest.TempPathFactory) -> SceneManifest:
-    return generate_scene(tmp_path_factory.mktemp("demo") / "scene", size=SIZE, seed=1)
+def scene(demo_scene: SceneManifest) -> SceneManifest:
+    """The session's scene of size ``SIZE``, seed 1 (``demo_scene``, tests/conftest.py)."""
+    return demo_scene
 
 
 @pytest.fixture(scope="module")

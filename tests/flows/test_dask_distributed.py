@@ -21,10 +21,9 @@ pytestmark = pytest.mark.slow
 
 
 def test_detect_changes_on_a_distributed_cluster_matches_the_local_run(
-    services: Services, tmp_path: Path
+    services: Services, demo_run: Path, tmp_path: Path
 ) -> None:
-    local = services.configured.model_copy(update={"dask_scheduler": None})
-    detect_changes(services.request(tmp_path / "local"), local)
+    local = demo_run  # the same request on the session's LocalCluster (tests/conftest.py)
     home = tmp_path / "cluster"
     with dask_cluster(home, workers=2) as address:
         remote = services.configured.model_copy(update={"dask_scheduler": address})
@@ -40,9 +39,9 @@ def test_detect_changes_on_a_distributed_cluster_matches_the_local_run(
     assert not list(run_folder(home).glob("*.json")), "a cluster process was left running"
     assert len(result.patches) > 0
     for rel in ("change/change_mask.tif", "change/change_prob.tif", "patches.gpkg"):
-        ours, theirs = (tmp_path / "local" / rel), (tmp_path / "remote" / rel)
+        ours, theirs = (local / rel), (tmp_path / "remote" / rel)
         assert ours.read_bytes() == theirs.read_bytes(), rel
-    a = gpd.read_file(tmp_path / "local" / "patches.gpkg", layer="patches")
+    a = gpd.read_file(local / "patches.gpkg", layer="patches")
     b = gpd.read_file(tmp_path / "remote" / "patches.gpkg", layer="patches")
     assert a.drop(columns="geometry").equals(b.drop(columns="geometry"))
     assert a.geometry.to_wkb().equals(b.geometry.to_wkb())

@@ -18,10 +18,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def first_run(services: Services, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("runs") / "run1"
-    detect_changes(services.request(out), services.settings)
-    return out
+def first_run(demo_run: Path) -> Path:
+    """The session's run (``demo_run`` in tests/conftest.py), shared with other tests that
+    only read a baseline run's outputs."""
+    return demo_run
 
 
 def test_flow_writes_every_output_a_person_opens(first_run: Path) -> None:

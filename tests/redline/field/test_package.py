@@ -189,9 +189,17 @@ def test_cli_field_import_names_a_bad_file(tmp_path: Path) -> None:
     assert "is not a GeoPackage" in text and "S1.gpkg" in text
 
 
+@pytest.fixture(scope="module")
+def form_package(tmp_path_factory: pytest.TempPathFactory) -> StationPackage:
+    """One station's package with its QGIS form, built once for the form tests (read it,
+    never write into it: building a form runs QGIS)."""
+    (pkg,) = build(tmp_path_factory.mktemp("form"), form=True, two=False)
+    return pkg
+
+
 @needs_qgis
-def test_qgis_opens_the_package_with_its_form(tmp_path: Path) -> None:
-    (pkg,) = build(tmp_path / "build", form=True, two=False)
+def test_qgis_opens_the_package_with_its_form(form_package: StationPackage, tmp_path: Path) -> None:
+    pkg = form_package
     moved = tmp_path / "tablet" / "S1"
     shutil.copytree(pkg.folder, moved)  # relative sources: the folder can go anywhere
     described = check_form(f"geopackage:{moved / 'S1.gpkg'}?projectName=S1")
@@ -222,8 +230,8 @@ def test_qgis_opens_the_package_with_its_form(tmp_path: Path) -> None:
 
 
 @needs_qgis
-def test_form_is_byte_identical_on_a_rerun(tmp_path: Path) -> None:
-    first = build(tmp_path / "a", form=True, two=False)[0]
+def test_form_is_byte_identical_on_a_rerun(form_package: StationPackage, tmp_path: Path) -> None:
+    first = form_package
     second = build(tmp_path / "b", form=True, two=False)[0]
     assert first.qgz is not None
     assert tree_bytes(first.folder) == tree_bytes(second.folder)

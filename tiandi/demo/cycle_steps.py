@@ -126,7 +126,9 @@ def field_work(
     pairs = [(t.task_id, t.patch_id) for p in packages for t in package_tasks(p)]
     areas = {tid: float(store.get(pid).attributes.get("area_m2") or 0) for tid, pid in pairs}
     bad = min(areas, key=lambda t: (areas[t], t)) if len(pairs) > 1 else None
-    findings = scripted_field_results(store, pairs, gpd.read_file(truth), bad_photo_task=bad)
+    findings = scripted_field_results(
+        store, pairs, gpd.read_file(truth, layer="events"), bad_photo_task=bad
+    )
     edited = []
     for gpkg in packages:
         copy = device_copy(gpkg.parent, out)
@@ -149,7 +151,7 @@ def recheck_target(store: PatchStore, truth: Path) -> RecheckTarget:
     """The largest closed (and found) patch over a planted event; the event's surface
     there is what the later period pastes back."""
     closed = store.list_patches(state=PatchState.CLOSED)
-    events = gpd.read_file(truth).to_crs(closed.crs)
+    events = gpd.read_file(truth, layer="events").to_crs(closed.crs)
     closed = closed[closed["field_outcome"] != "not_found"]
     hit = closed[closed.intersects(events.union_all())] if len(events) else closed.iloc[:0]
     if hit.empty:

@@ -1,6 +1,9 @@
-"""``tiandi demo``: generate the demo scene, catalogue it, run detect_changes on it.
+"""``tiandi demo``: generate the demo scene, catalogue it, run detect_changes on it, then
+the disturbance flows (burned area, water and coastline, forest dieback, algal blooms;
+:mod:`tiandi.demo.disturbances`), scored against the planted disturbances.
 
-The scene is generated once per (size, seed) under ``<home>/demo/`` and reused; its
+The scene is generated once per (size, seed) under ``<home>/demo/`` and reused (a scene
+of an older generator, without the earlier-year acquisitions, is generated again); its
 items are (re-)registered in the embedded catalog, which is idempotent (upsert by id).
 With ``full_cycle`` the run is followed by the whole supervision cycle
 (:mod:`tiandi.demo.cycle_flow`) in ``<out>/cycle``. The demo only makes sure a Prefect
@@ -9,12 +12,14 @@ API exists and calls the flows with its settings; the flows open the rest.
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from tiandi.catalog.store import GeoParquetCatalog
-from tiandi.demo.scene import generate_scene
+from tiandi.demo.disturbances import print_disturbances, run_disturbances
+from tiandi.demo.scene import BASELINE_ACQUISITIONS, generate_scene
 from tiandi.demo.scene_catalog import AFTER, BEFORE, DEMO_COLLECTION, scene_items
 from tiandi.flows.detect_changes import (
     DetectChangesRequest,
@@ -33,7 +38,7 @@ __all__ = ["AFTER", "BEFORE", "DEMO_COLLECTION", "prepare_scene", "run_demo", "s
 def prepare_scene(settings: Settings, *, size: int, seed: int, console: Any) -> Path:
     """The demo scene folder of (size, seed), generated if new, its items catalogued."""
     scene_dir = (settings.home / "demo" / f"scene-{size}-seed{seed}").resolve()
-    if not (scene_dir / "scenes.json").exists():
+    if not _current(scene_dir):
         console.print(f"generating the demo scene ({size}x{size} px) in {scene_dir}")
         generate_scene(scene_dir, size=size, seed=seed)
     else:
@@ -42,6 +47,15 @@ def prepare_scene(settings: Settings, *, size: int, seed: int, console: Any) -> 
     GeoParquetCatalog(settings.catalog_path).add(items)
     console.print(f"{len(items)} scenes registered in {settings.catalog_path}")
     return scene_dir
+
+
+def _current(scene_dir: Path) -> bool:
+    """Whether ``scene_dir`` holds a scene of this generator (with its earlier year)."""
+    path = scene_dir / "scenes.json"
+    if not path.exists():
+        return False
+    first = f"{BASELINE_ACQUISITIONS[0].day:%Y-%m-%d}"
+    return any(str(e.get("datetime", "")).startswith(first) for e in json.loads(path.read_text()))
 
 
 def demo_request(
@@ -102,7 +116,10 @@ def run_demo(
         console.print(f"Prefect API {prefect_url}")
         result = detect_changes(request, settings)
         print_summary(result.summary, result.patches, result.out, console)
+        console.print("disturbance runs: burned area, water and coastline, dieback, blooms")
+        disturbances = run_disturbances(settings, scene_dir, result.out, chunk=settings.chunk_size)
         cycle = run_cycle(settings, scene_dir, result.out, console) if full_cycle else None
+    print_disturbances(disturbances, console)
     page = RunLayout(result.out).summary_html
     if cycle is None:
         console.print(f"open {page} in a browser")

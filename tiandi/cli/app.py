@@ -128,7 +128,8 @@ def demo(
         typer.Option(help="Change detector: baseline or trained weights (default: the flow's)."),
     ] = None,
 ) -> None:
-    """Generate the demo scene, catalogue it and run detect_changes on it."""
+    """Generate the demo scene, catalogue it, run detect_changes on it, then the disturbance
+    flows (burned area, water, dieback, blooms) scored against the planted disturbances."""
     settings = load_settings()
     from tiandi.demo.run import run_demo
     from tiandi.models.registry import load_detector

@@ -4,6 +4,7 @@ patch of these types appears where nothing was planted, and the patches are in t
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -60,3 +61,25 @@ def test_scores_count_a_patch_on_an_event_apart_from_a_false_alert() -> None:
     (burned, *_) = score_disturbances(patches, planted, events)
     assert (burned.planted, burned.found, burned.false_alerts, burned.on_other) == (1, 1, 1, 1)
     assert burned.recall == 1.0 and burned.patches == 3
+
+
+def test_a_water_run_takes_the_smallest_sea_from_the_request(tmp_path: Path) -> None:
+    from tiandi.flows.detect_changes import DetectChangesRequest
+    from tiandi.models.registry import load_detector
+    from tiandi.models.water import WaterChangeDetector
+
+    def request(detector: str) -> DetectChangesRequest:
+        return DetectChangesRequest(
+            zones=tmp_path / "z.gpkg",
+            before="2025-01-01/2025-06-30",
+            after="2025-07-01/2025-12-31",
+            out=tmp_path / "out",
+            detector=detector,
+            sea_min_px=1000,
+        )
+
+    assert request("baseline").detector_options() == {}  # only water runs have a sea
+    detector = load_detector("water", **request("water").detector_options())
+    assert isinstance(detector, WaterChangeDetector) and detector.params.sea_min_px == 1000
+    default = load_detector("water")
+    assert isinstance(default, WaterChangeDetector) and default.params.sea_min_px == 10_000

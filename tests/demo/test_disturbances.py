@@ -1,6 +1,8 @@
-"""The demo's disturbance runs on the session's demo scene: every planted disturbance
-(burn scar, dieback stand, bloom on two dates, reclaimed strip) is found by its flow, no
-patch of these types appears where nothing was planted, and the patches are in the store."""
+"""The demo's disturbance runs on the scene with the planted disturbances (512 px,
+``disturbed_scene``, catalogued as a collection of its own beside the session's scene):
+every planted disturbance (burn scar, dieback stand, bloom on two dates, reclaimed strip)
+is found by its flow, no patch of these types appears where nothing was planted, and the
+patches are in the store."""
 
 from __future__ import annotations
 
@@ -10,20 +12,27 @@ from typing import Any
 import geopandas as gpd
 import pytest
 
-from tests.conftest import shared_data
 from tiandi.demo.disturbances import TYPES, DisturbanceRuns, run_disturbances, score_disturbances
+from tiandi.demo.scene import SceneManifest
+from tiandi.demo.scene_catalog import scene_items
 from tiandi.redline.store.gpkg import GpkgPatchStore
 
 pytestmark = pytest.mark.slow
 
 
+COLLECTION = "demo-disturbances-test"
+
+
 @pytest.fixture(scope="module")
-def runs(services: Any, tmp_path_factory: pytest.TempPathFactory) -> DisturbanceRuns:
-    shared_data("eurosat-ms-sample")
-    shared_data("s2-burned-areas-california")
+def runs(
+    services: Any, disturbed_scene: SceneManifest, tmp_path_factory: pytest.TempPathFactory
+) -> DisturbanceRuns:
+    services.registrar.register(scene_items(disturbed_scene.root, collection=COLLECTION))
     root = tmp_path_factory.mktemp("disturbances")
     settings = services.configured.model_copy(update={"patch_store": root / "patches.gpkg"})
-    return run_disturbances(settings, services.scene, root / "run", chunk=256)
+    return run_disturbances(
+        settings, disturbed_scene.root, root / "run", chunk=256, collection=COLLECTION
+    )
 
 
 def test_every_planted_disturbance_is_found_and_none_is_alerted_elsewhere(

@@ -107,18 +107,15 @@ def test_rasters_have_expected_bands_resolutions_crs_and_dtypes(
 def test_scenes_json_has_two_periods_mixed_baselines_and_measured_cloud_cover(
     scene: SceneManifest, entries: list[dict[str, Any]]
 ) -> None:
-    earlier = [e for e in entries if e["datetime"] < "2025-01-01"]
-    before = [e for e in entries if "2025-01-01" <= e["datetime"] < "2025-07-01"]
+    before = [e for e in entries if e["datetime"] < "2025-07-01"]
     after = [e for e in entries if e["datetime"] >= "2025-07-01"]
     assert len(before) >= 4 and len(after) >= 4
-    assert len(earlier) == 3 and all(e["datetime"].startswith("2024-0") for e in earlier)
-    assert all(e["datetime"].endswith("Z") for e in entries)
-    assert all(e["cloud_cover"] == 0.0 for e in earlier)  # the dieback baseline: clear
+    assert all(e["datetime"].startswith("2025-") and e["datetime"].endswith("Z") for e in entries)
     for entry in entries:
         expected = -1000 if entry["processing_baseline"] == "04.00" else 0
         assert entry["processing_baseline"] in ("03.01", "04.00")
         assert entry["boa_add_offset"] == expected
-        assert entry["item_id"].startswith(("S2A_MSIL2A_", "S2B_MSIL2A_", "S2C_MSIL2A_"))
+        assert entry["item_id"].startswith(("S2B_MSIL2A_", "S2C_MSIL2A_"))
         with rasterio.open(scene.root / entry["assets"]["SCL"]) as src:
             scl = src.read(1)
         valid = scl != 0
@@ -135,7 +132,7 @@ def test_rerun_writes_byte_identical_files(tmp_path: Path) -> None:
     first = generate_scene(tmp_path / "a", size=256, seed=5)
     assert main([str(tmp_path / "b"), "--size", "256", "--seed", "5"]) == 0
     files = sorted(p.relative_to(first.root) for p in first.root.rglob("*") if p.is_file())
-    assert len(files) == (10 + 3) * 7 + 4
+    assert len(files) == 10 * 7 + 4
     for rel in files:
         assert (tmp_path / "b" / rel).read_bytes() == (first.root / rel).read_bytes(), rel
     other = generate_scene(tmp_path / "c", size=256, seed=6)
@@ -146,23 +143,37 @@ def test_rerun_writes_byte_identical_files(tmp_path: Path) -> None:
 def test_disturbances_change_no_pixel_of_the_events_or_of_the_land_around(
     tmp_path: Path,
 ) -> None:
-    """The same scene without the real data folder: no disturbances; every pixel away
-    from the planted disturbances is the same."""
+    """The same scene without disturbances (the default): no 2024 acquisitions, no
+    disturbances layer; every pixel of 2025 away from the planted disturbances is the
+    same."""
     shared_data("eurosat-ms-sample")
-    with_them = generate_scene(tmp_path / "a", size=256, seed=5)
-    without = generate_scene(tmp_path / "b", size=256, seed=5, real_data=tmp_path / "none")
+    shared_data("s2-burned-areas-california")
+    with_them = generate_scene(tmp_path / "a", size=256, seed=5, disturbances=True)
+    without = generate_scene(tmp_path / "b", size=256, seed=5)
     planted = gpd.read_file(with_them.truth, layer="disturbances").to_crs(32650)
     assert len(planted) == 2  # below 512 px: the burn scar and the dieback stand only
     assert "disturbances" not in pyogrio.list_layers(without.truth)[:, 0]
+    earlier = [a for a in with_them.scenes if a.period == "baseline"]
+    assert len(earlier) == 3 and not any(b.period == "baseline" for b in without.scenes)
     transform = Affine(10.0, 0.0, X0, 0.0, -10.0, Y0)
     near = features.rasterize(
         [(g.buffer(30.0), 1) for g in planted.geometry], out_shape=(256, 256), transform=transform
     ).astype(bool)
-    for a, b in zip(with_them.scenes, without.scenes, strict=True):
+    this_year = [a for a in with_them.scenes if a.period != "baseline"]
+    for a, b in zip(this_year, without.scenes, strict=True):
+        assert a.item_id == b.item_id
         with rasterio.open(a.assets["B08"]) as x, rasterio.open(b.assets["B08"]) as y:
             pa, pb = x.read(1), y.read(1)
         assert np.array_equal(pa[~near], pb[~near]), a.item_id
         assert np.array_equal(pa[near], pb[near]) == (a.period != "after"), a.item_id
+
+
+def test_disturbances_without_the_real_data_folder_fail_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"real data folder .*none.* not found"):
+        generate_scene(
+            tmp_path / "a", size=256, seed=5, disturbances=True, real_data=tmp_path / "none"
+        )
+    assert not (tmp_path / "a").exists()  # nothing written
 
 
 def _index(bands: dict[str, np.ndarray], a: str, b: str) -> np.ndarray:
@@ -170,9 +181,13 @@ def _index(bands: dict[str, np.ndarray], a: str, b: str) -> np.ndarray:
 
 
 def test_disturbances_show_their_real_spectra_after_and_are_in_the_truth(
-    scene: SceneManifest, entries: list[dict[str, Any]]
+    disturbed_scene: SceneManifest,
 ) -> None:
-    shared_data("s2-burned-areas-california")
+    scene = disturbed_scene
+    entries = json.loads(scene.scenes_json.read_text(encoding="utf-8"))
+    earlier = [e for e in entries if e["datetime"] < "2025-01-01"]
+    assert len(earlier) == 3 and all(e["datetime"].startswith("2024-0") for e in earlier)
+    assert all(e["cloud_cover"] == 0.0 for e in earlier)  # the dieback baseline: clear
     planted = gpd.read_file(scene.truth, layer="disturbances").to_crs(32650)
     assert sorted(planted.kind) == ["bloom", "bloom", "burn_scar", "dieback", "reclamation"]
     types = dict(zip(planted.kind, planted.change_type, strict=True))

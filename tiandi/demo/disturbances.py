@@ -113,10 +113,17 @@ def _bloom_zones(scene_dir: Path, planted: gpd.GeoDataFrame, path: Path) -> Path
 
 
 def run_disturbances(
-    settings: Settings, scene_dir: Path, out: Path, *, chunk: int, record: bool = True
+    settings: Settings,
+    scene_dir: Path,
+    out: Path,
+    *,
+    chunk: int,
+    record: bool = True,
+    collection: str = DEMO_COLLECTION,
 ) -> DisturbanceRuns:
-    """Run the four disturbance flows on the demo scene into ``out/disturbances`` (module
-    docstring) and score them; call inside a Prefect session."""
+    """Run the four disturbance flows on the demo scene (catalogued as ``collection``)
+    into ``out/disturbances`` (module docstring) and score them; call inside a Prefect
+    session."""
     root = Path(out) / DISTURBANCE_DIR
     zones, truth = scene_dir / "zones.gpkg", scene_dir / "truth.gpkg"
     planted = read_planted(truth)
@@ -128,7 +135,7 @@ def run_disturbances(
             before=BURN_BEFORE,
             after=BURN_AFTER,
             out=folders["burned"],
-            collection=DEMO_COLLECTION,
+            collection=collection,
             chunk=chunk,
             record=record,
             detector=BURN_DETECTOR,
@@ -142,7 +149,7 @@ def run_disturbances(
             before=BEFORE,
             after=AFTER,
             out=folders["water"],
-            collection=DEMO_COLLECTION,
+            collection=collection,
             chunk=chunk,
             record=record,
             detector="water",
@@ -157,7 +164,7 @@ def run_disturbances(
             period=DIEBACK_PERIOD,
             out=folders["dieback"],
             baseline_years=1,
-            collection=DEMO_COLLECTION,
+            collection=collection,
             chunk=chunk,
             record=record,
         ),
@@ -168,7 +175,7 @@ def run_disturbances(
             zones=_bloom_zones(scene_dir, planted, root / "bloom_zones.gpkg"),
             period=BLOOM_PERIOD,
             out=folders["blooms"],
-            collection=DEMO_COLLECTION,
+            collection=collection,
             chunk=chunk,
             record=record,
         ),

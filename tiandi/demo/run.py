@@ -1,10 +1,11 @@
-"""``tiandi demo``: generate the demo scene, catalogue it, run detect_changes on it, then
-the disturbance flows (burned area, water and coastline, forest dieback, algal blooms;
-:mod:`tiandi.demo.disturbances`), scored against the planted disturbances.
+"""``tiandi demo``: generate the demo scene, catalogue it, run detect_changes on it; with
+``disturbances`` (``tiandi demo --disturbances``) the scene also has the planted
+ecological disturbances and the disturbance flows (burned area, water and coastline,
+forest dieback, algal blooms; :mod:`tiandi.demo.disturbances`) run after, scored against
+them.
 
-The scene is generated once per (size, seed) under ``<home>/demo/`` and reused (a scene
-of an older generator, without the earlier-year acquisitions, is generated again); its
-items are (re-)registered in the embedded catalog, which is idempotent (upsert by id).
+The scene is generated once per (size, seed, disturbances) under ``<home>/demo/`` and
+reused; its items are (re-)registered in the embedded catalog, which is idempotent (upsert by id).
 With ``full_cycle`` the run is followed by the whole supervision cycle
 (:mod:`tiandi.demo.cycle_flow`) in ``<out>/cycle``. The demo only makes sure a Prefect
 API exists and calls the flows with its settings; the flows open the rest.
@@ -12,14 +13,13 @@ API exists and calls the flows with its settings; the flows open the rest.
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from tiandi.catalog.store import GeoParquetCatalog
 from tiandi.demo.disturbances import print_disturbances, run_disturbances
-from tiandi.demo.scene import BASELINE_ACQUISITIONS, generate_scene
+from tiandi.demo.scene import generate_scene
 from tiandi.demo.scene_catalog import AFTER, BEFORE, DEMO_COLLECTION, scene_items
 from tiandi.flows.detect_changes import (
     DetectChangesRequest,
@@ -35,27 +35,23 @@ from tiandi.settings import Settings
 __all__ = ["AFTER", "BEFORE", "DEMO_COLLECTION", "prepare_scene", "run_demo", "scene_items"]
 
 
-def prepare_scene(settings: Settings, *, size: int, seed: int, console: Any) -> Path:
-    """The demo scene folder of (size, seed), generated if new, its items catalogued."""
-    scene_dir = (settings.home / "demo" / f"scene-{size}-seed{seed}").resolve()
-    if not _current(scene_dir):
+def prepare_scene(
+    settings: Settings, *, size: int, seed: int, console: Any, disturbances: bool = False
+) -> Path:
+    """The demo scene folder of (size, seed), generated if new, its items catalogued;
+    with ``disturbances`` a folder of its own (``scene-<size>-seed<seed>-disturbances``)
+    whose scene has the planted disturbances."""
+    name = f"scene-{size}-seed{seed}" + ("-disturbances" if disturbances else "")
+    scene_dir = (settings.home / "demo" / name).resolve()
+    if not (scene_dir / "scenes.json").exists():
         console.print(f"generating the demo scene ({size}x{size} px) in {scene_dir}")
-        generate_scene(scene_dir, size=size, seed=seed)
+        generate_scene(scene_dir, size=size, seed=seed, disturbances=disturbances)
     else:
         console.print(f"reusing the demo scene in {scene_dir}")
     items = scene_items(scene_dir)
     GeoParquetCatalog(settings.catalog_path).add(items)
     console.print(f"{len(items)} scenes registered in {settings.catalog_path}")
     return scene_dir
-
-
-def _current(scene_dir: Path) -> bool:
-    """Whether ``scene_dir`` holds a scene of this generator (with its earlier year)."""
-    path = scene_dir / "scenes.json"
-    if not path.exists():
-        return False
-    first = f"{BASELINE_ACQUISITIONS[0].day:%Y-%m-%d}"
-    return any(str(e.get("datetime", "")).startswith(first) for e in json.loads(path.read_text()))
 
 
 def demo_request(
@@ -105,21 +101,29 @@ def run_demo(
     console: Any,
     full_cycle: bool = False,
     detector: str | None = None,
+    disturbances: bool = False,
 ) -> DetectChangesResult:
     """Prepare the demo scene and catalog, then run the flow with embedded services;
-    with ``full_cycle``, then the whole supervision cycle in ``<out>/cycle``.
+    with ``disturbances``, on the scene with the planted disturbances, then the
+    disturbance flows (their per-type table printed); with ``full_cycle``, then the whole
+    supervision cycle in ``<out>/cycle``.
     ``detector``: a name ``load_detector`` knows (default: the flow's default)."""
-    scene_dir = prepare_scene(settings, size=size, seed=seed, console=console)
+    scene_dir = prepare_scene(
+        settings, size=size, seed=seed, console=console, disturbances=disturbances
+    )
     request = demo_request(settings, scene_dir, out, detector)
     check_inputs(request, settings)
     with prefect_session(settings) as prefect_url:
         console.print(f"Prefect API {prefect_url}")
         result = detect_changes(request, settings)
         print_summary(result.summary, result.patches, result.out, console)
-        console.print("disturbance runs: burned area, water and coastline, dieback, blooms")
-        disturbances = run_disturbances(settings, scene_dir, result.out, chunk=settings.chunk_size)
+        runs = None
+        if disturbances:
+            console.print("disturbance runs: burned area, water and coastline, dieback, blooms")
+            runs = run_disturbances(settings, scene_dir, result.out, chunk=settings.chunk_size)
         cycle = run_cycle(settings, scene_dir, result.out, console) if full_cycle else None
-    print_disturbances(disturbances, console)
+    if runs is not None:
+        print_disturbances(runs, console)
     page = RunLayout(result.out).summary_html
     if cycle is None:
         console.print(f"open {page} in a browser")

@@ -14,17 +14,18 @@ re-runs with the same size and seed)::
 
 on EPSG:32650 (upper-left corner 400000, 4460000; 10 m), vectors in EPSG:4490. Ten
 acquisitions, five per half year of 2025, some almost clear, one very cloudy; half of
-them on processing baseline 04.00 (+1000 DN); and three cloud-free ones of August and September 2024
-(:data:`BASELINE_ACQUISITIONS`, in neither period: the earlier year that forest dieback
-is compared with). The events appear between the periods.
+them on processing baseline 04.00 (+1000 DN). The events appear between the periods.
 
-The disturbances (:mod:`tiandi.demo.scene_disturbances`: a burn scar, a dieback stand, a
-bloom in the reservoir on two dates, a reclaimed strip of its shore) are painted with
-real pixels read at generation time from ``../shared/data`` (:mod:`tiandi.demo.scene_real`;
-``real_data`` or ``$TIANDI_DEMO_DATA`` point elsewhere). Without that folder the scene is
-generated without them (said through ``progress``) and ``truth.gpkg`` has no
-"disturbances" layer. They are placed apart from the events and drawn from their own
-random streams, so the events' pixels are those of a scene without them.
+With ``disturbances`` (opt-in; off, the files are those of the generator without them,
+byte for byte) the scene also has three cloud-free acquisitions of August and September
+2024 (:data:`BASELINE_ACQUISITIONS`, in neither period: the earlier year that forest
+dieback is compared with) and planted ecological disturbances
+(:mod:`tiandi.demo.scene_disturbances`: a burn scar, a dieback stand, a bloom in the
+reservoir on two dates, a reclaimed strip of its shore), painted with real pixels read at
+generation time from ``../shared/data`` (:mod:`tiandi.demo.scene_real`; ``real_data`` or
+``$TIANDI_DEMO_DATA`` point elsewhere; ``InputError`` when that folder is absent), listed
+in ``truth.gpkg`` layer "disturbances". They are placed apart from the events and drawn
+from their own random streams, so the events' pixels are those of a scene without them.
 It imports nothing of the pipeline: it is a data source, not part of it.
 """
 
@@ -50,7 +51,7 @@ from tiandi.demo.scene_fields import F32
 from tiandi.demo.scene_io import write_cog, write_gpkg, write_gpkg_layers, write_json
 from tiandi.demo.scene_landcover import U8, LandCover, build_landcover
 from tiandi.demo.scene_layout import REGION, Layout, make_layout, to_map
-from tiandi.demo.scene_real import data_root, load_real_spectra
+from tiandi.demo.scene_real import RealSpectra, data_root, load_real_spectra
 from tiandi.demo.scene_render import Acquisition, render
 from tiandi.demo.scene_spectra import BANDS_10M, BANDS_20M
 from tiandi.errors import InputError
@@ -270,26 +271,34 @@ def _write_acquisition(
     return entry, jobs
 
 
+def _real_spectra(real_data: Path | None) -> RealSpectra:
+    """The real pixels the disturbances are painted with; ``InputError`` naming the real
+    data folder when it is absent."""
+    folder = Path(real_data) if real_data is not None else data_root()
+    if not folder.is_dir():
+        raise InputError(
+            f"real data folder {folder} not found: the planted disturbances are painted "
+            "with its pixels (EuroSAT, California burned areas); put ../shared/data beside "
+            "the repository, set $TIANDI_DEMO_DATA to it, or generate without disturbances"
+        )
+    return load_real_spectra(folder)
+
+
 def _disturbances(
     layout: Layout,
     land: LandCover,
     plan: EventPlan,
     rng: np.random.Generator,
-    real_data: Path | None,
-    say: Progress,
-) -> DisturbancePlan | None:
-    """The planted disturbances, or None (said) when the real data folder is absent."""
-    folder = Path(real_data) if real_data is not None else data_root()
-    if not folder.is_dir():
-        say(f"no real data at {folder}: the scene has no planted disturbances")
-        return None
+    spectra: RealSpectra,
+) -> DisturbancePlan:
+    """The planted disturbances, painted with ``spectra``."""
     last_before = max(a.day for a in ACQUISITIONS if a.day < _SPLIT)
     first_after = min(a.day for a in ACQUISITIONS if a.day >= _SPLIT)
     return plant_disturbances(
         layout,
         land,
         plan,
-        load_real_spectra(folder),
+        spectra,
         rng,
         first_day=last_before + timedelta(days=1),
         last_day=first_after - timedelta(days=1),
@@ -304,18 +313,22 @@ def generate_scene(
     seed: int = 0,
     progress: Progress | None = None,
     real_data: Path | None = None,
+    disturbances: bool = False,
 ) -> SceneManifest:
     """Generate the demo scene series, zones, stations and truth into ``out_dir``.
 
     ``size`` is the side in 10 m pixels (even, 256..16384); ``seed`` picks the landscape,
     the events and the clouds. ``progress``, when given, receives one line per step.
-    ``real_data``: the folder of the real data sets the disturbances are painted from
-    (default ``$TIANDI_DEMO_DATA`` or ``../shared/data``).
-    Raises ``InputError`` for a bad size, seed or folder, or a folder that cannot be written.
+    ``disturbances``: also the 2024 baseline acquisitions and the planted disturbances
+    (module docstring); ``real_data``: the folder of the real data sets they are painted
+    from (default ``$TIANDI_DEMO_DATA`` or ``../shared/data``).
+    Raises ``InputError`` for a bad size, seed or folder, a folder that cannot be written,
+    or, with ``disturbances``, an absent real data folder.
     """
     out_dir = Path(out_dir)
     _check(out_dir, size, seed)
     say = progress or (lambda _msg: None)
+    spectra = _real_spectra(real_data) if disturbances else None  # before any file
     root = out_dir.resolve()
     root.mkdir(parents=True, exist_ok=True)
     streams = np.random.SeedSequence([seed, size]).spawn(3 + len(ACQUISITIONS))
@@ -335,21 +348,24 @@ def generate_scene(
         first_day=last_before + timedelta(days=1),
         last_day=first_after - timedelta(days=1),
     )
-    disturbances = _disturbances(layout, land, plan, extra_rngs[0], real_data, say)
-    n_dist = 0 if disturbances is None else len(disturbances.disturbances)
-    say(
-        f"landscape {size}x{size} px with {len(plan.events)} planted events and "
-        f"{n_dist} planted disturbances"
-    )
-    cover_after = plan.cover_after if disturbances is None else disturbances.cover_after
-    series = [(a, extra_rngs[1 + i]) for i, a in enumerate(BASELINE_ACQUISITIONS)]
-    series += [(a, rngs[3 + i]) for i, a in enumerate(ACQUISITIONS)]
+    planted = None
+    series = [(a, rngs[3 + i]) for i, a in enumerate(ACQUISITIONS)]
+    if spectra is not None:
+        planted = _disturbances(layout, land, plan, extra_rngs[0], spectra)
+        series = [(a, extra_rngs[1 + i]) for i, a in enumerate(BASELINE_ACQUISITIONS)] + series
+        say(
+            f"landscape {size}x{size} px with {len(plan.events)} planted events and "
+            f"{len(planted.disturbances)} planted disturbances"
+        )
+    else:
+        say(f"landscape {size}x{size} px with {len(plan.events)} planted events")
+    cover_after = plan.cover_after if planted is None else planted.cover_after
     entries: list[SceneEntry] = []
     pending: list[Future[None]] = []
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="demo-cog") as pool:
         for i, (acq, rng) in enumerate(series):
             after = acq.day >= _SPLIT
-            paint = [] if disturbances is None else disturbances.paint(acq.day)
+            paint = [] if planted is None else planted.paint(acq.day)
             surface = (
                 cover_after if after else land.cover,
                 plan.texture_after if after else land.texture,
@@ -360,7 +376,7 @@ def generate_scene(
             say(f"scene {i + 1}/{len(series)} {acq.item_id} cloud {entry.cloud_cover:.1f} %")
         for job in pending:
             job.result()
-    _write_vectors(root, layout, plan, disturbances)
+    _write_vectors(root, layout, plan, planted)
     scenes_json = root / "scenes.json"
     write_json(scenes_json, [e.to_json(root) for e in entries])
     return SceneManifest(
@@ -375,15 +391,24 @@ def generate_scene(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m tiandi.demo.scene OUT --size N --seed S``."""
+    """``python -m tiandi.demo.scene OUT --size N --seed S [--disturbances]``."""
     parser = argparse.ArgumentParser(prog="python -m tiandi.demo.scene", description=__doc__)
     parser.add_argument("out", type=Path, help="output folder")
     parser.add_argument("--size", type=int, default=2048, help="side in 10 m pixels")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument(
+        "--disturbances", action="store_true", help="plant the ecological disturbances too"
+    )
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
-        manifest = generate_scene(args.out, size=args.size, seed=args.seed, progress=print)
+        manifest = generate_scene(
+            args.out,
+            size=args.size,
+            seed=args.seed,
+            progress=print,
+            disturbances=args.disturbances,
+        )
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         from tiandi.cli.exit_codes import exit_code

@@ -1,6 +1,6 @@
 """The demo's disturbance runs and their scores against the planted disturbances.
 
-After the human-activity run, ``tiandi demo`` runs the disturbance flows on the same
+After the human-activity run, ``tiandi demo --disturbances`` runs the disturbance flows on the
 scene, each recording its patches in the same patch store, each in a folder of
 ``<out>/disturbances/``:
 

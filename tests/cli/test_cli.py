@@ -133,3 +133,17 @@ def test_flow_failure_is_one_message_and_the_trace_goes_to_the_log(
     text = log.read_text()
     assert "Traceback" in text and "NoDataError" in text
     assert not out.exists()
+
+
+def test_demo_disturbances_without_the_real_data_is_one_clear_error(tmp_path: Path) -> None:
+    env = {**os.environ, "TIANDI_HOME": str(tmp_path / "home")}
+    env["TIANDI_DEMO_DATA"] = str(tmp_path / "no-data")
+    result = subprocess.run(
+        [TIANDI, "demo", "--disturbances", "--size", "256", "--out", str(tmp_path / "out")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "no-data" in result.stderr and "Traceback" not in result.stderr
+    assert "--disturbances" in _run("demo", "--help", cwd=tmp_path).stdout
+    scene = tmp_path / "home" / "demo" / "scene-256-seed0-disturbances"
+    assert not (scene / "scenes.json").exists() and not (tmp_path / "out").exists()

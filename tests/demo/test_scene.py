@@ -8,13 +8,16 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pyogrio
 import pytest
 import rasterio
 from rasterio import features
 from rasterio.transform import Affine
 from shapely.geometry import box
 
+from tests.conftest import shared_data
 from tiandi.demo.scene import SceneManifest, generate_scene, main
+from tiandi.demo.scene_disturbances import COASTAL_ZONE
 from tiandi.errors import InputError
 
 SIZE = 512
@@ -59,6 +62,17 @@ def _reflectance(root: Path, entry: dict[str, Any]) -> dict[str, np.ndarray]:
             out[band] = (src.read(1).astype(np.float64) + entry["boa_add_offset"]) / 10000.0
     with rasterio.open(root / entry["assets"]["SCL"]) as src:
         out["SCL"] = np.repeat(np.repeat(src.read(1), 2, axis=0), 2, axis=1)
+    return out
+
+
+def _reflectance_all(root: Path, entry: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Every band as 10 m reflectance (20 m bands repeated) and SCL, for one entry."""
+    out = _reflectance(root, entry)
+    for band in ("B11", "B12"):
+        with rasterio.open(root / entry["assets"][band]) as src:
+            dn = src.read(1).astype(np.float64)
+        refl = (dn + entry["boa_add_offset"]) / 10000.0
+        out[band] = np.repeat(np.repeat(refl, 2, axis=0), 2, axis=1)
     return out
 
 
@@ -127,10 +141,97 @@ def test_rerun_writes_byte_identical_files(tmp_path: Path) -> None:
     assert (other.root / tif).read_bytes() != (first.root / tif).read_bytes()
 
 
+def test_disturbances_change_no_pixel_of_the_events_or_of_the_land_around(
+    tmp_path: Path,
+) -> None:
+    """The same scene without disturbances (the default): no 2024 acquisitions, no
+    disturbances layer; every pixel of 2025 away from the planted disturbances is the
+    same."""
+    shared_data("eurosat-ms-sample")
+    shared_data("s2-burned-areas-california")
+    with_them = generate_scene(tmp_path / "a", size=256, seed=5, disturbances=True)
+    without = generate_scene(tmp_path / "b", size=256, seed=5)
+    planted = gpd.read_file(with_them.truth, layer="disturbances").to_crs(32650)
+    assert len(planted) == 2  # below 512 px: the burn scar and the dieback stand only
+    assert "disturbances" not in pyogrio.list_layers(without.truth)[:, 0]
+    earlier = [a for a in with_them.scenes if a.period == "baseline"]
+    assert len(earlier) == 3 and not any(b.period == "baseline" for b in without.scenes)
+    transform = Affine(10.0, 0.0, X0, 0.0, -10.0, Y0)
+    near = features.rasterize(
+        [(g.buffer(30.0), 1) for g in planted.geometry], out_shape=(256, 256), transform=transform
+    ).astype(bool)
+    this_year = [a for a in with_them.scenes if a.period != "baseline"]
+    for a, b in zip(this_year, without.scenes, strict=True):
+        assert a.item_id == b.item_id
+        with rasterio.open(a.assets["B08"]) as x, rasterio.open(b.assets["B08"]) as y:
+            pa, pb = x.read(1), y.read(1)
+        assert np.array_equal(pa[~near], pb[~near]), a.item_id
+        assert np.array_equal(pa[near], pb[near]) == (a.period != "after"), a.item_id
+
+
+def test_disturbances_without_the_real_data_folder_fail_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"real data folder .*none.* not found"):
+        generate_scene(
+            tmp_path / "a", size=256, seed=5, disturbances=True, real_data=tmp_path / "none"
+        )
+    assert not (tmp_path / "a").exists()  # nothing written
+
+
+def _index(bands: dict[str, np.ndarray], a: str, b: str) -> np.ndarray:
+    return (bands[a] - bands[b]) / (bands[a] + bands[b])
+
+
+def test_disturbances_show_their_real_spectra_after_and_are_in_the_truth(
+    disturbed_scene: SceneManifest,
+) -> None:
+    scene = disturbed_scene
+    entries = json.loads(scene.scenes_json.read_text(encoding="utf-8"))
+    earlier = [e for e in entries if e["datetime"] < "2025-01-01"]
+    assert len(earlier) == 3 and all(e["datetime"].startswith("2024-0") for e in earlier)
+    assert all(e["cloud_cover"] == 0.0 for e in earlier)  # the dieback baseline: clear
+    planted = gpd.read_file(scene.truth, layer="disturbances").to_crs(32650)
+    assert sorted(planted.kind) == ["bloom", "bloom", "burn_scar", "dieback", "reclamation"]
+    types = dict(zip(planted.kind, planted.change_type, strict=True))
+    assert types == {
+        "bloom": "bloom",
+        "burn_scar": "burned",
+        "dieback": "dieback",
+        "reclamation": "reclamation",
+    }
+    zones = gpd.read_file(scene.zones, layer="zones").to_crs(32650).set_index("zone_id")
+    events = gpd.read_file(scene.truth, layer="events").to_crs(32650)
+    for row in planted.itertuples():
+        assert row.geometry.buffer(-1.0).within(zones.geometry[row.zone_id]), row.event_id
+        assert events.distance(row.geometry).min() > 50.0, row.event_id
+    assert set(planted.zone_id[planted.kind.isin(["bloom", "reclamation"])]) == {COASTAL_ZONE}
+    by_day = {e["datetime"][:10]: e for e in entries}
+    bands = {d: _reflectance_all(scene.root, by_day[d]) for d in ("2025-06-21", "2025-08-10")}
+    for row in planted.itertuples():
+        inside = _footprint_mask(row.geometry)
+        before, after = bands["2025-06-21"], bands["2025-08-10"]
+        clear = inside & (before["SCL"] != 0) & (after["SCL"] < 7) & (after["SCL"] != 3)
+        assert clear.sum() > 0.5 * inside.sum(), row.event_id
+        if row.kind == "burn_scar":  # NBR of a burn: far below the grass before
+            assert np.median(_index(after, "B08", "B12")[clear]) < 0.0
+            assert np.median(_index(before, "B08", "B12")[clear]) > 0.2
+        if row.kind == "dieback":  # NDVI and NDMI both down, still vegetated
+            for a, b in (("B08", "B04"), ("B08", "B11")):
+                drop = _index(before, a, b)[clear] - _index(after, a, b)[clear]
+                assert np.median(drop) > 0.1, (a, b)
+            assert np.median(_index(after, "B08", "B04")[clear]) > 0.35
+        if row.kind == "reclamation":  # water before, land after (MNDWI)
+            assert np.median(_index(before, "B03", "B11")[clear]) > 0.2
+            assert np.median(_index(after, "B03", "B11")[clear]) < 0.0
+        if row.kind == "bloom" and row.date == "2025-08-10":  # FAI above the bloom threshold
+            fai = after["B08"] - (after["B04"] + (after["B11"] - after["B04"]) * 168.2 / 949.1)
+            assert np.median(fai[clear]) > -0.004
+            assert np.median(_index(after, "B03", "B11")[clear]) > 0.2  # still water
+
+
 def test_events_absent_before_and_present_in_every_after_scene(
     scene: SceneManifest, entries: list[dict[str, Any]]
 ) -> None:
-    truth = gpd.read_file(scene.truth).to_crs(32650)
+    truth = gpd.read_file(scene.truth, layer="events").to_crs(32650)
     checked_after = dict.fromkeys(truth.event_id, 0)
     data = [(e, _reflectance(scene.root, e)) for e in entries]
     for event in truth.itertuples():

@@ -130,8 +130,18 @@ def demo(
             help="Change detector: baseline, integrated or trained weights (default: the flow's)."
         ),
     ] = None,
+    disturbances: Annotated[
+        bool,
+        typer.Option(
+            "--disturbances",
+            help="Plant a burn scar, a dieback stand, a bloom and a reclaimed strip (real "
+            "pixels from ../shared/data) in a scene of its own, then run the burned-area, "
+            "water, dieback and bloom flows and print found/planted and false alerts per type.",
+        ),
+    ] = False,
 ) -> None:
-    """Generate the demo scene, catalogue it and run detect_changes on it."""
+    """Generate the demo scene, catalogue it and run detect_changes on it (with
+    --disturbances, then the disturbance flows scored against the planted disturbances)."""
     settings = load_settings()
     from tiandi.demo.run import run_demo
     from tiandi.models.registry import load_detector
@@ -146,6 +156,7 @@ def demo(
         console=Console(),
         full_cycle=full_cycle,
         detector=detector,
+        disturbances=disturbances,
     )
 
 

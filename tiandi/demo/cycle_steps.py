@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import pandas as pd
+import pyogrio
 from shapely.geometry.base import BaseGeometry
 
 from tiandi._time import CHINA_STANDARD_TIME
@@ -118,6 +120,18 @@ def review_outcome(decisions: list[ReviewDecision]) -> dict[str, list[str]]:
     }
 
 
+def on_the_ground(truth: Path) -> gpd.GeoDataFrame:
+    """What the scripted field crew finds on the ground: the planted events and, where the
+    scene has them, the planted disturbances (a burn scar, a dying stand, a filled shore:
+    found, of HJ 1156 class ``other``)."""
+    events = gpd.read_file(truth, layer="events")
+    if "disturbances" not in pyogrio.list_layers(truth)[:, 0]:
+        return events
+    planted = gpd.read_file(truth, layer="disturbances").assign(hj1156_class="other")
+    both = pd.concat([events, planted.to_crs(events.crs)], ignore_index=True)
+    return gpd.GeoDataFrame(both, geometry="geometry", crs=events.crs)
+
+
 def field_work(
     store: PatchStore, packages: list[Path], truth: Path, out: Path, checked_at: datetime
 ) -> tuple[list[Path], str | None]:
@@ -126,7 +140,7 @@ def field_work(
     pairs = [(t.task_id, t.patch_id) for p in packages for t in package_tasks(p)]
     areas = {tid: float(store.get(pid).attributes.get("area_m2") or 0) for tid, pid in pairs}
     bad = min(areas, key=lambda t: (areas[t], t)) if len(pairs) > 1 else None
-    findings = scripted_field_results(store, pairs, gpd.read_file(truth), bad_photo_task=bad)
+    findings = scripted_field_results(store, pairs, on_the_ground(truth), bad_photo_task=bad)
     edited = []
     for gpkg in packages:
         copy = device_copy(gpkg.parent, out)
@@ -149,7 +163,7 @@ def recheck_target(store: PatchStore, truth: Path) -> RecheckTarget:
     """The largest closed (and found) patch over a planted event; the event's surface
     there is what the later period pastes back."""
     closed = store.list_patches(state=PatchState.CLOSED)
-    events = gpd.read_file(truth).to_crs(closed.crs)
+    events = gpd.read_file(truth, layer="events").to_crs(closed.crs)
     closed = closed[closed["field_outcome"] != "not_found"]
     hit = closed[closed.intersects(events.union_all())] if len(events) else closed.iloc[:0]
     if hit.empty:

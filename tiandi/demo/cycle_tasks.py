@@ -67,7 +67,9 @@ def record_run(
 def review(settings: Settings, truth: Path, at: datetime) -> dict[str, list[str]]:
     """Scripted ecologist review of every screened patch."""
     store = open_store(settings)
-    decisions = scripted_review(store.list_patches(state=PatchState.SCREENED), gpd.read_file(truth))
+    decisions = scripted_review(
+        store.list_patches(state=PatchState.SCREENED), gpd.read_file(truth, layer="events")
+    )
     apply_review(store, decisions, actor=ECOLOGIST, at=at)
     return cycle_steps.review_outcome(decisions)
 
@@ -137,7 +139,9 @@ def assess(
         params=SamplingParams(seed=seed),
     )
     write_samples(design, out / "samples.gpkg")
-    verified = replace(design, samples=simulated_reference(design.samples, gpd.read_file(truth)))
+    verified = replace(
+        design, samples=simulated_reference(design.samples, gpd.read_file(truth, layer="events"))
+    )
     write_samples(verified, out / "samples-verified.gpkg")
     report = accuracy_report(verified.samples, design.strata_table, by="reserve")
     write_accuracy_report(report, out / "accuracy.json")

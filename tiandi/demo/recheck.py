@@ -83,13 +83,15 @@ def write_later_period(
     """Write the later period (see the module docstring); returns its scenes.json records.
 
     ``footprint`` (in ``footprint_crs``) is where the after-period surface is pasted;
-    acquisitions before ``split`` (ISO date) form the baseline period. Raises
+    acquisitions of ``split``'s year before ``split`` (ISO date) form the baseline period
+    (the scene's earlier-year acquisitions, the dieback baseline, take no part). Raises
     :class:`InputError` when the scene has no acquisition on one side of ``split`` or the
     footprint covers no pixel.
     """
     scene_dir, out_dir = Path(scene_dir).resolve(), Path(out_dir).resolve()
     entries = _entries(scene_dir)
-    before = [e for e in entries if str(e["datetime"])[:10] < split]
+    year = split[:4]
+    before = [e for e in entries if year <= str(e["datetime"])[:10] < split]
     after = [e for e in entries if str(e["datetime"])[:10] >= split]
     if not before or not after:
         raise InputError(

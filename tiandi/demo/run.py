@@ -1,7 +1,11 @@
-"""``tiandi demo``: generate the demo scene, catalogue it, run detect_changes on it.
+"""``tiandi demo``: generate the demo scene, catalogue it, run detect_changes on it; with
+``disturbances`` (``tiandi demo --disturbances``) the scene also has the planted
+ecological disturbances and the disturbance flows (burned area, water and coastline,
+forest dieback, algal blooms; :mod:`tiandi.demo.disturbances`) run after, scored against
+them.
 
-The scene is generated once per (size, seed) under ``<home>/demo/`` and reused; its
-items are (re-)registered in the embedded catalog, which is idempotent (upsert by id).
+The scene is generated once per (size, seed, disturbances) under ``<home>/demo/`` and
+reused; its items are (re-)registered in the embedded catalog, which is idempotent (upsert by id).
 With ``full_cycle`` the run is followed by the whole supervision cycle
 (:mod:`tiandi.demo.cycle_flow`) in ``<out>/cycle``. The demo only makes sure a Prefect
 API exists and calls the flows with its settings; the flows open the rest.
@@ -14,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tiandi.catalog.store import GeoParquetCatalog
+from tiandi.demo.disturbances import print_disturbances, run_disturbances
 from tiandi.demo.scene import generate_scene
 from tiandi.demo.scene_catalog import AFTER, BEFORE, DEMO_COLLECTION, scene_items
 from tiandi.flows.detect_changes import (
@@ -30,12 +35,17 @@ from tiandi.settings import Settings
 __all__ = ["AFTER", "BEFORE", "DEMO_COLLECTION", "prepare_scene", "run_demo", "scene_items"]
 
 
-def prepare_scene(settings: Settings, *, size: int, seed: int, console: Any) -> Path:
-    """The demo scene folder of (size, seed), generated if new, its items catalogued."""
-    scene_dir = (settings.home / "demo" / f"scene-{size}-seed{seed}").resolve()
+def prepare_scene(
+    settings: Settings, *, size: int, seed: int, console: Any, disturbances: bool = False
+) -> Path:
+    """The demo scene folder of (size, seed), generated if new, its items catalogued;
+    with ``disturbances`` a folder of its own (``scene-<size>-seed<seed>-disturbances``)
+    whose scene has the planted disturbances."""
+    name = f"scene-{size}-seed{seed}" + ("-disturbances" if disturbances else "")
+    scene_dir = (settings.home / "demo" / name).resolve()
     if not (scene_dir / "scenes.json").exists():
         console.print(f"generating the demo scene ({size}x{size} px) in {scene_dir}")
-        generate_scene(scene_dir, size=size, seed=seed)
+        generate_scene(scene_dir, size=size, seed=seed, disturbances=disturbances)
     else:
         console.print(f"reusing the demo scene in {scene_dir}")
     items = scene_items(scene_dir)
@@ -91,18 +101,29 @@ def run_demo(
     console: Any,
     full_cycle: bool = False,
     detector: str | None = None,
+    disturbances: bool = False,
 ) -> DetectChangesResult:
     """Prepare the demo scene and catalog, then run the flow with embedded services;
-    with ``full_cycle``, then the whole supervision cycle in ``<out>/cycle``.
+    with ``disturbances``, on the scene with the planted disturbances, then the
+    disturbance flows (their per-type table printed); with ``full_cycle``, then the whole
+    supervision cycle in ``<out>/cycle``.
     ``detector``: a name ``load_detector`` knows (default: the flow's default)."""
-    scene_dir = prepare_scene(settings, size=size, seed=seed, console=console)
+    scene_dir = prepare_scene(
+        settings, size=size, seed=seed, console=console, disturbances=disturbances
+    )
     request = demo_request(settings, scene_dir, out, detector)
     check_inputs(request, settings)
     with prefect_session(settings) as prefect_url:
         console.print(f"Prefect API {prefect_url}")
         result = detect_changes(request, settings)
         print_summary(result.summary, result.patches, result.out, console)
+        runs = None
+        if disturbances:
+            console.print("disturbance runs: burned area, water and coastline, dieback, blooms")
+            runs = run_disturbances(settings, scene_dir, result.out, chunk=settings.chunk_size)
         cycle = run_cycle(settings, scene_dir, result.out, console) if full_cycle else None
+    if runs is not None:
+        print_disturbances(runs, console)
     page = RunLayout(result.out).summary_html
     if cycle is None:
         console.print(f"open {page} in a browser")

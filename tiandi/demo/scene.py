@@ -9,11 +9,23 @@ re-runs with the same size and seed)::
     out_dir/scenes.json     one entry per acquisition (relative asset paths)
     out_dir/zones.gpkg      layer "zones": reserve (核心区/缓冲区/实验区) + 3 red-line zones
     out_dir/stations.gpkg   layer "stations": 3 jurisdictions tiling the scene
-    out_dir/truth.gpkg      layer "events": exact footprints of the planted events
+    out_dir/truth.gpkg      layer "events": exact footprints of the planted events;
+                            layer "disturbances": the planted ecological disturbances
 
 on EPSG:32650 (upper-left corner 400000, 4460000; 10 m), vectors in EPSG:4490. Ten
 acquisitions, five per half year of 2025, some almost clear, one very cloudy; half of
 them on processing baseline 04.00 (+1000 DN). The events appear between the periods.
+
+With ``disturbances`` (opt-in; off, the files are those of the generator without them,
+byte for byte) the scene also has three cloud-free acquisitions of August and September
+2024 (:data:`BASELINE_ACQUISITIONS`, in neither period: the earlier year that forest
+dieback is compared with) and planted ecological disturbances
+(:mod:`tiandi.demo.scene_disturbances`: a burn scar, a dieback stand, a bloom in the
+reservoir on two dates, a reclaimed strip of its shore), painted with real pixels read at
+generation time from ``../shared/data`` (:mod:`tiandi.demo.scene_real`; ``real_data`` or
+``$TIANDI_DEMO_DATA`` point elsewhere; ``InputError`` when that folder is absent), listed
+in ``truth.gpkg`` layer "disturbances". They are placed apart from the events and drawn
+from their own random streams, so the events' pixels are those of a scene without them.
 It imports nothing of the pipeline: it is a data source, not part of it.
 """
 
@@ -33,10 +45,13 @@ import geopandas as gpd
 import numpy as np
 from rasterio.transform import Affine
 
+from tiandi.demo.scene_disturbances import DisturbancePlan, Paint, plant_disturbances
 from tiandi.demo.scene_events import EventPlan, plant_events
-from tiandi.demo.scene_io import write_cog, write_gpkg, write_json
-from tiandi.demo.scene_landcover import LandCover, build_landcover
+from tiandi.demo.scene_fields import F32
+from tiandi.demo.scene_io import write_cog, write_gpkg, write_gpkg_layers, write_json
+from tiandi.demo.scene_landcover import U8, LandCover, build_landcover
 from tiandi.demo.scene_layout import REGION, Layout, make_layout, to_map
+from tiandi.demo.scene_real import RealSpectra, data_root, load_real_spectra
 from tiandi.demo.scene_render import Acquisition, render
 from tiandi.demo.scene_spectra import BANDS_10M, BANDS_20M
 from tiandi.errors import InputError
@@ -61,6 +76,17 @@ ACQUISITIONS = (
     Acquisition(date(2025, 11, 3), "02:56:47", _B, "04.00", 0.12, nodata_corner=True),
 )
 _SPLIT = date(2025, 7, 1)
+_A = "sentinel-2a"
+BASELINE_ACQUISITIONS = (
+    Acquisition(date(2024, 8, 10), "02:57:02", _A, "04.00", 0.0),
+    Acquisition(date(2024, 8, 30), "02:56:55", _B, "04.00", 0.0),
+    Acquisition(date(2024, 9, 5), "02:57:08", _A, "04.00", 0.0),
+)
+"""Earlier-year acquisitions of the same season as August 2025, cloud-free: the dieback
+baseline (three clear observations within 30 days of each August 2025 date) and, the two
+of August on the same days as 2025's, the burned-area run's before period."""
+BLOOM_DAYS = (date(2025, 8, 10), date(2025, 8, 30))
+"""The acquisitions that see the bloom in the reservoir."""
 
 Progress = Callable[[str], None]
 
@@ -75,7 +101,7 @@ class SceneEntry:
     cloud_cover: float
     processing_baseline: str
     boa_add_offset: int
-    period: str  # "before" or "after"
+    period: str  # "before", "after" or "baseline" (the earlier year)
     assets: Mapping[str, Path]
 
     def to_json(self, root: Path) -> dict[str, Any]:
@@ -129,7 +155,9 @@ def _frame(records: list[dict[str, Any]], geoms: list[Any]) -> gpd.GeoDataFrame:
     return frame.to_crs(VECTOR_CRS)
 
 
-def _write_vectors(root: Path, layout: Layout, plan: EventPlan) -> None:
+def _write_vectors(
+    root: Path, layout: Layout, plan: EventPlan, disturbances: DisturbancePlan | None
+) -> None:
     zones = _frame(
         [
             {
@@ -166,27 +194,46 @@ def _write_vectors(root: Path, layout: Layout, plan: EventPlan) -> None:
         ],
         [e.footprint for e in plan.events],
     )
-    write_gpkg(root / "truth.gpkg", truth, "events")
+    layers = {"events": truth}
+    if disturbances is not None:
+        planted = _frame(
+            [
+                {
+                    "event_id": d.event_id,
+                    "kind": d.kind,
+                    "change_type": d.change_type,
+                    "date": d.day.isoformat(),
+                    "dates": ";".join(x.isoformat() for x in d.dates),
+                    "inside_zone": True,
+                    "zone_id": d.zone_id,
+                    "n_px": len(d.index),
+                    "spectra_source": d.source,
+                }
+                for d in disturbances.disturbances
+            ],
+            [d.footprint for d in disturbances.disturbances],
+        )
+        layers["disturbances"] = planted
+    write_gpkg_layers(root / "truth.gpkg", layers)
 
 
 def _write_acquisition(
     root: Path,
     acq: Acquisition,
-    plan: EventPlan,
-    land_cover: LandCover,
+    surface: tuple[U8, F32, list[Paint]],
     rng: np.random.Generator,
     pool: ThreadPoolExecutor,
     pending: list[Future[None]],
 ) -> tuple[SceneEntry, list[Future[None]]]:
-    """Render one acquisition, then (once ``pending`` writes are done) write its COGs.
+    """Render one acquisition over ``surface`` (cover, texture, painted real pixels),
+    then (once ``pending`` writes are done) write its COGs.
 
     The writes run in ``pool`` while the caller renders the next acquisition, so at most
     two acquisitions are in memory at a time.
     """
     after = acq.day >= _SPLIT
-    cover = plan.cover_after if after else land_cover.cover
-    texture = plan.texture_after if after else land_cover.texture
-    shot = render(acq, cover, texture, rng)
+    cover, texture, paint = surface
+    shot = render(acq, cover, texture, rng, paint)
     for job in pending:
         job.result()
     folder = root / "scenes" / acq.item_id
@@ -218,28 +265,78 @@ def _write_acquisition(
         cloud_cover=shot.cloud_cover,
         processing_baseline=acq.baseline,
         boa_add_offset=-acq.offset,
-        period="after" if after else "before",
+        period="after" if after else ("before" if acq.day.year == _SPLIT.year else "baseline"),
         assets=assets,
     )
     return entry, jobs
 
 
+def _real_spectra(real_data: Path | None) -> RealSpectra:
+    """The real pixels the disturbances are painted with; ``InputError`` naming the real
+    data folder when it is absent."""
+    folder = Path(real_data) if real_data is not None else data_root()
+    if not folder.is_dir():
+        raise InputError(
+            f"real data folder {folder} not found: the planted disturbances are painted "
+            "with its pixels (EuroSAT, California burned areas); put ../shared/data beside "
+            "the repository, set $TIANDI_DEMO_DATA to it, or generate without disturbances"
+        )
+    return load_real_spectra(folder)
+
+
+def _disturbances(
+    layout: Layout,
+    land: LandCover,
+    plan: EventPlan,
+    rng: np.random.Generator,
+    spectra: RealSpectra,
+) -> DisturbancePlan:
+    """The planted disturbances, painted with ``spectra``."""
+    last_before = max(a.day for a in ACQUISITIONS if a.day < _SPLIT)
+    first_after = min(a.day for a in ACQUISITIONS if a.day >= _SPLIT)
+    return plant_disturbances(
+        layout,
+        land,
+        plan,
+        spectra,
+        rng,
+        first_day=last_before + timedelta(days=1),
+        last_day=first_after - timedelta(days=1),
+        bloom_days=BLOOM_DAYS,
+    )
+
+
 def generate_scene(
-    out_dir: Path, *, size: int = 2048, seed: int = 0, progress: Progress | None = None
+    out_dir: Path,
+    *,
+    size: int = 2048,
+    seed: int = 0,
+    progress: Progress | None = None,
+    real_data: Path | None = None,
+    disturbances: bool = False,
 ) -> SceneManifest:
     """Generate the demo scene series, zones, stations and truth into ``out_dir``.
 
     ``size`` is the side in 10 m pixels (even, 256..16384); ``seed`` picks the landscape,
     the events and the clouds. ``progress``, when given, receives one line per step.
-    Raises ``InputError`` for a bad size, seed or folder, or a folder that cannot be written.
+    ``disturbances``: also the 2024 baseline acquisitions and the planted disturbances
+    (module docstring); ``real_data``: the folder of the real data sets they are painted
+    from (default ``$TIANDI_DEMO_DATA`` or ``../shared/data``).
+    Raises ``InputError`` for a bad size, seed or folder, a folder that cannot be written,
+    or, with ``disturbances``, an absent real data folder.
     """
     out_dir = Path(out_dir)
     _check(out_dir, size, seed)
     say = progress or (lambda _msg: None)
+    spectra = _real_spectra(real_data) if disturbances else None  # before any file
     root = out_dir.resolve()
     root.mkdir(parents=True, exist_ok=True)
     streams = np.random.SeedSequence([seed, size]).spawn(3 + len(ACQUISITIONS))
     rngs = [np.random.default_rng(s) for s in streams]
+    # the disturbances and the earlier year draw from streams of their own: the events
+    # and the 2025 acquisitions are drawn exactly as without them
+    extra = np.random.SeedSequence([seed, size, 1]).spawn(1 + len(BASELINE_ACQUISITIONS))
+    extra_rngs = [np.random.default_rng(s) for s in extra]
     layout = make_layout(size, rngs[0])
     land = build_landcover(layout, rngs[1])
     last_before = max(a.day for a in ACQUISITIONS if a.day < _SPLIT)
@@ -251,17 +348,35 @@ def generate_scene(
         first_day=last_before + timedelta(days=1),
         last_day=first_after - timedelta(days=1),
     )
-    say(f"landscape {size}x{size} px with {len(plan.events)} planted events")
+    planted = None
+    series = [(a, rngs[3 + i]) for i, a in enumerate(ACQUISITIONS)]
+    if spectra is not None:
+        planted = _disturbances(layout, land, plan, extra_rngs[0], spectra)
+        series = [(a, extra_rngs[1 + i]) for i, a in enumerate(BASELINE_ACQUISITIONS)] + series
+        say(
+            f"landscape {size}x{size} px with {len(plan.events)} planted events and "
+            f"{len(planted.disturbances)} planted disturbances"
+        )
+    else:
+        say(f"landscape {size}x{size} px with {len(plan.events)} planted events")
+    cover_after = plan.cover_after if planted is None else planted.cover_after
     entries: list[SceneEntry] = []
     pending: list[Future[None]] = []
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="demo-cog") as pool:
-        for i, acq in enumerate(ACQUISITIONS):
-            entry, pending = _write_acquisition(root, acq, plan, land, rngs[3 + i], pool, pending)
+        for i, (acq, rng) in enumerate(series):
+            after = acq.day >= _SPLIT
+            paint = [] if planted is None else planted.paint(acq.day)
+            surface = (
+                cover_after if after else land.cover,
+                plan.texture_after if after else land.texture,
+                paint,
+            )
+            entry, pending = _write_acquisition(root, acq, surface, rng, pool, pending)
             entries.append(entry)
-            say(f"scene {i + 1}/{len(ACQUISITIONS)} {acq.item_id} cloud {entry.cloud_cover:.1f} %")
+            say(f"scene {i + 1}/{len(series)} {acq.item_id} cloud {entry.cloud_cover:.1f} %")
         for job in pending:
             job.result()
-    _write_vectors(root, layout, plan)
+    _write_vectors(root, layout, plan, planted)
     scenes_json = root / "scenes.json"
     write_json(scenes_json, [e.to_json(root) for e in entries])
     return SceneManifest(
@@ -276,15 +391,24 @@ def generate_scene(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m tiandi.demo.scene OUT --size N --seed S``."""
+    """``python -m tiandi.demo.scene OUT --size N --seed S [--disturbances]``."""
     parser = argparse.ArgumentParser(prog="python -m tiandi.demo.scene", description=__doc__)
     parser.add_argument("out", type=Path, help="output folder")
     parser.add_argument("--size", type=int, default=2048, help="side in 10 m pixels")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument(
+        "--disturbances", action="store_true", help="plant the ecological disturbances too"
+    )
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
-        manifest = generate_scene(args.out, size=args.size, seed=args.seed, progress=print)
+        manifest = generate_scene(
+            args.out,
+            size=args.size,
+            seed=args.seed,
+            progress=print,
+            disturbances=args.disturbances,
+        )
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         from tiandi.cli.exit_codes import exit_code

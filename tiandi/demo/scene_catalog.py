@@ -16,8 +16,8 @@ AFTER = "2025-07-01/2025-12-31"
 LATER = "2026-01-01/2026-06-30"
 
 
-def scene_items(scene_dir: Path) -> list[pystac.Item]:
-    """STAC items of a generated scene folder (its ``scenes.json``)."""
+def scene_items(scene_dir: Path, collection: str = DEMO_COLLECTION) -> list[pystac.Item]:
+    """STAC items of a generated scene folder (its ``scenes.json``), of ``collection``."""
     entries = json.loads((scene_dir / "scenes.json").read_text(encoding="utf-8"))
     items = []
     for entry in entries:
@@ -27,7 +27,7 @@ def scene_items(scene_dir: Path) -> list[pystac.Item]:
                 entry["item_id"],
                 assets,
                 datetime=datetime.fromisoformat(entry["datetime"].replace("Z", "+00:00")),
-                collection=DEMO_COLLECTION,
+                collection=collection,
                 properties={
                     "platform": entry["platform"],
                     "constellation": "sentinel-2",

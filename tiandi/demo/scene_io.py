@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -74,11 +74,18 @@ def write_cog(
 
 def write_gpkg(path: Path, frame: Any, layer: str) -> None:
     """Write a GeoDataFrame as one GeoPackage layer with stable bytes."""
+    write_gpkg_layers(path, {layer: frame})
+
+
+def write_gpkg_layers(path: Path, layers: Mapping[str, Any]) -> None:
+    """Write GeoDataFrames as the layers of one GeoPackage (in the given order) with
+    stable bytes."""
     previous = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
     pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": GPKG_DATE})
     try:
         with _replacing(path, ".gpkg") as tmp:
-            pyogrio.write_dataframe(frame, tmp, layer=layer, driver="GPKG")
+            for layer, frame in layers.items():
+                pyogrio.write_dataframe(frame, tmp, layer=layer, driver="GPKG")
     finally:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": previous})
 

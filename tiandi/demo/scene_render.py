@@ -12,6 +12,7 @@ reflectance x 10000, plus 1000 for processing baseline 04.00.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -119,8 +120,16 @@ def _to_dn(rho: F32, offset: int, nodata: npt.NDArray[np.bool_]) -> U16:
     return dn
 
 
-def render(acq: Acquisition, cover: U8, texture: F32, rng: np.random.Generator) -> Rendered:
-    """Draw one acquisition over the given cover and texture."""
+def render(
+    acq: Acquisition,
+    cover: U8,
+    texture: F32,
+    rng: np.random.Generator,
+    paint: Sequence[tuple[npt.NDArray[np.intp], F32]] = (),
+) -> Rendered:
+    """Draw one acquisition over the given cover and texture; ``paint``: (flat pixel
+    indices, (n, 6) reflectance) that replace the cover's surface there (the planted
+    disturbances' real pixels), under the same clouds and noise."""
     n = cover.shape[0]
     sig = signatures(acq.day.timetuple().tm_yday)
     alpha, cirrus, beta = _clouds(acq, cover.shape, rng)
@@ -135,6 +144,8 @@ def render(acq: Acquisition, cover: U8, texture: F32, rng: np.random.Generator) 
     surface20: dict[str, F32] = {}
     for b, name in enumerate(BANDS):
         surf = np.take(sig[:, b], cover) * texture
+        for index, spectra in paint:
+            surf.reshape(-1)[index] = spectra[:, b]
         a, ci, be, nodata = alpha, cirrus, beta, nodata10
         if name in BANDS_20M or name in ("B04", "B08"):
             surface20[name] = block_mean(surf)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pystac
@@ -46,7 +47,7 @@ from tiandi.flows.detect_tasks import (
 from tiandi.flows.services import FlowServices, check_catalog, flow_services
 from tiandi.models.base import ChangeDetector, disturbance_layers
 from tiandi.models.landcover import LandCoverModel, load_landcover
-from tiandi.models.registry import load_detector, require_bands
+from tiandi.models.registry import WATER_NAMES, load_detector, require_bands
 from tiandi.redline.patches.evaluate import patch_scores
 from tiandi.redline.patches.extract import PatchParams
 from tiandi.redline.reports.run_summary import (
@@ -84,6 +85,13 @@ class DetectChangesRequest:
     record: bool = False  # record the run in the patch store of the settings (open_store)
     detector: str = "baseline"  # a name load_detector knows (baseline or shipped weights)
     coastal_zones: tuple[str, ...] = ()  # zone ids or names mapped as coastal (water runs)
+    sea_min_px: int | None = None  # water runs: smallest edge-touching water body that is sea
+
+    def detector_options(self) -> dict[str, Any]:
+        """Keyword arguments of ``load_detector`` for this request's detector."""
+        if self.sea_min_px is None or self.detector not in WATER_NAMES:
+            return {}
+        return {"sea_min_px": self.sea_min_px}
 
     def __post_init__(self) -> None:
         parse_period(self.before, "before period")
@@ -153,7 +161,8 @@ def gather_inputs(
         )
         for label, period in (("before", request.before), ("after", request.after))
     }
-    detector = load_detector(request.detector)  # fails here, before any composite
+    # fails here, before any composite
+    detector = load_detector(request.detector, **request.detector_options())
     profile = choose_profile(api_url, settings.stac_provider)
     items, mask = prepare_items(
         found,
@@ -221,7 +230,13 @@ def write_run(request: DetectChangesRequest, inputs: RunInputs, layout: RunLayou
     """Composites, change maps, patches, station tasks, summary and map into ``layout``."""
     periods = {"before": inputs.items_before, "after": inputs.items_after}
     before, after, change = composites_and_change(
-        periods, inputs.grid, layout, request.chunk, request.detector, inputs.mask
+        periods,
+        inputs.grid,
+        layout,
+        request.chunk,
+        request.detector,
+        inputs.mask,
+        request.detector_options(),
     )
     params = PatchParams(min_mapping_unit_m2=request.min_mapping_unit_m2)
     layers = disturbance_layers(inputs.detector)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
+import pyogrio
 import pystac
 import xarray as xr
 from odc.geo.geobox import GeoBox
@@ -108,15 +110,19 @@ def composites_and_change(
     chunk: int,
     detector_name: str = "baseline",
     mask: MaskKind = "scl",
+    detector_options: dict[str, Any] | None = None,
 ) -> tuple[Path, Path, dict[str, Path]]:
     """Both composites and the change maps in one pass over the imagery: each row of
     chunks is composited once, written to the composites' COGs and, as stored (uint16),
     compared by the detector, whose maps are written in the same pass. The outputs are
     those of a composite per period then :func:`detect`. ``mask``: the items' cloud mask
-    (L1C and Landsat masks are derived into a temporary folder first)."""
+    (L1C and Landsat masks are derived into a temporary folder first).
+    ``detector_options``: keyword arguments of ``load_detector`` (a water detector's)."""
     with tempfile.TemporaryDirectory(prefix="tiandi-masks-") as tmp:
         masked = {p: with_cloud_masks(items, grid, mask, Path(tmp)) for p, items in periods.items()}
-        return _composites_and_change(masked, grid, layout, chunk, detector_name)
+        return _composites_and_change(
+            masked, grid, layout, chunk, detector_name, detector_options or {}
+        )
 
 
 def _composites_and_change(
@@ -125,8 +131,9 @@ def _composites_and_change(
     layout: RunLayout,
     chunk: int,
     detector_name: str,
+    detector_options: dict[str, Any],
 ) -> tuple[Path, Path, dict[str, Path]]:
-    detector = load_detector(detector_name)
+    detector = load_detector(detector_name, **detector_options)
     composites = {p: composite_period(items, grid, chunk=chunk) for p, items in periods.items()}
     outputs = [
         composite_output(composites[p], layout.composite(p), tags={"tiandi:period": p})
@@ -376,7 +383,9 @@ def bbox_4326(zones: gpd.GeoDataFrame) -> tuple[float, float, float, float]:
 def read_truth(path: Path) -> gpd.GeoDataFrame:
     """Known events to score a run against; ``InputError`` naming the file if unreadable."""
     try:
-        return gpd.read_file(path)
+        layers = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
+        # the demo's truth.gpkg: its human-activity events beside its planted disturbances
+        return gpd.read_file(path, layer="events" if "events" in layers else None)
     except (OSError, ValueError, RuntimeError) as exc:  # pyogrio's errors derive from these
         raise InputError(
             f"truth file {path} cannot be read as vector data ({exc}); pass a GeoPackage or "

@@ -53,10 +53,10 @@ def _burned(name: str) -> ChangeDetector:
     return BurnedAreaDetector(DNBR_PARAMS if name == "burned-dnbr" else None, name=name)
 
 
-def _water() -> ChangeDetector:
-    from tiandi.models.water import WaterChangeDetector
+def _water(**options: Any) -> ChangeDetector:
+    from tiandi.models.water import WaterChangeDetector, WaterParams
 
-    return WaterChangeDetector()
+    return WaterChangeDetector(WaterParams(**options) if options else None)
 
 
 BUILTIN: dict[str, Callable[[], ChangeDetector]] = {
@@ -113,7 +113,10 @@ def load_detector(
 ) -> ChangeDetector:
     """The detector called ``name`` (see the module docstring); ``ModelError`` listing the
     known names when there is none. ``options`` go to ``SiameseDetector`` (threshold,
-    tiling); ``num_threads`` sets the torch threads of a trained model's tiler."""
+    tiling) or, for ``water``, to ``WaterParams`` (e.g. ``sea_min_px``); ``num_threads``
+    sets the torch threads of a trained model's tiler."""
+    if name in WATER_NAMES:
+        return _water(**options)  # options: WaterParams fields (sea_min_px, ...)
     if name in BUILTIN:
         return BUILTIN[name]()
     if name in INTEGRATED_NAMES:

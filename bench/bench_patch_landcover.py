@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--zones", type=Path, required=True)
     args = parser.parse_args(argv)
     from tiandi.eo.storage import read_composite
-    from tiandi.flows.detect_tasks import read_change
+    from tiandi.flows.change_maps import read_change
     from tiandi.flows.runtime import dask_client
     from tiandi.models.landcover import landcover_probabilities, load_landcover
     from tiandi.redline.patches.classify_landcover import (

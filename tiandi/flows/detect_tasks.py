@@ -27,8 +27,9 @@ from tiandi.eo.composite import DEFAULT_BANDS, composite_period
 from tiandi.eo.masks import with_cloud_masks
 from tiandi.eo.storage import as_read_back, composite_output, read_composite
 from tiandi.errors import CatalogError, InputError, NoDataError, TiandiError
+from tiandi.flows.change_maps import change_outputs, chunked_like, read_change
 from tiandi.flows.runtime import retry_on
-from tiandi.models.base import ChangeDetector, DisturbanceLayers, disturbance_layers
+from tiandi.models.base import DisturbanceLayers
 from tiandi.models.integrated import IntegratedDetector
 from tiandi.models.landcover import LandCoverModel
 from tiandi.models.registry import load_detector
@@ -146,7 +147,7 @@ def _composites_and_change(
         paths = detect.fn(outputs[0].path, outputs[1].path, layout, chunk, detector_name)
     else:
         inputs = [as_read_back(composites[p]) for p in ("before", "after")]
-        change = _chunked_like(detector.detect(*inputs), inputs[0])
+        change = chunked_like(detector.detect(*inputs), inputs[0])
         paths, maps = change_outputs(change, detector, layout)
         _write_inputs_named([*outputs, *maps], periods)
     log = get_run_logger()
@@ -170,58 +171,6 @@ def _write_inputs_named(outputs: list[CogOutput], periods: dict[str, list[pystac
         raise
 
 
-def _chunked_like(change: xr.Dataset, like: xr.Dataset) -> xr.Dataset:
-    """``change`` with the row/column chunks of ``like`` where a layer's differ (a
-    detector with a moving window, e.g. burned-area's smoothing, returns uneven chunks, and
-    one that needs the whole grid, e.g. the water detector, arrays in memory: the one-pass
-    writer takes neither); layers already chunked alike are left as they are."""
-    ref = next(iter(like.data_vars.values()))
-    if ref.chunks is None:
-        return change
-    chunks = dict(zip(ref.dims, ref.chunks, strict=True))
-    out = change.copy()
-    for name, layer in change.data_vars.items():
-        if not set(layer.dims) <= set(chunks):
-            continue
-        if layer.chunks != tuple(chunks[d] for d in layer.dims):
-            out[name] = layer.chunk({d: chunks[d] for d in layer.dims})
-    return out
-
-
-def change_outputs(
-    change: xr.Dataset, detector: ChangeDetector, layout: RunLayout
-) -> tuple[dict[str, Path], list[CogOutput]]:
-    """The change maps to write (``change_prob``, ``change_mask`` and, for a disturbance
-    detector, ``change_class`` and its attribute layers) and their paths by name."""
-    paths = {"change_prob": layout.change_prob, "change_mask": layout.change_mask}
-    tags = {"tiandi:model": detector.name, "tiandi:model_version": detector.version}
-    prob = CogOutput(change["change_prob"], paths["change_prob"], float("nan"), "float32", tags)
-    maps = [prob, CogOutput(change["change_mask"], paths["change_mask"], 255, "uint8", tags)]
-    for name in getattr(detector, "confidence_layers", ()):
-        if name in change:  # the integrated detector's evidence bits and levels
-            paths[name] = layout.change_layer(name)
-            maps.append(CogOutput(change[name], paths[name], 255, "uint8", tags))
-    layers = disturbance_layers(detector)
-    if layers is None:
-        return paths, maps
-    for name in layers.layer_names:
-        if name not in change:
-            continue  # a one-type detector's change_mask stands for change_class
-        paths[name] = layout.change_layer(name)
-        if name in layers.mean_layers:
-            maps.append(CogOutput(change[name], paths[name], float("nan"), "float32", tags))
-        else:
-            maps.append(CogOutput(change[name], paths[name], 255, "uint8", tags))
-    return paths, maps
-
-
-def read_change(paths: dict[str, Path], chunk: int) -> xr.Dataset:
-    """The change mask and probability COGs as one lazy Dataset."""
-    return xr.Dataset(
-        {name: read_cog(path, chunk).isel(band=0, drop=True) for name, path in paths.items()}
-    )
-
-
 @task(cache_policy=NO_CACHE)
 def detect(
     before: Path, after: Path, layout: RunLayout, chunk: int, detector_name: str = "baseline"
@@ -233,7 +182,7 @@ def detect(
         return _detect_integrated(detector, before_ds, read_composite(after, chunk), layout, chunk)
     change = detector.detect(before_ds, read_composite(after, chunk))
     if not isinstance(detector, SiameseDetector):
-        change = _chunked_like(change, before_ds)
+        change = chunked_like(change, before_ds)
     paths, maps = change_outputs(change, detector, layout)
     if isinstance(detector, SiameseDetector):  # threshold the written map: run the net once
         prob, mask_out = maps
@@ -395,14 +344,12 @@ def read_truth(path: Path) -> gpd.GeoDataFrame:
 
 __all__ = [
     "bbox_4326",
-    "change_outputs",
     "composites_and_change",
     "detect",
     "load_zones",
     "make_patches",
     "make_station_packages",
     "make_water_report",
-    "read_change",
     "read_truth",
     "record_patches",
     "register_outputs",

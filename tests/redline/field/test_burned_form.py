@@ -11,10 +11,11 @@ import pytest
 from tests.fixtures.field import DISPATCHED_AT, tasks, write_composites
 from tests.redline.field.test_roundtrip import NOW, device_copy, edit_task, fill_in, task_rows
 from tiandi.errors import SubmissionsRejectedError
+from tiandi.redline.field.form_fields import tasks_form
 from tiandi.redline.field.importer import import_field_package
 from tiandi.redline.field.package import PackageOptions, StationPackage, build_field_packages
 from tiandi.redline.field.results_store import SqliteFieldStore
-from tiandi.redline.field.schema import BURN_SEVERITY_LABELS, tasks_form
+from tiandi.redline.field.schema import BURN_SEVERITY_LABELS
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,11 @@ import pytest
 
 from tests.fixtures.field import DISPATCHED_AT, patches, stations, tasks, write_composites
 from tests.redline.field.test_roundtrip import NOW, device_copy, fill_in
+from tiandi.redline.field.form_fields import tasks_form
 from tiandi.redline.field.importer import import_field_package
 from tiandi.redline.field.package import PackageOptions, StationPackage, build_field_packages
 from tiandi.redline.field.results_store import SqliteFieldStore
-from tiandi.redline.field.schema import ALIASES, tasks_form
+from tiandi.redline.field.schema import ALIASES
 from tiandi.redline.field.tasks import assign_tasks, task_columns
 
 

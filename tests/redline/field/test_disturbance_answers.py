@@ -15,11 +15,12 @@ import pytest
 from tests.fixtures.field import DISPATCHED_AT, jpeg, patches, stations, write_composites
 from tests.redline.field.test_roundtrip import NOW, add_photo, device_copy, edit_task, task_rows
 from tiandi.errors import SubmissionsRejectedError
+from tiandi.redline.field.form_fields import tasks_form
 from tiandi.redline.field.importer import import_field_package
 from tiandi.redline.field.lifecycle import ground_answers, import_field_results, record_dispatch
 from tiandi.redline.field.package import PackageOptions, StationPackage, build_field_packages
 from tiandi.redline.field.results_store import SqliteFieldStore
-from tiandi.redline.field.schema import ANSWER_COLUMNS, tasks_form
+from tiandi.redline.field.schema import ANSWER_COLUMNS
 from tiandi.redline.field.tasks import assign_tasks
 from tiandi.redline.store.gpkg import GpkgPatchStore, RunInfo
 from tiandi.redline.store.lifecycle import PatchState

@@ -2,8 +2,8 @@
 
 QField and Mergin Maps take their forms (value lists, photo fields, read-only fields,
 defaults, constraints) from a QGIS project. This module writes the spec of
-:func:`tiandi.redline.field.schema.form_spec`, runs ``_qgis_project.py`` under QGIS's
-Python (Debian's ``/usr/bin/python3`` with ``python3-qgis``, headless), then makes the
+:func:`tiandi.redline.field.form_fields.form_spec`, runs ``_qgis_project.py`` under
+QGIS's Python (Debian's ``/usr/bin/python3`` with ``python3-qgis``, headless), then makes the
 project reproducible — QGIS puts random layer ids, the user name and the save time into
 it — and stores it twice: inside the GeoPackage (``qgis_projects``, the table QGIS and
 QField read a ``geopackage:`` project from) and as ``<station>.qgz`` beside it (a project
@@ -90,7 +90,7 @@ def build_form(
 ) -> Path:
     """Build the form project for ``gpkg`` and store it in it and as ``<name>.qgz``.
 
-    ``spec`` comes from :func:`~tiandi.redline.field.schema.form_spec` (its ``qgs`` entry
+    ``spec`` comes from :func:`~tiandi.redline.field.form_fields.form_spec` (its ``qgs`` entry
     is replaced). ``saved_at`` becomes the project's save time (an input, so the bytes
     are the same on a re-run). Returns the ``.qgz`` path. Raises
     :class:`QgisUnavailableError` without QGIS and :class:`InputError` when QGIS fails.

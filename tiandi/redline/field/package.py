@@ -44,6 +44,7 @@ from tiandi.redline.field._package_gpkg import (
 )
 from tiandi.redline.field.chips import ChipOptions, write_basemap, write_chips
 from tiandi.redline.field.form import QGIS_PYTHON, build_form
+from tiandi.redline.field.form_fields import form_spec
 from tiandi.redline.field.printout import write_kml, write_task_list
 from tiandi.redline.field.schema import (
     BASEMAP_TABLE,
@@ -53,7 +54,6 @@ from tiandi.redline.field.schema import (
     TASKS_LAYER,
     confidence_columns,
     disturbance_crew_columns,
-    form_spec,
 )
 from tiandi.redline.field.tasks import assign_tasks
 from tiandi.redline.run_layout import RunLayout

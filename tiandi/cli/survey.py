@@ -184,7 +184,7 @@ def ledger(
 
 def _run_periods(runs: list[Path]) -> dict[str, Any]:
     """The patches of each run folder, by its period."""
-    from tiandi.redline.reports.ledger import read_run_patches, run_period
+    from tiandi.redline.reports.ledger_sources import read_run_patches, run_period
 
     periods: dict[str, Any] = {}
     for folder in runs:
@@ -198,6 +198,6 @@ def _run_periods(runs: list[Path]) -> dict[str, Any]:
 def _store_periods(store: Path | None, dsn: str | None, schema: str) -> dict[str, Any]:
     """The patch store's patches, by the period of their latest detection."""
     from tiandi.cli.patches import _open
-    from tiandi.redline.reports.ledger import store_periods
+    from tiandi.redline.reports.ledger_sources import store_periods
 
     return dict(store_periods(_open(store, dsn, schema)))

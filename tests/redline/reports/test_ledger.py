@@ -22,12 +22,10 @@ from tiandi.redline.reports.ledger import (
     REGISTER,
     TOTAL,
     build_ledger,
-    read_run_patches,
     register_columns,
-    run_period,
-    store_periods,
     write_ledgers,
 )
+from tiandi.redline.reports.ledger_sources import read_run_patches, run_period, store_periods
 from tiandi.redline.store.gpkg import GpkgPatchStore
 from tiandi.redline.vocabulary import MU_M2
 

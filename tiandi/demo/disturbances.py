@@ -128,74 +128,99 @@ def run_disturbances(
     zones, truth = scene_dir / "zones.gpkg", scene_dir / "truth.gpkg"
     planted = read_planted(truth)
     folders = {name: root / name for name in ("burned", "water", "dieback", "blooms")}
-    frames: list[gpd.GeoDataFrame] = []
+    run = _Run(settings, zones, folders, chunk, record, collection)
+    patches = _change_runs(run)
+    patches |= _state_runs(run, scene_dir, planted)
+    joined = _joined(patches, planted.crs)
+    events = gpd.read_file(truth, layer="events")
+    return DisturbanceRuns(folders, joined, score_disturbances(joined, planted, events))
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What every disturbance flow of the demo is run with."""
+
+    settings: Settings
+    zones: Path
+    folders: dict[str, Path]
+    chunk: int
+    record: bool
+    collection: str
+
+
+def _change_runs(run: _Run) -> dict[str, gpd.GeoDataFrame]:
+    """The patches of the two ``detect_changes`` runs: burned areas, then water."""
     burned = detect_changes(
         DetectChangesRequest(
-            zones=zones,
+            zones=run.zones,
             before=BURN_BEFORE,
             after=BURN_AFTER,
-            out=folders["burned"],
-            collection=collection,
-            chunk=chunk,
-            record=record,
+            out=run.folders["burned"],
+            collection=run.collection,
+            chunk=run.chunk,
+            record=run.record,
             detector=BURN_DETECTOR,
             min_mapping_unit_m2=BURN_MMU_M2,
         ),
-        settings,
+        run.settings,
     )
     water = detect_changes(
         DetectChangesRequest(
-            zones=zones,
+            zones=run.zones,
             before=BEFORE,
             after=AFTER,
-            out=folders["water"],
-            collection=collection,
-            chunk=chunk,
-            record=record,
+            out=run.folders["water"],
+            collection=run.collection,
+            chunk=run.chunk,
+            record=run.record,
             detector="water",
             coastal_zones=(COASTAL_ZONE,),
             sea_min_px=SEA_MIN_PX,
         ),
-        settings,
+        run.settings,
     )
+    return {"burned": burned.patches, "water": water.patches}
+
+
+def _state_runs(
+    run: _Run, scene_dir: Path, planted: gpd.GeoDataFrame
+) -> dict[str, gpd.GeoDataFrame]:
+    """The patches of the dieback run, then of the bloom run on the zones of the planted
+    blooms (written beside the run folders)."""
     dieback = detect_dieback(
         DetectDiebackRequest(
-            zones=zones,
+            zones=run.zones,
             period=DIEBACK_PERIOD,
-            out=folders["dieback"],
+            out=run.folders["dieback"],
             baseline_years=1,
-            collection=collection,
-            chunk=chunk,
-            record=record,
+            collection=run.collection,
+            chunk=run.chunk,
+            record=run.record,
         ),
-        settings,
+        run.settings,
     )
     blooms = monitor_blooms(
         MonitorBloomsRequest(
-            zones=_bloom_zones(scene_dir, planted, root / "bloom_zones.gpkg"),
+            zones=_bloom_zones(
+                scene_dir, planted, run.folders["blooms"].parent / "bloom_zones.gpkg"
+            ),
             period=BLOOM_PERIOD,
-            out=folders["blooms"],
-            collection=collection,
-            chunk=chunk,
-            record=record,
+            out=run.folders["blooms"],
+            collection=run.collection,
+            chunk=run.chunk,
+            record=run.record,
         ),
-        settings,
+        run.settings,
     )
-    for name, patches in (
-        ("burned", burned.patches),
-        ("water", water.patches),
-        ("dieback", dieback.patches),
-        ("blooms", blooms.patches),
-    ):
-        if len(patches):
-            frames.append(patches.to_crs(planted.crs).assign(run=name))
-    joined = (
-        gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=planted.crs)
-        if frames
-        else gpd.GeoDataFrame({"change_type": [], "run": []}, geometry=[], crs=planted.crs)
-    )
-    events = gpd.read_file(truth, layer="events")
-    return DisturbanceRuns(folders, joined, score_disturbances(joined, planted, events))
+    return {"dieback": dieback.patches, "blooms": blooms.patches}
+
+
+def _joined(runs: dict[str, gpd.GeoDataFrame], crs: Any) -> gpd.GeoDataFrame:
+    """Every run's patches in ``crs``, with the run's name in column ``run``."""
+    frames = [p.to_crs(crs).assign(run=name) for name, p in runs.items() if len(p)]
+    if not frames:
+        return gpd.GeoDataFrame({"change_type": [], "run": []}, geometry=[], crs=crs)
+    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=crs)
 
 
 def _hits(patches: gpd.GeoDataFrame, planted: gpd.GeoDataFrame) -> tuple[set[int], set[int]]:

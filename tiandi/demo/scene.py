@@ -41,24 +41,22 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import geopandas as gpd
 import numpy as np
 from rasterio.transform import Affine
 
 from tiandi.demo.scene_disturbances import DisturbancePlan, Paint, plant_disturbances
 from tiandi.demo.scene_events import EventPlan, plant_events
 from tiandi.demo.scene_fields import F32
-from tiandi.demo.scene_io import write_cog, write_gpkg, write_gpkg_layers, write_json
+from tiandi.demo.scene_grid import CRS, RES, X0, Y0
+from tiandi.demo.scene_io import write_cog, write_json
 from tiandi.demo.scene_landcover import U8, LandCover, build_landcover
-from tiandi.demo.scene_layout import REGION, Layout, make_layout, to_map
+from tiandi.demo.scene_layout import Layout, make_layout
 from tiandi.demo.scene_real import RealSpectra, data_root, load_real_spectra
 from tiandi.demo.scene_render import Acquisition, render
 from tiandi.demo.scene_spectra import BANDS_10M, BANDS_20M
+from tiandi.demo.scene_vectors import write_vectors
 from tiandi.errors import InputError
 
-CRS = "EPSG:32650"
-VECTOR_CRS = "EPSG:4490"
-X0, Y0, RES = 400000.0, 4460000.0, 10.0
 PERIODS = ("2025-01-01/2025-06-30", "2025-07-01/2025-12-31")
 MIN_SIZE, MAX_SIZE = 256, 16384
 
@@ -150,73 +148,6 @@ def _check(out_dir: Path, size: int, seed: int) -> None:
         raise InputError(f"demo scene folder {out_dir} is a file; pass a folder path")
 
 
-def _frame(records: list[dict[str, Any]], geoms: list[Any]) -> gpd.GeoDataFrame:
-    frame = gpd.GeoDataFrame(records, geometry=[to_map(g, X0, Y0, RES) for g in geoms], crs=CRS)
-    return frame.to_crs(VECTOR_CRS)
-
-
-def _write_vectors(
-    root: Path, layout: Layout, plan: EventPlan, disturbances: DisturbancePlan | None
-) -> None:
-    zones = _frame(
-        [
-            {
-                "zone_id": z.zone_id,
-                "name": z.name,
-                "zone_type": z.zone_type,
-                "level": z.level,
-                "functional_zone": z.functional_zone,
-                "region": REGION,
-                "category": z.category,
-            }
-            for z in layout.zones
-        ],
-        [z.geometry for z in layout.zones],
-    )
-    write_gpkg(root / "zones.gpkg", zones, "zones")
-    stations = _frame(
-        [{"station_id": s.station_id, "name": s.name} for s in layout.stations],
-        [s.geometry for s in layout.stations],
-    )
-    write_gpkg(root / "stations.gpkg", stations, "stations")
-    truth = _frame(
-        [
-            {
-                "event_id": e.event_id,
-                "kind": e.kind,
-                "hj1156_class": e.hj1156_class,
-                "change_type": "new",
-                "date": e.date.isoformat(),
-                "inside_zone": e.inside_zone,
-                "zone_id": e.zone_id,
-            }
-            for e in plan.events
-        ],
-        [e.footprint for e in plan.events],
-    )
-    layers = {"events": truth}
-    if disturbances is not None:
-        planted = _frame(
-            [
-                {
-                    "event_id": d.event_id,
-                    "kind": d.kind,
-                    "change_type": d.change_type,
-                    "date": d.day.isoformat(),
-                    "dates": ";".join(x.isoformat() for x in d.dates),
-                    "inside_zone": True,
-                    "zone_id": d.zone_id,
-                    "n_px": len(d.index),
-                    "spectra_source": d.source,
-                }
-                for d in disturbances.disturbances
-            ],
-            [d.footprint for d in disturbances.disturbances],
-        )
-        layers["disturbances"] = planted
-    write_gpkg_layers(root / "truth.gpkg", layers)
-
-
 def _write_acquisition(
     root: Path,
     acq: Acquisition,
@@ -284,6 +215,14 @@ def _real_spectra(real_data: Path | None) -> RealSpectra:
     return load_real_spectra(folder)
 
 
+def _between_periods() -> tuple[date, date]:
+    """The first and last day between the periods: when the events and the disturbances
+    happen."""
+    last_before = max(a.day for a in ACQUISITIONS if a.day < _SPLIT)
+    first_after = min(a.day for a in ACQUISITIONS if a.day >= _SPLIT)
+    return last_before + timedelta(days=1), first_after - timedelta(days=1)
+
+
 def _disturbances(
     layout: Layout,
     land: LandCover,
@@ -292,18 +231,81 @@ def _disturbances(
     spectra: RealSpectra,
 ) -> DisturbancePlan:
     """The planted disturbances, painted with ``spectra``."""
-    last_before = max(a.day for a in ACQUISITIONS if a.day < _SPLIT)
-    first_after = min(a.day for a in ACQUISITIONS if a.day >= _SPLIT)
+    first_day, last_day = _between_periods()
     return plant_disturbances(
         layout,
         land,
         plan,
         spectra,
         rng,
-        first_day=last_before + timedelta(days=1),
-        last_day=first_after - timedelta(days=1),
+        first_day=first_day,
+        last_day=last_day,
         bloom_days=BLOOM_DAYS,
     )
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What the acquisitions are rendered from: the landscape, the planted events and
+    disturbances, and the acquisitions in order, each with its random stream."""
+
+    layout: Layout
+    land: LandCover
+    events: EventPlan
+    planted: DisturbancePlan | None
+    series: list[tuple[Acquisition, np.random.Generator]]
+
+
+def _plan(size: int, seed: int, spectra: RealSpectra | None, say: Progress) -> _Plan:
+    """Draw the landscape and the events (and, with ``spectra``, the disturbances and the
+    earlier year's acquisitions) from the random streams of ``seed`` and ``size``."""
+    streams = np.random.SeedSequence([seed, size]).spawn(3 + len(ACQUISITIONS))
+    rngs = [np.random.default_rng(s) for s in streams]
+    # the disturbances and the earlier year draw from streams of their own: the events
+    # and the 2025 acquisitions are drawn exactly as without them
+    extra = np.random.SeedSequence([seed, size, 1]).spawn(1 + len(BASELINE_ACQUISITIONS))
+    extra_rngs = [np.random.default_rng(s) for s in extra]
+    layout = make_layout(size, rngs[0])
+    land = build_landcover(layout, rngs[1])
+    first_day, last_day = _between_periods()
+    plan = plant_events(layout, land, rngs[2], first_day=first_day, last_day=last_day)
+    planted = None
+    series = [(a, rngs[3 + i]) for i, a in enumerate(ACQUISITIONS)]
+    if spectra is not None:
+        planted = _disturbances(layout, land, plan, extra_rngs[0], spectra)
+        series = [(a, extra_rngs[1 + i]) for i, a in enumerate(BASELINE_ACQUISITIONS)] + series
+        say(
+            f"landscape {size}x{size} px with {len(plan.events)} planted events and "
+            f"{len(planted.disturbances)} planted disturbances"
+        )
+    else:
+        say(f"landscape {size}x{size} px with {len(plan.events)} planted events")
+    return _Plan(layout, land, plan, planted, series)
+
+
+def _write_series(root: Path, planned: _Plan, say: Progress) -> list[SceneEntry]:
+    """Render and write every acquisition of ``planned`` in order, two COG writers in
+    the background."""
+    land, plan, planted = planned.land, planned.events, planned.planted
+    cover_after = plan.cover_after if planted is None else planted.cover_after
+    entries: list[SceneEntry] = []
+    pending: list[Future[None]] = []
+    total = len(planned.series)
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="demo-cog") as pool:
+        for i, (acq, rng) in enumerate(planned.series):
+            after = acq.day >= _SPLIT
+            paint = [] if planted is None else planted.paint(acq.day)
+            surface = (
+                cover_after if after else land.cover,
+                plan.texture_after if after else land.texture,
+                paint,
+            )
+            entry, pending = _write_acquisition(root, acq, surface, rng, pool, pending)
+            entries.append(entry)
+            say(f"scene {i + 1}/{total} {acq.item_id} cloud {entry.cloud_cover:.1f} %")
+        for job in pending:
+            job.result()
+    return entries
 
 
 def generate_scene(
@@ -331,52 +333,9 @@ def generate_scene(
     spectra = _real_spectra(real_data) if disturbances else None  # before any file
     root = out_dir.resolve()
     root.mkdir(parents=True, exist_ok=True)
-    streams = np.random.SeedSequence([seed, size]).spawn(3 + len(ACQUISITIONS))
-    rngs = [np.random.default_rng(s) for s in streams]
-    # the disturbances and the earlier year draw from streams of their own: the events
-    # and the 2025 acquisitions are drawn exactly as without them
-    extra = np.random.SeedSequence([seed, size, 1]).spawn(1 + len(BASELINE_ACQUISITIONS))
-    extra_rngs = [np.random.default_rng(s) for s in extra]
-    layout = make_layout(size, rngs[0])
-    land = build_landcover(layout, rngs[1])
-    last_before = max(a.day for a in ACQUISITIONS if a.day < _SPLIT)
-    first_after = min(a.day for a in ACQUISITIONS if a.day >= _SPLIT)
-    plan = plant_events(
-        layout,
-        land,
-        rngs[2],
-        first_day=last_before + timedelta(days=1),
-        last_day=first_after - timedelta(days=1),
-    )
-    planted = None
-    series = [(a, rngs[3 + i]) for i, a in enumerate(ACQUISITIONS)]
-    if spectra is not None:
-        planted = _disturbances(layout, land, plan, extra_rngs[0], spectra)
-        series = [(a, extra_rngs[1 + i]) for i, a in enumerate(BASELINE_ACQUISITIONS)] + series
-        say(
-            f"landscape {size}x{size} px with {len(plan.events)} planted events and "
-            f"{len(planted.disturbances)} planted disturbances"
-        )
-    else:
-        say(f"landscape {size}x{size} px with {len(plan.events)} planted events")
-    cover_after = plan.cover_after if planted is None else planted.cover_after
-    entries: list[SceneEntry] = []
-    pending: list[Future[None]] = []
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="demo-cog") as pool:
-        for i, (acq, rng) in enumerate(series):
-            after = acq.day >= _SPLIT
-            paint = [] if planted is None else planted.paint(acq.day)
-            surface = (
-                cover_after if after else land.cover,
-                plan.texture_after if after else land.texture,
-                paint,
-            )
-            entry, pending = _write_acquisition(root, acq, surface, rng, pool, pending)
-            entries.append(entry)
-            say(f"scene {i + 1}/{len(series)} {acq.item_id} cloud {entry.cloud_cover:.1f} %")
-        for job in pending:
-            job.result()
-    _write_vectors(root, layout, plan, planted)
+    planned = _plan(size, seed, spectra, say)
+    entries = _write_series(root, planned, say)
+    write_vectors(root, planned.layout, planned.events, planned.planted)
     scenes_json = root / "scenes.json"
     write_json(scenes_json, [e.to_json(root) for e in entries])
     return SceneManifest(

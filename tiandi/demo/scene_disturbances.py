@@ -255,33 +255,8 @@ def plant_disturbances(
     if len(bloom_days) != 2:
         raise InputError(f"bloom_days {list(bloom_days)} must be two acquisition days")
     site = _site(layout, land, events)
-    coastal = site.zone_ids.index(COASTAL_ZONE) + 1
-    span = (last_day - first_day).days
-    masks = {
-        "burn_scar": _place_blob(
-            "burn_scar",
-            rng,
-            site,
-            area=(500, 900),
-            covers=(Cover.GRASS,),
-            share=0.95,
-            avoid_zone=coastal,
-        ),
-        "dieback": _place_blob(
-            "dieback",
-            rng,
-            site,
-            area=(250, 450),
-            covers=(Cover.FOREST,),
-            share=0.95,
-            avoid_zone=coastal,
-        ),
-    }
     cover_after = events.cover_after.copy()
-    planted: list[tuple[str, npt.NDArray[np.bool_], F32, tuple[date, ...]]] = [
-        ("burn_scar", masks["burn_scar"], spectra.burn, ()),
-        ("dieback", masks["dieback"], spectra.dieback, ()),
-    ]
+    planted = _land_parts(rng, site, spectra)
     if layout.size >= MIN_RESERVOIR_SIZE:
         bloom_a, bloom_b, strip = _reservoir_parts(layout, site, rng)
         cover_after[strip] = Cover.CONSTRUCTION  # land after: no longer water in SCL
@@ -290,6 +265,7 @@ def plant_disturbances(
             ("bloom", bloom_a, spectra.bloom, (min(bloom_days),)),
             ("bloom", bloom_b, spectra.bloom, (max(bloom_days),)),
         ]
+    span = (last_day - first_day).days
     out: list[Disturbance] = []
     for number, (kind, mask, pool, dates) in enumerate(planted, start=1):
         day = dates[0] if dates else first_day + timedelta(days=int(rng.integers(0, span + 1)))
@@ -308,6 +284,35 @@ def plant_disturbances(
             )
         )
     return DisturbancePlan(tuple(out), cover_after)
+
+
+_Part = tuple[str, npt.NDArray[np.bool_], F32, tuple[date, ...]]
+"""A disturbance to plant: kind, pixel mask, pool of real pixels, its only dates."""
+
+
+def _land_parts(rng: np.random.Generator, site: _Site, spectra: RealSpectra) -> list[_Part]:
+    """The burn scar on grass, then the dieback stand in forest, both outside the
+    reservoir's zone."""
+    coastal = site.zone_ids.index(COASTAL_ZONE) + 1
+    burn = _place_blob(
+        "burn_scar",
+        rng,
+        site,
+        area=(500, 900),
+        covers=(Cover.GRASS,),
+        share=0.95,
+        avoid_zone=coastal,
+    )
+    dieback = _place_blob(
+        "dieback",
+        rng,
+        site,
+        area=(250, 450),
+        covers=(Cover.FOREST,),
+        share=0.95,
+        avoid_zone=coastal,
+    )
+    return [("burn_scar", burn, spectra.burn, ()), ("dieback", dieback, spectra.dieback, ())]
 
 
 _POOL = {"burn_scar": "burn", "dieback": "dieback", "reclamation": "fill", "bloom": "bloom"}

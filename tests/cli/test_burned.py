@@ -26,6 +26,20 @@ def test_evaluate_burned_prints_and_writes_figures(tmp_path: Path) -> None:
     assert doc["overall"]["tp"] == 800 and doc["overall"]["fn"] == 0
     assert doc["overall"]["fp"] == 2 * 4 * 40  # dNBR > 0.1 has no vegetation mask: bare strip
     assert "fire_b" in doc["alignment_notes"]
+    assert doc["fitted_on"] == [] and doc["overall_unseen"] == doc["overall"]
+    assert "fitted on" not in result.output  # dNBR > 0.1 was chosen on no fire
+
+
+def test_evaluate_burned_marks_the_fires_a_detector_was_chosen_on(tmp_path: Path) -> None:
+    write_fire(tmp_path / "DOVE_20241019")  # named as a fire burned-rbr was chosen on
+    write_fire(tmp_path / "fire_b")
+    result = CliRunner(env={"COLUMNS": "200"}).invoke(
+        app, ["evaluate", "burned", "--root", str(tmp_path), "--detector", "burned-rbr"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "DOVE_20241019 (fitted on)" in result.output
+    assert "overall, unseen fires" in result.output
+    assert "not scores on unseen fires" in result.output
 
 
 def test_evaluate_burned_missing_pre_is_one_clear_error(tmp_path: Path) -> None:

@@ -227,3 +227,20 @@ def test_nan_border_is_not_scored(tmp_path: Path) -> None:
     assert cm.total == (SIZE - 4) * SIZE and cm.f1 == 1.0
     assert not (out["change_mask"].values[:, BARE_COLS] == 1).any()
     assert out["severity"].values[BURN].min() == 4
+
+
+def test_fires_the_detector_was_fitted_on_are_marked_and_summed_apart(tmp_path: Path) -> None:
+    write_fire(tmp_path / "KENNETH_20250109")  # a fire DEFAULT_PARAMS were chosen on
+    write_fire(tmp_path / "other", pre_window=(-2, 3, 45, 45))
+    chosen = BurnedAreaDetector(name="burned-rbr")  # DEFAULT_PARAMS: chosen on the 7 pairs
+    evaluation = evaluate_burned(tmp_path, chosen)
+    assert evaluation.fitted_on == ("KENNETH_20250109",)
+    assert evaluation.unseen == ("other",)
+    unseen = evaluation.overall_unseen
+    assert unseen is not None and unseen.tp == evaluation.per_fire["other"].tp
+    doc = evaluation.as_dict()
+    assert doc["fitted_on"] == ["KENNETH_20250109"]
+    assert doc["overall_unseen"]["tp"] == evaluation.per_fire["other"].tp
+    assert evaluate_burned(tmp_path, EXACT).fitted_on == ()  # other params: chosen on nothing
+    learned = load_detector("burned-area")
+    assert "DOVE_20241019" in learned.fitted_on  # type: ignore[attr-defined]

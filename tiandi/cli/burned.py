@@ -58,9 +58,19 @@ def evaluate_burned_command(
     for column in ("P", "R", "F1", "OA", "TP", "FP", "FN", "TN"):
         table.add_column(column, justify="right")
     for fire, cm in evaluation.per_fire.items():
-        _row(table, fire, cm)
+        _row(table, f"{fire} (fitted on)" if fire in evaluation.fitted_on else fire, cm)
     _row(table, "overall", evaluation.overall, "bold")
+    unseen = evaluation.overall_unseen
+    if evaluation.fitted_on and unseen is not None:
+        _row(table, "overall, unseen fires", unseen, "bold")
     console.print(table)
+    if evaluation.fitted_on:
+        console.print(
+            f"[yellow]note:[/] {', '.join(evaluation.fitted_on)} fitted or chose this detector; "
+            "their figures (and the overall) are not scores on unseen fires. Its "
+            "leave-one-fire-out figure is in its model card (scripts/experiments/burned).",
+            highlight=False,
+        )
     for fire, notes in evaluation.notes.items():
         for note in notes:
             console.print(f"[dim]{fire}: {note}[/]", highlight=False)

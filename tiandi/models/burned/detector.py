@@ -105,6 +105,16 @@ summed F1 0.680 (P 0.773, R 0.607), per fire 0.10-0.95, against 0.662 (P 0.764, 
 for dNBR > 0.1 on the same fires. Reproduce: ``PYTHONPATH=. python
 scripts/experiments/burned/lofo.py --root ../shared/data/s2-burned-areas-california/pairs``.
 """
+DEFAULT_PARAMS_CHOSEN_ON = (
+    "1-12_20200824",
+    "10TH_20240624",
+    "4-8_20200817",
+    "5_INCIDENT_20240715",
+    "68_20210818",
+    "DOVE_20241019",
+    "KENNETH_20250109",
+)
+"""The fires :data:`DEFAULT_PARAMS` were chosen on: a score on them is not a test score."""
 DNBR_PARAMS = BurnedAreaParams(
     index="dnbr", smooth_px=1, floor=0.1, z=None, veg_ndvi=-np.inf, min_pixels=1
 )
@@ -223,6 +233,10 @@ class BurnedAreaDetector:
     def __init__(self, params: BurnedAreaParams | None = None, name: str = "burned-area") -> None:
         self.params = params if params is not None else DEFAULT_PARAMS
         self.name = name
+        #: Fires whose data fitted or chose this detector (evaluations mark them).
+        self.fitted_on: tuple[str, ...] = (
+            DEFAULT_PARAMS_CHOSEN_ON if self.params == DEFAULT_PARAMS else ()
+        )
 
     # The disturbance declaration (tiandi.models.base): one change type, so change_mask
     # stands for change_class; severity and dNBR become patch attributes.

@@ -35,14 +35,29 @@ class BurnedEvaluation:
     root: str
     per_fire: dict[str, ConfusionMatrix]
     notes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    fitted_on: tuple[str, ...] = ()  # scored fires whose data fitted or chose the detector
 
     @property
     def overall(self) -> ConfusionMatrix:
         """The confusion matrix summed over every scored pixel of every fire."""
         return sum_confusion(self.per_fire.values())
 
+    @property
+    def unseen(self) -> tuple[str, ...]:
+        """The scored fires the detector was neither fitted nor chosen on."""
+        return tuple(f for f in self.per_fire if f not in self.fitted_on)
+
+    @property
+    def overall_unseen(self) -> ConfusionMatrix | None:
+        """The confusion matrix summed over the unseen fires (None when there are none)."""
+        unseen = self.unseen
+        return sum_confusion(self.per_fire[f] for f in unseen) if unseen else None
+
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready figures: counts, precision, recall, F1 and OA of the burned class."""
+        """JSON-ready figures: counts, precision, recall, F1 and OA of the burned class;
+        ``fitted_on`` lists the scored fires that fitted or chose the detector (their figures,
+        and ``overall``, are not test scores), ``overall_unseen`` sums the others."""
+        unseen = self.overall_unseen
         return {
             "model": self.model,
             "model_version": self.model_version,
@@ -52,6 +67,8 @@ class BurnedEvaluation:
             "overall": self.overall.as_dict(),
             "overall_method": "confusion matrix summed over all scored pixels of all fires",
             "alignment_notes": {fire: list(n) for fire, n in self.notes.items() if n},
+            "fitted_on": list(self.fitted_on),
+            "overall_unseen": None if unseen is None else unseen.as_dict(),
         }
 
 
@@ -92,6 +109,7 @@ def evaluate_burned(
         root=str(root),
         per_fire=per_fire,
         notes=notes,
+        fitted_on=tuple(f for f in per_fire if f in getattr(detector, "fitted_on", ())),
     )
 
 

@@ -292,6 +292,11 @@ class BurnedLearnedDetector:
         grow = doc.get("grow_low")
         self.grow_low = None if grow is None else float(grow)
         self.fill_holes = int(doc.get("fill_holes", 0))
+        #: Fires whose data fitted or chose this model (evaluations mark them).
+        self.fitted_on: tuple[str, ...] = (
+            *doc.get("trained_on_pairs", ()),
+            *doc.get("post_model_fires", ()),
+        )
         self._check = BurnedAreaDetector(name=self.name)
 
     def probability(self, bands: dict[str, F64]) -> F64:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from datetime import date, timedelta
 
 import numpy as np
@@ -21,6 +22,7 @@ from tiandi.models.dieback import (
     confidence,
     doy_distance,
     drop_series,
+    nan_percentile,
     robust_stats,
     woody_mask,
 )
@@ -175,3 +177,17 @@ def test_woody_mask_and_params_checks() -> None:
         DiebackParams(window_days=0)
     with pytest.raises(InputError, match="monitoring period"):
         drop_series([], base, DiebackParams())
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+@pytest.mark.parametrize("q", [0.0, 50.0, 90.0, 100.0])
+def test_nan_percentile_is_numpys_nanpercentile(n: int, q: float) -> None:
+    rng = np.random.default_rng(n)
+    stack = rng.normal(size=(n, 40, 40)).astype(np.float32)
+    stack[rng.random(stack.shape) < 0.3] = np.nan
+    stack[:, 0, 0] = np.nan  # a pixel with no value at all
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        expected = np.nanpercentile(stack, q, axis=0)
+    np.testing.assert_allclose(nan_percentile(stack, q), expected, rtol=0, atol=1e-6)
+    assert np.isnan(nan_percentile(stack, q)[0, 0])

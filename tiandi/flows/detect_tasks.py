@@ -238,11 +238,13 @@ def make_patches(
         )
         patches, screened = screen_disturbances(found, params.min_mapping_unit_m2)
         write_patches(patches, path, screened)
+        reasons = screened["screen_reason"].value_counts().to_dict() if len(screened) else {}
         get_run_logger().info(
-            "%d disturbance patches (%s) kept, %d below the mapping unit, written to %s",
+            "%d disturbance patches (%s) kept, %d screened out (%s), written to %s",
             len(patches),
             ", ".join(layers.change_types),
             len(screened),
+            ", ".join(f"{n} {r}" for r, n in sorted(reasons.items())) or "none",
             path.name,
         )
         return patches, screened

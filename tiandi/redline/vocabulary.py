@@ -32,6 +32,7 @@ SCREEN_REASONS_ZH: dict[str, str] = {
     "weak_spectral_change": "光谱变化弱(云影残留或物候)",
     "vegetation_remains": "变化后仍为植被(收割或物候)",
     "clear_cut": "皆伐/清除迹地(交人类活动监测)",
+    "unburned_dnbr": "dNBR均值低于0.1(按Key & Benson分级为未过火)",
 }
 """Screening reasons (初筛) of a pseudo-change, code → Chinese label (see
 :mod:`tiandi.redline.patches.screening` for the rules behind each)."""

@@ -124,3 +124,23 @@ def test_pre_and_post_on_different_grids_are_refused_by_the_detector() -> None:
     _, before, after = Scene(80, 80).datasets()
     with pytest.raises(InputError, match="not on the same grid"):
         BurnedAreaDetector().detect(before, after.assign_coords(x=after.x + 10.0))
+
+
+def test_a_burn_whose_mean_dnbr_is_unburned_is_screened_out() -> None:
+    # forest NBR 0.60; the faint block dries to NBR 0.54 (dNBR 0.06, Key & Benson's
+    # "unburned"), which RBR's floor (0.03) still passes on a quiet background
+    scene = Scene(120, 120)
+    scene.after["B12"][10:50, 10:50] = 0.0956
+    for band, value in HIGH_BURN.items():
+        scene.after[band][70:110, 60:110] = value
+    _, before, after = scene.datasets()
+    detector = BurnedAreaDetector()
+    layers = disturbance_layers(detector)
+    patches = extract_disturbances(
+        detector.detect(before, after), before, after, _zones(120, 120), layers
+    )
+    assert len(patches) == 2
+    kept, screened = screen_disturbances(patches, 1000.0)
+    assert len(kept) == 1 and kept["mean_dnbr"].iloc[0] > 0.5
+    assert list(screened["screen_reason"]) == ["unburned_dnbr"]
+    assert screened["mean_dnbr"].iloc[0] < 0.1 and screened["screen_reason_zh"].iloc[0]

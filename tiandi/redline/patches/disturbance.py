@@ -11,8 +11,9 @@ the human-activity path:
 - the HJ 1156 class is ``other`` (a disturbance is no human activity), the change type
   the detector's, ``class_confidence`` 1 and ``confidence`` the patch's mean
   ``change_prob`` (the detector's own score); no land-cover reclassification;
-- screening (:func:`screen_disturbances`) drops only pieces below the minimum mapping
-  unit: the human-activity rules (``vegetation_remains``, ``weak_spectral_change``, ...)
+- screening (:func:`screen_disturbances`) drops pieces below the minimum mapping unit
+  and burned patches whose mean dNBR is Key & Benson's "unburned" (< 0.1); the
+  human-activity rules (``vegetation_remains``, ``weak_spectral_change``, ...)
   would throw away a burn scar or a flooded field;
 - attributes per patch from the detector's attribute layers: for a categorical layer
   ``L`` with classes ``c``, ``L`` = the class most pixels of the patch have and
@@ -36,11 +37,16 @@ import xarray as xr
 
 from tiandi.errors import InputError
 from tiandi.models.base import NO_DATA, DisturbanceLayers
+from tiandi.models.burned.detector import SEVERITY_BREAKS
 from tiandi.redline.patches._grid import Grid, grid_of
 from tiandi.redline.patches.extract import PatchParams, extract_patches
 from tiandi.redline.vocabulary import SCREEN_REASONS_ZH, ChangeType, HJ1156Class
 
+UNBURNED_MAX_DNBR = SEVERITY_BREAKS[0]
+"""A burned patch whose mean dNBR is below this (0.1, Key & Benson 2006) is screened out."""
+
 __all__ = [
+    "UNBURNED_MAX_DNBR",
     "attribute_columns",
     "change_class_layer",
     "coastal_zone_ids",
@@ -132,12 +138,21 @@ def extract_disturbances(
 def screen_disturbances(
     patches: gpd.GeoDataFrame, min_mapping_unit_m2: float
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
-    """(kept, screened): only pieces below the minimum mapping unit are screened out
-    (``below_mmu``); no human-activity rule applies to a disturbance."""
+    """(kept, screened): pieces below the minimum mapping unit (``below_mmu``) and burned
+    patches whose mean dNBR is below :data:`UNBURNED_MAX_DNBR`, Key & Benson's bound of
+    the unburned class (``unburned_dnbr``: a relative index or a learned score can pass
+    its threshold where NBR barely dropped, e.g. a field a little drier after); no
+    human-activity rule applies to a disturbance."""
     small = patches["area_m2"] < min_mapping_unit_m2
-    kept = patches[~small].reset_index(drop=True)
-    screened = patches[small].copy()
-    screened["screen_reason"] = pd.Series(["below_mmu"] * len(screened), dtype=object).values
+    unburned = pd.Series(False, index=patches.index)
+    if "mean_dnbr" in patches.columns:
+        dnbr = pd.to_numeric(patches["mean_dnbr"], errors="coerce")
+        unburned = (patches["change_type"] == ChangeType.BURNED.value) & (dnbr < UNBURNED_MAX_DNBR)
+    drop = small | unburned
+    kept = patches[~drop].reset_index(drop=True)
+    screened = patches[drop].copy()
+    reasons = np.where(small[drop], "below_mmu", "unburned_dnbr")
+    screened["screen_reason"] = pd.Series(reasons, dtype=object).values
     screened["screen_reason_zh"] = screened["screen_reason"].map(SCREEN_REASONS_ZH)
     return kept, screened.reset_index(drop=True)
 

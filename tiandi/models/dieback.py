@@ -268,7 +268,7 @@ def nan_percentile(stack: F32, q: float) -> npt.NDArray[np.float64]:
     a = np.take_along_axis(data, lo[None], axis=0)[0]
     b = np.take_along_axis(data, hi[None], axis=0)[0]
     t = pos - lo
-    out = np.where(t >= 0.5, b - (b - a) * (1 - t), a + (b - a) * t)
+    out: npt.NDArray[np.float64] = np.where(t >= 0.5, b - (b - a) * (1 - t), a + (b - a) * t)
     out[count == 0] = np.nan
     return out
 

@@ -144,6 +144,7 @@ def test_demo_disturbances_without_the_real_data_is_one_clear_error(tmp_path: Pa
     )  # fmt: skip
     assert result.returncode == 2, result.stderr
     assert "no-data" in result.stderr and "Traceback" not in result.stderr
+    assert "--no-disturbances" in result.stderr  # the way to run without the real data
     assert "--disturbances" in _run("demo", "--help", cwd=tmp_path).stdout
     scene = tmp_path / "home" / "demo" / "scene-256-seed0-disturbances"
     assert not (scene / "scenes.json").exists() and not (tmp_path / "out").exists()

@@ -210,7 +210,8 @@ def _real_spectra(real_data: Path | None) -> RealSpectra:
         raise InputError(
             f"real data folder {folder} not found: the planted disturbances are painted "
             "with its pixels (EuroSAT, California burned areas); put ../shared/data beside "
-            "the repository, set $TIANDI_DEMO_DATA to it, or generate without disturbances"
+            "the repository, set $TIANDI_DEMO_DATA to it, or run without disturbances "
+            "(`tiandi demo --no-disturbances`)"
         )
     return load_real_spectra(folder)
 

@@ -95,7 +95,7 @@ def _eurosat(root: Path, label: str) -> list[F64]:
         raise InputError(
             f"no EuroSAT {label} patches in {root / EUROSAT}; the demo scene's disturbances "
             f"take real pixels from there: put ../shared/data beside the repository or set "
-            f"{DATA_ENV}"
+            f"{DATA_ENV} (or run `tiandi demo --no-disturbances`)"
         )
     out = []
     for path in files:
@@ -141,7 +141,7 @@ def _burn(root: Path, coef: F64) -> F32:
         raise InputError(
             f"no fire pairs in {root / BURNED / 'pairs'}; the demo's burn scar takes real "
             f"post-fire pixels from there: put ../shared/data beside the repository or set "
-            f"{DATA_ENV}"
+            f"{DATA_ENV} (or run `tiandi demo --no-disturbances`)"
         )
     pools = []
     for fire in fires:
@@ -176,8 +176,8 @@ def load_real_spectra(root: Path | None = None) -> RealSpectra:
     if not root.is_dir():
         raise InputError(
             f"real data folder {root} does not exist; the demo scene's disturbances take real "
-            f"pixels from ../shared/data ({EUROSAT}, {BURNED}): put it beside the repository "
-            f"or set {DATA_ENV}"
+            f"pixels from ../shared/data ({EUROSAT}, {BURNED}): put it beside the repository, "
+            f"set {DATA_ENV} or run `tiandi demo --no-disturbances`"
         )
     coef, r2, rmse = _b11_fit(root)
 

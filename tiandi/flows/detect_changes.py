@@ -39,6 +39,7 @@ from tiandi.flows.detect_tasks import (
     make_patches,
     make_station_packages,
     make_water_report,
+    read_other_changes,
     read_truth,
     record_patches,
     register_outputs,
@@ -201,7 +202,8 @@ def _summary(
 ) -> RunSummary:
     scores = None
     if request.truth is not None:
-        scores = scores_dict(patch_scores(patches, read_truth(request.truth), inputs.zones))
+        events, other = read_truth(request.truth), read_other_changes(request.truth)
+        scores = scores_dict(patch_scores(patches, events, inputs.zones, other))
     return RunSummary(
         zones_file=str(request.zones),
         before=request.before,

@@ -54,6 +54,25 @@ def test_scores_count_only_events_inside_zones() -> None:
     assert scores.class_accuracy_by_class == {"mining": 1.0, "transport": 0.0}
 
 
+def test_a_patch_on_a_planted_disturbance_is_a_change_found_reported_apart() -> None:
+    burn = _frame([{"change_type": "burned", "geometry": box(80, 80, 95, 95)}])
+    patches = _frame(
+        [
+            {"hj1156_class": "mining", "geometry": box(12, 12, 18, 18)},  # quarry
+            {"hj1156_class": "other", "geometry": box(82, 82, 90, 90)},  # on the burn
+            {"hj1156_class": "other", "geometry": box(60, 20, 65, 25)},  # on nothing
+        ]
+    )
+    scores = patch_scores(patches, TRUTH, ZONES, other_changes=burn)
+    assert scores.n_correct == 1 and scores.n_on_other == 1
+    assert scores.precision == pytest.approx(2 / 3, abs=1e-4)
+    assert scores.precision_events_only == pytest.approx(1 / 3, abs=1e-4)
+    assert scores.recall == pytest.approx(1 / 3, abs=1e-4)  # recall is the events'
+    plain = patch_scores(patches, TRUTH, ZONES)
+    assert plain.precision == pytest.approx(1 / 3, abs=1e-4) and plain.n_on_other == 0
+    assert plain.precision_events_only is None
+
+
 def test_reference_class_is_the_most_overlapped_event() -> None:
     two = box(15, 15, 20, 20).union(box(55, 55, 75, 75))  # 25 m² of quarry, 100 m² of solar
     patches = _frame([{"hj1156_class": "energy", "geometry": two}])

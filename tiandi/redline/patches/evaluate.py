@@ -7,6 +7,10 @@ zones cannot exist because patches are clipped to zones). Then
 
 - precision = correct patches / patches, recall = found events / events in zones,
   F1 their harmonic mean (0.0 when undefined: no patches, no events);
+- with ``other_changes`` (known changes that are no event of the scored kind, e.g. the
+  demo's planted burn scar or dieback stand): a patch on none of the events but on one of
+  them is a real change found (``n_on_other``), counted correct in ``precision``;
+  ``precision_events_only`` counts it false. Recall and class accuracy are the events';
 - recall per ``kind`` of event;
 - class accuracy among correct patches: a patch's reference class is the ``hj1156_class``
   of the event it overlaps most; accuracy per reference class and overall.
@@ -43,12 +47,18 @@ class PatchScores:
     n_truth_by_kind: dict[str, int] = field(default_factory=dict)
     class_accuracy: float = 0.0
     class_accuracy_by_class: dict[str, float] = field(default_factory=dict)
+    n_on_other: int = 0
+    precision_events_only: float | None = None
 
 
 def patch_scores(
-    patches: gpd.GeoDataFrame, truth: gpd.GeoDataFrame, zones: gpd.GeoDataFrame
+    patches: gpd.GeoDataFrame,
+    truth: gpd.GeoDataFrame,
+    zones: gpd.GeoDataFrame,
+    other_changes: gpd.GeoDataFrame | None = None,
 ) -> PatchScores:
-    """Score ``patches`` against ``truth`` events (``kind``, ``hj1156_class``) in ``zones``.
+    """Score ``patches`` against ``truth`` events (``kind``, ``hj1156_class``) in ``zones``
+    (and ``other_changes``, see the module docstring).
 
     All three are brought to the CRS of ``patches``. Raises :class:`InputError` when a
     frame has no CRS or ``truth`` lacks ``kind``.
@@ -77,8 +87,14 @@ def patch_scores(
     found = np.zeros(len(truth_c), dtype=bool)
     found[pairs_t] = True
 
+    on_other = np.zeros(len(pats), dtype=bool)
+    if other_changes is not None and len(other_changes) and len(pats):
+        hit = pats.sindex.query(other_changes.to_crs(crs).geometry.values, predicate="intersects")
+        on_other[np.unique(hit[1])] = True
+        on_other &= ~correct
     n_p, n_t = len(pats), len(truth_c)
-    precision = float(correct.sum() / n_p) if n_p else 0.0
+    strict = float(correct.sum() / n_p) if n_p else 0.0
+    precision = float((correct | on_other).sum() / n_p) if n_p else 0.0
     recall = float(found.sum() / n_t) if n_t else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
 
@@ -103,6 +119,8 @@ def patch_scores(
         n_truth_by_kind=n_by_kind,
         class_accuracy=acc,
         class_accuracy_by_class=acc_by,
+        n_on_other=int(on_other.sum()),
+        precision_events_only=None if other_changes is None else round(strict, 4),
     )
 
 

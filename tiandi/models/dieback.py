@@ -43,6 +43,7 @@ from datetime import date
 import numpy as np
 import numpy.typing as npt
 
+from tiandi.eo.indices import index_array
 from tiandi.errors import InputError
 
 F32 = npt.NDArray[np.float32]
@@ -219,19 +220,10 @@ def confidence(status: str, max_z: float, n_anomalous: int, params: DiebackParam
 
 
 def indices_of(reflectance: Mapping[str, F32]) -> dict[str, F32]:
-    """NDVI (B08, B04) and NDMI (B08, B11) of reflectance layers (NaN where not clear), and
-    BSI (:func:`bsi_of`) when B02 is there too."""
-
-    def nd(a: F32, b: F32) -> F32:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out = (a - b) / (a + b)
-        return np.where(np.isfinite(out), out, np.nan).astype(np.float32)
-
-    b04, b08, b11 = (np.asarray(reflectance[b], dtype=np.float32) for b in ("B04", "B08", "B11"))
-    out = {"ndvi": nd(b08, b04), "ndmi": nd(b08, b11)}
-    if "B02" in reflectance:
-        out["bsi"] = bsi_of(reflectance)
-    return out
+    """NDVI and NDMI of reflectance layers (NaN where not clear), and BSI when B02 is there
+    too (:func:`tiandi.eo.indices.index_array`)."""
+    names = ("ndvi", "ndmi", "bsi") if "B02" in reflectance else ("ndvi", "ndmi")
+    return {name: index_array(name, reflectance) for name in names}
 
 
 def bare_after(
@@ -244,16 +236,6 @@ def bare_after(
     by_index = (np.nan_to_num(ndvi, nan=1.0) < 0.3) & (np.nan_to_num(bsi, nan=-1.0) > 0.05)
     out: npt.NDArray[np.bool_] = by_class | by_index
     return out
-
-
-def bsi_of(reflectance: Mapping[str, F32]) -> F32:
-    """Bare-soil index ((B11 + B04) − (B08 + B02)) / ((B11 + B04) + (B08 + B02))."""
-    b02, b04, b08, b11 = (
-        np.asarray(reflectance[b], dtype=np.float32) for b in ("B02", "B04", "B08", "B11")
-    )
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = ((b11 + b04) - (b08 + b02)) / ((b11 + b04) + (b08 + b02))
-    return np.where(np.isfinite(out), out, np.nan).astype(np.float32)
 
 
 def nan_percentile(stack: F32, q: float) -> npt.NDArray[np.float64]:

@@ -37,6 +37,7 @@ from numpy.typing import NDArray
 from scipy.ndimage import binary_dilation, label
 from skimage.filters import threshold_otsu
 
+from tiandi.eo.indices import normalized_difference
 from tiandi.errors import InputError
 from tiandi.models.base import NO_DATA
 
@@ -70,9 +71,7 @@ class WaterParams:
 
 def mndwi(ds: xr.Dataset) -> xr.DataArray:
     """MNDWI of a composite (NaN where a band is)."""
-    green, swir = ds["B03"].astype("float32"), ds["B11"].astype("float32")
-    out: xr.DataArray = (green - swir) / (green + swir)
-    return out.where(np.isfinite(out))
+    return normalized_difference(ds["B03"].astype("float32"), ds["B11"].astype("float32"))
 
 
 class WaterChangeDetector:

@@ -77,11 +77,13 @@ def _built(px: F32) -> npt.NDArray[np.bool_]:
     return out
 
 
+DARK_VISIBLE = 0.12
+"""Mean B02-B04 below which built ground counts as dark (about the darkest quarter of the
+sample's Industrial pixels with NDVI < 0.3)."""
+
+
 def _dark_built(px: F32) -> npt.NDArray[np.bool_]:
-    vis = px[..., :3].mean(axis=-1)
-    built = _built(px)
-    cut = np.quantile(vis[built], 0.25) if built.any() else 0.0
-    out: npt.NDArray[np.bool_] = built & (vis <= cut)
+    out: npt.NDArray[np.bool_] = _built(px) & (px[..., :3].mean(axis=-1) < DARK_VISIBLE)
     return out
 
 
@@ -110,7 +112,9 @@ COVERS: dict[Cover, CoverSource] = {
     Cover.POND: CoverSource(("River", "SeaLake"), _water, "MNDWI > 0.2 and NDVI < 0.1"),
     Cover.DIKE: CoverSource(("Industrial",), _built, "NDVI < 0.3"),
     Cover.SOLAR: CoverSource(
-        ("Industrial",), _dark_built, "NDVI < 0.3, darkest quarter (stand-in for panels)"
+        ("Industrial",),
+        _dark_built,
+        f"NDVI < 0.3, mean B02-B04 < {DARK_VISIBLE} (dark roofs: a stand-in for panels)",
     ),
     Cover.CLEARING: CoverSource(("AnnualCrop",), _bare, "NDVI < 0.15 (bare soil)"),
 }

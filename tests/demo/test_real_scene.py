@@ -50,7 +50,7 @@ def test_same_layout_events_and_clouds_as_the_synthetic_scene_other_pixels(
 ) -> None:
     real = gpd.read_file(real_scene.truth, layer="events")
     synthetic = gpd.read_file(demo_scene.truth, layer="events")
-    assert len(real) >= 20
+    assert len(real) >= 6  # one per kind inside a zone, one outside at 512 px
     assert list(real["kind"]) == list(synthetic["kind"])
     assert real.geometry.geom_equals(synthetic.geometry).all()
     item = "S2C_MSIL2A_20250517_T50TMK"
@@ -144,6 +144,8 @@ def test_baseline_on_the_real_scene_finds_the_events(
     assert scores["class_accuracy"] >= CLASS_FLOOR, scores
 
 
-RECALL_FLOOR = 0.0
-PRECISION_FLOOR = 0.0
-CLASS_FLOOR = 0.0
+# measured here (2026-12): 5 of 6 events in zones found, 5 of 7 patches on an event,
+# HJ 1156 class right for 3 of the 5 found; one event or patch less breaks a floor
+RECALL_FLOOR = 0.83
+PRECISION_FLOOR = 0.71
+CLASS_FLOOR = 0.6

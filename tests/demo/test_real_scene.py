@@ -149,3 +149,23 @@ def test_baseline_on_the_real_scene_finds_the_events(
 RECALL_FLOOR = 0.83
 PRECISION_FLOOR = 0.71
 CLASS_FLOOR = 0.6
+
+
+def test_demo_prepares_the_real_scene_in_a_folder_of_its_own(
+    real_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from tiandi.demo.run import prepare_scene
+    from tiandi.settings import Settings
+
+    monkeypatch.setenv("TIANDI_DEMO_DATA", str(real_root))
+    settings = Settings(home=tmp_path / "home")
+    scene = prepare_scene(
+        settings, size=256, seed=0, console=Console(file=StringIO()), real_spectra=True
+    )
+    assert scene.name == "scene-256-seed0-real"
+    assert (scene / "spectra.json").is_file()
+    assert not (scene.parent / "scene-256-seed0").exists()

@@ -140,6 +140,16 @@ def demo(
             "(--no-disturbances: the human-activity scene and run only, about 3x faster).",
         ),
     ] = True,
+    real_spectra: Annotated[
+        bool,
+        typer.Option(
+            "--real-spectra",
+            help="Paint every land cover and every event with real Sentinel-2 pixels of "
+            "its EuroSAT class, greenness from the eo-learn series (read from "
+            "../shared/data), in a scene of its own; the precision and recall then say "
+            "more about real imagery.",
+        ),
+    ] = False,
 ) -> None:
     """Generate the demo scene, catalogue it and run detect_changes on it, then the
     disturbance flows scored against the planted disturbances (not with --no-disturbances)."""
@@ -158,6 +168,7 @@ def demo(
         full_cycle=full_cycle,
         detector=detector,
         disturbances=disturbances,
+        real_spectra=real_spectra,
     )
 
 

@@ -1,8 +1,8 @@
 """``tiandi demo``: generate the demo scene, catalogue it, run detect_changes on it; with
-``disturbances`` (``tiandi demo --disturbances``) the scene also has the planted
-ecological disturbances and the disturbance flows (burned area, water and coastline,
-forest dieback, algal blooms; :mod:`tiandi.demo.disturbances`) run after, scored against
-them.
+``disturbances`` (``tiandi demo``'s default; not with ``--no-disturbances``) the scene
+also has the planted ecological disturbances and the disturbance flows (burned area,
+water and coastline, forest dieback, algal blooms; :mod:`tiandi.demo.disturbances`) run
+after, scored against them.
 
 The scene is generated once per (size, seed, disturbances) under ``<home>/demo/`` and
 reused; its items are (re-)registered in the embedded catalog, which is idempotent (upsert by id).
@@ -36,16 +36,30 @@ __all__ = ["AFTER", "BEFORE", "DEMO_COLLECTION", "prepare_scene", "run_demo", "s
 
 
 def prepare_scene(
-    settings: Settings, *, size: int, seed: int, console: Any, disturbances: bool = False
+    settings: Settings,
+    *,
+    size: int,
+    seed: int,
+    console: Any,
+    disturbances: bool = False,
+    real_spectra: bool = False,
 ) -> Path:
     """The demo scene folder of (size, seed), generated if new, its items catalogued;
     with ``disturbances`` a folder of its own (``scene-<size>-seed<seed>-disturbances``)
-    whose scene has the planted disturbances."""
-    name = f"scene-{size}-seed{seed}" + ("-disturbances" if disturbances else "")
+    whose scene has the planted disturbances; with ``real_spectra`` one
+    (``scene-<size>-seed<seed>-real``) whose covers are painted with real pixels."""
+    name = f"scene-{size}-seed{seed}" + ("-real" if real_spectra else "")
+    name += "-disturbances" if disturbances else ""
     scene_dir = (settings.home / "demo" / name).resolve()
     if not (scene_dir / "scenes.json").exists():
         console.print(f"generating the demo scene ({size}x{size} px) in {scene_dir}")
-        generate_scene(scene_dir, size=size, seed=seed, disturbances=disturbances)
+        generate_scene(
+            scene_dir,
+            size=size,
+            seed=seed,
+            disturbances=disturbances,
+            spectra="real" if real_spectra else "synthetic",
+        )
     else:
         console.print(f"reusing the demo scene in {scene_dir}")
     items = scene_items(scene_dir)
@@ -102,14 +116,21 @@ def run_demo(
     full_cycle: bool = False,
     detector: str | None = None,
     disturbances: bool = False,
+    real_spectra: bool = False,
 ) -> DetectChangesResult:
     """Prepare the demo scene and catalog, then run the flow with embedded services;
     with ``disturbances``, on the scene with the planted disturbances, then the
     disturbance flows (their per-type table printed); with ``full_cycle``, then the whole
-    supervision cycle in ``<out>/cycle``.
+    supervision cycle in ``<out>/cycle``; with ``real_spectra``, on the scene whose covers
+    are real Sentinel-2 pixels (:mod:`tiandi.demo.scene_real_covers`).
     ``detector``: a name ``load_detector`` knows (default: the flow's default)."""
     scene_dir = prepare_scene(
-        settings, size=size, seed=seed, console=console, disturbances=disturbances
+        settings,
+        size=size,
+        seed=seed,
+        console=console,
+        disturbances=disturbances,
+        real_spectra=real_spectra,
     )
     request = demo_request(settings, scene_dir, out, detector)
     check_inputs(request, settings)

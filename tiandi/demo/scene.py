@@ -51,13 +51,17 @@ from tiandi.demo.scene_grid import CRS, RES, X0, Y0
 from tiandi.demo.scene_io import write_cog, write_json
 from tiandi.demo.scene_landcover import U8, LandCover, build_landcover
 from tiandi.demo.scene_layout import Layout, make_layout
-from tiandi.demo.scene_real import RealSpectra, data_root, load_real_spectra
+from tiandi.demo.scene_real import RealSpectra, load_real_spectra, real_folder
+from tiandi.demo.scene_real_covers import RealCovers, RealSurface, load_real_covers, real_surface
 from tiandi.demo.scene_render import Acquisition, render
 from tiandi.demo.scene_spectra import BANDS_10M, BANDS_20M
 from tiandi.demo.scene_vectors import write_vectors
 from tiandi.errors import InputError
 
 PERIODS = ("2025-01-01/2025-06-30", "2025-07-01/2025-12-31")
+SPECTRA = ("synthetic", "real")
+"""``generate_scene``'s ``spectra``: the hand-set table, or real pixels
+(:mod:`tiandi.demo.scene_real_covers`)."""
 MIN_SIZE, MAX_SIZE = 256, 16384
 
 _B, _C = "sentinel-2b", "sentinel-2c"
@@ -130,7 +134,9 @@ class SceneManifest:
     bounds: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
 
 
-def _check(out_dir: Path, size: int, seed: int) -> None:
+def _check(out_dir: Path, size: int, seed: int, spectra: str = "synthetic") -> None:
+    if spectra not in SPECTRA:
+        raise InputError(f"demo scene spectra {spectra!r} is unknown; use one of {SPECTRA}")
     if isinstance(size, bool) or not isinstance(size, int) or not MIN_SIZE <= size <= MAX_SIZE:
         raise InputError(
             f"demo scene size {size!r} is not an integer between {MIN_SIZE} and {MAX_SIZE}; "
@@ -151,7 +157,7 @@ def _check(out_dir: Path, size: int, seed: int) -> None:
 def _write_acquisition(
     root: Path,
     acq: Acquisition,
-    surface: tuple[U8, F32, list[Paint]],
+    surface: tuple[U8, F32, list[Paint], RealSurface | None],
     rng: np.random.Generator,
     pool: ThreadPoolExecutor,
     pending: list[Future[None]],
@@ -163,8 +169,8 @@ def _write_acquisition(
     two acquisitions are in memory at a time.
     """
     after = acq.day >= _SPLIT
-    cover, texture, paint = surface
-    shot = render(acq, cover, texture, rng, paint)
+    cover, texture, paint, real = surface
+    shot = render(acq, cover, texture, rng, paint, None if real is None else real.band)
     for job in pending:
         job.result()
     folder = root / "scenes" / acq.item_id
@@ -200,20 +206,6 @@ def _write_acquisition(
         assets=assets,
     )
     return entry, jobs
-
-
-def _real_spectra(real_data: Path | None) -> RealSpectra:
-    """The real pixels the disturbances are painted with; ``InputError`` naming the real
-    data folder when it is absent."""
-    folder = Path(real_data) if real_data is not None else data_root()
-    if not folder.is_dir():
-        raise InputError(
-            f"real data folder {folder} not found: the planted disturbances are painted "
-            "with its pixels (EuroSAT, California burned areas); put ../shared/data beside "
-            "the repository, set $TIANDI_DEMO_DATA to it, or run without disturbances "
-            "(`tiandi demo --no-disturbances`)"
-        )
-    return load_real_spectra(folder)
 
 
 def _between_periods() -> tuple[date, date]:
@@ -255,11 +247,15 @@ class _Plan:
     events: EventPlan
     planted: DisturbancePlan | None
     series: list[tuple[Acquisition, np.random.Generator]]
+    real: RealSurface | None = None
 
 
-def _plan(size: int, seed: int, spectra: RealSpectra | None, say: Progress) -> _Plan:
+def _plan(
+    size: int, seed: int, spectra: RealSpectra | None, say: Progress, covers: RealCovers | None
+) -> _Plan:
     """Draw the landscape and the events (and, with ``spectra``, the disturbances and the
-    earlier year's acquisitions) from the random streams of ``seed`` and ``size``."""
+    earlier year's acquisitions; with ``covers``, the real surface from a stream of its
+    own) from the random streams of ``seed`` and ``size``."""
     streams = np.random.SeedSequence([seed, size]).spawn(3 + len(ACQUISITIONS))
     rngs = [np.random.default_rng(s) for s in streams]
     # the disturbances and the earlier year draw from streams of their own: the events
@@ -281,7 +277,12 @@ def _plan(size: int, seed: int, spectra: RealSpectra | None, say: Progress) -> _
         )
     else:
         say(f"landscape {size}x{size} px with {len(plan.events)} planted events")
-    return _Plan(layout, land, plan, planted, series)
+    real = None
+    if covers is not None:
+        rng = np.random.default_rng(np.random.SeedSequence([seed, size, 2]))
+        real = real_surface(covers, land.cover, plan.cover_after, rng)
+        say("every cover painted with real Sentinel-2 pixels (EuroSAT, eo-learn greenness)")
+    return _Plan(layout, land, plan, planted, series, real)
 
 
 def _write_series(root: Path, planned: _Plan, say: Progress) -> list[SceneEntry]:
@@ -296,10 +297,13 @@ def _write_series(root: Path, planned: _Plan, say: Progress) -> list[SceneEntry]
         for i, (acq, rng) in enumerate(planned.series):
             after = acq.day >= _SPLIT
             paint = [] if planted is None else planted.paint(acq.day)
+            if planned.real is not None and after:
+                paint = [planned.real.events, *paint]
             surface = (
                 cover_after if after else land.cover,
                 plan.texture_after if after else land.texture,
                 paint,
+                planned.real,
             )
             entry, pending = _write_acquisition(root, acq, surface, rng, pool, pending)
             entries.append(entry)
@@ -317,6 +321,7 @@ def generate_scene(
     progress: Progress | None = None,
     real_data: Path | None = None,
     disturbances: bool = False,
+    spectra: str = "synthetic",
 ) -> SceneManifest:
     """Generate the demo scene series, zones, stations and truth into ``out_dir``.
 
@@ -324,21 +329,29 @@ def generate_scene(
     the events and the clouds. ``progress``, when given, receives one line per step.
     ``disturbances``: also the 2024 baseline acquisitions and the planted disturbances
     (module docstring); ``real_data``: the folder of the real data sets they are painted
-    from (default ``$TIANDI_DEMO_DATA`` or ``../shared/data``).
-    Raises ``InputError`` for a bad size, seed or folder, a folder that cannot be written,
-    or, with ``disturbances``, an absent real data folder.
+    from (default ``$TIANDI_DEMO_DATA`` or ``../shared/data``). ``spectra="real"``: every
+    cover painted with real Sentinel-2 pixels read from there
+    (:mod:`tiandi.demo.scene_real_covers`; what is real and what is modelled is written
+    to ``out_dir/spectra.json``); the layout, events and clouds are those of the
+    synthetic scene of the same size and seed.
+    Raises ``InputError`` for a bad size, seed, spectra or folder, a folder that cannot be
+    written, or, with ``disturbances`` or real spectra, an absent real data folder.
     """
     out_dir = Path(out_dir)
-    _check(out_dir, size, seed)
+    _check(out_dir, size, seed, spectra)
     say = progress or (lambda _msg: None)
-    spectra = _real_spectra(real_data) if disturbances else None  # before any file
+    # the real pixels, before any file is written
+    pools = load_real_spectra(real_folder(real_data, "disturbances")) if disturbances else None
+    covers = load_real_covers(real_folder(real_data, "covers")) if spectra == "real" else None
     root = out_dir.resolve()
     root.mkdir(parents=True, exist_ok=True)
-    planned = _plan(size, seed, spectra, say)
+    planned = _plan(size, seed, pools, say, covers)
     entries = _write_series(root, planned, say)
     write_vectors(root, planned.layout, planned.events, planned.planted)
     scenes_json = root / "scenes.json"
     write_json(scenes_json, [e.to_json(root) for e in entries])
+    if covers is not None:
+        write_json(root / "spectra.json", covers.sources)
     return SceneManifest(
         root=root,
         scenes_json=scenes_json,
@@ -359,6 +372,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--disturbances", action="store_true", help="plant the ecological disturbances too"
     )
+    parser.add_argument(
+        "--real-spectra", action="store_true", help="paint every cover with real pixels"
+    )
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
@@ -368,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             progress=print,
             disturbances=args.disturbances,
+            spectra="real" if args.real_spectra else "synthetic",
         )
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)

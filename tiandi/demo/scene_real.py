@@ -89,7 +89,30 @@ def data_root() -> Path:
     return Path(env) if env else DEFAULT_DATA_ROOT
 
 
-def _eurosat(root: Path, label: str) -> list[F64]:
+_NEEDS = {
+    "disturbances": "the planted disturbances are painted with its pixels (EuroSAT, "
+    "California burned areas); or run without disturbances (`tiandi demo "
+    "--no-disturbances`)",
+    "covers": "the real-spectra scene takes every cover's pixels from it (EuroSAT, eo-learn)",
+}
+
+
+def real_folder(real_data: Path | None, needs: str) -> Path:
+    """``real_data`` or :func:`data_root`; ``InputError`` naming it and what ``needs``
+    it (``"disturbances"`` or ``"covers"``) when it is absent."""
+    folder = Path(real_data) if real_data is not None else data_root()
+    if not folder.is_dir():
+        raise InputError(
+            f"real data folder {folder} not found: {_NEEDS[needs]}; put ../shared/data "
+            "beside the repository or set $TIANDI_DEMO_DATA to it"
+        )
+    return folder
+
+
+def eurosat_pixels(root: Path, label: str) -> list[F64]:
+    """The pixels (4096, 6) of every EuroSAT ``label`` patch under ``root``, in file order,
+    row-major (reshape to (64, 64, 6) for the patch); InputError naming the folder when
+    there is none."""
     files = sorted((root / EUROSAT / label).glob(f"{label}_*.tif"))
     if not files:
         raise InputError(
@@ -124,7 +147,7 @@ def _b11_fit(root: Path) -> tuple[F64, float, float]:
             px
             for label in labels
             if label not in ("River", "SeaLake")
-            for px in _eurosat(root, label)
+            for px in eurosat_pixels(root, label)
         ]
     )
     design = np.column_stack([np.ones(len(land)), land[:, 2], land[:, 3], land[:, 5]])
@@ -199,9 +222,9 @@ def load_real_spectra(root: Path | None = None) -> RealSpectra:
 
     pools = {
         "burn": _burn(root, coef),
-        "dieback": _select(_eurosat(root, "Forest"), dieback),
-        "bloom": _select(_eurosat(root, "SeaLake"), bloom),
-        "fill": _select(_eurosat(root, "Industrial"), fill),
+        "dieback": _select(eurosat_pixels(root, "Forest"), dieback),
+        "bloom": _select(eurosat_pixels(root, "SeaLake"), bloom),
+        "fill": _select(eurosat_pixels(root, "Industrial"), fill),
     }
     for name, pool in pools.items():
         if len(pool) < 50:

@@ -12,7 +12,7 @@ reflectance x 10000, plus 1000 for processing baseline 04.00.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -120,16 +120,30 @@ def _to_dn(rho: F32, offset: int, nodata: npt.NDArray[np.bool_]) -> U16:
     return dn
 
 
+SurfaceOf = Callable[[int, U8, int], F32]
+"""A fresh surface reflectance (n, n) of a band: (band index, cover, day of year)."""
+
+
+def _surface(b: int, sig: F32, cover: U8, texture: F32, surface: SurfaceOf | None, doy: int) -> F32:
+    if surface is None:
+        out: F32 = np.take(sig[:, b], cover) * texture
+        return out
+    return surface(b, cover, doy)
+
+
 def render(
     acq: Acquisition,
     cover: U8,
     texture: F32,
     rng: np.random.Generator,
     paint: Sequence[tuple[npt.NDArray[np.intp], F32]] = (),
+    surface: SurfaceOf | None = None,
 ) -> Rendered:
     """Draw one acquisition over the given cover and texture; ``paint``: (flat pixel
     indices, (n, 6) reflectance) that replace the cover's surface there (the planted
-    disturbances' real pixels), under the same clouds and noise."""
+    disturbances' real pixels), under the same clouds and noise. ``surface(band index,
+    cover, day of year)``, when given, is a fresh surface reflectance of a band that
+    replaces the cover's table value times the texture (the real-spectra scene)."""
     n = cover.shape[0]
     sig = signatures(acq.day.timetuple().tm_yday)
     alpha, cirrus, beta = _clouds(acq, cover.shape, rng)
@@ -143,7 +157,7 @@ def render(
     bands: dict[str, U16] = {}
     surface20: dict[str, F32] = {}
     for b, name in enumerate(BANDS):
-        surf = np.take(sig[:, b], cover) * texture
+        surf = _surface(b, sig, cover, texture, surface, acq.day.timetuple().tm_yday)
         for index, spectra in paint:
             surf.reshape(-1)[index] = spectra[:, b]
         a, ci, be, nodata = alpha, cirrus, beta, nodata10

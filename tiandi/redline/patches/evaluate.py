@@ -69,24 +69,10 @@ def patch_scores(
     if "kind" not in truth:
         raise InputError("truth has no 'kind' column; expected the demo's truth.gpkg 'events'")
     crs = patches.crs
-    zones_c = zones.to_crs(crs)
-    truth_c = truth.to_crs(crs).reset_index(drop=True)
-    in_zones = np.zeros(len(truth_c), dtype=bool)
-    if len(zones_c) and len(truth_c):
-        hit = zones_c.sindex.query(truth_c.geometry.values, predicate="intersects")
-        in_zones[np.unique(hit[0])] = True
-    truth_c = truth_c[in_zones].reset_index(drop=True)
+    truth_c = _inside(truth.to_crs(crs).reset_index(drop=True), zones.to_crs(crs))
     pats = patches.reset_index(drop=True)
 
-    pairs_p: np.ndarray = np.empty(0, dtype=int)
-    pairs_t: np.ndarray = np.empty(0, dtype=int)
-    if len(pats) and len(truth_c):
-        pairs_t, pairs_p = pats.sindex.query(truth_c.geometry.values, predicate="intersects")
-    correct = np.zeros(len(pats), dtype=bool)
-    correct[pairs_p] = True
-    found = np.zeros(len(truth_c), dtype=bool)
-    found[pairs_t] = True
-
+    pairs_t, pairs_p, correct, found = _matches(pats, truth_c)
     on_other = np.zeros(len(pats), dtype=bool)
     if other_changes is not None and len(other_changes) and len(pats):
         hit = pats.sindex.query(other_changes.to_crs(crs).geometry.values, predicate="intersects")
@@ -98,14 +84,9 @@ def patch_scores(
     recall = float(found.sum() / n_t) if n_t else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
 
-    by_kind: dict[str, float] = {}
-    n_by_kind: dict[str, int] = {}
     kinds = truth_c["kind"].astype(str).to_numpy()
-    for kind in sorted(set(kinds)):
-        sel = kinds == kind
-        n_by_kind[kind] = int(sel.sum())
-        by_kind[kind] = float(found[sel].mean())
-
+    n_by_kind = {k: int((kinds == k).sum()) for k in sorted(set(kinds))}
+    by_kind = {k: float(found[kinds == k].mean()) for k in n_by_kind}
     acc, acc_by = _class_accuracy(pats, truth_c, pairs_p, pairs_t)
     return PatchScores(
         precision=round(precision, 4),
@@ -122,6 +103,31 @@ def patch_scores(
         n_on_other=int(on_other.sum()),
         precision_events_only=None if other_changes is None else round(strict, 4),
     )
+
+
+def _inside(truth: gpd.GeoDataFrame, zones: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The events of ``truth`` that intersect ``zones`` (same CRS)."""
+    in_zones = np.zeros(len(truth), dtype=bool)
+    if len(zones) and len(truth):
+        hit = zones.sindex.query(truth.geometry.values, predicate="intersects")
+        in_zones[np.unique(hit[0])] = True
+    return truth[in_zones].reset_index(drop=True)
+
+
+def _matches(
+    pats: gpd.GeoDataFrame, truth: gpd.GeoDataFrame
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(truth positions, patch positions) of every intersecting pair, then which patches
+    are correct and which events found."""
+    pairs_p: np.ndarray = np.empty(0, dtype=int)
+    pairs_t: np.ndarray = np.empty(0, dtype=int)
+    if len(pats) and len(truth):
+        pairs_t, pairs_p = pats.sindex.query(truth.geometry.values, predicate="intersects")
+    correct = np.zeros(len(pats), dtype=bool)
+    correct[pairs_p] = True
+    found = np.zeros(len(truth), dtype=bool)
+    found[pairs_t] = True
+    return pairs_t, pairs_p, correct, found
 
 
 def _class_accuracy(

@@ -68,6 +68,10 @@ def screen_date(
 ) -> tuple[list[dict[str, Any]], gpd.GeoDataFrame | None]:
     """The series rows of one date and, when a water body alerts, its bloom patches."""
     layers = date_layers(items, bodies.grid, params, chunk)
+    if layers is not None:
+        # read once: the statistics and, on an alert, the pieces both need the date's
+        # bands (two graphs of the same keys also made the distributed scheduler warn)
+        layers = layers.persist()
     stats = date_stats(layers, bodies, params) if layers is not None else None
     rows = series_rows(bodies.table, date, stats, bodies.pixel_m2, params.min_clear_share, grading)
     day = pd.DataFrame(rows)

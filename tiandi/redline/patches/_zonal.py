@@ -90,8 +90,9 @@ def zonal_stats(
         for box, values in zip(boxes, reads, strict=True):
             lab = labels[box[0] : box[1], box[2] : box[3]]
             for key in sources:
-                ok = (lab > 0) & np.isfinite(values[key])
-                stats.sums[key] += np.bincount(lab[ok], weights=values[key][ok], minlength=n)
+                value = values[key].astype("float64")  # one layer at a time: bounded memory
+                ok = (lab > 0) & np.isfinite(value)
+                stats.sums[key] += np.bincount(lab[ok], weights=value[ok], minlength=n)
                 stats.counts[key] += np.bincount(lab[ok], minlength=n)
             if ring is not None and ring_layers:
                 _ring_stats(stats, ring[box[0] : box[1], box[2] : box[3]], values)
@@ -161,7 +162,8 @@ def _read_boxes(
     layers: Mapping[str, xr.DataArray], boxes: list[_Box], grid: Grid, origin: tuple[int, int]
 ) -> list[dict[str, npt.NDArray[np.float64]]]:
     """Every layer in every box (relative to the window at ``origin`` = (row, column)),
-    as float64, read in one computation (a lazy source chunk is decoded once)."""
+    as stored (float32 for the composites), read in one computation (a lazy source chunk
+    is decoded once)."""
     a, c = origin
     keys = list(layers)
     subs = [
@@ -170,7 +172,7 @@ def _read_boxes(
         for k in keys
     ]
     done = iter(dask.compute(*subs))  # type: ignore[attr-defined,no-untyped-call]
-    return [{k: np.asarray(next(done).values).astype("float64") for k in keys} for _ in boxes]
+    return [{k: np.asarray(next(done).values) for k in keys} for _ in boxes]
 
 
 def _ring_layers(before: xr.Dataset) -> dict[str, xr.DataArray]:
@@ -188,9 +190,9 @@ def _ring_stats(stats: ZonalStats, ring: npt.NDArray[np.int32], values: Mapping[
     if not ring.any():
         return
     if "ring_ndvi" in values:
-        ndvi, ndwi = values["ring_ndvi"], values["ring_ndwi"]
+        ndvi, ndwi = (values[k].astype("float64") for k in ("ring_ndvi", "ring_ndwi"))
     else:
-        b03, b04, b08 = (values[f"ring_{b}"] for b in ("B03", "B04", "B08"))
+        b03, b04, b08 = (values[f"ring_{b}"].astype("float64") for b in ("B03", "B04", "B08"))
         with np.errstate(divide="ignore", invalid="ignore"):
             ndvi, ndwi = (b08 - b04) / (b08 + b04), (b03 - b08) / (b03 + b08)
     ok = (ring > 0) & np.isfinite(ndvi) & np.isfinite(ndwi)

@@ -98,7 +98,7 @@ class _Computations(Callback):  # type: ignore[misc]
         self.count += 1
 
 
-def test_one_computation_per_window_reads_only_the_chunks_of_the_patches() -> None:
+def test_one_computation_per_window_and_source_reads_only_the_patches_chunks() -> None:
     change, before, after = (ds.chunk({"y": 10, "x": 10}) for ds in _noisy_scene())
     read: list[tuple[int, int]] = []
 
@@ -114,7 +114,9 @@ def test_one_computation_per_window_reads_only_the_chunks_of_the_patches() -> No
     comps = components(change["change_mask"].compute(), grid, window, 20)
     with _Computations() as seen:
         stats = zonal_stats(comps, change, before, after, grid, window, 20, 2)
-    assert seen.count == 3  # one per window of 20 rows (each holds patches)
+    # per window of 20 rows (3, each holds patches), one per source: the change maps,
+    # the before composite (with the ring's layers), the after composite
+    assert seen.count == 3 * 3
     assert stats.counts["prob"][1:].min() > 0
     # the patches and their rings lie in columns 3-47 and 112-120: of the 12 columns of
     # chunks, those of columns 50-110 are never read

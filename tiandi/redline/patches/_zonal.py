@@ -80,23 +80,48 @@ def zonal_stats(
         ring_total=np.zeros(n),
     )
     tree = shapely.STRtree(comps)
+    groups = _groups(list(sources), ring_layers)
     r0, r1, c0, _ = window
     for a, b in row_windows(r0, r1, window_rows):
         labels, ring = _labels(comps, tree, grid, (a, b), window, ring_px)
         if labels is None:
             continue
         boxes = _boxes([labels] if ring is None else [labels, ring])
-        reads = _read_boxes({**sources, **ring_layers}, boxes, grid, (a, c0))
-        for box, values in zip(boxes, reads, strict=True):
-            lab = labels[box[0] : box[1], box[2] : box[3]]
-            for key in sources:
-                value = values[key].astype("float64")  # one layer at a time: bounded memory
-                ok = (lab > 0) & np.isfinite(value)
-                stats.sums[key] += np.bincount(lab[ok], weights=value[ok], minlength=n)
-                stats.counts[key] += np.bincount(lab[ok], minlength=n)
-            if ring is not None and ring_layers:
-                _ring_stats(stats, ring[box[0] : box[1], box[2] : box[3]], values)
+        for group in groups:  # one source at a time: one composite's boxes in memory
+            layers_in = {k: sources[k] if k in sources else ring_layers[k] for k in group}
+            reads = _read_boxes(layers_in, boxes, grid, (a, c0))
+            for box, values in zip(boxes, reads, strict=True):
+                _add_box(stats, labels, ring, box, values)
     return stats
+
+
+def _groups(keys: list[str], ring_layers: Mapping[str, xr.DataArray]) -> list[list[str]]:
+    """The layers read together: those of the before composite (with the ring's), those
+    of the after composite, the others (change maps); a chunk is shared only within its
+    file, so reading them apart decodes nothing twice."""
+    before = [k for k in keys if k.startswith("before_")] + list(ring_layers)
+    after = [k for k in keys if k.startswith("after_")]
+    others = [k for k in keys if k not in before and k not in after]
+    return [g for g in (others, before, after) if g]
+
+
+def _add_box(
+    stats: ZonalStats,
+    labels: npt.NDArray[np.int32],
+    ring: npt.NDArray[np.int32] | None,
+    box: _Box,
+    values: Mapping[str, Any],
+) -> None:
+    """Add the sums and counts of one box's ``values`` (ring layers: ``ring_*``)."""
+    lab = labels[box[0] : box[1], box[2] : box[3]]
+    n = len(stats.ring_total)
+    for key in (k for k in values if k in stats.sums):
+        value = values[key].astype("float64")  # one layer at a time: bounded memory
+        ok = (lab > 0) & np.isfinite(value)
+        stats.sums[key] += np.bincount(lab[ok], weights=value[ok], minlength=n)
+        stats.counts[key] += np.bincount(lab[ok], minlength=n)
+    if ring is not None and ("ring_ndvi" in values or "ring_B03" in values):
+        _ring_stats(stats, ring[box[0] : box[1], box[2] : box[3]], values)
 
 
 def _labels(
@@ -160,7 +185,7 @@ def _boxes(marks: list[npt.NDArray[np.int32]]) -> list[_Box]:
 
 def _read_boxes(
     layers: Mapping[str, xr.DataArray], boxes: list[_Box], grid: Grid, origin: tuple[int, int]
-) -> list[dict[str, npt.NDArray[np.float64]]]:
+) -> list[dict[str, npt.NDArray[Any]]]:
     """Every layer in every box (relative to the window at ``origin`` = (row, column)),
     as stored (float32 for the composites), read in one computation (a lazy source chunk
     is decoded once)."""

@@ -1,7 +1,8 @@
 """The regular x/y grid a change map lies on, and the windows of it that are read.
 
 :func:`grid_of` finds a dataset's CRS and affine transform; :meth:`Grid.read` reads one
-window of a variable, so nothing reads more than a window of rows at a time.
+window of a variable, so nothing reads more than a window of rows at a time;
+:meth:`Grid.window` is the same window, lazily, to read several in one computation.
 """
 
 from __future__ import annotations
@@ -46,7 +47,14 @@ class Grid:
         return self.transform @ Affine.translation(col, row)
 
     def read(self, da: xr.DataArray, rows: tuple[int, int], cols: tuple[int, int]) -> Any:
-        """The 2-D values of ``da`` in rows ``rows`` and columns ``cols`` of the self."""
+        """The 2-D values of ``da`` in rows ``rows`` and columns ``cols`` of the grid."""
+        return np.asarray(self.window(da, rows, cols).values)
+
+    def window(
+        self, da: xr.DataArray, rows: tuple[int, int], cols: tuple[int, int]
+    ) -> xr.DataArray:
+        """``da`` in rows ``rows`` and columns ``cols`` as a 2-D (y, x) array, lazy if ``da``
+        is (to read several windows or layers in one computation)."""
         sub = da.isel({self.y_dim: slice(*rows), self.x_dim: slice(*cols)})
         extra = [d for d in sub.dims if d not in (self.y_dim, self.x_dim)]
         for d in extra:
@@ -55,8 +63,7 @@ class Grid:
                     f"variable {da.name!r} has an extra dimension {d!r} of size {sub.sizes[d]}; "
                     "pass one 2-D layer per variable"
                 )
-        sub = sub.isel({d: 0 for d in extra}).transpose(self.y_dim, self.x_dim)
-        return np.asarray(sub.values)
+        return sub.isel({d: 0 for d in extra}).transpose(self.y_dim, self.x_dim)
 
 
 def grid_of(ds: xr.Dataset | xr.DataArray, what: str) -> Grid:

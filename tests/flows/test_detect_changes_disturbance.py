@@ -33,9 +33,13 @@ def test_burned_area_run_gives_burned_patches_in_store_and_service(
     screened = gpd.read_file(out / "patches.gpkg", layer="screened")
     assert len(patches) > 0 and set(patches["change_type"]) == {"burned"}
     assert set(patches["hj1156_class"]) == {"other"}
-    assert set(screened["screen_reason"]) <= {"below_mmu"}
+    assert set(screened["screen_reason"]) <= {"below_mmu", "unburned_dnbr"}
     assert patches["severity"].isin(["low", "moderate-low", "moderate-high", "high"]).all()
-    assert (patches["mean_dnbr"] > 0).all()  # rbr decides, dNBR can be < 0.1
+    # the learned score decides pixels; a patch whose mean dNBR is Key & Benson's
+    # "unburned" (< 0.1) is screened out with its reason
+    assert (patches["mean_dnbr"] >= 0.1).all()
+    unburned = screened[screened["screen_reason"] == "unburned_dnbr"]
+    assert (unburned["mean_dnbr"] < 0.1).all()
     for name, nodata in (("severity", 255), ("dnbr", None)):
         with rasterio.open(out / "change" / f"{name}.tif") as src:
             assert src.nodata == nodata if nodata is not None else src.nodata != src.nodata

@@ -148,38 +148,40 @@ class _Run:
     collection: str
 
 
+def _request(run: _Run, name: str, **options: Any) -> DetectChangesRequest:
+    """The ``detect_changes`` request of the run ``name`` (its folder) with ``options``."""
+    return DetectChangesRequest(
+        zones=run.zones,
+        out=run.folders[name],
+        collection=run.collection,
+        chunk=run.chunk,
+        record=run.record,
+        **options,
+    )
+
+
 def _change_runs(run: _Run) -> dict[str, gpd.GeoDataFrame]:
     """The patches of the two ``detect_changes`` runs: burned areas, then water."""
-    burned = detect_changes(
-        DetectChangesRequest(
-            zones=run.zones,
+    requests = {
+        "burned": _request(
+            run,
+            "burned",
             before=BURN_BEFORE,
             after=BURN_AFTER,
-            out=run.folders["burned"],
-            collection=run.collection,
-            chunk=run.chunk,
-            record=run.record,
             detector=BURN_DETECTOR,
             min_mapping_unit_m2=BURN_MMU_M2,
         ),
-        run.settings,
-    )
-    water = detect_changes(
-        DetectChangesRequest(
-            zones=run.zones,
+        "water": _request(
+            run,
+            "water",
             before=BEFORE,
             after=AFTER,
-            out=run.folders["water"],
-            collection=run.collection,
-            chunk=run.chunk,
-            record=run.record,
             detector="water",
             coastal_zones=(COASTAL_ZONE,),
             sea_min_px=SEA_MIN_PX,
         ),
-        run.settings,
-    )
-    return {"burned": burned.patches, "water": water.patches}
+    }
+    return {name: detect_changes(r, run.settings).patches for name, r in requests.items()}
 
 
 def _state_runs(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import dask
 import numpy as np
 import shapely
 import xarray as xr
@@ -112,7 +113,9 @@ def test_one_computation_per_window_and_source_reads_only_the_patches_chunks() -
     grid = grid_of(change, "change")
     window = (0, grid.height, 0, grid.width)
     comps = components(change["change_mask"].compute(), grid, window, 20)
-    with _Computations() as seen:
+    # Callbacks and the closure's list see only a local scheduler; in the whole suite a
+    # session's distributed client is the default one
+    with dask.config.set(scheduler="threads"), _Computations() as seen:
         stats = zonal_stats(comps, change, before, after, grid, window, 20, 2)
     # per window of 20 rows (3, each holds patches), one per source: the change maps,
     # the before composite (with the ring's layers), the after composite

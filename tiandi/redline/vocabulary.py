@@ -195,3 +195,35 @@ EVIDENCE_LABELS: dict[str, str] = {
     "bare_soil": "裸土/弃土 bare soil",
 }
 """The evidence a patch of the integrated detector lists, with labels."""
+
+
+BURN_SEVERITY_LABELS: dict[str, str] = {
+    "unburned": "未过火 unburned",
+    "low": "轻度 low",
+    "moderate": "中度 moderate",
+    "high": "重度 high",
+}
+"""Burn severity checked on the ground, in the classes of the Composite Burn Index (Key &
+Benson 2006, FIREMON CBI: unburned, low, moderate, high)."""
+BLOOM_OBSERVED_LABELS: dict[str, str] = {
+    "yes": "有水华 yes",
+    "no": "无水华 no",
+    "unsure": "不确定 unsure",
+}
+"""Whether the crew saw the algal bloom (水华) on the water."""
+DIEBACK_CAUSE_LABELS: dict[str, str] = {
+    "pests": "虫害 pests",
+    "disease": "病害 disease",
+    "drought": "干旱 drought",
+    "fire": "火灾 fire",
+    "harvest": "采伐 harvest",
+    "unknown": "不明 unknown",
+}
+"""The cause of forest dieback the crew saw on the ground (病虫害, drought, fire, harvest)."""
+GROUND_ANSWER_VALUES: dict[str, tuple[str, ...]] = {
+    "field_severity": tuple(BURN_SEVERITY_LABELS),
+    "field_bloom_observed": tuple(BLOOM_OBSERVED_LABELS),
+    "field_dieback_cause": tuple(DIEBACK_CAUSE_LABELS),
+}
+"""The crew's answer to each disturbance question (the patch store's answer columns and
+the field form's fields) and the values it may take."""

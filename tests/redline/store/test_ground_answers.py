@@ -104,6 +104,7 @@ def test_answers_follow_the_field_outcome(store: PatchStore) -> None:
     [
         ("field_checked", {"field_colour": "green"}, "['field_colour'] are unknown"),
         ("field_checked", {"field_severity": " "}, "field_severity is ' '"),
+        ("field_checked", {"field_severity": "extreme"}, "is not one of unburned, low"),
         ("reviewed_accepted", {"field_severity": "high"}, "by a field check"),
     ],
 )

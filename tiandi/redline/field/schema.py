@@ -31,7 +31,12 @@ from typing import Any
 
 from tiandi.redline.field.tasks import CONFIDENCE_TASK_COLUMNS, FIELD_COLUMNS, TASK_COLUMNS
 from tiandi.redline.store.lifecycle import FieldOutcome
-from tiandi.redline.vocabulary import HJ1156Class
+from tiandi.redline.vocabulary import (
+    BLOOM_OBSERVED_LABELS,
+    BURN_SEVERITY_LABELS,
+    DIEBACK_CAUSE_LABELS,
+    HJ1156Class,
+)
 
 SCHEMA_VERSION = "1"
 TASKS_LAYER = "tasks"
@@ -54,30 +59,6 @@ CREW_COLUMNS: tuple[str, ...] = (
     "crew",
 )
 """Fields the crew fills in on each task."""
-
-BURN_SEVERITY_LABELS: dict[str, str] = {
-    "unburned": "未过火 unburned",
-    "low": "轻度 low",
-    "moderate": "中度 moderate",
-    "high": "重度 high",
-}
-"""Burn severity checked on the ground, in the classes of the Composite Burn Index (Key &
-Benson 2006, FIREMON CBI: unburned, low, moderate, high)."""
-BLOOM_OBSERVED_LABELS: dict[str, str] = {
-    "yes": "有水华 yes",
-    "no": "无水华 no",
-    "unsure": "不确定 unsure",
-}
-"""Whether the crew saw the algal bloom (水华) on the water."""
-DIEBACK_CAUSE_LABELS: dict[str, str] = {
-    "pests": "虫害 pests",
-    "disease": "病害 disease",
-    "drought": "干旱 drought",
-    "fire": "火灾 fire",
-    "harvest": "采伐 harvest",
-    "unknown": "不明 unknown",
-}
-"""The cause of forest dieback the crew saw on the ground (病虫害, drought, fire, harvest)."""
 
 
 @dataclass(frozen=True)

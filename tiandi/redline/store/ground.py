@@ -22,14 +22,16 @@ from typing import Any
 from tiandi.errors import InputError
 from tiandi.redline.store.lifecycle import PatchState, TransitionRecord
 from tiandi.redline.store.records import GROUND_ANSWER_NAMES
+from tiandi.redline.vocabulary import GROUND_ANSWER_VALUES
 
 
 def check_ground_answers(
     patch_id: str, target: PatchState, answers: Mapping[str, Any] | None
 ) -> dict[str, str]:
-    """``answers`` as the store keeps them (column → non-empty text), or ``InputError``
-    naming the patch and what is wrong: an unknown column, an empty or non-text value, or
-    answers given to a transition other than a field check."""
+    """``answers`` as the store keeps them (column → one of its values), or ``InputError``
+    naming the patch and what is wrong: an unknown column, an empty, non-text or unlisted
+    value (:data:`~tiandi.redline.vocabulary.GROUND_ANSWER_VALUES`), or answers given to a
+    transition other than a field check."""
     if not answers:
         return {}
     if target is not PatchState.FIELD_CHECKED:
@@ -49,6 +51,12 @@ def check_ground_answers(
             raise InputError(
                 f"patch {patch_id}: ground answer {column} is {value!r}; give the value the "
                 "crew chose (text), or leave the question out"
+            )
+        allowed = GROUND_ANSWER_VALUES[column]
+        if value.strip() not in allowed:
+            raise InputError(
+                f"patch {patch_id}: ground answer {column}={value!r} is not one of "
+                f"{', '.join(allowed)}; record the value the crew chose from the form's list"
             )
         kept[column] = value.strip()
     return kept

@@ -17,17 +17,14 @@ import pandas as pd
 from shapely.geometry.base import BaseGeometry
 
 from tiandi.redline.store.lifecycle import PatchStatus
+from tiandi.redline.vocabulary import GROUND_ANSWER_VALUES
 
 #: The crew's answers to the disturbance questions of a field form, one text column each,
 #: named as the form's fields (:data:`tiandi.redline.field.schema.GROUND_QUESTIONS`:
 #: burn severity of a ``burned`` patch, bloom observed, dieback cause). They hold the
 #: answers of the field check that set ``field_outcome`` (written by its ``field_checked``
 #: transition, cleared with ``field_outcome``); empty for patches without such a check.
-GROUND_ANSWER_NAMES: tuple[str, ...] = (
-    "field_severity",
-    "field_bloom_observed",
-    "field_dieback_cause",
-)
+GROUND_ANSWER_NAMES: tuple[str, ...] = tuple(GROUND_ANSWER_VALUES)
 #: Schema 3: the integrated detector's confidence level and the evidence that fired (empty
 #: for other detectors' patches).
 CONFIDENCE_FIELDS: tuple[tuple[str, str], ...] = (

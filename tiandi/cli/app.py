@@ -137,7 +137,7 @@ def demo(
             help="Plant a burn scar, a dieback stand, a bloom and a reclaimed strip (real "
             "pixels from ../shared/data) in the scene, then run the burned-area, water, "
             "dieback and bloom flows and print found/planted and false alerts per type "
-            "(--no-disturbances: the human-activity scene and run only, about 3x faster).",
+            "(--no-disturbances: the human-activity scene and run only, about 2.5x faster).",
         ),
     ] = True,
     real_spectra: Annotated[

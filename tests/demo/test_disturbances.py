@@ -92,3 +92,25 @@ def test_a_water_run_takes_the_smallest_sea_from_the_request(tmp_path: Path) -> 
     assert isinstance(detector, WaterChangeDetector) and detector.params.sea_min_px == 1000
     default = load_detector("water")
     assert isinstance(default, WaterChangeDetector) and default.params.sea_min_px == 10_000
+
+
+def test_the_demo_end_names_what_to_open_in_each_run(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from tiandi.demo.disturbances import TypeScore, print_disturbances
+
+    folders = {name: tmp_path / name for name in ("burned", "blooms", "dieback", "water")}
+    for folder in folders.values():
+        folder.mkdir()
+    (folders["burned"] / "summary.html").write_text("<html></html>")
+    (folders["blooms"] / "bloom_ledger.csv").write_text("date\n")
+    (folders["dieback"] / "patches.gpkg").write_bytes(b"")
+    empty = gpd.GeoDataFrame({"change_type": []}, geometry=[], crs="EPSG:4490")
+    scores = (TypeScore("burned", 1, 1, 0, 2, 3),)
+    console = Console(record=True, width=400)
+    print_disturbances(DisturbanceRuns(folders, empty, scores), console)
+    lines = console.export_text().splitlines()
+    assert f"burned: {folders['burned'] / 'summary.html'}" in lines
+    assert f"blooms: {folders['blooms'] / 'bloom_ledger.csv'}" in lines
+    assert f"dieback: {folders['dieback'] / 'patches.gpkg'}" in lines
+    assert f"water: {folders['water']}" in lines  # nothing to open: the folder

@@ -63,6 +63,9 @@ BLOOM_PERIOD = "2025-07-01/2025-10-31"
 SEA_MIN_PX = 1000
 TYPES = ("burned", "dieback", "bloom", "reclamation")
 WATER_TYPES = ("water_gain", "water_loss")
+_PAGES = ("summary.html", "bloom_ledger.csv", "patches.gpkg")
+"""What to open in a disturbance run's folder, first found first (the flows without a
+page of their own leave their ledger or patches)."""
 
 
 @dataclass(frozen=True)
@@ -301,4 +304,5 @@ def print_disturbances(runs: DisturbanceRuns, console: Any) -> None:
         "planted (the aquaculture ponds' new water is a human-activity event)."
     )
     for name, folder in runs.folders.items():
-        console.print(f"{name}: {folder}")
+        opens = [folder / f for f in _PAGES if (folder / f).exists()][:1]
+        console.print(f"{name}: {opens[0] if opens else folder}")

@@ -51,6 +51,7 @@ from tiandi.demo.scene_disturbances import COASTAL_ZONE
 from tiandi.flows.detect_changes import DetectChangesRequest, detect_changes
 from tiandi.flows.detect_dieback import DetectDiebackRequest, detect_dieback
 from tiandi.flows.monitor_blooms import MonitorBloomsRequest, monitor_blooms
+from tiandi.redline.run_layout import RunLayout
 from tiandi.settings import Settings
 
 DISTURBANCE_DIR = "disturbances"
@@ -63,7 +64,7 @@ BLOOM_PERIOD = "2025-07-01/2025-10-31"
 SEA_MIN_PX = 1000
 TYPES = ("burned", "dieback", "bloom", "reclamation")
 WATER_TYPES = ("water_gain", "water_loss")
-_PAGES = ("summary.html", "bloom_ledger.csv", "patches.gpkg")
+_PAGES = (RunLayout.SUMMARY_HTML, RunLayout.BLOOM_LEDGER, RunLayout.PATCHES)
 """What to open in a disturbance run's folder, first found first (the flows without a
 page of their own leave their ledger or patches)."""
 

@@ -30,6 +30,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from tiandi.errors import InputError
+from tiandi.redline.patches._rows import patch_head
 from tiandi.redline.vocabulary import M2_PER_HA, MU_M2, ChangeType, HJ1156Class
 from tiandi.redline.zones.read import content_hash
 
@@ -227,18 +228,15 @@ def bloom_patch_frame(
         body, day = meta.loc[piece.water_id], alerting.loc[piece.water_id]
         rows.append(
             {
-                "patch_id": "BL-" + content_hash(f"{piece.water_id}|{date}", piece.geometry)[:12],
-                "zone_id": str(body["zone_id"]),
-                "zone_name": body["zone_name"],
-                "zone_type": body.get("zone_type"),
-                "functional_zone": body.get("functional_zone"),
-                "area_m2": piece.area_m2,
-                "area_ha": round(piece.area_m2 / M2_PER_HA, 4),
-                "area_mu": round(piece.area_m2 / MU_M2, 2),
-                "change_type": ChangeType.BLOOM.value,
-                "change_type_zh": ChangeType.BLOOM.zh,
-                "hj1156_class": HJ1156Class.OTHER.value,
-                "hj1156_zh": HJ1156Class.OTHER.zh,
+                **patch_head(
+                    "BL-" + content_hash(f"{piece.water_id}|{date}", piece.geometry)[:12],
+                    str(body["zone_id"]),
+                    body,
+                    body["zone_name"],
+                    piece.area_m2,
+                    ChangeType.BLOOM,
+                    HJ1156Class.OTHER,
+                ),
                 "confidence": _confidence(piece.fai_mean, fai_threshold),
                 "n_pixels": piece.n_pixels,
                 "bloom_date": date,

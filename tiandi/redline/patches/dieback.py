@@ -49,9 +49,10 @@ from tiandi.models.dieback import (
     DiebackParams,
     confidence,
 )
+from tiandi.redline.patches._rows import patch_head
 from tiandi.redline.patches._shapes import areas_m2, as_polygonal, metric_geoms, simplify
 from tiandi.redline.patches.classify import ShapeMetrics
-from tiandi.redline.vocabulary import M2_PER_HA, MU_M2, ChangeType, HJ1156Class
+from tiandi.redline.vocabulary import ChangeType, HJ1156Class
 from tiandi.redline.zones.read import content_hash
 
 DIEBACK_COLUMNS: tuple[str, ...] = (
@@ -234,18 +235,15 @@ def _pieces(
         zone_id = str(zone["zone_id"])
         out.append(
             {
-                "patch_id": "TB-" + content_hash(zone_id, piece)[:12],
-                "zone_id": zone_id,
-                "zone_name": zone.get("name"),
-                "zone_type": zone.get("zone_type"),
-                "functional_zone": zone.get("functional_zone"),
-                "area_m2": round(area, 1),
-                "area_ha": round(area / M2_PER_HA, 4),
-                "area_mu": round(area / MU_M2, 2),
-                "change_type": ChangeType.DIEBACK.value,
-                "change_type_zh": ChangeType.DIEBACK.zh,
-                "hj1156_class": HJ1156Class.OTHER.value,
-                "hj1156_zh": HJ1156Class.OTHER.zh,
+                **patch_head(
+                    "TB-" + content_hash(zone_id, piece)[:12],
+                    zone_id,
+                    zone,
+                    zone.get("name"),
+                    area,
+                    ChangeType.DIEBACK,
+                    HJ1156Class.OTHER,
+                ),
                 **attrs,
                 "geometry": piece,
             }

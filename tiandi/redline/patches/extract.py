@@ -49,6 +49,7 @@ from tiandi._gpkg import finish_gpkg
 from tiandi._io import atomic_path
 from tiandi.errors import InputError
 from tiandi.redline.patches._grid import check_same_grid, grid_of, window_of, zones_in
+from tiandi.redline.patches._rows import patch_head
 from tiandi.redline.patches._shapes import (
     areas_m2,
     as_polygonal,
@@ -59,7 +60,7 @@ from tiandi.redline.patches._shapes import (
 )
 from tiandi.redline.patches._zonal import STAT_NAMES, ZonalStats, zonal_stats
 from tiandi.redline.patches.classify import ShapeMetrics, classify_patch, spectral_indices
-from tiandi.redline.vocabulary import M2_PER_HA, MU_M2, STORE_CRS, ChangeType, HJ1156Class
+from tiandi.redline.vocabulary import STORE_CRS, ChangeType, HJ1156Class
 from tiandi.redline.zones.read import content_hash
 
 PATCH_COLUMNS: tuple[str, ...] = (
@@ -255,18 +256,15 @@ def _pieces(
         zone_id = str(zone["zone_id"])
         rows.append(
             {
-                "patch_id": "TB-" + content_hash(zone_id, piece)[:12],
-                "zone_id": zone_id,
-                "zone_name": zone.get("name"),
-                "zone_type": zone.get("zone_type"),
-                "functional_zone": zone.get("functional_zone"),
-                "area_m2": round(area, 1),
-                "area_ha": round(area / M2_PER_HA, 4),
-                "area_mu": round(area / MU_M2, 2),
-                "change_type": ctype.value,
-                "change_type_zh": ChangeType(ctype).zh,
-                "hj1156_class": cls.value,
-                "hj1156_zh": HJ1156Class(cls).zh,
+                **patch_head(
+                    "TB-" + content_hash(zone_id, piece)[:12],
+                    zone_id,
+                    zone,
+                    zone.get("name"),
+                    area,
+                    ChangeType(ctype),
+                    HJ1156Class(cls),
+                ),
                 "confidence": round(min(max(confidence, 0.0), 1.0), 3),
                 "class_confidence": round(class_conf, 3),
                 "mean_prob": _round(prob),

@@ -115,10 +115,17 @@ def _env(home: Path) -> dict[str, str]:
     return {**os.environ, "TIANDI_HOME": str(home), "PYTHONPATH": path}
 
 
+#: The flow runs the change-vector baseline: the work the odc-stac and naive pipelines do
+#: (per-pixel change from the composites). The default detector adds network inference,
+#: measured apart by ``bench.bench_tiled_inference`` (bench/README.md).
+FLOW_DETECTOR = "baseline"
+
+
 def _flow_cmd(scene: Path, out: Path) -> list[str]:
     return [sys.executable, "-m", "tiandi.cli.app", "run", "detect-changes",
             "--zones", str(scene / "zones.gpkg"), "--before", scale_scene.BEFORE,
-            "--after", scale_scene.AFTER, "--out", str(out)]  # fmt: skip
+            "--after", scale_scene.AFTER, "--detector", FLOW_DETECTOR,
+            "--out", str(out)]  # fmt: skip
 
 
 def _flow_found(out: Path) -> dict[str, Any]:

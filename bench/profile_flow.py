@@ -37,6 +37,7 @@ from typing import Any
 import psutil
 
 from bench.bench_composite import REPO
+from bench.bench_scale import FLOW_DETECTOR
 
 
 def _floor(scene_dir: Path) -> dict[str, float]:
@@ -97,7 +98,8 @@ def _cli(scene_dir: Path, out: Path) -> list[str]:
     return ["-m", "tiandi.cli.app", "run", "detect-changes",
             "--zones", str(scene_dir / "zones.gpkg"), "--before", BEFORE, "--after", AFTER,
             "--stations", str(scene_dir / "stations.gpkg"),
-            "--truth", str(scene_dir / "truth.gpkg"), "--out", str(out)]  # fmt: skip
+            "--truth", str(scene_dir / "truth.gpkg"), "--detector", FLOW_DETECTOR,
+            "--out", str(out)]  # fmt: skip
 
 
 def _profiled(args: list[str], profiler: str, out: Path) -> list[str]:

@@ -14,13 +14,19 @@ from tests.fixtures.model import tiny_weights
 from tiandi.cli.app import app
 from tiandi.errors import ModelError
 from tiandi.flows.detect_changes import DetectChangesRequest, detect_changes
+from tiandi.models.integrated import IntegratedDetector
+from tiandi.models.names import DEFAULT_DETECTOR
+from tiandi.models.registry import known_detectors, load_detector
 
 
-def test_request_defaults_to_the_baseline() -> None:
+def test_request_defaults_to_the_integrated_detector_at_level_high() -> None:
     request = DetectChangesRequest(
         Path("z.gpkg"), "2025-01-01/2025-02-01", "2025-03-01/2025-04-01", Path("o")
     )
-    assert request.detector == "baseline"
+    assert request.detector == DEFAULT_DETECTOR == "integrated-high"
+    detector = load_detector(request.detector)
+    assert isinstance(detector, IntegratedDetector) and detector.min_level == "high"
+    assert "baseline" in known_detectors()  # still there by name
 
 
 def test_cli_unknown_detector_fails_before_anything_starts(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ from tiandi.cli.report import report
 from tiandi.cli.runs import runs_app
 from tiandi.cli.survey import accuracy_app, ingest_app, ledger_app
 from tiandi.errors import InputError
+from tiandi.models.names import DEFAULT_DETECTOR
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -69,11 +70,12 @@ def run_detect_changes(
     detector: Annotated[
         str,
         typer.Option(
-            help="Change detector: baseline, trained weights (evaluate oscd), integrated "
-            "(network + spectral evidence, patches with confidence levels), burned-area "
+            help="Change detector: integrated-high (the default: network + spectral "
+            "evidence, patches with confidence levels high and highest), integrated (every "
+            "level), baseline (change vectors), trained weights (evaluate oscd), burned-area "
             "(burn scars) or water (water gain/loss, reclamation)."
         ),
-    ] = "baseline",
+    ] = DEFAULT_DETECTOR,
     coastal_zone: Annotated[
         list[str] | None,
         typer.Option(help="A zone id or name mapped as coastal (coastline, 围填海); repeatable."),

@@ -17,6 +17,7 @@ from rich.table import Table
 from tiandi.cli.common import friendly_errors, load_settings
 from tiandi.errors import InputError
 from tiandi.models.metrics import ConfusionMatrix
+from tiandi.models.names import DEFAULT_DETECTOR
 
 if TYPE_CHECKING:
     from tiandi.flows.train_change_model import TrainChangeModelResult
@@ -57,10 +58,10 @@ def evaluate_oscd_command(
     model: Annotated[
         str,
         typer.Option(
-            help="Detector: baseline, integrated[-high|-highest], a shipped weights name, or a "
-            ".pt file."
+            help="Detector: integrated-high (the product's default), integrated[-highest], "
+            "baseline, a shipped weights name, or a .pt file."
         ),
-    ] = "baseline",
+    ] = DEFAULT_DETECTOR,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write the figures to this JSON file.")
     ] = None,

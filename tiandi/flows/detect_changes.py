@@ -48,7 +48,8 @@ from tiandi.flows.detect_tasks import (
 from tiandi.flows.services import FlowServices, check_catalog, flow_services
 from tiandi.models.base import ChangeDetector, disturbance_layers
 from tiandi.models.landcover import LandCoverModel, load_landcover
-from tiandi.models.registry import WATER_NAMES, load_detector, require_bands
+from tiandi.models.names import DEFAULT_DETECTOR, WATER_NAMES
+from tiandi.models.registry import load_detector, require_bands
 from tiandi.redline.patches.evaluate import patch_scores
 from tiandi.redline.patches.extract import PatchParams
 from tiandi.redline.reports.run_summary import (
@@ -84,7 +85,7 @@ class DetectChangesRequest:
     min_mapping_unit_m2: float = 1000.0
     chunk: int = 1024
     record: bool = False  # record the run in the patch store of the settings (open_store)
-    detector: str = "baseline"  # a name load_detector knows (baseline or shipped weights)
+    detector: str = DEFAULT_DETECTOR  # a name load_detector knows (registry docstring)
     coastal_zones: tuple[str, ...] = ()  # zone ids or names mapped as coastal (water runs)
     sea_min_px: int | None = None  # water runs: smallest edge-touching water body that is sea
 

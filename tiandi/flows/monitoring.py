@@ -33,6 +33,7 @@ from prefect import flow, get_run_logger
 
 from tiandi.errors import InputError
 from tiandi.flows.detect_changes import DetectChangesRequest, DetectChangesResult, detect_changes
+from tiandi.models.names import DEFAULT_DETECTOR
 from tiandi.settings import Settings
 
 #: How often each kind of region is monitored.
@@ -49,7 +50,7 @@ class Region:
     out_root: Path
     stations: Path | None = None
     collection: str = "sentinel-2-l2a"
-    detector: str = "baseline"
+    detector: str = DEFAULT_DETECTOR
 
     @property
     def cadence(self) -> str:
@@ -76,7 +77,7 @@ def _region(name: str, entry: Any, out_root: Path, source: Path) -> Region:
         out_root,
         Path(stations) if stations else None,
         str(entry.get("collection", "sentinel-2-l2a")),
-        str(entry.get("detector", "baseline")),
+        str(entry.get("detector", DEFAULT_DETECTOR)),
     )
 
 

@@ -33,6 +33,11 @@ from tiandi.errors import ModelError
 from tiandi.models.base import ChangeDetector
 from tiandi.models.baseline import BANDS as BASELINE_BANDS
 from tiandi.models.baseline import BaselineDetector
+from tiandi.models.names import (
+    DEFAULT_DETECTOR,
+    INTEGRATED_NAMES,
+    WATER_NAMES,
+)
 from tiandi.models.siamese_detector import SiameseDetector
 from tiandi.models.tiling_grid import TileConfig
 
@@ -71,16 +76,6 @@ BUILTIN: dict[str, Callable[[], ChangeDetector]] = {
 }
 """Detectors that need no weights file, by name."""
 
-INTEGRATED_NAMES = {
-    "integrated": "nominal",
-    "integrated-high": "high",
-    "integrated-highest": "highest",
-}
-"""The integrated detector's names and the lowest level each maps as change."""
-BASELINE_NAMES = ("baseline", BaselineDetector.name)
-BURNED_NAMES = ("burned-area", "burned-rbr", "burned-dnbr", "burned-learned")
-WATER_NAMES = ("water", "water-mndwi")
-
 
 def _is_change_card(card: Path) -> bool:
     """Whether ``card`` is the model card of Siamese change weights (not, e.g., land cover)."""
@@ -104,6 +99,13 @@ def available_detectors(weights_dir: Path = WEIGHTS_DIR) -> list[str]:
     return ["baseline", *names]
 
 
+def known_detectors(weights_dir: Path = WEIGHTS_DIR) -> list[str]:
+    """Every name :func:`load_detector` accepts (besides the path of a ``.pt``), the
+    default first."""
+    names = [*available_detectors(weights_dir), *INTEGRATED_NAMES, *BUILTIN]
+    return [DEFAULT_DETECTOR, *sorted(set(names) - {DEFAULT_DETECTOR})]
+
+
 def load_detector(
     name: str,
     *,
@@ -125,10 +127,9 @@ def load_detector(
     if not path.is_file() and name.endswith(".pt"):
         path = Path(name)
     if not path.is_file():
-        known = [*available_detectors(weights_dir), *INTEGRATED_NAMES, *BURNED_NAMES, *WATER_NAMES]
         raise ModelError(
             f"unknown detector {name!r}: no weights {path}; known detectors: "
-            f"{', '.join(known)} (or "
+            f"{', '.join(known_detectors(weights_dir))} (or "
             "give the path of a .pt file)"
         )
     card = path.with_suffix(".json")

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tiandi._time import parse_period
 from tiandi.errors import InputError, ServiceError
+from tiandi.models.names import DEFAULT_DETECTOR
 from tiandi.service.auth import ServiceRole, TokenInfo
 from tiandi.service.deps import app_settings, error_responses, require
 from tiandi.settings import Settings
@@ -51,7 +52,9 @@ class RunRequest(BaseModel):
     after: str = Field(description="After period START/END.")
     out: str = Field(description="Output folder (absolute path on the worker).", min_length=1)
     stations: str | None = Field(default=None, description="Stations file (absolute path).")
-    detector: str = Field(default="baseline", description="A detector name (GET /openapi).")
+    detector: str = Field(
+        default=DEFAULT_DETECTOR, description="A detector name (registry; default integrated-high)."
+    )
     collection: str = Field(default="sentinel-2-l2a", min_length=1, max_length=200)
     max_cloud_cover: float = Field(default=80.0, ge=0, le=100)
     min_mapping_unit_m2: float = Field(default=1000.0, gt=0)
@@ -74,9 +77,9 @@ class RunRequest(BaseModel):
 
 
 def _check_detector(name: str) -> None:
-    from tiandi.models.registry import BUILTIN, available_detectors
+    from tiandi.models.registry import known_detectors
 
-    known = sorted({*available_detectors(), *BUILTIN})
+    known = known_detectors()
     if name not in known:
         raise InputError(f"detector {name!r} is unknown; use one of: {', '.join(known)}")
 

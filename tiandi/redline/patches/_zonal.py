@@ -115,11 +115,15 @@ def _add_box(
     """Add the sums and counts of one box's ``values`` (ring layers: ``ring_*``)."""
     lab = labels[box[0] : box[1], box[2] : box[3]]
     n = len(stats.ring_total)
+    # the labelled pixels once, in row-major order (the order of the sums), then each
+    # layer's values there only: a box is mostly unlabelled pixels
+    where = np.flatnonzero(lab > 0)
+    lab_in = lab.ravel()[where]
     for key in (k for k in values if k in stats.sums):
-        value = values[key].astype("float64")  # one layer at a time: bounded memory
-        ok = (lab > 0) & np.isfinite(value)
-        stats.sums[key] += np.bincount(lab[ok], weights=value[ok], minlength=n)
-        stats.counts[key] += np.bincount(lab[ok], minlength=n)
+        value = values[key].ravel()[where].astype("float64")
+        ok = np.isfinite(value)
+        stats.sums[key] += np.bincount(lab_in[ok], weights=value[ok], minlength=n)
+        stats.counts[key] += np.bincount(lab_in[ok], minlength=n)
     if ring is not None and ("ring_ndvi" in values or "ring_B03" in values):
         _ring_stats(stats, ring[box[0] : box[1], box[2] : box[3]], values)
 
@@ -212,16 +216,22 @@ def _ring_layers(before: xr.Dataset) -> dict[str, xr.DataArray]:
 
 def _ring_stats(stats: ZonalStats, ring: npt.NDArray[np.int32], values: Mapping[str, Any]) -> None:
     """Count ring pixels (labelled with the nearest patch) and those bare or built before."""
-    if not ring.any():
+    where = np.flatnonzero(ring > 0)  # the ring's pixels only
+    if not len(where):
         return
+    ring_in = ring.ravel()[where]
+
+    def at_ring(key: str) -> npt.NDArray[np.float64]:
+        return np.asarray(values[key].ravel()[where], dtype="float64")
+
     if "ring_ndvi" in values:
-        ndvi, ndwi = (values[k].astype("float64") for k in ("ring_ndvi", "ring_ndwi"))
+        ndvi, ndwi = at_ring("ring_ndvi"), at_ring("ring_ndwi")
     else:
-        b03, b04, b08 = (values[f"ring_{b}"].astype("float64") for b in ("B03", "B04", "B08"))
+        b03, b04, b08 = (at_ring(f"ring_{b}") for b in ("B03", "B04", "B08"))
         with np.errstate(divide="ignore", invalid="ignore"):
             ndvi, ndwi = (b08 - b04) / (b08 + b04), (b03 - b08) / (b03 + b08)
-    ok = (ring > 0) & np.isfinite(ndvi) & np.isfinite(ndwi)
+    ok = np.isfinite(ndvi) & np.isfinite(ndwi)
     bare = ok & (ndvi < BARE_BEFORE_NDVI) & (ndwi < 0.0)
     n = len(stats.ring_total)
-    stats.ring_total += np.bincount(ring[ok], minlength=n)
-    stats.ring_bare += np.bincount(ring[bare], minlength=n)
+    stats.ring_total += np.bincount(ring_in[ok], minlength=n)
+    stats.ring_bare += np.bincount(ring_in[bare], minlength=n)

@@ -114,3 +114,29 @@ def test_the_demo_end_names_what_to_open_in_each_run(tmp_path: Path) -> None:
     assert f"blooms: {folders['blooms'] / 'bloom_ledger.csv'}" in lines
     assert f"dieback: {folders['dieback'] / 'patches.gpkg'}" in lines
     assert f"water: {folders['water']}" in lines  # nothing to open: the folder
+
+
+def test_the_main_summary_page_links_every_disturbance_run(tmp_path: Path) -> None:
+    import json
+
+    from tiandi.demo.run import link_disturbance_pages
+    from tiandi.flows.detect_changes import DetectChangesResult
+    from tiandi.redline.reports.run_summary import RunSummary
+
+    out = tmp_path / "demo-out"
+    folders = {name: out / "disturbances" / name for name in ("burned", "dieback")}
+    for folder in folders.values():
+        folder.mkdir(parents=True)
+    (folders["burned"] / "summary.html").write_text("<html></html>")
+    (folders["dieback"] / "patches.gpkg").write_bytes(b"")
+    patches = gpd.GeoDataFrame({"change_type": []}, geometry=[], crs="EPSG:4490")
+    summary = RunSummary("z.gpkg", "b", "a", [], [], "integrated-high", "0.1.0", 0, 0.0,
+                         {"patches": "patches.gpkg"})  # fmt: skip
+    runs = DisturbanceRuns(folders, patches, ())
+    link_disturbance_pages(DetectChangesResult(out, summary, patches, []), runs)
+    page = (out / "summary.html").read_text(encoding="utf-8")
+    assert 'href="disturbances/burned/summary.html"' in page
+    assert 'href="disturbances/dieback/patches.gpkg"' in page
+    assert 'href="patches.gpkg"' in page  # the run's own outputs stay listed
+    outputs = json.loads((out / "summary.json").read_text(encoding="utf-8"))["outputs"]
+    assert outputs["burned 生态扰动"] == "disturbances/burned/summary.html"

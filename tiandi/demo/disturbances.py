@@ -304,6 +304,15 @@ def print_disturbances(runs: DisturbanceRuns, console: Any) -> None:
         "(a quarry loses its vegetation as a burn does). Water gain and loss are not "
         "planted (the aquaculture ponds' new water is a human-activity event)."
     )
+    for name, page in disturbance_pages(runs).items():
+        console.print(f"{name}: {page}")
+
+
+def disturbance_pages(runs: DisturbanceRuns) -> dict[str, Path]:
+    """The file to open of each disturbance run (its summary page, else its bloom ledger
+    or patches, else its folder), by run name."""
+    pages = {}
     for name, folder in runs.folders.items():
         opens = [folder / f for f in _PAGES if (folder / f).exists()][:1]
-        console.print(f"{name}: {opens[0] if opens else folder}")
+        pages[name] = opens[0] if opens else folder
+    return pages

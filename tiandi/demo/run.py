@@ -18,7 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from tiandi.catalog.store import GeoParquetCatalog
-from tiandi.demo.disturbances import print_disturbances, run_disturbances
+from tiandi.demo.disturbances import (
+    DisturbanceRuns,
+    disturbance_pages,
+    print_disturbances,
+    run_disturbances,
+)
 from tiandi.demo.scene import generate_scene
 from tiandi.demo.scene_catalog import AFTER, BEFORE, DEMO_COLLECTION, scene_items
 from tiandi.flows.detect_changes import (
@@ -28,7 +33,7 @@ from tiandi.flows.detect_changes import (
     detect_changes,
 )
 from tiandi.flows.runtime import prefect_session
-from tiandi.redline.reports.run_summary import print_summary
+from tiandi.redline.reports.run_summary import print_summary, write_summary_html
 from tiandi.redline.run_layout import RunLayout
 from tiandi.settings import Settings
 
@@ -145,6 +150,7 @@ def run_demo(
         cycle = run_cycle(settings, scene_dir, result.out, console) if full_cycle else None
     if runs is not None:
         print_disturbances(runs, console)
+        link_disturbance_pages(result, runs)
     page = RunLayout(result.out).summary_html
     if cycle is None:
         console.print(f"open {page} in a browser")
@@ -155,3 +161,16 @@ def run_demo(
         "and open the review page it prints"
     )
     return result
+
+
+def link_disturbance_pages(result: DetectChangesResult, runs: DisturbanceRuns) -> None:
+    """Add the disturbance runs' pages to the outputs listed by the human-activity run's
+    ``summary.html`` (and ``summary.json``), as paths relative to its folder."""
+    out = result.out.resolve()
+    pages = {
+        f"{name} 生态扰动": str(page.resolve().relative_to(out))
+        for name, page in disturbance_pages(runs).items()
+        if page.resolve().is_relative_to(out)
+    }
+    summary = replace(result.summary, outputs={**result.summary.outputs, **pages})
+    write_summary_html(summary, result.patches, result.out)

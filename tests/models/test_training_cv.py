@@ -142,5 +142,8 @@ def test_a_stored_cross_validation_is_reused_only_with_the_same_settings(
     stored = out.with_suffix(".cv.json")
     with pytest.raises(InputError, match="other settings \\(jitter_date_offset\\)"):
         train_cv(root, tmp_path / "x.pt", replace(CV, jitter_date_offset=0.5), from_cv=stored)
-    again = train_cv(root, tmp_path / "y.pt", replace(CV, num_threads=2), from_cv=stored)
+    again = train_cv(root, tmp_path / "y.pt", replace(CV, num_threads=2), from_cv=stored,
+                     command=f"tiandi run train-change-model --from-cv {stored}")  # fmt: skip
     assert again.summary.epoch == CvSummary.read(stored).epoch and again.files is not None
+    card = SiameseDetector(again.files.weights).card
+    assert card.training["cv_command"] == "cmd" and "in one go" in card.notes[1]

@@ -343,9 +343,20 @@ def _final(
         seed=config.seed,
         command=meta["command"],
         metrics=metrics,
-        notes=[input_note(config.normalisation)],
+        notes=[input_note(config.normalisation), *_reuse_note(summary, meta["command"])],
     )
     return save_weights(out, model, card)
+
+
+def _reuse_note(summary: CvSummary, command: str) -> list[str]:
+    """How to redo everything at once when the final model reused a stored CV."""
+    if "--from-cv" not in command or not summary.command:
+        return []
+    return [
+        "The epoch and threshold come from a stored cross-validation (training.cv_command); "
+        "that command without --cv-only (and with this --out) runs the cross-validation "
+        "and trains this final model in one go."
+    ]
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

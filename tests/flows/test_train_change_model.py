@@ -81,3 +81,28 @@ def test_cli_runs_the_flow(
     assert card["command"].endswith("--refit") == refit
     assert card["bands"] == ["B02", "B03", "B04", "B08"]
     assert card["command"].startswith("tiandi run train-change-model --root")
+
+
+def test_cli_cross_validates_and_trains_the_final_model(
+    prefect_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PREFECT_API_URL", prefect_url)
+    monkeypatch.setenv("TIANDI_HOME", str(tmp_path / "home"))
+    for key in (*PREFECT_ENV, "PREFECT_HOME"):
+        monkeypatch.setenv(key, os.environ.get(key, ""))
+    root = make_oscd(tmp_path / "oscd")
+    out = tmp_path / "cv.pt"
+    args = ["run", "train-change-model", "--root", str(root), "--out", str(out),
+            "--epochs", "1", "--steps-per-epoch", "1", "--patch-size", "16", "--batch-size", "2",
+            "--bands", "rgbn", "--base-channels", "4", "--depth", "2", "--num-threads", "1",
+            "--normalisation", "per_image", "--cv-folds", "2"]  # fmt: skip
+    refused = CliRunner().invoke(app, [*args, "--val-cities", "gamma"])
+    assert refused.exit_code != 0 and "leave val_cities and test_cities empty" in refused.output
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "fold 1: alpha, gamma" in said and "fold 2: beta" in said
+    assert "trained on all 3 cities" in said and out.is_file()
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["config"]["normalisation"] == "per_image"
+    assert "--cv-folds 2" in card["command"] and "--val-cities" not in card["command"]

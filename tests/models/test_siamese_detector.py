@@ -94,3 +94,20 @@ def test_other_models_weights_in_the_folder_are_not_change_detectors(tmp_path: P
     assert available_detectors(tmp_path) == ["baseline", "tiny-rgbn-v0.0"]
     with pytest.raises(ModelError, match="not a change detector"):
         load_detector("landcover-v1", weights_dir=tmp_path)
+
+
+def test_shipped_cv_model_is_per_image_and_marks_all_fourteen_cities() -> None:
+    from tiandi.models.evaluation import training_cities
+
+    detector = load_detector("siamese-s2-6band-v0.3")
+    assert isinstance(detector, SiameseDetector) and detector.normalisation == "per_image"
+    assert detector_bands(detector) == L2A_BANDS
+    card = detector.card
+    assert card.metrics["scored_on"] == "cross-validation"
+    assert detector.threshold == card.metrics["threshold"]
+    cities = training_cities(detector)
+    assert len(cities) == 14 and training_cities(detector, "val") == cities
+    assert sorted(card.metrics["per_city"]) == sorted(cities)
+    assert len(card.training_data["cv_folds"]) == 4 and "L2A" in card.notes[0]
+    # the 6-band v0.2 (still what `integrated` uses) is untouched
+    assert load_detector("siamese-s2-6band-v0.2").normalisation == "dataset"  # type: ignore[attr-defined]

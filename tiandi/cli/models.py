@@ -22,6 +22,7 @@ from tiandi.models.names import DEFAULT_DETECTOR
 if TYPE_CHECKING:
     from tiandi.flows.train_change_model import TrainChangeModelResult
     from tiandi.models.training_config import TrainConfig
+    from tiandi.models.training_cv import CvTrainResult
 
 evaluate_app = typer.Typer(help="Score change detectors on labelled data.", no_args_is_help=True)
 
@@ -116,6 +117,12 @@ _Threshold = Annotated[
     float | None, typer.Option(help="Fixed decision threshold (default: chosen on val).")
 ]
 _Loss = Annotated[str, typer.Option(help="bce, focal, dice, bce+dice, focal+dice.")]
+_Jitter = Annotated[
+    float,
+    typer.Option(
+        help="Radiometric jitter amplitude (reflectance; standard deviations with per_image)."
+    ),
+]
 
 
 @friendly_errors
@@ -128,11 +135,19 @@ def run_train_change_model(
     batch_size: Annotated[int, typer.Option(help="Patches per batch.")] = 8,
     bands: Annotated[str, typer.Option(help="s2-13, rgbn or B02,B03,...")] = "s2-13",
     val_cities: Annotated[
-        str, typer.Option(help="Validation cities (epoch and threshold chosen on them).")
-    ] = "nantes,aguasclaras",
+        str | None,
+        typer.Option(
+            help="Validation cities (epoch and threshold chosen on them) [default: "
+            "nantes,aguasclaras; none with --cv-folds]."
+        ),
+    ] = None,
     test_cities: Annotated[
-        str, typer.Option(help="Test cities, scored once at the end ('' for none).")
-    ] = "bordeaux,mumbai",
+        str | None,
+        typer.Option(
+            help="Test cities, scored once at the end ('' for none) [default: "
+            "bordeaux,mumbai; none with --cv-folds]."
+        ),
+    ] = None,
     base_channels: Annotated[int, typer.Option(help="Width of the first level.")] = 16,
     depth: Annotated[int, typer.Option(help="Levels of the U-Net (2-5).")] = 4,
     lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 5e-4,
@@ -155,13 +170,45 @@ def run_train_change_model(
     ] = False,
     name: Annotated[str, typer.Option(help="Model name in the card.")] = "siamese-s2",
     version: Annotated[str, typer.Option(help="Model version in the card.")] = "0.1",
+    normalisation: Annotated[
+        str, typer.Option(help="Input normalisation: dataset or per_image.")
+    ] = "dataset",
+    jitter_common_gain: _Jitter = 0.15,
+    jitter_date_gain: _Jitter = 0.05,
+    jitter_date_offset: _Jitter = 0.01,
+    cv_folds: Annotated[
+        int,
+        typer.Option(
+            help="City-wise cross-validation over every labelled city with this many folds "
+            "(epoch and threshold chosen on the pooled out-of-fold confusion), then the "
+            "final model on all cities (0: validation/test cities instead)."
+        ),
+    ] = 0,
+    cv_only: Annotated[
+        bool, typer.Option(help="With --cv-folds: write the CV summary, train no final model.")
+    ] = False,
+    from_cv: Annotated[
+        Path | None,
+        typer.Option(help="With --cv-folds: reuse this .cv.json instead of cross-validating."),
+    ] = None,
+    compare_cv: Annotated[
+        str | None,
+        typer.Option(help="With --cv-folds: other configurations' .cv.json files for the card."),
+    ] = None,
 ) -> None:
-    """Train the Siamese change detector (Prefect flow train_change_model) and evaluate it."""
+    """Train the Siamese change detector (Prefect flow train_change_model) and evaluate it,
+    or cross-validate it city by city and train the final model (``--cv-folds``)."""
     options = dict(locals())
     settings = load_settings()
     from tiandi.flows.runtime import prefect_session
-    from tiandi.flows.train_change_model import TrainChangeModelRequest, train_change_model
+    from tiandi.flows.train_change_model import (
+        TrainChangeModelRequest,
+        cross_validate_change_model,
+        train_change_model,
+    )
 
+    if cv_folds == 0 and (cv_only or from_cv or compare_cv):
+        raise InputError("--cv-only, --from-cv and --compare-cv need --cv-folds K (K >= 2)")
     request = TrainChangeModelRequest(
         root=root,
         out=out,
@@ -169,8 +216,15 @@ def run_train_change_model(
         name=name,
         version=version,
         command="tiandi run train-change-model " + shlex.join(_command_args(options)),
+        cv_only=cv_only,
+        from_cv=from_cv,
+        compare=tuple(Path(p) for p in _names(compare_cv, "--compare-cv")),
     )
     with prefect_session(settings):
+        if cv_folds:
+            cv = cross_validate_change_model(request)
+            _print_cv(Console(), cv, request.log_path)
+            return
         result = train_change_model(request)
     _print_training(Console(), result, request.log_path)
 
@@ -179,25 +233,38 @@ def run_train_change_model(
 _CONFIG_OPTIONS = (
     "epochs", "steps_per_epoch", "patch_size", "batch_size", "base_channels", "depth", "lr",
     "weight_decay", "dropout", "ema_decay", "threshold", "loss", "seed", "num_threads",
-    "max_minutes", "refit",
+    "max_minutes", "refit", "normalisation", "jitter_common_gain", "jitter_date_gain",
+    "jitter_date_offset", "cv_folds",
 )  # fmt: skip
 #: Options written into the model card's command line, in this order.
 _COMMAND_OPTIONS = (
     "root", "out", "epochs", "steps_per_epoch", "patch_size", "batch_size", "bands",
     "val_cities", "test_cities", "base_channels", "depth", "lr", "weight_decay", "dropout",
-    "ema_decay", "loss", "seed", "num_threads", "name", "version",
+    "ema_decay", "loss", "seed", "num_threads", "name", "version", "normalisation",
+    "jitter_common_gain", "jitter_date_gain", "jitter_date_offset",
 )  # fmt: skip
 
 
 def _train_config(options: dict[str, Any]) -> TrainConfig:
     """The training configuration of the command's options."""
-    from tiandi.models.training_config import TrainConfig, parse_bands
+    from tiandi.models.training_config import (
+        DEFAULT_TEST_CITIES,
+        DEFAULT_VAL_CITIES,
+        TrainConfig,
+        parse_bands,
+    )
 
+    cv = options["cv_folds"] > 0
+    val_cities = options["val_cities"]
+    if val_cities is None:
+        val_cities = "" if cv else ",".join(DEFAULT_VAL_CITIES)
     test_cities = options["test_cities"]
+    if test_cities is None:
+        test_cities = "" if cv else ",".join(DEFAULT_TEST_CITIES)
     return replace(
         TrainConfig(),
         bands=parse_bands(options["bands"]),
-        val_cities=tuple(_names(options["val_cities"], "--val-cities")),
+        val_cities=tuple(_names(val_cities, "--val-cities") if val_cities else ()),
         test_cities=tuple(_names(test_cities, "--test-cities") if test_cities else ()),
         **{key: options[key] for key in _CONFIG_OPTIONS},
     )
@@ -207,12 +274,16 @@ def _command_args(options: dict[str, Any]) -> list[str]:
     """The command's options as arguments, for the model card."""
     args = []
     for key in _COMMAND_OPTIONS:
-        args += [f"--{key.replace('_', '-')}", str(options[key])]
-    for key in ("threshold", "max_minutes"):
         if options[key] is not None:
             args += [f"--{key.replace('_', '-')}", str(options[key])]
-    if options["refit"]:
-        args.append("--refit")
+    for key in ("threshold", "max_minutes", "from_cv", "compare_cv"):
+        if options[key] is not None:
+            args += [f"--{key.replace('_', '-')}", str(options[key])]
+    if options["cv_folds"]:
+        args += ["--cv-folds", str(options["cv_folds"])]
+    for flag in ("refit", "cv_only"):
+        if options[flag]:
+            args.append(f"--{flag.replace('_', '-')}")
     return args
 
 
@@ -233,3 +304,24 @@ def _print_training(console: Console, result: TrainChangeModelResult, log_path: 
         f"R {overall.recall:.4f} F1 {overall.f1:.4f} OA {overall.overall_accuracy:.4f}"
     )
     console.print(f"figures {result.evaluation_json}; run log {log_path}")
+
+
+def _print_cv(console: Console, result: CvTrainResult, log_path: Path) -> None:
+    """The folds, the pooled choice and where the files are."""
+    summary = result.summary
+    for i, fold in enumerate(summary.folds):
+        console.print(f"fold {i + 1}: {', '.join(fold)}")
+    table = Table(title=f"out-of-fold, epoch {summary.epoch}, threshold {summary.threshold:.2f}")
+    table.add_column("city", no_wrap=True)
+    for column in ("P", "R", "F1", "OA", "TP", "FP", "FN", "TN"):
+        table.add_column(column, justify="right")
+    for city, cm in summary.per_city.items():
+        _row(table, city, cm)
+    _row(table, "overall (pooled)", summary.overall, "bold")
+    console.print(table)
+    console.print(f"CV summary {result.summary_path}; run log {log_path}")
+    if result.files is not None:
+        console.print(
+            f"final weights {result.files.weights} (card {result.files.card_md.name}), "
+            f"trained on all {len(summary.per_city)} cities for {summary.epoch} epochs"
+        )

@@ -9,6 +9,10 @@ model card ``.json``/``.md``, and the JSON-lines run log), and
 :class:`~tiandi.models.siamese_detector.SiameseDetector` and scores the test cities (the
 validation cities when no test city is named) with the pipeline's tiler; the figures go to
 ``<out>.eval.json``.
+
+``cross_validate_change_model`` (``--cv-folds K``) is the city-wise cross-validation of
+:mod:`tiandi.models.training_cv`: it chooses on every city in turn and trains the final
+model on all of them, so there is no held-out city to re-evaluate it on.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from tiandi.models.siamese_detector import SiameseDetector
 from tiandi.models.tiling_grid import TileConfig
 from tiandi.models.training import TrainResult, train_siamese
 from tiandi.models.training_config import CitySplit, TrainConfig, split_cities
+from tiandi.models.training_cv import CvTrainResult, train_cv
 from tiandi.models.weights import WeightsFiles
 
 
@@ -40,6 +45,11 @@ class TrainChangeModelRequest:
     version: str = "0.1"
     command: str = ""
     log: Path | None = None  # None: <out without .pt>.train-log.jsonl
+    # cross-validation only (config.cv_folds > 0): stop after the CV summary; reuse a
+    # stored summary instead of running it; other configurations' summaries for the card
+    cv_only: bool = False
+    from_cv: Path | None = None
+    compare: tuple[Path, ...] = ()
 
     @property
     def log_path(self) -> Path:
@@ -141,3 +151,39 @@ def train_change_model(request: TrainChangeModelRequest) -> TrainChangeModelResu
         evaluation=evaluation,
         evaluation_json=request.evaluation_path,
     )
+
+
+@task(cache_policy=NO_CACHE)
+def cross_validate(request: TrainChangeModelRequest) -> CvTrainResult:
+    """City-wise cross-validation, then (unless ``cv_only``) the final model on all cities."""
+    result = train_cv(
+        request.root,
+        request.out,
+        request.config,
+        name=request.name,
+        version=request.version,
+        command=request.command,
+        log_path=request.log_path,
+        compare=request.compare,
+        cv_only=request.cv_only,
+        from_cv=request.from_cv,
+    )
+    summary = result.summary
+    get_run_logger().info(
+        "%d folds: epoch %d, threshold %.2f, out-of-fold F1 %.4f; summary %s%s",
+        len(summary.folds),
+        summary.epoch,
+        summary.threshold,
+        summary.overall.f1,
+        result.summary_path.name,
+        f"; final weights {result.files.weights}" if result.files else "",
+    )
+    return result
+
+
+@flow(name="cross_validate_change_model")
+def cross_validate_change_model(request: TrainChangeModelRequest) -> CvTrainResult:
+    """City-wise k-fold cross-validation of the Siamese change detector on every city of
+    an OSCD-layout folder, then the final model trained on all of them
+    (:mod:`tiandi.models.training_cv`)."""
+    return cross_validate(request)

@@ -10,7 +10,10 @@ the per-band normalisation statistics stored as buffers (so they travel with the
 weights), NaN inputs (no data) mapped to the band mean, and inputs of any size (padded by
 reflection to a multiple of ``2**depth`` and cropped back).
 
-Input: two float tensors (N, bands, H, W) of reflectance (0–1) in ``config.bands`` order.
+Input: two float tensors (N, bands, H, W) of reflectance (0–1) in ``config.bands`` order,
+or, for ``config.normalisation == "per_image"``, of each date already standardised per band
+over the whole image (:mod:`tiandi.models.normalisation`; the detector and the training
+data do it).
 Output: change logits (N, 1, H, W); ``torch.sigmoid`` gives the change probability.
 """
 
@@ -25,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tiandi.errors import ModelError
+from tiandi.models.normalisation import NORMALISATIONS
 from tiandi.models.oscd import S2_BANDS
 
 RGBN_BANDS: tuple[str, ...] = ("B02", "B03", "B04", "B08")
@@ -40,8 +44,17 @@ class SiameseConfig:
     depth: int = 4
     dropout: float = 0.2
     attention: bool = True
+    # "dataset" (stored training statistics) or "per_image" (each date standardised per
+    # band first, by the detector: tiandi.models.normalisation); weights saved without
+    # the field were trained with "dataset"
+    normalisation: str = "dataset"
 
     def __post_init__(self) -> None:
+        if self.normalisation not in NORMALISATIONS:
+            raise ModelError(
+                f"SiameseConfig: normalisation {self.normalisation!r} is not one of "
+                f"{', '.join(NORMALISATIONS)}"
+            )
         if not self.bands or len(set(self.bands)) != len(self.bands):
             raise ModelError(
                 f"SiameseConfig: bands {self.bands!r} must be a non-empty list without "
@@ -68,6 +81,7 @@ class SiameseConfig:
             depth=int(data["depth"]),
             dropout=float(data["dropout"]),
             attention=bool(data["attention"]),
+            normalisation=str(data.get("normalisation", "dataset")),
         )
 
 

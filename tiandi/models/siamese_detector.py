@@ -23,6 +23,7 @@ import xarray as xr
 from tiandi.errors import InputError, ModelError
 from tiandi.models.base import CHANGE, NO_CHANGE, NO_DATA
 from tiandi.models.baseline import BANDS as BASELINE_BANDS
+from tiandi.models.normalisation import normalise_dataset
 from tiandi.models.tiling import predict_dataset
 from tiandi.models.tiling_grid import TileConfig
 from tiandi.models.weights import load_weights
@@ -42,6 +43,9 @@ class SiameseDetector:
 
     ``threshold``: change when the probability is at least this (default: the card's
     validation threshold, else 0.5); ``tiling``: how large inputs are cut into tiles.
+    Weights trained with ``per_image`` normalisation get each date standardised per band
+    over the whole input first (:func:`tiandi.models.normalisation.normalise_dataset`,
+    the function training uses), so L1C and L2A reflectance give the network the same.
     """
 
     def __init__(
@@ -64,6 +68,12 @@ class SiameseDetector:
                 f"threshold {self.threshold} for {self.weights_path.name} must lie in (0, 1)"
             )
         self.tiling = tiling if tiling is not None else TileConfig()
+
+    @property
+    def normalisation(self) -> str:
+        """How inputs are normalised before the network (the weights' config):
+        ``dataset`` or ``per_image`` (:mod:`tiandi.models.normalisation`)."""
+        return self.model.config.normalisation
 
     @property
     def bands(self) -> tuple[str, ...]:
@@ -104,6 +114,9 @@ class SiameseDetector:
         """Change probability (float32, NaN no data), lazy when the inputs are."""
         self._check_inputs(before, after)
         after = after.assign_coords({c: before[c] for c in ("y", "x") if c in before.coords})
+        if self.normalisation == "per_image":
+            before = normalise_dataset(before, self.bands)
+            after = normalise_dataset(after, self.bands)
         return predict_dataset(self.model, before, after, self.bands, self.tiling)
 
     def mask(self, prob: xr.DataArray) -> xr.DataArray:

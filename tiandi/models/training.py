@@ -166,8 +166,11 @@ def _select_and_refit(
 ) -> tuple[SiameseDiffUNet, Fit, Fit | None]:
     """First stage (train, choose epoch and threshold on validation), then the refit stage
     when configured. Returns the model to save (in its kept state) and both fits."""
-    train = [load_city_arrays(root, c, config.bands, config.patch_size) for c in split.train]
-    val = [load_city_arrays(root, c, config.bands) for c in split.val]
+    train = [
+        load_city_arrays(root, c, config.bands, config.patch_size, config.normalisation)
+        for c in split.train
+    ]
+    val = [load_city_arrays(root, c, config.bands, 0, config.normalisation) for c in split.val]
     mean, std = band_statistics(train)
     model = SiameseDiffUNet(config.model_config(), band_mean=mean, band_std=std)
     fit = fit_model(model, train, val, config, rng, log, start)
@@ -186,7 +189,7 @@ def _reported_scores(
     an epoch was kept), else the validation figures of the chosen epoch."""
     if fit.best_state is None or not split.test:
         return fit.per_city, "validation"
-    test = [load_city_arrays(root, c, config.bands) for c in split.test]
+    test = [load_city_arrays(root, c, config.bands, 0, config.normalisation) for c in split.test]
     return score_probabilities(predict_cities(model, test), test, fit.threshold), "test"
 
 
@@ -213,7 +216,10 @@ def _refit(
     rng = seed_everything(config.seed, config.num_threads)
     cities = [
         *train,
-        *(load_city_arrays(root, c, config.bands, config.patch_size) for c in split.val),
+        *(
+            load_city_arrays(root, c, config.bands, config.patch_size, config.normalisation)
+            for c in split.val
+        ),
     ]
     mean, std = band_statistics(cities)
     model = SiameseDiffUNet(config.model_config(), band_mean=mean, band_std=std)

@@ -6,12 +6,15 @@ from __future__ import annotations
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tiandi._io import sha256_file
 from tiandi.models.metrics import ConfusionMatrix, sum_confusion
 from tiandi.models.training_config import CitySplit, TrainConfig
 from tiandi.models.training_loop import Fit
+
+if TYPE_CHECKING:
+    from tiandi.models.training_cv import CvSummary
 
 
 def jsonable(data: dict[str, Any]) -> dict[str, Any]:
@@ -62,6 +65,8 @@ def card_training_summary(
         if config.jitter_common_gain or config.jitter_date_gain or config.jitter_date_offset
         else ""
     )
+    if jitter and config.normalisation == "per_image":
+        jitter += " on the per-image standardised values (offsets in standard deviations)"
     ema = (
         f"; saved weights are the EMA (decay {config.ema_decay}) of the weights and BN buffers"
         if config.ema_decay
@@ -113,3 +118,81 @@ def card_metrics(
         "per_city": {k: v.as_dict() for k, v in reported.items()},
         "overall": sum_confusion(reported.values()).as_dict() if reported else {},
     }
+
+
+def card_cv(
+    root: Path,
+    cities: list[str],
+    checksum: str,
+    summary: CvSummary,
+    compared: list[tuple[str, CvSummary]],
+    manifest: Path | None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The card's ``training_data`` and ``metrics`` of a model trained on every city
+    after a city-wise cross-validation chose its epoch and threshold."""
+    folds = [f"fold {i + 1}: {', '.join(f)}" for i, f in enumerate(summary.folds)]
+    data: dict[str, Any] = {
+        "dataset": "OSCD, Onera Satellite Change Detection (Daudt et al. 2018), OSCD layout",
+        "folder": root.name,
+        "train_cities": cities,  # the saved weights saw every city
+        "val_cities": cities,  # each chose the epoch and threshold, out of fold
+        "test_cities": [],
+        "cv_folds": folds,
+        "fold_rule": (
+            "cities sorted by changed pixels (largest first), each to the fold with the "
+            "fewest changed pixels so far; fixed before training"
+        ),
+        "checksum_sha256": checksum,
+        "checksum_method": (
+            "sha256 over sorted lines '<relative path>\\t<sha256 of file>' of every image "
+            "band file (both dates) and change map of the cities"
+        ),
+        "labels_licence": "CC BY-NC-SA (OSCD change maps); imagery: modified Copernicus data",
+    }
+    if manifest is not None:
+        data["manifest_sha256"] = sha256_file(manifest)
+    this = f"this model: {describe_cv(summary)}"
+    metrics: dict[str, Any] = {
+        "split": (
+            "out-of-fold (city-wise cross-validation): each city scored by the fold model "
+            "that never trained on it, at the epoch and threshold chosen on the pooled "
+            "out-of-fold confusion of all cities (one choice over every epoch and threshold, "
+            "so slightly optimistic); the saved weights were then trained on every city"
+        ),
+        "scored_on": "cross-validation",
+        "threshold": summary.threshold,
+        "best_epoch": summary.epoch,
+        "cv_f1_by_epoch": [f"{e}: {f:.4f}" for e, f in summary.f1_by_epoch.items()],
+        "configs_compared": [this, *(f"{n}: {describe_cv(s)}" for n, s in compared)],
+        "per_city": {k: v.as_dict() for k, v in summary.per_city.items()},
+        "overall": summary.overall.as_dict(),
+    }
+    return data, metrics
+
+
+def describe_cv(summary: CvSummary) -> str:
+    """One line: a configuration and its cross-validated choice and F1."""
+    from tiandi.models.training_cv import describe_config
+
+    return (
+        f"{describe_config(summary.config)} -> CV F1 {summary.overall.f1:.4f} "
+        f"(epoch {summary.epoch}, threshold {summary.threshold:.2f}, "
+        f"{summary.minutes:.0f} min)"
+    )
+
+
+def input_note(normalisation: str) -> str:
+    """What input the weights expect, for the card's notes."""
+    if normalisation == "per_image":
+        return (
+            "Input: Sentinel-2 reflectance scaled 0-1, L2A surface reflectance (what the "
+            "product composites) or L1C top-of-atmosphere; each date is standardised per "
+            "band over the whole image before the network (normalisation per_image, done by "
+            "SiameseDetector), so per-band offsets and gains of a date (L1C vs L2A, haze, "
+            "calibration) cancel. Trained on OSCD L1C top-of-atmosphere reflectance."
+        )
+    return (
+        "Input: Sentinel-2 reflectance scaled 0-1, standardised with the training cities' "
+        "statistics (normalisation dataset). Trained on OSCD L1C top-of-atmosphere "
+        "reflectance; L2A surface reflectance differs in offset and gain per band."
+    )

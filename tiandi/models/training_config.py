@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tiandi.errors import InputError
+from tiandi.models.normalisation import NORMALISATIONS
 from tiandi.models.oscd import S2_BANDS, list_cities
 from tiandi.models.siamese import RGBN_BANDS, SiameseConfig
 
@@ -54,6 +55,13 @@ class TrainConfig:
     dropout: float = 0.3
     attention: bool = True
     refit: bool = False  # second stage on train + validation cities (module docstring)
+    # input normalisation: "dataset" (training statistics in the weights) or "per_image"
+    # (each date standardised per band first; tiandi.models.normalisation). With
+    # "per_image" the jitter acts on the standardised values (gain ×, offset in std units)
+    normalisation: str = "dataset"
+    # city-wise cross-validation (tiandi.models.training_cv): > 0 folds replace the
+    # validation and test cities (both must then be empty)
+    cv_folds: int = 0
 
     def __post_init__(self) -> None:
         problems = [*self._parameter_problems(), *self._city_problems()]
@@ -76,10 +84,23 @@ class TrainConfig:
             problems.append("ema_decay must be in [0, 1)")
         if min(self.jitter_common_gain, self.jitter_date_gain, self.jitter_date_offset) < 0:
             problems.append("jitter amplitudes must be >= 0")
+        if self.normalisation not in NORMALISATIONS:
+            problems.append(
+                f"normalisation {self.normalisation!r} is not one of {', '.join(NORMALISATIONS)}"
+            )
+        if self.cv_folds < 0 or self.cv_folds == 1:
+            problems.append("cv_folds must be 0 (no cross-validation) or at least 2")
         return problems
 
     def _city_problems(self) -> list[str]:
         problems = []
+        if self.cv_folds:
+            if self.val_cities or self.test_cities or self.refit:
+                problems.append(
+                    "cross-validation (cv_folds) chooses on every city in turn: leave "
+                    "val_cities and test_cities empty and refit off"
+                )
+            return problems
         if not self.val_cities:
             problems.append("val_cities is empty; name at least one validation city")
         if self.refit and not self.test_cities:
@@ -102,6 +123,7 @@ class TrainConfig:
             depth=self.depth,
             dropout=self.dropout,
             attention=self.attention,
+            normalisation=self.normalisation,
         )
 
 

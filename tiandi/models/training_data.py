@@ -12,6 +12,7 @@ import numpy.typing as npt
 import torch
 
 from tiandi.models.metrics import IGNORE
+from tiandi.models.normalisation import check_normalisation, normalise_images
 from tiandi.models.oscd import read_city, stack_bands
 
 
@@ -29,13 +30,24 @@ class CityArrays:
         return np.flatnonzero(self.label == 1)
 
 
-def load_city_arrays(root: Path, city: str, bands: Sequence[str], min_size: int = 0) -> CityArrays:
+def load_city_arrays(
+    root: Path,
+    city: str,
+    bands: Sequence[str],
+    min_size: int = 0,
+    normalisation: str = "dataset",
+) -> CityArrays:
     """Read a city as training arrays; pixels with no data in any band are labelled 255.
 
-    Cities smaller than ``min_size`` are padded (NaN images, label 255) to that size.
+    With ``normalisation="per_image"`` each date is standardised per band over the whole
+    city (:func:`tiandi.models.normalisation.normalise_images`, what the detector does at
+    inference). Cities smaller than ``min_size`` are padded (NaN images, label 255) to
+    that size.
     """
     data = read_city(root, city, bands=bands)
     images = np.stack([stack_bands(data.before, bands), stack_bands(data.after, bands)])
+    if check_normalisation(normalisation) == "per_image":
+        images = normalise_images(images)
     label = np.asarray(data.label if data.label is not None else 0, dtype=np.uint8).copy()
     label[np.isnan(images).any(axis=(0, 1))] = IGNORE
     h, w = label.shape

@@ -9,7 +9,7 @@ import functools
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -85,6 +85,11 @@ def seed_everything(seed: int, threads: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
+EpochHook = Callable[[int, SiameseDiffUNet], dict[str, Any]]
+"""Called after every epoch with the epoch number and the scored (EMA) model; returns
+extra fields of the epoch's log line."""
+
+
 @dataclass
 class Fit:
     """What :func:`fit_model` kept: the state and figures of the best (or last) epoch."""
@@ -108,10 +113,15 @@ def fit_model(
     start: float,
     *,
     stop_epoch: int | None = None,
+    stage: str | None = None,
+    epoch_hook: EpochHook | None = None,
 ) -> Fit:
     """Train ``model``; with validation cities keep the best epoch's EMA state, without
     them (the refit stage) keep the last one. ``stop_epoch`` ends the run early on the
-    same learning-rate schedule."""
+    same learning-rate schedule. ``stage`` names the run in the log (default ``select``
+    with validation cities, else ``refit``); ``epoch_hook(epoch, scored_model)`` runs after
+    every epoch (cross-validation scores its held-out cities there) and its fields go
+    into that epoch's log line."""
     jitter = (config.jitter_common_gain, config.jitter_date_gain, config.jitter_date_offset)
     sampler = PatchSampler(train, config.patch_size, config.change_sample_fraction, rng, jitter)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -129,10 +139,12 @@ def fit_model(
         ]
         fit.epochs_run = epoch
         scores, improved = _score_epoch(scored, val, config, fit, epoch)
+        if epoch_hook is not None:
+            scores.update(epoch_hook(epoch, scored))
         minutes = (time.monotonic() - start) / 60
         log.write(
             "epoch",
-            stage="select" if val else "refit",
+            stage=stage or ("select" if val else "refit"),
             epoch=epoch,
             train_loss=float(np.mean(losses)),
             lr=float(sched.get_last_lr()[0]),

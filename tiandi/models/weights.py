@@ -96,7 +96,8 @@ class ModelCard:
 
 def _md_value(value: Any) -> str:
     if isinstance(value, list | tuple):
-        return ", ".join(str(v) for v in value)
+        items = [str(v) for v in value]
+        return ("; " if any(", " in v for v in items) else ", ").join(items)
     return str(value)
 
 
@@ -121,7 +122,7 @@ def _city_table(per_city: dict[str, Any], overall: dict[str, Any] | None) -> lis
 
 def _metrics_table(metrics: dict[str, Any]) -> list[str]:
     tables = ("per_city", "overall", "validation")
-    lines = [f"- {k}: {v}" for k, v in metrics.items() if k not in tables]
+    lines = [f"- {k}: {_md_value(v)}" for k, v in metrics.items() if k not in tables]
     lines += _city_table(metrics.get("per_city", {}), metrics.get("overall"))
     validation = metrics.get("validation")
     if isinstance(validation, dict) and validation.get("per_city"):

@@ -1,0 +1,365 @@
+"""City-wise k-fold cross-validation of the change detector, and the final model trained
+on every city with the epoch and threshold the cross-validation chose.
+
+- **Folds** (:func:`assign_folds`), fixed before any training: the cities sorted by their
+  number of changed pixels (largest first, name on ties), each put into the fold with the
+  fewest changed pixels so far (lowest fold on ties). The folds hold about the same
+  amount of change; the assignment depends only on the labels.
+- **Out-of-fold scores**: for each fold a fresh model (same seed and schedule) is trained
+  on the other cities; after every epoch the fold's cities are predicted whole and their
+  confusion counts are recorded at every threshold of
+  :data:`~tiandi.models.training_config.THRESHOLDS` (run log ``event: "epoch"``,
+  ``stage: "cv"``, ``cv_counts``). A city is only ever scored by the fold model that did
+  not train on it.
+- **Choice**: the epoch and threshold with the best F1 of the *pooled* out-of-fold
+  confusion (summed over every city of every fold; earliest epoch, then lowest threshold
+  on ties).
+- **Final model**: trained from the same seed on every city up to the chosen epoch (same
+  learning-rate schedule), saved with that threshold; its card lists the folds, the
+  out-of-fold figures per city and overall at the choice, and the other configurations'
+  cross-validated F1 (``compare``: their ``.cv.json`` summaries).
+
+The summary of a cross-validation (``<out>.cv.json``) lets the final model be trained
+later without repeating it (``from_cv``), e.g. after comparing configurations.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from tiandi._io import atomic_path
+from tiandi.errors import InputError
+from tiandi.models.metrics import ConfusionMatrix, sum_confusion
+from tiandi.models.oscd import dataset_checksum
+from tiandi.models.siamese import SiameseDiffUNet
+from tiandi.models.training_card import card_cv, card_training_summary, input_note, jsonable
+from tiandi.models.training_config import THRESHOLDS, TrainConfig
+from tiandi.models.training_data import CityArrays, band_statistics, load_city_arrays
+from tiandi.models.training_loop import RunLog, fit_model, seed_everything
+from tiandi.models.training_scores import predict_cities, score_probabilities
+from tiandi.models.weights import WeightsFiles, build_card, save_weights
+
+#: Configuration fields that do not change what is trained (ignored when a final model
+#: reuses a stored cross-validation).
+_RUN_ONLY = ("num_threads", "max_minutes", "cv_folds")
+
+
+@dataclass(frozen=True)
+class CvSummary:
+    """Outcome of a cross-validation: the folds, the pooled choice and its figures."""
+
+    config: dict[str, Any]
+    folds: list[list[str]]
+    epoch: int
+    threshold: float
+    per_city: dict[str, ConfusionMatrix]  # out-of-fold, at the chosen epoch and threshold
+    f1_by_epoch: dict[int, float]  # pooled F1 at each epoch's best threshold
+    minutes: float
+    command: str = ""  # the command that ran the cross-validation
+
+    @property
+    def overall(self) -> ConfusionMatrix:
+        """The pooled out-of-fold confusion at the choice."""
+        return sum_confusion(self.per_city.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (what ``<out>.cv.json`` holds)."""
+        return {
+            "config": self.config,
+            "describe": describe_config(self.config),
+            "folds": self.folds,
+            "epoch": self.epoch,
+            "threshold": self.threshold,
+            "per_city": {k: v.as_dict() for k, v in self.per_city.items()},
+            "overall": self.overall.as_dict(),
+            "f1_by_epoch": {str(k): v for k, v in self.f1_by_epoch.items()},
+            "minutes": round(self.minutes, 1),
+            "command": self.command,
+        }
+
+    @classmethod
+    def read(cls, path: Path) -> CvSummary:
+        """A summary written by :func:`cross_validate`; ``InputError`` when unreadable."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            return cls(
+                config=dict(data["config"]),
+                folds=[list(f) for f in data["folds"]],
+                epoch=int(data["epoch"]),
+                threshold=float(data["threshold"]),
+                per_city={k: _cm(k, v) for k, v in data["per_city"].items()},
+                f1_by_epoch={int(k): float(v) for k, v in data["f1_by_epoch"].items()},
+                minutes=float(data["minutes"]),
+                command=str(data.get("command", "")),
+            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InputError(
+                f"{path}: not a cross-validation summary ({type(exc).__name__}: {exc}); "
+                "pass the .cv.json a `--cv-folds` run wrote"
+            ) from exc
+
+
+@dataclass(frozen=True)
+class CvTrainResult:
+    """The cross-validation and, unless it was only that, the final model's files."""
+
+    summary: CvSummary
+    summary_path: Path
+    files: WeightsFiles | None
+    minutes: float
+
+
+def _cm(city: str, counts: Mapping[str, Any]) -> ConfusionMatrix:
+    return ConfusionMatrix(
+        tp=int(counts["tp"]), fp=int(counts["fp"]), fn=int(counts["fn"]), tn=int(counts["tn"])
+    )
+
+
+def describe_config(config: Mapping[str, Any]) -> str:
+    """One line naming what the compared configurations differ in."""
+    return (
+        f"normalisation {config.get('normalisation', 'dataset')}, jitter common gain "
+        f"±{config['jitter_common_gain']}, date gain ±{config['jitter_date_gain']}, date "
+        f"offset ±{config['jitter_date_offset']}, loss {config['loss']}, "
+        f"{config['epochs']} epochs x {config['steps_per_epoch']} steps"
+    )
+
+
+def assign_folds(change_pixels: Mapping[str, int], k: int) -> list[list[str]]:
+    """The cities in ``k`` folds balanced by changed pixels (module docstring); each
+    fold's cities in the order they were assigned. ``InputError`` for fewer cities than
+    folds."""
+    if k < 2 or len(change_pixels) < k:
+        raise InputError(
+            f"cross-validation needs 2 <= folds <= cities; got {k} folds for "
+            f"{len(change_pixels)} cities ({', '.join(change_pixels)})"
+        )
+    folds: list[list[str]] = [[] for _ in range(k)]
+    load = [0] * k
+    for city in sorted(change_pixels, key=lambda c: (-change_pixels[c], c)):
+        i = min(range(k), key=lambda j: (load[j], j))
+        folds[i].append(city)
+        load[i] += change_pixels[city]
+    return folds
+
+
+def _pool(
+    counts: Mapping[tuple[int, float, str], ConfusionMatrix],
+) -> tuple[int, float, dict[int, float]]:
+    """The (epoch, threshold) with the best pooled F1, and each epoch's best pooled F1.
+    Only epochs that every city was scored at take part."""
+    pooled: dict[tuple[int, float], ConfusionMatrix] = {}
+    scored: dict[tuple[int, float], int] = {}
+    for (epoch, threshold, _), cm in counts.items():
+        key = (epoch, threshold)
+        pooled[key] = pooled[key] + cm if key in pooled else cm
+        scored[key] = scored.get(key, 0) + 1
+    everyone = len({city for _, _, city in counts})
+    pooled = {k: v for k, v in pooled.items() if scored[k] == everyone}
+    best = max(pooled, key=lambda k: (pooled[k].f1, -k[0], -k[1]))
+    by_epoch: dict[int, float] = {}
+    for (epoch, _), cm in pooled.items():
+        by_epoch[epoch] = max(by_epoch.get(epoch, -1.0), cm.f1)
+    return best[0], best[1], dict(sorted(by_epoch.items()))
+
+
+def _new_model(config: TrainConfig, cities: Sequence[CityArrays]) -> SiameseDiffUNet:
+    mean, std = band_statistics(cities)
+    return SiameseDiffUNet(config.model_config(), band_mean=mean, band_std=std)
+
+
+def cross_validate(
+    cities: Sequence[CityArrays],
+    config: TrainConfig,
+    log: RunLog,
+    start: float,
+    command: str = "",
+) -> CvSummary:
+    """Train one model per fold (``config.cv_folds``) and choose epoch and threshold on
+    the pooled out-of-fold confusion (module docstring)."""
+    changes = {c.name: int(c.change_index.size) for c in cities}
+    folds = assign_folds(changes, config.cv_folds)
+    log.write("cv_folds", folds=folds, change_pixels=changes)
+    counts: dict[tuple[int, float, str], ConfusionMatrix] = {}
+    for i, fold in enumerate(folds):
+        held = [c for c in cities if c.name in fold]
+        train = [c for c in cities if c.name not in fold]
+        rng = seed_everything(config.seed, config.num_threads)
+        model = _new_model(config, train)
+        log.write("cv_fold", fold=i, held_out=fold, train=[c.name for c in train])
+
+        hook = functools.partial(_score_fold, fold=i, held=held, counts=counts)
+        fit_model(model, train, [], config, rng, log, start, stage="cv", epoch_hook=hook)
+    epoch, threshold, by_epoch = _pool(counts)
+    per_city = {c.name: counts[(epoch, threshold, c.name)] for c in cities}
+    summary = CvSummary(
+        config=jsonable(asdict(config)),
+        folds=folds,
+        epoch=epoch,
+        threshold=threshold,
+        per_city=per_city,
+        f1_by_epoch=by_epoch,
+        minutes=(time.monotonic() - start) / 60,
+        command=command,
+    )
+    log.write("cv_choice", epoch=epoch, threshold=threshold, overall=summary.overall.as_dict(),
+              f1_by_epoch=by_epoch)  # fmt: skip
+    return summary
+
+
+def _score_fold(
+    epoch: int,
+    scored: SiameseDiffUNet,
+    *,
+    fold: int,
+    held: Sequence[CityArrays],
+    counts: dict[tuple[int, float, str], ConfusionMatrix],
+) -> dict[str, Any]:
+    """Predict the held-out cities of ``fold``, record their confusion at every threshold
+    in ``counts`` and return them for the epoch's log line."""
+    probs = predict_cities(scored, held)
+    grid: dict[str, dict[str, list[int]]] = {}
+    for t in THRESHOLDS:
+        per_city = score_probabilities(probs, held, t)
+        for city, cm in per_city.items():
+            counts[(epoch, t, city)] = cm
+        grid[f"{t:.2f}"] = {k: [v.tp, v.fp, v.fn, v.tn] for k, v in per_city.items()}
+    return {"fold": fold, "cv_counts": grid, "cv_counts_order": "tp, fp, fn, tn"}
+
+
+def _check_reuse(summary: CvSummary, config: TrainConfig, path: Path) -> None:
+    mine = {k: v for k, v in jsonable(asdict(config)).items() if k not in _RUN_ONLY}
+    theirs = {k: v for k, v in summary.config.items() if k not in _RUN_ONLY}
+    differ = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
+    if differ:
+        raise InputError(
+            f"{path}: the cross-validation was run with other settings ({', '.join(differ)}); "
+            "train the final model with the options of that run"
+        )
+
+
+def train_cv(
+    root: Path,
+    out: Path,
+    config: TrainConfig,
+    *,
+    name: str = "siamese-s2",
+    version: str = "0.1",
+    command: str = "",
+    log_path: Path | None = None,
+    compare: Sequence[Path] = (),
+    cv_only: bool = False,
+    from_cv: Path | None = None,
+) -> CvTrainResult:
+    """Cross-validate ``config`` on every city of ``root`` (or reuse the summary
+    ``from_cv``), write the summary to ``<out>.cv.json`` and, unless ``cv_only``, train the
+    final model on every city and save it to ``out`` with its card."""
+    start = time.monotonic()
+    root, out = Path(root), Path(out)
+    if config.cv_folds < 2:
+        raise InputError(f"cross-validation needs cv_folds >= 2; got {config.cv_folds}")
+    others = [CvSummary.read(p) for p in compare]  # fail early, before hours of training
+    names = _labelled(root)
+    log = RunLog(log_path)
+    log.write("start", config=jsonable(asdict(config)), cities=names, from_cv=str(from_cv or ""))
+    try:
+        cities = [
+            load_city_arrays(root, c, config.bands, config.patch_size, config.normalisation)
+            for c in names
+        ]
+        if from_cv is not None:
+            summary = CvSummary.read(from_cv)
+            _check_reuse(summary, config, from_cv)
+        else:
+            summary = cross_validate(cities, config, log, start, command)
+        summary_path = out.with_suffix(".cv.json")
+        _write_json(summary_path, summary.as_dict())
+        files = None
+        if not cv_only:
+            files = _final(root, out, cities, config, summary, others, compare, start, log,
+                           {"name": name, "version": version, "command": command})  # fmt: skip
+        minutes = (time.monotonic() - start) / 60
+        log.write("end", epoch=summary.epoch, threshold=summary.threshold,
+                  overall=summary.overall.as_dict(), minutes=minutes)  # fmt: skip
+    finally:
+        log.close()
+    return CvTrainResult(summary=summary, summary_path=summary_path, files=files, minutes=minutes)
+
+
+def _labelled(root: Path) -> list[str]:
+    from tiandi.models.evaluation import labelled_cities
+
+    names = labelled_cities(root)
+    if not names:
+        raise InputError(f"{root}: no city with a change map to cross-validate on")
+    return names
+
+
+def _final(
+    root: Path,
+    out: Path,
+    cities: Sequence[CityArrays],
+    config: TrainConfig,
+    summary: CvSummary,
+    others: Sequence[CvSummary],
+    compare: Sequence[Path],
+    start: float,
+    log: RunLog,
+    meta: dict[str, str],
+) -> WeightsFiles:
+    """The final model: every city, up to the chosen epoch, saved with the CV card."""
+    rng = seed_everything(config.seed, config.num_threads)
+    model = _new_model(config, cities)
+    log.write("final", cities=[c.name for c in cities], epochs=summary.epoch)
+    fit = fit_model(
+        model, cities, [], config, rng, log, start, stop_epoch=summary.epoch, stage="final"
+    )
+    if fit.best_state is None:  # pragma: no cover - fit_model always runs one epoch
+        raise RuntimeError("final training ran no epoch")
+    model.load_state_dict(fit.best_state)
+    fit.best_epoch, fit.threshold = summary.epoch, summary.threshold
+    names = [c.name for c in cities]
+    manifest = root / "MANIFEST.tsv"
+    training_data, metrics = card_cv(
+        root, names, dataset_checksum(root, names, config.bands), summary,
+        [(p.name, s) for p, s in zip(compare, others, strict=True)],
+        manifest if manifest.is_file() else None,
+    )  # fmt: skip
+    training = card_training_summary(config, fit, start)
+    training["cv_minutes"] = round(summary.minutes, 1)
+    training["cv_command"] = summary.command
+    card = build_card(
+        model,
+        name=meta["name"],
+        version=meta["version"],
+        training_data=training_data,
+        training=training,
+        seed=config.seed,
+        command=meta["command"],
+        metrics=metrics,
+        notes=[input_note(config.normalisation), *_reuse_note(summary, meta["command"])],
+    )
+    return save_weights(out, model, card)
+
+
+def _reuse_note(summary: CvSummary, command: str) -> list[str]:
+    """How to redo everything at once when the final model reused a stored CV."""
+    if "--from-cv" not in command or not summary.command:
+        return []
+    return [
+        "The epoch and threshold come from a stored cross-validation (training.cv_command); "
+        "that command without --cv-only (and with this --out) runs the cross-validation "
+        "and trains this final model in one go."
+    ]
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")

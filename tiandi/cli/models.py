@@ -20,7 +20,7 @@ from tiandi.models.metrics import ConfusionMatrix
 from tiandi.models.names import DEFAULT_DETECTOR
 
 if TYPE_CHECKING:
-    from tiandi.flows.train_change_model import TrainChangeModelResult
+    from tiandi.flows.train_change_model import TrainChangeModelRequest, TrainChangeModelResult
     from tiandi.models.training_config import TrainConfig
     from tiandi.models.training_cv import CvTrainResult
 
@@ -110,6 +110,49 @@ def evaluate_oscd_command(
         console.print(f"written {json_out}")
 
 
+_ValCities = Annotated[
+    str | None,
+    typer.Option(
+        help="Validation cities (epoch and threshold chosen on them) [default: "
+        "nantes,aguasclaras; none with --cv-folds]."
+    ),
+]
+_TestCities = Annotated[
+    str | None,
+    typer.Option(
+        help="Test cities, scored once at the end ('' for none) [default: "
+        "bordeaux,mumbai; none with --cv-folds]."
+    ),
+]
+_MaxMinutes = Annotated[
+    float | None, typer.Option(help="Stop after the epoch that passes this time.")
+]
+_Refit = Annotated[
+    bool,
+    typer.Option(
+        help="After choosing epoch and threshold, train again on train + validation "
+        "cities up to that epoch and save that (needs test cities)."
+    ),
+]
+_CvFolds = Annotated[
+    int,
+    typer.Option(
+        help="City-wise cross-validation over every labelled city with this many folds "
+        "(epoch and threshold chosen on the pooled out-of-fold confusion), then the "
+        "final model on all cities (0: validation/test cities instead)."
+    ),
+]
+_CvOnly = Annotated[
+    bool, typer.Option(help="With --cv-folds: write the CV summary, train no final model.")
+]
+_FromCv = Annotated[
+    Path | None,
+    typer.Option(help="With --cv-folds: reuse this .cv.json instead of cross-validating."),
+]
+_CompareCv = Annotated[
+    str | None,
+    typer.Option(help="With --cv-folds: other configurations' .cv.json files for the card."),
+]
 _EmaDecay = Annotated[
     float, typer.Option(help="EMA of the weights that is scored and saved (0: none).")
 ]
@@ -134,20 +177,8 @@ def run_train_change_model(
     patch_size: Annotated[int, typer.Option(help="Training patch side (px).")] = 96,
     batch_size: Annotated[int, typer.Option(help="Patches per batch.")] = 8,
     bands: Annotated[str, typer.Option(help="s2-13, rgbn or B02,B03,...")] = "s2-13",
-    val_cities: Annotated[
-        str | None,
-        typer.Option(
-            help="Validation cities (epoch and threshold chosen on them) [default: "
-            "nantes,aguasclaras; none with --cv-folds]."
-        ),
-    ] = None,
-    test_cities: Annotated[
-        str | None,
-        typer.Option(
-            help="Test cities, scored once at the end ('' for none) [default: "
-            "bordeaux,mumbai; none with --cv-folds]."
-        ),
-    ] = None,
+    val_cities: _ValCities = None,
+    test_cities: _TestCities = None,
     base_channels: Annotated[int, typer.Option(help="Width of the first level.")] = 16,
     depth: Annotated[int, typer.Option(help="Levels of the U-Net (2-5).")] = 4,
     lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 5e-4,
@@ -158,16 +189,8 @@ def run_train_change_model(
     loss: _Loss = "bce+dice",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     num_threads: Annotated[int, typer.Option(help="Torch threads.")] = 2,
-    max_minutes: Annotated[
-        float | None, typer.Option(help="Stop after the epoch that passes this time.")
-    ] = None,
-    refit: Annotated[
-        bool,
-        typer.Option(
-            help="After choosing epoch and threshold, train again on train + validation "
-            "cities up to that epoch and save that (needs test cities)."
-        ),
-    ] = False,
+    max_minutes: _MaxMinutes = None,
+    refit: _Refit = False,
     name: Annotated[str, typer.Option(help="Model name in the card.")] = "siamese-s2",
     version: Annotated[str, typer.Option(help="Model version in the card.")] = "0.1",
     normalisation: Annotated[
@@ -176,50 +199,19 @@ def run_train_change_model(
     jitter_common_gain: _Jitter = 0.15,
     jitter_date_gain: _Jitter = 0.05,
     jitter_date_offset: _Jitter = 0.01,
-    cv_folds: Annotated[
-        int,
-        typer.Option(
-            help="City-wise cross-validation over every labelled city with this many folds "
-            "(epoch and threshold chosen on the pooled out-of-fold confusion), then the "
-            "final model on all cities (0: validation/test cities instead)."
-        ),
-    ] = 0,
-    cv_only: Annotated[
-        bool, typer.Option(help="With --cv-folds: write the CV summary, train no final model.")
-    ] = False,
-    from_cv: Annotated[
-        Path | None,
-        typer.Option(help="With --cv-folds: reuse this .cv.json instead of cross-validating."),
-    ] = None,
-    compare_cv: Annotated[
-        str | None,
-        typer.Option(help="With --cv-folds: other configurations' .cv.json files for the card."),
-    ] = None,
+    cv_folds: _CvFolds = 0,
+    cv_only: _CvOnly = False,
+    from_cv: _FromCv = None,
+    compare_cv: _CompareCv = None,
 ) -> None:
     """Train the Siamese change detector (Prefect flow train_change_model) and evaluate it,
     or cross-validate it city by city and train the final model (``--cv-folds``)."""
     options = dict(locals())
     settings = load_settings()
     from tiandi.flows.runtime import prefect_session
-    from tiandi.flows.train_change_model import (
-        TrainChangeModelRequest,
-        cross_validate_change_model,
-        train_change_model,
-    )
+    from tiandi.flows.train_change_model import cross_validate_change_model, train_change_model
 
-    if cv_folds == 0 and (cv_only or from_cv or compare_cv):
-        raise InputError("--cv-only, --from-cv and --compare-cv need --cv-folds K (K >= 2)")
-    request = TrainChangeModelRequest(
-        root=root,
-        out=out,
-        config=_train_config(options),
-        name=name,
-        version=version,
-        command="tiandi run train-change-model " + shlex.join(_command_args(options)),
-        cv_only=cv_only,
-        from_cv=from_cv,
-        compare=tuple(Path(p) for p in _names(compare_cv, "--compare-cv")),
-    )
+    request = _train_request(options)
     with prefect_session(settings):
         if cv_folds:
             cv = cross_validate_change_model(request)
@@ -227,6 +219,28 @@ def run_train_change_model(
             return
         result = train_change_model(request)
     _print_training(Console(), result, request.log_path)
+
+
+def _train_request(options: dict[str, Any]) -> TrainChangeModelRequest:
+    """The flow's request from the command's options (``InputError`` for CV-only options
+    without ``--cv-folds``)."""
+    from tiandi.flows.train_change_model import TrainChangeModelRequest
+
+    if options["cv_folds"] == 0 and (
+        options["cv_only"] or options["from_cv"] or options["compare_cv"]
+    ):
+        raise InputError("--cv-only, --from-cv and --compare-cv need --cv-folds K (K >= 2)")
+    return TrainChangeModelRequest(
+        root=options["root"],
+        out=options["out"],
+        config=_train_config(options),
+        name=options["name"],
+        version=options["version"],
+        command="tiandi run train-change-model " + shlex.join(_command_args(options)),
+        cv_only=options["cv_only"],
+        from_cv=options["from_cv"],
+        compare=tuple(Path(p) for p in _names(options["compare_cv"], "--compare-cv")),
+    )
 
 
 #: Options that go to TrainConfig unchanged.

@@ -6,15 +6,13 @@ from __future__ import annotations
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tiandi._io import sha256_file
 from tiandi.models.metrics import ConfusionMatrix, sum_confusion
 from tiandi.models.training_config import CitySplit, TrainConfig
+from tiandi.models.training_cv_summary import CvSummary, describe_config
 from tiandi.models.training_loop import Fit
-
-if TYPE_CHECKING:
-    from tiandi.models.training_cv import CvSummary
 
 
 def jsonable(data: dict[str, Any]) -> dict[str, Any]:
@@ -172,8 +170,6 @@ def card_cv(
 
 def describe_cv(summary: CvSummary) -> str:
     """One line: a configuration and its cross-validated choice and F1."""
-    from tiandi.models.training_cv import describe_config
-
     return (
         f"{describe_config(summary.config)} -> CV F1 {summary.overall.f1:.4f} "
         f"(epoch {summary.epoch}, threshold {summary.threshold:.2f}, "

@@ -35,6 +35,7 @@ from odc.geo.geobox import GeoBox
 from rasterio.windows import Window
 
 from tiandi.eo._overviews import StreamedOverviews
+from tiandi.eo._pipeline import prefetched
 from tiandi.errors import InputError
 
 __all__ = [
@@ -259,6 +260,7 @@ def _strips_profile(
         "compress": "zstd",
         "zstd_level": 1,
         "bigtiff": "if_safer",
+        "num_threads": "all_cpus",  # tiles compressed on every core while written
     }
 
 
@@ -281,11 +283,16 @@ def _write_all_strips(plans: Sequence[_Plan]) -> None:
             [_cast(layer, np.dtype(p.profile["dtype"]), p.out.nodata) for _, layer in p.layers]
             for p in plans
         ]
-        for strip in _strips(plans[0].layers[0][1]):
-            blocks = da.compute(  # type: ignore[no-untyped-call]
-                *[layer[strip] for layers in cast for layer in layers],
+        parts = [layer for layers in cast for layer in layers]
+
+        def compute(strip: slice) -> tuple[Any, ...]:
+            return da.compute(  # type: ignore[no-untyped-call,no-any-return]
+                *[layer[strip] for layer in parts],
                 optimize_graph=False,  # same task keys in every strip (distributed)
             )
+
+        # the next strip is computed while this one is compressed and written
+        for strip, blocks in prefetched(compute, _strips(plans[0].layers[0][1])):
             start = 0
             for dst, ovr, layers in zip(files, overviews, cast, strict=True):
                 window = Window(0, strip.start, dst.width, strip.stop - strip.start)

@@ -199,15 +199,16 @@ def _local_cluster(settings: Settings) -> LocalCluster:
             n_workers=1,
             threads_per_worker=settings.dask_workers,
             processes=False,
-            memory_limit=settings.dask_memory_limit,
+            # no memory limit: the worker's monitor would count the whole flow process
+            # (the strips the writer holds included) and pause its own tasks at 80 %
+            memory_limit=0,
             dashboard_address=None,
         )
     except (OSError, RuntimeError, TimeoutError) as exc:
         raise ServiceError(
             f"the local Dask cluster (one worker in this process) did not start ({exc}); "
-            "check the memory limit TIANDI_DASK_MEMORY_LIMIT "
-            f"({settings.dask_memory_limit}) and the machine's load, or set "
-            "TIANDI_DASK_SCHEDULER to a running Dask scheduler"
+            "check the machine's load and free memory, or set TIANDI_DASK_SCHEDULER to a "
+            "running Dask scheduler"
         ) from exc
 
 

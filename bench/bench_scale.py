@@ -3,7 +3,7 @@ floor, a naive eager pipeline and the plain odc-stac + dask pipeline, on the sam
 
     python -m bench.bench_scale [--sizes 2048 4096 8192] [--home var/bench-scale]
         [--stages floor flow naive odcstac] [--naive-cap-gb 8] [--results bench/results]
-        [--dist-size 4096 --dist-workers 1 2]
+        [--dist-size 4096 --dist-workers 1 2] [--flow-dask embedded|cluster]
 
 For each size (scenes from :mod:`bench.scale_scene`, cached under ``--home``, registered
 in that home's embedded catalog): every stage runs as its own process tree, one after the
@@ -15,11 +15,13 @@ naive / flow and odcstac / flow. The naive run is stopped when its tree passes
 ``--naive-cap-gb`` and recorded as ``out_of_memory`` with the memory at that point.
 Writes ``bench/results/scale-<UTC>.json`` and ``.md`` with the machine's cores and memory.
 
-Services (:mod:`bench.scale_services`): a Prefect server (or ``PREFECT_API_URL``) and a
-local Dask cluster (scheduler + one worker process with a thread per core, as the CLI's
-own) are started once for the whole series, their start-up recorded as the ``startup``
-row, and every CLI run of the flow uses them (start-up out of the measured path, as for a
-batch of zones); their processes count in the flow's tree RSS and CPU. ``--dist-size``
+Services (:mod:`bench.scale_services`): a Prefect server (or ``PREFECT_API_URL``) is
+started once for the whole series, its start-up recorded as the ``startup`` row, and
+every CLI run of the flow uses it (start-up out of the measured path, as for a batch of
+zones); its processes count in the flow's tree RSS and CPU. The flow computes on the CLI's
+own Dask cluster, inside its process (``--flow-dask embedded``), or with ``--flow-dask
+cluster`` on a scheduler + one worker process with a thread per core started once beside
+the Prefect server (what the series measured before the in-process default). ``--dist-size``
 runs the flow again at that size on clusters of ``--dist-workers`` worker processes of one
 thread each (``flow-dask<N>`` rows) and reports the distributed efficiency; the summary
 projects a Ningxia half-year run (:data:`NINGXIA_MPX` decoded) from the measured s/Mpx.
@@ -279,6 +281,15 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _flow_dask(kind: str, home: Path) -> contextlib.AbstractContextManager[Services]:
+    """The Dask set-up of the ``flow`` rows: ``embedded``, the CLI's own (a cluster inside
+    its process, nothing to start once); ``cluster``, a scheduler and one worker process
+    with a thread per core started once and named in ``TIANDI_DASK_SCHEDULER``."""
+    if kind == "embedded":
+        return contextlib.nullcontext(Services())
+    return scale_services.dask_cluster(_env(home), 1, os.cpu_count() or 2)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Generate, measure every stage at every size, print and write JSON + markdown."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
@@ -289,6 +300,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--results", type=Path, default=REPO / "bench" / "results")
     parser.add_argument("--dist-size", type=int, default=None)
     parser.add_argument("--dist-workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--flow-dask", choices=("embedded", "cluster"), default="embedded")
     args = parser.parse_args(argv)
     home = args.home.resolve()
     started = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -305,11 +317,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n", "utf-8")
         stem.with_suffix(".md").write_text(markdown(report), encoding="utf-8")
 
-    cores = os.cpu_count() or 2
     with scale_services.prefect(home) as prefect:
-        with scale_services.dask_cluster(_env(home), 1, cores) as dask:
+        with _flow_dask(args.flow_dask, home) as dask:
             startup = {**prefect.startup, **dask.startup}
-            startup_s = prefect.startup["prefect_server_s"] + dask.startup["dask_cluster_s"]
+            startup_s = prefect.startup["prefect_server_s"] + dask.startup.get("dask_cluster_s", 0)
             add({"size": None, "stage": "startup", "status": "ok", "seconds": startup_s,
                  **startup})  # fmt: skip
             svc = Services({**prefect.env, **dask.env}, [*prefect.processes, *dask.processes])

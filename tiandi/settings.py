@@ -48,7 +48,13 @@ class Settings(BaseSettings):
         description="Seconds to keep trying to reach dask_scheduler before giving up.",
     )
     dask_workers: int = Field(default=2, ge=1, description="Workers of the local cluster.")
-    dask_memory_limit: str = Field(default="4GiB", description="Memory per local worker.")
+    dask_memory_limit: str = Field(
+        default="4GiB",
+        description=(
+            "Memory per worker process of a local cluster on loopback (the test session's); "
+            "the embedded cluster's worker runs in the flow's process and is not limited."
+        ),
+    )
     prefect_startup_timeout: float = Field(
         default=120.0,
         gt=0,

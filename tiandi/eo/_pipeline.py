@@ -1,0 +1,40 @@
+"""Compute the next strip while the current one is written.
+
+:func:`prefetched` runs a function of each item (a strip's ``dask.compute``) one item
+ahead in a background thread, so that the Dask workers (threads of this process, worker
+processes or a cluster) compute strip ``i + 1`` while this thread compresses and writes
+strip ``i``. At most two results are alive at a time: the one being written and the one
+being computed. The thread runs in a copy of the caller's context (Prefect's run context,
+the current Dask client).
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
+
+__all__ = ["prefetched"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def prefetched(fn: Callable[[T], R], items: Sequence[T]) -> Iterator[tuple[T, R]]:
+    """``(item, fn(item))`` in order, ``fn`` of the next item running while the caller
+    handles the current one. An exception of ``fn`` is raised when its item is reached;
+    leaving the loop early waits for the computation in flight, then stops."""
+    if not items:
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="tiandi-prefetch") as pool:
+
+        def submit(item: T) -> Future[R]:
+            return pool.submit(contextvars.copy_context().run, fn, item)
+
+        pending = submit(items[0])
+        for i, item in enumerate(items):
+            result = pending.result()
+            if i + 1 < len(items):
+                pending = submit(items[i + 1])
+            yield item, result

@@ -123,6 +123,20 @@ def _wait_saved(page: Any) -> None:
     page.evaluate("document.querySelector('#toast').className = ''")
 
 
+def _select_next(page: Any) -> str:
+    """Press ``j`` and wait until the selection has moved (a key that arrives while the
+    page is still busy is dropped: press it once more); the newly selected patch."""
+    before = str(page.locator("#list li.selected").get_attribute("data-uid"))
+    moved = f"document.querySelector('#list li.selected').dataset.uid !== '{before}'"
+    page.keyboard.press("j")
+    try:
+        page.wait_for_function(moved, timeout=3000)
+    except PlaywrightTimeout:
+        page.keyboard.press("j")
+        page.wait_for_function(moved)
+    return str(page.locator("#list li.selected").get_attribute("data-uid"))
+
+
 def _accept_with_a_class_key(page: Any, home: ServiceHome) -> str:
     first = str(page.locator("#list li.selected").get_attribute("data-uid"))
     version = home.store.version(first)
@@ -233,9 +247,8 @@ def test_a_stale_decision_shows_the_current_state_and_is_not_retried(
 ) -> None:
     url, home = served
     page, errors = _sign_in(browser, url, home.tokens["ecologist"])
-    page.keyboard.press("j")
-    page.keyboard.press("j")
-    uid = str(page.locator("#list li.selected").get_attribute("data-uid"))
+    _select_next(page)
+    uid = _select_next(page)  # the third patch: the first test left it open
     page.wait_for_function(
         f"document.querySelector('#detail-version').textContent === '{home.store.version(uid)}'"
     )

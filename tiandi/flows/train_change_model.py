@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -32,6 +33,16 @@ from tiandi.models.training import TrainResult, train_siamese
 from tiandi.models.training_config import CitySplit, TrainConfig, split_cities
 from tiandi.models.training_cv import CvTrainResult, train_cv
 from tiandi.models.weights import WeightsFiles
+
+
+class RunOptions(TypedDict):
+    """What every training run takes from the request: the card's name, version and
+    command, and the run log."""
+
+    name: str
+    version: str
+    command: str
+    log_path: Path
 
 
 @dataclass(frozen=True)
@@ -50,6 +61,15 @@ class TrainChangeModelRequest:
     cv_only: bool = False
     from_cv: Path | None = None
     compare: tuple[Path, ...] = ()
+
+    def run_options(self) -> RunOptions:
+        """The keyword arguments every training run takes from the request (card and log)."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "command": self.command,
+            "log_path": self.log_path,
+        }
 
     @property
     def log_path(self) -> Path:
@@ -89,15 +109,7 @@ def check_dataset(root: Path, config: TrainConfig) -> CitySplit:
 @task(cache_policy=NO_CACHE)
 def train(request: TrainChangeModelRequest) -> TrainResult:
     """Train and save the chosen epoch with its model card and run log."""
-    result = train_siamese(
-        request.root,
-        request.out,
-        request.config,
-        name=request.name,
-        version=request.version,
-        command=request.command,
-        log_path=request.log_path,
-    )
+    result = train_siamese(request.root, request.out, request.config, **request.run_options())
     get_run_logger().info(
         "best epoch %d of %d (%.1f min), threshold %.2f, validation F1 %.4f, %s F1 %.4f",
         result.best_epoch,
@@ -160,10 +172,7 @@ def cross_validate(request: TrainChangeModelRequest) -> CvTrainResult:
         request.root,
         request.out,
         request.config,
-        name=request.name,
-        version=request.version,
-        command=request.command,
-        log_path=request.log_path,
+        **request.run_options(),
         compare=request.compare,
         cv_only=request.cv_only,
         from_cv=request.from_cv,

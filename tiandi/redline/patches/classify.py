@@ -25,26 +25,46 @@ Rules, tried in this order (the first that fires wins; confidence is the rule's 
 
 R0  no data: any of NDVI/NDWI after unknown → ``other``, ``new``, 0.20.
 R1  restoration: NDVIa − NDVIb ≥ 0.30 and NDVIb ≤ 0.30 (bare before, vegetated after) →
-    change type ``reduced``; the class is what R3–R7 find for the *before* state (the
+    change type ``reduced``; the class is what R2–R8 find for the *before* state (the
     activity that was removed), else ``other``; 0.50 (0.40 for ``other``): kept low
     because a crop field bare in one period and green in the next looks the same.
 R2  aquaculture: NDWIa ≥ 0.20 and NDWIb < 0.10 (water now, not before) → 0.80.
-R3  transport: NDVIa < 0.40 and width ≤ 40 m and (elongation ≥ 6 or aspect ≥ 10), where
-    width = 2·area/perimeter (the mean width of a long strip), aspect = area/width² (its
-    length/width, also for curved roads) and elongation = long/short side of the minimum
-    rotated rectangle. A 25 m road 1 km long has width 25, aspect 40; a 1 ha square
-    has width 50, aspect 4; 2.5 ha disc width 89, aspect 3.1 → 0.70.
-R4  energy (solar): max(B02, B03, B04)a ≤ 0.10, B11a ≤ 0.17, B08a ≤ 0.20, NDVIa ≤ 0.40,
-    NDWIa < 0.10 (dark in the visible and SWIR, not water, not vegetation; the NIR limit
-    leaves room for a patch that also holds some vegetation: base forest/grass have
-    B08 ≥ .26, low-season cropland has B11 .22) → 0.75, 0.80 when rectangularity ≥ 0.8.
-R5  mining: visa ≥ 0.16 and B11a ≥ 0.30 (very bright bare ground, high SWIR) → 0.75.
-R6  agriculture (clearing to bare soil): NDVIb ≥ 0.40, 0.10 ≤ NDVIa ≤ 0.35 and
+R3  energy (panels), whatever the shape (:func:`panel_surface`): B08a ≤ 0.13, max(B02,
+    B03, B04)a ≤ 0.13, B11a ≤ 0.22, NDBIa > 0, NDVIa ≤ 0.30 — dark in the visible *and*
+    the near infrared, SWIR above NIR (an impervious surface: water, wet soil and shade
+    have NDBI < 0). Before the strip test because a solar farm is often detected only as
+    thin pieces along its edges; road surfaces at 10 m are mixed with their verges and
+    keep B08 ≥ 0.16 → 0.75, 0.80 when rectangularity ≥ 0.8.
+R4  transport: NDVIa < 0.40 and :func:`thin_strip`: width ≤ 40 m and either
+    elongation ≥ 6, or elongation ≥ 2 and (aspect ≥ 10, or width ≤ 20 m and aspect ≥ 6),
+    where width = 2·area/perimeter (the mean width of a long strip), aspect =
+    area/width² (its length/width, also for curved roads) and elongation = long/short
+    side of the minimum rotated rectangle. A 25 m road 1 km long has width 25, aspect
+    40; a 1 ha square has width 50, aspect 4; 2.5 ha disc width 89, aspect 3.1. The
+    narrow branch (one or two pixels wide, six times as long) takes the short pieces
+    that a road at 10 m is often found as (0.1–0.5 ha, aspect 6–10); elongation ≥ 2
+    leaves out frames and rings, the outline of an area found only at its edges → 0.70.
+R5  energy (solar, :func:`dark_surface`): max(B02, B03, B04)a ≤ 0.10, B11a ≤ 0.17,
+    B08a ≤ 0.20, NDVIa ≤ 0.40, NDWIa < 0.10 (dark in the visible and SWIR, not water,
+    not vegetation; the NIR limit leaves room for a patch that also holds some
+    vegetation: base forest/grass have B08 ≥ .26, low-season cropland has B11 .22) →
+    0.75, 0.80 when rectangularity ≥ 0.8.
+R6  mining (:func:`bright_bare`, :func:`large_bare`): visa ≥ 0.16 and B11a ≥ 0.30 (very bright bare
+    ground, high SWIR), or a large bare surface: area ≥ 5 ha, NDVIa ≤ 0.10 (no
+    vegetation left at all), visa ≥ 0.12 (not dark: burn scars and shade are) → 0.75
+    (0.65 for the large bare surface: a big construction site looks the same).
+R7  agriculture (clearing to bare soil): NDVIb ≥ 0.40, 0.10 ≤ NDVIa ≤ 0.35 and
     NDWIa ≤ −0.26 (soil keeps NIR above green; built surfaces sit near −0.19) → 0.60.
-R7  industry: NDBIa ≥ −0.02, visa ≥ 0.09 and NDVIa ≤ 0.30 (moderately bright, built-up)
+R8  industry: NDBIa ≥ −0.02, visa ≥ 0.09 and NDVIa ≤ 0.30 (moderately bright, built-up)
     → 0.60.
-R8  fallback: NDVIb − NDVIa ≥ 0.20 (vegetation lost) → ``agriculture`` 0.35; otherwise
+R9  fallback: NDVIb − NDVIa ≥ 0.20 (vegetation lost) → ``agriculture`` 0.35; otherwise
     ``other`` 0.30.
+
+Measured on the demo scenes (``tiandi demo --no-disturbances [--real-spectra] --size
+1024``, seeds 2–9; docs/decisions.md, "HJ 1156 classes on real spectra"): R3 is what
+turns the edge pieces of solar farms from transport into energy; the large-bare branch
+of R6 is what calls a quarry of real (EuroSAT ``Industrial``) bare ground mining, whose
+B11 (about 0.20) never reaches the bright branch.
 
 Change type when not R1: ``enlarged`` when at least 20 % of a ring of pixels around the
 patch (``ShapeMetrics.context_bare_fraction``, measured by ``patches.py``) was already
@@ -72,6 +92,9 @@ BARE_BEFORE_NDVI = 0.25
 
 INDEX_NAMES: tuple[str, ...] = ("ndvi", "ndwi", "ndbi", "bsi")
 BAND_NAMES: tuple[str, ...] = ("B02", "B03", "B04", "B08", "B11", "B12")
+VISIBLE: tuple[str, ...] = ("B02", "B03", "B04")
+LARGE_BARE_M2 = 50_000.0
+"""Area from which a surface with no vegetation left is called mining (R6): 5 ha."""
 
 
 @dataclass(frozen=True)
@@ -163,29 +186,87 @@ def classify_patch(
     return found[0], ChangeType.ENLARGED if enlarged else ChangeType.NEW, found[1]
 
 
+def thin_strip(shape: ShapeMetrics) -> bool:
+    """R4's shape test: a strip at most 40 m wide and long for its width, not a frame
+    (see the module docstring)."""
+    if shape.width_m > 40.0:
+        return False
+    if shape.elongation >= 6.0:
+        return True
+    if shape.elongation < 2.0:
+        return False
+    return shape.aspect >= 10.0 or (shape.width_m <= 20.0 and shape.aspect >= 6.0)
+
+
+def panel_surface(s: Mapping[str, float]) -> bool:
+    """R3's test on one state's means: dark in the visible and the near infrared, SWIR
+    above NIR, no vegetation (solar panels, dark roofs)."""
+    return (
+        s.get("B08", math.nan) <= 0.13
+        and _max_visible(s) <= 0.13
+        and s.get("B11", math.nan) <= 0.22
+        and s["ndbi"] > 0.0
+        and s["ndvi"] <= 0.30
+    )
+
+
+def dark_surface(s: Mapping[str, float]) -> bool:
+    """R5's test: dark in the visible and SWIR, not water, not vegetation."""
+    return (
+        _max_visible(s) <= 0.10
+        and s.get("B11", math.nan) <= 0.17
+        and s.get("B08", math.nan) <= 0.20
+        and s["ndvi"] <= 0.40
+        and s["ndwi"] < 0.10
+    )
+
+
+def bright_bare(s: Mapping[str, float]) -> bool:
+    """R6's first test: very bright bare ground with high SWIR (mean visible ≥ 0.16,
+    B11 ≥ 0.30)."""
+    return visible_mean(s) >= 0.16 and s.get("B11", math.nan) >= 0.30
+
+
+def large_bare(s: Mapping[str, float], shape: ShapeMetrics) -> bool:
+    """R6's second test: at least 5 ha with no vegetation left (NDVI ≤ 0.10), not dark
+    (mean visible ≥ 0.12)."""
+    return shape.area_m2 >= LARGE_BARE_M2 and s["ndvi"] <= 0.10 and visible_mean(s) >= 0.12
+
+
+def visible_mean(s: Mapping[str, float]) -> float:
+    """Mean of B02, B03, B04 (NaN when one is missing)."""
+    return sum(s.get(k, math.nan) for k in VISIBLE) / 3.0
+
+
+def _max_visible(s: Mapping[str, float]) -> float:
+    values = [s.get(k, math.nan) for k in VISIBLE]
+    return max(values) if all(math.isfinite(v) for v in values) else math.nan
+
+
 def _activity(
     s: Mapping[str, float], shape: ShapeMetrics, *, before: Mapping[str, float] | None = None
 ) -> tuple[HJ1156Class, float] | None:
-    """Rules R2–R7 on one state ``s`` (``before`` given: s is the after-state)."""
+    """Rules R2–R8 on one state ``s`` (``before`` given: s is the after-state)."""
     ndvi, ndwi, ndbi = s["ndvi"], s["ndwi"], s["ndbi"]
-    vis_bands = [s.get(k, math.nan) for k in ("B02", "B03", "B04")]
-    vis = sum(vis_bands) / 3.0
-    nir, swir = s.get("B08", math.nan), s.get("B11", math.nan)
+    vis = visible_mean(s)
     ndvi_b = before["ndvi"] if before is not None else math.nan
     ndwi_b = before["ndwi"] if before is not None else math.nan
+    solar = 0.80 if shape.rectangularity >= 0.8 else 0.75
     if ndwi >= 0.20 and not ndwi_b >= 0.10:  # R2 (NaN before counts as "not water")
         return HJ1156Class.AQUACULTURE, 0.80
-    thin = shape.width_m <= 40.0 and (shape.elongation >= 6.0 or shape.aspect >= 10.0)
-    if ndvi < 0.40 and thin:  # R3
+    if panel_surface(s):  # R3
+        return HJ1156Class.ENERGY, solar
+    if ndvi < 0.40 and thin_strip(shape):  # R4
         return HJ1156Class.TRANSPORT, 0.70
-    dark = max(vis_bands) <= 0.10 and swir <= 0.17 and nir <= 0.20
-    if dark and ndvi <= 0.40 and ndwi < 0.10:  # R4
-        return HJ1156Class.ENERGY, 0.80 if shape.rectangularity >= 0.8 else 0.75
-    if vis >= 0.16 and swir >= 0.30:  # R5
+    if dark_surface(s):  # R5
+        return HJ1156Class.ENERGY, solar
+    if bright_bare(s):  # R6
         return HJ1156Class.MINING, 0.75
-    if (before is None or ndvi_b >= 0.40) and 0.10 <= ndvi <= 0.35 and ndwi <= -0.26:  # R6
+    if large_bare(s, shape):  # R6, second test
+        return HJ1156Class.MINING, 0.65
+    if (before is None or ndvi_b >= 0.40) and 0.10 <= ndvi <= 0.35 and ndwi <= -0.26:  # R7
         return HJ1156Class.AGRICULTURE, 0.60
-    if ndbi >= -0.02 and vis >= 0.09 and ndvi <= 0.30:  # R7
+    if ndbi >= -0.02 and vis >= 0.09 and ndvi <= 0.30:  # R8
         return HJ1156Class.INDUSTRY, 0.60
     return None
 

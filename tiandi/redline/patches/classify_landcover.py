@@ -12,15 +12,24 @@ L1  restoration: art(B) ≥ 0.5, veg(A) ≥ 0.5 and veg(A) − veg(B) ≥ 0.3 �
     class is the rule-based one for the before state when the rules also say reduced,
     else mining (bare before) or industry (built before); 0.5.
 L2  aquaculture: water(A) ≥ 0.5 and water(B) < 0.3 → 0.6 + 0.3 × (water(A) − water(B)).
-L3  transport: art(A) ≥ 0.5 and the rules' thin-strip test (width ≤ 40 m and elongation
-    ≥ 6 or aspect ≥ 10) → 0.7.
-L4  energy: art(A) + water(A) ≥ 0.5 and the rules' dark-surface test (visible ≤ 0.10,
-    B11 ≤ 0.17, B08 ≤ 0.20, NDVI ≤ 0.40, NDWI < 0.10) → 0.7.
-L5  agriculture: cropland(A) ≥ 0.3, cropland(A) ≥ built(A) and veg(B) ≥ 0.5 with
-    NDVI loss ≥ 0.2 (clearing for fields) → 0.55 + 0.3 × cropland(A).
-L6  mining: bare(A) ≥ built(A), art(A) ≥ 0.5 and bright (mean visible ≥ 0.16,
-    B11 ≥ 0.30) → 0.75; industry: art(A) ≥ 0.5 otherwise → 0.5 + 0.3 × built share.
-L7  otherwise the rule-based guess.
+L3  energy (panels): the rules' panel test (R3: B08 ≤ 0.13, visible ≤ 0.13, B11 ≤ 0.22,
+    NDBI > 0, NDVI ≤ 0.30), whatever the shape and the land cover (a one-pixel strip
+    along a farm's edge reads as its neighbours' cover) → 0.7.
+L4  transport: the rules' thin-strip test (width ≤ 40 m and elongation ≥ 6 or aspect
+    ≥ 10) and NDVI(A) < 0.40, whatever the land cover: the land cover of a strip two
+    pixels wide is mostly that of its verges (a road through fields reads as cropland)
+    → 0.7.
+L5  energy: art(A) + water(A) ≥ 0.5 and the rules' dark-surface test (R5: visible
+    ≤ 0.10, B11 ≤ 0.17, B08 ≤ 0.20, NDVI ≤ 0.40, NDWI < 0.10) → 0.7.
+L6  agriculture: cropland(A) ≥ 0.3, veg(B) ≥ 0.5 with NDVI loss ≥ 0.2 (clearing for
+    fields), and cropland(A) ≥ built(A) or a soil spectrum (B11 ≥ 1.8 × mean visible:
+    bare soil is dark in the visible and bright in the SWIR, concrete and bare industrial
+    ground are flatter) → 0.55 + 0.3 × cropland(A).
+L7  mining: art(A) ≥ 0.5 and either bare(A) ≥ built(A) with the rules' bright test
+    (mean visible ≥ 0.16, B11 ≥ 0.30) → 0.75, or the rules' large-bare test (area
+    ≥ 5 ha, NDVI ≤ 0.10, visible ≥ 0.12) → 0.65; industry: art(A) ≥ 0.5 otherwise →
+    0.5 + 0.3 × built share.
+L8  otherwise the rule-based guess.
 
 Change type: ``reduced`` from L1; otherwise the rule-based one (``enlarged`` needs the
 ring context that only ``extract_patches`` measures). Tourism and settlement are never
@@ -33,7 +42,7 @@ mining 5, transport 7: 1.00 for both), all 30 decided by L2–L6 (none fell back
 demo's signatures were what the rules were tuned on, so this only shows the land-cover
 path is not worse there. Since it is at least as good and its evidence comes from a
 model trained on real labels, it is the recommended default wherever the flow computes
-land cover; the rules remain the fallback (L0/L7, and whenever no land cover is given).
+land cover; the rules remain the fallback (L0/L8, and whenever no land cover is given).
 
 :func:`landcover_zonal_means` computes the per-patch means on the land-cover grid in
 windows of rows (bounded memory); :func:`patch_landcover_means` gives the same means
@@ -70,12 +79,20 @@ from tiandi.redline.patches.classify import (
     BAND_NAMES,
     INDEX_NAMES,
     ShapeMetrics,
+    bright_bare,
     classify_patch,
+    dark_surface,
+    large_bare,
+    panel_surface,
     spectral_indices,
+    thin_strip,
+    visible_mean,
 )
 from tiandi.redline.vocabulary import ChangeType, HJ1156Class
 
 LC_METHOD = "landcover"
+SOIL_SWIR_RATIO = 1.8
+"""B11 / mean visible from which an after-state reads as bare soil (L6)."""
 RULES_METHOD = "rules"
 
 
@@ -86,7 +103,7 @@ def classify_patch_landcover(
     after: Mapping[str, float],
     shape: ShapeMetrics,
 ) -> tuple[HJ1156Class, ChangeType, float, str]:
-    """(class, change type, confidence, method) by rules L0–L7 of this module.
+    """(class, change type, confidence, method) by rules L0–L8 of this module.
 
     ``before_lc``/``after_lc`` map class names of :data:`LANDCOVER_CLASSES` to mean
     probabilities; ``before``/``after`` the band/index means; ``method`` is
@@ -99,7 +116,7 @@ def classify_patch_landcover(
         return rule_cls, rule_type, rule_conf, RULES_METHOD  # L0
     veg_a = A["trees"] + A["grass_shrub"] + A["cropland"]
     veg_b = B["trees"] + B["grass_shrub"] + B["cropland"]
-    art_a, art_b = A["built"] + A["bare"], B["built"] + B["bare"]
+    art_b = B["built"] + B["bare"]
     if art_b >= 0.5 and veg_a >= 0.5 and veg_a - veg_b >= 0.3:  # L1
         if rule_type is ChangeType.REDUCED and rule_cls is not HJ1156Class.OTHER:
             return rule_cls, ChangeType.REDUCED, 0.5, LC_METHOD
@@ -108,30 +125,40 @@ def classify_patch_landcover(
     ctype = ChangeType.NEW if rule_type is ChangeType.REDUCED else rule_type
     if A["water"] >= 0.5 and B["water"] < 0.3:  # L2
         return HJ1156Class.AQUACULTURE, ctype, 0.6 + 0.3 * (A["water"] - B["water"]), LC_METHOD
-    a = spectral_indices(after)
-    b = spectral_indices(before)
-    vis_bands = [a.get(k, math.nan) for k in ("B02", "B03", "B04")]
-    vis = sum(vis_bands) / 3.0
-    thin = shape.width_m <= 40.0 and (shape.elongation >= 6.0 or shape.aspect >= 10.0)
-    if art_a >= 0.5 and thin:  # L3
-        return HJ1156Class.TRANSPORT, ctype, 0.7, LC_METHOD
-    dark = (
-        max(vis_bands) <= 0.10
-        and a.get("B11", math.nan) <= 0.17
-        and a.get("B08", math.nan) <= 0.20
-        and a["ndvi"] <= 0.40
-        and a["ndwi"] < 0.10
-    )
-    if art_a + A["water"] >= 0.5 and dark:  # L4
-        return HJ1156Class.ENERGY, ctype, 0.7, LC_METHOD
+    found = _activity(A, B, spectral_indices(before), spectral_indices(after), shape)
+    if found is None:
+        return rule_cls, rule_type, rule_conf, RULES_METHOD  # L8
+    return found[0], ctype, found[1], LC_METHOD
+
+
+def _activity(
+    A: Mapping[str, float],
+    B: Mapping[str, float],
+    b: Mapping[str, float],
+    a: Mapping[str, float],
+    shape: ShapeMetrics,
+) -> tuple[HJ1156Class, float] | None:
+    """Rules L3–L7 (``A``/``B`` land cover after/before, ``a``/``b`` spectral means)."""
+    art_a = A["built"] + A["bare"]
+    veg_b = B["trees"] + B["grass_shrub"] + B["cropland"]
+    if panel_surface(a):  # L3
+        return HJ1156Class.ENERGY, 0.7
+    if a["ndvi"] < 0.40 and thin_strip(shape):  # L4
+        return HJ1156Class.TRANSPORT, 0.7
+    if art_a + A["water"] >= 0.5 and dark_surface(a):  # L5
+        return HJ1156Class.ENERGY, 0.7
     ndvi_loss = b["ndvi"] - a["ndvi"] if math.isfinite(b["ndvi"]) else math.nan
-    if A["cropland"] >= 0.3 and A["cropland"] >= A["built"] and veg_b >= 0.5 and ndvi_loss >= 0.2:
-        return HJ1156Class.AGRICULTURE, ctype, 0.55 + 0.3 * A["cropland"], LC_METHOD  # L5
-    if art_a >= 0.5:  # L6
-        if A["bare"] >= A["built"] and vis >= 0.16 and a.get("B11", math.nan) >= 0.30:
-            return HJ1156Class.MINING, ctype, 0.75, LC_METHOD
-        return HJ1156Class.INDUSTRY, ctype, 0.5 + 0.3 * A["built"] / art_a, LC_METHOD
-    return rule_cls, rule_type, rule_conf, RULES_METHOD  # L7
+    soil = a.get("B11", math.nan) >= SOIL_SWIR_RATIO * visible_mean(a)
+    cropland = A["cropland"] >= 0.3 and (A["cropland"] >= A["built"] or soil)
+    if cropland and veg_b >= 0.5 and ndvi_loss >= 0.2:  # L6
+        return HJ1156Class.AGRICULTURE, 0.55 + 0.3 * A["cropland"]
+    if art_a >= 0.5:  # L7
+        if A["bare"] >= A["built"] and bright_bare(a):
+            return HJ1156Class.MINING, 0.75
+        if large_bare(a, shape):
+            return HJ1156Class.MINING, 0.65
+        return HJ1156Class.INDUSTRY, 0.5 + 0.3 * A["built"] / art_a
+    return None
 
 
 def landcover_zonal_means(

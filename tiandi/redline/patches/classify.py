@@ -49,10 +49,10 @@ R5  energy (solar, :func:`dark_surface`): max(B02, B03, B04)a ≤ 0.10, B11a ≤
     not vegetation; the NIR limit leaves room for a patch that also holds some
     vegetation: base forest/grass have B08 ≥ .26, low-season cropland has B11 .22) →
     0.75, 0.80 when rectangularity ≥ 0.8.
-R6  mining (:func:`bright_bare`, :func:`large_bare`): visa ≥ 0.16 and B11a ≥ 0.30 (very bright bare
-    ground, high SWIR), or a large bare surface: area ≥ 5 ha, NDVIa ≤ 0.10 (no
-    vegetation left at all), visa ≥ 0.12 (not dark: burn scars and shade are) → 0.75
-    (0.65 for the large bare surface: a big construction site looks the same).
+R6  mining (:func:`bright_bare`, :func:`large_bare`): visa ≥ 0.16 and B11a ≥ 0.30
+    (very bright bare ground, high SWIR) → 0.75; or a large bare surface: area ≥ 5 ha,
+    NDVIa ≤ 0.10 (no vegetation left at all), visa ≥ 0.12 (not dark: burn scars and
+    shade are) → 0.65 (a big construction site looks the same).
 R7  agriculture (clearing to bare soil): NDVIb ≥ 0.40, 0.10 ≤ NDVIa ≤ 0.35 and
     NDWIa ≤ −0.26 (soil keeps NIR above green; built surfaces sit near −0.19) → 0.60.
 R8  industry: NDBIa ≥ −0.02, visa ≥ 0.09 and NDVIa ≤ 0.30 (moderately bright, built-up)

@@ -43,6 +43,10 @@ demo's signatures were what the rules were tuned on, so this only shows the land
 path is not worse there. Since it is at least as good and its evidence comes from a
 model trained on real labels, it is the recommended default wherever the flow computes
 land cover; the rules remain the fallback (L0/L8, and whenever no land cover is given).
+That measurement predates the baseline's retirement as the default: with the integrated
+detector, solar farms and roads are found as small pieces and the real-spectra scene's
+quarries as bare industrial ground, which L3, L4, L6 and L7 now take into account
+(measured per event in docs/decisions.md, "HJ 1156 classes on real spectra").
 
 :func:`landcover_zonal_means` computes the per-patch means on the land-cover grid in
 windows of rows (bounded memory); :func:`patch_landcover_means` gives the same means

@@ -93,7 +93,8 @@ F32 = npt.NDArray[np.float32]
 
 @dataclass(frozen=True)
 class EvidenceParams:
-    """Thresholds of the spectral tests and the network's high score (module docstring).
+    """Thresholds of the spectral tests and the network's (recorded) high score (module
+    docstring).
 
     Set a priori from the literature and the project's other detectors, not tuned on
     OSCD: NDVI drops of 0.2 or more and a vegetated before-state (0.4) are the usual

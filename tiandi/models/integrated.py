@@ -69,7 +69,7 @@ def _mask_kernel(
 class IntegratedDetector:
     """Network + spectral evidence with GFW-style confidence levels (module docstring)."""
 
-    version = "0.1.0"
+    version = "0.2.0"  # 0.2: the level rule of issue 16's levels protocol
     confidence_layers = CONFIDENCE_LAYERS
 
     def __init__(

@@ -84,6 +84,28 @@ def test_scores_match_hand_counted_confusion_matrices(
     assert figures["per_city"]["beta"]["fn"] == 100 and figures["cities"] == ["alpha", "beta"]
 
 
+def test_cities_a_detector_chose_something_on_are_marked(
+    planned: tuple[Path, PlannedDetector],
+) -> None:
+    root, detector = planned
+    detector.chosen_on = ("beta", "elsewhere")  # type: ignore[attr-defined]
+    result = evaluate_oscd(root, detector)
+    assert result.chosen_on == ("beta",) and result.seen_in_training == ()
+    assert result.as_dict()["per_city"]["beta"]["chosen_on"]
+    assert not result.as_dict()["per_city"]["alpha"]["chosen_on"]
+
+
+def test_the_integrated_detector_marks_the_cities_its_level_rule_was_chosen_on() -> None:
+    from tiandi.models.evaluation import chosen_cities, training_cities
+    from tiandi.models.evidence import RULE_CHOSEN_ON
+    from tiandi.models.registry import load_detector
+
+    detector = load_detector("integrated-high")
+    chosen, trained = set(chosen_cities(detector)), set(training_cities(detector))
+    assert set(RULE_CHOSEN_ON) <= chosen and not set(RULE_CHOSEN_ON) & trained
+    assert len(chosen | trained) == 14  # every OSCD training city: none is a test figure
+
+
 def test_unknown_city_is_an_input_error(planned: tuple[Path, PlannedDetector]) -> None:
     root, detector = planned
     with pytest.raises(InputError, match="zeta"):

@@ -12,6 +12,7 @@ from tiandi.errors import InputError
 from tiandi.models.evidence import (
     EVIDENCE_BITS,
     NETWORK_HIGH_BIT,
+    STRONG_VEGETATION_BIT,
     EvidenceParams,
     evidence_bits,
     level_of,
@@ -24,6 +25,7 @@ BARE = {"B02": 0.10, "B03": 0.13, "B04": 0.17, "B08": 0.22, "B11": 0.30}
 WATER = {"B02": 0.06, "B03": 0.07, "B04": 0.05, "B08": 0.03, "B11": 0.01}
 GRASS = {"B02": 0.04, "B03": 0.07, "B04": 0.05, "B08": 0.30, "B11": 0.20}
 DRY_GRASS = {"B02": 0.06, "B03": 0.08, "B04": 0.09, "B08": 0.25, "B11": 0.28}
+CROP = {"B02": 0.05, "B03": 0.08, "B04": 0.08, "B08": 0.25, "B11": 0.22}  # NDVI 0.52
 
 
 def _bands(*pixels: dict[str, float]) -> dict[str, np.ndarray]:
@@ -56,18 +58,37 @@ def test_each_level_is_reachable_by_the_rule() -> None:
     net, veg, gain, bare = (
         EVIDENCE_BITS[n] for n in ("network", "vegetation_loss", "water_gain", "bare_soil")
     )
+    strong = STRONG_VEGETATION_BIT
     cases = {
         0: 0,
-        net: 1,  # nominal: the network alone, below its high score
         veg: 1,  # nominal: one spectral test
-        net | NETWORK_HIGH_BIT: 2,  # high: the network alone at a high score
-        veg | bare: 2,  # high: two spectral tests agree
+        veg | bare: 1,  # nominal: two tests of one family (a harvested field fires both)
+        net: 2,  # high: the network alone, at its threshold (below its old high score)
+        net | NETWORK_HIGH_BIT: 2,  # the high score is recorded, it changes nothing
+        veg | gain: 2,  # high: tests of both families agree
+        veg | strong: 2,  # high: dense vegetation cleared (strong vegetation loss)
+        bare | veg | strong: 2,
         net | gain: 3,  # highest: network and a spectral test on the same pixel
         net | NETWORK_HIGH_BIT | veg | bare: 3,
         255: 255,  # no data stays no data
     }
     bits = np.array([list(cases)], dtype=np.uint8)
     assert level_of(bits)[0].tolist() == list(cases.values())
+
+
+def test_a_cleared_forest_is_high_a_harvested_field_nominal() -> None:
+    bits = _bits([0.1, 0.1, 0.1], [FOREST, CROP, FOREST], [BARE, BARE, DRY_GRASS])
+    veg, bare = EVIDENCE_BITS["vegetation_loss"], EVIDENCE_BITS["bare_soil"]
+    assert bits[0] == veg | bare | STRONG_VEGETATION_BIT  # forest (NDVI 0.84) to soil
+    assert bits[1] == veg | bare  # a field (NDVI 0.52, drop 0.39) harvested: not strong
+    assert bits[2] == veg  # forest to dry grass: NDVI drop 0.37 < 0.4
+    assert level_of(bits[None, :])[0].tolist() == [2, 1, 1]
+    weaker = EvidenceParams(strong_ndvi_before=0.5, strong_ndvi_drop=0.35)  # looser: a field
+    field = evidence_bits(
+        np.array([[0.1]], dtype=np.float32), _bands(CROP), _bands(BARE), threshold=0.35,
+        params=weaker,
+    )  # fmt: skip
+    assert field[0, 0] & STRONG_VEGETATION_BIT and level_of(field)[0, 0] == 2
 
 
 def test_no_data_in_either_period_or_the_network_is_no_data() -> None:
@@ -88,6 +109,8 @@ def test_bad_parameters_are_refused() -> None:
         EvidenceParams(high_score=1.5)
     with pytest.raises(InputError, match="ndvi_drop"):
         EvidenceParams(ndvi_drop=0)
+    with pytest.raises(InputError, match="strong_ndmi_drop"):
+        EvidenceParams(strong_ndmi_drop=-0.1)
 
 
 def test_the_detectors_layers_follow_the_rule() -> None:

@@ -47,11 +47,11 @@ def _square(col: int, row: int, n: int) -> object:
 def test_patch_levels_and_evidence_from_the_pixels() -> None:
     bits = np.zeros((10, 30), dtype=np.uint8)
     bits[0:4, 0:4] = NET | VEG  # A: network and vegetation loss agree everywhere: highest
-    bits[0:4, 10:14] = NET  # B: network below its high score, with bare soil on one
-    bits[0, 10] = NET | BARE  # pixel only (1/16 < a quarter): nominal, network only
+    bits[0:4, 10:14] = VEG | BARE  # B: two tests of one family (a harvest): nominal,
+    bits[0, 10] = NET | VEG  # the network on one pixel only (1/16 < a quarter)
     bits[0:4, 20:22] = NET  # C: network on one half, bare soil on the other: both listed,
     bits[0:4, 22:24] = BARE  # but never on the same pixel, so not highest
-    bits[0:2, 20:22] = NET | NETWORK_HIGH_BIT  # a quarter of C at a high score: high
+    bits[0:2, 20:22] = NET | NETWORK_HIGH_BIT  # the network alone is high
     bits[9, 29] = 255
     patches = gpd.GeoDataFrame(
         {"patch_id": ["A", "B", "C"]},
@@ -61,7 +61,8 @@ def test_patch_levels_and_evidence_from_the_pixels() -> None:
     got = add_confidence(patches, _change(bits)).set_index("patch_id")
     assert got.loc["A", "confidence_level"] == "highest"
     assert got.loc["A", "evidence"] == "network,vegetation_loss"
-    assert got.loc["B", "confidence_level"] == "nominal" and got.loc["B", "evidence"] == "network"
+    assert got.loc["B", "confidence_level"] == "nominal"
+    assert got.loc["B", "evidence"] == "vegetation_loss,bare_soil"
     assert got.loc["C", "evidence"] == "network,bare_soil"
     assert got.loc["C", "confidence_level"] == "high"
 

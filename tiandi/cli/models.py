@@ -103,7 +103,8 @@ def evaluate_oscd_command(
     if evaluation.chosen_on:
         console.print(
             f"[yellow]note:[/] {', '.join(evaluation.chosen_on)} chose this model's epoch and "
-            "threshold (validation cities); their figures flatter it"
+            "threshold (validation cities) or its confidence-level rule; their figures "
+            "flatter it"
         )
     if json_out is not None:
         write_evaluation(evaluation, json_out)

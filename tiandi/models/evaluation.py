@@ -9,7 +9,9 @@ scored. For the baseline on OSCD (L1C top-of-atmosphere reflectance, no SCL) thi
 its six bands B02 B03 B04 B08 B11 B12 as they are, without atmospheric correction.
 
 Cities a trained model saw in training (its model card's ``train_cities``) are flagged:
-their figures are not scores.
+their figures are not scores. So are the cities anything else was chosen on: the card's
+``val_cities`` (epoch and threshold) and a detector's own ``chosen_on`` (the integrated
+detector's confidence-level rule).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ class OscdEvaluation:
     per_city: dict[str, ConfusionMatrix]
     bands: tuple[str, ...]
     seen_in_training: tuple[str, ...] = field(default=())
-    chosen_on: tuple[str, ...] = field(default=())  # validation cities of the card
+    chosen_on: tuple[str, ...] = field(default=())  # validation cities, cities a rule was chosen on
 
     @property
     def overall(self) -> ConfusionMatrix:
@@ -76,6 +78,13 @@ def training_cities(detector: ChangeDetector, role: str = "train") -> tuple[str,
     card = getattr(detector, "card", None)
     data = getattr(card, "training_data", None) or {}
     return tuple(str(c) for c in data.get(f"{role}_cities", ()))
+
+
+def chosen_cities(detector: ChangeDetector) -> tuple[str, ...]:
+    """The cities something of ``detector`` was chosen on: its card's validation cities
+    and the detector's own ``chosen_on`` (e.g. the integrated detector's level rule)."""
+    own = tuple(str(c) for c in getattr(detector, "chosen_on", ()))
+    return (*training_cities(detector, "val"), *own)
 
 
 def labelled_cities(root: Path) -> list[str]:
@@ -126,7 +135,7 @@ def evaluate_oscd(
         per_city=per_city,
         bands=bands,
         seen_in_training=seen,
-        chosen_on=tuple(c for c in names if c in training_cities(detector, "val")),
+        chosen_on=tuple(c for c in names if c in chosen_cities(detector)),
     )
 
 

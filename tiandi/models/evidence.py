@@ -16,17 +16,33 @@ data); the indices come from :func:`tiandi.eo.indices.index_array` (one place pe
   the bare rule of the dieback detector) and BSI rose by at least ``bsi_rise``: new bare
   soil, spoil, earthworks;
 - ``network_high`` (bit 32): the network's probability ≥ ``high_score``; not listed as
-  evidence of its own (it is the network's), it only raises the level.
+  evidence of its own (it is the network's) and recorded only (the level rule below does not
+  read it since the rule was revised, docs/decisions.md "The confidence-level rule");
+- ``vegetation_loss_strong`` (bit 64): the vegetation-loss test at stronger, a-priori
+  thresholds: dense vegetation before (NDVI ≥ ``strong_ndvi_before``, meant as a harvest
+  guard: crops near harvest are seldom that green on the earlier date) and drops of at least
+  ``strong_ndvi_drop`` / ``strong_ndmi_drop``; not evidence of its own, it only raises the
+  level (below).
+
+The spectral tests come in two families that are not independent within a family:
+*vegetation* (``vegetation_loss``, ``bare_soil``: both follow an NDVI drop, so a harvested
+field fires both) and *water* (``water_gain``, ``water_loss``).
 
 Confidence level per pixel (after Global Forest Watch's integrated deforestation alerts,
 which grade agreement between independent alert systems as nominal / high / highest;
 see docs/decisions.md):
 
 - 3 ``highest``: the network and at least one spectral test fire on the pixel;
-- 2 ``high``: the network alone at ``high_score`` or above, or two spectral tests agree
-  (e.g. vegetation loss and bare soil) without the network;
-- 1 ``nominal``: one piece of evidence (the network below ``high_score``, or one test);
+- 2 ``high``: the network alone (probability ≥ its threshold); or spectral tests of both
+  families agree; or strong vegetation loss (dense vegetation cleared, not a harvest);
+- 1 ``nominal``: one piece of evidence otherwise (e.g. vegetation loss and bare soil on a
+  field: one family);
 - 0: none; 255: no data (either period).
+
+The rule was chosen among six candidates (scripts/experiments/levels/PROTOCOL.md) by the
+pooled F1 of ``integrated-high`` on the six OSCD training cities the network never saw
+(:data:`RULE_CHOSEN_ON`), subject to floors on the demo scenes; ``tiandi evaluate oscd``
+marks those cities "chosen on". The thresholds themselves were not tuned.
 """
 
 from __future__ import annotations
@@ -47,6 +63,8 @@ __all__ = [
     "EVIDENCE_BITS",
     "LEVELS",
     "NETWORK_HIGH_BIT",
+    "RULE_CHOSEN_ON",
+    "STRONG_VEGETATION_BIT",
     "EvidenceParams",
     "evidence_bits",
     "evidence_names",
@@ -61,7 +79,11 @@ EVIDENCE = ("network", "vegetation_loss", "water_gain", "water_loss", "bare_soil
 """Evidence names, in the order of their bits."""
 EVIDENCE_BITS: dict[str, int] = {name: 1 << i for i, name in enumerate(EVIDENCE)}
 NETWORK_HIGH_BIT = 1 << len(EVIDENCE)
-SPECTRAL = EVIDENCE[1:]
+STRONG_VEGETATION_BIT = NETWORK_HIGH_BIT << 1
+FAMILIES = (("vegetation_loss", "bare_soil"), ("water_gain", "water_loss"))
+"""The spectral tests grouped by what drives them; agreement counts across families only."""
+RULE_CHOSEN_ON = ("beihai", "bordeaux", "hongkong", "mumbai", "pisa", "rennes")
+"""The OSCD cities the level rule was chosen on (module docstring)."""
 LEVELS = ("nominal", "high", "highest")
 """Confidence levels; level code k (1-3) is ``LEVELS[k - 1]``, 0 none, 255 no data."""
 
@@ -71,12 +93,16 @@ F32 = npt.NDArray[np.float32]
 
 @dataclass(frozen=True)
 class EvidenceParams:
-    """Thresholds of the spectral tests and the network's high score (module docstring).
+    """Thresholds of the spectral tests and the network's (recorded) high score (module
+    docstring).
 
     Set a priori from the literature and the project's other detectors, not tuned on
     OSCD: NDVI drops of 0.2 or more and a vegetated before-state (0.4) are the usual
     clearing signal at 10 m; MNDWI 0 is Xu's water threshold; BSI > 0.05 with NDVI < 0.3
-    is the dieback detector's bare rule.
+    is the dieback detector's bare rule. The strong vegetation loss (dense canopy, NDVI ≥
+    0.6, losing 0.4 NDVI and 0.2 NDMI: twice the ordinary drops) was also written down
+    before measuring; which level rule uses it was chosen on OSCD cities (module
+    docstring, :data:`RULE_CHOSEN_ON`).
     """
 
     veg_ndvi_before: float = 0.4
@@ -88,9 +114,13 @@ class EvidenceParams:
     bare_ndvi_after: float = 0.3
     bsi_rise: float = 0.1
     high_score: float = 0.7
+    strong_ndvi_before: float = 0.6
+    strong_ndvi_drop: float = 0.4
+    strong_ndmi_drop: float = 0.2
 
     def __post_init__(self) -> None:
-        for name in ("ndvi_drop", "ndmi_drop", "mndwi_change", "bsi_rise"):
+        names = ("ndvi_drop", "ndmi_drop", "mndwi_change", "bsi_rise")
+        for name in (*names, "strong_ndvi_drop", "strong_ndmi_drop"):
             if not getattr(self, name) > 0:
                 raise InputError(f"EvidenceParams.{name}={getattr(self, name)!r} must be > 0")
         if not 0.0 < self.high_score < 1.0:
@@ -117,11 +147,20 @@ def evidence_bits(
         nodata |= np.isnan(arr)
     with np.errstate(invalid="ignore"):
         d = {n: idx_a[n] - idx_b[n] for n in idx_b}
+        vegetation_loss = (
+            (idx_b["ndvi"] >= p.veg_ndvi_before)
+            & (d["ndvi"] <= -p.ndvi_drop)
+            & (d["ndmi"] <= -p.ndmi_drop)
+        )
+        strong = (
+            vegetation_loss
+            & (idx_b["ndvi"] >= p.strong_ndvi_before)
+            & (d["ndvi"] <= -p.strong_ndvi_drop)
+            & (d["ndmi"] <= -p.strong_ndmi_drop)
+        )
         tests = {
             "network": prob_a >= threshold,
-            "vegetation_loss": (idx_b["ndvi"] >= p.veg_ndvi_before)
-            & (d["ndvi"] <= -p.ndvi_drop)
-            & (d["ndmi"] <= -p.ndmi_drop),
+            "vegetation_loss": vegetation_loss,
             "water_gain": (idx_b["mndwi"] <= p.water_threshold)
             & (idx_a["mndwi"] > p.water_threshold)
             & (d["mndwi"] >= p.mndwi_change),
@@ -137,6 +176,7 @@ def evidence_bits(
     for name, fired in tests.items():
         out |= np.where(fired, EVIDENCE_BITS[name], 0).astype(np.uint8)
     out |= np.where(high, NETWORK_HIGH_BIT, 0).astype(np.uint8)
+    out |= np.where(strong, STRONG_VEGETATION_BIT, 0).astype(np.uint8)
     out[nodata] = NO_DATA
     return out
 
@@ -145,14 +185,19 @@ def level_of(bits: npt.ArrayLike) -> U8:
     """The confidence level code (0 none, 1 nominal, 2 high, 3 highest, 255 no data) of
     ``evidence`` bits, by the rule of the module docstring."""
     b = np.asarray(bits, dtype=np.uint8)
-    net = (b & EVIDENCE_BITS["network"]) > 0
-    high = (b & NETWORK_HIGH_BIT) > 0
-    n_spectral = sum(((b & EVIDENCE_BITS[s]) > 0).astype(np.uint8) for s in SPECTRAL)
-    n_spectral = np.asarray(n_spectral, dtype=np.uint8)
+    fired = {name: (b & bit) > 0 for name, bit in EVIDENCE_BITS.items()}
+    net = fired["network"]
+    spectral = np.zeros(b.shape, dtype=bool)
+    families = []
+    for family in FAMILIES:
+        any_of = np.logical_or.reduce([fired[name] for name in family])
+        families.append(any_of)
+        spectral |= any_of
+    cleared = (b & STRONG_VEGETATION_BIT) > 0
     level = np.zeros(b.shape, dtype=np.uint8)
-    level[net | (n_spectral >= 1)] = 1
-    level[(net & high) | (n_spectral >= 2)] = 2
-    level[net & (n_spectral >= 1)] = 3
+    level[net | spectral] = 1
+    level[net | np.logical_and.reduce(families) | cleared] = 2
+    level[net & spectral] = 3
     level[b == NO_DATA] = NO_DATA
     return level
 

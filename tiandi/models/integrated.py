@@ -12,8 +12,10 @@ and returns, besides ``change_prob`` (the network's probability) and ``change_ma
 any evidence; ``high`` and ``highest`` give the stricter variants registered as
 ``integrated-high`` / ``integrated-highest``), with connected groups smaller than
 ``min_pixels`` removed per chunk (groups touching a chunk border are kept, as the
-baseline does). The flow turns the two layers into the patch attributes
-``confidence_level`` and ``evidence`` (:mod:`tiandi.redline.patches.confidence`).
+baseline does). The level rule was chosen on six OSCD cities (``chosen_on``;
+:data:`tiandi.models.evidence.RULE_CHOSEN_ON`), which ``tiandi evaluate oscd`` marks.
+The flow turns the two layers into the patch attributes ``confidence_level`` and
+``evidence`` (:mod:`tiandi.redline.patches.confidence`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from tiandi.models.evidence import (
     BANDS,
     EVIDENCE,
     LEVELS,
+    RULE_CHOSEN_ON,
     EvidenceParams,
     evidence_bits,
     level_code,
@@ -66,7 +69,7 @@ def _mask_kernel(
 class IntegratedDetector:
     """Network + spectral evidence with GFW-style confidence levels (module docstring)."""
 
-    version = "0.1.0"
+    version = "0.2.0"  # 0.2: the level rule of issue 16's levels protocol
     confidence_layers = CONFIDENCE_LAYERS
 
     def __init__(
@@ -103,6 +106,12 @@ class IntegratedDetector:
     def card(self) -> Any:
         """The network's model card (its training and validation cities)."""
         return self.network.card
+
+    @property
+    def chosen_on(self) -> tuple[str, ...]:
+        """The OSCD cities the confidence-level rule was chosen on (besides the network's
+        own training and validation cities, which its card lists)."""
+        return RULE_CHOSEN_ON
 
     @property
     def threshold(self) -> float:
@@ -151,8 +160,8 @@ class IntegratedDetector:
         )
         bits.attrs = {
             "long_name": "evidence of change (bits)",
-            "flag_masks": [1 << i for i in range(len(EVIDENCE) + 1)],
-            "flag_meanings": " ".join([*EVIDENCE, "network_high"]),
+            "flag_masks": [1 << i for i in range(len(EVIDENCE) + 2)],
+            "flag_meanings": " ".join([*EVIDENCE, "network_high", "vegetation_loss_strong"]),
         }
         level.attrs = {
             "long_name": "confidence level",

@@ -184,8 +184,9 @@ CONFIDENCE_LEVEL_LABELS: dict[str, str] = {
     "nominal": "一般 nominal",
 }
 """Confidence levels of the integrated detector's patches, most confident first, with
-their labels (:mod:`tiandi.models.evidence`: nominal one evidence, high a strong network
-score or two spectral tests, highest the network and a spectral test agreeing)."""
+their labels (:mod:`tiandi.models.evidence`: nominal one evidence, high the network
+alone, a vegetation and a water test agreeing or strong vegetation loss, highest the
+network and a spectral test agreeing)."""
 
 EVIDENCE_LABELS: dict[str, str] = {
     "network": "网络模型 network",

@@ -163,3 +163,29 @@ def test_overviews_from_the_strips_of_a_multi_band_file_keep_pixels_and_first_le
         rasterio.open(built, overview_level=0) as b,
     ):
         np.testing.assert_array_equal(a.read(), b.read())
+
+
+def test_rows_of_chunks_written_in_pieces_of_one_chunk_give_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tiandi.eo.cog as cog
+
+    # odd sides, chunks that are not multiples of the 512 px tiles, two overview levels
+    data = _grid_array(1102, 1031, 3, "uint16", 384)
+    mask = data.isel(band=0, drop=True).astype("uint8")
+
+    def write(folder: str) -> list[bytes]:
+        outs = [
+            CogOutput(data, tmp_path / folder / "c.tif", 0, "uint16", {"k": "v"}),
+            CogOutput(mask, tmp_path / folder / "m.tif", 255, "uint8"),
+        ]
+        return [path.read_bytes() for path in write_cogs(outs)]
+
+    whole_rows = write("rows")
+    seen: list[int] = []
+    pieces = cog._pieces
+    monkeypatch.setattr(cog, "PIECE_BYTES", 1)
+    monkeypatch.setattr(cog, "_dask_threads", lambda: 1)
+    monkeypatch.setattr(cog, "_pieces", lambda *a: [seen.append(1) or p for p in pieces(*a)])
+    assert write("chunks") == whole_rows
+    assert len(seen) == 3 * 3  # 3 rows of 3 chunks, one piece each

@@ -1,10 +1,11 @@
 """Cloud-optimised GeoTIFF output and lazy input.
 
-:func:`write_cog` computes a lazy array strip by strip (one row of chunks at a time, so
-the scheduler never holds the whole scene), writes the strips into a temporary tiled
+:func:`write_cog` computes a lazy array piece by piece (a few chunks of a row of chunks
+at a time, :data:`PIECE_BYTES` of output at most beyond one chunk per Dask thread, so
+the memory does not grow with the scene's size), writes each chunk into a temporary tiled
 GeoTIFF, converts that with GDAL's COG driver (DEFLATE with predictor, 512 px tiles,
 overviews, tiles compressed on all cores) into ``<name>.tmp-<pid>`` beside the target and
-renames it into place. Nearest overviews are computed from each strip while it is in
+renames it into place. Nearest overviews are computed from each chunk while it is in
 memory (:mod:`tiandi.eo._overviews`), so GDAL copies them instead of decoding the whole
 file again to build them. The cast to the file's dtype runs where the data is computed, so
 a Dask worker sends the narrow type. :func:`write_cogs` writes several COGs of one grid
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dask
 import dask.array as da
 import numpy as np
 import odc.geo.xr  # noqa: F401  (registers the .odc accessor)
@@ -50,6 +52,10 @@ __all__ = [
 BLOCKSIZE = 512
 #: GDAL block cache while writing (MB): keeps memory bounded on large scenes.
 GDAL_CACHE_MB = 256
+#: Bytes of output (all files of one pass) computed at a time: a row of chunks is computed
+#: in pieces of this size (at least one chunk per Dask thread), so the memory of the
+#: writer does not grow with the width of the scene.
+PIECE_BYTES = 64 * 2**20
 
 
 def _layers(data: xr.DataArray | xr.Dataset) -> list[tuple[str, xr.DataArray]]:
@@ -71,14 +77,17 @@ def _layers(data: xr.DataArray | xr.Dataset) -> list[tuple[str, xr.DataArray]]:
     return layers
 
 
-def _strips(layer: xr.DataArray) -> list[slice]:
-    rows = layer.shape[0]
-    chunks = layer.chunks[0] if layer.chunks else (rows,)
+def _slices(chunks: Sequence[int]) -> list[slice]:
     out, start = [], 0
     for size in chunks:
         out.append(slice(start, start + size))
         start += size
     return out
+
+
+def _strips(layer: xr.DataArray) -> list[slice]:
+    """The rows of each row of chunks."""
+    return _slices(layer.chunks[0] if layer.chunks else (layer.shape[0],))
 
 
 def _needs_nodata(source: np.dtype[Any], target: np.dtype[Any]) -> bool:
@@ -156,7 +165,8 @@ def write_cog(
     A Dataset becomes one band per variable (band descriptions = variable names), a
     ``(band, y, x)`` array one band per band label. Values are cast to ``dtype`` where the
     data is computed (a Dask worker); NaN becomes ``nodata`` for integer types.
-    Computation runs one row of chunks at a time under the active Dask scheduler. On any
+    Computation runs a few chunks of a row of chunks at a time under the active Dask
+    scheduler. On any
     failure the target is left untouched and no temporary file remains.
     """
     out = CogOutput(data, Path(path), nodata, dtype, tags, overview_resampling)
@@ -164,7 +174,7 @@ def write_cog(
 
 
 def write_cogs(outputs: Sequence[CogOutput]) -> list[Path]:
-    """Write several COGs of one grid in one pass: each row of chunks of every output is
+    """Write several COGs of one grid in one pass: each chunk of every output is
     computed together (shared inputs are read once) and written to its own file.
 
     The outputs must have the same rows and row chunks. Atomic per file, as
@@ -264,8 +274,40 @@ def _strips_profile(
     }
 
 
+@dataclass(frozen=True)
+class _Piece:
+    """Consecutive chunks of one row of chunks: computed together, written chunk by chunk."""
+
+    rows: slice
+    cols: tuple[slice, ...]
+
+
+def _pieces(plans: Sequence[_Plan], budget: int) -> list[_Piece]:
+    """Every row of chunks cut into pieces of consecutive chunks whose outputs (all files)
+    hold at most ``budget`` bytes, and at least as many chunks as Dask has threads: the
+    memory of a piece does not grow with the width of the scene."""
+    first = plans[0].layers[0][1]
+    cols = _slices(first.chunks[1] if first.chunks else (first.shape[1],))
+    per_px = sum(len(p.layers) * np.dtype(p.profile["dtype"]).itemsize for p in plans)
+    chunk_px = max(s.stop - s.start for s in cols) * max(r.stop - r.start for r in _strips(first))
+    size = max(budget // max(per_px * chunk_px, 1), _dask_threads(), 1)
+    groups = [tuple(cols[i : i + size]) for i in range(0, len(cols), size)]
+    return [_Piece(rows, group) for rows in _strips(first) for group in groups]
+
+
+def _dask_threads() -> int:
+    """Threads of the Dask cluster in use (distributed client), else of this machine."""
+    try:
+        from distributed import default_client
+
+        return max(sum(default_client().nthreads().values()), 1)  # type: ignore[no-untyped-call]
+    except (ImportError, ValueError):
+        return int(dask.config.get("num_workers", None) or os.cpu_count() or 1)
+
+
 def _write_all_strips(plans: Sequence[_Plan]) -> None:
-    """Compute every output one row of chunks at a time into its intermediate GeoTIFF."""
+    """Compute every output one piece of a row of chunks at a time (:func:`_pieces`) into
+    its intermediate GeoTIFF, chunk by chunk."""
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), contextlib.ExitStack() as stack:
         files = []
         overviews = []
@@ -281,19 +323,23 @@ def _write_all_strips(plans: Sequence[_Plan]) -> None:
             files.append(dst)
         stacks = [_stacked(p) for p in plans]
 
-        def compute(strip: slice) -> tuple[Any, ...]:
+        def compute(piece: _Piece) -> tuple[Any, ...]:
+            # one array per chunk and output: no concatenation of the chunks into a copy
             return da.compute(  # type: ignore[no-untyped-call,no-any-return]
-                *[stack[:, strip] for stack in stacks],
-                optimize_graph=False,  # same task keys in every strip (distributed)
+                *[stack[:, piece.rows, cols] for cols in piece.cols for stack in stacks],
+                optimize_graph=False,  # same task keys in every piece (distributed)
             )
 
-        # the next strip is computed while this one is compressed and written
-        for strip, blocks in prefetched(compute, _strips(plans[0].layers[0][1])):
-            for dst, ovr, rows in zip(files, overviews, blocks, strict=True):
-                window = Window(0, strip.start, dst.width, strip.stop - strip.start)
-                dst.write(rows, window=window)
-                if ovr is not None:
-                    ovr.add(strip.start, rows)
+        # the next piece is computed while this one is compressed and written
+        for piece, blocks in prefetched(compute, _pieces(plans, PIECE_BYTES)):
+            per_chunk = [blocks[k : k + len(files)] for k in range(0, len(blocks), len(files))]
+            for cols, outputs in zip(piece.cols, per_chunk, strict=True):
+                row, col = piece.rows.start, cols.start
+                for dst, ovr, block in zip(files, overviews, outputs, strict=True):
+                    height, width = block.shape[-2:]
+                    dst.write(block, window=Window(col, row, width, height))
+                    if ovr is not None:
+                        ovr.add(row, col, block)
 
 
 def _stacked(plan: _Plan) -> Any:

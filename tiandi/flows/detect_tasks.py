@@ -22,7 +22,7 @@ from tiandi.catalog.items import unreadable_assets
 from tiandi.catalog.providers.normalise import MASK_ASSETS, MaskKind
 from tiandi.catalog.register import Registrar
 from tiandi.catalog.search import search_items
-from tiandi.eo.cog import CogOutput, read_cog, write_cogs
+from tiandi.eo.cog import BLOCKSIZE, CogOutput, read_cog, write_cogs
 from tiandi.eo.composite import DEFAULT_BANDS, composite_period
 from tiandi.eo.masks import with_cloud_masks
 from tiandi.eo.storage import as_read_back, composite_output, read_composite
@@ -231,8 +231,8 @@ def make_patches(
     """Patches of the change mask, reclassified with land cover, screened, written; for a
     disturbance detector (``layers``) patches of its change types, screened only by the
     minimum mapping unit (:mod:`tiandi.redline.patches.disturbance`)."""
-    before_ds, after_ds = read_composite(before, chunk), read_composite(after, chunk)
     if layers is not None:
+        before_ds, after_ds = read_composite(before, chunk), read_composite(after, chunk)
         found = extract_disturbances(
             read_change(change, chunk), before_ds, after_ds, zones, layers, params, coastal_zones
         )
@@ -248,7 +248,11 @@ def make_patches(
             path.name,
         )
         return patches, screened
-    change_ds = read_change(change, chunk)
+    # the rasters are read in windows and the composites only in the candidates' boxes:
+    # chunks of one COG tile decode and convert (float, indices) a quarter of what 1024²
+    # chunks would around each box (same values: the conversion is per pixel)
+    change_ds = read_change(change, BLOCKSIZE)
+    before_ds, after_ds = read_composite(before, BLOCKSIZE), read_composite(after, BLOCKSIZE)
     candidates = extract_patches(change_ds, before_ds, after_ds, zones, params)
     if has_confidence_layers(change_ds):  # the integrated detector's levels and evidence
         candidates = add_confidence(candidates, change_ds, params)

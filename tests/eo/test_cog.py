@@ -189,3 +189,26 @@ def test_rows_of_chunks_written_in_pieces_of_one_chunk_give_the_same_bytes(
     monkeypatch.setattr(cog, "_pieces", lambda *a: [seen.append(1) or p for p in pieces(*a)])
     assert write("chunks") == whole_rows
     assert len(seen) == 3 * 3  # 3 rows of 3 chunks, one piece each
+
+
+def test_pieces_of_one_chunk_on_a_distributed_client_give_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    distributed = pytest.importorskip("distributed")
+    import tiandi.eo.cog as cog
+
+    ds = composite_period(
+        make_items(tmp_path / "in", [Scene("2025-03-01"), Scene("2025-04-01")]),
+        full_grid(),
+        chunk=16,
+    )
+    local = write_cog(ds, tmp_path / "local.tif", nodata=np.nan, dtype="float32")
+    monkeypatch.setattr(cog, "PIECE_BYTES", 1)
+    with distributed.Client(processes=False, n_workers=2, threads_per_worker=1) as client:
+        assert cog._dask_threads() == 2  # pieces of two chunks, computed ahead while written
+        assert (
+            len(cog._pieces([cog._plan(CogOutput(ds, tmp_path / "x.tif", 0, "float32"))], 1)) == 8
+        )
+        remote = write_cog(ds, tmp_path / "remote.tif", nodata=np.nan, dtype="float32")
+        assert client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.task_prefixes))
+    assert remote.read_bytes() == local.read_bytes()

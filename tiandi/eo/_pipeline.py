@@ -11,11 +11,14 @@ the current Dask client).
 from __future__ import annotations
 
 import contextvars
+import ctypes
+import ctypes.util
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
-__all__ = ["prefetched"]
+__all__ = ["prefetched", "release_free_memory"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -38,3 +41,25 @@ def prefetched(fn: Callable[[T], R], items: Sequence[T]) -> Iterator[tuple[T, R]
             if i + 1 < len(items):
                 pending = submit(items[i + 1])
             yield item, result
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim`` (None where the C library has none, e.g. macOS, musl)."""
+    name = ctypes.util.find_library("c")
+    try:
+        trim = ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        return None
+    if trim is not None:
+        trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return trim  # type: ignore[no-any-return]
+
+
+def release_free_memory() -> None:
+    """Hand the memory freed by a pass back to the system (glibc keeps freed chunks of its
+    per-thread arenas: after a pass over a scene the process keeps ≈ 0.7 GB it no longer
+    uses at 8192², and the next step's peak adds to it). One call per pass: cheap."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)

@@ -37,7 +37,7 @@ from odc.geo.geobox import GeoBox
 from rasterio.windows import Window
 
 from tiandi.eo._overviews import StreamedOverviews
-from tiandi.eo._pipeline import prefetched
+from tiandi.eo._pipeline import prefetched, release_free_memory
 from tiandi.errors import InputError
 
 __all__ = [
@@ -192,6 +192,7 @@ def write_cogs(outputs: Sequence[CogOutput]) -> list[Path]:
         for plan in plans:
             for tmp in plan.temporaries():
                 tmp.unlink(missing_ok=True)
+        release_free_memory()
     return [plan.out.path for plan in plans]
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import geopandas as gpd
 import pyogrio
 import pystac
+import rasterio
 import xarray as xr
 from odc.geo.geobox import GeoBox
 from prefect import get_run_logger, task
@@ -22,7 +23,7 @@ from tiandi.catalog.items import unreadable_assets
 from tiandi.catalog.providers.normalise import MASK_ASSETS, MaskKind
 from tiandi.catalog.register import Registrar
 from tiandi.catalog.search import search_items
-from tiandi.eo.cog import BLOCKSIZE, CogOutput, read_cog, write_cogs
+from tiandi.eo.cog import BLOCKSIZE, GDAL_CACHE_MB, CogOutput, read_cog, write_cogs
 from tiandi.eo.composite import DEFAULT_BANDS, composite_period
 from tiandi.eo.masks import with_cloud_masks
 from tiandi.eo.storage import as_read_back, composite_output, read_composite
@@ -231,6 +232,26 @@ def make_patches(
     """Patches of the change mask, reclassified with land cover, screened, written; for a
     disturbance detector (``layers``) patches of its change types, screened only by the
     minimum mapping unit (:mod:`tiandi.redline.patches.disturbance`)."""
+    # GDAL's block cache (5 % of the machine's memory by default) keeps every decoded tile
+    # of the lazily opened rasters: bounded like the writer's, the tiles are re-read instead
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        return _make_patches(
+            change, before, after, zones, params, path, chunk, landcover, layers, coastal_zones
+        )
+
+
+def _make_patches(
+    change: dict[str, Path],
+    before: Path,
+    after: Path,
+    zones: gpd.GeoDataFrame,
+    params: PatchParams,
+    path: Path,
+    chunk: int,
+    landcover: LandCoverModel,
+    layers: DisturbanceLayers | None,
+    coastal_zones: tuple[str, ...],
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     if layers is not None:
         before_ds, after_ds = read_composite(before, chunk), read_composite(after, chunk)
         found = extract_disturbances(

@@ -341,6 +341,8 @@ def _write_all_strips(plans: Sequence[_Plan]) -> None:
                     dst.write(block, window=Window(col, row, width, height))
                     if ovr is not None:
                         ovr.add(row, col, block)
+            del blocks, per_chunk, outputs, block
+            release_free_memory()  # the piece's memory back before the next one is done
 
 
 def _stacked(plan: _Plan) -> Any:

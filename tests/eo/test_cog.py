@@ -185,7 +185,7 @@ def test_rows_of_chunks_written_in_pieces_of_one_chunk_give_the_same_bytes(
     seen: list[int] = []
     pieces = cog._pieces
     monkeypatch.setattr(cog, "PIECE_BYTES", 1)
-    monkeypatch.setattr(cog, "_dask_threads", lambda: 1)
+    monkeypatch.setattr(cog, "dask_threads", lambda: 1)
     monkeypatch.setattr(cog, "_pieces", lambda *a: [seen.append(1) or p for p in pieces(*a)])
     assert write("chunks") == whole_rows
     assert len(seen) == 3 * 3  # 3 rows of 3 chunks, one piece each
@@ -205,7 +205,7 @@ def test_pieces_of_one_chunk_on_a_distributed_client_give_the_same_bytes(
     local = write_cog(ds, tmp_path / "local.tif", nodata=np.nan, dtype="float32")
     monkeypatch.setattr(cog, "PIECE_BYTES", 1)
     with distributed.Client(processes=False, n_workers=2, threads_per_worker=1) as client:
-        assert cog._dask_threads() == 2  # pieces of two chunks, computed ahead while written
+        assert cog.dask_threads() == 2  # pieces of two chunks, computed ahead while written
         assert (
             len(cog._pieces([cog._plan(CogOutput(ds, tmp_path / "x.tif", 0, "float32"))], 1)) == 8
         )

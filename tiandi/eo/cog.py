@@ -1,17 +1,15 @@
 """Cloud-optimised GeoTIFF output and lazy input.
 
-:func:`write_cog` computes a lazy array piece by piece (a few chunks of a row of chunks
-at a time, :data:`PIECE_BYTES` of output at most beyond one chunk per Dask thread, so
-the memory does not grow with the scene's size), writes each chunk into a temporary tiled
-GeoTIFF, converts that with GDAL's COG driver (DEFLATE with predictor, 512 px tiles,
-overviews, tiles compressed on all cores) into ``<name>.tmp-<pid>`` beside the target and
-renames it into place. Nearest overviews are computed from each chunk while it is in
-memory (:mod:`tiandi.eo._overviews`), so GDAL copies them instead of decoding the whole
-file again to build them. The cast to the file's dtype runs where the data is computed, so
-a Dask worker sends the narrow type. :func:`write_cogs` writes several COGs of one grid
-in the same pass (e.g. the change probability and mask: their shared inputs are read and
-computed once). The bytes depend only on the data, the tags and the options: re-running
-gives an identical file.
+:func:`write_cog` computes a lazy array a few chunks at a time (:mod:`tiandi.eo._pieces`:
+memory flat with the scene's size), writes each chunk into a temporary tiled GeoTIFF,
+converts that with GDAL's COG driver (DEFLATE with predictor, 512 px tiles, overviews,
+tiles compressed on all cores) into ``<name>.tmp-<pid>`` and renames it into place.
+Nearest overviews are picked from each chunk while it is in memory
+(:mod:`tiandi.eo._overviews`), so GDAL copies them instead of decoding the file again.
+The cast to the file's dtype runs where the data is computed (a worker sends it narrow).
+:func:`write_cogs` writes several COGs of one grid in the same pass (e.g. the change
+probability and mask: their shared inputs are read and computed once). The bytes depend
+only on the data, the tags and the options: re-running gives an identical file.
 """
 
 from __future__ import annotations
@@ -24,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import dask
 import dask.array as da
 import numpy as np
 import odc.geo.xr  # noqa: F401  (registers the .odc accessor)
@@ -37,6 +34,7 @@ from odc.geo.geobox import GeoBox
 from rasterio.windows import Window
 
 from tiandi.eo._overviews import StreamedOverviews
+from tiandi.eo._pieces import Piece, dask_threads, row_pieces, slices
 from tiandi.eo._pipeline import prefetched, release_free_memory
 from tiandi.errors import InputError
 
@@ -52,9 +50,7 @@ __all__ = [
 BLOCKSIZE = 512
 #: GDAL block cache while writing (MB): keeps memory bounded on large scenes.
 GDAL_CACHE_MB = 256
-#: Bytes of output (all files of one pass) computed at a time: a row of chunks is computed
-#: in pieces of this size (at least one chunk per Dask thread), so the memory of the
-#: writer does not grow with the width of the scene.
+#: Bytes of output (all files of one pass) computed at a time (:mod:`tiandi.eo._pieces`).
 PIECE_BYTES = 64 * 2**20
 
 
@@ -77,17 +73,8 @@ def _layers(data: xr.DataArray | xr.Dataset) -> list[tuple[str, xr.DataArray]]:
     return layers
 
 
-def _slices(chunks: Sequence[int]) -> list[slice]:
-    out, start = [], 0
-    for size in chunks:
-        out.append(slice(start, start + size))
-        start += size
-    return out
-
-
-def _strips(layer: xr.DataArray) -> list[slice]:
-    """The rows of each row of chunks."""
-    return _slices(layer.chunks[0] if layer.chunks else (layer.shape[0],))
+def _strips(layer: xr.DataArray) -> list[slice]:  # the rows of each row of chunks
+    return slices(layer.chunks[0] if layer.chunks else (layer.shape[0],))
 
 
 def _needs_nodata(source: np.dtype[Any], target: np.dtype[Any]) -> bool:
@@ -275,35 +262,12 @@ def _strips_profile(
     }
 
 
-@dataclass(frozen=True)
-class _Piece:
-    """Consecutive chunks of one row of chunks: computed together, written chunk by chunk."""
-
-    rows: slice
-    cols: tuple[slice, ...]
-
-
-def _pieces(plans: Sequence[_Plan], budget: int) -> list[_Piece]:
-    """Every row of chunks cut into pieces of consecutive chunks whose outputs (all files)
-    hold at most ``budget`` bytes, and at least as many chunks as Dask has threads: the
-    memory of a piece does not grow with the width of the scene."""
+def _pieces(plans: Sequence[_Plan], budget: int) -> list[Piece]:
+    """The pieces the outputs are computed in (:mod:`tiandi.eo._pieces`)."""
     first = plans[0].layers[0][1]
-    cols = _slices(first.chunks[1] if first.chunks else (first.shape[1],))
+    cols = slices(first.chunks[1] if first.chunks else (first.shape[1],))
     per_px = sum(len(p.layers) * np.dtype(p.profile["dtype"]).itemsize for p in plans)
-    chunk_px = max(s.stop - s.start for s in cols) * max(r.stop - r.start for r in _strips(first))
-    size = max(budget // max(per_px * chunk_px, 1), _dask_threads(), 1)
-    groups = [tuple(cols[i : i + size]) for i in range(0, len(cols), size)]
-    return [_Piece(rows, group) for rows in _strips(first) for group in groups]
-
-
-def _dask_threads() -> int:
-    """Threads of the Dask cluster in use (distributed client), else of this machine."""
-    try:
-        from distributed import default_client
-
-        return max(sum(default_client().nthreads().values()), 1)  # type: ignore[no-untyped-call]
-    except (ImportError, ValueError):
-        return int(dask.config.get("num_workers", None) or os.cpu_count() or 1)
+    return row_pieces(_strips(first), cols, per_px, budget, dask_threads())
 
 
 def _write_all_strips(plans: Sequence[_Plan]) -> None:
@@ -324,7 +288,7 @@ def _write_all_strips(plans: Sequence[_Plan]) -> None:
             files.append(dst)
         stacks = [_stacked(p) for p in plans]
 
-        def compute(piece: _Piece) -> tuple[Any, ...]:
+        def compute(piece: Piece) -> tuple[Any, ...]:
             # one array per chunk and output: no concatenation of the chunks into a copy
             return da.compute(  # type: ignore[no-untyped-call,no-any-return]
                 *[stack[:, piece.rows, cols] for cols in piece.cols for stack in stacks],
@@ -341,8 +305,8 @@ def _write_all_strips(plans: Sequence[_Plan]) -> None:
                     dst.write(block, window=Window(col, row, width, height))
                     if ovr is not None:
                         ovr.add(row, col, block)
-            del blocks, per_chunk, outputs, block
-            release_free_memory()  # the piece's memory back before the next one is done
+            del blocks, per_chunk, outputs, block  # handed back before the next piece is done
+            release_free_memory()
 
 
 def _stacked(plan: _Plan) -> Any:

@@ -231,68 +231,50 @@ def make_patches(
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Patches of the change mask, reclassified with land cover, screened, written; for a
     disturbance detector (``layers``) patches of its change types, screened only by the
-    minimum mapping unit (:mod:`tiandi.redline.patches.disturbance`)."""
-    # GDAL's block cache (5 % of the machine's memory by default) keeps every decoded tile
-    # of the lazily opened rasters: bounded like the writer's, the tiles are re-read instead
+    minimum mapping unit (:mod:`tiandi.redline.patches.disturbance`). GDAL's block cache
+    is bounded (by default 5 % of the RAM: it would keep every tile read)."""
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
-        return _make_patches(
-            change, before, after, zones, params, path, chunk, landcover, layers, coastal_zones
+        if layers is not None:
+            before_ds, after_ds = read_composite(before, chunk), read_composite(after, chunk)
+            change_ds = read_change(change, chunk)
+            found = extract_disturbances(
+                change_ds, before_ds, after_ds, zones, layers, params, coastal_zones
+            )
+            patches, screened = screen_disturbances(found, params.min_mapping_unit_m2)
+            write_patches(patches, path, screened)
+            reasons = screened["screen_reason"].value_counts().to_dict() if len(screened) else {}
+            get_run_logger().info(
+                "%d disturbance patches (%s) kept, %d screened out (%s), written to %s",
+                len(patches),
+                ", ".join(layers.change_types),
+                len(screened),
+                ", ".join(f"{n} {r}" for r, n in sorted(reasons.items())) or "none",
+                path.name,
+            )
+            return patches, screened
+        # read in windows and boxes: chunks of one COG tile decode and convert (float, indices)
+        # a quarter of what 1024² chunks would around each box (same values: per pixel)
+        change_ds = read_change(change, BLOCKSIZE)
+        before_ds, after_ds = read_composite(before, BLOCKSIZE), read_composite(after, BLOCKSIZE)
+        candidates = extract_patches(change_ds, before_ds, after_ds, zones, params)
+        if has_confidence_layers(change_ds):  # the integrated detector's levels and evidence
+            candidates = add_confidence(candidates, change_ds, params)
+        candidates = reclassify_from_means(  # land cover only inside the candidate patches
+            candidates,
+            patch_landcover_means(candidates, before_ds, landcover),
+            patch_landcover_means(candidates, after_ds, landcover),
         )
-
-
-def _make_patches(
-    change: dict[str, Path],
-    before: Path,
-    after: Path,
-    zones: gpd.GeoDataFrame,
-    params: PatchParams,
-    path: Path,
-    chunk: int,
-    landcover: LandCoverModel,
-    layers: DisturbanceLayers | None,
-    coastal_zones: tuple[str, ...],
-) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
-    if layers is not None:
-        before_ds, after_ds = read_composite(before, chunk), read_composite(after, chunk)
-        found = extract_disturbances(
-            read_change(change, chunk), before_ds, after_ds, zones, layers, params, coastal_zones
+        patches, screened = screen_patches(
+            candidates, ScreeningParams(min_mapping_unit_m2=params.min_mapping_unit_m2)
         )
-        patches, screened = screen_disturbances(found, params.min_mapping_unit_m2)
         write_patches(patches, path, screened)
-        reasons = screened["screen_reason"].value_counts().to_dict() if len(screened) else {}
         get_run_logger().info(
-            "%d disturbance patches (%s) kept, %d screened out (%s), written to %s",
+            "%d patches kept, %d pseudo-changes screened out, written to %s",
             len(patches),
-            ", ".join(layers.change_types),
             len(screened),
-            ", ".join(f"{n} {r}" for r, n in sorted(reasons.items())) or "none",
             path.name,
         )
         return patches, screened
-    # the rasters are read in windows and the composites only in the candidates' boxes:
-    # chunks of one COG tile decode and convert (float, indices) a quarter of what 1024²
-    # chunks would around each box (same values: the conversion is per pixel)
-    change_ds = read_change(change, BLOCKSIZE)
-    before_ds, after_ds = read_composite(before, BLOCKSIZE), read_composite(after, BLOCKSIZE)
-    candidates = extract_patches(change_ds, before_ds, after_ds, zones, params)
-    if has_confidence_layers(change_ds):  # the integrated detector's levels and evidence
-        candidates = add_confidence(candidates, change_ds, params)
-    candidates = reclassify_from_means(  # land cover only inside the candidate patches
-        candidates,
-        patch_landcover_means(candidates, before_ds, landcover),
-        patch_landcover_means(candidates, after_ds, landcover),
-    )
-    patches, screened = screen_patches(
-        candidates, ScreeningParams(min_mapping_unit_m2=params.min_mapping_unit_m2)
-    )
-    write_patches(patches, path, screened)
-    get_run_logger().info(
-        "%d patches kept, %d pseudo-changes screened out, written to %s",
-        len(patches),
-        len(screened),
-        path.name,
-    )
-    return patches, screened
 
 
 @task(cache_policy=NO_CACHE)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextvars
 import ctypes
-import ctypes.util
 import functools
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -45,14 +44,13 @@ def prefetched(fn: Callable[[T], R], items: Sequence[T]) -> Iterator[tuple[T, R]
 
 @functools.cache
 def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's ``malloc_trim`` (None where the C library has none, e.g. macOS, musl)."""
-    name = ctypes.util.find_library("c")
+    """glibc's ``malloc_trim`` from the symbols already loaded (no ``find_library``, which
+    runs ``ldconfig`` in a subprocess); None where the C library has none (macOS, musl)."""
     try:
-        trim = ctypes.CDLL(name).malloc_trim if name else None
+        trim = ctypes.CDLL(None).malloc_trim
     except (OSError, AttributeError):
         return None
-    if trim is not None:
-        trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
     return trim  # type: ignore[no-any-return]
 
 

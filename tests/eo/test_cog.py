@@ -163,3 +163,52 @@ def test_overviews_from_the_strips_of_a_multi_band_file_keep_pixels_and_first_le
         rasterio.open(built, overview_level=0) as b,
     ):
         np.testing.assert_array_equal(a.read(), b.read())
+
+
+def test_rows_of_chunks_written_in_pieces_of_one_chunk_give_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tiandi.eo.cog as cog
+
+    # odd sides, chunks that are not multiples of the 512 px tiles, two overview levels
+    data = _grid_array(1102, 1031, 3, "uint16", 384)
+    mask = data.isel(band=0, drop=True).astype("uint8")
+
+    def write(folder: str) -> list[bytes]:
+        outs = [
+            CogOutput(data, tmp_path / folder / "c.tif", 0, "uint16", {"k": "v"}),
+            CogOutput(mask, tmp_path / folder / "m.tif", 255, "uint8"),
+        ]
+        return [path.read_bytes() for path in write_cogs(outs)]
+
+    whole_rows = write("rows")
+    seen: list[int] = []
+    pieces = cog._pieces
+    monkeypatch.setattr(cog, "PIECE_BYTES", 1)
+    monkeypatch.setattr(cog, "dask_threads", lambda: 1)
+    monkeypatch.setattr(cog, "_pieces", lambda *a: [seen.append(1) or p for p in pieces(*a)])
+    assert write("chunks") == whole_rows
+    assert len(seen) == 3 * 3  # 3 rows of 3 chunks, one piece each
+
+
+def test_pieces_of_one_chunk_on_a_distributed_client_give_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    distributed = pytest.importorskip("distributed")
+    import tiandi.eo.cog as cog
+
+    ds = composite_period(
+        make_items(tmp_path / "in", [Scene("2025-03-01"), Scene("2025-04-01")]),
+        full_grid(),
+        chunk=16,
+    )
+    local = write_cog(ds, tmp_path / "local.tif", nodata=np.nan, dtype="float32")
+    monkeypatch.setattr(cog, "PIECE_BYTES", 1)
+    with distributed.Client(processes=False, n_workers=2, threads_per_worker=1) as client:
+        assert cog.dask_threads() == 2  # pieces of two chunks, computed ahead while written
+        assert (
+            len(cog._pieces([cog._plan(CogOutput(ds, tmp_path / "x.tif", 0, "float32"))], 1)) == 8
+        )
+        remote = write_cog(ds, tmp_path / "remote.tif", nodata=np.nan, dtype="float32")
+        assert client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.task_prefixes))
+    assert remote.read_bytes() == local.read_bytes()

@@ -3,10 +3,10 @@
 GDAL's COG driver, left to build the overviews itself (``OVERVIEWS=AUTO``), decodes the
 whole full-resolution file once more and resamples it band by band: at 4096² px with 7
 bands that took 16 of the 18 s of the COG translation (bench/README.md). For ``nearest``
-the overviews are a pure selection of pixels, so they are computed here from each strip
-while it is in memory, written to one small tiled GeoTIFF per level, and handed to the
-COG driver (``OVERVIEWS=FORCE_USE_EXISTING``) through a VRT that lists them as the
-source's overviews.
+the overviews are a pure selection of pixels, so they are computed here from each block
+of the strips (a window of the image) while it is in memory, written to one small tiled
+GeoTIFF per level, and handed to the COG driver (``OVERVIEWS=FORCE_USE_EXISTING``)
+through a VRT that lists them as the source's overviews.
 
 Each level picks from the level before it the pixel ``floor(0.5 + i * previous / size)``
 along each axis; levels halve the previous level's size (rounding down) while either side
@@ -69,19 +69,20 @@ class _Level:
         self.shape = shape
         self.rows = pick(prev[0], shape[0])
         self.cols = pick(prev[1], shape[1])
-        self._cols = _as_slice(self.cols)
 
-    def take(self, start: int, block: NDArray[Any]) -> tuple[int, NDArray[Any]]:
-        """The rows of this level that fall in ``block`` (rows ``start..`` of the level
-        before, all columns), and the first of them."""
-        stop = start + block.shape[-2]
-        i0, i1 = np.searchsorted(self.rows, [start, stop], side="left")
-        rows = _as_slice(self.rows[i0:i1] - start)
-        return int(i0), block[:, rows][:, :, self._cols]
+    def take(self, row: int, col: int, block: NDArray[Any]) -> tuple[int, int, NDArray[Any]]:
+        """The pixels of this level that fall in ``block`` (rows ``row..`` and columns
+        ``col..`` of the level before), and the row and column of the first of them: the
+        levels of a block are windows of each level, so blocks may come in any order."""
+        i0, i1 = np.searchsorted(self.rows, [row, row + block.shape[-2]], side="left")
+        j0, j1 = np.searchsorted(self.cols, [col, col + block.shape[-1]], side="left")
+        rows = _as_slice(self.rows[i0:i1] - row)
+        cols = _as_slice(self.cols[j0:j1] - col)
+        return int(i0), int(j0), block[:, rows][:, :, cols]
 
 
 class StreamedOverviews:
-    """Overview files of one output, fed strip by strip in row order.
+    """Overview files of one output, fed window by window (any order).
 
     ``profile`` is the full-resolution file's rasterio profile; each level is written to
     ``<stem>-ovr<k>.tif`` with the same compression and block size. :meth:`vrt` then
@@ -109,13 +110,14 @@ class StreamedOverviews:
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
 
-    def add(self, start: int, strip: NDArray[Any]) -> None:
-        """Feed rows ``start..`` of the full-resolution image (``(band, rows, cols)``)."""
+    def add(self, row: int, col: int, block: NDArray[Any]) -> None:
+        """Feed a window of the full-resolution image (``(band, rows, cols)`` at ``row``,
+        ``col``); windows may come in any order and need not be whole rows or tiles."""
         for level, dst in zip(self._levels, self._files, strict=True):
-            start, strip = level.take(start, strip)
-            if strip.shape[-2] == 0:
-                return  # no row of this level (nor of the smaller ones) in this strip
-            dst.write(strip, window=Window(0, start, strip.shape[-1], strip.shape[-2]))
+            row, col, block = level.take(row, col, block)
+            if block.shape[-2] == 0 or block.shape[-1] == 0:
+                return  # no pixel of this level (nor of the smaller ones) in this block
+            dst.write(block, window=Window(col, row, block.shape[-1], block.shape[-2]))
 
     def vrt(self, source: Path, target: Path) -> Path:
         """A VRT of ``source`` (its metadata, nodata and band descriptions as GDAL copies

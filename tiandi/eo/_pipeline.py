@@ -11,11 +11,13 @@ the current Dask client).
 from __future__ import annotations
 
 import contextvars
+import ctypes
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
-__all__ = ["prefetched"]
+__all__ = ["prefetched", "release_free_memory"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -38,3 +40,24 @@ def prefetched(fn: Callable[[T], R], items: Sequence[T]) -> Iterator[tuple[T, R]
             if i + 1 < len(items):
                 pending = submit(items[i + 1])
             yield item, result
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim`` from the symbols already loaded (no ``find_library``, which
+    runs ``ldconfig`` in a subprocess); None where the C library has none (macOS, musl)."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return trim  # type: ignore[no-any-return]
+
+
+def release_free_memory() -> None:
+    """Hand the memory freed by a pass back to the system (glibc keeps freed chunks of its
+    per-thread arenas: after a pass over a scene the process keeps ≈ 0.7 GB it no longer
+    uses at 8192², and the next step's peak adds to it). One call per pass: cheap."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)

@@ -1,16 +1,15 @@
 """Cloud-optimised GeoTIFF output and lazy input.
 
-:func:`write_cog` computes a lazy array strip by strip (one row of chunks at a time, so
-the scheduler never holds the whole scene), writes the strips into a temporary tiled
-GeoTIFF, converts that with GDAL's COG driver (DEFLATE with predictor, 512 px tiles,
-overviews, tiles compressed on all cores) into ``<name>.tmp-<pid>`` beside the target and
-renames it into place. Nearest overviews are computed from each strip while it is in
-memory (:mod:`tiandi.eo._overviews`), so GDAL copies them instead of decoding the whole
-file again to build them. The cast to the file's dtype runs where the data is computed, so
-a Dask worker sends the narrow type. :func:`write_cogs` writes several COGs of one grid
-in the same pass (e.g. the change probability and mask: their shared inputs are read and
-computed once). The bytes depend only on the data, the tags and the options: re-running
-gives an identical file.
+:func:`write_cog` computes a lazy array a few chunks at a time (:mod:`tiandi.eo._pieces`:
+memory flat with the scene's size), writes each chunk into a temporary tiled GeoTIFF,
+converts that with GDAL's COG driver (DEFLATE with predictor, 512 px tiles, overviews,
+tiles compressed on all cores) into ``<name>.tmp-<pid>`` and renames it into place.
+Nearest overviews are picked from each chunk while it is in memory
+(:mod:`tiandi.eo._overviews`), so GDAL copies them instead of decoding the file again.
+The cast to the file's dtype runs where the data is computed (a worker sends it narrow).
+:func:`write_cogs` writes several COGs of one grid in the same pass (e.g. the change
+probability and mask: their shared inputs are read and computed once). The bytes depend
+only on the data, the tags and the options: re-running gives an identical file.
 """
 
 from __future__ import annotations
@@ -35,7 +34,8 @@ from odc.geo.geobox import GeoBox
 from rasterio.windows import Window
 
 from tiandi.eo._overviews import StreamedOverviews
-from tiandi.eo._pipeline import prefetched
+from tiandi.eo._pieces import Piece, dask_threads, row_pieces, slices
+from tiandi.eo._pipeline import prefetched, release_free_memory
 from tiandi.errors import InputError
 
 __all__ = [
@@ -50,6 +50,8 @@ __all__ = [
 BLOCKSIZE = 512
 #: GDAL block cache while writing (MB): keeps memory bounded on large scenes.
 GDAL_CACHE_MB = 256
+#: Bytes of output (all files of one pass) computed at a time (:mod:`tiandi.eo._pieces`).
+PIECE_BYTES = 64 * 2**20
 
 
 def _layers(data: xr.DataArray | xr.Dataset) -> list[tuple[str, xr.DataArray]]:
@@ -71,14 +73,8 @@ def _layers(data: xr.DataArray | xr.Dataset) -> list[tuple[str, xr.DataArray]]:
     return layers
 
 
-def _strips(layer: xr.DataArray) -> list[slice]:
-    rows = layer.shape[0]
-    chunks = layer.chunks[0] if layer.chunks else (rows,)
-    out, start = [], 0
-    for size in chunks:
-        out.append(slice(start, start + size))
-        start += size
-    return out
+def _strips(layer: xr.DataArray) -> list[slice]:  # the rows of each row of chunks
+    return slices(layer.chunks[0] if layer.chunks else (layer.shape[0],))
 
 
 def _needs_nodata(source: np.dtype[Any], target: np.dtype[Any]) -> bool:
@@ -156,7 +152,8 @@ def write_cog(
     A Dataset becomes one band per variable (band descriptions = variable names), a
     ``(band, y, x)`` array one band per band label. Values are cast to ``dtype`` where the
     data is computed (a Dask worker); NaN becomes ``nodata`` for integer types.
-    Computation runs one row of chunks at a time under the active Dask scheduler. On any
+    Computation runs a few chunks of a row of chunks at a time under the active Dask
+    scheduler. On any
     failure the target is left untouched and no temporary file remains.
     """
     out = CogOutput(data, Path(path), nodata, dtype, tags, overview_resampling)
@@ -164,7 +161,7 @@ def write_cog(
 
 
 def write_cogs(outputs: Sequence[CogOutput]) -> list[Path]:
-    """Write several COGs of one grid in one pass: each row of chunks of every output is
+    """Write several COGs of one grid in one pass: each chunk of every output is
     computed together (shared inputs are read once) and written to its own file.
 
     The outputs must have the same rows and row chunks. Atomic per file, as
@@ -182,6 +179,7 @@ def write_cogs(outputs: Sequence[CogOutput]) -> list[Path]:
         for plan in plans:
             for tmp in plan.temporaries():
                 tmp.unlink(missing_ok=True)
+        release_free_memory()
     return [plan.out.path for plan in plans]
 
 
@@ -264,8 +262,17 @@ def _strips_profile(
     }
 
 
+def _pieces(plans: Sequence[_Plan], budget: int) -> list[Piece]:
+    """The pieces the outputs are computed in (:mod:`tiandi.eo._pieces`)."""
+    first = plans[0].layers[0][1]
+    cols = slices(first.chunks[1] if first.chunks else (first.shape[1],))
+    per_px = sum(len(p.layers) * np.dtype(p.profile["dtype"]).itemsize for p in plans)
+    return row_pieces(_strips(first), cols, per_px, budget, dask_threads())
+
+
 def _write_all_strips(plans: Sequence[_Plan]) -> None:
-    """Compute every output one row of chunks at a time into its intermediate GeoTIFF."""
+    """Compute every output one piece of a row of chunks at a time (:func:`_pieces`) into
+    its intermediate GeoTIFF, chunk by chunk."""
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), contextlib.ExitStack() as stack:
         files = []
         overviews = []
@@ -281,19 +288,25 @@ def _write_all_strips(plans: Sequence[_Plan]) -> None:
             files.append(dst)
         stacks = [_stacked(p) for p in plans]
 
-        def compute(strip: slice) -> tuple[Any, ...]:
+        def compute(piece: Piece) -> tuple[Any, ...]:
+            # one array per chunk and output: no concatenation of the chunks into a copy
             return da.compute(  # type: ignore[no-untyped-call,no-any-return]
-                *[stack[:, strip] for stack in stacks],
-                optimize_graph=False,  # same task keys in every strip (distributed)
+                *[stack[:, piece.rows, cols] for cols in piece.cols for stack in stacks],
+                optimize_graph=False,  # same task keys in every piece (distributed)
             )
 
-        # the next strip is computed while this one is compressed and written
-        for strip, blocks in prefetched(compute, _strips(plans[0].layers[0][1])):
-            for dst, ovr, rows in zip(files, overviews, blocks, strict=True):
-                window = Window(0, strip.start, dst.width, strip.stop - strip.start)
-                dst.write(rows, window=window)
-                if ovr is not None:
-                    ovr.add(strip.start, rows)
+        # the next piece is computed while this one is compressed and written
+        for piece, blocks in prefetched(compute, _pieces(plans, PIECE_BYTES)):
+            per_chunk = [blocks[k : k + len(files)] for k in range(0, len(blocks), len(files))]
+            for cols, outputs in zip(piece.cols, per_chunk, strict=True):
+                row, col = piece.rows.start, cols.start
+                for dst, ovr, block in zip(files, overviews, outputs, strict=True):
+                    height, width = block.shape[-2:]
+                    dst.write(block, window=Window(col, row, width, height))
+                    if ovr is not None:
+                        ovr.add(row, col, block)
+            del blocks, per_chunk, outputs, block  # handed back before the next piece is done
+            release_free_memory()
 
 
 def _stacked(plan: _Plan) -> Any:

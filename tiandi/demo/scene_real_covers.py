@@ -18,6 +18,14 @@ spectrum of a real pixel of a EuroSAT patch of the matching class
   :class:`tiandi.demo.scene_phenology.Phenology` (measured on the eo-learn series for
   forest and grass, modelled crop calendars for the crops). The blend is modelled; both
   ends are real pixels;
+- the ordinary water of the reservoir, the rivers and the ponds is water free of floating algae:
+  pixels whose FAI (:func:`tiandi.models.bloom.fai`) stays two standard deviations of the
+  scene's own pixel noise below the bloom threshold (:data:`CLEAR_MARGIN_SD`,
+  :data:`BLOOM_FAI`). EuroSAT's ``River`` and ``SeaLake`` patches include turbid and
+  algae-laden water bodies (4 of the 20 lakes have a median FAI above the threshold),
+  which would enter the scene as 64 px blocks of bloom-like water in a reservoir whose
+  truth says "no bloom"; the planted bloom (:mod:`tiandi.demo.scene_real`) takes the
+  other end, FAI > 0.002;
 - planted events' after-state: the real pixels of their cover's pool (quarry: bare
   industrial ground; construction and dikes: industrial; road: highway surface; pond:
   river and lake water; clearing: bare cropland soil; solar: the darkest industrial
@@ -41,8 +49,10 @@ from tiandi.demo.scene_fields import F32
 from tiandi.demo.scene_landcover import U8
 from tiandi.demo.scene_phenology import Phenology, load_phenology
 from tiandi.demo.scene_real import EUROSAT, eurosat_pixels
+from tiandi.demo.scene_render import noise_sd
 from tiandi.demo.scene_spectra import Cover
 from tiandi.errors import InputError
+from tiandi.models.bloom import S2_WAVELENGTH_NM, BloomParams, fai
 
 PATCH = 64
 Keep = Callable[[F32], npt.NDArray[np.bool_]]
@@ -64,6 +74,36 @@ def _everything(px: F32) -> npt.NDArray[np.bool_]:
 
 def _water(px: F32) -> npt.NDArray[np.bool_]:
     out: npt.NDArray[np.bool_] = (_mndwi(px) > 0.2) & (_ndvi(px) < 0.1)
+    return out
+
+
+BLOOM_FAI = BloomParams().fai_threshold
+"""The floating-algae threshold of Hu et al. 2010 that :mod:`tiandi.models.bloom` uses."""
+CLEAR_MARGIN_SD = 2.0
+"""Ordinary water stays this many standard deviations of the scene's pixel noise
+(:func:`tiandi.demo.scene_render.noise_sd`, carried through the FAI) below
+:data:`BLOOM_FAI`."""
+
+
+def _fai_noise_sd(px: F32) -> F32:
+    """Standard deviation of the FAI of ``px`` (..., 6) under the scene's pixel noise."""
+    slope = (S2_WAVELENGTH_NM["B08"] - S2_WAVELENGTH_NM["B04"]) / (
+        S2_WAVELENGTH_NM["B11"] - S2_WAVELENGTH_NM["B04"]
+    )
+    red, nir, swir = (noise_sd(px[..., b]) for b in (2, 3, 4))
+    out: F32 = np.sqrt(nir**2 + ((1 - slope) * red) ** 2 + (slope * swir) ** 2)
+    return out
+
+
+def _clear_water(px: F32) -> npt.NDArray[np.bool_]:
+    """:func:`_water` free of floating algae, with a margin: FAI at most :data:`BLOOM_FAI`
+    less :data:`CLEAR_MARGIN_SD` noise standard deviations, so that the scene's own noise
+    does not paint ordinary water as bloom (a patch mostly above, a turbid or algae-laden
+    lake, is left out of the mosaic by the pool's usable share)."""
+    index = fai(px[..., 2], px[..., 3], px[..., 4])
+    out: npt.NDArray[np.bool_] = _water(px) & (
+        index + CLEAR_MARGIN_SD * _fai_noise_sd(px) <= BLOOM_FAI
+    )
     return out
 
 
@@ -97,6 +137,12 @@ class CoverSource:
     seasonal: bool = False
 
 
+_WATER = CoverSource(
+    ("River", "SeaLake"),
+    _clear_water,
+    f"MNDWI > 0.2 and NDVI < 0.1, FAI + {CLEAR_MARGIN_SD:g} noise sd <= {BLOOM_FAI:g} "
+    "(no floating algae)",
+)
 _CROPS = CoverSource(("AnnualCrop", "PermanentCrop"), _everything, "all pixels", True)
 COVERS: dict[Cover, CoverSource] = {
     Cover.FOREST: CoverSource(("Forest",), _everything, "all pixels", True),
@@ -104,12 +150,12 @@ COVERS: dict[Cover, CoverSource] = {
     Cover.DOUBLE_CROP: _CROPS,
     Cover.SPRING_MAIZE: _CROPS,
     Cover.VEGETABLES: _CROPS,
-    Cover.WATER: CoverSource(("River", "SeaLake"), _water, "MNDWI > 0.2 and NDVI < 0.1"),
+    Cover.WATER: _WATER,
     Cover.SETTLEMENT: CoverSource(("Residential",), _everything, "all pixels"),
     Cover.QUARRY: CoverSource(("Industrial",), _bare, "NDVI < 0.15 (bare ground)"),
     Cover.CONSTRUCTION: CoverSource(("Industrial",), _built, "NDVI < 0.3"),
     Cover.ROAD: CoverSource(("Highway",), _built, "NDVI < 0.3 (road surface)"),
-    Cover.POND: CoverSource(("River", "SeaLake"), _water, "MNDWI > 0.2 and NDVI < 0.1"),
+    Cover.POND: _WATER,
     Cover.DIKE: CoverSource(("Industrial",), _built, "NDVI < 0.3"),
     Cover.SOLAR: CoverSource(
         ("Industrial",),

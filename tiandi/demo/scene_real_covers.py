@@ -18,14 +18,16 @@ spectrum of a real pixel of a EuroSAT patch of the matching class
   :class:`tiandi.demo.scene_phenology.Phenology` (measured on the eo-learn series for
   forest and grass, modelled crop calendars for the crops). The blend is modelled; both
   ends are real pixels;
-- the ordinary water of the reservoir, the rivers and the ponds is water free of floating algae:
-  pixels whose FAI (:func:`tiandi.models.bloom.fai`) stays two standard deviations of the
-  scene's own pixel noise below the bloom threshold (:data:`CLEAR_MARGIN_SD`,
-  :data:`BLOOM_FAI`). EuroSAT's ``River`` and ``SeaLake`` patches include turbid and
-  algae-laden water bodies (4 of the 20 lakes have a median FAI above the threshold),
-  which would enter the scene as 64 px blocks of bloom-like water in a reservoir whose
-  truth says "no bloom"; the planted bloom (:mod:`tiandi.demo.scene_real`) takes the
-  other end, FAI > 0.002;
+- the ordinary water of the reservoir and the rivers is water free of floating algae:
+  after the mosaic, every water pixel whose FAI (:func:`tiandi.models.bloom.fai`) is not
+  two standard deviations of the scene's own pixel noise below the bloom threshold
+  (:data:`CLEAR_MARGIN_SD`, :data:`BLOOM_FAI`) is replaced by a random water pixel that
+  is (drawn from a stream of its own, so the other covers' pixels do not move).
+  EuroSAT's ``River`` and ``SeaLake`` patches include turbid and algae-laden water
+  bodies (4 of the 20 lakes have a median FAI above the threshold), which would enter
+  the scene as 64 px blocks of bloom-like water in a reservoir whose truth says "no
+  bloom"; the planted bloom (:mod:`tiandi.demo.scene_real`) takes the other end,
+  FAI > 0.002;
 - planted events' after-state: the real pixels of their cover's pool (quarry: bare
   industrial ground; construction and dikes: industrial; road: highway surface; pond:
   river and lake water; clearing: bare cropland soil; solar: the darkest industrial
@@ -137,12 +139,6 @@ class CoverSource:
     seasonal: bool = False
 
 
-_WATER = CoverSource(
-    ("River", "SeaLake"),
-    _clear_water,
-    f"MNDWI > 0.2 and NDVI < 0.1, FAI + {CLEAR_MARGIN_SD:g} noise sd <= {BLOOM_FAI:g} "
-    "(no floating algae)",
-)
 _CROPS = CoverSource(("AnnualCrop", "PermanentCrop"), _everything, "all pixels", True)
 COVERS: dict[Cover, CoverSource] = {
     Cover.FOREST: CoverSource(("Forest",), _everything, "all pixels", True),
@@ -150,12 +146,12 @@ COVERS: dict[Cover, CoverSource] = {
     Cover.DOUBLE_CROP: _CROPS,
     Cover.SPRING_MAIZE: _CROPS,
     Cover.VEGETABLES: _CROPS,
-    Cover.WATER: _WATER,
+    Cover.WATER: CoverSource(("River", "SeaLake"), _water, "MNDWI > 0.2 and NDVI < 0.1"),
     Cover.SETTLEMENT: CoverSource(("Residential",), _everything, "all pixels"),
     Cover.QUARRY: CoverSource(("Industrial",), _bare, "NDVI < 0.15 (bare ground)"),
     Cover.CONSTRUCTION: CoverSource(("Industrial",), _built, "NDVI < 0.3"),
     Cover.ROAD: CoverSource(("Highway",), _built, "NDVI < 0.3 (road surface)"),
-    Cover.POND: _WATER,
+    Cover.POND: CoverSource(("River", "SeaLake"), _water, "MNDWI > 0.2 and NDVI < 0.1"),
     Cover.DIKE: CoverSource(("Industrial",), _built, "NDVI < 0.3"),
     Cover.SOLAR: CoverSource(
         ("Industrial",),
@@ -213,6 +209,7 @@ class RealCovers:
     pools: dict[Cover, _Pool]
     phenology: Phenology
     sources: dict[str, str]
+    clear_water: F32  # (m, 6): the water pool's pixels that pass :func:`_clear_water`
 
 
 def load_real_covers(root: Path) -> RealCovers:
@@ -236,9 +233,21 @@ def load_real_covers(root: Path) -> RealCovers:
         sources[f"greenness_{cover.name.lower()}"] = (
             f"eolearn-testeopatch NDVI median, {n_dates} dates, 2-harmonic fit R² {r2}"
         )
+    kept = pools[Cover.WATER].kept
+    clear_water = kept[_clear_water(kept)]
+    if len(clear_water) < 50:
+        raise InputError(
+            f"only {len(clear_water)} real water pixels free of floating algae in "
+            f"{root / EUROSAT}; the data there is not the EuroSAT sample the real-spectra "
+            "demo expects"
+        )
+    sources["water"] += (
+        f"; then every pixel not free of floating algae (FAI + {CLEAR_MARGIN_SD:g} noise sd "
+        f"> {BLOOM_FAI:g}) replaced by a random one that is"
+    )
     sources["greenness_crops"] = "modelled crop calendars (tiandi/demo/scene_spectra.py)"
     sources["clouds_noise_scl"] = "modelled (tiandi/demo/scene_render.py)"
-    return RealCovers(pools=pools, phenology=phenology, sources=sources)
+    return RealCovers(pools=pools, phenology=phenology, sources=sources, clear_water=clear_water)
 
 
 def _mosaic(
@@ -286,6 +295,19 @@ class RealSurface:
         return out
 
 
+def _clear_the_water(
+    clear: F32, index: npt.NDArray[np.intp], green: F32, dormant: F32, rng: np.random.Generator
+) -> None:
+    """Replace, in place, the water pixels ``index`` of ``green`` and ``dormant`` (6, n·n)
+    that are not :func:`_clear_water` by random pixels of ``clear``, drawn from a stream
+    spawned from ``rng`` (its own draws, and so every other cover's pixels, stay those of
+    the scene without this step)."""
+    own = rng.spawn(1)[0]
+    for state in (green, dormant):
+        bad = index[~_clear_water(np.ascontiguousarray(state[:, index].T))]
+        state[:, bad] = clear[own.integers(0, len(clear), size=len(bad))].T
+
+
 def real_surface(
     covers: RealCovers, cover: U8, cover_after: U8, rng: np.random.Generator
 ) -> RealSurface:
@@ -307,6 +329,7 @@ def real_surface(
         sel = np.flatnonzero(codes == code)
         if len(sel):
             after[sel] = _mosaic(covers.pools[code], changed[sel], n, rng)[0]
+    _clear_the_water(covers.clear_water, np.flatnonzero(flat == Cover.WATER), green, dormant, rng)
     return RealSurface(
         green=green.reshape(6, n, n),
         dormant=dormant.reshape(6, n, n),

@@ -6,8 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
+from shapely.geometry import box
 
 from tests.fixtures.bloom import (
     LAKE,
@@ -17,13 +19,14 @@ from tests.fixtures.bloom import (
     SMALL_BLOOM,
     WATER,
     LakeDate,
+    _scene,
     bloom_px,
     disk,
     dry_zone,
     lake_items,
     lake_zone,
 )
-from tests.fixtures.eo import FOREST, full_grid
+from tests.fixtures.eo import CRS, FOREST, X0, Y0, full_grid, make_items
 from tiandi.errors import InputError
 from tiandi.models.bloom import (
     BloomParams,
@@ -123,3 +126,25 @@ def test_bloom_pieces_are_the_planted_disk(tmp_path: Path) -> None:
     assert piece.n_pixels == bloom_px(LARGE_BLOOM)
     assert piece.area_m2 == pytest.approx(piece.geometry.area, rel=1e-6)
     assert piece.fai_mean == pytest.approx(float(fai(0.05, 0.20, 0.08)), abs=1e-3)
+
+
+#: Real forest in terrain shadow, as the real-spectra demo scene paints it (EuroSAT
+#: ``Forest``): dark NIR and SWIR make its MNDWI positive, its NIR makes the FAI a bloom's.
+SHADED_FOREST = {"B02": 0.081, "B03": 0.057, "B04": 0.033, "B08": 0.089, "B11": 0.034, "B12": 0.012}
+
+
+def test_dense_vegetation_in_shadow_is_not_a_water_body(tmp_path: Path) -> None:
+    s = SHADED_FOREST
+    assert mndwi(s["B03"], s["B11"]) > 0 and fai(s["B04"], s["B08"], s["B11"]) > 0.03
+    scene = _scene(LakeDate("2026-05-04"))
+    for band, value in s.items():
+        refl = scene.reflectance[band]
+        assert isinstance(refl, np.ndarray)
+        refl[disk(20, 20, 12, step=2 if band in ("B11", "B12") else 1)] = value
+    items = make_items(tmp_path / "items", [scene], size=200)
+    zone = box(X0, Y0 - 2000, X0 + 2000, Y0)
+    zones = gpd.GeoDataFrame({"zone_id": ["LK-1"], "name": ["tile"]}, geometry=[zone], crs=CRS)
+    grid, params = full_grid(200), BloomParams()
+    bodies = find_water_bodies(water_mask(items, grid, params, 128), zones, grid, params)
+    assert list(bodies.table["water_id"]) == ["LK-1-W1"]  # the lake, not the shaded stand
+    assert bodies.table["area_m2"].iloc[0] == pytest.approx(disk(*LAKE).sum() * 100, rel=0.02)

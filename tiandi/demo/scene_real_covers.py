@@ -18,6 +18,16 @@ spectrum of a real pixel of a EuroSAT patch of the matching class
   :class:`tiandi.demo.scene_phenology.Phenology` (measured on the eo-learn series for
   forest and grass, modelled crop calendars for the crops). The blend is modelled; both
   ends are real pixels;
+- the ordinary water of the reservoir and the rivers is water free of floating algae:
+  after the mosaic, every water pixel whose FAI (:func:`tiandi.models.bloom.fai`) is not
+  two standard deviations of the scene's own pixel noise below the bloom threshold
+  (:data:`CLEAR_MARGIN_SD`, :data:`BLOOM_FAI`) is replaced by a random water pixel that
+  is (drawn from a stream of its own, so the other covers' pixels do not move).
+  EuroSAT's ``River`` and ``SeaLake`` patches include turbid and algae-laden water
+  bodies (4 of the 20 lakes have a median FAI above the threshold), which would enter
+  the scene as 64 px blocks of bloom-like water in a reservoir whose truth says "no
+  bloom"; the planted bloom (:mod:`tiandi.demo.scene_real`) takes the other end,
+  FAI > 0.002;
 - planted events' after-state: the real pixels of their cover's pool (quarry: bare
   industrial ground; construction and dikes: industrial; road: highway surface; pond:
   river and lake water; clearing: bare cropland soil; solar: the darkest industrial
@@ -41,8 +51,10 @@ from tiandi.demo.scene_fields import F32
 from tiandi.demo.scene_landcover import U8
 from tiandi.demo.scene_phenology import Phenology, load_phenology
 from tiandi.demo.scene_real import EUROSAT, eurosat_pixels
+from tiandi.demo.scene_render import noise_sd
 from tiandi.demo.scene_spectra import Cover
 from tiandi.errors import InputError
+from tiandi.models.bloom import S2_WAVELENGTH_NM, BloomParams, fai
 
 PATCH = 64
 Keep = Callable[[F32], npt.NDArray[np.bool_]]
@@ -64,6 +76,36 @@ def _everything(px: F32) -> npt.NDArray[np.bool_]:
 
 def _water(px: F32) -> npt.NDArray[np.bool_]:
     out: npt.NDArray[np.bool_] = (_mndwi(px) > 0.2) & (_ndvi(px) < 0.1)
+    return out
+
+
+BLOOM_FAI = BloomParams().fai_threshold
+"""The floating-algae threshold of Hu et al. 2010 that :mod:`tiandi.models.bloom` uses."""
+CLEAR_MARGIN_SD = 2.0
+"""Ordinary water stays this many standard deviations of the scene's pixel noise
+(:func:`tiandi.demo.scene_render.noise_sd`, carried through the FAI) below
+:data:`BLOOM_FAI`."""
+
+
+def _fai_noise_sd(px: F32) -> F32:
+    """Standard deviation of the FAI of ``px`` (..., 6) under the scene's pixel noise."""
+    slope = (S2_WAVELENGTH_NM["B08"] - S2_WAVELENGTH_NM["B04"]) / (
+        S2_WAVELENGTH_NM["B11"] - S2_WAVELENGTH_NM["B04"]
+    )
+    red, nir, swir = (noise_sd(px[..., b]) for b in (2, 3, 4))
+    out: F32 = np.sqrt(nir**2 + ((1 - slope) * red) ** 2 + (slope * swir) ** 2)
+    return out
+
+
+def _clear_water(px: F32) -> npt.NDArray[np.bool_]:
+    """:func:`_water` free of floating algae, with a margin: FAI at most :data:`BLOOM_FAI`
+    less :data:`CLEAR_MARGIN_SD` noise standard deviations, so that the scene's own noise
+    does not paint ordinary water as bloom (a patch mostly above, a turbid or algae-laden
+    lake, is left out of the mosaic by the pool's usable share)."""
+    index = fai(px[..., 2], px[..., 3], px[..., 4])
+    out: npt.NDArray[np.bool_] = _water(px) & (
+        index + CLEAR_MARGIN_SD * _fai_noise_sd(px) <= BLOOM_FAI
+    )
     return out
 
 
@@ -167,6 +209,7 @@ class RealCovers:
     pools: dict[Cover, _Pool]
     phenology: Phenology
     sources: dict[str, str]
+    clear_water: F32  # (m, 6): the water pool's pixels that pass :func:`_clear_water`
 
 
 def load_real_covers(root: Path) -> RealCovers:
@@ -190,9 +233,21 @@ def load_real_covers(root: Path) -> RealCovers:
         sources[f"greenness_{cover.name.lower()}"] = (
             f"eolearn-testeopatch NDVI median, {n_dates} dates, 2-harmonic fit R² {r2}"
         )
+    kept = pools[Cover.WATER].kept
+    clear_water = kept[_clear_water(kept)]
+    if len(clear_water) < 50:
+        raise InputError(
+            f"only {len(clear_water)} real water pixels free of floating algae in "
+            f"{root / EUROSAT}; the data there is not the EuroSAT sample the real-spectra "
+            "demo expects"
+        )
+    sources["water"] += (
+        f"; then every pixel not free of floating algae (FAI + {CLEAR_MARGIN_SD:g} noise sd "
+        f"> {BLOOM_FAI:g}) replaced by a random one that is"
+    )
     sources["greenness_crops"] = "modelled crop calendars (tiandi/demo/scene_spectra.py)"
     sources["clouds_noise_scl"] = "modelled (tiandi/demo/scene_render.py)"
-    return RealCovers(pools=pools, phenology=phenology, sources=sources)
+    return RealCovers(pools=pools, phenology=phenology, sources=sources, clear_water=clear_water)
 
 
 def _mosaic(
@@ -240,6 +295,19 @@ class RealSurface:
         return out
 
 
+def _clear_the_water(
+    clear: F32, index: npt.NDArray[np.intp], green: F32, dormant: F32, rng: np.random.Generator
+) -> None:
+    """Replace, in place, the water pixels ``index`` of ``green`` and ``dormant`` (6, n·n)
+    that are not :func:`_clear_water` by random pixels of ``clear``, drawn from a stream
+    spawned from ``rng`` (its own draws, and so every other cover's pixels, stay those of
+    the scene without this step)."""
+    own = rng.spawn(1)[0]
+    for state in (green, dormant):
+        bad = index[~_clear_water(np.ascontiguousarray(state[:, index].T))]
+        state[:, bad] = clear[own.integers(0, len(clear), size=len(bad))].T
+
+
 def real_surface(
     covers: RealCovers, cover: U8, cover_after: U8, rng: np.random.Generator
 ) -> RealSurface:
@@ -261,6 +329,7 @@ def real_surface(
         sel = np.flatnonzero(codes == code)
         if len(sel):
             after[sel] = _mosaic(covers.pools[code], changed[sel], n, rng)[0]
+    _clear_the_water(covers.clear_water, np.flatnonzero(flat == Cover.WATER), green, dormant, rng)
     return RealSurface(
         green=green.reshape(6, n, n),
         dormant=dormant.reshape(6, n, n),

@@ -29,6 +29,14 @@ LATITUDE = 40.2
 _SHADOW_DARKENING = np.array([0.70, 0.70, 0.70, 0.60, 0.55, 0.55], dtype=np.float32)
 _CIRRUS = np.array([0.06, 0.06, 0.06, 0.05, 0.03, 0.02], dtype=np.float32)
 CLOUD_CLASSES = (8, 9, 10)
+NOISE_GAIN = np.float32(0.015)
+NOISE_FLOOR = np.float32(0.002)
+
+
+def noise_sd(rho: F32) -> F32:
+    """Standard deviation of the pixel noise added to reflectance ``rho`` (any shape)."""
+    out: F32 = NOISE_GAIN * rho + NOISE_FLOOR
+    return out
 
 
 @dataclass(frozen=True)
@@ -170,7 +178,7 @@ def render(
         top = CLOUD[b] * (np.float32(0.85) + np.float32(0.15) * a)
         rho = surf * (np.float32(1.0) - a) + top * a + _CIRRUS[b] * ci
         noise = rng.standard_normal(rho.shape, dtype=np.float32)
-        noise *= np.float32(0.015) * rho + np.float32(0.002)
+        noise *= noise_sd(rho)
         rho += noise
         bands[name] = _to_dn(rho, acq.offset, nodata)
 

@@ -6,7 +6,12 @@ The pixel side of bloom monitoring; the grading, tables and patches are in
 - **Water bodies** come from the MNDWI (Xu 2006, ``(B03 - B11) / (B03 + B11)``) of the
   period's median composite of clear observations, above ``mndwi_threshold`` (0, Xu's
   threshold), inside each zone; each connected piece of at least ``min_water_m2`` is a
-  water body (``<zone_id>-W<k>``, largest first). The median of the season and not one
+  water body (``<zone_id>-W<k>``, largest first). MNDWI must also exceed the NDVI of the
+  same composite (the water rule of Zou et al. 2018, PNAS 115: 3810–3815, who combine
+  MNDWI > NDVI with an EVI bound): MNDWI alone is above 0 on dense vegetation in terrain
+  shadow (dark NIR and SWIR), which the FAI then reads as a bloom over the whole "water
+  body"; open water has NDVI below 0, a lake with a summer bloom has it below its MNDWI
+  in the season's median. The median of the season and not one
   date, because a dense surface scum looks like vegetation on the day it floats (high
   NIR and SWIR, MNDWI below 0) and would cut the bloom out of its own lake; the median
   over the season sees open water. Land cover was not used: tiandi's land-cover model
@@ -56,7 +61,7 @@ from tiandi.errors import InputError, NoDataError
 #: Central wavelengths (nm) of the Sentinel-2A MSI bands the FAI uses.
 S2_WAVELENGTH_NM = {"B04": 664.6, "B08": 832.8, "B11": 1613.7}
 FAI_BANDS = ("B04", "B08", "B11")
-WATER_BANDS = ("B03", "B11")
+WATER_BANDS = ("B03", "B04", "B08", "B11")
 #: Statistics per water body and date: clear pixels, bloom pixels, FAI sum and maximum
 #: over the bloom pixels, FAI sum over the clear pixels.
 STAT_NAMES = ("clear_px", "bloom_px", "bloom_fai_sum", "bloom_fai_max", "fai_sum")
@@ -126,10 +131,13 @@ def _zone_raster(zones: gpd.GeoDataFrame, grid: GeoBox) -> npt.NDArray[np.int32]
 
 
 def water_mask(items: Sequence[pystac.Item], grid: GeoBox, params: BloomParams, chunk: int) -> Any:
-    """MNDWI > threshold of the median composite of ``items`` (bool numpy array)."""
+    """MNDWI > threshold and MNDWI > NDVI of the median composite of ``items`` (bool numpy
+    array; the module docstring)."""
     ref = composite_period(items, grid, bands=WATER_BANDS, chunk=chunk, dilate_px=params.dilate_px)
     index = mndwi(ref["B03"].data, ref["B11"].data)
-    return np.asarray((index > params.mndwi_threshold).compute())
+    nir, red = ref["B08"].data, ref["B04"].data
+    ndvi = (nir - red) / da.where(nir + red != 0, nir + red, np.nan)
+    return np.asarray(((index > params.mndwi_threshold) & (index > ndvi)).compute())
 
 
 def polygons(labels: npt.NDArray[np.int32], grid: GeoBox) -> dict[int, Any]:

@@ -119,7 +119,11 @@ def _row_state(page: Any, uid: str) -> str:
 
 
 def _wait_saved(page: Any) -> None:
-    page.wait_for_selector("#toast.ok")
+    """Wait for the page's answer to a decision: it must be the "saved" toast (an error
+    toast fails at once, with its text)."""
+    page.wait_for_selector("#toast.ok, #toast.error")
+    toast = page.locator("#toast")
+    assert toast.get_attribute("class") == "ok", toast.inner_text()
     page.evaluate("document.querySelector('#toast').className = ''")
 
 
@@ -155,8 +159,7 @@ def _accept_with_a_class_key(page: Any, home: ServiceHome) -> str:
 def _reject_with_a_hostile_reason(page: Any, home: ServiceHome) -> str:
     alerts: list[str] = []
     page.on("dialog", lambda d: (alerts.append(d.message), d.dismiss()))
-    page.keyboard.press("j")
-    rejected = str(page.locator("#list li.selected").get_attribute("data-uid"))
+    rejected = _select_next(page)  # a key pressed while the page is still busy is dropped
     page.wait_for_selector("#detail-version")  # the moved-to patch's detail is shown
     page.keyboard.press("x")
     try:

@@ -110,8 +110,15 @@ def _sign_in_page(context: Any, url: str, token: str) -> tuple[Any, list[str]]:
     page.goto(f"{url}/review/")
     page.fill("#token", token)
     page.press("#token", "Enter")
-    page.wait_for_selector("#list li.selected")
+    _wait_ready(page)
     return page, errors
+
+
+def _wait_ready(page: Any) -> None:
+    """Wait until the page takes keys: a key pressed while it still loads is dropped (a
+    "3" right after sign-in was lost in a fresh-clone CI run)."""
+    page.wait_for_selector("body[data-ready]")
+    page.wait_for_selector("#list li.selected")
 
 
 def _row_state(page: Any, uid: str) -> str:
@@ -188,7 +195,7 @@ def test_ecologist_reviews_with_the_keyboard_and_decisions_persist(
     first = _accept_with_a_class_key(page, home)
 
     page.reload()
-    page.wait_for_selector("#list li.selected")
+    _wait_ready(page)
     assert _row_state(page, first) == "审核通过"
     rejected = _reject_with_a_hostile_reason(page, home)
 

@@ -290,6 +290,7 @@ function renderAll() {
 }
 
 async function start() {
+  delete document.body.dataset.ready;
   try {
     state.me = await api.me();
   } catch (err) {
@@ -311,6 +312,9 @@ async function start() {
   await Promise.all([loadPatches(), loadRasters()]);
   installReview();
   $("#list").focus();
+  // Keys typed before this point are not handled (no handler yet, the token field had the
+  // focus): the page says when it takes them, for scripts and tests driving it.
+  document.body.dataset.ready = "true";
 }
 
 function showLogin(message = "") {

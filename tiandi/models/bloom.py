@@ -64,6 +64,7 @@ from scipy import ndimage
 
 from tiandi.eo.composite import composite_period
 from tiandi.errors import InputError, NoDataError
+from tiandi.models.base import CLOUD_MARGIN_PX
 
 #: Central wavelengths (nm) of the Sentinel-2A MSI bands the FAI uses.
 S2_WAVELENGTH_NM = {"B04": 664.6, "B08": 832.8, "B11": 1613.7}
@@ -84,7 +85,7 @@ class BloomParams:
     shore_px: int = 1
     min_clear_share: float = 0.5
     min_patch_m2: float = 1000.0
-    dilate_px: int = 9
+    dilate_px: int = CLOUD_MARGIN_PX
 
     def __post_init__(self) -> None:
         if not 0.0 < self.min_clear_share <= 1.0:

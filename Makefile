@@ -57,6 +57,8 @@ $(STAC_STAMP): infra/local/requirements-stac.txt
 	$(STAC_VENV)/bin/pip install --quiet $(PIP_OFFLINE) -r infra/local/requirements-stac.txt 2>&1 | { grep -v 'is ignored: it is neither' || true; }
 	touch $(STAC_STAMP)
 
+# The real-spectra scene with its disturbances (needs ../shared/data); without that folder:
+# make demo DEMO_ARGS="--hand-set-spectra --no-disturbances"
 demo: setup
 	$(BIN)/tiandi demo $(DEMO_ARGS)
 

@@ -146,5 +146,30 @@ def test_demo_disturbances_without_the_real_data_is_one_clear_error(tmp_path: Pa
     assert "no-data" in result.stderr and "Traceback" not in result.stderr
     assert "--no-disturbances" in result.stderr  # the way to run without the real data
     assert "--disturbances" in _run("demo", "--help", cwd=tmp_path).stdout
-    scene = tmp_path / "home" / "demo" / "scene-256-seed0-disturbances"
-    assert not (scene / "scenes.json").exists() and not (tmp_path / "out").exists()
+    demo = tmp_path / "home" / "demo"
+    for name in ("scene-256-seed0-disturbances", "scene-256-seed0-real-disturbances"):
+        assert not (demo / name / "scenes.json").exists()
+    assert not (tmp_path / "out").exists()
+
+
+def test_demo_default_real_spectra_without_the_data_names_the_folder_and_the_flag(
+    tmp_path: Path,
+) -> None:
+    """The default demo paints its scene with real pixels: without EuroSAT it stops before
+    writing anything, naming the folder and the hand-set scene, which needs no data."""
+    env = {**os.environ, "TIANDI_HOME": str(tmp_path / "home")}
+    empty = tmp_path / "no-eurosat"
+    empty.mkdir()
+    env["TIANDI_DEMO_DATA"] = str(empty)
+    env["COLUMNS"] = "1000"  # one line: the console would break the path at its hyphen
+    result = subprocess.run(
+        [TIANDI, "demo", "--no-disturbances", "--size", "256", "--out", str(tmp_path / "out")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    flat = " ".join(result.stderr.split())
+    assert str(empty / "eurosat-ms-sample") in flat and "Traceback" not in flat
+    assert "--hand-set-spectra --no-disturbances" in flat
+    assert "--hand-set-spectra" in _run("demo", "--help", cwd=tmp_path).stdout
+    assert not (tmp_path / "home" / "demo" / "scene-256-seed0-real").exists()
+    assert not (tmp_path / "out").exists()

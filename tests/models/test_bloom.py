@@ -148,3 +148,28 @@ def test_dense_vegetation_in_shadow_is_not_a_water_body(tmp_path: Path) -> None:
     bodies = find_water_bodies(water_mask(items, grid, params, 128), zones, grid, params)
     assert list(bodies.table["water_id"]) == ["LK-1-W1"]  # the lake, not the shaded stand
     assert bodies.table["area_m2"].iloc[0] == pytest.approx(disk(*LAKE).sum() * 100, rel=0.02)
+
+
+def test_bloom_pixels_near_a_cloud_are_observed_water_but_never_bloom(tmp_path: Path) -> None:
+    """The cloud margin (docs/decisions.md, "The real-spectra scene by default"): a cloud's
+    unflagged edge raises the FAI, so a clear pixel within ``cloud_margin_px`` of an
+    unclear one is never a bloom pixel; it still counts as clear water, so whether a date
+    is no data stays the cloud mask's question."""
+    day = LakeDate("2026-06-03", bloom=(100, 70, 6), cloud_cols=(40, 60))
+    items = lake_items(tmp_path / "items", [day])
+    zones = read_zones(lake_zone(tmp_path / "zones.gpkg"))
+    grid = full_grid(200)
+    margin, plain = BloomParams(), BloomParams(cloud_margin_px=2)  # 2: the mask's own
+    bodies = find_water_bodies(disk(*LAKE), zones, grid, margin)
+    layers = date_layers(items, grid, margin, 128)
+    assert layers is not None
+    clear_px, bloom_in_margin = date_stats(layers, bodies, margin)[0][:2]
+    assert (clear_px, date_stats(layers, bodies, plain)[0][1]) == (
+        date_stats(layers, bodies, plain)[0][0],
+        bloom_px((100, 70, 6)),  # the disk, 8-16 px east of the cloud
+    )
+    # the cloud covers cols 40-59, its mask (dilated by 2) reaches col 61 and the margin
+    # of 9 col 68: of the disk (cols 64-76) only cols 69-76 can be bloom
+    beyond = disk(100, 70, 6)[:, 69:].sum()
+    assert bloom_in_margin == beyond and 0 < beyond < bloom_px((100, 70, 6))
+    assert len(bloom_pieces(layers, bodies, plain)) == 1

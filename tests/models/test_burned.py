@@ -139,6 +139,17 @@ def test_load_detector_resolves_burned_names() -> None:
         load_detector("no-such-detector")
 
 
+def test_burned_detectors_ask_their_composites_for_the_single_date_cloud_margin() -> None:
+    """A burn between the same days of two years rests on one or two dates a side: the
+    flow masks a 90 m cloud margin for them (docs/decisions.md, "The real-spectra scene
+    by default"), and the composites' own dilation for every other detector."""
+    from tiandi.models.base import CLOUD_MARGIN_PX, cloud_margin_px
+
+    for name in ("burned-rbr", "burned-dnbr", "burned-area"):
+        assert cloud_margin_px(load_detector(name)) == CLOUD_MARGIN_PX == 9, name
+    assert cloud_margin_px(load_detector("baseline")) is None
+
+
 def test_params_are_validated() -> None:
     with pytest.raises(InputError, match="smooth_px"):
         BurnedAreaParams(smooth_px=2)

@@ -145,13 +145,13 @@ def demo(
     real_spectra: Annotated[
         bool,
         typer.Option(
-            "--real-spectra",
+            "--real-spectra/--hand-set-spectra",
             help="Paint every land cover and every event with real Sentinel-2 pixels of "
             "its EuroSAT class, greenness from the eo-learn series (read from "
-            "../shared/data), in a scene of its own; the precision and recall then say "
-            "more about real imagery.",
+            "../shared/data; the default), or with the hand-set reflectance table "
+            "(--hand-set-spectra: needs no real data together with --no-disturbances).",
         ),
-    ] = False,
+    ] = True,
 ) -> None:
     """Generate the demo scene, catalogue it and run detect_changes on it, then the
     disturbance flows scored against the planted disturbances (not with --no-disturbances)."""

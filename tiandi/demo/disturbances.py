@@ -6,12 +6,16 @@ scene, each recording its patches in the same patch store, each in a folder of
 
 - ``burned``: ``detect_changes`` with the rule-based burned-area detector
   (:data:`BURN_DETECTOR`: RBR with a floor and a z-score, the parameters chosen on the
-  California pairs) from 30 August 2024 (:data:`BURN_BEFORE`) to 30 August 2025
-  (:data:`BURN_AFTER`): one clear date each, on the same day of the year. A burn index
-  compared across seasons, or between composites that mix other dates under clouds,
-  maps phenology as burns (dNBR 0.02-0.05 on fields); and the learned ``burned-area``
-  detector, whose z-score is against the scene's own spread, maps the generated scene's
-  pixel noise as burns, because the scene has far less spread than real land. Its
+  California pairs) from August 2024 (:data:`BURN_BEFORE`) to August 2025
+  (:data:`BURN_AFTER`): the composites of the same two days of the year, 10 and 30
+  August, so that a burn must persist over the post-fire dates (as MCD64's persistent
+  change, Giglio et al. 2018) and a brightening on one date alone (the thin edge of a
+  cloud that SCL leaves unmasked) is halved by the median of two and falls below the
+  unburned bound. A burn index compared across seasons, or between composites of other
+  days of the year, maps phenology as burns (dNBR 0.02-0.05 on fields); and the learned
+  ``burned-area`` detector, whose z-score is against the scene's own spread, maps the
+  generated scene's pixel noise as burns, because the scene has far less spread than
+  real land. Its
   mapping unit is the detector's own smallest burn (200 px, :data:`BURN_MMU_M2`): a
   burn cut by a zone's edge, or a cloud's edge on the one date, leaves smaller pieces;
 - ``water``: ``detect_changes`` with the ``water`` detector, the reservoir's zone
@@ -56,8 +60,8 @@ from tiandi.settings import Settings
 
 DISTURBANCE_DIR = "disturbances"
 DIEBACK_PERIOD = "2025-08-01/2025-08-31"
-BURN_BEFORE = "2024-08-25/2024-09-04"
-BURN_AFTER = "2025-08-25/2025-09-04"
+BURN_BEFORE = "2024-08-05/2024-09-01"
+BURN_AFTER = "2025-08-05/2025-09-01"
 BURN_DETECTOR = "burned-rbr"
 BURN_MMU_M2 = 20_000.0
 BLOOM_PERIOD = "2025-07-01/2025-10-31"

@@ -2,9 +2,13 @@
 ``disturbances`` (``tiandi demo``'s default; not with ``--no-disturbances``) the scene
 also has the planted ecological disturbances and the disturbance flows (burned area,
 water and coastline, forest dieback, algal blooms; :mod:`tiandi.demo.disturbances`) run
-after, scored against them.
+after, scored against them. With ``real_spectra`` (``tiandi demo``'s default; not with
+``--hand-set-spectra``) every cover and event of the scene is painted with real Sentinel-2
+pixels (:mod:`tiandi.demo.scene_real_covers`); both defaults need the real data folder
+(``../shared/data`` or ``$TIANDI_DEMO_DATA``), ``--hand-set-spectra --no-disturbances``
+none.
 
-The scene is generated once per (size, seed, disturbances) under ``<home>/demo/`` and
+The scene is generated once per (size, seed, spectra, disturbances) under ``<home>/demo/`` and
 reused; its items are (re-)registered in the embedded catalog, which is idempotent (upsert by id).
 With ``full_cycle`` the run is followed by the whole supervision cycle
 (:mod:`tiandi.demo.cycle_flow`) in ``<out>/cycle``. The demo only makes sure a Prefect
@@ -120,12 +124,13 @@ def run_demo(
     console: Any,
     full_cycle: bool = False,
     detector: str | None = None,
-    disturbances: bool = False,
-    real_spectra: bool = False,
+    disturbances: bool = True,
+    real_spectra: bool = True,
 ) -> DetectChangesResult:
-    """Prepare the demo scene and catalog, then run the flow with embedded services;
-    with ``disturbances``, on the scene with the planted disturbances, then the
-    disturbance flows (their per-type table printed); with ``full_cycle``, then the whole
+    """Prepare the demo scene and catalog, then run the flow with embedded services
+    (defaults: those of ``tiandi demo``); with ``disturbances``, on the scene with the
+    planted disturbances, then the disturbance flows (their per-type table printed);
+    with ``full_cycle``, then the whole
     supervision cycle in ``<out>/cycle``; with ``real_spectra``, on the scene whose covers
     are real Sentinel-2 pixels (:mod:`tiandi.demo.scene_real_covers`).
     ``detector``: a name ``load_detector`` knows (default: the flow's default)."""

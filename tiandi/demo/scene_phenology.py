@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from tiandi.demo.scene_real import WITHOUT_DATA
 from tiandi.demo.scene_spectra import Cover, greenness
 from tiandi.errors import InputError
 
@@ -68,7 +69,7 @@ def _load(folder: Path, name: str) -> npt.NDArray[np.generic]:
         raise InputError(
             f"{path} not found: the real-spectra demo scene takes its forest and grass "
             f"greenness from the eo-learn series in {folder.parent}; put ../shared/data "
-            "beside the repository or set $TIANDI_DEMO_DATA"
+            f"beside the repository or set $TIANDI_DEMO_DATA, or run {WITHOUT_DATA}"
         )
     out: npt.NDArray[np.generic] = np.load(path)
     return out
@@ -81,7 +82,7 @@ def load_phenology(root: Path) -> Phenology:
         raise InputError(
             f"{folder} not found: the real-spectra demo scene takes its forest and grass "
             "greenness from that eo-learn series; put ../shared/data beside the repository "
-            "or set $TIANDI_DEMO_DATA"
+            f"or set $TIANDI_DEMO_DATA, or run {WITHOUT_DATA}"
         )
     ndvi = _load(folder, "data/NDVI.npy")[..., 0].astype(np.float64)
     valid = _load(folder, "mask/IS_VALID.npy")[..., 0].astype(bool)

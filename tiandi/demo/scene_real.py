@@ -54,6 +54,8 @@ F64 = npt.NDArray[np.float64]
 DEFAULT_DATA_ROOT = Path(__file__).resolve().parents[3] / "shared" / "data"
 """``../shared/data`` beside the repository checkout."""
 DATA_ENV = "TIANDI_DEMO_DATA"
+WITHOUT_DATA = "`tiandi demo --hand-set-spectra --no-disturbances`"
+"""The demo that needs no real data: the hand-set scene without the disturbances."""
 """Environment variable naming another folder with the same data sets."""
 EUROSAT = "eurosat-ms-sample"
 BURNED = "s2-burned-areas-california"
@@ -91,9 +93,9 @@ def data_root() -> Path:
 
 _NEEDS = {
     "disturbances": "the planted disturbances are painted with its pixels (EuroSAT, "
-    "California burned areas); or run without disturbances (`tiandi demo "
-    "--no-disturbances`)",
-    "covers": "the real-spectra scene takes every cover's pixels from it (EuroSAT, eo-learn)",
+    f"California burned areas); or run {WITHOUT_DATA}, which needs no real data",
+    "covers": "the real-spectra scene, the demo's default, takes every cover's pixels from "
+    f"it (EuroSAT, eo-learn); or run {WITHOUT_DATA}, which needs no real data",
 }
 
 
@@ -118,7 +120,7 @@ def eurosat_pixels(root: Path, label: str) -> list[F64]:
         raise InputError(
             f"no EuroSAT {label} patches in {root / EUROSAT}; the demo scene's disturbances "
             f"take real pixels from there: put ../shared/data beside the repository or set "
-            f"{DATA_ENV} (or run `tiandi demo --no-disturbances`)"
+            f"{DATA_ENV} (or run {WITHOUT_DATA}, which needs no real data)"
         )
     out = []
     for path in files:
@@ -164,7 +166,7 @@ def _burn(root: Path, coef: F64) -> F32:
         raise InputError(
             f"no fire pairs in {root / BURNED / 'pairs'}; the demo's burn scar takes real "
             f"post-fire pixels from there: put ../shared/data beside the repository or set "
-            f"{DATA_ENV} (or run `tiandi demo --no-disturbances`)"
+            f"{DATA_ENV} (or run {WITHOUT_DATA}, which needs no real data)"
         )
     pools = []
     for fire in fires:
@@ -200,7 +202,7 @@ def load_real_spectra(root: Path | None = None) -> RealSpectra:
         raise InputError(
             f"real data folder {root} does not exist; the demo scene's disturbances take real "
             f"pixels from ../shared/data ({EUROSAT}, {BURNED}): put it beside the repository, "
-            f"set {DATA_ENV} or run `tiandi demo --no-disturbances`"
+            f"set {DATA_ENV} or run {WITHOUT_DATA}, which needs no real data"
         )
     coef, r2, rmse = _b11_fit(root)
 

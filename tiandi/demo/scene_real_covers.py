@@ -50,7 +50,7 @@ import numpy.typing as npt
 from tiandi.demo.scene_fields import F32
 from tiandi.demo.scene_landcover import U8
 from tiandi.demo.scene_phenology import Phenology, load_phenology
-from tiandi.demo.scene_real import EUROSAT, eurosat_pixels
+from tiandi.demo.scene_real import EUROSAT, WITHOUT_DATA, eurosat_pixels
 from tiandi.demo.scene_render import noise_sd
 from tiandi.demo.scene_spectra import Cover
 from tiandi.errors import InputError
@@ -219,7 +219,7 @@ def load_real_covers(root: Path) -> RealCovers:
         raise InputError(
             f"{root / EUROSAT} not found: the real-spectra demo scene takes every cover's "
             "pixels from the EuroSAT sample there; put ../shared/data beside the repository "
-            "or set $TIANDI_DEMO_DATA"
+            f"or set $TIANDI_DEMO_DATA, or run {WITHOUT_DATA}"
         )
     phenology = load_phenology(root)
     cache: dict[str, list[F32]] = {}

@@ -30,7 +30,7 @@ from tiandi.eo.storage import as_read_back, composite_output, read_composite
 from tiandi.errors import CatalogError, InputError, NoDataError, TiandiError
 from tiandi.flows.change_maps import change_outputs, chunked_like, read_change
 from tiandi.flows.runtime import retry_on
-from tiandi.models.base import DisturbanceLayers
+from tiandi.models.base import DisturbanceLayers, cloud_margin_px
 from tiandi.models.integrated import IntegratedDetector
 from tiandi.models.landcover import LandCoverModel
 from tiandi.models.registry import load_detector
@@ -136,7 +136,13 @@ def _composites_and_change(
     detector_options: dict[str, Any],
 ) -> tuple[Path, Path, dict[str, Path]]:
     detector = load_detector(detector_name, **detector_options)
-    composites = {p: composite_period(items, grid, chunk=chunk) for p, items in periods.items()}
+    margin = cloud_margin_px(detector)  # a burned-area detector's wider cloud margin
+    composites = {
+        p: composite_period(items, grid, chunk=chunk)
+        if margin is None
+        else composite_period(items, grid, chunk=chunk, dilate_px=margin)
+        for p, items in periods.items()
+    }
     outputs = [
         composite_output(composites[p], layout.composite(p), tags={"tiandi:period": p})
         for p in ("before", "after")

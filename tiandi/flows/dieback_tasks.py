@@ -28,6 +28,7 @@ from tiandi.eo.composite import composite_period
 from tiandi.eo.series import date_layers
 from tiandi.eo.storage import composite_output
 from tiandi.errors import NoDataError
+from tiandi.models.base import CLOUD_MARGIN_PX
 from tiandi.models.dieback import (
     STATUS_CONFIRMED,
     STATUS_PROVISIONAL,
@@ -73,10 +74,11 @@ def baseline_periods(period: str, years: int, window_days: int) -> list[str]:
 
 
 def series(items: Sequence[pystac.Item], grid: GeoBox, chunk: int) -> list[Observation]:
-    """The clear dates of ``items`` as NDVI/NDMI observations on ``grid``."""
-    return [
-        Observation(d, layers) for d, layers in date_layers(items, grid, indices_of, chunk=chunk)
-    ]
+    """The clear dates of ``items`` as NDVI/NDMI observations on ``grid``, clouds masked
+    with the margin of single-date changes (:data:`tiandi.models.base.CLOUD_MARGIN_PX`:
+    an alert rests on one date's drop)."""
+    layers = date_layers(items, grid, indices_of, chunk=chunk, dilate_px=CLOUD_MARGIN_PX)
+    return [Observation(d, day) for d, day in layers]
 
 
 def zone_masks(zones: gpd.GeoDataFrame, grid: GeoBox) -> dict[str, npt.NDArray[np.bool_]]:

@@ -12,6 +12,11 @@ ecological disturbances rather than human activity declares, as class attributes
 - ``mean_layers`` (optional): per-pixel float layers whose mean per patch is an
   attribute (e.g. ``("dnbr",)``).
 
+A detector that compares single dates (a burn scar between the same days of two years)
+may also declare ``cloud_margin_px``: the flow then dilates the cloud mask of its
+composites by that many grid pixels instead of the composites' default
+(:func:`cloud_margin_px`, :data:`CLOUD_MARGIN_PX`).
+
 Its output then may hold ``change_class`` (uint8: 0 none, k = the k-th of its change
 types, 255 no data); a detector with a single change type may leave it out, and
 ``change_mask`` (1 = that type) stands for it. The flow writes these layers beside the
@@ -32,12 +37,22 @@ from tiandi.errors import ModelError
 
 __all__ = [
     "CHANGE",
+    "CLOUD_MARGIN_PX",
     "NO_CHANGE",
     "NO_DATA",
     "ChangeDetector",
     "DisturbanceLayers",
+    "cloud_margin_px",
     "disturbance_layers",
 ]
+
+CLOUD_MARGIN_PX = 9
+"""Cloud margin (grid pixels: 90 m at 10 m) of a change read from one date per side,
+where no median of other dates outvotes the thin edge of a cloud that SCL leaves
+unflagged (the composites' own dilation is 2 px): 90 m is Fmask's default cloud buffer
+(3 Landsat pixels), and ocean-colour processors mask a cloud margin for the same reason.
+Used by the bloom screening, the dieback series and the burned-area detectors
+(docs/decisions.md, "The real-spectra scene by default")."""
 
 #: ``change_mask`` values.
 NO_CHANGE = 0
@@ -96,3 +111,10 @@ def disturbance_layers(detector: object) -> DisturbanceLayers | None:
     if clash:
         raise ModelError(f"detector {name}: attribute layers may not be named {clash}")
     return DisturbanceLayers(tuple(types), {k: tuple(v) for k, v in classes.items()}, means)
+
+
+def cloud_margin_px(detector: object) -> int | None:
+    """The cloud-mask dilation (grid pixels) ``detector`` asks of its composites (its
+    ``cloud_margin_px``); None, the composites' default, when it asks none."""
+    margin = getattr(detector, "cloud_margin_px", None)
+    return None if margin is None else int(margin)

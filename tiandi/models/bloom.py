@@ -31,6 +31,16 @@ The pixel side of bloom monitoring; the grading, tables and patches are in
   ``dilate_px``), exactly as in the composites (:mod:`tiandi.eo.composite`). A date on
   which less than ``min_clear_share`` of a water body is clear is *no data* for it,
   never zero bloom.
+- **Cloud margin**: a clear pixel within ``cloud_margin_px`` grid pixels of an unclear
+  one (:data:`tiandi.models.base.CLOUD_MARGIN_PX`, 9: 90 m at 10 m) counts as observed
+  water but is never a bloom pixel. A bloom is mapped from one date, with no median of
+  other dates to outvote the thin edge of a cloud that SCL leaves unflagged, and that
+  edge raises the FAI (a cloud's NIR is above its red–SWIR baseline). Ocean-colour
+  processors flag such a cloud margin for the same reason (stray light, adjacency); 90 m
+  is Fmask's default cloud buffer (3 Landsat pixels) and covers the edge measured on the
+  demo's real-spectra scene (false bloom pixels within 60-80 m of the SCL cloud, none
+  beyond). Counted as observed, so that a date's clear share (and whether it is no data)
+  stays the cloud mask's.
 
 Statistics are computed per chunk (dask) and summed, so memory stays bounded by the
 chunk size; the bloom map of one date is computed whole only for the dates that need
@@ -57,6 +67,7 @@ from scipy import ndimage
 
 from tiandi.eo.composite import composite_period
 from tiandi.errors import InputError, NoDataError
+from tiandi.models.base import CLOUD_MARGIN_PX
 
 #: Central wavelengths (nm) of the Sentinel-2A MSI bands the FAI uses.
 S2_WAVELENGTH_NM = {"B04": 664.6, "B08": 832.8, "B11": 1613.7}
@@ -78,15 +89,20 @@ class BloomParams:
     min_clear_share: float = 0.5
     min_patch_m2: float = 1000.0
     dilate_px: int = 2
+    cloud_margin_px: int = CLOUD_MARGIN_PX
 
     def __post_init__(self) -> None:
         if not 0.0 < self.min_clear_share <= 1.0:
             raise InputError(
                 f"BloomParams: min_clear_share must be in (0, 1] (got {self.min_clear_share})"
             )
-        if min(self.min_water_m2, self.min_patch_m2) < 0 or min(self.shore_px, self.dilate_px) < 0:
+        if (
+            min(self.min_water_m2, self.min_patch_m2) < 0
+            or min(self.shore_px, self.dilate_px, self.cloud_margin_px) < 0
+        ):
             raise InputError(
-                "BloomParams: min_water_m2, min_patch_m2, shore_px and dilate_px must be ≥ 0"
+                "BloomParams: min_water_m2, min_patch_m2, shore_px, dilate_px and "
+                "cloud_margin_px must be ≥ 0"
             )
 
 
@@ -230,18 +246,32 @@ def date_layers(
         return None
 
 
+def near_cloud(layers: xr.Dataset, params: BloomParams) -> npt.NDArray[np.bool_]:
+    """Clear pixels of one date within ``params.cloud_margin_px`` of an unclear one (the
+    cloud margin, module docstring), counted from the mask already dilated by
+    ``dilate_px`` (bool numpy array of the grid)."""
+    unclear = ~np.isfinite(np.asarray(layers["B04"].values))
+    extra = params.cloud_margin_px - params.dilate_px
+    if extra <= 0 or not unclear.any():
+        return np.zeros(unclear.shape, dtype=bool)
+    grown = ndimage.binary_dilation(unclear, np.ones((3, 3), dtype=bool), iterations=extra)
+    out: npt.NDArray[np.bool_] = grown & ~unclear
+    return out
+
+
 def _block_stats(
     labels: npt.NDArray[np.int32],
     red: npt.NDArray[np.float32],
     nir: npt.NDArray[np.float32],
     swir: npt.NDArray[np.float32],
+    near: npt.NDArray[np.bool_],
     n: int,
     threshold: float,
 ) -> npt.NDArray[np.float64]:
     index = fai(red.astype(np.float64), nir.astype(np.float64), swir.astype(np.float64))
     clear = (labels > 0) & np.isfinite(index)
     lab, value = labels[clear], index[clear]
-    bloom = value > threshold
+    bloom = (value > threshold) & ~near[clear]
     out = np.zeros((len(STAT_NAMES), n + 1))
     out[0] = np.bincount(lab, minlength=n + 1)
     out[1] = np.bincount(lab[bloom], minlength=n + 1)
@@ -266,10 +296,11 @@ def date_stats(
     n = len(bodies.table)
     bands = [layers[b].data for b in FAI_BANDS]
     labels = da.from_array(bodies.labels, chunks=bands[0].chunks)  # type: ignore[no-untyped-call]
-    blocks = zip(*(a.to_delayed().ravel() for a in (labels, *bands)), strict=True)
+    near = da.from_array(near_cloud(layers, params), chunks=bands[0].chunks)  # type: ignore[no-untyped-call]
+    blocks = zip(*(a.to_delayed().ravel() for a in (labels, *bands, near)), strict=True)
     parts = [
-        dask.delayed(_block_stats)(lab, r, nr, s, n, params.fai_threshold)  # type: ignore[attr-defined]
-        for lab, r, nr, s in blocks
+        dask.delayed(_block_stats)(lab, r, nr, s, m, n, params.fai_threshold)  # type: ignore[attr-defined]
+        for lab, r, nr, s, m in blocks
     ]
     (total,) = dask.compute(dask.delayed(_combine)(parts))  # type: ignore[attr-defined,no-untyped-call]
     return np.asarray(total, dtype=np.float64)[:, 1:].T
@@ -283,6 +314,7 @@ def bloom_pieces(layers: xr.Dataset, bodies: WaterBodies, params: BloomParams) -
         fai(*(layers[b].data.astype(np.float32) for b in FAI_BANDS)).compute(), dtype=np.float32
     )
     bloom = (bodies.labels > 0) & np.isfinite(index) & (index > params.fai_threshold)
+    bloom &= ~near_cloud(layers, params)
     pieces, n = ndimage.label(bloom)
     ids = np.arange(1, n + 1)
     counts = np.bincount(pieces.ravel(), minlength=n + 1)[1:]
@@ -318,5 +350,6 @@ __all__ = [
     "find_water_bodies",
     "items_by_date",
     "mndwi",
+    "near_cloud",
     "water_mask",
 ]

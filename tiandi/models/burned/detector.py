@@ -51,7 +51,7 @@ from numpy.typing import NDArray
 from scipy.ndimage import label
 
 from tiandi.errors import InputError
-from tiandi.models.base import CHANGE, NO_CHANGE, NO_DATA
+from tiandi.models.base import CHANGE, CLOUD_MARGIN_PX, NO_CHANGE, NO_DATA
 
 __all__ = [
     "BANDS",
@@ -243,6 +243,7 @@ class BurnedAreaDetector:
     change_types: tuple[str, ...] = ("burned",)
     class_layers: dict[str, tuple[str, ...]] = {"severity": SEVERITY_CLASSES}  # noqa: RUF012
     mean_layers: tuple[str, ...] = ("dnbr",)
+    cloud_margin_px: int = CLOUD_MARGIN_PX  # one date a side: see tiandi.models.base
 
     def _inputs(self, before: xr.Dataset, after: xr.Dataset) -> list[xr.DataArray]:
         for period, ds in (("before", before), ("after", after)):

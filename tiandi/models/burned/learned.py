@@ -262,6 +262,7 @@ class BurnedLearnedDetector:
     change_types: tuple[str, ...] = BurnedAreaDetector.change_types
     class_layers: dict[str, tuple[str, ...]] = BurnedAreaDetector.class_layers
     mean_layers: tuple[str, ...] = BurnedAreaDetector.mean_layers
+    cloud_margin_px: int = BurnedAreaDetector.cloud_margin_px
 
     def __init__(
         self, weights: Path | dict[str, Any] = LEARNED_WEIGHTS, name: str | None = None

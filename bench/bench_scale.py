@@ -60,9 +60,14 @@ def _tree_rss(*procs: psutil.Process) -> int:
 
 
 def _label(p: psutil.Process) -> str:
-    """``<pid> <what>``: the module or script a Python process runs, else its name."""
+    """``<pid> <what>``: the module or script a Python process runs, else its name;
+    ``<pid> fork of <ppid>`` for a child with its parent's command line (forked, not yet
+    exec'd: its RSS is mostly the parent's pages, counted twice in the tree's sum)."""
     with contextlib.suppress(psutil.Error):
         cmd = p.cmdline()
+        parent = p.parent()
+        if parent is not None and parent.cmdline() == cmd:
+            return f"{p.pid} fork of {parent.pid}"
         if "-m" in cmd[:-1]:
             return f"{p.pid} {cmd[cmd.index('-m') + 1]}"
         if len(cmd) > 1 and cmd[1].endswith(".py"):

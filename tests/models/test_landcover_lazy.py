@@ -14,8 +14,9 @@ import torch
 
 from tiandi.errors import ModelError
 from tiandi.models._archive import load_plain
-from tiandi.models.landcover import DEFAULT_WEIGHTS, load_landcover, state_shapes
+from tiandi.models.landcover import DEFAULT_WEIGHTS, load_landcover
 from tiandi.models.landcover_net import LandCoverNet
+from tiandi.models.landcover_spec import state_shapes
 
 WEIGHTS = sorted(DEFAULT_WEIGHTS.parent.glob("*.pt"))
 

@@ -35,6 +35,10 @@ import numpy.typing as npt
 import xarray as xr
 
 from tiandi.errors import InputError, ModelError
+from tiandi.models.landcover_spec import FEATURE_NAMES as FEATURE_NAMES
+from tiandi.models.landcover_spec import LANDCOVER_BANDS as LANDCOVER_BANDS
+from tiandi.models.landcover_spec import LANDCOVER_CLASSES as LANDCOVER_CLASSES
+from tiandi.models.landcover_spec import state_shapes
 from tiandi.models.weights import (
     ModelCard,
     WeightsFiles,
@@ -46,9 +50,6 @@ from tiandi.models.weights import (
 if TYPE_CHECKING:
     from tiandi.models.landcover_net import LandCoverNet
 
-LANDCOVER_CLASSES: tuple[str, ...] = ("water", "trees", "grass_shrub", "cropland", "built", "bare")
-LANDCOVER_BANDS: tuple[str, ...] = ("B02", "B03", "B04", "B08", "B11", "B12")
-FEATURE_NAMES: tuple[str, ...] = (*LANDCOVER_BANDS, "ndvi", "ndwi", "mndwi", "ndbi", "bsi")
 NO_DATA = 255
 FORMAT = "tiandi.landcover-weights/1"
 MAX_WEIGHTS_BYTES = 5 * 1024 * 1024
@@ -332,18 +333,6 @@ def load_landcover(path: Path | None = None) -> LandCoverModel:
         shapes_for=f"{len(FEATURE_NAMES)} features",
     )
     return LandCoverModel(card=card, path=path, config=config, state=state)
-
-
-def state_shapes(hidden: Sequence[int]) -> dict[str, tuple[int, ...]]:
-    """The tensor shapes of :class:`tiandi.models.landcover_net.LandCoverNet` with
-    ``hidden`` layers, by state-dict key (checked against the network by a test)."""
-    n_features, width = len(FEATURE_NAMES), len(FEATURE_NAMES)
-    shapes: dict[str, tuple[int, ...]] = {}
-    for i, h in enumerate([*hidden, len(LANDCOVER_CLASSES)]):
-        shapes[f"mlp.{3 * i}.weight"] = (int(h), width)
-        shapes[f"mlp.{3 * i}.bias"] = (int(h),)
-        width = int(h)
-    return shapes | {"feature_mean": (n_features,), "feature_std": (n_features,)}
 
 
 def landcover_card_markdown(card: ModelCard) -> str:

@@ -16,7 +16,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
-from tiandi.models.landcover import FEATURE_NAMES, LANDCOVER_CLASSES
+from tiandi.models.landcover_spec import FEATURE_NAMES, LANDCOVER_CLASSES
 from tiandi.models.weights import load_checked_state
 
 

@@ -3,14 +3,16 @@ floor, a naive eager pipeline and the plain odc-stac + dask pipeline, on the sam
 
     python -m bench.bench_scale [--sizes 2048 4096 8192] [--home var/bench-scale]
         [--stages floor flow naive odcstac] [--naive-cap-gb 8] [--results bench/results]
-        [--dist-size 4096 --dist-workers 1 2] [--flow-dask embedded|cluster]
+        [--dist-size 4096 --dist-workers 1 2] [--flow-dask embedded|cluster] [--rss-trace DIR]
 
 For each size (scenes from :mod:`bench.scale_scene`, cached under ``--home``, registered
 in that home's embedded catalog): every stage runs as its own process tree, one after the
 other, page cache warm (the floor runs first and reads every file). Measured per stage:
 wall seconds, CPU seconds of the whole process tree (children waited for), peak RSS of
-the whole tree (sum over its processes, sampled every 0.2 s), Mpx/s (pixels of the files
-the flow reads, decoded once, per second), seconds per Mpx; and the ratios flow / floor,
+the whole tree (sum over its processes, sampled every 0.2 s; each process's share at the
+peak and when it came in the JSON; every sample per process with ``--rss-trace``), Mpx/s
+(pixels of the files the flow reads, decoded once, per second), seconds per Mpx; and the
+ratios flow / floor,
 naive / flow and odcstac / flow. The naive run is stopped when its tree passes
 ``--naive-cap-gb`` and recorded as ``out_of_memory`` with the memory at that point.
 Writes ``bench/results/scale-<UTC>.json`` and ``.md`` with the machine's cores and memory.
@@ -54,13 +56,35 @@ NINGXIA_MPX = 76_000.0
 
 
 def _tree_rss(*procs: psutil.Process) -> int:
-    total = 0
+    return sum(_rss_by_process(*procs).values())
+
+
+def _label(p: psutil.Process) -> str:
+    """``<pid> <what>``: the module or script a Python process runs, else its name;
+    ``<pid> fork of <ppid>`` for a child with its parent's command line (forked, not yet
+    exec'd: its RSS is mostly the parent's pages, counted twice in the tree's sum)."""
+    with contextlib.suppress(psutil.Error):
+        cmd = p.cmdline()
+        parent = p.parent()
+        if parent is not None and parent.cmdline() == cmd:
+            return f"{p.pid} fork of {parent.pid}"
+        if "-m" in cmd[:-1]:
+            return f"{p.pid} {cmd[cmd.index('-m') + 1]}"
+        if len(cmd) > 1 and cmd[1].endswith(".py"):
+            return f"{p.pid} {Path(cmd[1]).name}"
+        return f"{p.pid} {p.name()}"
+    return str(p.pid)
+
+
+def _rss_by_process(*procs: psutil.Process) -> dict[psutil.Process, int]:
+    """RSS of every process of the trees under ``procs``, by process."""
+    out: dict[psutil.Process, int] = {}
     for proc in procs:
         with contextlib.suppress(psutil.Error):
             for p in [proc, *proc.children(recursive=True)]:
                 with contextlib.suppress(psutil.Error):
-                    total += p.memory_info().rss
-    return total
+                    out[p] = p.memory_info().rss
+    return out
 
 
 def _kill_tree(proc: psutil.Process) -> None:
@@ -74,20 +98,32 @@ def timed(
     env: dict[str, str],
     cap_bytes: int | None = None,
     services: Services | None = None,
+    trace: Path | None = None,
 ) -> dict[str, Any]:
-    """Run ``cmd``: wall, tree CPU, peak tree RSS, its last stdout JSON line (if any);
+    """Run ``cmd``: wall, tree CPU, peak tree RSS (and each process's RSS at that peak,
+    ``peak_by_process_mb``, and when, ``peak_at_s``), its last stdout JSON line (if any);
     killed (``out_of_memory``) when the tree's RSS passes ``cap_bytes``. The processes of
-    ``services`` (server, scheduler, workers) count in the tree's RSS and CPU."""
+    ``services`` (server, scheduler, workers) count in the tree's RSS and CPU. ``trace``:
+    a TSV of every sample (seconds, process, RSS MB)."""
     svc = services or Services()
     before, svc_cpu = os.times(), svc.tree_cpu_seconds()
     t0 = time.perf_counter()
     popen = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, text=True)
     proc, peak, done, capped = psutil.Process(popen.pid), [0], threading.Event(), [False]
+    at_peak: dict[str, Any] = {}
+    out = trace.open("w", encoding="utf-8") if trace is not None else None
 
     def sample() -> None:
         while not done.wait(0.2):
+            rss = {}
             with contextlib.suppress(psutil.Error):
-                peak[0] = max(peak[0], _tree_rss(proc, *svc.processes))
+                rss = _rss_by_process(proc, *svc.processes)
+            t, total = time.perf_counter() - t0, sum(rss.values())
+            if out is not None:
+                out.writelines(f"{t:.1f}\t{_label(p)}\t{v / 2**20:.0f}\n" for p, v in rss.items())
+            if total > peak[0]:
+                peak[0] = total
+                at_peak.update(at=t, by={_label(p): round(v / 2**20) for p, v in rss.items()})
             if cap_bytes and peak[0] > cap_bytes and not capped[0]:
                 capped[0] = True
                 _kill_tree(proc)
@@ -97,11 +133,15 @@ def timed(
     stdout, _ = popen.communicate()
     done.set()
     sampler.join()
+    if out is not None:
+        out.close()
     after = os.times()
     cpu = sum(getattr(after, k) - getattr(before, k) for k in ("children_user", "children_system"))
     cpu += svc.tree_cpu_seconds() - svc_cpu
     row: dict[str, Any] = {"seconds": time.perf_counter() - t0, "cpu_seconds": cpu,
-                           "peak_tree_rss_mb": peak[0] / 2**20, "status": "ok"}  # fmt: skip
+                           "peak_tree_rss_mb": peak[0] / 2**20, "status": "ok",
+                           "peak_at_s": at_peak.get("at"),
+                           "peak_by_process_mb": at_peak.get("by", {})}  # fmt: skip
     lines = [ln for ln in stdout.splitlines() if ln.startswith("{")]
     if lines:
         row.update(json.loads(lines[-1]))
@@ -148,8 +188,13 @@ def _scene(home: Path, size: int) -> tuple[Path, float]:
     return scene, sum(_pixels(p) for p in scale_scene.files(scene)) / 1e6
 
 
+#: Folder of per-process RSS traces of the flow rows (``--rss-trace``); empty: none.
+RSS_TRACE: list[Path] = []
+
+
 def _flow_row(scene: Path, out: Path, env: dict[str, str], svc: Services) -> dict[str, Any]:
-    row = timed(_flow_cmd(scene, out), {**env, **svc.env}, services=svc)
+    trace = RSS_TRACE[0] / f"rss-{out.name}.tsv" if RSS_TRACE else None
+    row = timed(_flow_cmd(scene, out), {**env, **svc.env}, services=svc, trace=trace)
     row.update(_flow_found(out))
     return row
 
@@ -301,7 +346,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--dist-size", type=int, default=None)
     parser.add_argument("--dist-workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--flow-dask", choices=("embedded", "cluster"), default="embedded")
+    parser.add_argument("--rss-trace", type=Path, default=None, help="per-process RSS TSVs")
     args = parser.parse_args(argv)
+    if args.rss_trace is not None:
+        args.rss_trace.mkdir(parents=True, exist_ok=True)
+        RSS_TRACE[:] = [args.rss_trace.resolve()]
     home = args.home.resolve()
     started = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     report: dict[str, Any] = {"started": started, "machine": _machine(), "rows": []}

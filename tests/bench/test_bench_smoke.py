@@ -94,6 +94,23 @@ def test_a_naive_run_over_its_memory_cap_is_recorded_not_raised() -> None:
     assert row["peak_tree_rss_mb"] > 128 and row["seconds"] < 30
 
 
+def test_timed_names_each_process_at_the_peak_and_traces_every_sample(tmp_path: Path) -> None:
+    import sys
+
+    child = "import numpy as np, time; a = np.ones(2**24); time.sleep(1.5)"  # 128 MiB
+    parent = f"import subprocess, sys, time; subprocess.run([sys.executable, '-c', {child!r}])"
+    trace = tmp_path / "rss.tsv"
+    row = bench_scale.timed([sys.executable, "-c", parent], {}, trace=trace)
+    assert row["status"] == "ok" and len(row["peak_by_process_mb"]) == 2
+    biggest = max(row["peak_by_process_mb"].values())
+    assert biggest >= 128 and sum(row["peak_by_process_mb"].values()) == pytest.approx(
+        row["peak_tree_rss_mb"], abs=2
+    )
+    assert 0 < row["peak_at_s"] < row["seconds"]
+    samples = [line.split("\t") for line in trace.read_text(encoding="utf-8").splitlines()]
+    assert len({pid for _, pid, _ in samples}) == 2 and max(float(r) for *_, r in samples) >= 128
+
+
 def test_summary_projects_ningxia_from_the_measured_seconds_per_mpx() -> None:
     rows = [
         {"stage": "flow", "status": "ok", "size": 2048, "s_per_mpx": 0.5},

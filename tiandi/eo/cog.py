@@ -305,8 +305,9 @@ def _write_all_strips(plans: Sequence[_Plan]) -> None:
                     dst.write(block, window=Window(col, row, width, height))
                     if ovr is not None:
                         ovr.add(row, col, block)
-            del blocks, per_chunk, outputs, block  # handed back before the next piece is done
-            release_free_memory()
+            # handed back before the next piece is done; trimmed once after the pass
+            # (write_cogs): a trim per piece cost 5 CPU-s at 8192² for no lower peak
+            del blocks, per_chunk, outputs, block
 
 
 def _stacked(plan: _Plan) -> Any:

@@ -9,9 +9,11 @@ land-cover class.
 Input: reflectance (0–1) of the six bands L2A composites carry, :data:`LANDCOVER_BANDS`
 = B02 B03 B04 B08 B11 B12, in that order. Features (:func:`band_features`) are the six
 reflectances plus NDVI, NDWI (McFeeters), MNDWI (B03/B11), NDBI and BSI. The network
-(:class:`LandCoverNet`) is a small per-pixel MLP whose input standardisation is stored
-with its weights, so inference needs nothing but the ``.pt`` file. Being per pixel it has
-no tiles and no seams: any chunking of a lazy array gives the same result.
+(:class:`tiandi.models.landcover_net.LandCoverNet`) is a small per-pixel MLP whose input
+standardisation is stored with its weights, so inference needs nothing but the ``.pt``
+file. Loading reads and checks the weights without torch; the torch network is built
+when it first runs, so a flow imports torch (about 180 MB resident) only then. Being per
+pixel it has no tiles and no seams: any chunking of a lazy array gives the same result.
 
 Weights are a torch archive of plain data (``weights_only=True``): format tag, network
 configuration, state dict and the model card (:class:`tiandi.models.weights.ModelCard`);
@@ -23,29 +25,31 @@ the card.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-import torch
 import xarray as xr
-from torch import nn
 
 from tiandi.errors import InputError, ModelError
+from tiandi.models.landcover_spec import FEATURE_NAMES as FEATURE_NAMES
+from tiandi.models.landcover_spec import LANDCOVER_BANDS as LANDCOVER_BANDS
+from tiandi.models.landcover_spec import LANDCOVER_CLASSES as LANDCOVER_CLASSES
+from tiandi.models.landcover_spec import state_shapes
 from tiandi.models.weights import (
     ModelCard,
     WeightsFiles,
-    load_checked_state,
+    check_state_shapes,
     read_payload,
     write_weights_files,
 )
 
-LANDCOVER_CLASSES: tuple[str, ...] = ("water", "trees", "grass_shrub", "cropland", "built", "bare")
-LANDCOVER_BANDS: tuple[str, ...] = ("B02", "B03", "B04", "B08", "B11", "B12")
-FEATURE_NAMES: tuple[str, ...] = (*LANDCOVER_BANDS, "ndvi", "ndwi", "mndwi", "ndbi", "bsi")
+if TYPE_CHECKING:
+    from tiandi.models.landcover_net import LandCoverNet
+
 NO_DATA = 255
 FORMAT = "tiandi.landcover-weights/1"
 MAX_WEIGHTS_BYTES = 5 * 1024 * 1024
@@ -61,46 +65,6 @@ def prob_name(cls: str) -> str:
 
 
 PROB_NAMES: tuple[str, ...] = tuple(prob_name(c) for c in LANDCOVER_CLASSES)
-
-
-class LandCoverNet(nn.Module):
-    """Per-pixel MLP: standardised features → class logits.
-
-    ``feature_mean``/``feature_std`` are buffers saved with the weights.
-    """
-
-    feature_mean: torch.Tensor
-    feature_std: torch.Tensor
-
-    def __init__(self, hidden: Sequence[int] = (64, 64), dropout: float = 0.1) -> None:
-        super().__init__()
-        self.hidden = tuple(int(h) for h in hidden)
-        self.dropout = float(dropout)
-        layers: list[nn.Module] = []
-        width = len(FEATURE_NAMES)
-        for h in self.hidden:
-            layers += [nn.Linear(width, h), nn.GELU(), nn.Dropout(self.dropout)]
-            width = h
-        layers.append(nn.Linear(width, len(LANDCOVER_CLASSES)))
-        self.mlp = nn.Sequential(*layers)
-        self.register_buffer("feature_mean", torch.zeros(len(FEATURE_NAMES)))
-        self.register_buffer("feature_std", torch.ones(len(FEATURE_NAMES)))
-
-    def config(self) -> dict[str, Any]:
-        """Architecture parameters (what ``LandCoverNet(**config)`` needs)."""
-        return {"hidden": list(self.hidden), "dropout": self.dropout}
-
-    def set_normalisation(self, mean: npt.ArrayLike, std: npt.ArrayLike) -> None:
-        """Store the feature standardisation (std floored at 1e-6)."""
-        m = torch.as_tensor(np.asarray(mean, dtype=np.float32))
-        s = torch.as_tensor(np.maximum(np.asarray(std, dtype=np.float32), 1e-6))
-        self.feature_mean.copy_(m)
-        self.feature_std.copy_(s)
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        """(N, features) → (N, classes) logits."""
-        out: torch.Tensor = self.mlp((features - self.feature_mean) / self.feature_std)
-        return out
 
 
 def band_features(reflectance: npt.ArrayLike) -> F32:
@@ -131,13 +95,42 @@ def _nd(a: F32, b: F32) -> F32:
     return np.asarray(out, dtype=np.float32)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LandCoverModel:
-    """A loaded land-cover network (eval mode) and its card."""
+    """A land-cover network and its card.
 
-    net: LandCoverNet
+    From :func:`load_landcover`: the checked weights as arrays (``config``, ``state``);
+    :attr:`net` builds the torch network (eval mode) on first use. :meth:`from_net`
+    wraps a network already built (training).
+    """
+
     card: ModelCard
     path: Path | None = None
+    config: Mapping[str, Any] = field(default_factory=dict)
+    state: Mapping[str, npt.NDArray[Any]] = field(default_factory=dict, repr=False)
+    _built: list[LandCoverNet] = field(default_factory=list, repr=False)
+
+    @classmethod
+    def from_net(
+        cls, net: LandCoverNet, card: ModelCard, path: Path | None = None
+    ) -> LandCoverModel:
+        """A model around the network ``net`` (used as it is)."""
+        model = cls(card=card, path=path, config=net.config())
+        model._built.append(net)
+        return model
+
+    @property
+    def net(self) -> LandCoverNet:
+        """The torch network, built from :attr:`state` (and torch imported) on first use.
+
+        Two threads may both build it the first time; the nets are the same, the first
+        is kept (no lock, so the model stays picklable for Dask workers).
+        """
+        if not self._built:
+            from tiandi.models.landcover_net import build_net
+
+            self._built.append(build_net(self.config, self.state, self.path))
+        return self._built[0]
 
     @property
     def name(self) -> str:
@@ -184,6 +177,8 @@ class LandCoverModel:
         out = np.full((len(LANDCOVER_CLASSES), flat.shape[1]), np.nan, dtype=np.float32)
         idx = np.flatnonzero(ok)
         if idx.size:
+            import torch
+
             feats = band_features(flat[:, idx]).T
             probs = []
             with torch.inference_mode():
@@ -306,7 +301,11 @@ def load_landcover(path: Path | None = None) -> LandCoverModel:
     """
     path = Path(path) if path is not None else DEFAULT_WEIGHTS
     payload = read_payload(
-        path, fmt=FORMAT, kind="land-cover", writer="tiandi.models.landcover.save_landcover"
+        path,
+        fmt=FORMAT,
+        kind="land-cover",
+        writer="tiandi.models.landcover.save_landcover",
+        arrays=True,
     )
     if (
         tuple(payload.get("bands", ())) != LANDCOVER_BANDS
@@ -318,23 +317,22 @@ def load_landcover(path: Path | None = None) -> LandCoverModel:
             f"(input ({len(LANDCOVER_BANDS)}, H, W)) and classes {list(LANDCOVER_CLASSES)}"
         )
     try:
-        config = payload["config"]
-        net = LandCoverNet(hidden=config["hidden"], dropout=config["dropout"])
+        hidden = [int(h) for h in payload["config"]["hidden"]]
+        config = {"hidden": hidden, "dropout": float(payload["config"]["dropout"])}
         card = ModelCard.from_dict(payload["card"])
-        state: dict[str, torch.Tensor] = payload["state_dict"]
+        state: dict[str, npt.NDArray[Any]] = dict(payload["state_dict"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(
             f"{path}: weights file lacks or garbles its config/card/state_dict ({exc}); retrain"
         ) from exc
-    load_checked_state(
-        net,
+    check_state_shapes(
         state,
+        state_shapes(hidden),
         path,
-        architecture=str(net.config()),
+        architecture=str(config),
         shapes_for=f"{len(FEATURE_NAMES)} features",
     )
-    net.eval()
-    return LandCoverModel(net=net, card=card, path=path)
+    return LandCoverModel(card=card, path=path, config=config, state=state)
 
 
 def landcover_card_markdown(card: ModelCard) -> str:

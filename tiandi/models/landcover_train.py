@@ -37,7 +37,6 @@ from tiandi.models.landcover import (
     LANDCOVER_BANDS,
     LANDCOVER_CLASSES,
     LandCoverModel,
-    LandCoverNet,
     band_features,
     save_landcover,
 )
@@ -54,6 +53,7 @@ from tiandi.models.landcover_data import (
     collect_samples,
 )
 from tiandi.models.landcover_eval import evaluate_heldout
+from tiandi.models.landcover_net import LandCoverNet
 from tiandi.models.weights import ModelCard
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -133,7 +133,7 @@ def train_landcover(
         eolearn_root, eurosat_root, seed=config.seed, n_bare=config.synthetic_bare
     )
     net = _fit_net(samples, config, rng, log)
-    model = LandCoverModel(net=net, card=ModelCard("", "", "", {}, list(LANDCOVER_BANDS)))
+    model = LandCoverModel.from_net(net, ModelCard("", "", "", {}, list(LANDCOVER_BANDS)))
     metrics = evaluate_heldout(model, eolearn_root, eurosat_root)
     card = ModelCard(
         name=name,

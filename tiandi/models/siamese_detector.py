@@ -24,7 +24,6 @@ from tiandi.errors import InputError, ModelError
 from tiandi.models.base import CHANGE, NO_CHANGE, NO_DATA
 from tiandi.models.baseline import BANDS as BASELINE_BANDS
 from tiandi.models.normalisation import normalise_dataset
-from tiandi.models.tiling import predict_dataset
 from tiandi.models.tiling_grid import TileConfig
 from tiandi.models.weights import load_weights
 
@@ -117,6 +116,8 @@ class SiameseDetector:
         if self.normalisation == "per_image":
             before = normalise_dataset(before, self.bands)
             after = normalise_dataset(after, self.bands)
+        from tiandi.models.tiling import predict_dataset  # torch, imported when it runs
+
         return predict_dataset(self.model, before, after, self.bands, self.tiling)
 
     def mask(self, prob: xr.DataArray) -> xr.DataArray:

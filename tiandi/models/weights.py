@@ -14,17 +14,20 @@ from __future__ import annotations
 import json
 import pickle
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from tiandi import __version__ as tiandi_version
 from tiandi._io import atomic_path
 from tiandi.errors import ModelError
-from tiandi.models.siamese import SiameseConfig, SiameseDiffUNet, count_parameters
+from tiandi.models._archive import load_plain
+
+if TYPE_CHECKING:  # torch (180 MB resident) is imported by the functions that run it
+    import torch
+
+    from tiandi.models.siamese import SiameseDiffUNet
 
 FORMAT = "tiandi.siamese-weights/1"
 MAX_WEIGHTS_BYTES = 20 * 1024 * 1024
@@ -187,6 +190,8 @@ def write_weights_files(
     ``ModelError`` (nothing written) when the weights exceed the size limit; ``too_big``
     says what to change.
     """
+    import torch
+
     json_path, md_path = card_paths(path)
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
@@ -204,12 +209,16 @@ def write_weights_files(
     return WeightsFiles(weights=path, card_json=json_path, card_md=md_path)
 
 
-def read_payload(path: Path, *, fmt: str, kind: str, writer: str) -> dict[str, Any]:
+def read_payload(
+    path: Path, *, fmt: str, kind: str, writer: str, arrays: bool = False
+) -> dict[str, Any]:
     """The dict a tiandi weights file holds, loaded safely (tensors and plain values only).
 
     ``fmt`` is the expected ``format`` entry, ``kind`` names the model in messages (e.g.
     "Siamese", "land-cover") and ``writer`` the function that writes such files.
-    ``ModelError`` naming the file when it is missing, truncated or of another format.
+    ``arrays``: tensors come as NumPy arrays, read without importing torch
+    (:mod:`tiandi.models._archive`). ``ModelError`` naming the file when it is missing,
+    truncated or of another format.
     """
     if not path.is_file():
         raise ModelError(
@@ -217,8 +226,13 @@ def read_payload(path: Path, *, fmt: str, kind: str, writer: str) -> dict[str, A
             f"written by {writer}, or retrain it"
         )
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
+        if arrays:
+            payload = load_plain(path)
+        else:
+            import torch
+
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         raise ModelError(
             f"{path}: cannot read the weights ({type(exc).__name__}: {exc}); the file is "
             f"truncated or not a tiandi {kind} weights file — copy it again or retrain"
@@ -245,6 +259,8 @@ def load_weights(path: Path, *, bands: Sequence[str] | None = None) -> LoadedMod
     that is missing, truncated, of another format or with tensors of unexpected shape
     raises ``ModelError`` too.
     """
+    from tiandi.models.siamese import SiameseConfig, SiameseDiffUNet
+
     path = Path(path)
     payload = read_payload(
         path, fmt=FORMAT, kind="Siamese", writer="tiandi.models.weights.save_weights"
@@ -288,6 +304,10 @@ def build_card(
     notes: Sequence[str] = (),
 ) -> ModelCard:
     """A model card for ``model`` with architecture, bands and software filled in."""
+    import torch
+
+    from tiandi.models.siamese import count_parameters
+
     return ModelCard(
         name=name,
         version=version,
@@ -309,6 +329,34 @@ def build_card(
     )
 
 
+def check_state_shapes(
+    state: Mapping[str, Any],
+    expected: Mapping[str, Sequence[int]],
+    path: Path,
+    *,
+    architecture: str,
+    shapes_for: str,
+) -> None:
+    """Check the names and shapes of ``state``'s tensors (or arrays) against ``expected``.
+
+    ``ModelError`` naming the file, the first mismatching tensors and what the shapes are
+    for (``shapes_for``, e.g. the band list) when the weights belong to another model.
+    """
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise ModelError(
+            f"{path}: tensors do not match the architecture {architecture}: "
+            f"missing {missing[:3]}, unexpected {unexpected[:3]}; retrain or re-save"
+        )
+    for key, shape in expected.items():
+        if tuple(state[key].shape) != tuple(shape):
+            raise ModelError(
+                f"{path}: tensor '{key}' has shape {list(state[key].shape)}, expected "
+                f"{list(shape)} for {shapes_for}; the file is for another model"
+            )
+
+
 def load_checked_state(
     model: torch.nn.Module,
     state: dict[str, torch.Tensor],
@@ -317,23 +365,7 @@ def load_checked_state(
     architecture: str,
     shapes_for: str,
 ) -> None:
-    """Load ``state`` into ``model`` after checking tensor names and shapes.
-
-    ``ModelError`` naming the file, the first mismatching tensors and what the shapes are
-    for (``shapes_for``, e.g. the band list) when the weights belong to another model.
-    """
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise ModelError(
-            f"{path}: tensors do not match the architecture {architecture}: "
-            f"missing {missing[:3]}, unexpected {unexpected[:3]}; retrain or re-save"
-        )
-    for key, tensor in expected.items():
-        if tuple(state[key].shape) != tuple(tensor.shape):
-            raise ModelError(
-                f"{path}: tensor '{key}' has shape {list(state[key].shape)}, expected "
-                f"{list(tensor.shape)} for {shapes_for}; the file is for another model"
-            )
+    """Load ``state`` into ``model`` after :func:`check_state_shapes`."""
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    check_state_shapes(state, expected, path, architecture=architecture, shapes_for=shapes_for)
     model.load_state_dict(state)

@@ -14,19 +14,19 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
-import matplotlib
 import numpy as np
 import pandas as pd
 import rasterio
-from matplotlib import font_manager
-from matplotlib.figure import Figure
 
 from tiandi._io import atomic_path
 from tiandi.redline.run_layout import RunLayout
 from tiandi.redline.vocabulary import CONFIDENCE_LEVEL_LABELS, M2_PER_HA, MU_M2
+
+if TYPE_CHECKING:  # matplotlib (26 MB resident) is imported when the map is drawn
+    from matplotlib.figure import Figure
 
 _CJK_FONTS = ("Noto Sans CJK SC", "Noto Serif CJK SC", "WenQuanYi Zen Hei")
 TRUE_COLOUR = ("B04", "B03", "B02")
@@ -173,6 +173,8 @@ def _read_rgb(path: Path, max_side: int) -> tuple[np.ndarray, tuple[float, float
 
 
 def _cjk_font() -> str | None:
+    from matplotlib import font_manager
+
     available = {f.name for f in font_manager.fontManager.ttflist}
     return next((name for name in _CJK_FONTS if name in available), None)
 
@@ -187,6 +189,9 @@ def render_map_png(
     max_side: int = 1024,
 ) -> Path:
     """Before/after true-colour composites side by side with zones and patches drawn."""
+    import matplotlib
+    from matplotlib.figure import Figure
+
     before, extent = _read_rgb(before_cog, max_side)
     after, _ = _read_rgb(after_cog, max_side)
     with rasterio.open(before_cog) as src:

@@ -54,6 +54,23 @@ def test_plain_reader_refuses_code(tmp_path: Path) -> None:
         load_plain(Path(__file__))
 
 
+def test_plain_reader_refuses_a_tensor_past_its_storage(tmp_path: Path) -> None:
+    """A crafted size must not read memory outside the storage (as_strided checks nothing)."""
+    good = tmp_path / "good.pt"
+    torch.save({"w": torch.zeros(4)}, good)
+    bad = tmp_path / "bad.pt"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith("data.pkl"):
+                # the size tuple (4,) as pickled: BININT1 4, TUPLE1 -> (4096,) with BININT2
+                assert data.count(b"K\x04\x85") == 1
+                data = data.replace(b"K\x04\x85", b"M\x00\x10\x85")
+            dst.writestr(info, data)
+    with pytest.raises(pickle.UnpicklingError, match="past its storage"):
+        load_plain(bad)
+
+
 def test_shapes_follow_the_network_and_wrong_shapes_name_the_tensor(tmp_path: Path) -> None:
     for hidden in [(64, 64), (32,), (16, 8, 4)]:
         net = LandCoverNet(hidden=hidden)

@@ -48,6 +48,14 @@ def _rebuild_tensor_v2(
     stride: tuple[int, ...],
     *_: Any,
 ) -> np.ndarray:
+    size, stride = tuple(size), tuple(stride)
+    if len(size) != len(stride) or any(n < 0 for n in size) or any(s < 0 for s in stride):
+        raise pickle.UnpicklingError(f"tensor of size {size} and stride {stride} is not plain")
+    last = offset + sum((n - 1) * s for n, s in zip(size, stride, strict=True))
+    if offset < 0 or (0 not in size and last >= storage.size):
+        raise pickle.UnpicklingError(
+            f"tensor of size {size} at offset {offset} reaches past its storage of {storage.size}"
+        )
     item = storage.itemsize
     view = np.lib.stride_tricks.as_strided(
         storage[offset:], shape=tuple(size), strides=tuple(s * item for s in stride)

@@ -39,9 +39,11 @@ import tiandi.eo._kernels as _kernels
 from tiandi.eo._harmonise import boa_offset
 from tiandi.errors import InputError, NoDataError
 
-__all__ = ["DEFAULT_BANDS", "composite_period"]
+__all__ = ["DEFAULT_BANDS", "DILATE_PX", "composite_period"]
 
 DEFAULT_BANDS = ("B02", "B03", "B04", "B08", "B11", "B12")
+#: Square dilation (grid pixels) of the SCL cloud mask of a composite, unless asked otherwise.
+DILATE_PX = 2
 
 
 def _native_resolution(item: pystac.Item, band: str) -> float | None:
@@ -89,7 +91,7 @@ def composite_period(
     *,
     bands: Sequence[str] = DEFAULT_BANDS,
     chunk: int = 1024,
-    dilate_px: int = 2,
+    dilate_px: int = DILATE_PX,
     scl_band: str = "SCL",
 ) -> xr.Dataset:
     """Median composite of the clear observations of ``items`` on ``grid`` (lazy).

@@ -17,7 +17,7 @@ import numpy.typing as npt
 import pystac
 from odc.geo.geobox import GeoBox
 
-from tiandi.eo.composite import composite_period
+from tiandi.eo.composite import DILATE_PX, composite_period
 from tiandi.errors import NoDataError
 
 F32 = npt.NDArray[np.float32]
@@ -41,21 +41,15 @@ def date_layers(
     *,
     bands: Sequence[str] = ("B02", "B04", "B08", "B11"),
     chunk: int = 1024,
-    dilate_px: int | None = None,
+    dilate_px: int = DILATE_PX,
 ) -> list[tuple[date, dict[str, F32]]]:
     """``(day, indices(reflectance))`` for every day of ``items`` with a clear pixel on
     ``grid``; the layers are NaN where the day is cloud, shadow or no data (the cloud
-    mask dilated by ``dilate_px``; None: the composites' default)."""
+    mask dilated by ``dilate_px``)."""
     out: list[tuple[date, dict[str, F32]]] = []
     for day, day_items in items_by_day(items).items():
         try:
-            ds = (
-                composite_period(day_items, grid, bands=bands, chunk=chunk)
-                if dilate_px is None
-                else composite_period(
-                    day_items, grid, bands=bands, chunk=chunk, dilate_px=dilate_px
-                )
-            )
+            ds = composite_period(day_items, grid, bands=bands, chunk=chunk, dilate_px=dilate_px)
         except NoDataError:
             continue  # every pixel cloudy that day
         reflectance = {b: np.asarray(ds[b].values, dtype=np.float32) for b in bands}

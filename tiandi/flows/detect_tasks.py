@@ -24,7 +24,7 @@ from tiandi.catalog.providers.normalise import MASK_ASSETS, MaskKind
 from tiandi.catalog.register import Registrar
 from tiandi.catalog.search import search_items
 from tiandi.eo.cog import BLOCKSIZE, GDAL_CACHE_MB, CogOutput, read_cog, write_cogs
-from tiandi.eo.composite import DEFAULT_BANDS, composite_period
+from tiandi.eo.composite import DEFAULT_BANDS, DILATE_PX, composite_period
 from tiandi.eo.masks import with_cloud_masks
 from tiandi.eo.storage import as_read_back, composite_output, read_composite
 from tiandi.errors import CatalogError, InputError, NoDataError, TiandiError
@@ -137,10 +137,9 @@ def _composites_and_change(
 ) -> tuple[Path, Path, dict[str, Path]]:
     detector = load_detector(detector_name, **detector_options)
     margin = cloud_margin_px(detector)  # a burned-area detector's wider cloud margin
+    dilate_px = DILATE_PX if margin is None else margin
     composites = {
-        p: composite_period(items, grid, chunk=chunk)
-        if margin is None
-        else composite_period(items, grid, chunk=chunk, dilate_px=margin)
+        p: composite_period(items, grid, chunk=chunk, dilate_px=dilate_px)
         for p, items in periods.items()
     }
     outputs = [

@@ -212,3 +212,31 @@ def test_pieces_of_one_chunk_on_a_distributed_client_give_the_same_bytes(
         remote = write_cog(ds, tmp_path / "remote.tif", nodata=np.nan, dtype="float32")
         assert client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.task_prefixes))
     assert remote.read_bytes() == local.read_bytes()
+
+
+def test_a_piece_hands_the_scheduler_its_own_tasks_only_however_large_the_scene(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tiandi.eo.cog as cog
+
+    monkeypatch.setattr(cog, "PIECE_BYTES", 1)
+    monkeypatch.setattr(cog, "dask_threads", lambda: 1)
+    compute = cog.da.compute
+    sizes: list[int] = []
+
+    def counting(*arrays: da.Array, **kw: object) -> object:
+        sizes.extend(len(a.__dask_graph__()) for a in arrays)
+        return compute(*arrays, **kw)
+
+    monkeypatch.setattr(cog.da, "compute", counting)
+    largest = {}
+    for side in (2, 6):  # chunks per side: a scene of 4 chunks, then 36
+        sizes.clear()
+        data = _grid_array(side * 64, side * 64, 2, "uint16", 64) + 1  # a task per chunk
+        write_cogs([CogOutput(data, tmp_path / f"{side}.tif", 0, "uint16")])
+        assert len(sizes) == side * side  # one piece per chunk
+        largest[side] = max(sizes)
+    # the chunk, its +1, the cast, the stack, the slice: as many tasks at both sizes
+    assert largest[6] == largest[2] < 6 * 6, largest
+    with rasterio.open(tmp_path / "6.tif") as src:
+        np.testing.assert_array_equal(src.read(), data.values)

@@ -34,7 +34,7 @@ from odc.geo.geobox import GeoBox
 from rasterio.windows import Window
 
 from tiandi.eo._overviews import StreamedOverviews
-from tiandi.eo._pieces import Piece, dask_threads, row_pieces, slices
+from tiandi.eo._pieces import Piece, culled, dask_threads, row_pieces, slices
 from tiandi.eo._pipeline import prefetched, release_free_memory
 from tiandi.errors import InputError
 
@@ -291,7 +291,7 @@ def _write_all_strips(plans: Sequence[_Plan]) -> None:
         def compute(piece: Piece) -> tuple[Any, ...]:
             # one array per chunk and output: no concatenation of the chunks into a copy
             return da.compute(  # type: ignore[no-untyped-call,no-any-return]
-                *[stack[:, piece.rows, cols] for cols in piece.cols for stack in stacks],
+                *[culled(stack[:, piece.rows, cols]) for cols in piece.cols for stack in stacks],
                 optimize_graph=False,  # same task keys in every piece (distributed)
             )
 

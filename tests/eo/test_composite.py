@@ -11,6 +11,7 @@ import pytest
 import rasterio
 from dask.callbacks import Callback
 from pyproj import Transformer
+from scipy import ndimage
 
 from tests.fixtures.eo import FOREST, Scene, full_grid, make_items
 from tiandi.eo.cog import write_cog
@@ -92,6 +93,25 @@ def test_dilation_crosses_the_chunk_border(tmp_path: Path) -> None:
     expected = np.full((64, 64), 2)
     expected[17:25, 27:35] = 1  # cloud 20..21 x 30..31 dilated by 3 px (square)
     np.testing.assert_array_equal(count, expected)
+
+
+@pytest.mark.parametrize(("dilate_px", "chunk"), [(2, 32), (2, 18), (4, 22), (3, 18)])
+def test_a_20m_mask_dilated_on_its_own_grid_equals_the_10m_dilation(
+    tmp_path: Path, dilate_px: int, chunk: int
+) -> None:
+    # even dilate_px: masked and dilated at 20 m, then upsampled; odd: at 10 m. Either way
+    # the clear count is that of the upsampled mask dilated at 10 m, chunk borders anywhere
+    rng = np.random.default_rng(dilate_px * 100 + chunk)
+    scls = [np.where(rng.random((32, 32)) < 0.03, 9, SCL_CLEAR).astype("uint8") for _ in range(3)]
+    scenes = [Scene(f"2025-0{i + 3}-01", scl=s) for i, s in enumerate(scls)]
+    ds = composite_period(
+        make_items(tmp_path, scenes), full_grid(), chunk=chunk, dilate_px=dilate_px
+    )
+    square = np.ones((2 * dilate_px + 1, 2 * dilate_px + 1), dtype=bool)
+    bad = [
+        ndimage.binary_dilation((s == 9).repeat(2, axis=0).repeat(2, axis=1), square) for s in scls
+    ]
+    np.testing.assert_array_equal(ds["clear_count"].values, 3 - np.sum(bad, axis=0))
 
 
 def test_pixel_clear_in_no_scene_is_nan_with_count_zero(tmp_path: Path) -> None:

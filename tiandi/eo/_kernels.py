@@ -107,12 +107,13 @@ def _sort_planes(planes: list[NDArray[np.uint16]]) -> list[NDArray[np.uint16]]:
 
 
 def _harmonised_plane(dn: NDArray[np.uint16], offset: int) -> NDArray[np.uint16]:
-    """``max(DN + offset, 1)`` in uint16 (``offset`` <= 0), capped below the sentinel."""
+    """``max(DN + offset, 1)`` in uint16 (``offset`` <= 0), below the sentinel (a negative
+    offset keeps every value below it: only an offset of 0 needs the cap)."""
     if offset < 0:
         out = np.maximum(dn, np.uint16(1 - offset))
         out -= np.uint16(-offset)
-    else:
-        out = np.maximum(dn, np.uint16(1))
+        return out
+    out = np.maximum(dn, np.uint16(1))
     np.minimum(out, _SENTINEL - 1, out=out)
     return out
 
@@ -146,10 +147,11 @@ def composite(
     count = n_time - unusable.sum(axis=0, dtype=np.int16)
     lo_idx = ((count - 1) // 2).clip(0)
     hi_idx = (count // 2).clip(max=n_time - 1)
-    # all-ones uint16 bit masks: OR sets the sentinel, AND/OR selects (no boolean indexing)
+    # all-ones uint16 bit masks: OR sets the sentinel, AND/OR selects (no boolean indexing);
+    # only the ranks a median can take: lo <= (n - 1) // 2, hi <= n // 2
     sentinel = [_bits(unusable[t]) for t in range(n_time)]
-    pick_lo = [_bits(lo_idx == k) for k in range(n_time)]
-    pick_hi = [_bits(hi_idx == k) for k in range(n_time)]
+    pick_lo = [_bits(lo_idx == k) for k in range((n_time - 1) // 2 + 1)]
+    pick_hi = [_bits(hi_idx == k) for k in range(min(n_time // 2, n_time - 1) + 1)]
     empty = count == 0
     scratch = np.empty(bad.shape[1:], dtype=np.uint16)
     out = np.empty((len(bands) + 1, *bad.shape[1:]), dtype=np.float32)
@@ -162,13 +164,13 @@ def composite(
         planes = _sort_planes(planes)
         lo = planes[0] & pick_lo[0]
         hi = planes[0] & pick_hi[0]
-        for k in range(1, n_time):
+        for k in range(1, len(pick_lo)):
             lo |= np.bitwise_and(planes[k], pick_lo[k], out=scratch)
+        for k in range(1, len(pick_hi)):
             hi |= np.bitwise_and(planes[k], pick_hi[k], out=scratch)
-        med = lo.astype(np.float32)
-        med += hi
+        med = out[i]  # written in place: (lo + hi) / 2 / 10^4 in float32
+        np.add(lo, hi, out=med, dtype=np.float32)
         med *= np.float32(0.5 / QUANTIFICATION)
         med[empty] = np.nan
-        out[i] = med
     out[-1] = count
     return out

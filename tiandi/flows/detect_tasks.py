@@ -29,7 +29,7 @@ from tiandi.eo.masks import with_cloud_masks
 from tiandi.eo.storage import as_read_back, composite_output, read_composite
 from tiandi.errors import CatalogError, InputError, NoDataError, TiandiError
 from tiandi.flows.change_maps import change_outputs, chunked_like, read_change
-from tiandi.flows.runtime import retry_on
+from tiandi.flows.runtime import local_threads, retry_on
 from tiandi.models.base import DisturbanceLayers, cloud_margin_px
 from tiandi.models.integrated import IntegratedDetector
 from tiandi.models.landcover import LandCoverModel
@@ -237,8 +237,10 @@ def make_patches(
     """Patches of the change mask, reclassified with land cover, screened, written; for a
     disturbance detector (``layers``) patches of its change types, screened only by the
     minimum mapping unit (:mod:`tiandi.redline.patches.disturbance`). GDAL's block cache
-    is bounded (by default 5 % of the RAM: it would keep every tile read)."""
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+    is bounded (by default 5 % of the RAM: it would keep every tile read). The boxes
+    around the patches are read on threads of this process, which wrote the files
+    (:func:`tiandi.flows.runtime.local_threads`), not through the cluster."""
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), local_threads():
         if layers is not None:
             before_ds, after_ds = read_composite(before, chunk), read_composite(after, chunk)
             change_ds = read_change(change, chunk)

@@ -10,11 +10,12 @@ import numpy as np
 import shapely
 import xarray as xr
 from dask.callbacks import Callback
+from scipy import ndimage
 
 from tests.fixtures.redline import Scene
 from tiandi.redline.patches._grid import grid_of, row_windows
 from tiandi.redline.patches._shapes import components
-from tiandi.redline.patches._zonal import STAT_NAMES, ZonalStats, _labels, zonal_stats
+from tiandi.redline.patches._zonal import STAT_NAMES, ZonalStats, _grown, _labels, zonal_stats
 
 
 def _noisy_scene() -> tuple[xr.Dataset, xr.Dataset, xr.Dataset]:
@@ -125,3 +126,17 @@ def test_one_computation_per_window_and_source_reads_only_the_patches_chunks() -
     # chunks, those of columns 50-110 are never read
     assert read and {c for _, c in read} <= {0, 1, 2, 3, 4, 11}
     assert len(set(read)) == len(read)  # each chunk read once
+
+
+def test_rings_grown_near_the_patches_only_equal_the_whole_window_dilation() -> None:
+    # labels on the edges, touching, overlapping grown boxes and far apart; every halo
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        height, width = (int(n) for n in rng.integers(5, 90, 2))
+        labels = np.zeros((height, width), dtype=np.int32)
+        for k in range(int(rng.integers(0, 10))):
+            r, c = rng.integers(0, height), rng.integers(0, width)
+            labels[r : r + rng.integers(1, 9), c : c + rng.integers(1, 9)] = k + 1
+        halo = int(rng.integers(1, 5))
+        whole = ndimage.grey_dilation(labels, size=(2 * halo + 1, 2 * halo + 1))
+        np.testing.assert_array_equal(_grown(labels, halo), whole)

@@ -375,13 +375,15 @@ def read_cog(path: Path, chunk: int = 1024) -> xr.DataArray:
     """Open a (COG) GeoTIFF lazily as a ``(band, y, x)`` DataArray chunked ``chunk``².
 
     The ``band`` coordinate holds the band descriptions when the file has them (as
-    :func:`write_cog` writes), else 1..n. Values are left as stored (no masking).
+    :func:`write_cog` writes), else 1..n. Values are left as stored (no masking). Chunks
+    are read in parallel (``lock=False``: a handle per read; rioxarray's default lock lets
+    one thread at a time read a file, a fifth of the patch step's read time at 8192²).
     """
     path = Path(path)
     if not path.exists():
         raise InputError(f"raster {path} does not exist; write it first or fix the path")
     try:
-        arr = rioxarray.open_rasterio(path, chunks={"band": -1, "y": chunk, "x": chunk})
+        arr = rioxarray.open_rasterio(path, chunks={"band": -1, "y": chunk, "x": chunk}, lock=False)
     except rasterio.errors.RasterioIOError as exc:
         raise InputError(f"raster {path} is unreadable ({exc}); re-create it") from exc
     if not isinstance(arr, xr.DataArray):

@@ -375,10 +375,8 @@ def read_cog(path: Path, chunk: int = 1024) -> xr.DataArray:
     """Open a (COG) GeoTIFF lazily as a ``(band, y, x)`` DataArray chunked ``chunk``².
 
     The ``band`` coordinate holds the band descriptions when the file has them (as
-    :func:`write_cog` writes), else 1..n. Values are left as stored (no masking). Chunks
-    are read in parallel (``lock=False``: a handle per read; rioxarray's default lock lets
-    one thread at a time read a file, a fifth of the patch step's read time at 8192²).
-    """
+    :func:`write_cog` writes), else 1..n, values as stored. ``lock=False``: chunks read
+    in parallel (a handle per read), not one thread at a time per file as by default."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"raster {path} does not exist; write it first or fix the path")

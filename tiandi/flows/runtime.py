@@ -179,9 +179,9 @@ def local_threads() -> Iterator[None]:
 
     For small reads of files this process wrote itself (a run's COGs, read box by box
     around its patches): handing each box's graph to a scheduler and the pixels back costs
-    more than the reads. At 8192² (bench/README.md, "Patches read where they are") the
-    patch step took 32.5 s through one worker process, 21.5 s through the in-process
-    worker of :func:`dask_client` and 10.9 s on these threads, for the same patches.
+    more than the reads. At 8192² (``bench.bench_patch_step``, bench/README.md) the patch
+    step took 29–30 s through one worker process, 18.5–19 s through the in-process worker
+    of :func:`dask_client` and 10.6–11 s on threads; on these threads 8.4–9.7 s under all.
     Dask's configuration is process-wide: one flow runs per process (the CLI, the process
     work pool of prefect.yaml), so no other computation sees the setting meanwhile."""
     with dask.config.set(scheduler="threads"):

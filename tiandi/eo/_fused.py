@@ -131,7 +131,7 @@ def read_window(
     r0, c0 = rows[0] // factor, cols[0] // factor
     r1, c1 = math.ceil(rows[1] / factor), math.ceil(cols[1] / factor)
     coarse = _read_coarse(
-        path, grid.transform * Affine.scale(factor), grid.crs, (r0, r1), (c0, c1), dtype
+        path, coarser(grid, factor).transform, grid.crs, (r0, r1), (c0, c1), dtype
     )
     up = coarse.repeat(factor, axis=0).repeat(factor, axis=1)
     dr, dc = rows[0] - r0 * factor, cols[0] - c0 * factor

@@ -13,19 +13,21 @@ from tests.fixtures.flow import Services
 from tiandi.flows.detect_tasks import make_patches
 from tiandi.models.landcover import load_landcover
 from tiandi.redline.patches.extract import PatchParams
+from tiandi.redline.run_layout import RunLayout
 from tiandi.redline.zones.read import read_zones
 
 
 def test_patches_are_read_in_this_process_not_through_the_cluster(
     services: Services, demo_run: Path, tmp_path: Path
 ) -> None:
-    change = {name: demo_run / "change" / f"{name}.tif" for name in ("change_mask", "change_prob")}
-    composites = [demo_run / "composites" / f"{p}.tif" for p in ("before", "after")]
+    layout = RunLayout(demo_run)
+    change = {"change_mask": layout.change_mask, "change_prob": layout.change_prob}
+    composites = [layout.composite(p) for p in ("before", "after")]
     zones = read_zones(services.scene / "zones.gpkg")
     with (
         LocalCluster(
             n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
-        ) as cluster,  # fmt: skip
+        ) as cluster,
         Client(cluster) as client,
         get_task_stream(client) as stream,
         disable_run_logger(),
@@ -37,5 +39,5 @@ def test_patches_are_read_in_this_process_not_through_the_cluster(
     assert len(patches) > 0
     assert [t["key"] for t in stream.data if "sum" not in str(t["key"])] == []
     ours = gpd.read_file(tmp_path / "p.gpkg", layer="patches")
-    flows = gpd.read_file(demo_run / "patches.gpkg", layer="patches")
+    flows = gpd.read_file(layout.patches, layer="patches")
     assert ours.drop(columns="geometry").equals(flows.drop(columns="geometry"))

@@ -15,7 +15,12 @@ The scene is a lazy dask pair (13 bands, ``--size``² pixels, chunks of one band
   (sampled every 20 ms) next to the size of the input pair;
 - ``raw``: the network's forward pass alone on ``--raw-tiles`` random tiles of the same
   shape and batch size, in ``--workers`` threads with ``--threads`` torch threads each (no
-  reading, no blending, no edge tiles): the ceiling the tiler is compared with.
+  reading, no blending, no edge tiles): the ceiling the tiler is compared with; once in
+  the channels-last layout the detector runs (weights and tiles), once in torch's plain
+  NCHW layout (the baseline: what a forward pass of the loaded weights costs as is).
+
+The network is prepared as the product's detector prepares it
+(:class:`tiandi.models.siamese_detector.SiameseDetector`).
 """
 
 from __future__ import annotations
@@ -32,9 +37,9 @@ import numpy as np
 import torch
 
 from tiandi.models.registry import WEIGHTS_DIR
+from tiandi.models.siamese_detector import SiameseDetector
 from tiandi.models.tiling import predict_lazy
 from tiandi.models.tiling_grid import TileConfig, tile_count
-from tiandi.models.weights import load_weights
 
 PAGE = 4096
 
@@ -80,17 +85,22 @@ def scene(size: int, bands: int, seed: int, chunk: int) -> tuple[da.Array, da.Ar
 
 
 def raw_forward(
-    model: torch.nn.Module, bands: int, config: TileConfig, n_tiles: int, workers: int
+    model: torch.nn.Module,
+    bands: int,
+    config: TileConfig,
+    n_tiles: int,
+    workers: int,
+    layout: torch.memory_format,
 ) -> float:
     """Tiles per second of the bare forward pass, laid out as the tiler runs it:
     ``workers`` threads side by side, ``config.num_threads`` torch threads, batches of
-    ``config.batch_size``."""
+    ``config.batch_size``; weights and tiles in ``layout``."""
     torch.set_num_threads(config.num_threads)
     gen = torch.Generator().manual_seed(0)
     shape = (config.batch_size, bands, config.tile, config.tile)
-    x = torch.rand(shape, generator=gen) * 0.4
-    y = torch.rand(shape, generator=gen) * 0.4
-    model.eval()
+    x = (torch.rand(shape, generator=gen) * 0.4).contiguous(memory_format=layout)
+    y = (torch.rand(shape, generator=gen) * 0.4).contiguous(memory_format=layout)
+    model = model.to(memory_format=layout).eval()
     batches = max(1, n_tiles // config.batch_size)
 
     def run(count: int) -> None:
@@ -106,8 +116,8 @@ def raw_forward(
     return batches * config.batch_size / (time.perf_counter() - start)
 
 
-def main() -> None:
-    """Run both measurements and print them."""
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    """Run both measurements, print them and return the figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", type=int, default=2048)
     parser.add_argument("--weights", type=Path, default=WEIGHTS_DIR / "siamese-s2-13band-v0.3.pt")
@@ -120,9 +130,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="blocks run side by side")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per block")
     parser.add_argument("--raw-tiles", type=int, default=24)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
-    model = load_weights(args.weights).model
+    model = SiameseDetector(args.weights).model
     bands = len(model.bands)
     config = TileConfig(
         tile=args.tile,
@@ -155,17 +165,26 @@ def main() -> None:
         f"+{(rss.peak - rss.start) / 2**20:.0f} MiB over {rss.start / 2**20:.0f} MiB; "
         f"output finite {np.isfinite(out).mean():.3f}"
     )
-    rate = raw_forward(model, bands, config, args.raw_tiles, args.workers)
     px_per_tile = config.stride**2  # new pixels per grid tile
-    print(
-        f"raw forward: {rate:.2f} tiles/s of {config.tile}² ({args.workers} workers x "
-        f"{args.threads} torch threads), i.e. {rate * px_per_tile / 1e6:.3f} Mpx/s "
-        f"at stride {config.stride}"
-    )
+    rates = {}
+    for name, layout in (("NCHW", torch.contiguous_format), ("channels-last", torch.channels_last)):
+        rates[name] = raw_forward(model, bands, config, args.raw_tiles, args.workers, layout)
+        print(
+            f"raw forward, {name}: {rates[name]:.2f} tiles/s of {config.tile}² "
+            f"({args.workers} workers x {args.threads} torch threads), i.e. "
+            f"{rates[name] * px_per_tile / 1e6:.3f} Mpx/s at stride {config.stride}"
+        )
+    rate = rates["channels-last"]
+    print(f"raw forward channels-last / NCHW: {rate / rates['NCHW']:.2f}")
     print(
         f"tiled / raw: {counts['block_tiles'] / wall / rate:.2f} (tiles run), "
         f"{counts['grid_tiles'] / wall / rate:.2f} (grid tiles)"
     )
+    return {
+        "tiled_mpx_per_s": mpx / wall,
+        "finite_share": float(np.isfinite(out).mean()),
+        **{f"raw_tiles_per_s_{name}": value for name, value in rates.items()},
+    }
 
 
 if __name__ == "__main__":

@@ -80,6 +80,30 @@ def test_detector_gives_lazy_probability_and_mask_with_no_data(tmp_path: Path) -
     np.testing.assert_allclose(eager, prob, atol=1e-6)
 
 
+def test_detector_runs_channels_last_with_the_numbers_of_the_plain_layout(
+    tmp_path: Path,
+) -> None:
+    import torch
+
+    from tiandi.models.weights import load_weights
+
+    path = tiny_weights(tmp_path)
+    detector = SiameseDetector(path)
+    conv = next(p for p in detector.model.parameters() if p.ndim == 4)
+    assert conv.is_contiguous(memory_format=torch.channels_last)
+    assert not conv.is_contiguous()  # really reordered, not a 1x1 kernel that is both
+    before, after = _composite(RGBN_BANDS, seed=1), _composite(RGBN_BANDS, seed=2)
+    prob = detector.probability(before, after).values
+    plain = load_weights(path).model.eval()  # NCHW weights, as training holds them
+    b, a = (
+        torch.from_numpy(np.stack([ds[n].values for n in RGBN_BANDS])[None])
+        for ds in (before, after)
+    )
+    with torch.inference_mode():
+        direct = torch.sigmoid(plain(b, a))[0, 0].numpy()  # one tile covers the 40 x 48 px
+    np.testing.assert_allclose(prob, direct, atol=1e-6)
+
+
 def test_a_weights_path_is_accepted_and_a_missing_one_named(tmp_path: Path) -> None:
     path = tiny_weights(tmp_path)
     assert load_detector(str(path)).name == "tiny-rgbn"

@@ -56,7 +56,11 @@ class SiameseDetector:
     ) -> None:
         self.weights_path = Path(weights_path)
         loaded = load_weights(self.weights_path)
-        self.model = loaded.model
+        import torch  # loaded with the weights already
+
+        # the convolution weights in the channels-last layout the tiler feeds them
+        # (:mod:`tiandi.models.tiling`): no reordering per batch; same values
+        self.model = loaded.model.to(memory_format=torch.channels_last)
         self.card = loaded.card
         self.name: str = loaded.card.name
         self.version: str = loaded.card.version

@@ -92,7 +92,13 @@ class _Batcher:
         if not queue:
             return
         x = torch.from_numpy(np.stack([d for _, d in queue]))
-        logits = self.model(x[:, : self.bands], x[:, self.bands :])
+        # channels-last (NHWC): oneDNN's convolutions run 1.3-1.6x faster on this layout
+        # than on NCHW, the same sums to float32 rounding (bench/README.md, "Inference")
+        before, after = (
+            t.contiguous(memory_format=torch.channels_last)
+            for t in (x[:, : self.bands], x[:, self.bands :])
+        )
+        logits = self.model(before, after)
         probs = torch.sigmoid(logits[:, 0]).numpy()
         for (key, _), prob in zip(queue, probs, strict=True):
             self.sink(key, prob)

@@ -59,9 +59,10 @@ class SiameseDetector:
         import torch  # loaded with the weights already
 
         # the convolution weights in the channels-last layout the tiler feeds them
-        # (:mod:`tiandi.models.tiling`): no reordering per batch; same values. torch's
+        # (:mod:`tiandi.models.tiling`), in place: no reordering per batch; same values. torch's
         # stubs omit ``memory_format`` from ``Module.to``, which documents and takes it.
-        self.model = loaded.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.model = loaded.model
+        self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.card = loaded.card
         self.name: str = loaded.card.name
         self.version: str = loaded.card.version

@@ -157,16 +157,17 @@ def _env(home: Path) -> dict[str, str]:
     return {**os.environ, "TIANDI_HOME": str(home), "PYTHONPATH": path}
 
 
-#: The flow runs the change-vector baseline: the work the odc-stac and naive pipelines do
-#: (per-pixel change from the composites). The default detector adds network inference,
-#: measured apart by ``bench.bench_tiled_inference`` (bench/README.md).
+#: The flow runs the change-vector baseline unless ``--detector`` names another: the work
+#: the odc-stac and naive pipelines do (per-pixel change from the composites). The default
+#: detector adds network inference, measured apart by ``bench.bench_tiled_inference``
+#: (bench/README.md) and in the whole flow with ``--detector integrated-high``.
 FLOW_DETECTOR = "baseline"
 
 
-def _flow_cmd(scene: Path, out: Path) -> list[str]:
+def _flow_cmd(scene: Path, out: Path, detector: str) -> list[str]:
     return [sys.executable, "-m", "tiandi.cli.app", "run", "detect-changes",
             "--zones", str(scene / "zones.gpkg"), "--before", scale_scene.BEFORE,
-            "--after", scale_scene.AFTER, "--detector", FLOW_DETECTOR,
+            "--after", scale_scene.AFTER, "--detector", detector,
             "--out", str(out)]  # fmt: skip
 
 
@@ -192,15 +193,23 @@ def _scene(home: Path, size: int) -> tuple[Path, float]:
 RSS_TRACE: list[Path] = []
 
 
-def _flow_row(scene: Path, out: Path, env: dict[str, str], svc: Services) -> dict[str, Any]:
+def _flow_row(
+    scene: Path, out: Path, env: dict[str, str], svc: Services, detector: str
+) -> dict[str, Any]:
     trace = RSS_TRACE[0] / f"rss-{out.name}.tsv" if RSS_TRACE else None
-    row = timed(_flow_cmd(scene, out), {**env, **svc.env}, services=svc, trace=trace)
+    row = timed(_flow_cmd(scene, out, detector), {**env, **svc.env}, services=svc, trace=trace)
     row.update(_flow_found(out))
+    row["detector"] = detector
     return row
 
 
 def measure(
-    size: int, home: Path, stages: list[str], naive_cap_gb: float, svc: Services | None = None
+    size: int,
+    home: Path,
+    stages: list[str],
+    naive_cap_gb: float,
+    svc: Services | None = None,
+    detector: str = FLOW_DETECTOR,
 ) -> Iterator[dict[str, Any]]:
     """Every stage at ``size``, one after the other: rows with figures and ratios (those
     of earlier rows completed as later stages arrive). The flow runs against ``svc``
@@ -209,7 +218,7 @@ def measure(
     env, rows = _env(home), []
     for stage in stages:
         if stage == "flow":
-            row = _flow_row(scene, home / "runs" / f"run-{size}", env, svc or Services())
+            row = _flow_row(scene, home / "runs" / f"run-{size}", env, svc or Services(), detector)
         else:
             cmd = [sys.executable, "-m", "bench.scale_pipelines", stage, str(scene)]
             cap = int(naive_cap_gb * 2**30) if stage == "naive" else None
@@ -223,7 +232,7 @@ def measure(
 
 
 def measure_dist(
-    size: int, home: Path, workers: list[int], prefect: Services
+    size: int, home: Path, workers: list[int], prefect: Services, detector: str = FLOW_DETECTOR
 ) -> Iterator[dict[str, Any]]:
     """The flow at ``size`` on clusters of N one-thread worker processes (``flow-daskN``),
     each cluster started (and its start-up recorded) before the run."""
@@ -232,7 +241,7 @@ def measure_dist(
     for n in workers:
         with scale_services.dask_cluster(env, n, 1) as dask:
             svc = Services({**prefect.env, **dask.env}, [*prefect.processes, *dask.processes])
-            row = _flow_row(scene, home / "runs" / f"run-{size}-dask{n}", env, svc)
+            row = _flow_row(scene, home / "runs" / f"run-{size}-dask{n}", env, svc, detector)
         row.update({"size": size, "stage": f"flow-dask{n}", "input_mpx": mpx,
                     "mpx_per_s": mpx / row["seconds"], "s_per_mpx": row["seconds"] / mpx,
                     "x_floor": None, "x_flow": None, **dask.startup})  # fmt: skip
@@ -315,7 +324,9 @@ def markdown(report: dict[str, Any]) -> str:
     for r in report["rows"]:
         if r["stage"] == "startup":
             continue
-        found = ", ".join(f"{k} {r[k]}" for k in ("patches", "polygons", "changed_px") if k in r)
+        found = ", ".join(
+            f"{k} {r[k]}" for k in ("detector", "patches", "polygons", "changed_px") if k in r
+        )
         lines.append(f"| {r['size']} | {r['stage']} | {r['status']} | {r['seconds']:.2f} "
                      f"| {r['cpu_seconds']:.1f} | {r['peak_tree_rss_mb']:.0f} "
                      f"| {r['mpx_per_s']:.1f} | {r['s_per_mpx']:.4f} "
@@ -335,8 +346,7 @@ def _flow_dask(kind: str, home: Path) -> contextlib.AbstractContextManager[Servi
     return scale_services.dask_cluster(_env(home), 1, os.cpu_count() or 2)
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Generate, measure every stage at every size, print and write JSON + markdown."""
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[2048, 4096, 8192])
     parser.add_argument("--home", type=Path, default=Path("var/bench-scale"))
@@ -347,7 +357,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--dist-workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--flow-dask", choices=("embedded", "cluster"), default="embedded")
     parser.add_argument("--rss-trace", type=Path, default=None, help="per-process RSS TSVs")
-    args = parser.parse_args(argv)
+    parser.add_argument("--detector", default=FLOW_DETECTOR, help="the flow's detector")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Generate, measure every stage at every size, print and write JSON + markdown."""
+    args = _parser().parse_args(argv)
     if args.rss_trace is not None:
         args.rss_trace.mkdir(parents=True, exist_ok=True)
         RSS_TRACE[:] = [args.rss_trace.resolve()]
@@ -374,10 +390,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                  **startup})  # fmt: skip
             svc = Services({**prefect.env, **dask.env}, [*prefect.processes, *dask.processes])
             for size in args.sizes:
-                for row in measure(size, home, args.stages, args.naive_cap_gb, svc):
+                rows = measure(size, home, args.stages, args.naive_cap_gb, svc, args.detector)
+                for row in rows:
                     add(row)
         if args.dist_size:
-            for row in measure_dist(args.dist_size, home, args.dist_workers, prefect):
+            dist = measure_dist(args.dist_size, home, args.dist_workers, prefect, args.detector)
+            for row in dist:
                 add(row)
     print(markdown(report))
     print(f"# wrote {stem}.json and .md")

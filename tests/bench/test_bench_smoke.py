@@ -79,10 +79,12 @@ def test_bench_scale_runs_every_stage_once_and_writes_figures_and_ratios(
     assert rows["floor"]["x_floor"] == 1.0 and rows["flow"]["x_flow"] == 1.0
     assert rows["naive"]["x_flow"] == rows["naive"]["seconds"] / rows["flow"]["seconds"]
     assert rows["flow"]["patches"] >= 0  # the CLI run wrote its summary
+    assert rows["flow"]["detector"] == "baseline"  # the default of --detector
     markdown = json_file.with_suffix(".md").read_text(encoding="utf-8")
     assert "cores" in markdown and "GB" in markdown
     for stage in rows:
         assert f"| {SIZE} | {stage} | ok |" in markdown
+    assert "| detector baseline, patches " in markdown
 
 
 def test_a_naive_run_over_its_memory_cap_is_recorded_not_raised() -> None:

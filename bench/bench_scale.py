@@ -87,10 +87,72 @@ def _rss_by_process(*procs: psutil.Process) -> dict[psutil.Process, int]:
     return out
 
 
+def _pss(pid: int) -> int:
+    """Proportional set size of ``pid`` in bytes (``/proc/PID/smaps_rollup``; 0 where it
+    cannot be read): each shared page counted once across the processes that map it, so a
+    forked child or the libraries every worker maps are not counted twice, as in a sum of
+    RSS."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 def _kill_tree(proc: psutil.Process) -> None:
     for p in [*proc.children(recursive=True), proc]:
         with contextlib.suppress(psutil.Error):
             p.kill()
+
+
+class _Sampler:
+    """Samples the RSS and PSS of a process tree every 0.2 s on its own thread (see
+    :func:`timed`)."""
+
+    def __init__(
+        self, procs: list[psutil.Process], cap_bytes: int | None, trace: Path | None, t0: float
+    ) -> None:
+        self.procs, self.cap_bytes, self.trace, self.t0 = procs, cap_bytes, trace, t0
+        self.peak = self.peak_pss = 0
+        self.at_peak: dict[str, Any] = {}
+        self.capped = False
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> _Sampler:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        self.thread.join()
+
+    def _run(self) -> None:
+        with contextlib.ExitStack() as stack:
+            out = (
+                None
+                if self.trace is None
+                else stack.enter_context(self.trace.open("w", encoding="utf-8"))
+            )
+            while not self.done.wait(0.2):
+                rss = {}
+                with contextlib.suppress(psutil.Error):
+                    rss = _rss_by_process(*self.procs)
+                t, total = time.perf_counter() - self.t0, sum(rss.values())
+                self.peak_pss = max(self.peak_pss, sum(_pss(p.pid) for p in rss))
+                if out is not None:
+                    out.writelines(
+                        f"{t:.1f}\t{_label(p)}\t{v / 2**20:.0f}\n" for p, v in rss.items()
+                    )
+                if total > self.peak:
+                    self.peak = total
+                    self.at_peak = {
+                        "at": t,
+                        "by": {_label(p): round(v / 2**20) for p, v in rss.items()},
+                    }
+                if self.cap_bytes and self.peak > self.cap_bytes and not self.capped:
+                    self.capped = True
+                    _kill_tree(self.procs[0])
 
 
 def timed(
@@ -101,7 +163,8 @@ def timed(
     trace: Path | None = None,
 ) -> dict[str, Any]:
     """Run ``cmd``: wall, tree CPU, peak tree RSS (and each process's RSS at that peak,
-    ``peak_by_process_mb``, and when, ``peak_at_s``), its last stdout JSON line (if any);
+    ``peak_by_process_mb``, and when, ``peak_at_s``), peak tree PSS (``_pss``: shared
+    pages counted once; Linux only, else 0), its last stdout JSON line (if any);
     killed (``out_of_memory``) when the tree's RSS passes ``cap_bytes``. The processes of
     ``services`` (server, scheduler, workers) count in the tree's RSS and CPU. ``trace``:
     a TSV of every sample (seconds, process, RSS MB)."""
@@ -109,43 +172,20 @@ def timed(
     before, svc_cpu = os.times(), svc.tree_cpu_seconds()
     t0 = time.perf_counter()
     popen = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, text=True)
-    proc, peak, done, capped = psutil.Process(popen.pid), [0], threading.Event(), [False]
-    at_peak: dict[str, Any] = {}
-    out = trace.open("w", encoding="utf-8") if trace is not None else None
-
-    def sample() -> None:
-        while not done.wait(0.2):
-            rss = {}
-            with contextlib.suppress(psutil.Error):
-                rss = _rss_by_process(proc, *svc.processes)
-            t, total = time.perf_counter() - t0, sum(rss.values())
-            if out is not None:
-                out.writelines(f"{t:.1f}\t{_label(p)}\t{v / 2**20:.0f}\n" for p, v in rss.items())
-            if total > peak[0]:
-                peak[0] = total
-                at_peak.update(at=t, by={_label(p): round(v / 2**20) for p, v in rss.items()})
-            if cap_bytes and peak[0] > cap_bytes and not capped[0]:
-                capped[0] = True
-                _kill_tree(proc)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    stdout, _ = popen.communicate()
-    done.set()
-    sampler.join()
-    if out is not None:
-        out.close()
+    with _Sampler([psutil.Process(popen.pid), *svc.processes], cap_bytes, trace, t0) as sampler:
+        stdout, _ = popen.communicate()
     after = os.times()
     cpu = sum(getattr(after, k) - getattr(before, k) for k in ("children_user", "children_system"))
     cpu += svc.tree_cpu_seconds() - svc_cpu
     row: dict[str, Any] = {"seconds": time.perf_counter() - t0, "cpu_seconds": cpu,
-                           "peak_tree_rss_mb": peak[0] / 2**20, "status": "ok",
-                           "peak_at_s": at_peak.get("at"),
-                           "peak_by_process_mb": at_peak.get("by", {})}  # fmt: skip
+                           "peak_tree_rss_mb": sampler.peak / 2**20, "status": "ok",
+                           "peak_tree_pss_mb": sampler.peak_pss / 2**20,
+                           "peak_at_s": sampler.at_peak.get("at"),
+                           "peak_by_process_mb": sampler.at_peak.get("by", {})}  # fmt: skip
     lines = [ln for ln in stdout.splitlines() if ln.startswith("{")]
     if lines:
         row.update(json.loads(lines[-1]))
-    if capped[0]:
+    if sampler.capped:
         row["status"] = "out_of_memory"
     elif popen.returncode != 0:
         row["status"] = f"failed (exit {popen.returncode})"
@@ -318,9 +358,9 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [f"# bench_scale {report['started']}", "",
              f"{m['cores']} cores, {m['memory_gb']} GB, Python {m['python']}, "
              f"1-min load average at start {m['load_avg_1m']:.2f}", "",
-             "| size | stage | status | wall s | CPU s | peak tree RSS MB | Mpx/s | s/Mpx "
-             "| x floor | x flow | found | CPU x floor |",
-             "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|"]  # fmt: skip
+             "| size | stage | status | wall s | CPU s | peak tree RSS MB | peak tree PSS MB "
+             "| Mpx/s | s/Mpx | x floor | x flow | found | CPU x floor |",
+             "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]  # fmt: skip
     for r in report["rows"]:
         if r["stage"] == "startup":
             continue
@@ -329,6 +369,7 @@ def markdown(report: dict[str, Any]) -> str:
         )
         lines.append(f"| {r['size']} | {r['stage']} | {r['status']} | {r['seconds']:.2f} "
                      f"| {r['cpu_seconds']:.1f} | {r['peak_tree_rss_mb']:.0f} "
+                     f"| {r.get('peak_tree_pss_mb', 0):.0f} "
                      f"| {r['mpx_per_s']:.1f} | {r['s_per_mpx']:.4f} "
                      f"| {_fmt(r['x_floor'], '.2f')} | {_fmt(r['x_flow'], '.2f')} "
                      f"| {found} | {_fmt(r.get('x_floor_cpu'), '.1f')} |")  # fmt: skip

@@ -75,6 +75,8 @@ def test_bench_scale_runs_every_stage_once_and_writes_figures_and_ratios(
         assert row["status"] == "ok", row
         assert row["size"] == SIZE and row["input_mpx"] > 0
         assert row["seconds"] > 0 and row["cpu_seconds"] >= 0 and row["peak_tree_rss_mb"] > 0
+        # shared pages once: at most the sum of RSS, and something measured
+        assert 0 < row["peak_tree_pss_mb"] <= row["peak_tree_rss_mb"] * 1.05
         assert row["mpx_per_s"] > 0 and row["s_per_mpx"] > 0
     assert rows["floor"]["x_floor"] == 1.0 and rows["flow"]["x_flow"] == 1.0
     assert rows["naive"]["x_flow"] == rows["naive"]["seconds"] / rows["flow"]["seconds"]

@@ -135,3 +135,18 @@ def test_shipped_cv_model_is_per_image_and_marks_all_fourteen_cities() -> None:
     assert len(card.training_data["cv_folds"]) == 4 and "L2A" in card.notes[0]
     # the 6-band v0.2 (still what `integrated` uses) is untouched
     assert load_detector("siamese-s2-6band-v0.2").normalisation == "dataset"  # type: ignore[attr-defined]
+
+
+def test_shipped_13_band_cv_model_is_trained_on_all_fourteen_cities() -> None:
+    from tiandi.models.evaluation import training_cities
+
+    detector = load_detector("siamese-s2-13band-v0.4")
+    assert isinstance(detector, SiameseDetector) and detector.normalisation == "dataset"
+    assert len(detector_bands(detector)) == 13
+    card = detector.card
+    assert card.metrics["scored_on"] == "cross-validation"  # out-of-fold figures only
+    assert detector.threshold == card.metrics["threshold"]
+    cities = training_cities(detector)
+    assert len(cities) == 14 and training_cities(detector, "val") == cities
+    assert sorted(card.metrics["per_city"]) == sorted(cities)
+    assert len(card.training_data["cv_folds"]) == 4

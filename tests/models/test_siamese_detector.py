@@ -150,3 +150,15 @@ def test_shipped_13_band_cv_model_is_trained_on_all_fourteen_cities() -> None:
     assert len(cities) == 14 and training_cities(detector, "val") == cities
     assert sorted(card.metrics["per_city"]) == sorted(cities)
     assert len(card.training_data["cv_folds"]) == 4
+
+
+def test_shipped_6_band_v04_is_v03s_recipe_with_the_full_schedule() -> None:
+    from tiandi.models.evaluation import training_cities
+
+    detector = load_detector("siamese-s2-6band-v0.4")
+    assert isinstance(detector, SiameseDetector) and detector.normalisation == "per_image"
+    assert detector_bands(detector) == L2A_BANDS
+    card = detector.card
+    assert card.metrics["scored_on"] == "cross-validation"
+    assert detector.threshold == card.metrics["threshold"]
+    assert len(training_cities(detector)) == 14 and card.training["steps_per_epoch"] == 200

@@ -120,29 +120,22 @@ def test_other_models_weights_in_the_folder_are_not_change_detectors(tmp_path: P
         load_detector("landcover-v1", weights_dir=tmp_path)
 
 
-def test_shipped_cv_model_is_per_image_and_marks_all_fourteen_cities() -> None:
+@pytest.mark.parametrize(
+    ("name", "normalisation", "bands", "steps"),
+    [
+        ("siamese-s2-6band-v0.3", "per_image", L2A_BANDS, 100),
+        ("siamese-s2-6band-v0.4", "per_image", L2A_BANDS, 200),  # v0.3's recipe, full schedule
+        ("siamese-s2-13band-v0.4", "dataset", None, 200),
+    ],
+)
+def test_shipped_cv_models_are_trained_and_scored_on_all_fourteen_cities(
+    name: str, normalisation: str, bands: tuple[str, ...] | None, steps: int
+) -> None:
     from tiandi.models.evaluation import training_cities
 
-    detector = load_detector("siamese-s2-6band-v0.3")
-    assert isinstance(detector, SiameseDetector) and detector.normalisation == "per_image"
-    assert detector_bands(detector) == L2A_BANDS
-    card = detector.card
-    assert card.metrics["scored_on"] == "cross-validation"
-    assert detector.threshold == card.metrics["threshold"]
-    cities = training_cities(detector)
-    assert len(cities) == 14 and training_cities(detector, "val") == cities
-    assert sorted(card.metrics["per_city"]) == sorted(cities)
-    assert len(card.training_data["cv_folds"]) == 4 and "L2A" in card.notes[0]
-    # the 6-band v0.2 (still what `integrated` uses) is untouched
-    assert load_detector("siamese-s2-6band-v0.2").normalisation == "dataset"  # type: ignore[attr-defined]
-
-
-def test_shipped_13_band_cv_model_is_trained_on_all_fourteen_cities() -> None:
-    from tiandi.models.evaluation import training_cities
-
-    detector = load_detector("siamese-s2-13band-v0.4")
-    assert isinstance(detector, SiameseDetector) and detector.normalisation == "dataset"
-    assert len(detector_bands(detector)) == 13
+    detector = load_detector(name)
+    assert isinstance(detector, SiameseDetector) and detector.normalisation == normalisation
+    assert detector_bands(detector) == bands or (bands is None and len(detector.bands) == 13)
     card = detector.card
     assert card.metrics["scored_on"] == "cross-validation"  # out-of-fold figures only
     assert detector.threshold == card.metrics["threshold"]
@@ -150,15 +143,13 @@ def test_shipped_13_band_cv_model_is_trained_on_all_fourteen_cities() -> None:
     assert len(cities) == 14 and training_cities(detector, "val") == cities
     assert sorted(card.metrics["per_city"]) == sorted(cities)
     assert len(card.training_data["cv_folds"]) == 4
+    assert card.training["steps_per_epoch"] == steps
+    if normalisation == "per_image":
+        assert "L2A" in card.notes[0]
 
 
-def test_shipped_6_band_v04_is_v03s_recipe_with_the_full_schedule() -> None:
-    from tiandi.models.evaluation import training_cities
+def test_the_network_integrated_runs_is_still_the_8_city_v02() -> None:
+    from tiandi.models.integrated import DEFAULT_NETWORK
 
-    detector = load_detector("siamese-s2-6band-v0.4")
-    assert isinstance(detector, SiameseDetector) and detector.normalisation == "per_image"
-    assert detector_bands(detector) == L2A_BANDS
-    card = detector.card
-    assert card.metrics["scored_on"] == "cross-validation"
-    assert detector.threshold == card.metrics["threshold"]
-    assert len(training_cities(detector)) == 14 and card.training["steps_per_epoch"] == 200
+    assert DEFAULT_NETWORK == "siamese-s2-6band-v0.2"
+    assert load_detector(DEFAULT_NETWORK).normalisation == "dataset"  # type: ignore[attr-defined]

@@ -4,8 +4,8 @@
 
 Runs the ``detect_changes`` flow's own task functions (``composites_and_change``, or in
 older checkouts ``composite_to_cog`` for both periods then ``detect``) without Prefect's
-engine, on the flow's Dask set-up (:func:`tiandi.flows.runtime.dask_client`: one worker
-process), on a scene of
+engine, on the flow's Dask set-up (:func:`tiandi.flows.runtime.dask_client`: threads of
+this process, or the cluster of ``TIANDI_DASK_SCHEDULER``), on a scene of
 :mod:`bench.scale_scene` or of ``tiandi demo``. Prints one JSON line: seconds per step,
 CPU seconds of the whole process tree and its peak RSS (``psutil``, sampled every 0.2 s).
 Use the same scene and alternate the checkouts (A, B, A, B) in one sitting: the load moves.
@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import dask
 import psutil
 
 
@@ -85,7 +84,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("scene", type=Path)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--home", type=Path, default=Path("var/bench-ab"))
-    parser.add_argument("--threads", action="store_true", help="threads, no worker process")
     args = parser.parse_args(argv)
     from tiandi.eo.grid import grid_for_zones
     from tiandi.flows.runtime import dask_client
@@ -103,12 +101,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             peak[0] = max(peak[0], _tree(me)[0])
 
     steps: dict[str, float] = {}
-    scheduler = (
-        dask.config.set(scheduler="threads")
-        if args.threads
-        else dask_client(Settings(home=args.home.resolve()))
-    )
-    with scheduler:
+    with dask_client(Settings(home=args.home.resolve())):
         threading.Thread(target=sample, daemon=True).start()
         cpu0, t0 = _tree(me)[1], time.perf_counter()
         _steps(periods, grid, layout, steps)

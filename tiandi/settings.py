@@ -40,19 +40,24 @@ class Settings(BaseSettings):
     )
     dask_scheduler: str | None = Field(
         default=None,
-        description="Address of an existing Dask scheduler. None: a local cluster.",
+        description=(
+            "Address of an existing Dask scheduler. None: Dask's threaded scheduler in "
+            "the flow's process."
+        ),
     )
     dask_connect_timeout: float = Field(
         default=20.0,
         gt=0,
         description="Seconds to keep trying to reach dask_scheduler before giving up.",
     )
-    dask_workers: int = Field(default=2, ge=1, description="Workers of the local cluster.")
+    dask_workers: int = Field(
+        default=2, ge=1, description="Threads of the flow's own Dask computations (no scheduler)."
+    )
     dask_memory_limit: str = Field(
         default="4GiB",
         description=(
             "Memory per worker process of a local cluster on loopback (the test session's); "
-            "the embedded cluster's worker runs in the flow's process and is not limited."
+            "the embedded default computes on threads of the flow's process, not limited."
         ),
     )
     prefect_startup_timeout: float = Field(

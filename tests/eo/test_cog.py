@@ -185,7 +185,7 @@ def test_rows_of_chunks_written_in_pieces_of_one_chunk_give_the_same_bytes(
     seen: list[int] = []
     pieces = cog._pieces
     monkeypatch.setattr(cog, "PIECE_BYTES", 1)
-    monkeypatch.setattr(cog, "dask_threads", lambda: 1)
+    monkeypatch.setattr(cog, "min_chunks", lambda _: 1)
     monkeypatch.setattr(cog, "_pieces", lambda *a: [seen.append(1) or p for p in pieces(*a)])
     assert write("chunks") == whole_rows
     assert len(seen) == 3 * 3  # 3 rows of 3 chunks, one piece each
@@ -205,13 +205,44 @@ def test_pieces_of_one_chunk_on_a_distributed_client_give_the_same_bytes(
     local = write_cog(ds, tmp_path / "local.tif", nodata=np.nan, dtype="float32")
     monkeypatch.setattr(cog, "PIECE_BYTES", 1)
     with distributed.Client(processes=False, n_workers=2, threads_per_worker=1) as client:
-        assert cog.dask_threads() == 2  # pieces of two chunks, computed ahead while written
-        assert (
-            len(cog._pieces([cog._plan(CogOutput(ds, tmp_path / "x.tif", 0, "float32"))], 1)) == 8
-        )
+        plan = cog._plan(CogOutput(ds, tmp_path / "x.tif", 0, "float32"))
+        # a chunk per thread: each piece is a round trip to the scheduler
+        assert len(cog._pieces([plan], [cog._stacked(plan)], 1)) == 8
         remote = write_cog(ds, tmp_path / "remote.tif", nodata=np.nan, dtype="float32")
         assert client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.task_prefixes))
     assert remote.read_bytes() == local.read_bytes()
+
+
+def test_on_threads_a_piece_has_a_thread_per_independent_task_and_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dask
+
+    import tiandi.eo.cog as cog
+
+    def period(day: str) -> xr.Dataset:
+        items = make_items(tmp_path / day, [Scene(day)])
+        return composite_period(items, full_grid(), chunk=16)  # 4 x 4 chunks
+
+    before, after = period("2025-03-01"), period("2025-04-01")
+    monkeypatch.setattr(cog, "PIECE_BYTES", 1)
+    one = [cog._plan(CogOutput(before, tmp_path / "b.tif", 0, "float32"))]
+    two = [*one, cog._plan(CogOutput(after, tmp_path / "a.tif", 0, "float32"))]
+    distributed = pytest.importorskip("distributed")
+    # the setting wins over a default client (the test session's, a notebook's)
+    with (
+        distributed.Client(processes=False, n_workers=1, threads_per_worker=3),
+        dask.config.set(scheduler="threads", num_workers=2),
+    ):
+        # one composite: a task per chunk, so two chunks keep two threads busy
+        assert len(cog._pieces(one, [cog._stacked(p) for p in one], 1)) == 8
+        # both periods: two independent tasks per chunk, so a chunk is enough
+        assert len(cog._pieces(two, [cog._stacked(p) for p in two], 1)) == 16
+        outs = [CogOutput(ds, tmp_path / f"{n}.tif", 0, "float32") for n, ds in
+                (("b", before), ("a", after))]  # fmt: skip
+        threaded = [path.read_bytes() for path in write_cogs(outs)]
+    with dask.config.set(scheduler="sync"):
+        assert [path.read_bytes() for path in write_cogs(outs)] == threaded
 
 
 def test_a_piece_hands_the_scheduler_its_own_tasks_only_however_large_the_scene(
@@ -220,7 +251,7 @@ def test_a_piece_hands_the_scheduler_its_own_tasks_only_however_large_the_scene(
     import tiandi.eo.cog as cog
 
     monkeypatch.setattr(cog, "PIECE_BYTES", 1)
-    monkeypatch.setattr(cog, "dask_threads", lambda: 1)
+    monkeypatch.setattr(cog, "min_chunks", lambda _: 1)
     compute = cog.da.compute
     sizes: list[int] = []
 

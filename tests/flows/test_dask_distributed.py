@@ -47,6 +47,24 @@ def test_detect_changes_on_a_distributed_cluster_matches_the_local_run(
     assert a.geometry.to_wkb().equals(b.geometry.to_wkb())
 
 
+def test_the_embedded_default_on_dask_threads_matches_the_cluster_run(
+    services: Services, demo_run: Path, tmp_path: Path
+) -> None:
+    """No TIANDI_DASK_SCHEDULER: the chunks compute on threads of this process (pieces of
+    one chunk, docs/decisions.md), and every output is the cluster run's, byte for byte."""
+    embedded = services.configured.model_copy(update={"dask_scheduler": None})
+    result = detect_changes(services.request(tmp_path / "threads"), embedded)
+    assert len(result.patches) > 0
+    for rel in (
+        "composites/before.tif",
+        "composites/after.tif",
+        "change/change_mask.tif",
+        "change/change_prob.tif",
+        "patches.gpkg",
+    ):
+        assert (demo_run / rel).read_bytes() == (tmp_path / "threads" / rel).read_bytes(), rel
+
+
 def test_an_unreachable_scheduler_is_one_error_naming_the_address(tmp_path: Path) -> None:
     address = f"tcp://127.0.0.1:{free_port()}"  # nothing listens there
     settings = Settings(home=tmp_path, dask_scheduler=address, dask_connect_timeout=1.0)

@@ -88,15 +88,20 @@ def test_a_taken_prefect_port_is_one_error_naming_the_address(
     assert not list(run_folder(tmp_path).glob("*.json")), "the server was not stopped"
 
 
-def test_the_local_dask_cluster_runs_in_this_process(tmp_path: Path) -> None:
+def test_the_embedded_default_computes_on_dask_threads_of_this_process(tmp_path: Path) -> None:
+    import dask
     import dask.array as da
+    import dask.threaded
     import psutil
 
     from tiandi.flows.runtime import dask_client
 
     before = {p.pid for p in psutil.Process().children(recursive=True)}
-    with dask_client(Settings(home=tmp_path, dask_workers=2)) as client:
-        assert str(client.scheduler_info()["address"]).startswith("inproc://")
+    with dask_client(Settings(home=tmp_path, dask_workers=3)) as client:
+        assert client is None
+        assert dask.base.get_scheduler() is dask.threaded.get
+        assert dask.config.get("num_workers") == 3
         assert int(da.ones((64, 64), chunks=16).sum().compute()) == 64 * 64
         started = {p.pid for p in psutil.Process().children(recursive=True)} - before
-    assert not started, "the local cluster started a process"
+    assert not started, "the embedded default started a process"
+    assert dask.config.get("num_workers", None) != 3, "the setting outlived the block"

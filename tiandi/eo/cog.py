@@ -34,7 +34,7 @@ from odc.geo.geobox import GeoBox
 from rasterio.windows import Window
 
 from tiandi.eo._overviews import StreamedOverviews
-from tiandi.eo._pieces import Piece, culled, dask_threads, row_pieces, slices
+from tiandi.eo._pieces import Piece, culled, min_chunks, row_pieces, slices
 from tiandi.eo._pipeline import prefetched, release_free_memory
 from tiandi.errors import InputError
 
@@ -156,8 +156,7 @@ def write_cog(
     scheduler. On any
     failure the target is left untouched and no temporary file remains.
     """
-    out = CogOutput(data, Path(path), nodata, dtype, tags, overview_resampling)
-    return write_cogs([out])[0]
+    return write_cogs([CogOutput(data, Path(path), nodata, dtype, tags, overview_resampling)])[0]
 
 
 def write_cogs(outputs: Sequence[CogOutput]) -> list[Path]:
@@ -262,12 +261,13 @@ def _strips_profile(
     }
 
 
-def _pieces(plans: Sequence[_Plan], budget: int) -> list[Piece]:
-    """The pieces the outputs are computed in (:mod:`tiandi.eo._pieces`)."""
+def _pieces(plans: Sequence[_Plan], stacks: Sequence[Any], budget: int) -> list[Piece]:
+    """The pieces the outputs (``stacks``) are computed in (:mod:`tiandi.eo._pieces`)."""
     first = plans[0].layers[0][1]
-    cols = slices(first.chunks[1] if first.chunks else (first.shape[1],))
+    rows, cols = _strips(first), slices(first.chunks[1] if first.chunks else (first.shape[1],))
     per_px = sum(len(p.layers) * np.dtype(p.profile["dtype"]).itemsize for p in plans)
-    return row_pieces(_strips(first), cols, per_px, budget, dask_threads())
+    one_chunk = [culled(stack[:, rows[0], cols[0]]) for stack in stacks]
+    return row_pieces(rows, cols, per_px, budget, min_chunks(one_chunk))
 
 
 def _write_all_strips(plans: Sequence[_Plan]) -> None:
@@ -296,7 +296,7 @@ def _write_all_strips(plans: Sequence[_Plan]) -> None:
             )
 
         # the next piece is computed while this one is compressed and written
-        for piece, blocks in prefetched(compute, _pieces(plans, PIECE_BYTES)):
+        for piece, blocks in prefetched(compute, _pieces(plans, stacks, PIECE_BYTES)):
             per_chunk = [blocks[k : k + len(files)] for k in range(0, len(blocks), len(files))]
             for cols, outputs in zip(piece.cols, per_chunk, strict=True):
                 row, col = piece.rows.start, cols.start

@@ -1,7 +1,8 @@
 """The services a flow runs against: a Prefect API and a Dask cluster.
 
 Embedded default: a local ``prefect server start`` on 127.0.0.1 with ``PREFECT_HOME``
-under tiandi's working folder, and a ``distributed.LocalCluster``. Production: an
+under tiandi's working folder, and Dask's threaded scheduler in the flow's process.
+Production: an
 existing Prefect API (``PREFECT_API_URL``) and Dask scheduler (``TIANDI_DASK_SCHEDULER``).
 Neither local service outlives the process that started it, even when that is killed
 (see :mod:`tiandi._children`).
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import dask
-from distributed import Client, LocalCluster
+from distributed import Client
 
 from tiandi._children import Child, free_port, spawn
 from tiandi.errors import PortTakenError, ServiceError
@@ -151,25 +152,28 @@ def _drain_prefect_workers(timeout_s: float = 10.0) -> None:
 
 
 @contextmanager
-def dask_client(settings: Settings) -> Iterator[Client]:
-    """A Dask distributed client: the configured scheduler, or a local cluster.
+def dask_client(settings: Settings) -> Iterator[Client | None]:
+    """The Dask scheduler of the flows inside the block: a distributed client of the
+    configured scheduler, or Dask's threaded scheduler in this process (yields None).
 
     With ``dask_scheduler`` (``TIANDI_DASK_SCHEDULER``) the client connects to that
     scheduler, retrying for ``dask_connect_timeout`` seconds, and becomes the default
     scheduler of every Dask computation inside the block: the flows' tasks stay Prefect
     tasks in the flow's process and their chunked arrays compute on the cluster's workers
-    (see docs/decisions.md, "Dask distributed"). Otherwise a local cluster inside this
-    process: one worker of ``dask_workers`` threads (the kernels and GDAL release the
-    GIL), so no chunk is pickled, sent and copied to reach the writer, and no second
-    Python process holds its own copies of the libraries and of the strips in flight.
+    (see docs/decisions.md, "Dask distributed"). Otherwise the chunks compute on
+    ``dask_workers`` threads of this process (the kernels and GDAL release the GIL): no
+    chunk is pickled, sent and copied to reach the writer, no second Python process holds
+    its own copies of the libraries, and no scheduler of ``distributed`` spends the GIL on
+    a round trip per piece of the one pass (docs/decisions.md, "The embedded default
+    computes on Dask's threaded scheduler").
     """
     if settings.dask_scheduler:
         client = _connect_scheduler(settings.dask_scheduler, settings.dask_connect_timeout)
         with client:
             yield client
         return
-    with _local_cluster(settings) as cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
-        yield client
+    with dask.config.set(scheduler="threads", num_workers=settings.dask_workers):
+        yield None
 
 
 @contextmanager
@@ -199,33 +203,7 @@ def _connect_scheduler(address: str, timeout_s: float) -> Client:
             "that host and port (tcp://HOST:8786 by default), that a firewall lets this "
             "machine in, and that scheduler, workers and tiandi run the same pinned "
             "environment (requirements.lock); raise TIANDI_DASK_CONNECT_TIMEOUT for a slow "
-            "network, or unset TIANDI_DASK_SCHEDULER to compute on a local cluster"
-        ) from exc
-
-
-def _local_cluster(settings: Settings) -> LocalCluster:
-    """A one-worker LocalCluster in this process (threads, no worker process);
-    ``ServiceError`` when it does not start.
-
-    Measured at 4096² (bench/README.md, "The one pass"): the worker process cost 40 % more
-    CPU and 0.5 GB more memory than the same work on threads, for nothing the flow needs
-    (its kernels release the GIL). Nothing outlives this process: the worker is a thread.
-    """
-    try:
-        return LocalCluster(  # type: ignore[no-untyped-call]
-            n_workers=1,
-            threads_per_worker=settings.dask_workers,
-            processes=False,
-            # no memory limit: the worker's monitor would count the whole flow process
-            # (the strips the writer holds included) and pause its own tasks at 80 %
-            memory_limit=0,
-            dashboard_address=None,
-        )
-    except (OSError, RuntimeError, TimeoutError) as exc:
-        raise ServiceError(
-            f"the local Dask cluster (one worker in this process) did not start ({exc}); "
-            "check the machine's load and free memory, or set TIANDI_DASK_SCHEDULER to a "
-            "running Dask scheduler"
+            "network, or unset TIANDI_DASK_SCHEDULER to compute on threads of this process"
         ) from exc
 
 

@@ -1,15 +1,16 @@
 """What a flow opens from the settings: the STAC API, the output registrar, the patch store
-and the Dask client.
+and the Dask scheduler.
 
 Embedded default: the stac-geoparquet catalog served by ``rustac serve`` for the flow's
-duration (outputs are registered into it) and a local Dask cluster. Production:
+duration (outputs are registered into it) and Dask's threaded scheduler in the flow's
+process. Production:
 ``TIANDI_STAC_API_URL`` (outputs are registered through its Transactions extension, see
 :mod:`tiandi.catalog.transactions`; a read-only API gets a warning instead) and
 ``TIANDI_DASK_SCHEDULER``. The patch store is :func:`~tiandi.redline.store.open.open_store`.
 
 A flow called inside another flow (the demo cycle's re-check run) uses the services the
 outer flow opened when they come from the same settings, instead of starting a second
-server and cluster.
+server or connecting a second client.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ class FlowServices:
     """The services one flow run talks to, opened from ``settings``."""
 
     settings: Settings
-    client: Client
+    #: the configured scheduler's client; None: Dask's threaded scheduler in this process
+    client: Client | None
     server: EmbeddedStacServer | None = None
     registrar: Registrar | None = None
 
@@ -50,7 +52,9 @@ class FlowServices:
 
     @property
     def dask_scheduler(self) -> str:
-        """Address of the Dask scheduler the flow computes on."""
+        """Address of the Dask scheduler the flow computes on (or its threads)."""
+        if self.client is None:
+            return f"threads of this process ({self.settings.dask_workers})"
         return str(self.client.scheduler_info()["address"])
 
     def describe(self) -> str:

@@ -7,9 +7,10 @@
 composites are read back, as the flow does); ``ZONES`` the zones file of that run. For
 each ``--dask`` set-up, alternating ``--repeat`` times, it runs the flow's own task
 function (``make_patches.fn``) with the baseline's patch parameters and the shipped land
-cover, under: ``threads`` (no client: Dask's threads), ``inprocess`` (a distributed client
-of a one-worker cluster in this process, as the CLI started before 6 December), ``process`` (a client of one
-worker process, as a ``TIANDI_DASK_SCHEDULER`` cluster). It checks that every set-up finds
+cover, under: ``threads`` (no client: Dask's threads, the CLI's default since 6 December),
+``inprocess`` (a distributed client of a one-worker cluster in this process, the CLI's
+default before), ``process`` (a client of one worker process, as a
+``TIANDI_DASK_SCHEDULER`` cluster). It checks that every set-up finds
 the same patches and prints one JSON line: seconds per set-up and the patches found.
 Run it from another checkout (``PYTHONPATH=CHECKOUT``) to compare code.
 """

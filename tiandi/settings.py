@@ -7,6 +7,7 @@ environment: functions take the values they need as parameters.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr
@@ -51,7 +52,9 @@ class Settings(BaseSettings):
         description="Seconds to keep trying to reach dask_scheduler before giving up.",
     )
     dask_workers: int = Field(
-        default=2, ge=1, description="Threads of the flow's own Dask computations (no scheduler)."
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        description="Threads of the flow's own Dask computations (no scheduler): the cores.",
     )
     dask_memory_limit: str = Field(
         default="4GiB",

@@ -105,3 +105,14 @@ def test_the_embedded_default_computes_on_dask_threads_of_this_process(tmp_path:
         started = {p.pid for p in psutil.Process().children(recursive=True)} - before
     assert not started, "the embedded default started a process"
     assert dask.config.get("num_workers", None) != 3, "the setting outlived the block"
+
+
+def test_the_embedded_default_uses_every_core_unless_told(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    monkeypatch.delenv("TIANDI_DASK_WORKERS", raising=False)
+    assert Settings(home=tmp_path).dask_workers == (os.cpu_count() or 1)
+    monkeypatch.setenv("TIANDI_DASK_WORKERS", "3")
+    assert Settings(home=tmp_path).dask_workers == 3

@@ -7,7 +7,6 @@ environment: functions take the values they need as parameters.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr
@@ -15,6 +14,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: File name of the embedded patch store (in ``home``, and in the demo cycle's folder).
 PATCH_STORE_FILE = "patches.gpkg"
+
+
+def _cores() -> int:
+    """The cores this process may use: CPU affinity and a container's CPU quota counted
+    (Dask's own count, which its threaded scheduler defaults to)."""
+    import dask.system
+
+    return int(dask.system.CPU_COUNT)
 
 
 class Settings(BaseSettings):
@@ -52,7 +59,7 @@ class Settings(BaseSettings):
         description="Seconds to keep trying to reach dask_scheduler before giving up.",
     )
     dask_workers: int = Field(
-        default_factory=lambda: os.cpu_count() or 1,
+        default_factory=_cores,
         ge=1,
         description="Threads of the flow's own Dask computations (no scheduler): the cores.",
     )

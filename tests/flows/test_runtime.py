@@ -110,9 +110,10 @@ def test_the_embedded_default_computes_on_dask_threads_of_this_process(tmp_path:
 def test_the_embedded_default_uses_every_core_unless_told(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import os
+    import dask.system
 
     monkeypatch.delenv("TIANDI_DASK_WORKERS", raising=False)
-    assert Settings(home=tmp_path).dask_workers == (os.cpu_count() or 1)
+    # the cores this process may use: CPU affinity and a container's CPU quota counted
+    assert Settings(home=tmp_path).dask_workers == dask.system.CPU_COUNT
     monkeypatch.setenv("TIANDI_DASK_WORKERS", "3")
     assert Settings(home=tmp_path).dask_workers == 3

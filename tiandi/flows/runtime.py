@@ -1,11 +1,10 @@
-"""The services a flow runs against: a Prefect API and a Dask cluster.
+"""The services a flow runs against: a Prefect API and a Dask scheduler.
 
 Embedded default: a local ``prefect server start`` on 127.0.0.1 with ``PREFECT_HOME``
 under tiandi's working folder, and Dask's threaded scheduler in the flow's process.
-Production: an
-existing Prefect API (``PREFECT_API_URL``) and Dask scheduler (``TIANDI_DASK_SCHEDULER``).
-Neither local service outlives the process that started it, even when that is killed
-(see :mod:`tiandi._children`).
+Production: an existing Prefect API (``PREFECT_API_URL``) and Dask scheduler
+(``TIANDI_DASK_SCHEDULER``). The local Prefect server does not outlive the process that
+started it, even when that is killed (see :mod:`tiandi._children`).
 """
 
 from __future__ import annotations

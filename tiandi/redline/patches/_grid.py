@@ -50,6 +50,12 @@ class Grid:
         """The 2-D values of ``da`` in rows ``rows`` and columns ``cols`` of the grid."""
         return np.asarray(self.window(da, rows, cols).values)
 
+    def plane(self, da: xr.DataArray) -> Any:
+        """``da`` as a plain 2-D (y, x) array (a Dask array if ``da`` is lazy), for reading
+        many windows with plain slicing: xarray's indexing per window cost more than the
+        reads of a few small boxes (bench/README.md, "The patch step's boxes")."""
+        return self.window(da, (0, self.height), (0, self.width)).data
+
     def window(
         self, da: xr.DataArray, rows: tuple[int, int], cols: tuple[int, int]
     ) -> xr.DataArray:

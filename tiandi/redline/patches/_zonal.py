@@ -81,6 +81,7 @@ def zonal_stats(
     )
     tree = shapely.STRtree(comps)
     groups = _groups(list(sources), ring_layers)
+    planes = {k: grid.plane(v) for k, v in {**sources, **ring_layers}.items()}
     r0, r1, c0, _ = window
     for a, b in row_windows(r0, r1, window_rows):
         labels, ring = _labels(comps, tree, grid, (a, b), window, ring_px)
@@ -88,8 +89,7 @@ def zonal_stats(
             continue
         boxes = _boxes([labels] if ring is None else [labels, ring])
         for group in groups:  # one source at a time: one composite's boxes in memory
-            layers_in = {k: sources[k] if k in sources else ring_layers[k] for k in group}
-            reads = _read_boxes(layers_in, boxes, grid, (a, c0))
+            reads = _read_boxes({k: planes[k] for k in group}, boxes, (a, c0))
             for box, values in zip(boxes, reads, strict=True):
                 _add_box(stats, labels, ring, box, values)
     return stats
@@ -213,20 +213,16 @@ def _boxes(marks: list[npt.NDArray[np.int32]]) -> list[_Box]:
 
 
 def _read_boxes(
-    layers: Mapping[str, xr.DataArray], boxes: list[_Box], grid: Grid, origin: tuple[int, int]
+    planes: Mapping[str, Any], boxes: list[_Box], origin: tuple[int, int]
 ) -> list[dict[str, npt.NDArray[Any]]]:
-    """Every layer in every box (relative to the window at ``origin`` = (row, column)),
-    as stored (float32 for the composites), read in one computation (a lazy source chunk
-    is decoded once)."""
+    """Every layer (a 2-D plane, :meth:`Grid.plane`) in every box (relative to the window
+    at ``origin`` = (row, column)), as stored (float32 for the composites), read in one
+    computation (a lazy source chunk is decoded once)."""
     a, c = origin
-    keys = list(layers)
-    subs = [
-        grid.window(layers[k], (a + r0, a + r1), (c + c0, c + c1))
-        for r0, r1, c0, c1 in boxes
-        for k in keys
-    ]
+    keys = list(planes)
+    subs = [planes[k][a + r0 : a + r1, c + c0 : c + c1] for r0, r1, c0, c1 in boxes for k in keys]
     done = iter(dask.compute(*subs))  # type: ignore[attr-defined,no-untyped-call]
-    return [{k: np.asarray(next(done).values) for k in keys} for _ in boxes]
+    return [{k: np.asarray(next(done)) for k in keys} for _ in boxes]
 
 
 def _ring_layers(before: xr.Dataset) -> dict[str, xr.DataArray]:

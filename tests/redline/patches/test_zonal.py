@@ -140,3 +140,13 @@ def test_rings_grown_near_the_patches_only_equal_the_whole_window_dilation() -> 
         halo = int(rng.integers(1, 5))
         whole = ndimage.grey_dilation(labels, size=(2 * halo + 1, 2 * halo + 1))
         np.testing.assert_array_equal(_grown(labels, halo), whole)
+
+
+def test_a_plane_is_the_layer_as_a_plain_y_x_array_lazy_when_the_layer_is() -> None:
+    _, before, _ = _noisy_scene()
+    grid = grid_of(before, "before")
+    layer = before["B04"].chunk({grid.y_dim: 16, grid.x_dim: 32})
+    stored = layer.expand_dims("band").transpose(grid.x_dim, "band", grid.y_dim)
+    plane = grid.plane(stored)  # (x, band=1, y) back to (y, x), still lazy
+    assert isinstance(plane, dask.array.Array) and plane.shape == layer.shape
+    np.testing.assert_array_equal(plane[5:9, 7:20].compute(), layer.values[5:9, 7:20])

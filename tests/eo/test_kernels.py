@@ -31,6 +31,30 @@ def test_median_of_clear_harmonised_values_matches_nanmedian(n_time: int) -> Non
         np.testing.assert_allclose(out[i], expected, rtol=1e-6, equal_nan=True)
 
 
+EDGE_DN = np.array([0, 1, 2, 999, 1000, 1001, 1002, 5000, 65533, 65534, 65535], dtype=np.uint16)
+
+
+@pytest.mark.parametrize("n_time", [2, 4, 7])
+@pytest.mark.parametrize("offset", [0, -1000, None])
+def test_medians_at_the_edges_of_the_harmonisation(n_time: int, offset: int | None) -> None:
+    # one offset for all slices (harmonised after the pick) or mixed ones (per slice),
+    # with DNs at the clamps: 0 (unusable), <= 1000, the 65535 sentinel value
+    rng = np.random.default_rng(n_time)
+    shape = (n_time, 12, 10)
+    band = rng.choice(EDGE_DN, shape)
+    bad = rng.random(shape) > 0.7
+    offsets = [offset if offset is not None else (0, -1000)[t % 2] for t in range(n_time)]
+    out = _kernels.composite(band, bad, offsets=offsets)
+
+    off = np.asarray(offsets)[:, None, None]
+    ref = np.minimum(np.maximum(band.astype(float) + off, 1), 65534)
+    ref[bad | (band == 0)] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels
+        expected = np.nanmedian(ref, axis=0) / 10000
+    np.testing.assert_allclose(out[0], expected.astype(np.float32), rtol=1e-7, equal_nan=True)
+
+
 def test_sorting_network_sorts_every_small_size() -> None:
     rng = np.random.default_rng(0)
     for n in range(1, 18):

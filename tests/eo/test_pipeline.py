@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextvars
 import threading
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,8 +51,46 @@ def test_an_error_is_raised_at_its_item_and_the_callers_context_is_kept() -> Non
 def test_the_memory_a_pass_freed_is_handed_back_on_glibc() -> None:
     import platform
 
-    from tiandi.eo._pipeline import _malloc_trim, release_free_memory
+    from tiandi.eo._pipeline import _malloc_trim, release_pass
 
     if platform.libc_ver()[0] == "glibc":
         assert _malloc_trim() is not None
-    release_free_memory()  # a no-op elsewhere, never an error
+    release_pass()  # a no-op elsewhere, never an error
+
+
+def test_the_end_of_a_pass_closes_input_files_kept_open_here_and_on_the_cluster(
+    services: Any, tmp_path: Path
+) -> None:
+    import numpy as np
+    import rasterio
+    from distributed import Client
+    from rasterio.transform import from_origin
+
+    from tiandi.eo import _readers
+    from tiandi.eo._pipeline import release_pass
+
+    path = str(tmp_path / "input.tif")
+    profile = {"driver": "GTiff", "width": 4, "height": 4, "count": 1, "dtype": "uint8"}
+    with rasterio.open(path, "w", **profile, transform=from_origin(0, 4, 1, 1)) as dst:
+        dst.write(np.ones((1, 4, 4), dtype=np.uint8))
+
+    def read_and_count(path: str) -> int:  # on a worker: defined here, sent by value
+        from tiandi.eo import _readers
+
+        with _readers.opened(path) as src:
+            src.read(1)
+        return _readers._total()
+
+    def kept() -> int:
+        from tiandi.eo import _readers
+
+        return _readers._total()
+
+    _readers.close_all()
+    read_and_count(path)
+    with Client(services.settings.dask_scheduler) as client:  # the default client here
+        client.run(_readers.close_all)  # what earlier tests' direct computes left open
+        assert set(client.run(read_and_count, path).values()) == {1}
+        release_pass()
+        assert set(client.run(kept).values()) == {0}
+    assert _readers._total() == 0

@@ -29,18 +29,12 @@ from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 import tiandi.eo._kernels as _kernels
+import tiandi.eo._readers as _readers
 
 __all__ = ["BandFiles", "GridSpec", "any_clear", "coarser", "composite_chunk", "read_window"]
 
 #: Offsets closer than this to a whole pixel count as whole (file on the grid).
 _TOL = 1e-6
-#: GDAL settings for reading remote COGs (as odc-stac and rio-tiler set them): no directory
-#: listing when a file is opened over HTTP (a signed URL's folder is not listable, and the
-#: listing costs a request per file) and merged range requests.
-REMOTE_READ_ENV = {
-    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
-    "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
-}
 
 
 @dataclass(frozen=True)
@@ -105,19 +99,20 @@ def _read_coarse(
 ) -> NDArray[Any]:
     """Rows/cols ``[a, b)`` of the grid ``transform`` (in ``crs``) read from ``path``."""
     shape = (rows[1] - rows[0], cols[1] - cols[0])
-    with rasterio.Env(**REMOTE_READ_ENV), rasterio.open(path) as src:
+    with _readers.opened(path) as src:
         offset = _aligned_offset(src, transform, crs)
         if offset is not None:
             return _read_aligned(src, offset[0] + cols[0], offset[1] + rows[0], shape, dtype)
         out = np.zeros(shape, dtype=dtype)
-        rasterio.warp.reproject(
-            rasterio.band(src, 1),
-            out,
-            dst_transform=transform * Affine.translation(cols[0], rows[0]),
-            dst_crs=crs,
-            dst_nodata=0,
-            resampling=Resampling.nearest,
-        )
+        with rasterio.Env():  # without one, reproject warns that the array has no transform
+            rasterio.warp.reproject(
+                rasterio.band(src, 1),
+                out,
+                dst_transform=transform * Affine.translation(cols[0], rows[0]),
+                dst_crs=crs,
+                dst_nodata=0,
+                resampling=Resampling.nearest,
+            )
         return out
 
 

@@ -136,7 +136,7 @@ def composite(
     ``(bands + 1, rows, cols)``: the medians (NaN where the count is 0) and the count.
 
     The median sorts the time slices with a sorting network of element-wise min/max
-    (unusable slices set to a sentinel above every valid value) and picks, per pixel,
+    (unusable slices set to a sentinel no valid value exceeds) and picks, per pixel,
     the middle one or two of the ``count`` clear values; no NaN arithmetic.
     """
     *bands, bad = arrays
@@ -152,15 +152,20 @@ def composite(
     sentinel = [_bits(unusable[t]) for t in range(n_time)]
     pick_lo = [_bits(lo_idx == k) for k in range((n_time - 1) // 2 + 1)]
     pick_hi = [_bits(hi_idx == k) for k in range(min(n_time // 2, n_time - 1) + 1)]
-    empty = count == 0
+    # NaN where no slice is clear, 0 elsewhere: added to each median (x + 0 is x)
+    nan_or_zero = np.where(count == 0, np.float32(np.nan), np.float32(0))
+    # one offset for every slice (the usual case): harmonising is monotonic, so it is
+    # applied to the two picked planes instead of every slice (the same medians)
+    uniform = len(set(int(o) for o in offsets)) == 1
     scratch = np.empty(bad.shape[1:], dtype=np.uint16)
     out = np.empty((len(bands) + 1, *bad.shape[1:]), dtype=np.float32)
     for i, band in enumerate(bands):
-        planes = []
-        for t in range(n_time):
-            plane = _harmonised_plane(band[t], int(offsets[t]))
-            plane |= sentinel[t]
-            planes.append(plane)
+        if uniform:
+            planes = [band[t] | sentinel[t] for t in range(n_time)]
+        else:
+            planes = [_harmonised_plane(band[t], int(offsets[t])) for t in range(n_time)]
+            for t in range(n_time):
+                planes[t] |= sentinel[t]
         planes = _sort_planes(planes)
         lo = planes[0] & pick_lo[0]
         hi = planes[0] & pick_hi[0]
@@ -168,9 +173,12 @@ def composite(
             lo |= np.bitwise_and(planes[k], pick_lo[k], out=scratch)
         for k in range(1, len(pick_hi)):
             hi |= np.bitwise_and(planes[k], pick_hi[k], out=scratch)
+        if uniform:
+            lo = _harmonised_plane(lo, int(offsets[0]))
+            hi = _harmonised_plane(hi, int(offsets[0]))
         med = out[i]  # written in place: (lo + hi) / 2 / 10^4 in float32
         np.add(lo, hi, out=med, dtype=np.float32)
         med *= np.float32(0.5 / QUANTIFICATION)
-        med[empty] = np.nan
+        med += nan_or_zero
     out[-1] = count
     return out

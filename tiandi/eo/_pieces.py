@@ -25,7 +25,15 @@ from dask.highlevelgraph import HighLevelGraph
 from dask.optimization import cull
 from dask.typing import Key
 
-__all__ = ["Piece", "culled", "dask_threads", "min_chunks", "row_pieces", "slices"]
+__all__ = [
+    "Piece",
+    "cluster_client",
+    "culled",
+    "dask_threads",
+    "min_chunks",
+    "row_pieces",
+    "slices",
+]
 
 T = TypeVar("T")
 
@@ -58,19 +66,26 @@ def row_pieces(
     return [Piece(r, group) for r in rows for group in groups]
 
 
-def _cluster_threads() -> int | None:
-    """Threads of the distributed cluster Dask computes on here and now (its default
-    client, unless a ``scheduler`` setting such as the embedded default's threads
-    overrides it); None when it computes on local threads or processes."""
+def cluster_client() -> Any | None:
+    """The distributed client Dask computes on here and now (its default client, unless
+    a ``scheduler`` setting such as the embedded default's threads overrides it); None
+    when it computes on local threads or processes."""
     scheduler = dask.base.get_scheduler()  # type: ignore[no-untyped-call]
     client = getattr(scheduler, "__self__", None)  # a Client's bound ``get``
     try:
         from distributed import Client
     except ImportError:
         return None
-    if not isinstance(client, Client):
+    return client if isinstance(client, Client) else None
+
+
+def _cluster_threads() -> int | None:
+    """Threads of the distributed cluster in use; None on local threads or processes."""
+    client = cluster_client()
+    if client is None:
         return None
-    return max(sum(client.nthreads().values()), 1)  # type: ignore[no-untyped-call]
+    threads: int = sum(client.nthreads().values())
+    return max(threads, 1)
 
 
 def dask_threads() -> int:

@@ -17,7 +17,10 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
-__all__ = ["prefetched", "release_free_memory"]
+import tiandi.eo._readers as _readers
+from tiandi.eo._pieces import cluster_client
+
+__all__ = ["prefetched", "release_pass"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -54,10 +57,16 @@ def _malloc_trim() -> Callable[[int], int] | None:
     return trim  # type: ignore[no-any-return]
 
 
-def release_free_memory() -> None:
-    """Hand the memory freed by a pass back to the system (glibc keeps freed chunks of its
-    per-thread arenas: after a pass over a scene the process keeps ≈ 0.7 GB it no longer
-    uses at 8192², and the next step's peak adds to it). One call per pass: cheap."""
+def release_pass() -> None:
+    """Hand back what a pass held: the input files its threads kept open
+    (:func:`tiandi.eo._readers.close_all`, here and on the workers of a cluster in use),
+    and the memory it freed (glibc keeps freed chunks of its per-thread arenas: after a
+    pass over a scene the process keeps ≈ 0.7 GB it no longer uses at 8192², and the next
+    step's peak adds to it). One call per pass: cheap."""
+    _readers.close_all()
+    client = cluster_client()
+    if client is not None:
+        client.run(_readers.close_all)
     trim = _malloc_trim()
     if trim is not None:
         trim(0)

@@ -35,7 +35,7 @@ from rasterio.windows import Window
 
 from tiandi.eo._overviews import StreamedOverviews
 from tiandi.eo._pieces import Piece, culled, min_chunks, row_pieces, slices
-from tiandi.eo._pipeline import prefetched, release_free_memory
+from tiandi.eo._pipeline import prefetched, release_pass
 from tiandi.errors import InputError
 
 __all__ = [
@@ -178,7 +178,7 @@ def write_cogs(outputs: Sequence[CogOutput]) -> list[Path]:
         for plan in plans:
             for tmp in plan.temporaries():
                 tmp.unlink(missing_ok=True)
-        release_free_memory()
+        release_pass()
     return [plan.out.path for plan in plans]
 
 

@@ -107,6 +107,47 @@ def test_the_embedded_default_computes_on_dask_threads_of_this_process(tmp_path:
     assert dask.config.get("num_workers", None) != 3, "the setting outlived the block"
 
 
+def test_leaving_the_flow_s_dask_block_closes_the_input_files_its_reads_kept_open(
+    tmp_path: Path,
+) -> None:
+    import dask
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from tiandi.eo import _readers
+    from tiandi.flows.runtime import dask_client
+
+    path = str(tmp_path / "input.tif")
+    profile = {"driver": "GTiff", "width": 4, "height": 4, "count": 1, "dtype": "uint8"}
+    with rasterio.open(path, "w", **profile, transform=from_origin(0, 4, 1, 1)) as dst:
+        dst.write(np.ones((1, 4, 4), dtype=np.uint8))
+
+    def read(path: str) -> int:
+        with _readers.opened(path) as src:
+            return int(src.read(1).sum())
+
+    _readers.close_all()
+    with dask_client(Settings(home=tmp_path, dask_workers=2)):
+        (total,) = dask.compute(dask.delayed(read)(path))
+        assert total == 16 and _readers._total() == 1  # kept by the Dask thread
+    assert _readers._total() == 0
+
+
+def test_a_cluster_gone_at_the_end_of_a_pass_is_a_warning_not_a_new_error(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tiandi.eo import _pipeline
+
+    class GoneClient:
+        def run(self, fn: object) -> None:
+            raise OSError("Timed out trying to connect to tcp://127.0.0.1:8786")
+
+    monkeypatch.setattr(_pipeline, "cluster_client", lambda: GoneClient())
+    _pipeline.release_pass()
+    assert "could not close the input files kept open on the Dask workers" in caplog.text
+
+
 def test_the_embedded_default_uses_every_core_unless_told(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

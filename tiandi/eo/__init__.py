@@ -8,8 +8,11 @@ Modules: ``grid`` (grids are ``odc.geo`` GeoBoxes: ``grid_for_zones``,
 COGs between flow steps), ``clouds`` (cloud/shadow masks, Landsat QA), ``coregister``
 (phase correlation of an orthophoto to a composite), ``chips`` (PNG chips around
 patches), ``uav_ingest`` (check, co-register and chip an orthophoto); private:
-``_kernels`` (per-chunk numpy kernels of the composite), ``_harmonise`` (processing
-baseline offsets).
+``_fused`` (one composite chunk: windowed reads, mask, median), ``_kernels`` (its numpy
+kernels), ``_readers`` (input files kept open per thread for a pass), ``_pieces`` and
+``_pipeline`` (how ``write_cogs`` computes a pass, ``release_pass`` at its end),
+``_overviews`` (COG overviews from the strips), ``_harmonise`` (processing baseline
+offsets).
 
 Public API below; import it from here. Names resolve lazily (see
 :mod:`tiandi._exports`), so importing one module of this package imports no other.
@@ -22,6 +25,7 @@ from typing import TYPE_CHECKING
 from tiandi._exports import lazy_exports
 
 if TYPE_CHECKING:
+    from tiandi.eo._pipeline import release_pass as release_pass
     from tiandi.eo.chips import Chip as Chip
     from tiandi.eo.chips import write_chips as write_chips
     from tiandi.eo.clouds import cloud_shadow_mask as cloud_shadow_mask
@@ -51,6 +55,7 @@ _EXPORTS = {
     "write_cog": "cog",
     "read_cog": "cog",
     "read_cog_dataset": "cog",
+    "release_pass": "_pipeline",
     "write_composite": "storage",
     "read_composite": "storage",
     "cloud_shadow_mask": "clouds",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextvars
 import ctypes
 import functools
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
@@ -21,6 +22,8 @@ import tiandi.eo._readers as _readers
 from tiandi.eo._pieces import cluster_client
 
 __all__ = ["prefetched", "release_pass"]
+
+_log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -66,7 +69,10 @@ def release_pass() -> None:
     _readers.close_all()
     client = cluster_client()
     if client is not None:
-        client.run(_readers.close_all)
+        try:
+            client.run(_readers.close_all)
+        except OSError as exc:  # the cluster is gone: its workers' files went with them
+            _log.warning("could not close the input files kept open on the Dask workers: %s", exc)
     trim = _malloc_trim()
     if trim is not None:
         trim(0)

@@ -23,6 +23,7 @@ import dask
 from distributed import Client
 
 from tiandi._children import Child, free_port, spawn
+from tiandi.eo import release_pass
 from tiandi.errors import PortTakenError, ServiceError
 from tiandi.flows.run_log import flow_log
 from tiandi.settings import Settings
@@ -169,10 +170,16 @@ def dask_client(settings: Settings) -> Iterator[Client | None]:
     if settings.dask_scheduler:
         client = _connect_scheduler(settings.dask_scheduler, settings.dask_connect_timeout)
         with client:
-            yield client
+            try:
+                yield client
+            finally:
+                release_pass()  # what the flow's reads kept open, on the workers too
         return
     with dask.config.set(scheduler="threads", num_workers=settings.dask_workers):
-        yield None
+        try:
+            yield None
+        finally:
+            release_pass()
 
 
 @contextmanager

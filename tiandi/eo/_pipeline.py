@@ -1,4 +1,4 @@
-"""Compute the next strip while the current one is written.
+"""Compute the next strip while the current one is written; release what a pass held.
 
 :func:`prefetched` runs a function of each item (a strip's ``dask.compute``) one item
 ahead in a background thread, so that the Dask workers (threads of this process, worker
@@ -6,6 +6,9 @@ processes or a cluster) compute strip ``i + 1`` while this thread compresses and
 strip ``i``. At most two results are alive at a time: the one being written and the one
 being computed. The thread runs in a copy of the caller's context (Prefect's run context,
 the current Dask client).
+
+:func:`release_pass` ends a pass: the input files its reads kept open are closed (here and
+on a cluster's workers) and the memory it freed is handed back to the system.
 """
 
 from __future__ import annotations

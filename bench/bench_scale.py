@@ -1,8 +1,9 @@
 """The scale series: ``tiandi run detect-changes`` at 1x, 4x and 16x area beside the read
-floor, a naive eager pipeline and the plain odc-stac + dask pipeline, on the same files.
+floor, a naive eager pipeline and the plain odc-stac + dask pipeline (on three bands as
+documented, and on the flow's own work: ``odcstac-all``), on the same files.
 
     python -m bench.bench_scale [--sizes 2048 4096 8192] [--home var/bench-scale]
-        [--stages floor flow naive odcstac] [--naive-cap-gb 8] [--results bench/results]
+        [--stages floor flow naive odcstac odcstac-all] [--naive-cap-gb 8] [--results bench/results]
         [--dist-size 4096 --dist-workers 1 2] [--flow-dask embedded|cluster] [--rss-trace DIR]
 
 For each size (scenes from :mod:`bench.scale_scene`, cached under ``--home``, registered
@@ -13,7 +14,7 @@ the whole tree (sum over its processes, sampled every 0.2 s; each process's shar
 peak and when it came in the JSON; every sample per process with ``--rss-trace``), Mpx/s
 (pixels of the files the flow reads, decoded once, per second), seconds per Mpx; and the
 ratios flow / floor,
-naive / flow and odcstac / flow. The naive run is stopped when its tree passes
+naive / flow and odcstac(-all) / flow. The naive run is stopped when its tree passes
 ``--naive-cap-gb`` and recorded as ``out_of_memory`` with the memory at that point.
 Writes ``bench/results/scale-<UTC>.json`` and ``.md`` with the machine's cores and memory.
 
@@ -50,7 +51,7 @@ from bench import scale_scene, scale_services
 from bench.bench_composite import REPO, _machine
 from bench.scale_services import Services
 
-STAGES = ("floor", "flow", "naive", "odcstac")
+STAGES = ("floor", "flow", "naive", "odcstac", "odcstac-all")
 #: Mpx decoded by a half-year run over Ningxia (66,400 km², ~24 dates; issue 17).
 NINGXIA_MPX = 76_000.0
 

@@ -11,7 +11,13 @@
   ``rasterio.features.shapes`` of the change mask;
 - ``odcstac``: the plain odc-stac + dask pipeline as its documentation shows it:
   ``odc.stac.load(items, bands=[B04, B08, SCL], chunks=...)`` on the 10 m grid, SCL mask,
-  ``.median("time")`` per period, NDVI difference above 0.2, ``rasterio.features.shapes``.
+  ``.median("time")`` per period, NDVI difference above 0.2, ``rasterio.features.shapes``;
+- ``odcstac-all``: the same plain pipeline on the flow's work: every band the flow reads,
+  the median of each of the six bands per period (masked SCL and DN 0 excluded, the 04.00
+  offset removed), the flow's baseline detector on the two composites, both composites
+  (uint16 DN) and the change mask written as tiled DEFLATE GeoTIFFs by rioxarray in the
+  same Dask computation as the mask (the medians computed once), shapes of the mask. It
+  writes no overviews and no COG layout, which the flow does.
 
 Each prints one JSON line (what it found, so the runs can be compared). A
 :class:`MemoryError` is reported as ``{"status": "out_of_memory"}`` rather than a crash;
@@ -108,10 +114,67 @@ def odcstac(folder: Path, chunk: int = 2048) -> dict[str, Any]:
     return {"changed_px": int(mask.sum()), "polygons": _polygons(mask)}
 
 
+def odcstac_all(folder: Path, chunk: int = 2048) -> dict[str, Any]:
+    """odc.stac.load of all bands, medians of six bands, the baseline detector, GeoTIFFs
+    of both composites and the mask, shapes (see the module's docstring)."""
+    import tempfile
+    import threading
+
+    import dask
+    import odc.stac
+    import rioxarray  # noqa: F401  (registers the .rio accessor)
+    import xarray as xr
+
+    from tiandi.eo.indices import add_indices
+    from tiandi.models.baseline import BaselineDetector
+
+    items = scale_scene.items(folder)
+    bands = [*scale_scene.BANDS10, *scale_scene.BANDS20]
+    composites = []
+    for part, dates in ((items[:4], scale_scene.DATES[:4]), (items[4:], scale_scene.DATES[4:])):
+        ds = odc.stac.load(part, bands=[*bands, "SCL"], chunks={"x": chunk, "y": chunk},
+                           resolution=10)  # fmt: skip
+        offset = xr.DataArray([1000.0 if b == "04.00" else 0.0 for _, b in dates], dims="time")
+        clear = ~ds["SCL"].isin(list(MASKED_SCL))
+        medians = {}
+        for band in bands:
+            refl = np.maximum(ds[band].astype("float32") - offset, 1) / 10000
+            medians[band] = refl.where(clear & (ds[band] != 0)).median("time")
+        composites.append(xr.Dataset(medians))
+    change = BaselineDetector().detect(*(add_indices(c) for c in composites))
+    lock = threading.Lock()
+    with tempfile.TemporaryDirectory(dir=folder.parent) as out:
+        dn = [(c.to_array("band") * 10000).round().fillna(0).astype("uint16") for c in composites]
+        mask_da = change["change_mask"]
+        writes = [
+            _geotiff(dn[0], Path(out, "before.tif"), lock),
+            _geotiff(dn[1], Path(out, "after.tif"), lock),
+            _geotiff(mask_da, Path(out, "change_mask.tif"), lock),
+        ]
+        *_, mask_values = dask.compute(*writes, mask_da.data)
+    mask = np.asarray(mask_values) == 1
+    return {"changed_px": int(mask.sum()), "polygons": _polygons(mask)}
+
+
+def _geotiff(data: Any, path: Path, lock: Any) -> Any:
+    """A tiled DEFLATE GeoTIFF of ``data`` written chunk by chunk by rioxarray (delayed)."""
+    return data.rio.to_raster(
+        path,
+        tiled=True,
+        blockxsize=512,
+        blockysize=512,
+        compress="DEFLATE",
+        predictor=2,
+        windowed=True,
+        lock=lock,
+        compute=False,
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run one pipeline on a scene folder; print one JSON line."""
     stage, folder = (argv or sys.argv[1:])[:2]
-    run = {"floor": floor, "naive": naive, "odcstac": odcstac}[stage]
+    run = {"floor": floor, "naive": naive, "odcstac": odcstac, "odcstac-all": odcstac_all}[stage]
     t0 = time.perf_counter()
     try:
         result: dict[str, Any] = {"status": "ok", **run(Path(folder))}

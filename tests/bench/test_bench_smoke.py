@@ -65,7 +65,7 @@ def test_bench_scale_runs_every_stage_once_and_writes_figures_and_ratios(
     assert saved == report
     assert saved["machine"]["cores"] >= 1 and saved["machine"]["memory_gb"] > 0
     rows = {r["stage"]: r for r in saved["rows"]}
-    assert set(rows) == {"startup", "floor", "flow", "naive", "odcstac"}
+    assert set(rows) == {"startup", "floor", "flow", "naive", "odcstac", "odcstac-all"}
     startup = rows.pop("startup")  # services started once, outside the flow's figures
     assert startup["dask_cluster_s"] > 0 and startup["dask_workers"] == 1
     assert startup["seconds"] == startup["prefect_server_s"] + startup["dask_cluster_s"]
@@ -80,6 +80,9 @@ def test_bench_scale_runs_every_stage_once_and_writes_figures_and_ratios(
         assert row["mpx_per_s"] > 0 and row["s_per_mpx"] > 0
     assert rows["floor"]["x_floor"] == 1.0 and rows["flow"]["x_flow"] == 1.0
     assert rows["naive"]["x_flow"] == rows["naive"]["seconds"] / rows["flow"]["seconds"]
+    # the same detector on the same medians: the naive and the odc-stac run of the flow's
+    # work find the same changed pixels
+    assert rows["odcstac-all"]["changed_px"] == rows["naive"]["changed_px"]
     assert rows["flow"]["patches"] >= 0  # the CLI run wrote its summary
     assert rows["flow"]["detector"] == "baseline"  # the default of --detector
     markdown = json_file.with_suffix(".md").read_text(encoding="utf-8")

@@ -125,6 +125,7 @@ def test_other_models_weights_in_the_folder_are_not_change_detectors(tmp_path: P
     [
         ("siamese-s2-6band-v0.3", "per_image", L2A_BANDS, 100),
         ("siamese-s2-6band-v0.4", "per_image", L2A_BANDS, 200),  # v0.3's recipe, full schedule
+        ("siamese-s2-6band-v0.5", "dataset", L2A_BANDS, 200),  # v0.2's recipe, full schedule
         ("siamese-s2-13band-v0.4", "dataset", None, 200),
     ],
 )

@@ -16,7 +16,7 @@ from tiandi.errors import ModelError
 from tiandi.flows.detect_changes import DetectChangesRequest, detect_changes
 from tiandi.models.integrated import IntegratedDetector
 from tiandi.models.names import DEFAULT_DETECTOR
-from tiandi.models.registry import known_detectors, load_detector
+from tiandi.models.registry import is_known_detector, known_detectors, load_detector
 
 
 def test_request_defaults_to_the_integrated_detector_at_level_high() -> None:
@@ -27,6 +27,21 @@ def test_request_defaults_to_the_integrated_detector_at_level_high() -> None:
     detector = load_detector(request.detector)
     assert isinstance(detector, IntegratedDetector) and detector.min_level == "high"
     assert "baseline" in known_detectors()  # still there by name
+
+
+def test_an_integrated_name_can_pin_another_shipped_network() -> None:
+    detector = load_detector("integrated-high@siamese-s2-6band-v0.5")
+    assert isinstance(detector, IntegratedDetector)
+    assert detector.min_level == "high" and detector.name == "integrated-high@siamese-s2-6band-v0.5"
+    assert detector.network.version == "0.5" and detector.threshold == detector.network.threshold
+    default = load_detector("integrated")
+    assert isinstance(default, IntegratedDetector) and default.network.version == "0.2"
+    assert is_known_detector("integrated@siamese-s2-6band-v0.5")
+    assert not is_known_detector("integrated@nope") and not is_known_detector("nope@x")
+    refused = r"not a shipped change network.*siamese-s2-6band-v0\.5"
+    for name in ("integrated-high@nope", "integrated@baseline"):
+        with pytest.raises(ModelError, match=refused):
+            load_detector(name)
 
 
 def test_cli_unknown_detector_fails_before_anything_starts(tmp_path: Path) -> None:

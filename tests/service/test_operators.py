@@ -102,6 +102,7 @@ def test_an_operator_starts_a_run_and_sees_it_scheduled(
         ({"max_cloud_cover": 140}, "max_cloud_cover"),
         ({"settings": {"patch_dsn": "postgresql://x"}}, "settings"),
         ({"detector": "magic-net"}, "detector 'magic-net' is unknown"),
+        ({"detector": "integrated-high@magic-net"}, "is unknown"),
     ],
 )
 def test_a_bad_body_is_422_and_starts_nothing(

@@ -15,6 +15,8 @@
   evidence (vegetation loss, water gain/loss, bare soil) with GFW-style confidence levels
   (:mod:`tiandi.models.integrated`); its change mask is every level from ``nominal``;
   ``"integrated-high"`` / ``"integrated-highest"`` keep only those levels and above;
+  ``"<integrated name>@<network>"`` (e.g. ``"integrated-high@siamese-s2-6band-v0.5"``)
+  runs another shipped network that reads the six bands in its place;
 - any other name: shipped Siamese weights ``tiandi/models/weights/<name>.pt`` (model card
   ``<name>.json`` beside it, e.g. ``"siamese-s2-13band-v0.3"``), or the path of a ``.pt``.
 
@@ -99,6 +101,24 @@ def available_detectors(weights_dir: Path = WEIGHTS_DIR) -> list[str]:
     return ["baseline", *names]
 
 
+def integrated_parts(name: str) -> tuple[str, str | None] | None:
+    """``(integrated name, network or None)`` when ``name`` names the integrated detector
+    (``"integrated-high"``, ``"integrated-high@siamese-s2-6band-v0.5"``), else None."""
+    base, sep, network = name.partition("@")
+    if base not in INTEGRATED_NAMES:
+        return None
+    return base, (network if sep else None)
+
+
+def is_known_detector(name: str, weights_dir: Path = WEIGHTS_DIR) -> bool:
+    """Whether :func:`load_detector` knows ``name`` (a name of :func:`known_detectors`,
+    or an integrated name with a shipped network after ``@``)."""
+    parts = integrated_parts(name)
+    if parts is not None and parts[1] is not None:
+        return parts[1] in available_detectors(weights_dir)
+    return name in known_detectors(weights_dir)
+
+
 def known_detectors(weights_dir: Path = WEIGHTS_DIR) -> list[str]:
     """Every name :func:`load_detector` accepts (besides the path of a ``.pt``), the
     default first."""
@@ -121,8 +141,9 @@ def load_detector(
         return _water(**options)  # options: WaterParams fields (sea_min_px, ...)
     if name in BUILTIN:
         return BUILTIN[name]()
-    if name in INTEGRATED_NAMES:
-        return _integrated(name, weights_dir, num_threads)
+    parts = integrated_parts(name)
+    if parts is not None:
+        return _integrated(name, parts, weights_dir, num_threads)
     path = Path(weights_dir) / f"{name}.pt"
     if not path.is_file() and name.endswith(".pt"):
         path = Path(name)
@@ -143,13 +164,23 @@ def load_detector(
     return SiameseDetector(path, **options)
 
 
-def _integrated(name: str, weights_dir: Path, num_threads: int) -> ChangeDetector:
+def _integrated(
+    name: str, parts: tuple[str, str | None], weights_dir: Path, num_threads: int
+) -> ChangeDetector:
     from tiandi.models.integrated import DEFAULT_NETWORK, IntegratedDetector
 
-    network = load_detector(DEFAULT_NETWORK, weights_dir=weights_dir, num_threads=num_threads)
+    base, network_name = parts
+    network_name = network_name or DEFAULT_NETWORK
+    if network_name not in available_detectors(weights_dir) or network_name == "baseline":
+        trained = [n for n in available_detectors(weights_dir) if n != "baseline"]
+        raise ModelError(
+            f"detector {name!r}: {network_name!r} is not a shipped change network; after "
+            f"'@' name one of {', '.join(trained)} (default {DEFAULT_NETWORK})"
+        )
+    network = load_detector(network_name, weights_dir=weights_dir, num_threads=num_threads)
     if not isinstance(network, SiameseDetector):  # pragma: no cover - the name is weights
-        raise ModelError(f"{DEFAULT_NETWORK} is not a trained network")
-    return IntegratedDetector(network, min_level=INTEGRATED_NAMES[name], name=name)
+        raise ModelError(f"{network_name} is not a trained network")
+    return IntegratedDetector(network, min_level=INTEGRATED_NAMES[base], name=name)
 
 
 def require_bands(detector: ChangeDetector, given: Sequence[str], source: str) -> None:

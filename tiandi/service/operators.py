@@ -77,11 +77,14 @@ class RunRequest(BaseModel):
 
 
 def _check_detector(name: str) -> None:
-    from tiandi.models.registry import known_detectors
+    from tiandi.models.registry import is_known_detector, known_detectors
 
-    known = known_detectors()
-    if name not in known:
-        raise InputError(f"detector {name!r} is unknown; use one of: {', '.join(known)}")
+    if not is_known_detector(name):
+        known = ", ".join(known_detectors())
+        raise InputError(
+            f"detector {name!r} is unknown; use one of: {known} (an integrated name may "
+            "end in @<a shipped 6-band network>)"
+        )
 
 
 def api_url(settings: Settings) -> str:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 TIANDI = str(Path(sys.executable).with_name("tiandi"))
 
@@ -173,3 +176,25 @@ def test_demo_default_real_spectra_without_the_data_names_the_folder_and_the_fla
     assert "--hand-set-spectra" in _run("demo", "--help", cwd=tmp_path).stdout
     assert not (tmp_path / "home" / "demo" / "scene-256-seed0-real").exists()
     assert not (tmp_path / "out").exists()
+
+
+def test_output_that_is_not_a_terminal_keeps_table_figures_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Piped to a file or a scheduler's log, rich would cut a wide table to 80 columns and
+    its figures to "0.…"; the commands' console is wide there unless COLUMNS says."""
+    from rich.table import Table
+
+    from tiandi.cli.common import PIPED_WIDTH, make_console
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    table = Table(*[f"column {i}" for i in range(12)])
+    table.add_row(*[f"0.{i:04d}" for i in range(12)])
+    console = make_console(file=io.StringIO())
+    assert not console.is_terminal and console.width == PIPED_WIDTH
+    console.print(table)
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert all(f"0.{i:04d}" in text for i in range(12)) and "…" not in text
+    assert make_console(file=io.StringIO(), width=90).width == 90
+    monkeypatch.setenv("COLUMNS", "100")
+    assert make_console(file=io.StringIO()).width == 100

@@ -7,14 +7,13 @@ from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
 
 import typer
-from rich.console import Console
 
 from tiandi.cli.auth import auth_app, serve
 from tiandi.cli.backup import backup, restore, store_app
 from tiandi.cli.bloom import run_monitor_blooms
 from tiandi.cli.burned import evaluate_burned_command
 from tiandi.cli.catalog import catalog_load
-from tiandi.cli.common import friendly_errors, load_settings, parse_period, parse_time
+from tiandi.cli.common import friendly_errors, load_settings, make_console, parse_period, parse_time
 from tiandi.cli.dieback import detect_dieback_command
 from tiandi.cli.fetch import fetch_app
 from tiandi.cli.field import dispatch, field_app
@@ -105,7 +104,7 @@ def run_detect_changes(
         coastal_zones=tuple(coastal_zone or ()),
     )
     check_inputs(request, settings)
-    console = Console()
+    console = make_console()
     with prefect_session(settings) as prefect_url:
         console.print(f"Prefect API {prefect_url}")
         result = detect_changes(request, settings)
@@ -166,7 +165,7 @@ def demo(
         size=size,
         seed=seed,
         out=out,
-        console=Console(),
+        console=make_console(),
         full_cycle=full_cycle,
         detector=detector,
         disturbances=disturbances,
@@ -198,7 +197,7 @@ def zones_validate(
         items = GeoParquetCatalog(settings.catalog_path).search(collections=[collection])
         footprint = footprint_of_items(items)
     result = validate_zones(path, imagery_footprint=footprint)
-    console = Console()
+    console = make_console()
     console.print(
         f"{result.path}: {result.n_features} features -> {result.n_zones} zones, "
         f"CRS {result.crs}, encoding {result.encoding}, version {result.zone_set_version}"
@@ -243,7 +242,7 @@ def catalog_register(
         item_id, assets, datetime=moment, collection=collection, properties=properties
     )
     GeoParquetCatalog(settings.catalog_path).add([item])
-    Console().print(
+    make_console().print(
         f"registered {item.id} ({len(assets)} assets, cloud cover "
         f"{'unknown' if cloud is None else f'{cloud:g} %'}) in {settings.catalog_path}"
     )
@@ -270,7 +269,7 @@ def catalog_search(
     items = GeoParquetCatalog(settings.catalog_path).search(
         bbox=box, datetime=period, collections=[collection] if collection else None
     )
-    console = Console()
+    console = make_console()
     for item in items:
         cloud = item.properties.get("eo:cloud_cover")
         console.print(f"{item.collection_id}  {item.id}  {item.datetime}  cloud={cloud}")
@@ -285,7 +284,7 @@ def catalog_serve() -> None:
     from tiandi.catalog.server import EmbeddedStacServer
 
     with EmbeddedStacServer(settings.catalog_path, home=settings.home) as server:
-        Console().print(f"STAC API at {server.url} (Ctrl-C to stop)")
+        make_console().print(f"STAC API at {server.url} (Ctrl-C to stop)")
         try:
             while True:
                 time.sleep(3600)

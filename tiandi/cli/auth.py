@@ -10,11 +10,10 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from tiandi._time import iso_utc
-from tiandi.cli.common import friendly_errors
+from tiandi.cli.common import friendly_errors, make_console
 from tiandi.settings import Settings
 
 auth_app: typer.Typer = typer.Typer(
@@ -41,7 +40,7 @@ def token_create(
 
     store = TokenStore(Settings().tokens_path)
     info, token = store.create(role, holder=holder, station_id=station, days=days)
-    err = Console(stderr=True, highlight=False)
+    err = make_console(stderr=True, highlight=False)
     where = f", station {info.station_id}" if info.station_id else ""
     err.print(
         f"token {info.token_id} for {info.holder} (role {info.role.value}{where}), expires "
@@ -68,7 +67,7 @@ def token_list() -> None:
             iso_utc(info.expires_at),
             info.state(now),
         )
-    Console(width=160).print(table)
+    make_console(width=160).print(table)
 
 
 @token_app.command("revoke")
@@ -79,7 +78,7 @@ def token_revoke(token_id: Annotated[str, typer.Argument(help="Token id (from li
 
     info = TokenStore(Settings().tokens_path).revoke(token_id)
     when = iso_utc(info.revoked_at or info.created_at)
-    Console(highlight=False).print(f"token {info.token_id} ({info.holder}) revoked at {when}")
+    make_console(highlight=False).print(f"token {info.token_id} ({info.holder}) revoked at {when}")
 
 
 #: The demo's first verification station (tiandi/demo/scene_layout.py), for the demo's field token.
@@ -122,7 +121,7 @@ def serve(
 
     settings = Settings()
     app = create_app(settings)
-    out = Console(highlight=False, soft_wrap=True)
+    out = make_console(highlight=False, soft_wrap=True)
     out.print(
         f"tiandi service at http://{host}:{port}/api/v1 (OpenAPI: /openapi.json, docs: /docs)"
     )

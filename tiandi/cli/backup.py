@@ -13,12 +13,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from tiandi.cli.common import friendly_errors
+from tiandi.cli.common import friendly_errors, make_console
 from tiandi.cli.patches import DsnOpt, SchemaOpt, StoreOpt, _open
 
-_console = Console(highlight=False, soft_wrap=True, markup=False)
+_console = make_console(highlight=False, soft_wrap=True, markup=False)
 store_app = typer.Typer(help="The patch store itself: schema upgrade.", no_args_is_help=True)
 
 

@@ -7,10 +7,9 @@ from typing import Annotated
 
 import pandas as pd
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from tiandi.cli.common import friendly_errors, load_settings, parse_period
+from tiandi.cli.common import friendly_errors, load_settings, make_console, parse_period
 
 
 @friendly_errors
@@ -56,7 +55,7 @@ def run_monitor_blooms(
         record=record,
     )
     check_bloom_inputs(request, settings)
-    console = Console()
+    console = make_console()
     with prefect_session(settings) as prefect_url:
         console.print(f"Prefect API {prefect_url}")
         result = monitor_blooms(request, settings)

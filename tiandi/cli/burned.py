@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from tiandi.cli.common import friendly_errors
+from tiandi.cli.common import friendly_errors, make_console
 from tiandi.models.metrics import ConfusionMatrix
 
 
@@ -45,7 +44,7 @@ def evaluate_burned_command(
     from tiandi.models.registry import load_detector
 
     chosen = load_detector(detector)
-    console = Console()
+    console = make_console()
     console.print(f"{chosen.name} {chosen.version} on {root}")
     evaluation = evaluate_burned(
         root,

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from tiandi.cli.common import friendly_errors, load_settings
+from tiandi.cli.common import friendly_errors, load_settings, make_console
 from tiandi.errors import InputError, NoDataError
 
 
@@ -44,7 +43,7 @@ def catalog_load(
             "imagery first (`tiandi catalog register`, `tiandi ingest s2` or `make demo`)"
         )
     report = load_items(url, items)
-    console = Console()
+    console = make_console()
     for name, count in report.items.items():
         created = " (collection created)" if name in report.created_collections else ""
         console.print(f"{name}: {count} items upserted{created}", highlight=False)

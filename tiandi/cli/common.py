@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -22,7 +22,22 @@ from tiandi.settings import Settings
 P = ParamSpec("P")
 R = TypeVar("R")
 
-err = Console(stderr=True)
+#: Width of output that goes to a file, a pipe or a scheduler's log rather than a terminal
+#: (rich would use 80 columns and cut a table's figures to "0.…"); COLUMNS overrides it.
+PIPED_WIDTH = 200
+
+
+def make_console(**options: Any) -> Console:
+    """A rich console for a command's output: the terminal's width, or
+    :data:`PIPED_WIDTH` columns when the output is not a terminal and neither COLUMNS nor
+    ``width`` is given, so tables piped to a file keep every figure whole."""
+    console = Console(**options)
+    if "width" not in options and not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = PIPED_WIDTH
+    return console
+
+
+err = make_console(stderr=True)
 
 
 def friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from tiandi.cli.common import friendly_errors, load_settings, parse_period
+from tiandi.cli.common import friendly_errors, load_settings, make_console, parse_period
 
 
 @friendly_errors
@@ -64,7 +64,7 @@ def detect_dieback_command(
         record=True,
     )
     check_dieback_inputs(request, settings)
-    console = Console()
+    console = make_console()
     with prefect_session(settings) as prefect_url:
         console.print(f"Prefect API {prefect_url}")
         result = detect_dieback(request, settings)

@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from tiandi.cli.common import friendly_errors, load_settings
+from tiandi.cli.common import friendly_errors, load_settings, make_console
 from tiandi.errors import InputError
 
 fetch_app = typer.Typer(help="Fetch imagery from remote archives into the embedded catalog.")
@@ -49,7 +48,7 @@ def fetch_cdse_command(
         )
     load_credentials(settings)  # missing credentials fail before the zones are read
     start, end = _period(parse_period(period, "--period"))
-    console = Console(soft_wrap=True)
+    console = make_console(soft_wrap=True)
     items = fetch_cdse(
         read_zones(zones),
         (start, end),

@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
-from tiandi.cli.common import friendly_errors, load_settings, parse_time
+from tiandi.cli.common import friendly_errors, load_settings, make_console, parse_time
 from tiandi.errors import TiandiError
 from tiandi.settings import Settings
 
@@ -60,7 +59,7 @@ def dispatch(
     from tiandi.redline.field.form import qgis_available
     from tiandi.redline.field.package import PackageOptions, dispatch_run
 
-    console = Console()
+    console = make_console()
     build_form = qgis_available() if form is None else form
     if form is None and not build_form:
         console.print("QGIS (python3-qgis) not found: packages are written without the form")
@@ -143,5 +142,6 @@ def field_import(
         report, sync = import_field_results(
             file, SqliteFieldStore(target), patches, actor=who, options=options
         )
-        Console().print(f"{len(sync.transitions)} patches moved to field_checked in {patch_store}")
-    Console().print(report.summary(), highlight=False)
+        moved = len(sync.transitions)
+        make_console().print(f"{moved} patches moved to field_checked in {patch_store}")
+    make_console().print(report.summary(), highlight=False)

@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from tiandi.cli.common import friendly_errors, load_settings
+from tiandi.cli.common import friendly_errors, load_settings, make_console
 
 
 @friendly_errors
@@ -38,7 +37,7 @@ def ingest_s2(
     from tiandi.catalog.safe import ingest_safe
     from tiandi.catalog.store import GeoParquetCatalog
 
-    console = Console(soft_wrap=True)
+    console = make_console(soft_wrap=True)
     items = ingest_safe(
         paths,
         EmbeddedRegistrar(GeoParquetCatalog(settings.catalog_path)),
@@ -97,7 +96,7 @@ def ingest_gf(
     from tiandi.eo.gf_ingest import check_gf_products
     from tiandi.eo.gf_ingest import ingest_gf as run_ingest
 
-    console = Console(soft_wrap=True)
+    console = make_console(soft_wrap=True)
     folder = out or settings.gf_path
     results = [
         run_ingest(product, folder, dem=dem, height=height, patches=patches)

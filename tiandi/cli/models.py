@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tiandi.cli.common import friendly_errors, load_settings
+from tiandi.cli.common import friendly_errors, load_settings, make_console
 from tiandi.errors import InputError
 from tiandi.models.metrics import ConfusionMatrix
 from tiandi.models.names import DEFAULT_DETECTOR
@@ -77,7 +77,7 @@ def evaluate_oscd_command(
     if threads < 1:
         raise InputError(f"--threads {threads} must be at least 1")
     detector = load_detector(model, num_threads=threads)
-    console = Console()
+    console = make_console()
     console.print(f"{detector.name} {detector.version} on {root}")
     evaluation = evaluate_oscd(
         root,
@@ -216,10 +216,10 @@ def run_train_change_model(
     with prefect_session(settings):
         if cv_folds:
             cv = cross_validate_change_model(request)
-            _print_cv(Console(), cv, request.log_path)
+            _print_cv(make_console(), cv, request.log_path)
             return
         result = train_change_model(request)
-    _print_training(Console(), result, request.log_path)
+    _print_training(make_console(), result, request.log_path)
 
 
 def _train_request(options: dict[str, Any]) -> TrainChangeModelRequest:

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tiandi.cli.common import friendly_errors, load_settings
+from tiandi.cli.common import friendly_errors, load_settings, make_console
 from tiandi.redline.store.gpkg import PatchStore
 
 audit_app: typer.Typer = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
@@ -73,7 +73,7 @@ def audit_verify(
         report = AuditLog(opened.path).verify(expected_head=expected_head)
     else:
         report = opened.verify_audit(expected_head=expected_head)
-    console = Console(highlight=False, soft_wrap=True, markup=False)
+    console = make_console(highlight=False, soft_wrap=True, markup=False)
     if report.ok:
         console.print(f"OK {report.summary()}")
         return
@@ -103,7 +103,7 @@ def patches_list(
             f"{float(row.area_ha):.2f}",
             f"{row.state} {row.state_zh}",
         )
-    console = Console(highlight=False, soft_wrap=True, markup=False)
+    console = make_console(highlight=False, soft_wrap=True, markup=False)
     console.print(table)
     console.print(f"{len(frame)} patches")
 
@@ -119,7 +119,7 @@ def patches_show(
     """Show one patch: attributes, state, detections and lifecycle history."""
     opened = _open(store, dsn, schema)
     stored = opened.get(patch)
-    console = Console(highlight=False, soft_wrap=True, markup=False)
+    console = make_console(highlight=False, soft_wrap=True, markup=False)
     console.print(f"{stored.patch_uid}  state {stored.status.state} ({stored.status.state.zh})")
     for key, value in stored.attributes.items():
         console.print(f"  {key}: {value}")
@@ -177,7 +177,7 @@ def patches_transition(
         hj1156_class=hj1156_class,
         outcome=outcome,
     )
-    Console(highlight=False, soft_wrap=True, markup=False).print(
+    make_console(highlight=False, soft_wrap=True, markup=False).print(
         f"{record.patch_id}: {record.source} -> {record.target} ({record.target.zh}) "
         f"by {record.actor} [{record.role}] at {record.at.isoformat()}",
     )

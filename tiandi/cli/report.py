@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from tiandi.cli.common import friendly_errors, load_settings
+from tiandi.cli.common import friendly_errors, load_settings, make_console
 from tiandi.redline.store.gpkg import PatchStore
 
 
@@ -45,7 +44,7 @@ def report(
     files = write_report(
         RunLayout(run), out, zone=zone, store=_store(), accuracy=assessment, pdf=pdf
     )
-    console = Console(highlight=False)
+    console = make_console(highlight=False)
     console.print(f"report: {files.html}")
     if files.pdf is not None:
         console.print(f"PDF:    {files.pdf}")

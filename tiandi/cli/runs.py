@@ -10,10 +10,9 @@ import os
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from tiandi.cli.common import friendly_errors
+from tiandi.cli.common import friendly_errors, make_console
 from tiandi.errors import ServiceError
 
 runs_app: typer.Typer = typer.Typer(
@@ -46,5 +45,5 @@ def runs_list(
         table.add_row(
             r.name, r.flow, r.deployment or "-", r.state, _when(r.start), _when(r.end), r.id
         )
-    console = Console(highlight=False, width=200)
+    console = make_console(highlight=False, width=200)
     console.print(table if rows else f"no flow runs at {api_url}")

@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
-from tiandi.cli.common import friendly_errors, load_settings, parse_time
+from tiandi.cli.common import friendly_errors, load_settings, make_console, parse_time
 from tiandi.errors import InputError
 from tiandi.redline.run_layout import RunLayout
 
@@ -59,7 +58,7 @@ def ingest_uav_command(
         item_id=item_id,
     )
     GeoParquetCatalog(settings.catalog_path).add([result.item])
-    console = Console(soft_wrap=True)
+    console = make_console(soft_wrap=True)
     c = result.coregistration
     if c is None:
         console.print("co-registration: not requested (no --satellite)")
@@ -105,7 +104,7 @@ def accuracy_sample(
         mask, patches=patches if patches.is_file() else None, zones=zones, params=params
     )
     gpkg, geojson = write_samples(design, out)
-    console = Console(soft_wrap=True)
+    console = make_console(soft_wrap=True)
     for s in design.strata:
         console.print(f"{s.name:>12}: {s.area_m2 / 1e4:12.2f} ha  n = {s.n_samples}")
     console.print(
@@ -143,8 +142,8 @@ def accuracy_report_command(
     report = accuracy_report(frame, strata, by=None if by == "none" else by)
     target = out or samples.with_name(f"{samples.stem}.accuracy.json")
     paths = write_accuracy_report(report, target)
-    Console(soft_wrap=True).print(report.to_markdown(), markup=False, highlight=False)
-    Console(soft_wrap=True).print(f"written: {', '.join(str(p) for p in paths)}")
+    make_console(soft_wrap=True).print(report.to_markdown(), markup=False, highlight=False)
+    make_console(soft_wrap=True).print(f"written: {', '.join(str(p) for p in paths)}")
 
 
 @ledger_app.callback(invoke_without_command=True)
@@ -177,7 +176,7 @@ def ledger(
         )
     periods = _run_periods(run) if run else _store_periods(store, dsn, schema)
     paths = write_ledgers(build_ledger(periods), out)
-    Console(soft_wrap=True).print(
+    make_console(soft_wrap=True).print(
         f"ledgers of {len(periods)} period(s): {', '.join(p.name for p in paths)}"
     )
 

@@ -142,6 +142,19 @@ def test_radiometric_jitter_keeps_no_data_and_scales_both_dates_alike() -> None:
     assert not np.allclose(out[0, :, 1, 1], 1.0)
 
 
+def test_the_common_offset_shifts_both_dates_alike_and_leaves_older_recipes_as_they_were() -> None:
+    images = np.full((2, 3, 4, 4), 0.2, dtype=np.float32)
+    out = radiometric_jitter(images, np.random.default_rng(0), 0.0, 0.0, 0.0, 0.05)
+    np.testing.assert_allclose(out[0], out[1])  # one offset per band for both dates
+    shift = out[0, :, 0, 0] - 0.2
+    assert np.all(np.abs(shift) <= 0.05) and np.ptp(shift) > 0  # per band, within ±0.05
+    before = radiometric_jitter(images, np.random.default_rng(3), 0.15, 0.05, 0.01)
+    again = radiometric_jitter(images, np.random.default_rng(3), 0.15, 0.05, 0.01, 0.0)
+    np.testing.assert_array_equal(before, again)  # v0.2/v0.5's draws unchanged
+    with pytest.raises(InputError, match="jitter amplitudes must be >= 0"):
+        replace(TINY, jitter_common_offset=-0.1)
+
+
 def test_same_seed_gives_identical_weights(tmp_path: Path) -> None:
     root = make_oscd(tmp_path / "oscd")
     config = replace(TINY, epochs=1)

@@ -200,6 +200,12 @@ def run_train_change_model(
     jitter_common_gain: _Jitter = 0.15,
     jitter_date_gain: _Jitter = 0.05,
     jitter_date_offset: _Jitter = 0.01,
+    jitter_common_offset: Annotated[
+        float,
+        typer.Option(
+            help="Per-band offset shared by both dates (± reflectance; L1C vs L2A); 0: none."
+        ),
+    ] = 0.0,
     cv_folds: _CvFolds = 0,
     cv_only: _CvOnly = False,
     from_cv: _FromCv = None,
@@ -249,14 +255,14 @@ _CONFIG_OPTIONS = (
     "epochs", "steps_per_epoch", "patch_size", "batch_size", "base_channels", "depth", "lr",
     "weight_decay", "dropout", "ema_decay", "threshold", "loss", "seed", "num_threads",
     "max_minutes", "refit", "normalisation", "jitter_common_gain", "jitter_date_gain",
-    "jitter_date_offset", "cv_folds",
+    "jitter_date_offset", "jitter_common_offset", "cv_folds",
 )  # fmt: skip
 #: Options written into the model card's command line, in this order.
 _COMMAND_OPTIONS = (
     "root", "out", "epochs", "steps_per_epoch", "patch_size", "batch_size", "bands",
     "val_cities", "test_cities", "base_channels", "depth", "lr", "weight_decay", "dropout",
     "ema_decay", "loss", "seed", "num_threads", "name", "version", "normalisation",
-    "jitter_common_gain", "jitter_date_gain", "jitter_date_offset",
+    "jitter_common_gain", "jitter_date_gain", "jitter_date_offset", "jitter_common_offset",
 )  # fmt: skip
 
 

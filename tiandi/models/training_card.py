@@ -59,8 +59,16 @@ def card_training_summary(
     jitter = (
         f", radiometric jitter (per-band gain ±{config.jitter_common_gain} shared by both "
         f"dates, per-date per-band gain ±{config.jitter_date_gain} and offset "
-        f"±{config.jitter_date_offset})"
-        if config.jitter_common_gain or config.jitter_date_gain or config.jitter_date_offset
+        f"±{config.jitter_date_offset}"
+        + (
+            f", per-band offset ±{config.jitter_common_offset} shared by both dates)"
+            if config.jitter_common_offset
+            else ")"
+        )
+        if config.jitter_common_gain
+        or config.jitter_date_gain
+        or config.jitter_date_offset
+        or config.jitter_common_offset
         else ""
     )
     if jitter and config.normalisation == "per_image":

@@ -47,6 +47,9 @@ class TrainConfig:
     jitter_common_gain: float = 0.15
     jitter_date_gain: float = 0.05
     jitter_date_offset: float = 0.01
+    # per-band offset shared by both dates (± reflectance): what atmospheric correction
+    # (L1C top of atmosphere vs L2A surface reflectance) does to a clear scene
+    jitter_common_offset: float = 0.0
     seed: int = 0
     num_threads: int = 2
     max_minutes: float | None = None
@@ -82,7 +85,15 @@ class TrainConfig:
             problems.append("threshold must be in (0, 1), or None to choose it on validation")
         if not 0.0 <= self.ema_decay < 1.0:
             problems.append("ema_decay must be in [0, 1)")
-        if min(self.jitter_common_gain, self.jitter_date_gain, self.jitter_date_offset) < 0:
+        if (
+            min(
+                self.jitter_common_gain,
+                self.jitter_date_gain,
+                self.jitter_date_offset,
+                self.jitter_common_offset,
+            )
+            < 0
+        ):
             problems.append("jitter amplitudes must be >= 0")
         if self.normalisation not in NORMALISATIONS:
             problems.append(

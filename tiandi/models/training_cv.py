@@ -49,6 +49,8 @@ from tiandi.models.weights import WeightsFiles, build_card, save_weights
 #: Configuration fields that do not change what is trained (ignored when a final model
 #: reuses a stored cross-validation).
 _RUN_ONLY = ("num_threads", "max_minutes", "cv_folds")
+#: Settings added after some summaries were written, with the value those runs had.
+_ADDED_SETTINGS = {"jitter_common_offset": 0.0}
 
 
 @dataclass(frozen=True)
@@ -165,7 +167,8 @@ def _score_fold(
 
 def _check_reuse(summary: CvSummary, config: TrainConfig, path: Path) -> None:
     mine = {k: v for k, v in jsonable(asdict(config)).items() if k not in _RUN_ONLY}
-    theirs = {k: v for k, v in summary.config.items() if k not in _RUN_ONLY}
+    earlier = {**_ADDED_SETTINGS, **summary.config}
+    theirs = {k: v for k, v in earlier.items() if k not in _RUN_ONLY}
     differ = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
     if differ:
         raise InputError(

@@ -80,6 +80,7 @@ def describe_config(config: Mapping[str, Any]) -> str:
     return (
         f"normalisation {config.get('normalisation', 'dataset')}, jitter common gain "
         f"±{config['jitter_common_gain']}, date gain ±{config['jitter_date_gain']}, date "
-        f"offset ±{config['jitter_date_offset']}, loss {config['loss']}, "
+        f"offset ±{config['jitter_date_offset']}, common offset "
+        f"±{config.get('jitter_common_offset', 0.0)}, loss {config['loss']}, "
         f"{config['epochs']} epochs x {config['steps_per_epoch']} steps"
     )

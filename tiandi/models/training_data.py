@@ -86,7 +86,7 @@ class PatchSampler:
         patch_size: int,
         change_fraction: float,
         rng: np.random.Generator,
-        jitter: tuple[float, float, float] = (0.0, 0.0, 0.0),
+        jitter: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0),
     ) -> None:
         self.cities = list(cities)
         self.patch = patch_size
@@ -156,12 +156,17 @@ def radiometric_jitter(
     common_gain: float,
     date_gain: float,
     date_offset: float,
+    common_offset: float = 0.0,
 ) -> npt.NDArray[np.float32]:
     """A (2, bands, h, w) reflectance patch times a random per-band gain shared by both
     dates (1 ± ``common_gain``) and a per-date per-band gain (1 ± ``date_gain``), plus a
-    per-date per-band offset (± ``date_offset``); NaN stays NaN."""
+    per-date per-band offset (± ``date_offset``) and, when ``common_offset`` > 0, a
+    per-band offset shared by both dates (± ``common_offset``: L1C vs L2A); NaN stays
+    NaN. With ``common_offset`` 0 the random draws are those of the recipes before it."""
     n = images.shape[1]
     common = rng.uniform(1 - common_gain, 1 + common_gain, size=(1, n, 1, 1))
     gain = rng.uniform(1 - date_gain, 1 + date_gain, size=(2, n, 1, 1))
     offset = rng.uniform(-date_offset, date_offset, size=(2, n, 1, 1))
+    if common_offset > 0:
+        offset = offset + rng.uniform(-common_offset, common_offset, size=(1, n, 1, 1))
     return (images * (common * gain) + offset).astype(np.float32)

@@ -38,6 +38,7 @@ def test_an_integrated_name_can_pin_another_shipped_network() -> None:
     assert isinstance(default, IntegratedDetector) and default.network.version == "0.2"
     assert is_known_detector("integrated@siamese-s2-6band-v0.5")
     assert not is_known_detector("integrated@nope") and not is_known_detector("nope@x")
+    assert not is_known_detector("integrated@baseline")
     refused = r"not a shipped change network.*siamese-s2-6band-v0\.5"
     for name in ("integrated-high@nope", "integrated@baseline"):
         with pytest.raises(ModelError, match=refused):

@@ -115,8 +115,13 @@ def is_known_detector(name: str, weights_dir: Path = WEIGHTS_DIR) -> bool:
     or an integrated name with a shipped network after ``@``)."""
     parts = integrated_parts(name)
     if parts is not None and parts[1] is not None:
-        return parts[1] in available_detectors(weights_dir)
+        return parts[1] in _networks(weights_dir)
     return name in known_detectors(weights_dir)
+
+
+def _networks(weights_dir: Path) -> list[str]:
+    """The shipped trained change networks (every available detector but the baseline)."""
+    return [n for n in available_detectors(weights_dir) if n != "baseline"]
 
 
 def known_detectors(weights_dir: Path = WEIGHTS_DIR) -> list[str]:
@@ -171,11 +176,11 @@ def _integrated(
 
     base, network_name = parts
     network_name = network_name or DEFAULT_NETWORK
-    if network_name not in available_detectors(weights_dir) or network_name == "baseline":
-        trained = [n for n in available_detectors(weights_dir) if n != "baseline"]
+    networks = _networks(weights_dir)
+    if network_name not in networks:
         raise ModelError(
             f"detector {name!r}: {network_name!r} is not a shipped change network; after "
-            f"'@' name one of {', '.join(trained)} (default {DEFAULT_NETWORK})"
+            f"'@' name one of {', '.join(networks)} (default {DEFAULT_NETWORK})"
         )
     network = load_detector(network_name, weights_dir=weights_dir, num_threads=num_threads)
     if not isinstance(network, SiameseDetector):  # pragma: no cover - the name is weights

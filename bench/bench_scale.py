@@ -79,12 +79,21 @@ def _label(p: psutil.Process) -> str:
 
 def _rss_by_process(*procs: psutil.Process) -> dict[psutil.Process, int]:
     """RSS of every process of the trees under ``procs``, by process."""
-    out: dict[psutil.Process, int] = {}
+    return {p: rss for p, (_, rss) in _labelled_rss(*procs).items()}
+
+
+def _labelled_rss(*procs: psutil.Process) -> dict[psutil.Process, tuple[str, int]]:
+    """``(label, RSS)`` of every process of the trees under ``procs``, the label read
+    first: a child forked but not yet exec'd is labelled "fork of" with its size then, not
+    with the name of what it has become when the label is read (bench/README.md, "The
+    682 MB 'STAC server'")."""
+    out: dict[psutil.Process, tuple[str, int]] = {}
     for proc in procs:
         with contextlib.suppress(psutil.Error):
             for p in [proc, *proc.children(recursive=True)]:
                 with contextlib.suppress(psutil.Error):
-                    out[p] = p.memory_info().rss
+                    label = _label(p)
+                    out[p] = (label, p.memory_info().rss)
     return out
 
 
@@ -138,18 +147,18 @@ class _Sampler:
             while not self.done.wait(0.2):
                 rss = {}
                 with contextlib.suppress(psutil.Error):
-                    rss = _rss_by_process(*self.procs)
-                t, total = time.perf_counter() - self.t0, sum(rss.values())
+                    rss = _labelled_rss(*self.procs)
+                t, total = time.perf_counter() - self.t0, sum(v for _, v in rss.values())
                 self.peak_pss = max(self.peak_pss, sum(_pss(p.pid) for p in rss))
                 if out is not None:
                     out.writelines(
-                        f"{t:.1f}\t{_label(p)}\t{v / 2**20:.0f}\n" for p, v in rss.items()
+                        f"{t:.1f}\t{label}\t{v / 2**20:.0f}\n" for label, v in rss.values()
                     )
                 if total > self.peak:
                     self.peak = total
                     self.at_peak = {
                         "at": t,
-                        "by": {_label(p): round(v / 2**20) for p, v in rss.items()},
+                        "by": {label: round(v / 2**20) for label, v in rss.values()},
                     }
                 if self.cap_bytes and self.peak > self.cap_bytes and not self.capped:
                     self.capped = True

@@ -71,7 +71,8 @@ def run_detect_changes(
         typer.Option(
             help="Change detector: integrated-high (the default: network + spectral "
             "evidence, patches with confidence levels high and highest), integrated (every "
-            "level), baseline (change vectors), trained weights (evaluate oscd), burned-area "
+            "level), integrated-high@NETWORK (another shipped 6-band network inside it), "
+            "baseline (change vectors), trained weights (evaluate oscd), burned-area "
             "(burn scars) or water (water gain/loss, reclamation)."
         ),
     ] = DEFAULT_DETECTOR,

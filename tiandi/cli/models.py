@@ -60,7 +60,8 @@ def evaluate_oscd_command(
         str,
         typer.Option(
             help="Detector: integrated-high (the product's default), integrated[-highest], "
-            "baseline, a shipped weights name, or a .pt file."
+            "integrated-high@NETWORK (another shipped 6-band network inside it), baseline, "
+            "a shipped weights name, or a .pt file."
         ),
     ] = DEFAULT_DETECTOR,
     json_out: Annotated[

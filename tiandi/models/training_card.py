@@ -65,10 +65,7 @@ def card_training_summary(
             if config.jitter_common_offset
             else ")"
         )
-        if config.jitter_common_gain
-        or config.jitter_date_gain
-        or config.jitter_date_offset
-        or config.jitter_common_offset
+        if any(config.jitter)
         else ""
     )
     if jitter and config.normalisation == "per_image":

@@ -66,6 +66,18 @@ class TrainConfig:
     # validation and test cities (both must then be empty)
     cv_folds: int = 0
 
+    @property
+    def jitter(self) -> tuple[float, float, float, float]:
+        """The radiometric jitter amplitudes in the order
+        :func:`tiandi.models.training_data.radiometric_jitter` takes them: common gain,
+        date gain, date offset, common offset."""
+        return (
+            self.jitter_common_gain,
+            self.jitter_date_gain,
+            self.jitter_date_offset,
+            self.jitter_common_offset,
+        )
+
     def __post_init__(self) -> None:
         problems = [*self._parameter_problems(), *self._city_problems()]
         if problems:
@@ -85,15 +97,7 @@ class TrainConfig:
             problems.append("threshold must be in (0, 1), or None to choose it on validation")
         if not 0.0 <= self.ema_decay < 1.0:
             problems.append("ema_decay must be in [0, 1)")
-        if (
-            min(
-                self.jitter_common_gain,
-                self.jitter_date_gain,
-                self.jitter_date_offset,
-                self.jitter_common_offset,
-            )
-            < 0
-        ):
+        if min(self.jitter) < 0:
             problems.append("jitter amplitudes must be >= 0")
         if self.normalisation not in NORMALISATIONS:
             problems.append(

@@ -122,13 +122,9 @@ def fit_model(
     with validation cities, else ``refit``); ``epoch_hook(epoch, scored_model)`` runs after
     every epoch (cross-validation scores its held-out cities there) and its fields go
     into that epoch's log line."""
-    jitter = (
-        config.jitter_common_gain,
-        config.jitter_date_gain,
-        config.jitter_date_offset,
-        config.jitter_common_offset,
+    sampler = PatchSampler(
+        train, config.patch_size, config.change_sample_fraction, rng, config.jitter
     )
-    sampler = PatchSampler(train, config.patch_size, config.change_sample_fraction, rng, jitter)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     ema = _ema(model, config.ema_decay)
     scored: SiameseDiffUNet = model if ema is None else ema.module  # type: ignore[assignment]

@@ -85,6 +85,7 @@ test: setup lint typecheck pytest
 bench: setup
 	$(BIN)/python -m bench.bench_composite --sizes 2048 4096
 	$(BIN)/python -m bench.bench_catalog_search
+	$(BIN)/python -m bench.bench_models
 	$(BIN)/python -m bench.bench_scale --sizes 2048 4096 8192 --dist-size 4096 --dist-workers 1 2
 
 # requirements.lock from pyproject.toml (incl. the dev extra) with pip-tools, in a venv of its

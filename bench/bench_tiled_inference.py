@@ -116,9 +116,42 @@ def raw_forward(
     return batches * config.batch_size / (time.perf_counter() - start)
 
 
-def main(argv: list[str] | None = None) -> dict[str, float]:
-    """Run both measurements, print them and return the figures."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def tiled(
+    model: torch.nn.Module, config: TileConfig, size: int, chunk: int, workers: int
+) -> dict[str, float]:
+    """The tiled pass over a lazy ``size``² pair (:func:`scene`) as the detector runs it,
+    ``workers`` blocks at a time: wall s, grid tiles/s, tiles run/s, Mpx/s, peak RSS over
+    the start (MiB) and the share of finite output pixels."""
+    bands = len(model.bands)
+    counts = tile_count((size, size), config)
+    before, after = scene(size, bands, seed=0, chunk=chunk)
+    out = np.empty((size, size), dtype=np.float32)
+    prob = predict_lazy(model, before, after, config)
+    with PeakRss() as rss:
+        start = time.perf_counter()
+        with dask.config.set(scheduler="threads", num_workers=workers):
+            da.store(prob, out, lock=False)  # type: ignore[no-untyped-call]
+        wall = time.perf_counter() - start
+    return {
+        "seconds": wall,
+        "grid_tiles": counts["grid_tiles"],
+        "block_tiles": counts["block_tiles"],
+        "grid_tiles_per_s": counts["grid_tiles"] / wall,
+        "tiles_run_per_s": counts["block_tiles"] / wall,
+        "mpx_per_s": size**2 / 1e6 / wall,
+        "peak_rss_over_start_mib": (rss.peak - rss.start) / 2**20,
+        "rss_start_mib": rss.start / 2**20,
+        "block": prob.chunks[0][0],
+        "input_mib": 2 * before.nbytes / 2**20,
+        "finite_share": float(np.isfinite(out).mean()),
+    }
+
+
+LAYOUTS = (("NCHW", torch.contiguous_format), ("channels-last", torch.channels_last))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--size", type=int, default=2048)
     parser.add_argument("--weights", type=Path, default=WEIGHTS_DIR / "siamese-s2-13band-v0.3.pt")
     parser.add_argument("--tile", type=int, default=256)
@@ -130,8 +163,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--workers", type=int, default=2, help="blocks run side by side")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per block")
     parser.add_argument("--raw-tiles", type=int, default=24)
-    args = parser.parse_args(argv)
+    return parser
 
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    """Run both measurements, print them and return the figures."""
+    args = _parser().parse_args(argv)
     model = SiameseDetector(args.weights).model
     bands = len(model.bands)
     config = TileConfig(
@@ -142,32 +179,23 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         num_threads=args.threads,
         block=args.block,
     )
-    counts = tile_count((args.size, args.size), config)
-    before, after = scene(args.size, bands, seed=0, chunk=args.chunk)
-    out = np.empty((args.size, args.size), dtype=np.float32)
-    prob = predict_lazy(model, before, after, config)
+    t = tiled(model, config, args.size, args.chunk, args.workers)
     print(
         f"scene {args.size}x{args.size} px, {bands} bands x 2 dates "
-        f"({2 * before.nbytes / 2**20:.0f} MiB if held whole), tile {config.tile}, "
-        f"overlap {config.overlap}, block {prob.chunks[0][0]} px, batch {config.batch_size}, "
+        f"({t['input_mib']:.0f} MiB if held whole), tile {config.tile}, "
+        f"overlap {config.overlap}, block {t['block']} px, batch {config.batch_size}, "
         f"{args.workers} workers x {args.threads} torch threads"
     )
-    with PeakRss() as rss:
-        start = time.perf_counter()
-        with dask.config.set(scheduler="threads", num_workers=args.workers):
-            da.store(prob, out, lock=False)  # type: ignore[no-untyped-call]
-        wall = time.perf_counter() - start
-    mpx = args.size**2 / 1e6
     print(
-        f"tiled: {wall:.1f} s, {counts['grid_tiles'] / wall:.2f} grid tiles/s "
-        f"({counts['grid_tiles']} tiles), {counts['block_tiles'] / wall:.2f} tiles run/s "
-        f"({counts['block_tiles']} run), {mpx / wall:.3f} Mpx/s; peak RSS "
-        f"+{(rss.peak - rss.start) / 2**20:.0f} MiB over {rss.start / 2**20:.0f} MiB; "
-        f"output finite {np.isfinite(out).mean():.3f}"
+        f"tiled: {t['seconds']:.1f} s, {t['grid_tiles_per_s']:.2f} grid tiles/s "
+        f"({t['grid_tiles']} tiles), {t['tiles_run_per_s']:.2f} tiles run/s "
+        f"({t['block_tiles']} run), {t['mpx_per_s']:.3f} Mpx/s; peak RSS "
+        f"+{t['peak_rss_over_start_mib']:.0f} MiB over {t['rss_start_mib']:.0f} MiB; "
+        f"output finite {t['finite_share']:.3f}"
     )
     px_per_tile = config.stride**2  # new pixels per grid tile
     rates = {}
-    for name, layout in (("NCHW", torch.contiguous_format), ("channels-last", torch.channels_last)):
+    for name, layout in LAYOUTS:
         rates[name] = raw_forward(model, bands, config, args.raw_tiles, args.workers, layout)
         print(
             f"raw forward, {name}: {rates[name]:.2f} tiles/s of {config.tile}² "
@@ -177,12 +205,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     rate = rates["channels-last"]
     print(f"raw forward channels-last / NCHW: {rate / rates['NCHW']:.2f}")
     print(
-        f"tiled / raw: {counts['block_tiles'] / wall / rate:.2f} (tiles run), "
-        f"{counts['grid_tiles'] / wall / rate:.2f} (grid tiles)"
+        f"tiled / raw: {t['tiles_run_per_s'] / rate:.2f} (tiles run), "
+        f"{t['grid_tiles_per_s'] / rate:.2f} (grid tiles)"
     )
     return {
-        "tiled_mpx_per_s": mpx / wall,
-        "finite_share": float(np.isfinite(out).mean()),
+        "tiled_mpx_per_s": t["mpx_per_s"],
+        "finite_share": t["finite_share"],
         **{f"raw_tiles_per_s_{name}": value for name, value in rates.items()},
     }
 

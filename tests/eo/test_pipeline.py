@@ -58,7 +58,7 @@ def test_the_memory_a_pass_freed_is_handed_back_on_glibc() -> None:
     release_pass()  # a no-op elsewhere, never an error
 
 
-def test_the_end_of_a_pass_closes_input_files_kept_open_here_and_on_the_cluster(
+def test_the_end_of_a_pass_closes_input_files_and_drops_shared_tiles_here_and_on_the_cluster(
     services: Any, tmp_path: Path
 ) -> None:
     import numpy as np
@@ -86,11 +86,25 @@ def test_the_end_of_a_pass_closes_input_files_kept_open_here_and_on_the_cluster(
 
         return _readers._total()
 
+    def share_a_tile() -> int:  # a border tile whose other block ran elsewhere
+        from tiandi.models.tiling_shared import SHARED_TILES
+
+        future, _ = SHARED_TILES.claim(("prediction", 0, 0), uses=2)
+        SHARED_TILES.put(("prediction", 0, 0), future, np.zeros((4, 4), np.float32))
+        return len(SHARED_TILES)
+
+    def shared() -> int:
+        from tiandi.models.tiling_shared import SHARED_TILES
+
+        return len(SHARED_TILES)
+
     _readers.close_all()
     read_and_count(path)
     with Client(services.settings.dask_scheduler) as client:  # the default client here
         client.run(_readers.close_all)  # what earlier tests' direct computes left open
         assert set(client.run(read_and_count, path).values()) == {1}
+        assert set(client.run(share_a_tile).values()) == {1}
         release_pass()
         assert set(client.run(kept).values()) == {0}
+        assert set(client.run(shared).values()) == {0}
     assert _readers._total() == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import dask
@@ -13,10 +14,12 @@ import xarray as xr
 from dask.callbacks import Callback
 from torch import nn
 
+from tiandi.eo import release_pass
 from tiandi.errors import InputError
 from tiandi.models.siamese import RGBN_BANDS, SiameseConfig, SiameseDiffUNet
 from tiandi.models.tiling import LazyWindow, predict_array, predict_dataset, predict_lazy
 from tiandi.models.tiling_grid import TileConfig, tile_count
+from tiandi.models.tiling_shared import SHARED_TILES, SharedTiles
 
 SMALL = TileConfig(tile=64, overlap=16, margin=4, block=96)
 
@@ -235,3 +238,64 @@ def test_blending_leaves_no_seams_where_tiles_disagree() -> None:
     }
     assert jump["cropped"] == pytest.approx(step, rel=0.05)  # a seam the test can see
     assert jump["blended"] < 0.1 * step, jump
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_lazy_blocks_predict_each_border_tile_once_in_a_process(workers: int) -> None:
+    net = PixelNet()
+    before, after = _pair((300, 260), seed=3)
+    config = TileConfig(tile=64, overlap=16, margin=4, block=96, batch_size=1)
+    counts = tile_count((300, 260), config)
+    assert counts["block_tiles"] > counts["grid_tiles"]  # blocks share border tiles
+    lazy = predict_lazy(net, _lazy(before, (4, 64, 64)), _lazy(after, (4, 64, 64)), config)
+    with dask.config.set(scheduler="threads", num_workers=workers):
+        shared = np.asarray(lazy.compute())
+    assert len(net.calls) == counts["grid_tiles"]
+    assert len(SHARED_TILES) == 0  # every entry taken by all its blocks, then dropped
+    np.testing.assert_allclose(shared, predict_array(PixelNet(), before, after, config), atol=1e-6)
+
+
+class FailingNet(PixelNet):
+    """Fails on its ``fail_at``-th tile."""
+
+    def __init__(self, fail_at: int) -> None:
+        super().__init__()
+        self.fail_at = fail_at
+
+    def forward(self, before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
+        if len(self.calls) + 1 == self.fail_at:
+            self.calls.append(tuple(before.shape))
+            raise RuntimeError("network failed")
+        return super().forward(before, after)
+
+
+def test_a_failed_block_fails_the_blocks_waiting_for_its_tiles_and_leaves_nothing_behind() -> None:
+    before, after = _pair((200, 200), seed=4)
+    config = TileConfig(tile=64, overlap=16, margin=4, block=96, batch_size=1)
+    lazy = predict_lazy(FailingNet(fail_at=3), _lazy(before), _lazy(after), config)
+    with ThreadPoolExecutor(2) as pool, pytest.raises(RuntimeError, match="network failed"):
+        lazy.compute(scheduler="threads", pool=pool)  # raises, never hangs on a claim
+    # the pool is shut down: every block in flight has finished (none waits forever)
+    release_pass()  # what write_cogs does when its pass ends, failed or not
+    assert len(SHARED_TILES) == 0
+    again = predict_lazy(PixelNet(), _lazy(before), _lazy(after), config)
+    np.testing.assert_allclose(
+        _compute(again), predict_array(PixelNet(), before, after, config), atol=1e-6
+    )
+
+
+def test_shared_tiles_wait_for_a_claim_and_drop_the_oldest_results_beyond_their_budget() -> None:
+    tiles = SharedTiles(max_bytes=2 * 4 * 16)  # two 4x4 float32 tiles
+    future, mine = tiles.claim("a", uses=2)
+    other, theirs = tiles.claim("a", uses=2)
+    assert mine and not theirs and other is future and not other.done()
+    tiles.put("a", future, np.ones((4, 4), np.float32))
+    assert other.result()[0, 0] == 1.0
+    for key in ("b", "c"):
+        f, _ = tiles.claim(key, uses=2)
+        tiles.put(key, f, np.zeros((4, 4), np.float32))
+    assert len(tiles) == 2 and tiles.claim("a", uses=2)[1]  # "a" was dropped: claim anew
+    tiles.taken("b")
+    assert len(tiles) == 3
+    tiles.taken("b")
+    assert len(tiles) == 2  # both of b's blocks took it

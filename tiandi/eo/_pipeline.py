@@ -7,8 +7,9 @@ strip ``i``. At most two results are alive at a time: the one being written and 
 being computed. The thread runs in a copy of the caller's context (Prefect's run context,
 the current Dask client).
 
-:func:`release_pass` ends a pass: the input files its reads kept open are closed (here and
-on a cluster's workers) and the memory it freed is handed back to the system.
+:func:`release_pass` ends a pass: the input files its reads kept open are closed, what
+other modules keep for a pass is dropped (:func:`on_release`), here and on a cluster's
+workers, and the memory it freed is handed back to the system.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import TypeVar
 import tiandi.eo._readers as _readers
 from tiandi.eo._pieces import cluster_client
 
-__all__ = ["prefetched", "release_pass"]
+__all__ = ["on_release", "prefetched", "release_pass"]
 
 _log = logging.getLogger(__name__)
 
@@ -63,17 +64,36 @@ def _malloc_trim() -> Callable[[int], int] | None:
     return trim  # type: ignore[no-any-return]
 
 
+_on_release: list[Callable[[], None]] = []
+
+
+def on_release(fn: Callable[[], None]) -> Callable[[], None]:
+    """Have :func:`release_pass` call ``fn`` (no arguments) in every process of the pass:
+    for what a module keeps between the tasks of one pass (a cache of this process)."""
+    if fn not in _on_release:
+        _on_release.append(fn)
+    return fn
+
+
+def _release_here() -> None:
+    """Close this process's kept input files and run the :func:`on_release` callbacks."""
+    _readers.close_all()
+    for fn in _on_release:
+        fn()
+
+
 def release_pass() -> None:
     """Hand back what a pass held: the input files its threads kept open
     (:func:`tiandi.eo._readers.close_all`, here and on the workers of a cluster in use),
     and the memory it freed (glibc keeps freed chunks of its per-thread arenas: after a
     pass over a scene the process keeps ≈ 0.7 GB it no longer uses at 8192², and the next
-    step's peak adds to it). One call per pass: cheap."""
-    _readers.close_all()
+    step's peak adds to it). Callbacks registered with :func:`on_release` run here and on
+    the workers too. One call per pass: cheap."""
+    _release_here()
     client = cluster_client()
     if client is not None:
         try:
-            client.run(_readers.close_all)
+            client.run(_release_here)
         except OSError as exc:  # the cluster is gone: its workers' files went with them
             _log.warning("could not close the input files kept open on the Dask workers: %s", exc)
     trim = _malloc_trim()

@@ -133,8 +133,9 @@ def tiles_touching(
 
 
 def tile_count(shape: tuple[int, int], config: TileConfig = TileConfig()) -> dict[str, int]:
-    """Tiles of the global grid and tiles predicted by the blocks (the latter count tiles
-    on block borders once per block); no-data tiles included."""
+    """Tiles of the global grid and tiles the blocks touch (tiles on block borders once
+    per block: what the blocks would predict without sharing them, and do predict when
+    each runs in a process of its own); no-data tiles included."""
     rows, cols = TileAxis(shape[0], config), TileAxis(shape[1], config)
     per_block = sum(
         len(rows.touching(r0, r1)) * len(cols.touching(c0, c1))

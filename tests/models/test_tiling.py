@@ -16,7 +16,9 @@ from torch import nn
 
 from tiandi.eo import release_pass
 from tiandi.errors import InputError
+from tiandi.models.registry import WEIGHTS_DIR
 from tiandi.models.siamese import RGBN_BANDS, SiameseConfig, SiameseDiffUNet
+from tiandi.models.siamese_detector import SiameseDetector
 from tiandi.models.tiling import LazyWindow, predict_array, predict_dataset, predict_lazy
 from tiandi.models.tiling_grid import TileConfig, tile_count
 from tiandi.models.tiling_shared import SHARED_TILES, SharedTiles
@@ -132,11 +134,28 @@ def test_all_nodata_tiles_are_not_predicted() -> None:
     assert np.isnan(nothing).all() and net.calls == []
 
 
-def test_tiles_go_through_the_network_in_batches() -> None:
+def test_tiles_go_through_the_network_in_batches_of_one_size() -> None:
     net = PixelNet()
     before, after = _pair((64, 64))
-    predict_array(net, before, after, TileConfig(tile=32, overlap=0, margin=0, batch_size=3))
-    assert [c[0] for c in net.calls] == [3, 1]
+    config = TileConfig(tile=32, overlap=0, margin=0, batch_size=3)
+    batched = predict_array(net, before, after, config)
+    assert [c[0] for c in net.calls] == [3, 3]  # 4 tiles: the last batch filled up
+    one_by_one = predict_array(PixelNet(), before, after, TileConfig(tile=32, overlap=0, margin=0))
+    np.testing.assert_allclose(batched, one_by_one, atol=1e-6)
+
+
+def test_lazy_prediction_is_bitwise_the_same_wherever_a_tile_ran() -> None:
+    # the shipped network: oneDNN's sums for its convolutions depend on the batch's size
+    # (a tiny test network's do not), which a short last batch would expose
+    net = SiameseDetector(WEIGHTS_DIR / "siamese-s2-6band-v0.2.pt").model
+    rng = np.random.default_rng(5)
+    before, after = (rng.random((6, 300, 260), dtype=np.float32) * 0.4 for _ in range(2))
+    config = TileConfig(tile=64, overlap=16, margin=4, block=96, batch_size=2)
+    whole = predict_array(net, before, after, config)
+    for workers in (1, 2, 2):
+        lazy = predict_lazy(net, _lazy(before, (6, 64, 64)), _lazy(after, (6, 64, 64)), config)
+        with dask.config.set(scheduler="threads", num_workers=workers):
+            np.testing.assert_array_equal(np.asarray(lazy.compute()), whole)
 
 
 class PeakCache(Callback):  # type: ignore[misc]

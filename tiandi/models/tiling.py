@@ -22,7 +22,9 @@ the task, so no scheduler reads windows ahead of the blocks that use them.
 
 No data: a pixel with NaN in any band of either date is NaN in the output; a tile
 without a single valid pixel is not predicted; the network sees NaN as the band mean.
-Tiles of equal shape go through the network in batches of ``batch_size``; torch's
+Tiles of equal shape go through the network in batches of ``batch_size`` (a short last
+batch filled up with zeros, so that a tile's probabilities do not depend on the tiles it
+ran with: the same bytes wherever and with whatever it was predicted); torch's
 intra-op threads are set to ``num_threads`` in every block (a process-wide setting; with
 a threaded Dask scheduler the blocks run side by side, so 1 is the default).
 Tile starts are multiples of the network's ``2**depth``, so pooling grids line up.
@@ -97,7 +99,12 @@ class _Batcher:
         queue = self.queues.pop(shape, [])
         if not queue:
             return
-        x = torch.from_numpy(np.stack([d for _, d in queue]))
+        tiles = [d for _, d in queue]
+        # a short last batch is filled up with zeros: oneDNN's sums depend on the batch's
+        # size (by float32 rounding), so every tile runs in a batch of the same size and
+        # its probabilities do not depend on which tiles it was batched with
+        tiles += [np.zeros_like(tiles[0])] * (self.batch_size - len(tiles))
+        x = torch.from_numpy(np.stack(tiles))
         # channels-last (NHWC): oneDNN's convolutions run 1.3-1.6x faster on this layout
         # than on NCHW, the same sums to float32 rounding (bench/README.md, "Inference")
         before, after = (
@@ -106,7 +113,7 @@ class _Batcher:
         )
         logits = self.model(before, after)
         probs = torch.sigmoid(logits[:, 0]).numpy()
-        for (key, _), prob in zip(queue, probs, strict=True):
+        for (key, _), prob in zip(queue, probs[: len(queue)], strict=True):
             self.sink(key, prob)
 
 

@@ -34,7 +34,7 @@ class TileConfig:
     ramp: Ramp = "cosine"
     batch_size: int = 2
     num_threads: int = 1
-    block: int = 1536
+    block: int = 960
 
     def __post_init__(self) -> None:
         problems = []

@@ -310,6 +310,7 @@ def summary(rows: list[dict[str, Any]], startup_s: float) -> dict[str, Any]:
         largest = flows[-1]
         out["ningxia_here_s"] = NINGXIA_MPX * largest["s_per_mpx"] + startup_s
         out["ningxia_from_size"] = largest["size"]
+        out["detector"] = largest.get("detector", FLOW_DETECTOR)
     dist = {int(r["stage"].removeprefix("flow-dask")): r for r in rows
             if r["stage"].startswith("flow-dask") and r["status"] == "ok"}  # fmt: skip
     if 1 in dist and len(dist) > 1:
@@ -356,6 +357,10 @@ def _summary_lines(sm: dict[str, Any]) -> list[str]:
         lines.append(f"- Ningxia half-year ({sm['ningxia_mpx']:,.0f} Mpx) on this machine, "
                      f"from the {sm['ningxia_from_size']} s/Mpx: "
                      f"{sm['ningxia_here_s'] / 60:.0f} min")  # fmt: skip
+        if sm.get("detector", FLOW_DETECTOR) != FLOW_DETECTOR:
+            lines.append(f"  (detector {sm['detector']}: a network's cost grows with the grid's "
+                         "pixels per pair, not with the Mpx decoded over the dates, so this "
+                         "overstates it; bench/README.md, 'Inference')")  # fmt: skip
     if "ningxia_10_workers_s" in sm:
         lines.append("- on 10 one-core workers (measured 1-worker s/Mpx, measured efficiency): "
                      f"{sm['ningxia_10_workers_s'] / 60:.1f} min")  # fmt: skip

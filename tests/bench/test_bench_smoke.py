@@ -130,3 +130,12 @@ def test_summary_projects_ningxia_from_the_measured_seconds_per_mpx() -> None:
     assert sm["ningxia_here_s"] == 76_000 * 0.6 + 10.0  # from the largest size measured
     assert sm["distributed"]["efficiency"] == 100.0 / (2 * 62.5)  # 0.8
     assert sm["ningxia_10_workers_s"] == 76_000 * 1.0 / (10 * 0.8) + 10.0
+
+
+def test_the_projection_of_a_network_detector_says_it_overstates_the_network() -> None:
+    rows = [{"stage": "flow", "status": "ok", "size": 4096, "s_per_mpx": 0.6}]
+    plain = "\n".join(bench_scale._summary_lines(bench_scale.summary(rows, startup_s=1.0)))
+    assert "Ningxia" in plain and "overstates" not in plain  # the baseline: no caveat
+    rows[0]["detector"] = "integrated-high"
+    lines = "\n".join(bench_scale._summary_lines(bench_scale.summary(rows, startup_s=1.0)))
+    assert "detector integrated-high" in lines and "overstates" in lines

@@ -318,3 +318,20 @@ def test_shared_tiles_wait_for_a_claim_and_drop_the_oldest_results_beyond_their_
     assert len(tiles) == 3
     tiles.taken("b")
     assert len(tiles) == 2  # both of b's blocks took it
+
+
+def test_a_failed_claim_fails_its_waiters_and_a_later_block_claims_the_tile_anew() -> None:
+    tiles = SharedTiles()
+    future, mine = tiles.claim("t", uses=3)
+    waiting, _ = tiles.claim("t", uses=3)
+    tiles.fail("t", future, RuntimeError("block failed"))
+    with pytest.raises(RuntimeError, match="block failed"):
+        waiting.result()
+    again, mine_again = tiles.claim("t", uses=3)
+    assert mine and mine_again and again is not future
+    tiles.fail("t", future, RuntimeError("late"))  # the old claim: the new one stays
+    assert len(tiles) == 1
+    tiles.put("t", again, np.ones((2, 2), np.float32))
+    for _ in range(3):
+        tiles.taken("t")
+    assert len(tiles) == 0 and tiles._bytes == 0

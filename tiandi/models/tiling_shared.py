@@ -45,6 +45,7 @@ Key = tuple[int, int]
 class _Entry:
     future: Future[Prob]
     uses: int  # blocks that have yet to take it
+    nbytes: int = 0  # counted against the budget once its result is in
 
 
 class SharedTiles:
@@ -73,19 +74,23 @@ class SharedTiles:
 
     def put(self, key: Hashable, future: Future[Prob], prob: Prob) -> None:
         """The claimed tile's probabilities, for the blocks waiting or still to come."""
-        future.set_result(prob)
         with self._lock:
-            if self._entries.get(key, None) is not None:
+            future.set_result(prob)
+            entry = self._entries.get(key)
+            if entry is not None and entry.future is future:
+                entry.nbytes = prob.nbytes
                 self._bytes += prob.nbytes
                 self._evict()
 
     def fail(self, key: Hashable, future: Future[Prob], exc: BaseException) -> None:
         """The claimed tile will not be predicted: waiting blocks get ``exc``; the entry
         goes, so a later block predicts the tile itself."""
-        if not future.done():
-            future.set_exception(exc)
         with self._lock:
-            self._drop(key)
+            if not future.done():
+                future.set_exception(exc)
+            entry = self._entries.get(key)
+            if entry is not None and entry.future is future:
+                self._drop(key)
 
     def taken(self, key: Hashable) -> None:
         """One block has used the tile; the last one drops the entry."""
@@ -106,14 +111,14 @@ class SharedTiles:
 
     def _drop(self, key: Hashable) -> None:
         entry = self._entries.pop(key, None)
-        if entry is not None and entry.future.done() and entry.future.exception() is None:
-            self._bytes -= entry.future.result().nbytes
+        if entry is not None:
+            self._bytes -= entry.nbytes
 
     def _evict(self) -> None:
         for key in list(self._entries):
             if self._bytes <= self.max_bytes:
                 return
-            if self._entries[key].future.done():  # a claim in progress stays
+            if self._entries[key].nbytes:  # a claim in progress stays
                 self._drop(key)
 
 

@@ -14,7 +14,6 @@ import geopandas as gpd
 import pyogrio
 import pystac
 import rasterio
-import xarray as xr
 from odc.geo.geobox import GeoBox
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -183,10 +182,12 @@ def detect(
 ) -> dict[str, Path]:
     """Run the detector on the two composites; write the change maps of ``layout``."""
     detector = load_detector(detector_name)
-    before_ds = read_composite(before, chunk)
     if isinstance(detector, IntegratedDetector):
-        return _detect_integrated(detector, before_ds, read_composite(after, chunk), layout, chunk)
-    change = detector.detect(before_ds, read_composite(after, chunk))
+        return _detect_integrated(detector, before, after, layout, chunk)
+    # a network reads windows around its blocks, not chunks (NETWORK_READ_CHUNK)
+    read = NETWORK_READ_CHUNK if isinstance(detector, SiameseDetector) else chunk
+    before_ds = read_composite(before, read)
+    change = detector.detect(before_ds, read_composite(after, read))
     if not isinstance(detector, SiameseDetector):
         change = chunked_like(change, before_ds)
     paths, maps = change_outputs(change, detector, layout)
@@ -201,20 +202,24 @@ def detect(
     return paths
 
 
+#: Chunk side (px) the composites are read in for a network: the files' own tiles. Each of
+#: the network's blocks reads the window of its tiles, which overlaps its neighbours';
+#: chunks of 512 px decode half as much of the files per window as the flow's 1024.
+NETWORK_READ_CHUNK = BLOCKSIZE
+
+
 def _detect_integrated(
-    detector: IntegratedDetector,
-    before: xr.Dataset,
-    after: xr.Dataset,
-    layout: RunLayout,
-    chunk: int,
+    detector: IntegratedDetector, before: Path, after: Path, layout: RunLayout, chunk: int
 ) -> dict[str, Path]:
     """The network's probability written first (the net runs once), then the evidence,
     levels and mask from it and the composites, in one pass chunked like the composites."""
     tags = {"tiandi:model": detector.name, "tiandi:model_version": detector.version}
-    prob = detector.probability(before, after)
+    net_in = [read_composite(p, NETWORK_READ_CHUNK) for p in (before, after)]
+    prob = detector.probability(*net_in)
     write_cogs([CogOutput(prob, layout.change_prob, float("nan"), "float32", tags)])
     prob_back = read_cog(layout.change_prob, chunk).isel(band=0, drop=True)
-    change = detector.layers(prob_back, before, after).assign(change_prob=prob_back)
+    before_ds, after_ds = (read_composite(p, chunk) for p in (before, after))
+    change = detector.layers(prob_back, before_ds, after_ds).assign(change_prob=prob_back)
     paths, maps = change_outputs(change, detector, layout)
     write_cogs([m for m in maps if m.path != layout.change_prob])
     get_run_logger().info("change maps written by %s %s", detector.name, detector.version)

@@ -51,6 +51,11 @@ from tiandi.redline.zones.read import read_stations, read_zones
 
 _retry_on_io = retry_on(CatalogError, OSError, TimeoutError)  # retries only on I/O errors
 
+#: Chunk side (px) the composites are read in for a network: the files' own tiles. Each of
+#: the network's blocks reads the window of its tiles, which overlaps its neighbours';
+#: chunks of 512 px decode half as much of the files per window as the flow's 1024.
+NETWORK_READ_CHUNK = BLOCKSIZE
+
 
 @task(cache_policy=NO_CACHE)
 def load_zones(path: Path) -> gpd.GeoDataFrame:
@@ -200,12 +205,6 @@ def detect(
         write_cogs(maps)
     get_run_logger().info("change maps written by %s %s", detector.name, detector.version)
     return paths
-
-
-#: Chunk side (px) the composites are read in for a network: the files' own tiles. Each of
-#: the network's blocks reads the window of its tiles, which overlaps its neighbours';
-#: chunks of 512 px decode half as much of the files per window as the flow's 1024.
-NETWORK_READ_CHUNK = BLOCKSIZE
 
 
 def _detect_integrated(

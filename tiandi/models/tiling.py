@@ -15,10 +15,11 @@ a block border is predicted once per process and shared by the blocks it touches
 (:mod:`tiandi.models.tiling_shared`; blocks computed in different processes predict it
 each, with the same numbers), and every block blends its tiles in grid order, so the
 result does not depend on the block size, the input's chunks or where a block ran (no
-seams between blocks). Without the sharing a grid of blocks of ``K`` strides predicts
-``((K + 1) / K)²`` times the tiles (1.19 at 2048², 1.27 at 8192²). Memory is bounded by one
-block's input window per running task, never the whole scene: the window is read inside
-the task, so no scheduler reads windows ahead of the blocks that use them.
+seams between blocks). Without the sharing a grid of blocks of ``K`` strides predicts up
+to ``((K + 1) / K)²`` times the tiles (1.44 for the default blocks of 5 strides). Memory
+is bounded by one block's input window per running task, never the whole scene: the
+window is read inside the task, so no scheduler reads windows ahead of the blocks that
+use them.
 
 No data: a pixel with NaN in any band of either date is NaN in the output; a tile
 without a single valid pixel is not predicted; the network sees NaN as the band mean.

@@ -165,7 +165,7 @@ _Loss = Annotated[str, typer.Option(help="bce, focal, dice, bce+dice, focal+dice
 _Jitter = Annotated[
     float,
     typer.Option(
-        help="Radiometric jitter amplitude (reflectance; standard deviations with per_image)."
+        help="Radiometric jitter amplitude (reflectance; standard deviations when standardised)."
     ),
 ]
 
@@ -196,7 +196,7 @@ def run_train_change_model(
     name: Annotated[str, typer.Option(help="Model name in the card.")] = "siamese-s2",
     version: Annotated[str, typer.Option(help="Model version in the card.")] = "0.1",
     normalisation: Annotated[
-        str, typer.Option(help="Input normalisation: dataset or per_image.")
+        str, typer.Option(help="Input normalisation: dataset, per_image or per_pair.")
     ] = "dataset",
     jitter_common_gain: _Jitter = 0.15,
     jitter_date_gain: _Jitter = 0.05,

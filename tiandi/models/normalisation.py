@@ -1,6 +1,6 @@
 """Per-image input normalisation of the change networks: the one place that computes it,
 for training (:func:`normalise_images`, numpy city arrays) and for inference
-(:func:`normalise_dataset`, lazy or in-memory xarray inputs of the detector).
+(:func:`normalise_inputs`, lazy or in-memory xarray inputs of the detector).
 
 ``"dataset"`` (the default, and what weights without the field were trained with): the
 network standardises reflectances with per-band statistics of its training cities, stored
@@ -9,6 +9,10 @@ with its own mean and standard deviation over the whole image (NaN ignored, floa
 moments), so any per-band gain and offset of one date (L1C top-of-atmosphere vs L2A
 surface reflectance, a sensor calibration, a hazy date) cancels exactly; the network's
 stored statistics are then those of the standardised training images (about 0 and 1).
+``"per_pair"``: both dates standardised per band with moments pooled over the pair, so a
+per-band gain and offset shared by both dates (L1C vs L2A: mostly the path radiance the
+atmospheric correction removes from every clear date alike) cancels exactly, while a
+brightening or darkening between the dates, which is what a change is, stays as it was.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import xarray as xr
 
 from tiandi.errors import InputError
 
-NORMALISATIONS = ("dataset", "per_image")
+NORMALISATIONS = ("dataset", "per_image", "per_pair")
 """Input normalisations a change network can be trained with."""
 MIN_STD = 1e-6
 """Floor of a band's standard deviation (a constant band is centred, not blown up)."""
@@ -36,7 +40,7 @@ def check_normalisation(name: str) -> str:
     if name not in NORMALISATIONS:
         raise InputError(
             f"normalisation {name!r} is not one of {', '.join(NORMALISATIONS)}; "
-            "use 'dataset' (training-set statistics) or 'per_image'"
+            "use 'dataset' (training-set statistics), 'per_image' or 'per_pair'"
         )
     return name
 
@@ -79,22 +83,46 @@ def _standardise(values: Any, mean: FloatArray, std: FloatArray) -> Any:
     return ((values.astype(np.float64) - m) / s).astype(np.float32)
 
 
-def normalise_images(images: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.float32]:
-    """Per-image normalisation of a (dates, bands, rows, cols) array: each date
-    standardised per band with its own moments (:func:`band_moments`); NaN stays NaN."""
+def normalise_images(
+    images: npt.NDArray[np.floating[Any]], normalisation: str = "per_image"
+) -> npt.NDArray[np.float32]:
+    """A (dates, bands, rows, cols) array standardised per band: each date with its own
+    moments (``per_image``) or both with the moments of the pair (``per_pair``),
+    :func:`band_moments`; NaN stays NaN."""
     out = np.empty(images.shape, dtype=np.float32)
+    if check_normalisation(normalisation) == "per_pair":
+        mean, std = band_moments(np.moveaxis(images, 0, 1))
+        for d in range(images.shape[0]):
+            out[d] = _standardise(images[d], mean, std)
+        return out
     for d in range(images.shape[0]):
         mean, std = band_moments(images[d])
         out[d] = _standardise(images[d], mean, std)
     return out
 
 
-def normalise_dataset(ds: xr.Dataset, bands: Sequence[str]) -> xr.Dataset:
-    """Per-image normalisation of one date: the variables ``bands`` of ``ds`` standardised
-    with their own moments over the whole image, exactly as :func:`normalise_images` does
-    for training (lazy stays lazy apart from the moments, which are computed here)."""
-    stacked = xr.concat([ds[b] for b in bands], dim="band")
-    mean, std = band_moments(stacked.data)
+def normalise_inputs(
+    before: xr.Dataset, after: xr.Dataset, bands: Sequence[str], normalisation: str
+) -> tuple[xr.Dataset, xr.Dataset]:
+    """The detector's two dates normalised as :func:`normalise_images` does for training
+    (the variables ``bands``; lazy stays lazy apart from the moments, computed here);
+    ``dataset`` returns them as they are (the network standardises them itself)."""
+    if check_normalisation(normalisation) == "dataset":
+        return before, after
+    stacks = [xr.concat([ds[b] for b in bands], dim="band").data for ds in (before, after)]
+    if normalisation == "per_pair":
+        pooled = (
+            da.stack(stacks, axis=1)  # type: ignore[no-untyped-call]
+            if any(isinstance(s, da.Array) for s in stacks)
+            else np.stack(stacks, axis=1)
+        )
+        moments = [band_moments(pooled)] * 2
+    else:
+        moments = [band_moments(s) for s in stacks]
+    return _scaled(before, bands, *moments[0]), _scaled(after, bands, *moments[1])
+
+
+def _scaled(ds: xr.Dataset, bands: Sequence[str], mean: FloatArray, std: FloatArray) -> xr.Dataset:
     out = ds.copy()
     for i, band in enumerate(bands):
         scaled = _standardise(ds[band].data[None], mean[i : i + 1], std[i : i + 1])[0]

@@ -11,8 +11,8 @@ weights), NaN inputs (no data) mapped to the band mean, and inputs of any size (
 reflection to a multiple of ``2**depth`` and cropped back).
 
 Input: two float tensors (N, bands, H, W) of reflectance (0–1) in ``config.bands`` order,
-or, for ``config.normalisation == "per_image"``, of each date already standardised per band
-over the whole image (:mod:`tiandi.models.normalisation`; the detector and the training
+or, for ``config.normalisation`` ``"per_image"`` or ``"per_pair"``, already standardised
+per band over the whole image (:mod:`tiandi.models.normalisation`; the detector and the training
 data do it).
 Output: change logits (N, 1, H, W); ``torch.sigmoid`` gives the change probability.
 """
@@ -44,9 +44,9 @@ class SiameseConfig:
     depth: int = 4
     dropout: float = 0.2
     attention: bool = True
-    # "dataset" (stored training statistics) or "per_image" (each date standardised per
-    # band first, by the detector: tiandi.models.normalisation); weights saved without
-    # the field were trained with "dataset"
+    # "dataset" (stored training statistics), "per_image" or "per_pair" (the dates
+    # standardised per band first, by the detector: tiandi.models.normalisation); weights
+    # saved without the field were trained with "dataset"
     normalisation: str = "dataset"
 
     def __post_init__(self) -> None:

@@ -23,7 +23,7 @@ import xarray as xr
 from tiandi.errors import InputError, ModelError
 from tiandi.models.base import CHANGE, NO_CHANGE, NO_DATA
 from tiandi.models.baseline import BANDS as BASELINE_BANDS
-from tiandi.models.normalisation import normalise_dataset
+from tiandi.models.normalisation import normalise_inputs
 from tiandi.models.tiling_grid import TileConfig
 from tiandi.models.weights import load_weights
 
@@ -42,9 +42,10 @@ class SiameseDetector:
 
     ``threshold``: change when the probability is at least this (default: the card's
     validation threshold, else 0.5); ``tiling``: how large inputs are cut into tiles.
-    Weights trained with ``per_image`` normalisation get each date standardised per band
-    over the whole input first (:func:`tiandi.models.normalisation.normalise_dataset`,
-    the function training uses), so L1C and L2A reflectance give the network the same.
+    Weights trained with ``per_image`` or ``per_pair`` normalisation get the dates
+    standardised per band over the whole input first
+    (:func:`tiandi.models.normalisation.normalise_inputs`, the moments training uses), so
+    L1C and L2A reflectance give the network the same.
     """
 
     def __init__(
@@ -77,7 +78,7 @@ class SiameseDetector:
     @property
     def normalisation(self) -> str:
         """How inputs are normalised before the network (the weights' config):
-        ``dataset`` or ``per_image`` (:mod:`tiandi.models.normalisation`)."""
+        ``dataset``, ``per_image`` or ``per_pair`` (:mod:`tiandi.models.normalisation`)."""
         return self.model.config.normalisation
 
     @property
@@ -119,9 +120,7 @@ class SiameseDetector:
         """Change probability (float32, NaN no data), lazy when the inputs are."""
         self._check_inputs(before, after)
         after = after.assign_coords({c: before[c] for c in ("y", "x") if c in before.coords})
-        if self.normalisation == "per_image":
-            before = normalise_dataset(before, self.bands)
-            after = normalise_dataset(after, self.bands)
+        before, after = normalise_inputs(before, after, self.bands, self.normalisation)
         from tiandi.models.tiling import predict_dataset  # torch, imported when it runs
 
         return predict_dataset(self.model, before, after, self.bands, self.tiling)

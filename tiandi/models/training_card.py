@@ -68,8 +68,11 @@ def card_training_summary(
         if any(config.jitter)
         else ""
     )
-    if jitter and config.normalisation == "per_image":
-        jitter += " on the per-image standardised values (offsets in standard deviations)"
+    if jitter and config.normalisation != "dataset":
+        jitter += (
+            f" on the {config.normalisation.replace('_', '-')} standardised values "
+            "(offsets in standard deviations)"
+        )
     ema = (
         f"; saved weights are the EMA (decay {config.ema_decay}) of the weights and BN buffers"
         if config.ema_decay
@@ -184,6 +187,15 @@ def describe_cv(summary: CvSummary) -> str:
 
 def input_note(normalisation: str) -> str:
     """What input the weights expect, for the card's notes."""
+    if normalisation == "per_pair":
+        return (
+            "Input: Sentinel-2 reflectance scaled 0-1, L2A surface reflectance (what the "
+            "product composites) or L1C top-of-atmosphere; both dates are standardised per "
+            "band with the moments of the pair over the whole image before the network "
+            "(normalisation per_pair, done by SiameseDetector), so a per-band offset and gain "
+            "shared by both dates (L1C vs L2A) cancels, while one date's own haze or "
+            "calibration does not. Trained on OSCD L1C top-of-atmosphere reflectance."
+        )
     if normalisation == "per_image":
         return (
             "Input: Sentinel-2 reflectance scaled 0-1, L2A surface reflectance (what the "

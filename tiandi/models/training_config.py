@@ -58,9 +58,10 @@ class TrainConfig:
     dropout: float = 0.3
     attention: bool = True
     refit: bool = False  # second stage on train + validation cities (module docstring)
-    # input normalisation: "dataset" (training statistics in the weights) or "per_image"
-    # (each date standardised per band first; tiandi.models.normalisation). With
-    # "per_image" the jitter acts on the standardised values (gain ×, offset in std units)
+    # input normalisation: "dataset" (training statistics in the weights), "per_image"
+    # (each date standardised per band first) or "per_pair" (both dates with the pair's
+    # moments; tiandi.models.normalisation). With either of the last two the jitter acts
+    # on the standardised values (gain ×, offset in std units)
     normalisation: str = "dataset"
     # city-wise cross-validation (tiandi.models.training_cv): > 0 folds replace the
     # validation and test cities (both must then be empty)

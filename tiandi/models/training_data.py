@@ -40,14 +40,15 @@ def load_city_arrays(
     """Read a city as training arrays; pixels with no data in any band are labelled 255.
 
     With ``normalisation="per_image"`` each date is standardised per band over the whole
-    city (:func:`tiandi.models.normalisation.normalise_images`, what the detector does at
+    city, with ``"per_pair"`` both dates with the pair's moments
+    (:func:`tiandi.models.normalisation.normalise_images`, what the detector does at
     inference). Cities smaller than ``min_size`` are padded (NaN images, label 255) to
     that size.
     """
     data = read_city(root, city, bands=bands)
     images = np.stack([stack_bands(data.before, bands), stack_bands(data.after, bands)])
-    if check_normalisation(normalisation) == "per_image":
-        images = normalise_images(images)
+    if check_normalisation(normalisation) != "dataset":
+        images = normalise_images(images, normalisation)
     label = np.asarray(data.label if data.label is not None else 0, dtype=np.uint8).copy()
     label[np.isnan(images).any(axis=(0, 1))] = IGNORE
     h, w = label.shape

@@ -7,6 +7,22 @@ from typing import Any
 
 from tiandi.redline.vocabulary import M2_PER_HA, MU_M2, ChangeType, HJ1156Class
 
+HEAD_COLUMNS: tuple[str, ...] = (
+    "patch_id",
+    "zone_id",
+    "zone_name",
+    "zone_type",
+    "functional_zone",
+    "area_m2",
+    "area_ha",
+    "area_mu",
+    "change_type",
+    "change_type_zh",
+    "hj1156_class",
+    "hj1156_zh",
+)
+"""The columns :func:`patch_head` fills, in order: every kind of patch starts with them."""
+
 
 def patch_head(
     patch_id: str,

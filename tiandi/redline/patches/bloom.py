@@ -30,7 +30,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from tiandi.errors import InputError
-from tiandi.redline.patches._rows import patch_head
+from tiandi.redline.patches._rows import HEAD_COLUMNS, patch_head
 from tiandi.redline.vocabulary import M2_PER_HA, MU_M2, ChangeType, HJ1156Class
 from tiandi.redline.zones.read import content_hash
 
@@ -188,18 +188,7 @@ def _confidence(fai_mean: float, threshold: float) -> float:
 
 #: Columns of a bloom patch besides its geometry.
 PATCH_ATTRS = (
-    "patch_id",
-    "zone_id",
-    "zone_name",
-    "zone_type",
-    "functional_zone",
-    "area_m2",
-    "area_ha",
-    "area_mu",
-    "change_type",
-    "change_type_zh",
-    "hj1156_class",
-    "hj1156_zh",
+    *HEAD_COLUMNS,
     "confidence",
     "n_pixels",
     "bloom_date",

@@ -49,25 +49,14 @@ from tiandi.models.dieback import (
     DiebackParams,
     confidence,
 )
-from tiandi.redline.patches._rows import patch_head
+from tiandi.redline.patches._rows import HEAD_COLUMNS, patch_head
 from tiandi.redline.patches._shapes import areas_m2, as_polygonal, metric_geoms, simplify
 from tiandi.redline.patches.classify import ShapeMetrics
 from tiandi.redline.vocabulary import ChangeType, HJ1156Class
 from tiandi.redline.zones.read import content_hash
 
 DIEBACK_COLUMNS: tuple[str, ...] = (
-    "patch_id",
-    "zone_id",
-    "zone_name",
-    "zone_type",
-    "functional_zone",
-    "area_m2",
-    "area_ha",
-    "area_mu",
-    "change_type",
-    "change_type_zh",
-    "hj1156_class",
-    "hj1156_zh",
+    *HEAD_COLUMNS,
     "confidence",
     "alert_status",
     "first_date",

@@ -49,7 +49,7 @@ from tiandi._gpkg import finish_gpkg
 from tiandi._io import atomic_path
 from tiandi.errors import InputError
 from tiandi.redline.patches._grid import check_same_grid, grid_of, window_of, zones_in
-from tiandi.redline.patches._rows import patch_head
+from tiandi.redline.patches._rows import HEAD_COLUMNS, patch_head
 from tiandi.redline.patches._shapes import (
     areas_m2,
     as_polygonal,
@@ -64,18 +64,7 @@ from tiandi.redline.vocabulary import STORE_CRS, ChangeType, HJ1156Class
 from tiandi.redline.zones.read import content_hash
 
 PATCH_COLUMNS: tuple[str, ...] = (
-    "patch_id",
-    "zone_id",
-    "zone_name",
-    "zone_type",
-    "functional_zone",
-    "area_m2",
-    "area_ha",
-    "area_mu",
-    "change_type",
-    "change_type_zh",
-    "hj1156_class",
-    "hj1156_zh",
+    *HEAD_COLUMNS,
     "confidence",
     "class_confidence",
     "mean_prob",

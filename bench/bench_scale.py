@@ -117,7 +117,9 @@ def _kill_tree(proc: psutil.Process) -> None:
 
 class _Sampler:
     """Samples the RSS and PSS of a process tree every 0.2 s on its own thread (see
-    :func:`timed`)."""
+    :func:`timed`). PSS is read (``/proc/PID/smaps_rollup``: ≈ 10 ms of kernel time for a
+    1.4 GB process) only when the RSS sum could hold a new peak of it, so the sampler takes
+    less CPU from the run it measures."""
 
     def __init__(
         self, procs: list[psutil.Process], cap_bytes: int | None, trace: Path | None, t0: float
@@ -149,7 +151,8 @@ class _Sampler:
                 with contextlib.suppress(psutil.Error):
                     rss = _labelled_rss(*self.procs)
                 t, total = time.perf_counter() - self.t0, sum(v for _, v in rss.values())
-                self.peak_pss = max(self.peak_pss, sum(_pss(p.pid) for p in rss))
+                if total > self.peak_pss:  # a process's PSS is at most its RSS: else no new peak
+                    self.peak_pss = max(self.peak_pss, sum(_pss(p.pid) for p in rss))
                 if out is not None:
                     out.writelines(
                         f"{t:.1f}\t{label}\t{v / 2**20:.0f}\n" for label, v in rss.values()

@@ -16,7 +16,7 @@ a block border is predicted once per process and shared by the blocks it touches
 each, with the same numbers), and every block blends its tiles in grid order, so the
 result does not depend on the block size, the input's chunks or where a block ran (no
 seams between blocks). Without the sharing a grid of blocks of ``K`` strides predicts up
-to ``((K + 1) / K)²`` times the tiles (1.44 for the default blocks of 5 strides). Memory
+to ``((K + 1) / K)²`` times the tiles (1.56 for the default blocks of 4 strides). Memory
 is bounded by one block's input window per running task, never the whole scene: the
 window is read inside the task, so no scheduler reads windows ahead of the blocks that
 use them.

@@ -26,15 +26,19 @@ class TileConfig:
     ``ramp``: shape of the blending weights; ``batch_size``: tiles per forward pass;
     ``num_threads``: torch intra-op threads; ``block``: block side for lazy inputs
     (rounded down to whole strides).
+
+    The defaults: 256-px tiles overlapping by 32 px, 1.31 forward passes per pixel (64 px
+    before: 1.78, the same OSCD F1 within 0.0001 and the same demo result;
+    ``scripts/experiments/tile_overlap/``), blocks of 4 strides.
     """
 
     tile: int = 256
-    overlap: int = 64
+    overlap: int = 32
     margin: int = 8
     ramp: Ramp = "cosine"
     batch_size: int = 2
     num_threads: int = 1
-    block: int = 960
+    block: int = 896
 
     def __post_init__(self) -> None:
         problems = []

@@ -109,5 +109,6 @@ def test_normalisation_keeps_no_data(normalisation: str) -> None:
     out = normalise_images(images, normalisation)
     assert np.isnan(out[1, 2, 4, 4]) and np.isnan(out[0, 1]).all()
     assert np.isfinite(np.delete(out.reshape(-1), np.flatnonzero(np.isnan(images)))).all()
+    np.testing.assert_array_equal(normalise_images(images, "dataset"), images)
     with pytest.raises(InputError, match=r"normalisation 'per_scene'.*per_pair"):
         normalise_images(images, "per_scene")

@@ -1,4 +1,4 @@
-"""Per-image input normalisation of the change networks: the one place that computes it,
+"""Input normalisation of the change networks: the one place that computes it,
 for training (:func:`normalise_images`, numpy city arrays) and for inference
 (:func:`normalise_inputs`, lazy or in-memory xarray inputs of the detector).
 
@@ -88,16 +88,14 @@ def normalise_images(
 ) -> npt.NDArray[np.float32]:
     """A (dates, bands, rows, cols) array standardised per band: each date with its own
     moments (``per_image``) or both with the moments of the pair (``per_pair``),
-    :func:`band_moments`; NaN stays NaN."""
+    :func:`band_moments`; NaN stays NaN. ``dataset``: the values as they are (float32)."""
+    if check_normalisation(normalisation) == "dataset":
+        return images.astype(np.float32)
     out = np.empty(images.shape, dtype=np.float32)
-    if check_normalisation(normalisation) == "per_pair":
-        mean, std = band_moments(np.moveaxis(images, 0, 1))
-        for d in range(images.shape[0]):
-            out[d] = _standardise(images[d], mean, std)
-        return out
+    pair = normalisation == "per_pair"
+    pooled = band_moments(np.moveaxis(images, 0, 1)) if pair else None
     for d in range(images.shape[0]):
-        mean, std = band_moments(images[d])
-        out[d] = _standardise(images[d], mean, std)
+        out[d] = _standardise(images[d], *(pooled or band_moments(images[d])))
     return out
 
 

@@ -2,9 +2,10 @@
 passes per pixel) on the OSCD training cities: the probability maps of the product's
 tiling (tiles 256 px, overlap 64) against smaller overlaps, and the pooled confusion at
 the card's threshold. A comparison of tilings of one network, not a test score (v0.2 was
-trained on eight of these cities).
+trained on eight of these cities). The first overlap is the reference (64: the product's
+before session 16); margins are min(8, overlap / 2).
 
-    python scripts/experiments/tile_overlap/overlap.py NETWORK OVERLAP [OVERLAP ...]
+    python scripts/experiments/tile_overlap/overlap.py NETWORK REFERENCE OVERLAP [OVERLAP ...]
 """
 
 from __future__ import annotations
@@ -18,16 +19,16 @@ import numpy as np
 from tiandi.models.metrics import confusion_matrix, sum_confusion
 from tiandi.models.oscd import read_city
 from tiandi.models.registry import load_detector
-from tiandi.models.tiling_grid import TileConfig
 
 ROOT = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "oscd-train"
 LABELS = ROOT / "Onera Satellite Change Detection dataset - Train Labels"
 
 
-def main(network: str, overlaps: list[int]) -> None:
+def main(network: str, reference: int, overlaps: list[int]) -> None:
     cities = sorted(p.name for p in LABELS.iterdir() if p.is_dir())
     detector = load_detector(network, num_threads=2)
-    base = detector.tiling  # type: ignore[attr-defined]
+    tiling = detector.tiling  # type: ignore[attr-defined]
+    base = replace(tiling, overlap=reference, margin=min(tiling.margin, reference // 2))
     configs = {o: replace(base, overlap=o, margin=min(base.margin, o // 2)) for o in overlaps}
     per: dict[int, list] = {o: [] for o in [base.overlap, *overlaps]}
     worst: dict[int, float] = dict.fromkeys(overlaps, 0.0)
@@ -48,7 +49,7 @@ def main(network: str, overlaps: list[int]) -> None:
             flips[o] += int((out["change_mask"].values != ref["change_mask"].values).sum())
     for o in [base.overlap, *overlaps]:
         total = sum_confusion(per[o])
-        tiles = (TileConfig(tile=base.tile, overlap=o).tile / (base.tile - o)) ** 2
+        tiles = (base.tile / (base.tile - o)) ** 2
         extra = (
             ""
             if o == base.overlap
@@ -61,4 +62,4 @@ def main(network: str, overlaps: list[int]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], [int(a) for a in sys.argv[2:]])
+    main(sys.argv[1], int(sys.argv[2]), [int(a) for a in sys.argv[3:]])

@@ -36,13 +36,13 @@ def _tree(proc: psutil.Process) -> tuple[int, float]:
 
 
 def _periods(scene: Path) -> tuple[list[Any], list[Any]]:
-    """The items of both periods: a scale scene's 4 + 4, or what the flow's search keeps
-    of a ``tiandi demo`` scene (``scenes.json``; cloud cover <= 80 %)."""
+    """The items of both periods: a scale scene's (4 + 4 dates, or as generated), or what
+    the flow's search keeps of a ``tiandi demo`` scene (``scenes.json``; cloud cover <= 80 %)."""
     from bench import scale_scene
 
     if not (scene / "scenes.json").exists():
-        items = scale_scene.items(scene)
-        return items[:4], items[4:]
+        (before, _), (after, _) = scale_scene.periods(scene)
+        return before, after
     from tiandi.demo.scene_catalog import AFTER, BEFORE, scene_items
 
     found = [i for i in scene_items(scene) if float(i.properties["eo:cloud_cover"]) <= 80.0]

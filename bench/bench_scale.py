@@ -5,6 +5,7 @@ documented, and on the flow's own work: ``odcstac-all``), on the same files.
     python -m bench.bench_scale [--sizes 2048 4096 8192] [--home var/bench-scale]
         [--stages floor flow naive odcstac odcstac-all] [--naive-cap-gb 8] [--results bench/results]
         [--dist-size 4096 --dist-workers 1 2] [--flow-dask embedded|cluster] [--rss-trace DIR]
+        [--dates-per-period 4 [12]] [--dist-dates-per-period 12]
 
 For each size (scenes from :mod:`bench.scale_scene`, cached under ``--home``, registered
 in that home's embedded catalog): every stage runs as its own process tree, one after the
@@ -27,7 +28,8 @@ cluster`` on a scheduler + one worker process with a thread per core started onc
 the Prefect server (what the series measured before the in-process default). ``--dist-size``
 runs the flow again at that size on clusters of ``--dist-workers`` worker processes of one
 thread each (``flow-dask<N>`` rows) and reports the distributed efficiency; the summary
-projects a Ningxia half-year run (:data:`NINGXIA_MPX` decoded) from the measured s/Mpx.
+projects a Ningxia half-year run (:data:`NINGXIA_MPX` decoded, ~12 dates a period) from
+the measured s/Mpx, of a scene of ``--dates-per-period 12`` when one ran.
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ from bench.scale_services import Services
 STAGES = ("floor", "flow", "naive", "odcstac", "odcstac-all")
 #: Mpx decoded by a half-year run over Ningxia (66,400 km², ~24 dates; issue 17).
 NINGXIA_MPX = 76_000.0
+#: Dates per period of that run (~24 dates, two periods): the scene to project it from.
+NINGXIA_PER_PERIOD = 12
 
 
 def _tree_rss(*procs: psutil.Process) -> int:
@@ -232,13 +236,17 @@ def _flow_found(out: Path) -> dict[str, Any]:
     return {"patches": data.get("n_patches")}
 
 
-def _scene(home: Path, size: int) -> tuple[Path, float]:
-    """The scene of ``size`` (generated once, registered) and its input Mpx."""
+def _scene(home: Path, size: int, per_period: int) -> tuple[Path, float]:
+    """The scene of ``size`` and ``per_period`` dates a period (generated once) alone in
+    the home's catalog, and its input Mpx. Scenes share item ids where they share days, so
+    the catalog is written anew: the flow must not find another scene's dates."""
     from tiandi.catalog.store import GeoParquetCatalog
     from tiandi.settings import Settings
 
-    scene = scale_scene.generate(home / "scenes", size)
-    GeoParquetCatalog(Settings(home=home).catalog_path).add(scale_scene.items(scene))
+    scene = scale_scene.generate(home / "scenes", size, per_period)
+    catalog = Settings(home=home).catalog_path
+    catalog.unlink(missing_ok=True)
+    GeoParquetCatalog(catalog).add(scale_scene.items(scene))
     return scene, sum(_pixels(p) for p in scale_scene.files(scene)) / 1e6
 
 
@@ -263,56 +271,74 @@ def measure(
     naive_cap_gb: float,
     svc: Services | None = None,
     detector: str = FLOW_DETECTOR,
+    per_period: int = scale_scene.PER_PERIOD,
 ) -> Iterator[dict[str, Any]]:
-    """Every stage at ``size``, one after the other: rows with figures and ratios (those
-    of earlier rows completed as later stages arrive). The flow runs against ``svc``
-    (started once for the series) when given."""
-    scene, mpx = _scene(home, size)
+    """Every stage at ``size`` (``per_period`` dates a period), one after the other: rows
+    with figures and ratios (those of earlier rows completed as later stages arrive). The
+    flow runs against ``svc`` (started once for the series) when given."""
+    scene, mpx = _scene(home, size, per_period)
     env, rows = _env(home), []
     for stage in stages:
         if stage == "flow":
-            row = _flow_row(scene, home / "runs" / f"run-{size}", env, svc or Services(), detector)
+            out = home / "runs" / scene.name.replace("scale-", "run-")
+            row = _flow_row(scene, out, env, svc or Services(), detector)
         else:
             cmd = [sys.executable, "-m", "bench.scale_pipelines", stage, str(scene)]
             cap = int(naive_cap_gb * 2**30) if stage == "naive" else None
             row = timed(cmd, env, cap)
         secs = row["seconds"]
-        row.update({"size": size, "stage": stage, "input_mpx": mpx,
-                    "mpx_per_s": mpx / secs, "s_per_mpx": secs / mpx})  # fmt: skip
+        row.update({"size": size, "stage": stage, "dates_per_period": per_period,
+                    "input_mpx": mpx, "mpx_per_s": mpx / secs,
+                    "s_per_mpx": secs / mpx})  # fmt: skip
         rows.append(row)
         _ratios(rows)
         yield row  # each row as soon as it is measured (and saved by the caller)
 
 
 def measure_dist(
-    size: int, home: Path, workers: list[int], prefect: Services, detector: str = FLOW_DETECTOR
+    size: int,
+    home: Path,
+    workers: list[int],
+    prefect: Services,
+    detector: str = FLOW_DETECTOR,
+    per_period: int = scale_scene.PER_PERIOD,
 ) -> Iterator[dict[str, Any]]:
-    """The flow at ``size`` on clusters of N one-thread worker processes (``flow-daskN``),
-    each cluster started (and its start-up recorded) before the run."""
-    scene, mpx = _scene(home, size)
+    """The flow at ``size`` (``per_period`` dates a period) on clusters of N one-thread
+    worker processes (``flow-daskN``), each cluster started (and its start-up recorded)
+    before the run."""
+    scene, mpx = _scene(home, size, per_period)
     env = _env(home)
     for n in workers:
         with scale_services.dask_cluster(env, n, 1) as dask:
             svc = Services({**prefect.env, **dask.env}, [*prefect.processes, *dask.processes])
-            row = _flow_row(scene, home / "runs" / f"run-{size}-dask{n}", env, svc, detector)
-        row.update({"size": size, "stage": f"flow-dask{n}", "input_mpx": mpx,
+            out = home / "runs" / f"{scene.name.replace('scale-', 'run-')}-dask{n}"
+            row = _flow_row(scene, out, env, svc, detector)
+        row.update({"size": size, "stage": f"flow-dask{n}", "dates_per_period": per_period,
+                    "input_mpx": mpx,
                     "mpx_per_s": mpx / row["seconds"], "s_per_mpx": row["seconds"] / mpx,
                     "x_floor": None, "x_flow": None, **dask.startup})  # fmt: skip
         yield row
 
 
 def summary(rows: list[dict[str, Any]], startup_s: float) -> dict[str, Any]:
-    """Across sizes and clusters: flow s/Mpx per size against the smallest, distributed
-    efficiency, and the Ningxia half-year projection from the measured s/Mpx."""
+    """Across sizes and clusters: flow s/Mpx per size against the smallest (scenes of
+    the usual four dates a period), distributed efficiency, and the Ningxia half-year
+    projection from the measured s/Mpx: of the largest scene with Ningxia's dates a period
+    when one ran (the outputs are written once a period, so a scene of fewer dates pays
+    more of them per Mpx decoded), else of the largest scene."""
     flows = sorted((r for r in rows if r["stage"] == "flow" and r["status"] == "ok"),
-                   key=lambda r: r["size"])  # fmt: skip
+                   key=lambda r: (r["size"], r.get("dates_per_period", 4)))  # fmt: skip
     out: dict[str, Any] = {"startup_s": startup_s, "ningxia_mpx": NINGXIA_MPX}
+    usual = [r for r in flows if r.get("dates_per_period", 4) == scale_scene.PER_PERIOD]
+    if usual:
+        first = usual[0]["s_per_mpx"]
+        out["flow_s_per_mpx_vs_smallest"] = {str(r["size"]): r["s_per_mpx"] / first for r in usual}
     if flows:
-        first = flows[0]["s_per_mpx"]
-        out["flow_s_per_mpx_vs_smallest"] = {str(r["size"]): r["s_per_mpx"] / first for r in flows}
-        largest = flows[-1]
+        like = [r for r in flows if r.get("dates_per_period") == NINGXIA_PER_PERIOD]
+        largest = (like or flows)[-1]
         out["ningxia_here_s"] = NINGXIA_MPX * largest["s_per_mpx"] + startup_s
         out["ningxia_from_size"] = largest["size"]
+        out["ningxia_from_dates_per_period"] = largest.get("dates_per_period", 4)
         out["detector"] = largest.get("detector", FLOW_DETECTOR)
     dist = {int(r["stage"].removeprefix("flow-dask")): r for r in rows
             if r["stage"].startswith("flow-dask") and r["status"] == "ok"}  # fmt: skip
@@ -320,6 +346,7 @@ def summary(rows: list[dict[str, Any]], startup_s: float) -> dict[str, Any]:
         n = max(dist)
         eff = dist[1]["seconds"] / (n * dist[n]["seconds"])
         out["distributed"] = {"workers": n, "efficiency": eff, "size": dist[1]["size"],
+                              "dates_per_period": dist[1].get("dates_per_period", 4),
                               "one_worker_s_per_mpx": dist[1]["s_per_mpx"]}  # fmt: skip
         # 10 workers of one core each, scaling as measured from 1 to n workers
         out["ningxia_10_workers_s"] = NINGXIA_MPX * dist[1]["s_per_mpx"] / (10 * eff) + startup_s
@@ -354,12 +381,19 @@ def _summary_lines(sm: dict[str, Any]) -> list[str]:
         lines.append(f"- flow s/Mpx at {size}: {ratio:.2f}x the smallest size's")
     if "distributed" in sm:
         d = sm["distributed"]
-        lines.append(f"- distributed efficiency at {d['size']}, 1 -> {d['workers']} worker "
-                     f"processes (1 thread each): {d['efficiency']:.2f}")  # fmt: skip
+        lines.append(f"- distributed efficiency at {d['size']}² "
+                     f"({d.get('dates_per_period', 4)} dates a period), 1 -> {d['workers']} "
+                     f"worker processes (1 thread each): {d['efficiency']:.2f}")  # fmt: skip
     if "ningxia_here_s" in sm:
-        lines.append(f"- Ningxia half-year ({sm['ningxia_mpx']:,.0f} Mpx) on this machine, "
-                     f"from the {sm['ningxia_from_size']} s/Mpx: "
+        per = sm.get("ningxia_from_dates_per_period", 4)
+        lines.append(f"- Ningxia half-year ({sm['ningxia_mpx']:,.0f} Mpx, {NINGXIA_PER_PERIOD} "
+                     f"dates a period) on this machine, from the s/Mpx at "
+                     f"{sm['ningxia_from_size']}² with {per} dates a period: "
                      f"{sm['ningxia_here_s'] / 60:.0f} min")  # fmt: skip
+        if per != NINGXIA_PER_PERIOD:
+            lines.append(f"  (fewer dates than the run: its outputs, written once a period, "
+                         f"cost more per Mpx decoded here; run --dates-per-period "
+                         f"{NINGXIA_PER_PERIOD} for the like-for-like figure)")  # fmt: skip
         if sm.get("detector", FLOW_DETECTOR) != FLOW_DETECTOR:
             lines.append(f"  (detector {sm['detector']}: a network's cost grows with the grid's "
                          "pixels per pair, not with the Mpx decoded over the dates, so this "
@@ -377,8 +411,8 @@ def markdown(report: dict[str, Any]) -> str:
              f"{m['cores']} cores, {m['memory_gb']} GB, Python {m['python']}, "
              f"1-min load average at start {m['load_avg_1m']:.2f}", "",
              "| size | stage | status | wall s | CPU s | peak tree RSS MB | peak tree PSS MB "
-             "| Mpx/s | s/Mpx | x floor | x flow | found | CPU x floor |",
-             "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]  # fmt: skip
+             "| Mpx/s | s/Mpx | x floor | x flow | found | CPU x floor | dates a period |",
+             "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"]  # fmt: skip
     for r in report["rows"]:
         if r["stage"] == "startup":
             continue
@@ -390,7 +424,8 @@ def markdown(report: dict[str, Any]) -> str:
                      f"| {r.get('peak_tree_pss_mb', 0):.0f} "
                      f"| {r['mpx_per_s']:.1f} | {r['s_per_mpx']:.4f} "
                      f"| {_fmt(r['x_floor'], '.2f')} | {_fmt(r['x_flow'], '.2f')} "
-                     f"| {found} | {_fmt(r.get('x_floor_cpu'), '.1f')} |")  # fmt: skip
+                     f"| {found} | {_fmt(r.get('x_floor_cpu'), '.1f')} "
+                     f"| {r.get('dates_per_period', '')} |")  # fmt: skip
     if "summary" in report:
         lines.extend(_summary_lines(report["summary"]))
     return "\n".join(lines) + "\n"
@@ -414,9 +449,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--results", type=Path, default=REPO / "bench" / "results")
     parser.add_argument("--dist-size", type=int, default=None)
     parser.add_argument("--dist-workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--dist-dates-per-period", type=int, default=scale_scene.PER_PERIOD)
     parser.add_argument("--flow-dask", choices=("embedded", "cluster"), default="embedded")
     parser.add_argument("--rss-trace", type=Path, default=None, help="per-process RSS TSVs")
     parser.add_argument("--detector", default=FLOW_DETECTOR, help="the flow's detector")
+    parser.add_argument("--dates-per-period", type=int, nargs="+",
+                        default=[scale_scene.PER_PERIOD],
+                        help=f"scenes of each number of dates a period (Ningxia's half-year "
+                             f"run: {NINGXIA_PER_PERIOD})")  # fmt: skip
     return parser
 
 
@@ -449,11 +489,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                  **startup})  # fmt: skip
             svc = Services({**prefect.env, **dask.env}, [*prefect.processes, *dask.processes])
             for size in args.sizes:
-                rows = measure(size, home, args.stages, args.naive_cap_gb, svc, args.detector)
-                for row in rows:
-                    add(row)
+                for per in args.dates_per_period:
+                    rows = measure(size, home, args.stages, args.naive_cap_gb, svc,
+                                   args.detector, per)  # fmt: skip
+                    for row in rows:
+                        add(row)
         if args.dist_size:
-            dist = measure_dist(args.dist_size, home, args.dist_workers, prefect, args.detector)
+            dist = measure_dist(args.dist_size, home, args.dist_workers, prefect, args.detector,
+                                args.dist_dates_per_period)  # fmt: skip
             for row in dist:
                 add(row)
     print(markdown(report))

@@ -90,8 +90,8 @@ def naive(folder: Path) -> dict[str, Any]:
     from tiandi.eo.indices import add_indices
     from tiandi.models.baseline import BaselineDetector
 
-    before = add_indices(_naive_period(folder, scale_scene.DATES[:4]))
-    after = add_indices(_naive_period(folder, scale_scene.DATES[4:]))
+    before, after = (add_indices(_naive_period(folder, dates))
+                     for _, dates in scale_scene.periods(folder))  # fmt: skip
     change = BaselineDetector().detect(before, after)
     mask = np.asarray(change["change_mask"].values) == 1
     return {"changed_px": int(mask.sum()), "polygons": _polygons(mask)}
@@ -101,9 +101,8 @@ def odcstac(folder: Path, chunk: int = 2048) -> dict[str, Any]:
     """odc.stac.load with chunks, SCL mask, median over time, NDVI difference, shapes."""
     import odc.stac
 
-    items = scale_scene.items(folder)
     ndvi = []
-    for part in (items[:4], items[4:]):
+    for part, _ in scale_scene.periods(folder):
         ds = odc.stac.load(part, bands=["B04", "B08", "SCL"], chunks={"x": chunk, "y": chunk},
                            resolution=10)  # fmt: skip
         clear = ~ds["SCL"].isin(list(MASKED_SCL))
@@ -128,10 +127,9 @@ def odcstac_all(folder: Path, chunk: int = 2048) -> dict[str, Any]:
     from tiandi.eo.indices import add_indices
     from tiandi.models.baseline import BaselineDetector
 
-    items = scale_scene.items(folder)
     bands = [*scale_scene.BANDS10, *scale_scene.BANDS20]
     composites = []
-    for part, dates in ((items[:4], scale_scene.DATES[:4]), (items[4:], scale_scene.DATES[4:])):
+    for part, dates in scale_scene.periods(folder):
         ds = odc.stac.load(part, bands=[*bands, "SCL"], chunks={"x": chunk, "y": chunk},
                            resolution=10)  # fmt: skip
         offset = xr.DataArray([1000.0 if b == "04.00" else 0.0 for _, b in dates], dims="time")

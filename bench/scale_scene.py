@@ -1,6 +1,7 @@
 """Synthetic Sentinel-2-like scenes for the scale series (:mod:`bench.bench_scale`).
 
-One scene of ``size`` x ``size`` px (10 m) in EPSG:32648: two periods of four dates,
+One scene of ``size`` x ``size`` px (10 m) in EPSG:32648: two periods of four dates (or
+``per_period``: a half-year run over a province has about twelve per period),
 B02 B03 B04 B08 at 10 m and B11 B12 SCL at 20 m, uint16 (SCL uint8) DEFLATE COGs with
 512 px tiles and no overviews; blocky fields of four classes, seasonal cropland, clouds
 with shadows, the 04.00 offset on some dates and one planted quarry per 1024² block in the
@@ -27,6 +28,8 @@ BEFORE, AFTER = "2025-03-01/2025-06-30", "2025-07-01/2025-10-31"
 DATES = [("2025-03-12", "04.00"), ("2025-04-16", "03.01"), ("2025-05-21", "04.00"),
          ("2025-06-20", "04.00"), ("2025-07-15", "04.00"), ("2025-08-19", "03.01"),
          ("2025-09-23", "04.00"), ("2025-10-18", "04.00")]  # fmt: skip
+#: Dates per period of :data:`DATES` (the scenes the series has always measured).
+PER_PERIOD = 4
 TABLE = np.array(  # forest, grass, crop, water x B02 B03 B04 B08 B11 B12
     [[0.03, 0.05, 0.03, 0.32, 0.16, 0.08], [0.05, 0.08, 0.07, 0.26, 0.22, 0.13],
      [0.06, 0.09, 0.08, 0.18, 0.22, 0.15], [0.07, 0.08, 0.06, 0.03, 0.02, 0.01]],
@@ -69,10 +72,30 @@ def _clouds(half: int, rng: np.random.Generator) -> np.ndarray:
     return scl
 
 
-def _band(lc: np.ndarray, b: int, t: int, cloud10: np.ndarray, noise: np.ndarray) -> np.ndarray:
-    """DN of band ``b`` on date ``t`` (offset added for baseline 04.00)."""
+def dates(per_period: int = PER_PERIOD) -> list[tuple[str, str]]:
+    """(day, processing baseline) of both periods: :data:`DATES` for four a period, else
+    ``per_period`` days spread evenly over each period, every fourth on baseline 03.01."""
+    if per_period == PER_PERIOD:
+        return list(DATES)
+    if per_period < 1:
+        raise ValueError(f"dates per period must be at least 1, not {per_period}")
+    out = []
+    for period in (BEFORE, AFTER):
+        start, end = (np.datetime64(day) for day in period.split("/"))
+        step = (end - start) / per_period
+        for k in range(per_period):
+            day = start + step * k + step // 2
+            out.append((str(day), "03.01" if k % 4 == 1 else "04.00"))
+    return out
+
+
+def _band(
+    lc: np.ndarray, b: int, t: int, date: tuple[bool, str], cloud10: np.ndarray, noise: np.ndarray
+) -> np.ndarray:
+    """DN of band ``b`` on date ``t`` (``date``: after the change?, processing baseline;
+    offset added for baseline 04.00)."""
     size = lc.shape[0]
-    after = t >= 4
+    after, baseline = date
     refl = TABLE[lc, b]
     if b == 3:  # B08: seasonal cropland, green in spring, senescent in autumn
         refl = np.where(lc == 2, np.float32(0.20 if after else 0.38), refl)
@@ -84,19 +107,26 @@ def _band(lc: np.ndarray, b: int, t: int, cloud10: np.ndarray, noise: np.ndarray
     reps = -(-size // noise.shape[0])
     shift = (7 * b + 13 * t) % noise.shape[0]
     tiled = np.tile(np.roll(noise, shift, axis=0), (reps, reps))[:size, :size]
-    offset = 1000 if DATES[t][1] == "04.00" else 0
+    offset = 1000 if baseline == "04.00" else 0
     dn = np.rint(refl * 10000) + tiled + offset
     dn[cloud10] = 6000 + offset
     return np.clip(dn, 1, 65535).astype(np.uint16)
 
 
-def _write_date(folder: Path, size: int, t: int, lc: np.ndarray, rng: np.random.Generator) -> None:
+def _write_date(
+    folder: Path,
+    size: int,
+    t: int,
+    date: tuple[bool, str],
+    lc: np.ndarray,
+    rng: np.random.Generator,
+) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     noise = rng.normal(0, 50, (512, 512)).round().astype(np.float32)
     scl = _clouds(size // 2, rng)
     cloud10 = np.kron(scl == 9, np.ones((2, 2), bool))
     for b, band in enumerate((*BANDS10, *BANDS20)):
-        dn = _band(lc, b, t, cloud10, noise)
+        dn = _band(lc, b, t, date, cloud10, noise)
         if band in BANDS20:
             dn = np.ascontiguousarray(dn[::2, ::2])
         _write(folder / f"{band}.tif", dn, 10.0 if band in BANDS10 else 20.0)
@@ -119,20 +149,36 @@ def _zones(size: int, path: Path) -> None:
     gdf.to_file(path, layer="zones", driver="GPKG")
 
 
-def generate(root: Path, size: int) -> Path:
-    """The scene folder of ``size`` under ``root`` (written once): ``<date>/<band>.tif``,
-    ``zones.gpkg`` and ``scene.json``."""
-    folder = (root / f"scale-{size}").resolve()
+def generate(root: Path, size: int, per_period: int = PER_PERIOD) -> Path:
+    """The scene folder of ``size`` and ``per_period`` dates a period under ``root``
+    (written once): ``<date>/<band>.tif``, ``zones.gpkg`` and ``scene.json``."""
+    name = f"scale-{size}" if per_period == PER_PERIOD else f"scale-{size}-d{per_period}"
+    folder = (root / name).resolve()
     if (folder / "scene.json").exists():
         return folder
+    scene_dates = dates(per_period)
     rng = np.random.default_rng(size)
     coarse = rng.integers(0, 4, (size // 64 + 1, size // 64 + 1))
     lc = np.kron(coarse, np.ones((64, 64), dtype=np.int8))[:size, :size]
-    for t, (day, _) in enumerate(DATES):
-        _write_date(folder / f"S2A_MSIL2A_{day.replace('-', '')}_T48SWJ", size, t, lc, rng)
+    for t, (day, baseline) in enumerate(scene_dates):
+        item_dir = folder / f"S2A_MSIL2A_{day.replace('-', '')}_T48SWJ"
+        _write_date(item_dir, size, t, (t >= per_period, baseline), lc, rng)
     _zones(size, folder / "zones.gpkg")
-    (folder / "scene.json").write_text(json.dumps({"size": size, "dates": DATES}), "utf-8")
+    (folder / "scene.json").write_text(json.dumps({"size": size, "dates": scene_dates}), "utf-8")
     return folder
+
+
+def scene_dates(folder: Path) -> list[tuple[str, str]]:
+    """(day, processing baseline) of every date of a generated scene, both periods."""
+    data = json.loads((folder / "scene.json").read_text("utf-8"))
+    return [(day, baseline) for day, baseline in data["dates"]]
+
+
+def periods(folder: Path) -> list[tuple[list, list[tuple[str, str]]]]:  # type: ignore[type-arg]
+    """(items, dates) of the before and the after period of a generated scene."""
+    found, days = items(folder), scene_dates(folder)
+    half = len(days) // 2
+    return [(found[:half], days[:half]), (found[half:], days[half:])]
 
 
 def items(folder: Path) -> list:  # type: ignore[type-arg]
@@ -140,7 +186,7 @@ def items(folder: Path) -> list:  # type: ignore[type-arg]
     from tiandi.catalog.items import item_from_rasters
 
     out = []
-    for day, baseline in DATES:
+    for day, baseline in scene_dates(folder):
         item_dir = folder / f"S2A_MSIL2A_{day.replace('-', '')}_T48SWJ"
         out.append(item_from_rasters(
             item_dir.name, {band: item_dir / f"{band}.tif" for band in FLOW_FILES},

@@ -139,3 +139,21 @@ def test_the_projection_of_a_network_detector_says_it_overstates_the_network() -
     rows[0]["detector"] = "integrated-high"
     lines = "\n".join(bench_scale._summary_lines(bench_scale.summary(rows, startup_s=1.0)))
     assert "detector integrated-high" in lines and "overstates" in lines
+
+
+def test_ningxia_is_projected_from_a_scene_of_its_dates_a_period_when_one_ran() -> None:
+    rows = [
+        {"stage": "flow", "status": "ok", "size": 2048, "s_per_mpx": 0.5, "dates_per_period": 4},
+        {"stage": "flow", "status": "ok", "size": 4096, "s_per_mpx": 0.6, "dates_per_period": 12},
+        {"stage": "flow", "status": "ok", "size": 8192, "s_per_mpx": 0.4, "dates_per_period": 4},
+    ]
+    sm = bench_scale.summary(rows, startup_s=10.0)
+    # sizes compared on the usual scenes only; the projection from the 12-date scene
+    assert sm["flow_s_per_mpx_vs_smallest"] == {"2048": 1.0, "8192": 0.8}
+    assert sm["ningxia_here_s"] == 76_000 * 0.6 + 10.0
+    assert sm["ningxia_from_size"] == 4096 and sm["ningxia_from_dates_per_period"] == 12
+    like = "\n".join(bench_scale._summary_lines(sm))
+    assert "with 12 dates a period" in like and "like-for-like" not in like
+    # without one: the largest scene, and the summary says its dates differ from the run's
+    unlike = "\n".join(bench_scale._summary_lines(bench_scale.summary(rows[::2], startup_s=10.0)))
+    assert "8192² with 4 dates a period" in unlike and "--dates-per-period 12" in unlike

@@ -1,6 +1,6 @@
 """Time the flow's composite and detect steps alone, for A/B comparisons of two checkouts.
 
-    PYTHONPATH=CHECKOUT python -m bench.ab_steps SCENE_DIR --out OUT [--home HOME]
+    PYTHONPATH=CHECKOUT python -m bench.ab_steps SCENE_DIR --out OUT [--home HOME] [--chunk 1024]
 
 Runs the ``detect_changes`` flow's own task functions (``composites_and_change``, or in
 older checkouts ``composite_to_cog`` for both periods then ``detect``) without Prefect's
@@ -55,7 +55,9 @@ def _periods(scene: Path) -> tuple[list[Any], list[Any]]:
     return within(BEFORE), within(AFTER)
 
 
-def _steps(periods: Any, grid: Any, layout: Any, steps: dict[str, float]) -> None:
+def _steps(
+    periods: Any, grid: Any, layout: Any, steps: dict[str, float], chunk: int = 1024
+) -> None:
     """The flow's steps: ``composites_and_change`` (one pass) where the checkout has it,
     else ``composite_to_cog`` per period then ``detect``."""
     from tiandi.flows import detect_tasks
@@ -64,17 +66,17 @@ def _steps(periods: Any, grid: Any, layout: Any, steps: dict[str, float]) -> Non
     t = time.perf_counter()
     if hasattr(detect_tasks, "composites_and_change"):
         named = dict(zip(("before", "after"), periods, strict=True))
-        detect_tasks.composites_and_change.fn(named, grid, layout, 1024)
+        detect_tasks.composites_and_change.fn(named, grid, layout, chunk)
         steps["composites_and_change"] = time.perf_counter() - t
         return
     paths = {}
     for label, part in zip(("before", "after"), periods, strict=True):
         t = time.perf_counter()
         path = layout.composite(label)
-        paths[label] = detect_tasks.composite_to_cog.fn(part, grid, path, 1024, label)
+        paths[label] = detect_tasks.composite_to_cog.fn(part, grid, path, chunk, label)
         steps[f"composite_{label}"] = time.perf_counter() - t
     t = time.perf_counter()
-    detect_tasks.detect.fn(paths["before"], paths["after"], layout, 1024)
+    detect_tasks.detect.fn(paths["before"], paths["after"], layout, chunk)
     steps["detect"] = time.perf_counter() - t
 
 
@@ -84,6 +86,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("scene", type=Path)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--home", type=Path, default=Path("var/bench-ab"))
+    parser.add_argument("--chunk", type=int, default=1024, help="the flow's chunk (px)")
     args = parser.parse_args(argv)
     from tiandi.eo.grid import grid_for_zones
     from tiandi.flows.runtime import dask_client
@@ -104,11 +107,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with dask_client(Settings(home=args.home.resolve())):
         threading.Thread(target=sample, daemon=True).start()
         cpu0, t0 = _tree(me)[1], time.perf_counter()
-        _steps(periods, grid, layout, steps)
+        _steps(periods, grid, layout, steps, args.chunk)
         total, cpu = time.perf_counter() - t0, _tree(me)[1] - cpu0
     done.set()
-    report = {"grid": list(grid.shape), **steps, "total": total, "cpu_seconds": cpu,
-              "peak_tree_rss_mb": peak[0] / 2**20}  # fmt: skip
+    report = {"grid": list(grid.shape), "chunk": args.chunk, **steps, "total": total,
+              "cpu_seconds": cpu, "peak_tree_rss_mb": peak[0] / 2**20}  # fmt: skip
     print(json.dumps(report))
     return report
 

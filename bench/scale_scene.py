@@ -156,15 +156,15 @@ def generate(root: Path, size: int, per_period: int = PER_PERIOD) -> Path:
     folder = (root / name).resolve()
     if (folder / "scene.json").exists():
         return folder
-    scene_dates = dates(per_period)
+    days = dates(per_period)
     rng = np.random.default_rng(size)
     coarse = rng.integers(0, 4, (size // 64 + 1, size // 64 + 1))
     lc = np.kron(coarse, np.ones((64, 64), dtype=np.int8))[:size, :size]
-    for t, (day, baseline) in enumerate(scene_dates):
+    for t, (day, baseline) in enumerate(days):
         item_dir = folder / f"S2A_MSIL2A_{day.replace('-', '')}_T48SWJ"
         _write_date(item_dir, size, t, (t >= per_period, baseline), lc, rng)
     _zones(size, folder / "zones.gpkg")
-    (folder / "scene.json").write_text(json.dumps({"size": size, "dates": scene_dates}), "utf-8")
+    (folder / "scene.json").write_text(json.dumps({"size": size, "dates": days}), "utf-8")
     return folder
 
 

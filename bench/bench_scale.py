@@ -236,6 +236,16 @@ def _flow_found(out: Path) -> dict[str, Any]:
     return {"patches": data.get("n_patches")}
 
 
+def _per_period(row: dict[str, Any]) -> int:
+    """A row's dates a period (rows written before the option were of the usual scenes)."""
+    return int(row.get("dates_per_period", scale_scene.PER_PERIOD))
+
+
+def _run_dir(home: Path, scene: Path, suffix: str = "") -> Path:
+    """The flow's output folder for ``scene`` (``scale-8192-d12`` -> ``run-8192-d12``)."""
+    return home / "runs" / f"{scene.name.replace('scale-', 'run-')}{suffix}"
+
+
 def _scene(home: Path, size: int, per_period: int) -> tuple[Path, float]:
     """The scene of ``size`` and ``per_period`` dates a period (generated once) alone in
     the home's catalog, and its input Mpx. Scenes share item ids where they share days, so
@@ -280,8 +290,7 @@ def measure(
     env, rows = _env(home), []
     for stage in stages:
         if stage == "flow":
-            out = home / "runs" / scene.name.replace("scale-", "run-")
-            row = _flow_row(scene, out, env, svc or Services(), detector)
+            row = _flow_row(scene, _run_dir(home, scene), env, svc or Services(), detector)
         else:
             cmd = [sys.executable, "-m", "bench.scale_pipelines", stage, str(scene)]
             cap = int(naive_cap_gb * 2**30) if stage == "naive" else None
@@ -311,8 +320,7 @@ def measure_dist(
     for n in workers:
         with scale_services.dask_cluster(env, n, 1) as dask:
             svc = Services({**prefect.env, **dask.env}, [*prefect.processes, *dask.processes])
-            out = home / "runs" / f"{scene.name.replace('scale-', 'run-')}-dask{n}"
-            row = _flow_row(scene, out, env, svc, detector)
+            row = _flow_row(scene, _run_dir(home, scene, f"-dask{n}"), env, svc, detector)
         row.update({"size": size, "stage": f"flow-dask{n}", "dates_per_period": per_period,
                     "input_mpx": mpx,
                     "mpx_per_s": mpx / row["seconds"], "s_per_mpx": row["seconds"] / mpx,
@@ -327,18 +335,18 @@ def summary(rows: list[dict[str, Any]], startup_s: float) -> dict[str, Any]:
     when one ran (the outputs are written once a period, so a scene of fewer dates pays
     more of them per Mpx decoded), else of the largest scene."""
     flows = sorted((r for r in rows if r["stage"] == "flow" and r["status"] == "ok"),
-                   key=lambda r: (r["size"], r.get("dates_per_period", 4)))  # fmt: skip
+                   key=lambda r: (r["size"], _per_period(r)))  # fmt: skip
     out: dict[str, Any] = {"startup_s": startup_s, "ningxia_mpx": NINGXIA_MPX}
-    usual = [r for r in flows if r.get("dates_per_period", 4) == scale_scene.PER_PERIOD]
+    usual = [r for r in flows if _per_period(r) == scale_scene.PER_PERIOD]
     if usual:
         first = usual[0]["s_per_mpx"]
         out["flow_s_per_mpx_vs_smallest"] = {str(r["size"]): r["s_per_mpx"] / first for r in usual}
     if flows:
-        like = [r for r in flows if r.get("dates_per_period") == NINGXIA_PER_PERIOD]
+        like = [r for r in flows if _per_period(r) == NINGXIA_PER_PERIOD]
         largest = (like or flows)[-1]
         out["ningxia_here_s"] = NINGXIA_MPX * largest["s_per_mpx"] + startup_s
         out["ningxia_from_size"] = largest["size"]
-        out["ningxia_from_dates_per_period"] = largest.get("dates_per_period", 4)
+        out["ningxia_from_dates_per_period"] = _per_period(largest)
         out["detector"] = largest.get("detector", FLOW_DETECTOR)
     dist = {int(r["stage"].removeprefix("flow-dask")): r for r in rows
             if r["stage"].startswith("flow-dask") and r["status"] == "ok"}  # fmt: skip
@@ -346,7 +354,7 @@ def summary(rows: list[dict[str, Any]], startup_s: float) -> dict[str, Any]:
         n = max(dist)
         eff = dist[1]["seconds"] / (n * dist[n]["seconds"])
         out["distributed"] = {"workers": n, "efficiency": eff, "size": dist[1]["size"],
-                              "dates_per_period": dist[1].get("dates_per_period", 4),
+                              "dates_per_period": _per_period(dist[1]),
                               "one_worker_s_per_mpx": dist[1]["s_per_mpx"]}  # fmt: skip
         # 10 workers of one core each, scaling as measured from 1 to n workers
         out["ningxia_10_workers_s"] = NINGXIA_MPX * dist[1]["s_per_mpx"] / (10 * eff) + startup_s
@@ -382,10 +390,10 @@ def _summary_lines(sm: dict[str, Any]) -> list[str]:
     if "distributed" in sm:
         d = sm["distributed"]
         lines.append(f"- distributed efficiency at {d['size']}² "
-                     f"({d.get('dates_per_period', 4)} dates a period), 1 -> {d['workers']} "
+                     f"({d['dates_per_period']} dates a period), 1 -> {d['workers']} "
                      f"worker processes (1 thread each): {d['efficiency']:.2f}")  # fmt: skip
     if "ningxia_here_s" in sm:
-        per = sm.get("ningxia_from_dates_per_period", 4)
+        per = sm["ningxia_from_dates_per_period"]
         lines.append(f"- Ningxia half-year ({sm['ningxia_mpx']:,.0f} Mpx, {NINGXIA_PER_PERIOD} "
                      f"dates a period) on this machine, from the s/Mpx at "
                      f"{sm['ningxia_from_size']}² with {per} dates a period: "

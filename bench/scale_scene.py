@@ -13,6 +13,7 @@ catalog of ``home``; the zones (four quarters) cover the whole scene.
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -51,6 +52,15 @@ def _write(path: Path, data: np.ndarray, res: float) -> None:
         dst.write(data, 1)
 
 
+#: Largest cloud radius (20 m px): clouds are as large at every size, so with two clouds
+#: per 1024² block of 20 m pixels every scene from 4096² up is about as cloudy (≈ 17 % of
+#: the pixels cloud or shadow a date). Version 1 of the scenes let the radius grow with
+#: the scene (17 % at 4096², ≈ 41 % at 8192², ≈ 85 % at 16384²).
+MAX_CLOUD_RADIUS = 204
+#: Scenes of another version are generated again.
+SCENE_VERSION = 2
+
+
 def _clouds(half: int, rng: np.random.Generator) -> np.ndarray:
     """SCL at 20 m: vegetation (4) with a few clouds (9) and their shadows (3)."""
     scl = np.full((half, half), 4, np.uint8)
@@ -58,7 +68,7 @@ def _clouds(half: int, rng: np.random.Generator) -> np.ndarray:
     yy, xx = np.ogrid[:half, :half]
     for _ in range(n):
         cy, cx = int(rng.integers(0, half)), int(rng.integers(0, half))
-        r = int(rng.integers(16, max(17, half // 10)))
+        r = int(rng.integers(16, max(17, min(half // 10, MAX_CLOUD_RADIUS))))
         y0, y1, x0, x1 = (
             max(cy - 2 * r, 0),
             min(cy + 2 * r, half),
@@ -155,7 +165,9 @@ def generate(root: Path, size: int, per_period: int = PER_PERIOD) -> Path:
     name = f"scale-{size}" if per_period == PER_PERIOD else f"scale-{size}-d{per_period}"
     folder = (root / name).resolve()
     if (folder / "scene.json").exists():
-        return folder
+        if json.loads((folder / "scene.json").read_text("utf-8")).get("version") == SCENE_VERSION:
+            return folder
+        shutil.rmtree(folder)  # made by an older generator
     days = dates(per_period)
     rng = np.random.default_rng(size)
     coarse = rng.integers(0, 4, (size // 64 + 1, size // 64 + 1))
@@ -164,7 +176,8 @@ def generate(root: Path, size: int, per_period: int = PER_PERIOD) -> Path:
         item_dir = folder / f"S2A_MSIL2A_{day.replace('-', '')}_T48SWJ"
         _write_date(item_dir, size, t, (t >= per_period, baseline), lc, rng)
     _zones(size, folder / "zones.gpkg")
-    (folder / "scene.json").write_text(json.dumps({"size": size, "dates": days}), "utf-8")
+    about = {"size": size, "dates": days, "version": SCENE_VERSION}
+    (folder / "scene.json").write_text(json.dumps(about), "utf-8")
     return folder
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,13 @@ def test_a_scene_of_n_dates_is_its_own_folder_and_splits_into_its_periods(tmp_pa
     folder = scale_scene.generate(tmp_path, 512, 3)
     assert usual.name == "scale-512-d1" and folder.name == "scale-512-d3"
     assert scale_scene.generate(tmp_path, 512, 3) == folder  # cached
+    about = folder / "scene.json"
+    about.write_text(json.dumps({"size": 512, "dates": scale_scene.dates(3)}), "utf-8")
+    stale = folder / "stale.txt"
+    stale.write_text("from an older generator", "utf-8")
+    assert scale_scene.generate(tmp_path, 512, 3) == folder  # no version: made again
+    assert json.loads(about.read_text("utf-8"))["version"] == scale_scene.SCENE_VERSION
+    assert not stale.exists()
     (before, before_days), (after, after_days) = scale_scene.periods(folder)
     assert [len(before), len(after)] == [3, 3]
     assert [i.datetime.date().isoformat() for i in before + after] == [
@@ -56,3 +64,14 @@ def test_a_scene_of_n_dates_is_its_own_folder_and_splits_into_its_periods(tmp_pa
                 assert (median > 1500) == planted, (item.id, median)
     with pytest.raises(ValueError, match="at least 1"):
         scale_scene.dates(0)
+
+
+def test_scenes_are_about_as_cloudy_at_every_size_they_are_measured_at() -> None:
+    # the scale series compares time per Mpx across sizes: the same share of clouds
+    cover = []
+    for size in (4096, 8192, 16384):
+        rng = np.random.default_rng(size)
+        scl = [scale_scene._clouds(size // 2, rng) for _ in range(3)]
+        cover.append(float(np.mean([np.isin(s, (3, 9)).mean() for s in scl])))
+    assert max(cover) - min(cover) < 0.06, cover
+    assert min(cover) > 0.1 and max(cover) < 0.3, cover  # a cloudy date, not an overcast one

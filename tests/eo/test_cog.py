@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import dask.array as da
 import numpy as np
 import pytest
 import rasterio
 import xarray as xr
+from rio_cogeo.cogeo import cog_validate
 
 from tests.fixtures.eo import Scene, full_grid, make_items
 from tiandi.eo._overviews import pick
@@ -120,49 +122,108 @@ def _grid_array(rows: int, cols: int, bands: int, dtype: str, chunk: int) -> xr.
     )
 
 
+def _gdal_cog(monkeypatch: pytest.MonkeyPatch, *args: Any, **kw: Any) -> Path:
+    """The same COG written by GDAL's COG driver from a strips file (it builds the
+    overviews itself)."""
+    import tiandi.eo.cog as cog
+
+    with monkeypatch.context() as patch:
+        patch.setattr(cog, "_writes_tiles", lambda out: False)
+        return write_cog(*args, **kw)
+
+
+def _same_file_but_bytes(mine: Path, gdal: Path) -> None:
+    with rasterio.open(mine) as a, rasterio.open(gdal) as b:
+        pa, pb = dict(a.profile), dict(b.profile)
+        np.testing.assert_array_equal(pa.pop("nodata"), pb.pop("nodata"))  # NaN == NaN
+        assert pa == pb and a.tags() == b.tags() and a.descriptions == b.descriptions
+        assert a.tags(ns="IMAGE_STRUCTURE") == b.tags(ns="IMAGE_STRUCTURE")
+        assert a.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+        assert a.overviews(1) == b.overviews(1) == [2, 4]
+        np.testing.assert_array_equal(a.read(), b.read())
+
+
 @pytest.mark.parametrize(("dtype", "nodata"), [("uint8", 255), ("float32", float("nan"))])
-def test_overviews_from_the_strips_give_gdals_bytes_for_a_single_band_map(
+def test_tiles_encoded_in_the_pass_give_gdals_cog_of_a_single_band_map(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dtype: str, nodata: float
 ) -> None:
-    import tiandi.eo.cog as cog
-
-    # odd sides and two levels (551 x 515, 275 x 257): GDAL's rounding at every level
+    # odd sides and two levels (551 x 515, 275 x 257): GDAL's rounding at every level;
+    # chunks of 256 px: every tile is shared by chunks and completed where it is written
     layer = _grid_array(1102, 1031, 1, dtype, 256).isel(band=0, drop=True)
-    streamed = write_cog(layer, tmp_path / "s" / "m.tif", nodata=nodata, dtype=dtype)
-    assert sorted(p.name for p in streamed.parent.iterdir()) == ["m.tif"]  # no temporaries
-    monkeypatch.setattr(cog, "StreamedOverviews", lambda *args: None)  # GDAL builds them
-    built = write_cog(layer, tmp_path / "g" / "m.tif", nodata=nodata, dtype=dtype)
-    with rasterio.open(streamed) as src:
-        assert src.overviews(1) == [2, 4]
-    assert streamed.read_bytes() == built.read_bytes()
+    mine = write_cog(layer, tmp_path / "s" / "m.tif", nodata=nodata, dtype=dtype)
+    assert sorted(p.name for p in mine.parent.iterdir()) == ["m.tif"]  # no temporaries
+    gdal = _gdal_cog(monkeypatch, layer, tmp_path / "g" / "m.tif", nodata=nodata, dtype=dtype)
+    _same_file_but_bytes(mine, gdal)
+    for level in (0, 1):
+        with (
+            rasterio.open(mine, overview_level=level) as a,
+            rasterio.open(gdal, overview_level=level) as b,
+        ):
+            np.testing.assert_array_equal(a.read(), b.read())
 
 
-def test_overviews_from_the_strips_of_a_multi_band_file_keep_pixels_and_first_level(
+def test_tiles_of_a_multi_band_file_keep_pixels_and_first_level(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import tiandi.eo.cog as cog
-
+    # chunks of 512 px: the full resolution's and the first level's tiles are encoded
+    # where each chunk is computed, the deeper levels completed where they are written
     data = _grid_array(1102, 1031, 3, "uint16", 512)
-    streamed = write_cog(data, tmp_path / "s.tif", nodata=0, dtype="uint16", tags={"k": "v"})
-    monkeypatch.setattr(cog, "StreamedOverviews", lambda *args: None)
-    built = write_cog(data, tmp_path / "g.tif", nodata=0, dtype="uint16", tags={"k": "v"})
-    with rasterio.open(streamed) as a, rasterio.open(built) as b:
-        assert a.profile == b.profile and a.tags() == b.tags()
-        assert a.descriptions == b.descriptions and a.overviews(1) == b.overviews(1) == [2, 4]
-        np.testing.assert_array_equal(a.read(), b.read())
+    mine = write_cog(data, tmp_path / "s.tif", nodata=0, dtype="uint16", tags={"k": "v"})
+    gdal = _gdal_cog(
+        monkeypatch, data, tmp_path / "g.tif", nodata=0, dtype="uint16", tags={"k": "v"}
+    )
+    _same_file_but_bytes(mine, gdal)
     prev = data.values
     for level in (0, 1):
-        with rasterio.open(streamed, overview_level=level) as a:
-            mine = a.read()
-        rows, cols = mine.shape[1:]
+        with rasterio.open(mine, overview_level=level) as a:
+            got = a.read()
+        rows, cols = got.shape[1:]
         expect = prev[:, pick(prev.shape[1], rows)][:, :, pick(prev.shape[2], cols)]
-        np.testing.assert_array_equal(mine, expect)  # nearest, from the level before
-        prev = mine
-    with (
-        rasterio.open(streamed, overview_level=0) as a,
-        rasterio.open(built, overview_level=0) as b,
-    ):
+        np.testing.assert_array_equal(got, expect)  # nearest, from the level before
+        prev = got
+    with rasterio.open(mine, overview_level=0) as a, rasterio.open(gdal, overview_level=0) as b:
         np.testing.assert_array_equal(a.read(), b.read())
+
+
+@pytest.mark.parametrize("big", [False, True])
+def test_the_file_is_laid_out_as_gdals_cog_driver_lays_it_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, big: bool
+) -> None:
+    import tifffile
+
+    import tiandi.eo._cogfile as cogfile
+
+    if big:
+        monkeypatch.setattr(cogfile, "CLASSIC_LIMIT", 0)  # BigTIFF, as past 4 GiB
+    data = _grid_array(1102, 1031, 2, "uint16", 384)
+    path = write_cog(data, tmp_path / "c.tif", nodata=0, dtype="uint16")
+    raw = path.read_bytes()
+    with tifffile.TiffFile(path) as tif:
+        assert tif.is_bigtiff == big
+        pages = list(tif.pages)
+        ghost = raw.index(b"KNOWN_INCOMPATIBLE_EDITION=NO\n") + 31
+        assert pages[0].offset == ghost + ghost % 2  # the first IFD right after the ghost
+        assert [p.offset for p in pages] == sorted(p.offset for p in pages)
+        assert [p.shape[:2] for p in pages] == [(1102, 1031), (551, 515), (275, 257)]
+        assert pages[1].tags["NewSubfileType"].value == 1
+        ends = []
+        for page in reversed(pages):  # the smallest level's tiles first
+            offsets, counts = page.dataoffsets, page.databytecounts
+            assert list(offsets) == sorted(offsets)  # row-major
+            assert not ends or offsets[0] > ends[-1]
+            for offset, count in zip(offsets, counts, strict=True):
+                assert int.from_bytes(raw[offset - 4 : offset], "little") == count  # leader
+                assert (
+                    raw[offset + count - 4 : offset + count + 4][:4]
+                    == raw[offset + count : offset + count + 4]
+                )  # trailer: the last 4 bytes repeated
+            ends.append(offsets[-1] + counts[-1] + 4)
+        assert ends[-1] == len(raw)
+    with rasterio.open(path) as src:
+        assert src.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+        np.testing.assert_array_equal(src.read(), data.values)
+    valid, errors, warnings = cog_validate(str(path))
+    assert valid and not errors and not warnings, (errors, warnings)
 
 
 def test_rows_of_chunks_written_in_pieces_of_one_chunk_give_the_same_bytes(
@@ -213,7 +274,7 @@ def test_pieces_of_one_chunk_on_a_distributed_client_give_the_same_bytes(
     assert remote.read_bytes() == local.read_bytes()
 
 
-def test_on_threads_a_piece_has_a_thread_per_independent_task_and_the_same_bytes(
+def test_on_threads_a_piece_has_two_chunks_a_thread_and_independent_task_and_the_same_bytes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import dask
@@ -234,10 +295,10 @@ def test_on_threads_a_piece_has_a_thread_per_independent_task_and_the_same_bytes
         distributed.Client(processes=False, n_workers=1, threads_per_worker=3),
         dask.config.set(scheduler="threads", num_workers=2),
     ):
-        # one composite: a task per chunk, so two chunks keep two threads busy
-        assert len(cog._pieces(one, [cog._stacked(p) for p in one], 1)) == 8
-        # both periods: two independent tasks per chunk, so a chunk is enough
-        assert len(cog._pieces(two, [cog._stacked(p) for p in two], 1)) == 16
+        # one composite: a task per chunk, so four chunks (two a thread) a piece
+        assert len(cog._pieces(one, [cog._stacked(p) for p in one], 1)) == 4
+        # both periods: two independent tasks per chunk, so two chunks a piece
+        assert len(cog._pieces(two, [cog._stacked(p) for p in two], 1)) == 8
         outs = [CogOutput(ds, tmp_path / f"{n}.tif", 0, "float32") for n, ds in
                 (("b", before), ("a", after))]  # fmt: skip
         threaded = [path.read_bytes() for path in write_cogs(outs)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tiandi.eo._overviews import _as_slice, _Level, pick
+from tiandi.eo._overviews import Level, _as_slice, pick
 
 
 @pytest.mark.parametrize(("previous", "size"), [(1024, 512), (1031, 515), (551, 275), (3, 1)])
@@ -19,7 +19,7 @@ def test_a_level_picks_the_same_pixels_with_or_without_slices(previous: int, siz
 
 def test_a_levels_rows_of_a_strip_are_those_of_the_whole_image() -> None:
     image = np.arange(2 * 40 * 30).reshape(2, 40, 30)
-    level = _Level((40, 30), (20, 15))
+    level = Level((40, 30), (20, 15))
     whole = image[:, pick(40, 20)][:, :, pick(30, 15)]
     got = [level.take(start, 0, image[:, start : start + 16]) for start in (0, 16, 32)]
     np.testing.assert_array_equal(np.concatenate([g[2] for g in got], axis=1), whole)
@@ -31,7 +31,7 @@ def test_a_levels_pixels_of_the_blocks_of_a_strip_tile_the_whole_level(
     shape: tuple[int, int], level_shape: tuple[int, int]
 ) -> None:
     image = np.arange(2 * shape[0] * shape[1]).reshape(2, *shape)
-    level = _Level(shape, level_shape)
+    level = Level(shape, level_shape)
     whole = image[:, pick(shape[0], level_shape[0])][:, :, pick(shape[1], level_shape[1])]
     rebuilt = np.full_like(whole, -1)
     for row in range(0, shape[0], 16):  # blocks of 16 x 12, last ones cut at the edge

@@ -11,8 +11,9 @@ patches), ``uav_ingest`` (check, co-register and chip an orthophoto); private:
 ``_fused`` (one composite chunk: windowed reads, mask, median), ``_kernels`` (its numpy
 kernels), ``_readers`` (input files kept open per thread for a pass), ``_pieces`` and
 ``_pipeline`` (how ``write_cogs`` computes a pass, ``release_pass`` at its end),
-``_overviews`` (COG overviews from the strips), ``_harmonise`` (processing baseline
-offsets).
+``_overviews`` (nearest overview levels picked per window), ``_tiles`` (a COG's tiles
+encoded where each chunk is computed), ``_cogfile`` (the COG laid out from them),
+``_harmonise`` (processing baseline offsets).
 
 Public API below; import it from here. Names resolve lazily (see
 :mod:`tiandi._exports`), so importing one module of this package imports no other.

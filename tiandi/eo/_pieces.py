@@ -116,14 +116,17 @@ def min_chunks(one_chunk: Sequence[object]) -> int:
     arrays of a piece of one chunk.
 
     On a distributed cluster every piece is a round trip to the scheduler, so a piece has
-    a chunk per thread. Dask's threaded scheduler has no round trip: a thread per
-    independent task is enough (one chunk of the one pass on two threads: bench/README.md,
-    "Dask's threaded scheduler for the embedded default": as fast as two chunks and 0.2 GB
-    less at 8192²)."""
+    a chunk per thread. Dask's threaded scheduler has no round trip: two chunks per
+    thread and independent task. Each chunk's graph ends in a chain one thread runs
+    alone (the detector, then the encoding of its outputs' tiles), and the next piece
+    starts only when this one is done: with a single chunk per independent task the other
+    thread waited at that chain's end (the one pass at 8192²: 37.5 s with one chunk a
+    piece, 33–34 s with two, ≈ 50 MB more; bench/README.md, "COG tiles encoded in the
+    pass")."""
     cluster = _cluster_threads()
     if cluster is not None:
         return cluster
-    return -(-dask_threads() // independent_tasks(one_chunk))
+    return 2 * -(-dask_threads() // independent_tasks(one_chunk))
 
 
 def culled(array: T) -> T:

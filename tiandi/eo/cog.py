@@ -1,15 +1,20 @@
 """Cloud-optimised GeoTIFF output and lazy input.
 
-:func:`write_cog` computes a lazy array a few chunks at a time (:mod:`tiandi.eo._pieces`:
-memory flat with the scene's size), writes each chunk into a temporary tiled GeoTIFF,
-converts that with GDAL's COG driver (DEFLATE with predictor, 512 px tiles, overviews,
-tiles compressed on all cores) into ``<name>.tmp-<pid>`` and renames it into place.
-Nearest overviews are picked from each chunk while it is in memory
-(:mod:`tiandi.eo._overviews`), so GDAL copies them instead of decoding the file again.
-The cast to the file's dtype runs where the data is computed (a worker sends it narrow).
-:func:`write_cogs` writes several COGs of one grid in the same pass (e.g. the change
-probability and mask: their shared inputs are read and computed once). The bytes depend
-only on the data, the tags and the options: re-running gives an identical file.
+:func:`write_cogs` computes lazy arrays a few chunks at a time (:mod:`tiandi.eo._pieces`:
+memory flat with the scene's size) and writes each as a COG (DEFLATE with predictor,
+512 px tiles, overviews) into ``<name>.tmp-<pid>``, renamed into place at the end.
+
+With nearest overviews (the default) every chunk's tiles, full resolution and overviews,
+are encoded in the Dask task that computes the chunk (:mod:`tiandi.eo._tiles`: the
+threads of this process or the workers of a cluster, which then send compressed tiles,
+not arrays), appended to a scratch file as they come, and laid out as GDAL's COG driver
+lays out a COG once the pass is over (:mod:`tiandi.eo._cogfile`). Other resamplings
+(``average``) write the chunks to a temporary tiled GeoTIFF that GDAL's COG driver
+converts, building the overviews itself. The cast to the file's dtype runs where the
+data is computed. :func:`write_cogs` writes several COGs of one grid in the same pass
+(e.g. the change probability and mask: their shared inputs are read and computed once).
+The bytes depend only on the data, the tags and the options: re-running gives an
+identical file.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,13 +35,16 @@ import rasterio
 import rasterio.shutil
 import rioxarray
 import xarray as xr
+from dask.core import flatten
+from dask.delayed import Delayed, delayed
 from numpy.typing import NDArray
 from odc.geo.geobox import GeoBox
 from rasterio.windows import Window
 
-from tiandi.eo._overviews import StreamedOverviews
+from tiandi.eo._cogfile import GdalTags, gdal_tags, write_cog_file
 from tiandi.eo._pieces import Piece, culled, min_chunks, row_pieces, slices
 from tiandi.eo._pipeline import prefetched, release_pass
+from tiandi.eo._tiles import ChunkTiles, TileGrid, TileSink, encode_chunk
 from tiandi.errors import InputError
 
 __all__ = [
@@ -118,24 +127,21 @@ class CogOutput:
 
 @dataclass(frozen=True)
 class _Plan:
-    """A :class:`CogOutput` checked: its layers, intermediate profile and temporary files."""
+    """A :class:`CogOutput` checked: its layers, file profile and temporary files."""
 
     out: CogOutput
     layers: list[tuple[str, xr.DataArray]]
     profile: dict[str, Any]
-    strips_tmp: Path
     final_tmp: Path
-    #: nearest overviews computed from the strips (None: GDAL builds them, e.g. average)
-    overviews: StreamedOverviews | None = None
+    #: the scratch file of its encoded tiles (nearest overviews), else the strips file
+    #: GDAL's COG driver converts
+    scratch: Path
+    #: the tiling and GDAL's tags of a COG laid out from its tiles; None: GDAL's driver
+    tiles: tuple[TileGrid, GdalTags] | None
 
     def temporaries(self) -> list[Path]:
         """Every temporary file this output may leave before it is renamed into place."""
-        extra = [] if self.overviews is None else [*self.overviews.paths, self.vrt_tmp]
-        return [self.strips_tmp, self.final_tmp, *extra]
-
-    @property
-    def vrt_tmp(self) -> Path:
-        return self.strips_tmp.with_suffix(".vrt")
+        return [self.scratch, self.final_tmp]
 
 
 def write_cog(
@@ -169,9 +175,9 @@ def write_cogs(outputs: Sequence[CogOutput]) -> list[Path]:
     plans = [_plan(out) for out in outputs]
     _check_same_strips(plans)
     try:
-        _write_all_strips(plans)
-        for plan in plans:
-            _translate_plan(plan)
+        sinks = _write_pass(plans)
+        with ThreadPoolExecutor(min(len(plans), os.cpu_count() or 1)) as pool:
+            list(pool.map(_finish, plans, sinks))  # the files laid out side by side
         for plan in plans:
             os.replace(plan.final_tmp, plan.out.path)
     finally:
@@ -182,8 +188,14 @@ def write_cogs(outputs: Sequence[CogOutput]) -> list[Path]:
     return [plan.out.path for plan in plans]
 
 
+def _writes_tiles(out: CogOutput) -> bool:
+    """Whether ``out``'s tiles are encoded in the pass (nearest overviews: a pick of
+    pixels per chunk); other resamplings need GDAL's driver to build the overviews."""
+    return out.overview_resampling.lower() == "nearest"
+
+
 def _plan(out: CogOutput) -> _Plan:
-    """Check ``out`` and prepare its intermediate file (nothing is written yet)."""
+    """Check ``out`` and prepare its files (nothing is written yet)."""
     path = Path(out.path)
     layers = _layers(out.data)
     gbox, crs_wkt = _geobox(layers[0][1], path)
@@ -197,18 +209,22 @@ def _plan(out: CogOutput) -> _Plan:
     path.parent.mkdir(parents=True, exist_ok=True)
     shape = layers[0][1].shape
     profile = _strips_profile(gbox, crs_wkt, shape, len(layers), np_dtype, out.nodata)
-    strips_tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-strips.tif")
-    overviews = None
-    if out.overview_resampling.lower() == "nearest":
-        overviews = StreamedOverviews(profile, strips_tmp.with_suffix(""), BLOCKSIZE)
-    return _Plan(
-        out,
-        layers,
-        profile,
-        strips_tmp,
-        path.with_name(f"{path.name}.tmp-{os.getpid()}"),
-        overviews,
+    final_tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    if not _writes_tiles(out):
+        scratch = path.with_name(f"{path.name}.tmp-{os.getpid()}-strips.tif")
+        return _Plan(out, layers, profile, final_tmp, scratch, None)
+    grid = TileGrid(
+        height=shape[0],
+        width=shape[1],
+        bands=len(layers),
+        dtype=np_dtype.name,
+        block=BLOCKSIZE,
+        level=6 if out.deflate_level is None else out.deflate_level,
+        fill=0 if out.nodata is None else out.nodata,
     )
+    tags = gdal_tags(grid, profile, out.tags, [name for name, _ in layers])
+    scratch = path.with_name(f"{path.name}.tmp-{os.getpid()}-tiles")
+    return _Plan(out, layers, profile, final_tmp, scratch, (grid, tags))
 
 
 def _check_same_strips(plans: Sequence[_Plan]) -> None:
@@ -270,43 +286,71 @@ def _pieces(plans: Sequence[_Plan], stacks: Sequence[Any], budget: int) -> list[
     return row_pieces(rows, cols, per_px, budget, min_chunks(one_chunk))
 
 
-def _write_all_strips(plans: Sequence[_Plan]) -> None:
-    """Compute every output one piece of a row of chunks at a time (:func:`_pieces`) into
-    its intermediate GeoTIFF, chunk by chunk."""
+def _chunk_of(plan: _Plan, stack: Any, piece_rows: slice, cols: slice) -> Any:
+    """What the pass computes for one chunk of one output: the encoded tiles (a task of
+    :func:`tiandi.eo._tiles.encode_chunk`, where the chunk is computed) or the pixels."""
+    part = culled(stack[:, piece_rows, cols])
+    if plan.tiles is None:
+        return part
+    grid = plan.tiles[0]
+    if not isinstance(part, da.Array):
+        return encode_chunk(grid, piece_rows.start, cols.start, np.asarray(part))
+    graph = dict(part.__dask_graph__())  # one chunk's tasks (culled): small
+    blocks = [Delayed(key, graph) for key in flatten(part.__dask_keys__())]  # type: ignore[no-untyped-call]
+    return delayed(encode_chunk, pure=True)(grid, piece_rows.start, cols.start, *blocks)
+
+
+def _write_pass(plans: Sequence[_Plan]) -> list[TileSink | None]:
+    """Compute every output one piece of a row of chunks at a time (:func:`_pieces`):
+    the tiles of each chunk into its output's :class:`TileSink`, or its pixels into the
+    strips file GDAL converts."""
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), contextlib.ExitStack() as stack:
-        files = []
-        overviews = []
+        writers: list[Callable[[int, int, Any], None]] = []
+        sinks: list[TileSink | None] = []
         for plan in plans:
-            dst = stack.enter_context(rasterio.open(plan.strips_tmp, "w", **plan.profile))
-            overviews.append(
-                None if plan.overviews is None else stack.enter_context(plan.overviews)
-            )
+            if plan.tiles is not None:
+                sink = stack.enter_context(TileSink(plan.tiles[0], plan.scratch))
+                writers.append(functools.partial(_add_tiles, sink))
+                sinks.append(sink)
+                continue
+            dst = stack.enter_context(rasterio.open(plan.scratch, "w", **plan.profile))
             if plan.out.tags:
                 dst.update_tags(**dict(plan.out.tags))
             for i, (name, _) in enumerate(plan.layers, start=1):
                 dst.set_band_description(i, name)
-            files.append(dst)
+            writers.append(functools.partial(_write_window, dst))
+            sinks.append(None)
         stacks = [_stacked(p) for p in plans]
 
         def compute(piece: Piece) -> tuple[Any, ...]:
-            # one array per chunk and output: no concatenation of the chunks into a copy
+            # one result per chunk and output: no concatenation of the chunks into a copy
             return da.compute(  # type: ignore[no-untyped-call,no-any-return]
-                *[culled(stack[:, piece.rows, cols]) for cols in piece.cols for stack in stacks],
+                *[
+                    _chunk_of(plan, out, piece.rows, cols)
+                    for cols in piece.cols
+                    for plan, out in zip(plans, stacks, strict=True)
+                ],
                 optimize_graph=False,  # same task keys in every piece (distributed)
             )
 
-        # the next piece is computed while this one is compressed and written
-        for piece, blocks in prefetched(compute, _pieces(plans, stacks, PIECE_BYTES)):
-            per_chunk = [blocks[k : k + len(files)] for k in range(0, len(blocks), len(files))]
+        # the next piece is computed while this one is written
+        for piece, results in prefetched(compute, _pieces(plans, stacks, PIECE_BYTES)):
+            per_chunk = [results[k : k + len(plans)] for k in range(0, len(results), len(plans))]
             for cols, outputs in zip(piece.cols, per_chunk, strict=True):
-                row, col = piece.rows.start, cols.start
-                for dst, ovr, block in zip(files, overviews, outputs, strict=True):
-                    height, width = block.shape[-2:]
-                    dst.write(block, window=Window(col, row, width, height))
-                    if ovr is not None:
-                        ovr.add(row, col, block)
+                for write, result in zip(writers, outputs, strict=True):
+                    write(piece.rows.start, cols.start, result)
             # freed before the next piece; trimmed once after the pass (a trim per piece: +5 CPU-s)
-            del blocks, per_chunk, outputs, block
+            del results, per_chunk, outputs, result
+    return sinks
+
+
+def _add_tiles(sink: TileSink, row: int, col: int, tiles: ChunkTiles) -> None:
+    sink.add(tiles)
+
+
+def _write_window(dst: Any, row: int, col: int, block: NDArray[Any]) -> None:
+    height, width = block.shape[-2:]
+    dst.write(block, window=Window(col, row, width, height))
 
 
 def _stacked(plan: _Plan) -> Any:
@@ -320,14 +364,15 @@ def _stacked(plan: _Plan) -> Any:
     return np.stack([np.asarray(layer) for layer in cast])
 
 
-def _translate_plan(plan: _Plan) -> None:
-    """The COG of one output from its strips file and, when computed with the strips, its
-    overview levels (GDAL then copies them instead of decoding the strips to build them)."""
-    if plan.overviews is None or not plan.overviews.paths:
-        _translate_to_cog(plan.strips_tmp, plan.final_tmp, plan.out)
+def _finish(plan: _Plan, sink: TileSink | None) -> None:
+    """The COG of one output at its temporary path: laid out from its tiles, or
+    converted by GDAL's COG driver from its strips file."""
+    if plan.tiles is None or sink is None:
+        _translate_to_cog(plan.scratch, plan.final_tmp, plan.out)
         return
-    vrt = plan.overviews.vrt(plan.strips_tmp, plan.vrt_tmp)
-    _translate_to_cog(vrt, plan.final_tmp, plan.out, overviews="FORCE_USE_EXISTING")
+    sink.check_complete()
+    grid, tags = plan.tiles
+    write_cog_file(plan.final_tmp, grid, tags, plan.scratch, sink.index)
 
 
 def cog_from_geotiff(source: Path, target: Path, *, overview_resampling: str = "nearest") -> Path:
@@ -348,10 +393,8 @@ def _translate_to_cog(
     out: CogOutput | None = None,
     *,
     overview_resampling: str = "nearest",
-    overviews: str = "AUTO",
 ) -> None:
-    """GDAL's COG driver: DEFLATE with predictor, 512 px tiles, overviews (built by GDAL,
-    or the source's own with ``overviews="FORCE_USE_EXISTING"``)."""
+    """GDAL's COG driver: DEFLATE with predictor, 512 px tiles, overviews built by GDAL."""
     deflate = None if out is None else out.deflate_level
     level = {} if deflate is None else {"LEVEL": str(deflate)}
     resampling = overview_resampling if out is None else out.overview_resampling
@@ -363,7 +406,7 @@ def _translate_to_cog(
             COMPRESS="DEFLATE",
             PREDICTOR="YES",
             BLOCKSIZE=str(BLOCKSIZE),
-            OVERVIEWS=overviews,
+            OVERVIEWS="AUTO",
             OVERVIEW_RESAMPLING=resampling.upper(),
             BIGTIFF="IF_SAFER",
             NUM_THREADS="ALL_CPUS",  # tiles compressed in parallel; same bytes

@@ -179,12 +179,13 @@ def timed(
     services: Services | None = None,
     trace: Path | None = None,
 ) -> dict[str, Any]:
-    """Run ``cmd``: wall, tree CPU, peak tree RSS (and each process's RSS at that peak,
-    ``peak_by_process_mb``, and when, ``peak_at_s``), peak tree PSS (``_pss``: shared
-    pages counted once; Linux only, else 0), its last stdout JSON line (if any);
-    killed (``out_of_memory``) when the tree's RSS passes ``cap_bytes``. The processes of
-    ``services`` (server, scheduler, workers) count in the tree's RSS and CPU. ``trace``:
-    a TSV of every sample (seconds, process, RSS MB)."""
+    """Run ``cmd``: wall, tree CPU (and its split: the command's own process tree,
+    ``cpu_command_s``, and the services', ``cpu_services_s``), peak tree RSS (and each
+    process's RSS at that peak, ``peak_by_process_mb``, and when, ``peak_at_s``), peak
+    tree PSS (``_pss``: shared pages counted once; Linux only, else 0), its last stdout
+    JSON line (if any); killed (``out_of_memory``) when the tree's RSS passes
+    ``cap_bytes``. The processes of ``services`` (server, scheduler, workers) count in the
+    tree's RSS and CPU. ``trace``: a TSV of every sample (seconds, process, RSS MB)."""
     svc = services or Services()
     before, svc_cpu = os.times(), svc.tree_cpu_seconds()
     t0 = time.perf_counter()
@@ -192,9 +193,11 @@ def timed(
     with _Sampler([psutil.Process(popen.pid), *svc.processes], cap_bytes, trace, t0) as sampler:
         stdout, _ = popen.communicate()
     after = os.times()
-    cpu = sum(getattr(after, k) - getattr(before, k) for k in ("children_user", "children_system"))
-    cpu += svc.tree_cpu_seconds() - svc_cpu
-    row: dict[str, Any] = {"seconds": time.perf_counter() - t0, "cpu_seconds": cpu,
+    own = sum(getattr(after, k) - getattr(before, k) for k in ("children_user", "children_system"))
+    services_cpu = svc.tree_cpu_seconds() - svc_cpu
+    row: dict[str, Any] = {"seconds": time.perf_counter() - t0,
+                           "cpu_seconds": own + services_cpu,
+                           "cpu_command_s": own, "cpu_services_s": services_cpu,
                            "peak_tree_rss_mb": sampler.peak / 2**20, "status": "ok",
                            "peak_tree_pss_mb": sampler.peak_pss / 2**20,
                            "peak_at_s": sampler.at_peak.get("at"),
@@ -355,7 +358,11 @@ def summary(rows: list[dict[str, Any]], startup_s: float) -> dict[str, Any]:
         eff = dist[1]["seconds"] / (n * dist[n]["seconds"])
         out["distributed"] = {"workers": n, "efficiency": eff, "size": dist[1]["size"],
                               "dates_per_period": _per_period(dist[1]),
-                              "one_worker_s_per_mpx": dist[1]["s_per_mpx"]}  # fmt: skip
+                              "one_worker_s_per_mpx": dist[1]["s_per_mpx"],
+                              "flow_process_cpu_s": {k: r.get("cpu_command_s")
+                                                     for k, r in dist.items()},
+                              "cpu_s": {k: r.get("cpu_seconds")
+                                        for k, r in dist.items()}}  # fmt: skip
         # 10 workers of one core each, scaling as measured from 1 to n workers
         out["ningxia_10_workers_s"] = NINGXIA_MPX * dist[1]["s_per_mpx"] / (10 * eff) + startup_s
     return out
@@ -392,6 +399,10 @@ def _summary_lines(sm: dict[str, Any]) -> list[str]:
         lines.append(f"- distributed efficiency at {d['size']}² "
                      f"({d['dates_per_period']} dates a period), 1 -> {d['workers']} "
                      f"worker processes (1 thread each): {d['efficiency']:.2f}")  # fmt: skip
+        for n, own in d.get("flow_process_cpu_s", {}).items():
+            if own is not None and d["cpu_s"][n] is not None:  # what does not spread
+                lines.append(f"  - {n} worker(s): the flow's own process {own:.1f} CPU-s of "
+                             f"the tree's {d['cpu_s'][n]:.1f}")  # fmt: skip
     if "ningxia_here_s" in sm:
         per = sm["ningxia_from_dates_per_period"]
         lines.append(f"- Ningxia half-year ({sm['ningxia_mpx']:,.0f} Mpx, {NINGXIA_PER_PERIOD} "

@@ -75,6 +75,9 @@ def test_bench_scale_runs_every_stage_once_and_writes_figures_and_ratios(
         assert row["status"] == "ok", row
         assert row["size"] == SIZE and row["input_mpx"] > 0
         assert row["seconds"] > 0 and row["cpu_seconds"] >= 0 and row["peak_tree_rss_mb"] > 0
+        # the CPU split: the command's own processes and the services (server, cluster)
+        assert row["cpu_seconds"] == row["cpu_command_s"] + row["cpu_services_s"]
+        assert row["cpu_command_s"] > 0
         # shared pages once: at most the sum of RSS, and something measured
         assert 0 < row["peak_tree_pss_mb"] <= row["peak_tree_rss_mb"] * 1.05
         assert row["mpx_per_s"] > 0 and row["s_per_mpx"] > 0
@@ -122,14 +125,19 @@ def test_summary_projects_ningxia_from_the_measured_seconds_per_mpx() -> None:
     rows = [
         {"stage": "flow", "status": "ok", "size": 2048, "s_per_mpx": 0.5},
         {"stage": "flow", "status": "ok", "size": 4096, "s_per_mpx": 0.6},
-        {"stage": "flow-dask1", "status": "ok", "size": 4096, "seconds": 100.0, "s_per_mpx": 1.0},
-        {"stage": "flow-dask2", "status": "ok", "size": 4096, "seconds": 62.5, "s_per_mpx": 0.6},
-    ]
+        {"stage": "flow-dask1", "status": "ok", "size": 4096, "seconds": 100.0, "s_per_mpx": 1.0,
+         "cpu_seconds": 90.0, "cpu_command_s": 20.0},
+        {"stage": "flow-dask2", "status": "ok", "size": 4096, "seconds": 62.5, "s_per_mpx": 0.6,
+         "cpu_seconds": 95.0, "cpu_command_s": 21.0},
+    ]  # fmt: skip
     sm = bench_scale.summary(rows, startup_s=10.0)
     assert sm["flow_s_per_mpx_vs_smallest"] == {"2048": 1.0, "4096": 1.2}
     assert sm["ningxia_here_s"] == 76_000 * 0.6 + 10.0  # from the largest size measured
     assert sm["distributed"]["efficiency"] == 100.0 / (2 * 62.5)  # 0.8
     assert sm["ningxia_10_workers_s"] == 76_000 * 1.0 / (10 * 0.8) + 10.0
+    assert sm["distributed"]["flow_process_cpu_s"] == {1: 20.0, 2: 21.0}
+    lines = "\n".join(bench_scale._summary_lines(sm))
+    assert "2 worker(s): the flow's own process 21.0 CPU-s of the tree's 95.0" in lines
 
 
 def test_the_projection_of_a_network_detector_says_it_overstates_the_network() -> None:

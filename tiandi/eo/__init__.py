@@ -13,6 +13,7 @@ kernels), ``_readers`` (input files kept open per thread for a pass), ``_pieces`
 ``_pipeline`` (how ``write_cogs`` computes a pass, ``release_pass`` at its end),
 ``_overviews`` (nearest overview levels picked per window), ``_tiles`` (a COG's tiles
 encoded where each chunk is computed), ``_cogfile`` (the COG laid out from them),
+``_gdalcog`` (GDAL's COG driver, for overviews it builds itself),
 ``_harmonise`` (processing baseline offsets).
 
 Public API below; import it from here. Names resolve lazily (see

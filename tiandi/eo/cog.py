@@ -10,11 +10,11 @@ threads of this process or the workers of a cluster, which then send compressed 
 not arrays), appended to a scratch file as they come, and laid out as GDAL's COG driver
 lays out a COG once the pass is over (:mod:`tiandi.eo._cogfile`). Other resamplings
 (``average``) write the chunks to a temporary tiled GeoTIFF that GDAL's COG driver
-converts, building the overviews itself. The cast to the file's dtype runs where the
-data is computed. :func:`write_cogs` writes several COGs of one grid in the same pass
-(e.g. the change probability and mask: their shared inputs are read and computed once).
-The bytes depend only on the data, the tags and the options: re-running gives an
-identical file.
+converts, building the overviews itself (:mod:`tiandi.eo._gdalcog`). The cast to the
+file's dtype runs where the data is computed. :func:`write_cogs` writes several COGs of
+one grid in the same pass (e.g. the change probability and mask: their shared inputs are
+read and computed once). The bytes depend only on the data, the tags and the options:
+re-running gives an identical file.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ import dask.array as da
 import numpy as np
 import odc.geo.xr  # noqa: F401  (registers the .odc accessor)
 import rasterio
-import rasterio.shutil
 import rioxarray
 import xarray as xr
 from dask.core import flatten
@@ -42,12 +41,21 @@ from odc.geo.geobox import GeoBox
 from rasterio.windows import Window
 
 from tiandi.eo._cogfile import GdalTags, gdal_tags, write_cog_file
+from tiandi.eo._gdalcog import (
+    BLOCKSIZE,
+    GDAL_CACHE_MB,
+    cog_from_geotiff,
+    strips_profile,
+    translate_to_cog,
+)
 from tiandi.eo._pieces import Piece, culled, min_chunks, row_pieces, slices
 from tiandi.eo._pipeline import prefetched, release_pass
 from tiandi.eo._tiles import ChunkTiles, TileGrid, TileSink, encode_chunk
 from tiandi.errors import InputError
 
 __all__ = [
+    "BLOCKSIZE",
+    "GDAL_CACHE_MB",
     "CogOutput",
     "cog_from_geotiff",
     "read_cog",
@@ -56,9 +64,6 @@ __all__ = [
     "write_cogs",
 ]
 
-BLOCKSIZE = 512
-#: GDAL block cache while writing (MB): keeps memory bounded on large scenes.
-GDAL_CACHE_MB = 256
 #: Bytes of output (all files of one pass) computed at a time (:mod:`tiandi.eo._pieces`).
 PIECE_BYTES = 64 * 2**20
 
@@ -208,7 +213,7 @@ def _plan(out: CogOutput) -> _Plan:
             )
     path.parent.mkdir(parents=True, exist_ok=True)
     shape = layers[0][1].shape
-    profile = _strips_profile(gbox, crs_wkt, shape, len(layers), np_dtype, out.nodata)
+    profile = strips_profile(gbox, crs_wkt, shape, len(layers), np_dtype, out.nodata)
     final_tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     if not _writes_tiles(out):
         scratch = path.with_name(f"{path.name}.tmp-{os.getpid()}-strips.tif")
@@ -246,35 +251,6 @@ def _geobox(layer: xr.DataArray, path: Path) -> tuple[GeoBox, str]:
     if gbox is None or gbox.crs is None:
         raise InputError(f"cannot write {path}: the data has no CRS; keep its spatial_ref")
     return gbox, str(gbox.crs.to_wkt())
-
-
-def _strips_profile(
-    gbox: GeoBox,
-    crs_wkt: str,
-    shape: tuple[int, ...],
-    count: int,
-    np_dtype: np.dtype[Any],
-    nodata: float | None,
-) -> dict[str, Any]:
-    """rasterio profile of the intermediate tiled GeoTIFF (zstd level 1: fast)."""
-    rows, cols = shape
-    return {
-        "driver": "GTiff",
-        "width": cols,
-        "height": rows,
-        "count": count,
-        "dtype": np_dtype.name,
-        "crs": crs_wkt,
-        "transform": gbox.transform,
-        "nodata": nodata,
-        "tiled": True,
-        "blockxsize": BLOCKSIZE,
-        "blockysize": BLOCKSIZE,
-        "compress": "zstd",
-        "zstd_level": 1,
-        "bigtiff": "if_safer",
-        "num_threads": "all_cpus",  # tiles compressed on every core while written
-    }
 
 
 def _pieces(plans: Sequence[_Plan], stacks: Sequence[Any], budget: int) -> list[Piece]:
@@ -368,50 +344,17 @@ def _finish(plan: _Plan, sink: TileSink | None) -> None:
     """The COG of one output at its temporary path: laid out from its tiles, or
     converted by GDAL's COG driver from its strips file."""
     if plan.tiles is None or sink is None:
-        _translate_to_cog(plan.scratch, plan.final_tmp, plan.out)
+        out = plan.out
+        translate_to_cog(
+            plan.scratch,
+            plan.final_tmp,
+            overview_resampling=out.overview_resampling,
+            deflate_level=out.deflate_level,
+        )
         return
     sink.check_complete()
     grid, tags = plan.tiles
     write_cog_file(plan.final_tmp, grid, tags, plan.scratch, sink.index)
-
-
-def cog_from_geotiff(source: Path, target: Path, *, overview_resampling: str = "nearest") -> Path:
-    """Convert a GeoTIFF written piece by piece elsewhere (e.g. tiles fetched from an API)
-    into a COG at ``target`` with :func:`write_cog`'s options, atomically; return it."""
-    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
-    try:
-        _translate_to_cog(source, tmp, overview_resampling=overview_resampling)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
-
-
-def _translate_to_cog(
-    source: Path,
-    target: Path,
-    out: CogOutput | None = None,
-    *,
-    overview_resampling: str = "nearest",
-) -> None:
-    """GDAL's COG driver: DEFLATE with predictor, 512 px tiles, overviews built by GDAL."""
-    deflate = None if out is None else out.deflate_level
-    level = {} if deflate is None else {"LEVEL": str(deflate)}
-    resampling = overview_resampling if out is None else out.overview_resampling
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
-        rasterio.shutil.copy(
-            source,
-            target,
-            driver="COG",
-            COMPRESS="DEFLATE",
-            PREDICTOR="YES",
-            BLOCKSIZE=str(BLOCKSIZE),
-            OVERVIEWS="AUTO",
-            OVERVIEW_RESAMPLING=resampling.upper(),
-            BIGTIFF="IF_SAFER",
-            NUM_THREADS="ALL_CPUS",  # tiles compressed in parallel; same bytes
-            **level,
-        )
 
 
 def read_cog(path: Path, chunk: int = 1024) -> xr.DataArray:

@@ -175,8 +175,7 @@ def _layout(
     counts = [[0] * (grid.tiles(level)[0] * grid.tiles(level)[1]) for level in range(levels)]
     order = []
     for level in reversed(range(levels)):
-        nty, ntx = grid.tiles(level)
-        keys = [(level, ty, tx) for ty in range(nty) for tx in range(ntx)]
+        keys = grid.level_keys(level)
         order += keys
         counts[level] = [index[k][1] for k in keys]
     zeros = [[0] * len(c) for c in counts]

@@ -71,19 +71,24 @@ class TileGrid:
         rows, cols = self.shapes[level]
         return min(self.block, rows - ty * self.block), min(self.block, cols - tx * self.block)
 
+    def level_keys(self, level: int) -> list[TileKey]:
+        """The tiles of ``level``, row-major."""
+        nty, ntx = self.tiles(level)
+        return [(level, ty, tx) for ty in range(nty) for tx in range(ntx)]
+
     def keys(self) -> list[TileKey]:
         """Every tile, level by level, each level row-major."""
-        out = []
-        for level in range(len(self.shapes)):
-            nty, ntx = self.tiles(level)
-            out += [(level, ty, tx) for ty in range(nty) for tx in range(ntx)]
-        return out
+        return [key for level in range(len(self.shapes)) for key in self.level_keys(level)]
 
+    @functools.cached_property
+    def count(self) -> int:
+        """Tiles in the file, every level."""
+        return sum(rows * cols for rows, cols in map(self.tiles, range(len(self.shapes))))
 
-@functools.lru_cache(maxsize=8)
-def _levels(height: int, width: int, block: int) -> tuple[Level, ...]:
-    shapes = [(height, width), *overview_shapes(height, width, block)]
-    return tuple(Level(p, s) for p, s in itertools.pairwise(shapes))
+    @functools.cached_property
+    def levels(self) -> tuple[Level, ...]:
+        """Each overview level as reduced from the one above it."""
+        return tuple(Level(p, s) for p, s in itertools.pairwise(self.shapes))
 
 
 def encode_tile(grid: TileGrid, tile: NDArray[Any]) -> bytes:
@@ -121,7 +126,7 @@ def encode_chunk(grid: TileGrid, row: int, col: int, *blocks: NDArray[Any]) -> C
     block = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=0)
     block = block.astype(grid.dtype, copy=False)
     out = ChunkTiles()
-    levels = _levels(grid.height, grid.width, grid.block)
+    levels = grid.levels
     for level in range(len(grid.shapes)):
         if level > 0:
             row, col, block = levels[level - 1].take(row, col, block)
@@ -211,7 +216,7 @@ class TileSink:
 
     def check_complete(self) -> None:
         """Raise when a tile is missing (a chunk was not computed, or computed in part)."""
-        missing = len(self.grid.keys()) - len(self.index)
+        missing = self.grid.count - len(self.index)
         if missing or self._partial:
             raise RuntimeError(
                 f"{self.scratch.name}: {missing} tiles were not computed "

@@ -23,7 +23,7 @@ from odc.geo.geobox import GeoBox
 from prefect import flow, get_run_logger
 
 from tiandi import __version__
-from tiandi._io import staged_dir
+from tiandi._io import hash_in_background, staged_dir
 from tiandi._time import parse_period, period_end
 from tiandi.catalog.items import ProcessingInfo, output_item
 from tiandi.catalog.providers.normalise import MaskKind
@@ -241,6 +241,8 @@ def write_run(request: DetectChangesRequest, inputs: RunInputs, layout: RunLayou
         inputs.mask,
         request.detector_options(),
     )
+    # the outputs' checksums (their STAC items) computed while the patches are made
+    hash_in_background([before, after, layout.change_prob, layout.change_mask])
     params = PatchParams(min_mapping_unit_m2=request.min_mapping_unit_m2)
     layers = disturbance_layers(inputs.detector)
     patches, screened = make_patches(

@@ -76,19 +76,18 @@ class TileGrid:
         nty, ntx = self.tiles(level)
         return [(level, ty, tx) for ty in range(nty) for tx in range(ntx)]
 
-    def keys(self) -> list[TileKey]:
-        """Every tile, level by level, each level row-major."""
-        return [key for level in range(len(self.shapes)) for key in self.level_keys(level)]
-
     @functools.cached_property
     def count(self) -> int:
         """Tiles in the file, every level."""
         return sum(rows * cols for rows, cols in map(self.tiles, range(len(self.shapes))))
 
-    @functools.cached_property
-    def levels(self) -> tuple[Level, ...]:
-        """Each overview level as reduced from the one above it."""
-        return tuple(Level(p, s) for p, s in itertools.pairwise(self.shapes))
+
+@functools.lru_cache(maxsize=8)
+def _levels(grid: TileGrid) -> tuple[Level, ...]:
+    """Each overview level of ``grid`` as reduced from the one above it: cached per
+    process, not on the grid, which every chunk's task carries (a level holds the rows
+    and columns it keeps, 256 KB for a 16384² file)."""
+    return tuple(Level(p, s) for p, s in itertools.pairwise(grid.shapes))
 
 
 def encode_tile(grid: TileGrid, tile: NDArray[Any]) -> bytes:
@@ -126,7 +125,7 @@ def encode_chunk(grid: TileGrid, row: int, col: int, *blocks: NDArray[Any]) -> C
     block = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=0)
     block = block.astype(grid.dtype, copy=False)
     out = ChunkTiles()
-    levels = grid.levels
+    levels = _levels(grid)
     for level in range(len(grid.shapes)):
         if level > 0:
             row, col, block = levels[level - 1].take(row, col, block)

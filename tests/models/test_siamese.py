@@ -1,4 +1,4 @@
-"""The Siamese FC-Siam-diff network: shapes, band sets, no data, size."""
+"""The change network: FC-Siam-diff and early fusion, shapes, band sets, no data, size."""
 
 from __future__ import annotations
 
@@ -70,3 +70,24 @@ def test_gradients_reach_the_shared_encoder() -> None:
     conv = next(m for m in model.encoders.modules() if isinstance(m, torch.nn.Conv2d))
     first = conv.weight.grad
     assert first is not None and float(first.abs().sum()) > 0
+
+
+def test_early_fusion_reads_both_dates_stacked_through_one_encoder() -> None:
+    torch.manual_seed(0)
+    config = SiameseConfig(bands=RGBN_BANDS, base_channels=4, depth=2, fusion="early")
+    model = SiameseDiffUNet(config).eval()
+    first = next(m for m in model.encoders.modules() if isinstance(m, torch.nn.Conv2d))
+    assert first.in_channels == 8  # 4 bands of each date
+    x1, x2 = torch.rand(1, 4, 20, 20), torch.rand(1, 4, 20, 20)
+    out = model(x1, x2)
+    assert out.shape == (1, 1, 20, 20) and torch.isfinite(out).all()
+    # unlike |f1 - f2|, the order of the dates matters: appearing is not disappearing
+    assert not torch.allclose(out, model(x2, x1))
+    # the Siamese network of the same size has fewer input weights and a symmetric skip
+    siam = SiameseDiffUNet(SiameseConfig(bands=RGBN_BANDS, base_channels=4, depth=2))
+    assert count_parameters(model) - count_parameters(siam) == 4 * 4 * 9  # 4 more inputs
+    assert SiameseConfig.from_dict(config.as_dict()) == config
+    legacy = {k: v for k, v in config.as_dict().items() if k != "fusion"}
+    assert SiameseConfig.from_dict(legacy).fusion == "siam-diff"  # weights before the field
+    with pytest.raises(ModelError, match="fusion 'late'"):
+        SiameseConfig(fusion="late")

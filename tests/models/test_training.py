@@ -211,3 +211,15 @@ def test_tiled_prediction_has_no_seams(tmp_path: Path) -> None:
     whole = predict_proba(model, city.images, tile=64)
     tiled = predict_proba(model, city.images, tile=16, margin=16)
     np.testing.assert_allclose(tiled, whole, atol=1e-5)
+
+
+def test_an_early_fusion_network_trains_and_its_card_says_so(tmp_path: Path) -> None:
+    root = make_oscd(tmp_path / "oscd")
+    out = tmp_path / "w" / "ef.pt"
+    result = train_siamese(root, out, replace(TINY, epochs=1, fusion="early"), name="tiny-ef")
+    assert result.files is not None
+    loaded = load_weights(out)
+    assert loaded.model.config.fusion == "early"
+    assert loaded.card.architecture.startswith("SiameseDiffUNet (fusion early): FC-EF")
+    with pytest.raises(InputError, match="fusion 'both'"):
+        replace(TINY, fusion="both")

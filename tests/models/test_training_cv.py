@@ -144,9 +144,12 @@ def test_a_stored_cross_validation_is_reused_only_with_the_same_settings(
         train_cv(root, tmp_path / "x.pt", replace(CV, jitter_date_offset=0.5), from_cv=stored)
     with pytest.raises(InputError, match="other settings \\(jitter_common_offset\\)"):
         train_cv(root, tmp_path / "z.pt", replace(CV, jitter_common_offset=0.05), from_cv=stored)
+    with pytest.raises(InputError, match="other settings \\(fusion\\)"):
+        train_cv(root, tmp_path / "f.pt", replace(CV, fusion="early"), from_cv=stored)
     # a summary written before the common offset existed was run without it
     older = json.loads(stored.read_text())
     del older["config"]["jitter_common_offset"]
+    del older["config"]["fusion"]  # and before early fusion: Siamese
     stored.write_text(json.dumps(older))
     assert CvSummary.read(stored).config.get("jitter_common_offset") is None
     again = train_cv(root, tmp_path / "y.pt", replace(CV, num_threads=2), from_cv=stored,

@@ -207,6 +207,13 @@ def run_train_change_model(
             help="Per-band offset shared by both dates (± reflectance; L1C vs L2A); 0: none."
         ),
     ] = 0.0,
+    fusion: Annotated[
+        str,
+        typer.Option(
+            help="How the dates meet: siam-diff (shared encoder, feature differences) or "
+            "early (FC-EF: both dates stacked as one input)."
+        ),
+    ] = "siam-diff",
     cv_folds: _CvFolds = 0,
     cv_only: _CvOnly = False,
     from_cv: _FromCv = None,
@@ -256,7 +263,7 @@ _CONFIG_OPTIONS = (
     "epochs", "steps_per_epoch", "patch_size", "batch_size", "base_channels", "depth", "lr",
     "weight_decay", "dropout", "ema_decay", "threshold", "loss", "seed", "num_threads",
     "max_minutes", "refit", "normalisation", "jitter_common_gain", "jitter_date_gain",
-    "jitter_date_offset", "jitter_common_offset", "cv_folds",
+    "jitter_date_offset", "jitter_common_offset", "fusion", "cv_folds",
 )  # fmt: skip
 #: Options written into the model card's command line, in this order.
 _COMMAND_OPTIONS = (
@@ -264,6 +271,7 @@ _COMMAND_OPTIONS = (
     "val_cities", "test_cities", "base_channels", "depth", "lr", "weight_decay", "dropout",
     "ema_decay", "loss", "seed", "num_threads", "name", "version", "normalisation",
     "jitter_common_gain", "jitter_date_gain", "jitter_date_offset", "jitter_common_offset",
+    "fusion",
 )  # fmt: skip
 
 

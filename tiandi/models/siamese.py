@@ -1,14 +1,17 @@
-"""Siamese fully-convolutional change-detection network (FC-Siam-diff style), plain torch.
+"""Fully-convolutional change-detection network (FC-Siam-diff or FC-EF style), plain torch.
 
-The architecture follows FC-Siam-diff (Caye Daudt, Le Saux, Boulch 2018, "Fully
-Convolutional Siamese Networks for Change Detection", ICIP): one encoder with shared
-weights reads both dates; the decoder starts from the deepest features of the *after*
-image and, at every scale, receives the absolute difference of the two dates' encoder
-features as skip connection. Additions: batch normalisation in every convolution block,
-squeeze-and-excitation channel attention on the difference skips (``attention=True``),
-the per-band normalisation statistics stored as buffers (so they travel with the
-weights), NaN inputs (no data) mapped to the band mean, and inputs of any size (padded by
-reflection to a multiple of ``2**depth`` and cropped back).
+The architecture follows Caye Daudt, Le Saux, Boulch 2018 ("Fully Convolutional Siamese
+Networks for Change Detection", ICIP). ``fusion="siam-diff"`` (FC-Siam-diff, every shipped
+network so far): one encoder with shared weights reads both dates; the decoder starts from
+the deepest features of the *after* image and, at every scale, receives the absolute
+difference of the two dates' encoder features as skip connection. ``fusion="early"``
+(FC-EF): the two dates are stacked as one input of twice the bands and a single encoder
+reads them; its features are the skip connections (a plain U-Net, which Corley et al.
+2024, "A change detection reality check", find hard to beat). Additions: batch
+normalisation in every convolution block, squeeze-and-excitation channel attention on the
+skips (``attention=True``), the per-band normalisation statistics stored as buffers (so
+they travel with the weights), NaN inputs (no data) mapped to the band mean, and inputs
+of any size (padded by reflection to a multiple of ``2**depth`` and cropped back).
 
 Input: two float tensors (N, bands, H, W) of reflectance (0–1) in ``config.bands`` order,
 or, for ``config.normalisation`` ``"per_image"`` or ``"per_pair"``, already standardised
@@ -34,6 +37,10 @@ from tiandi.models.oscd import S2_BANDS
 RGBN_BANDS: tuple[str, ...] = ("B02", "B03", "B04", "B08")
 """The four 10 m Sentinel-2 bands (blue, green, red, near infrared)."""
 
+FUSIONS: tuple[str, ...] = ("siam-diff", "early")
+"""How the network joins the two dates: shared encoder and feature differences, or one
+encoder over both dates stacked (module docstring)."""
+
 
 @dataclass(frozen=True)
 class SiameseConfig:
@@ -48,8 +55,15 @@ class SiameseConfig:
     # standardised per band first, by the detector: tiandi.models.normalisation); weights
     # saved without the field were trained with "dataset"
     normalisation: str = "dataset"
+    # "siam-diff" (shared encoder, |f1 - f2| skips) or "early" (both dates stacked as one
+    # input); weights saved without the field are "siam-diff"
+    fusion: str = "siam-diff"
 
     def __post_init__(self) -> None:
+        if self.fusion not in FUSIONS:
+            raise ModelError(
+                f"SiameseConfig: fusion {self.fusion!r} is not one of {', '.join(FUSIONS)}"
+            )
         if self.normalisation not in NORMALISATIONS:
             raise ModelError(
                 f"SiameseConfig: normalisation {self.normalisation!r} is not one of "
@@ -82,6 +96,7 @@ class SiameseConfig:
             dropout=float(data["dropout"]),
             attention=bool(data["attention"]),
             normalisation=str(data.get("normalisation", "dataset")),
+            fusion=str(data.get("fusion", "siam-diff")),
         )
 
 
@@ -115,7 +130,8 @@ class SqueezeExcite(nn.Module):
 
 
 class SiameseDiffUNet(nn.Module):
-    """FC-Siam-diff style U-Net with shared encoder and |f1 − f2| skip connections."""
+    """FC-Siam-diff style U-Net with shared encoder and |f1 − f2| skip connections, or
+    with ``config.fusion == "early"`` an FC-EF U-Net over both dates stacked."""
 
     band_mean: torch.Tensor
     band_std: torch.Tensor
@@ -143,7 +159,7 @@ class SiameseDiffUNet(nn.Module):
         widths = [config.base_channels * 2**i for i in range(config.depth)]
         drop = config.dropout
         self.encoders = nn.ModuleList()
-        cin = n
+        cin = 2 * n if config.fusion == "early" else n
         for w in widths:
             self.encoders.append(_conv_block(cin, w, 0.0))
             cin = w
@@ -194,13 +210,17 @@ class SiameseDiffUNet(nn.Module):
             mode = "reflect" if pad_h < h and pad_w < w else "replicate"
             x1 = F.pad(x1, (0, pad_w, 0, pad_h), mode=mode)
             x2 = F.pad(x2, (0, pad_w, 0, pad_h), mode=mode)
-        f1, _ = self._encode(x1)
-        f2, y = self._encode(x2)
-        for up, dec, a, s1, s2 in zip(
-            self.ups, self.decoders, reversed(self.attn), reversed(f1), reversed(f2), strict=True
+        if self.config.fusion == "early":
+            skips, y = self._encode(torch.cat([x1, x2], dim=1))
+        else:
+            f1, _ = self._encode(x1)
+            f2, y = self._encode(x2)
+            skips = [torch.abs(s1 - s2) for s1, s2 in zip(f1, f2, strict=True)]
+        for up, dec, a, skip in zip(
+            self.ups, self.decoders, reversed(self.attn), reversed(skips), strict=True
         ):
             y = up(y)
-            y = dec(torch.cat([y, a(torch.abs(s1 - s2))], dim=1))
+            y = dec(torch.cat([y, a(skip)], dim=1))
         logits: torch.Tensor = self.head(y)
         return logits[..., :h, :w]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from tiandi.errors import InputError
 from tiandi.models.normalisation import NORMALISATIONS
 from tiandi.models.oscd import S2_BANDS, list_cities
-from tiandi.models.siamese import RGBN_BANDS, SiameseConfig
+from tiandi.models.siamese import FUSIONS, RGBN_BANDS, SiameseConfig
 
 LOSSES = ("bce", "focal", "dice", "bce+dice", "focal+dice")
 DEFAULT_VAL_CITIES = ("nantes", "aguasclaras")
@@ -57,6 +57,7 @@ class TrainConfig:
     depth: int = 4
     dropout: float = 0.3
     attention: bool = True
+    fusion: str = "siam-diff"  # or "early" (FC-EF): tiandi.models.siamese
     refit: bool = False  # second stage on train + validation cities (module docstring)
     # input normalisation: "dataset" (training statistics in the weights), "per_image"
     # (each date standardised per band first) or "per_pair" (both dates with the pair's
@@ -85,9 +86,15 @@ class TrainConfig:
             raise InputError("TrainConfig: " + "; ".join(problems))
 
     def _parameter_problems(self) -> list[str]:
-        problems = []
-        if self.loss not in LOSSES:
-            problems.append(f"loss {self.loss!r} is not one of {', '.join(LOSSES)}")
+        problems = [
+            f"{name} {value!r} is not one of {', '.join(choices)}"
+            for name, value, choices in (
+                ("loss", self.loss, LOSSES),
+                ("normalisation", self.normalisation, NORMALISATIONS),
+                ("fusion", self.fusion, FUSIONS),
+            )
+            if value not in choices
+        ]
         if self.patch_size < 2**self.depth or self.patch_size % 2**self.depth:
             problems.append(f"patch_size {self.patch_size} must be a multiple of 2**depth")
         if min(self.batch_size, self.epochs, self.steps_per_epoch, self.num_threads) < 1:
@@ -100,10 +107,6 @@ class TrainConfig:
             problems.append("ema_decay must be in [0, 1)")
         if min(self.jitter) < 0:
             problems.append("jitter amplitudes must be >= 0")
-        if self.normalisation not in NORMALISATIONS:
-            problems.append(
-                f"normalisation {self.normalisation!r} is not one of {', '.join(NORMALISATIONS)}"
-            )
         if self.cv_folds < 0 or self.cv_folds == 1:
             problems.append("cv_folds must be 0 (no cross-validation) or at least 2")
         return problems
@@ -140,6 +143,7 @@ class TrainConfig:
             dropout=self.dropout,
             attention=self.attention,
             normalisation=self.normalisation,
+            fusion=self.fusion,
         )
 
 

@@ -50,7 +50,7 @@ from tiandi.models.weights import WeightsFiles, build_card, save_weights
 #: reuses a stored cross-validation).
 _RUN_ONLY = ("num_threads", "max_minutes", "cv_folds")
 #: Settings added after some summaries were written, with the value those runs had.
-_ADDED_SETTINGS = {"jitter_common_offset": 0.0}
+_ADDED_SETTINGS = {"jitter_common_offset": 0.0, "fusion": "siam-diff"}
 
 
 @dataclass(frozen=True)

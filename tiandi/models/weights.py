@@ -291,6 +291,22 @@ def load_weights(path: Path, *, bands: Sequence[str] | None = None) -> LoadedMod
     return LoadedModel(model=model, card=card)
 
 
+_ARCHITECTURES = {
+    "siam-diff": (
+        "SiameseDiffUNet: FC-Siam-diff style fully-convolutional Siamese U-Net "
+        "(shared encoder, |f1 - f2| skip connections with squeeze-excitation "
+        "attention, decoder from the after-image features), tiandi.models.siamese"
+    ),
+    "early": (
+        "SiameseDiffUNet (fusion early): FC-EF style early-fusion U-Net (both dates "
+        "stacked as one input to a single encoder, its features as skip connections "
+        "with squeeze-excitation attention), tiandi.models.siamese"
+    ),
+}
+"""The model card's ``architecture`` by ``SiameseConfig.fusion``; both begin with the
+class name, which is how the registry tells change weights from other models'."""
+
+
 def build_card(
     model: SiameseDiffUNet,
     *,
@@ -311,11 +327,7 @@ def build_card(
     return ModelCard(
         name=name,
         version=version,
-        architecture=(
-            "SiameseDiffUNet: FC-Siam-diff style fully-convolutional Siamese U-Net "
-            "(shared encoder, |f1 - f2| skip connections with squeeze-excitation "
-            "attention, decoder from the after-image features), tiandi.models.siamese"
-        ),
+        architecture=_ARCHITECTURES[model.config.fusion],
         config=model.config.as_dict(),
         bands=list(model.bands),
         parameters=count_parameters(model),

@@ -106,3 +106,13 @@ def test_cli_cross_validates_and_trains_the_final_model(
     card = json.loads(out.with_suffix(".json").read_text())
     assert card["config"]["normalisation"] == "per_image"
     assert "--cv-folds 2" in card["command"] and "--val-cities" not in card["command"]
+    # the same command again with --resume-cv takes both finished folds from the run log
+    log = out.with_suffix(".train-log.jsonl")
+    resumed = CliRunner().invoke(app, [*args, "--resume-cv", "--cv-only"])
+    assert resumed.exit_code == 0, resumed.output
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [e["resumed"] for e in events if e["event"] == "cv_fold"] == [True, True]
+    assert json.loads(out.with_suffix(".cv.json").read_text())["epoch"] == 1
+    assert args[-2:] == ["--cv-folds", "2"]
+    refused = CliRunner().invoke(app, [*args[:-2], "--resume-cv"])
+    assert refused.exit_code != 0 and "--resume-cv" in refused.output

@@ -157,3 +157,49 @@ def test_a_stored_cross_validation_is_reused_only_with_the_same_settings(
     assert again.summary.epoch == CvSummary.read(stored).epoch and again.files is not None
     card = SiameseDetector(again.files.weights).card
     assert card.training["cv_command"] == "cmd" and "in one go" in card.notes[1]
+
+
+def test_a_stopped_cross_validation_resumes_from_its_finished_folds(tmp_path: Path) -> None:
+    root = make_oscd(tmp_path / "oscd")
+    whole_log = tmp_path / "whole" / "m.train-log.jsonl"
+    whole = train_cv(root, tmp_path / "whole" / "m.pt", CV, log_path=whole_log, cv_only=True)
+    events = [json.loads(line) for line in whole_log.read_text().splitlines()]
+    # stopped in fold 1's first epoch: fold 0 is whole, fold 1 is not
+    cut = next(i for i, e in enumerate(events) if e.get("fold") == 1 and e["event"] == "epoch")
+    log = tmp_path / "stopped" / "m.train-log.jsonl"
+    log.parent.mkdir()
+    log.write_text("".join(json.dumps(e) + "\n" for e in events[: cut + 1]))
+    resumed = train_cv(root, tmp_path / "stopped" / "m.pt", CV, log_path=log, cv_only=True,
+                       resume=True)  # fmt: skip
+    # the same choice and out-of-fold counts as the run that was never stopped
+    assert (resumed.summary.epoch, resumed.summary.threshold) == (
+        whole.summary.epoch,
+        whole.summary.threshold,
+    )
+    assert resumed.summary.per_city == whole.summary.per_city
+    again = [json.loads(line) for line in log.read_text().splitlines()]
+    assert again[0]["resumed"] is True
+    fold_of = {e["fold"]: e.get("resumed", False) for e in again if e["event"] == "cv_fold"}
+    assert fold_of == {0: True, 1: False}  # fold 0 taken from the log, fold 1 trained again
+    counts = [(e["fold"], e["epoch"], e["cv_counts"]) for e in again if e["event"] == "epoch"]
+    assert counts == [
+        (e["fold"], e["epoch"], e["cv_counts"]) for e in events if e["event"] == "epoch"
+    ]
+
+
+def test_resuming_needs_the_stopped_runs_log_and_settings(tmp_path: Path) -> None:
+    root = make_oscd(tmp_path / "oscd")
+    log = tmp_path / "m.train-log.jsonl"
+    with pytest.raises(InputError, match="no run log to resume from"):
+        train_cv(root, tmp_path / "m.pt", CV, log_path=log, cv_only=True, resume=True)
+    train_cv(root, tmp_path / "m.pt", CV, log_path=log, cv_only=True)
+    before = log.read_text()
+    with pytest.raises(InputError, match="other settings \\(lr\\)"):
+        train_cv(root, tmp_path / "m.pt", replace(CV, lr=0.1), log_path=log, resume=True)
+    assert log.read_text() == before  # the stopped run's log is kept for a right resume
+    with pytest.raises(InputError, match="neither --from-cv"):
+        train_cv(root, tmp_path / "m.pt", CV, log_path=log, resume=True,
+                 from_cv=tmp_path / "m.cv.json")  # fmt: skip
+    log.write_text('{"event": "epoch"}\n')
+    with pytest.raises(InputError, match="not a training run log"):
+        train_cv(root, tmp_path / "m.pt", CV, log_path=log, resume=True)

@@ -151,6 +151,13 @@ _FromCv = Annotated[
     Path | None,
     typer.Option(help="With --cv-folds: reuse this .cv.json instead of cross-validating."),
 ]
+_ResumeCv = Annotated[
+    bool,
+    typer.Option(
+        help="With --cv-folds: keep the folds a stopped run of the same command finished "
+        "(its run log beside --out) and train only the others."
+    ),
+]
 _CompareCv = Annotated[
     str | None,
     typer.Option(help="With --cv-folds: other configurations' .cv.json files for the card."),
@@ -217,6 +224,7 @@ def run_train_change_model(
     cv_folds: _CvFolds = 0,
     cv_only: _CvOnly = False,
     from_cv: _FromCv = None,
+    resume_cv: _ResumeCv = False,
     compare_cv: _CompareCv = None,
 ) -> None:
     """Train the Siamese change detector (Prefect flow train_change_model) and evaluate it,
@@ -242,9 +250,11 @@ def _train_request(options: dict[str, Any]) -> TrainChangeModelRequest:
     from tiandi.flows.train_change_model import TrainChangeModelRequest
 
     if options["cv_folds"] == 0 and (
-        options["cv_only"] or options["from_cv"] or options["compare_cv"]
+        options["cv_only"] or options["from_cv"] or options["compare_cv"] or options["resume_cv"]
     ):
-        raise InputError("--cv-only, --from-cv and --compare-cv need --cv-folds K (K >= 2)")
+        raise InputError(
+            "--cv-only, --from-cv, --resume-cv and --compare-cv need --cv-folds K (K >= 2)"
+        )
     return TrainChangeModelRequest(
         root=options["root"],
         out=options["out"],
@@ -254,6 +264,7 @@ def _train_request(options: dict[str, Any]) -> TrainChangeModelRequest:
         command="tiandi run train-change-model " + shlex.join(_command_args(options)),
         cv_only=options["cv_only"],
         from_cv=options["from_cv"],
+        resume_cv=options["resume_cv"],
         compare=tuple(Path(p) for p in _names(options["compare_cv"], "--compare-cv")),
     )
 

@@ -61,6 +61,8 @@ class TrainChangeModelRequest:
     cv_only: bool = False
     from_cv: Path | None = None
     compare: tuple[Path, ...] = ()
+    # resume a stopped cross-validation from the folds its run log (log_path) finished
+    resume_cv: bool = False
 
     def run_options(self) -> RunOptions:
         """The keyword arguments every training run takes from the request (card and log)."""
@@ -176,6 +178,7 @@ def cross_validate(request: TrainChangeModelRequest) -> CvTrainResult:
         compare=request.compare,
         cv_only=request.cv_only,
         from_cv=request.from_cv,
+        resume=request.resume_cv,
     )
     summary = result.summary
     get_run_logger().info(

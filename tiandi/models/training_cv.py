@@ -20,7 +20,9 @@ on every city with the epoch and threshold the cross-validation chose.
   cross-validated F1 (``compare``: their ``.cv.json`` summaries).
 
 The summary of a cross-validation (``<out>.cv.json``) lets the final model be trained
-later without repeating it (``from_cv``), e.g. after comparing configurations.
+later without repeating it (``from_cv``), e.g. after comparing configurations; a stopped
+cross-validation resumes from the folds its run log finished (``resume``,
+:mod:`tiandi.models.training_cv_reuse`).
 """
 
 from __future__ import annotations
@@ -40,17 +42,17 @@ from tiandi.models.oscd import dataset_checksum
 from tiandi.models.siamese import SiameseDiffUNet
 from tiandi.models.training_card import card_cv, card_training_summary, input_note, jsonable
 from tiandi.models.training_config import THRESHOLDS, TrainConfig
+from tiandi.models.training_cv_reuse import (
+    FinishedFolds,
+    finished_folds,
+    read_run_log,
+    settings_differ,
+)
 from tiandi.models.training_cv_summary import CvSummary
 from tiandi.models.training_data import CityArrays, band_statistics, load_city_arrays
 from tiandi.models.training_loop import RunLog, fit_model, seed_everything
 from tiandi.models.training_scores import predict_cities, score_probabilities
 from tiandi.models.weights import WeightsFiles, build_card, save_weights
-
-#: Configuration fields that do not change what is trained (ignored when a final model
-#: reuses a stored cross-validation).
-_RUN_ONLY = ("num_threads", "max_minutes", "cv_folds")
-#: Settings added after some summaries were written, with the value those runs had.
-_ADDED_SETTINGS = {"jitter_common_offset": 0.0, "fusion": "siam-diff"}
 
 
 @dataclass(frozen=True)
@@ -112,16 +114,22 @@ def cross_validate(
     log: RunLog,
     start: float,
     command: str = "",
+    done: FinishedFolds | None = None,
 ) -> CvSummary:
     """Train one model per fold (``config.cv_folds``) and choose epoch and threshold on
-    the pooled out-of-fold confusion (module docstring)."""
-    changes = {c.name: int(c.change_index.size) for c in cities}
+    the pooled out-of-fold confusion (module docstring). ``done``: the folds a stopped
+    run finished, taken instead of trained again."""
+    changes = _change_pixels(cities)
     folds = assign_folds(changes, config.cv_folds)
+    done = done or FinishedFolds({}, 0.0)
     log.write("cv_folds", folds=folds, change_pixels=changes)
     counts: dict[tuple[int, float, str], ConfusionMatrix] = {}
     for i, fold in enumerate(folds):
         held = [c for c in cities if c.name in fold]
         train = [c for c in cities if c.name not in fold]
+        if i in done.events:
+            _take_fold(done.events[i], i, fold, train, counts, log)
+            continue
         rng = seed_everything(config.seed, config.num_threads)
         model = _new_model(config, train)
         log.write("cv_fold", fold=i, held_out=fold, train=[c.name for c in train])
@@ -137,12 +145,32 @@ def cross_validate(
         threshold=threshold,
         per_city=per_city,
         f1_by_epoch=by_epoch,
-        minutes=(time.monotonic() - start) / 60,
+        minutes=(time.monotonic() - start) / 60 + done.minutes,
         command=command,
     )
     log.write("cv_choice", epoch=epoch, threshold=threshold, overall=summary.overall.as_dict(),
               f1_by_epoch=by_epoch)  # fmt: skip
     return summary
+
+
+def _take_fold(
+    events: list[dict[str, Any]],
+    fold: int,
+    held: list[str],
+    train: Sequence[CityArrays],
+    counts: dict[tuple[int, float, str], ConfusionMatrix],
+    log: RunLog,
+) -> None:
+    """A fold a stopped run finished: its confusion counts recorded in ``counts`` and its
+    events written again to this run's log (marked resumed)."""
+    log.write("cv_fold", fold=fold, held_out=held, train=[c.name for c in train], resumed=True)
+    for event in events:
+        for threshold, per_city in event["cv_counts"].items():
+            for city, (tp, fp, fn, tn) in per_city.items():
+                counts[(int(event["epoch"]), float(threshold), city)] = ConfusionMatrix(
+                    tp=tp, fp=fp, fn=fn, tn=tn
+                )
+        log.write(**{**event, "resumed": True})
 
 
 def _score_fold(
@@ -166,10 +194,7 @@ def _score_fold(
 
 
 def _check_reuse(summary: CvSummary, config: TrainConfig, path: Path) -> None:
-    mine = {k: v for k, v in jsonable(asdict(config)).items() if k not in _RUN_ONLY}
-    earlier = {**_ADDED_SETTINGS, **summary.config}
-    theirs = {k: v for k, v in earlier.items() if k not in _RUN_ONLY}
-    differ = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
+    differ = settings_differ(summary.config, config)
     if differ:
         raise InputError(
             f"{path}: the cross-validation was run with other settings ({', '.join(differ)}); "
@@ -189,28 +214,33 @@ def train_cv(
     compare: Sequence[Path] = (),
     cv_only: bool = False,
     from_cv: Path | None = None,
+    resume: bool = False,
 ) -> CvTrainResult:
     """Cross-validate ``config`` on every city of ``root`` (or reuse the summary
-    ``from_cv``), write the summary to ``<out>.cv.json`` and, unless ``cv_only``, train the
-    final model on every city and save it to ``out`` with its card."""
+    ``from_cv``; with ``resume``, take the folds the run log at ``log_path`` finished),
+    write the summary to ``<out>.cv.json`` and, unless ``cv_only``, train the final model
+    on every city and save it to ``out`` with its card."""
     start = time.monotonic()
     root, out = Path(root), Path(out)
     if config.cv_folds < 2:
         raise InputError(f"cross-validation needs cv_folds >= 2; got {config.cv_folds}")
     others = [CvSummary.read(p) for p in compare]  # fail early, before hours of training
     names = _labelled(root)
+    cities = [
+        load_city_arrays(root, c, config.bands, config.patch_size, config.normalisation)
+        for c in names
+    ]
+    # checked before the log is written anew: a resume that fails keeps the stopped log
+    done = _stopped_run(log_path, from_cv, config, cities) if resume else None
     log = RunLog(log_path)
-    log.write("start", config=jsonable(asdict(config)), cities=names, from_cv=str(from_cv or ""))
+    log.write("start", config=jsonable(asdict(config)), cities=names, from_cv=str(from_cv or ""),
+              resumed=resume)  # fmt: skip
     try:
-        cities = [
-            load_city_arrays(root, c, config.bands, config.patch_size, config.normalisation)
-            for c in names
-        ]
         if from_cv is not None:
             summary = CvSummary.read(from_cv)
             _check_reuse(summary, config, from_cv)
         else:
-            summary = cross_validate(cities, config, log, start, command)
+            summary = cross_validate(cities, config, log, start, command, done)
         summary_path = out.with_suffix(".cv.json")
         _write_json(summary_path, summary.as_dict())
         files = None
@@ -223,6 +253,23 @@ def train_cv(
     finally:
         log.close()
     return CvTrainResult(summary=summary, summary_path=summary_path, files=files, minutes=minutes)
+
+
+def _stopped_run(
+    log_path: Path | None, from_cv: Path | None, config: TrainConfig, cities: Sequence[CityArrays]
+) -> FinishedFolds:
+    """The folds the stopped run whose log is ``log_path`` finished."""
+    if from_cv is not None or log_path is None:
+        raise InputError(
+            "resuming a cross-validation needs its run log and trains folds, so it takes "
+            "neither --from-cv nor a run without a log"
+        )
+    folds = assign_folds(_change_pixels(cities), config.cv_folds)
+    return finished_folds(read_run_log(log_path), log_path, config, folds)
+
+
+def _change_pixels(cities: Sequence[CityArrays]) -> dict[str, int]:
+    return {c.name: int(c.change_index.size) for c in cities}
 
 
 def _labelled(root: Path) -> list[str]:

@@ -151,6 +151,13 @@ _FromCv = Annotated[
     Path | None,
     typer.Option(help="With --cv-folds: reuse this .cv.json instead of cross-validating."),
 ]
+_Fusion = Annotated[
+    str,
+    typer.Option(
+        help="How the dates meet: siam-diff (shared encoder, feature differences) or "
+        "early (FC-EF: both dates stacked as one input)."
+    ),
+]
 _ResumeCv = Annotated[
     bool,
     typer.Option(
@@ -214,13 +221,7 @@ def run_train_change_model(
             help="Per-band offset shared by both dates (± reflectance; L1C vs L2A); 0: none."
         ),
     ] = 0.0,
-    fusion: Annotated[
-        str,
-        typer.Option(
-            help="How the dates meet: siam-diff (shared encoder, feature differences) or "
-            "early (FC-EF: both dates stacked as one input)."
-        ),
-    ] = "siam-diff",
+    fusion: _Fusion = "siam-diff",
     cv_folds: _CvFolds = 0,
     cv_only: _CvOnly = False,
     from_cv: _FromCv = None,

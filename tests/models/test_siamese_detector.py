@@ -127,6 +127,7 @@ def test_other_models_weights_in_the_folder_are_not_change_detectors(tmp_path: P
         ("siamese-s2-6band-v0.4", "per_image", L2A_BANDS, 200),  # v0.3's recipe, full schedule
         ("siamese-s2-6band-v0.5", "dataset", L2A_BANDS, 200),  # v0.2's recipe, full schedule
         ("siamese-s2-6band-v0.6", "dataset", L2A_BANDS, 200),  # v0.5 + common offset
+        ("siamese-s2-6band-v0.7", "dataset", L2A_BANDS, 200),  # v0.6 with focal + Dice
         ("siamese-s2-13band-v0.4", "dataset", None, 200),
     ],
 )
@@ -149,7 +150,8 @@ def test_shipped_cv_models_are_trained_and_scored_on_all_fourteen_cities(
     if normalisation == "per_image":
         assert "L2A" in card.notes[0]
     offset = card.training.get("jitter_common_offset", 0.0)  # cards before it: none
-    assert offset == (0.05 if name.endswith("v0.6") else 0.0)
+    assert offset == (0.05 if name.endswith(("v0.6", "v0.7")) else 0.0)
+    assert card.training["loss"] == ("focal+dice" if name.endswith("v0.7") else "bce+dice")
 
 
 def test_the_network_integrated_runs_is_still_the_8_city_v02() -> None:

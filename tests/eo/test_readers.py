@@ -118,3 +118,19 @@ def test_the_capacity_is_a_quarter_of_the_file_descriptor_limit() -> None:
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     expected = 1024 if soft == resource.RLIM_INFINITY else min(1024, soft // 4)
     assert _readers.capacity() == expected
+
+
+def test_a_local_tiled_file_is_read_from_its_tiles_and_a_stripped_one_through_gdal(
+    tmp_path: Path,
+) -> None:
+    stripped = _write(tmp_path / "a.tif", 1)
+    tiled = str(tmp_path / "b.tif")
+    with rasterio.open(stripped) as src:
+        profile = {**src.profile, "tiled": True, "blockxsize": 16, "blockysize": 16}
+        with rasterio.open(tiled, "w", **profile) as dst:
+            dst.write(src.read())
+    with _readers.opened_tiled(tiled) as kept:
+        assert kept.tiles is not None
+        assert int(kept.tiles.read(0, 0, 2, 2)[0, 0]) == 1
+    with _readers.opened_tiled(stripped) as kept:
+        assert kept.tiles is None

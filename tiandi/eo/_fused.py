@@ -79,18 +79,33 @@ def _aligned_offset(src: Any, transform: Affine, crs: str) -> tuple[int, int] | 
     return round(col), round(row)
 
 
-def _read_aligned(src: Any, col: int, row: int, shape: tuple[int, int], dtype: str) -> NDArray[Any]:
+def _read_inside(
+    kept: _readers.Opened, row: int, col: int, h: int, w: int, dtype: str
+) -> NDArray[Any]:
+    """Band 1's pixels ``[row, row + h) x [col, col + w)``, inside the file: from its tiles
+    when it is a local tiled GeoTIFF, else through rasterio."""
+    tiles = kept.tiles
+    if tiles is not None:
+        return tiles.read(row, col, h, w).astype(dtype, copy=False)
+    out: NDArray[Any] = kept.dataset.read(1, window=Window(col, row, w, h), out_dtype=dtype)
+    return out
+
+
+def _read_aligned(
+    kept: _readers.Opened, col: int, row: int, shape: tuple[int, int], dtype: str
+) -> NDArray[Any]:
     """The file's pixels ``[row, row + h) x [col, col + w)``; 0 outside the file."""
     h, w = shape
+    src = kept.dataset
     r0, c0 = max(row, 0), max(col, 0)
     r1, c1 = min(row + h, src.height), min(col + w, src.width)
     if (r0, c0, r1, c1) == (row, col, row + h, col + w):  # inside the file: no padding
-        inside: NDArray[Any] = src.read(1, window=Window(col, row, w, h), out_dtype=dtype)
-        return inside
+        return _read_inside(kept, row, col, h, w, dtype)
     out = np.zeros(shape, dtype=dtype)
     if r1 > r0 and c1 > c0:
-        win = Window(c0, r0, c1 - c0, r1 - r0)
-        out[r0 - row : r1 - row, c0 - col : c1 - col] = src.read(1, window=win, out_dtype=dtype)
+        out[r0 - row : r1 - row, c0 - col : c1 - col] = _read_inside(
+            kept, r0, c0, r1 - r0, c1 - c0, dtype
+        )
     return out
 
 
@@ -99,10 +114,11 @@ def _read_coarse(
 ) -> NDArray[Any]:
     """Rows/cols ``[a, b)`` of the grid ``transform`` (in ``crs``) read from ``path``."""
     shape = (rows[1] - rows[0], cols[1] - cols[0])
-    with _readers.opened(path) as src:
+    with _readers.opened_tiled(path) as kept:
+        src = kept.dataset
         offset = _aligned_offset(src, transform, crs)
         if offset is not None:
-            return _read_aligned(src, offset[0] + cols[0], offset[1] + rows[0], shape, dtype)
+            return _read_aligned(kept, offset[0] + cols[0], offset[1] + rows[0], shape, dtype)
         out = np.zeros(shape, dtype=dtype)
         with rasterio.Env():  # without one, reproject warns that the array has no transform
             rasterio.warp.reproject(

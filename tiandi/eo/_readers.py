@@ -27,7 +27,9 @@ from typing import Any
 
 import rasterio
 
-__all__ = ["REMOTE_READ_ENV", "close_all", "opened"]
+from tiandi.eo._tiledread import TiledBand, tiled_band
+
+__all__ = ["REMOTE_READ_ENV", "Opened", "close_all", "opened", "opened_tiled"]
 
 #: GDAL settings for reading remote COGs (as odc-stac and rio-tiler set them): no directory
 #: listing when a file is opened over HTTP (a signed URL's folder is not listable, and the
@@ -38,6 +40,21 @@ REMOTE_READ_ENV = {
 }
 
 _Version = tuple[int, int, int] | None
+
+
+class Opened:
+    """A file kept open: its rasterio dataset and, for a local tiled GeoTIFF, its band 1
+    read tile by tile (:mod:`tiandi.eo._tiledread`), found on first use."""
+
+    def __init__(self, path: str, version: _Version, dataset: Any) -> None:
+        self.path, self.version, self.dataset = path, version, dataset
+        self._tiles: TiledBand | bool | None = False  # False: not looked for yet
+
+    @property
+    def tiles(self) -> TiledBand | None:
+        if self._tiles is False:
+            self._tiles = None if _remote(self.path) else tiled_band(self.path)
+        return self._tiles  # type: ignore[return-value]
 
 
 @functools.cache
@@ -56,7 +73,7 @@ class _ThreadFiles:
     def __init__(self) -> None:
         self.thread = threading.current_thread()
         self.lock = threading.Lock()
-        self.files: OrderedDict[str, tuple[_Version, Any]] = OrderedDict()
+        self.files: OrderedDict[str, Opened] = OrderedDict()
 
 
 _registry_lock = threading.Lock()
@@ -96,13 +113,20 @@ def _total() -> int:
 def opened(path: str) -> Iterator[Any]:
     """The rasterio dataset of ``path``, open for this thread; read it inside the block
     (a remote file under :data:`REMOTE_READ_ENV`)."""
-    env = rasterio.Env(**REMOTE_READ_ENV) if _remote(path) else contextlib.nullcontext()
-    with env, _kept_open(path) as src:
-        yield src
+    with opened_tiled(path) as kept:
+        yield kept.dataset
 
 
 @contextlib.contextmanager
-def _kept_open(path: str) -> Iterator[Any]:
+def opened_tiled(path: str) -> Iterator[Opened]:
+    """``path`` open for this thread, with its tiles when it is a local tiled GeoTIFF."""
+    env = rasterio.Env(**REMOTE_READ_ENV) if _remote(path) else contextlib.nullcontext()
+    with env, _kept_open(path) as kept:
+        yield kept
+
+
+@contextlib.contextmanager
+def _kept_open(path: str) -> Iterator[Opened]:
     mine = _mine()
     with mine.lock:
         kept = mine.files.pop(path, None)
@@ -110,22 +134,22 @@ def _kept_open(path: str) -> Iterator[Any]:
             version = _version(path)
         except OSError:  # gone or unreadable: rasterio's error below names it
             version = None
-        if kept is not None and kept[0] == version:
+        if kept is not None and kept.version == version:
             mine.files[path] = kept  # now the most recently used
-            yield kept[1]
+            yield kept
             return
         if kept is not None:
-            kept[1].close()  # changed on disk since it was opened
-        src = rasterio.open(path)
+            kept.dataset.close()  # changed on disk since it was opened
+        fresh = Opened(path, version, rasterio.open(path))
         if _total() >= capacity():
             if not mine.files:  # the other threads hold every slot: read and close
-                with src:
-                    yield src
+                with fresh.dataset:
+                    yield fresh
                 return
-            _, (_, oldest) = mine.files.popitem(last=False)
-            oldest.close()
-        mine.files[path] = (version, src)
-        yield src
+            _, oldest = mine.files.popitem(last=False)
+            oldest.dataset.close()
+        mine.files[path] = fresh
+        yield fresh
 
 
 def close_all() -> None:
@@ -137,5 +161,5 @@ def close_all() -> None:
     for cache in caches:
         with cache.lock:
             while cache.files:
-                _, (_, src) = cache.files.popitem()
-                src.close()
+                _, kept = cache.files.popitem()
+                kept.dataset.close()

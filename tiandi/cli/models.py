@@ -221,7 +221,7 @@ def run_train_change_model(
             help="Per-band offset shared by both dates (± reflectance; L1C vs L2A); 0: none."
         ),
     ] = 0.0,
-    fusion: _Fusion = "siam-diff",
+    fusion: _Fusion = "siam-diff",  # siamese.SIAM_DIFF (this module does not import torch)
     cv_folds: _CvFolds = 0,
     cv_only: _CvOnly = False,
     from_cv: _FromCv = None,

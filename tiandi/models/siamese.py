@@ -37,7 +37,10 @@ from tiandi.models.oscd import S2_BANDS
 RGBN_BANDS: tuple[str, ...] = ("B02", "B03", "B04", "B08")
 """The four 10 m Sentinel-2 bands (blue, green, red, near infrared)."""
 
-FUSIONS: tuple[str, ...] = ("siam-diff", "early")
+SIAM_DIFF = "siam-diff"
+"""FC-Siam-diff: every shipped network, and weights saved before the choice existed."""
+
+FUSIONS: tuple[str, ...] = (SIAM_DIFF, "early")
 """How the network joins the two dates: shared encoder and feature differences, or one
 encoder over both dates stacked (module docstring)."""
 
@@ -57,7 +60,7 @@ class SiameseConfig:
     normalisation: str = "dataset"
     # "siam-diff" (shared encoder, |f1 - f2| skips) or "early" (both dates stacked as one
     # input); weights saved without the field are "siam-diff"
-    fusion: str = "siam-diff"
+    fusion: str = SIAM_DIFF
 
     def __post_init__(self) -> None:
         if self.fusion not in FUSIONS:
@@ -96,7 +99,7 @@ class SiameseConfig:
             dropout=float(data["dropout"]),
             attention=bool(data["attention"]),
             normalisation=str(data.get("normalisation", "dataset")),
-            fusion=str(data.get("fusion", "siam-diff")),
+            fusion=str(data.get("fusion", SIAM_DIFF)),
         )
 
 

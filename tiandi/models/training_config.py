@@ -10,7 +10,7 @@ from pathlib import Path
 from tiandi.errors import InputError
 from tiandi.models.normalisation import NORMALISATIONS
 from tiandi.models.oscd import S2_BANDS, list_cities
-from tiandi.models.siamese import FUSIONS, RGBN_BANDS, SiameseConfig
+from tiandi.models.siamese import FUSIONS, RGBN_BANDS, SIAM_DIFF, SiameseConfig
 
 LOSSES = ("bce", "focal", "dice", "bce+dice", "focal+dice")
 DEFAULT_VAL_CITIES = ("nantes", "aguasclaras")
@@ -57,7 +57,7 @@ class TrainConfig:
     depth: int = 4
     dropout: float = 0.3
     attention: bool = True
-    fusion: str = "siam-diff"  # or "early" (FC-EF): tiandi.models.siamese
+    fusion: str = SIAM_DIFF  # or "early" (FC-EF): tiandi.models.siamese
     refit: bool = False  # second stage on train + validation cities (module docstring)
     # input normalisation: "dataset" (training statistics in the weights), "per_image"
     # (each date standardised per band first) or "per_pair" (both dates with the pair's

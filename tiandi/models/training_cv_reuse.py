@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tiandi.errors import InputError
+from tiandi.models.siamese import SIAM_DIFF
 from tiandi.models.training_card import jsonable
 from tiandi.models.training_config import TrainConfig
 
@@ -24,7 +25,7 @@ from tiandi.models.training_config import TrainConfig
 #: an earlier one).
 RUN_ONLY = ("num_threads", "max_minutes", "cv_folds")
 #: Settings added after some summaries and logs were written, with the value those runs had.
-ADDED_SETTINGS = {"jitter_common_offset": 0.0, "fusion": "siam-diff"}
+ADDED_SETTINGS = {"jitter_common_offset": 0.0, "fusion": SIAM_DIFF}
 
 
 def settings_differ(earlier: dict[str, Any], config: TrainConfig) -> list[str]:

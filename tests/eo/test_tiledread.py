@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import rasterio
 import rasterio.shutil
+import tifffile
 from rasterio.transform import from_origin
 from rasterio.windows import Window
 
@@ -113,3 +114,15 @@ def test_a_truncated_file_is_named(tmp_path: Path) -> None:
     Path(path).write_bytes(Path(path).read_bytes()[: band.offsets[last] + 1])
     with pytest.raises(OSError, match=r"a\.tif: tile \d+ is cut short"):
         band.read(0, 0, 300, 200)
+
+
+def test_a_codec_that_cannot_decode_leaves_the_file_to_gdal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _write(tmp_path / "a.tif", _data("uint16"), **TILED, compress="deflate")
+
+    def cannot(*_: Any) -> Any:
+        raise ValueError("cannot decompress DEFLATE")
+
+    monkeypatch.setattr(tifffile.TiffPage, "decode", property(lambda _: cannot))
+    assert tiled_band(path) is None

@@ -10,10 +10,11 @@ tifffile; bench/README.md, "Input tiles decoded without GDAL").
 
 Only what this reads exactly as GDAL does is taken: a local file whose first image is
 tiled, of one sample per pixel or of separate planes (band 1 is then the first plane's
-tiles), of a plain numeric type. Anything else (strips, pixel-interleaved bands, a remote
-file, a file tifffile cannot parse) returns None from :func:`tiled_band` and is read
-through rasterio as before. A tile that is absent from the file (GDAL's sparse tiles,
-offset and size 0) reads as the file's nodata value, or 0 without one, as GDAL reads it.
+tiles), of a plain numeric type, whose first tile decodes. Anything else (strips,
+pixel-interleaved bands, a remote file, a codec or file tifffile cannot read) returns
+None from :func:`tiled_band` and is read through rasterio as before. A tile that is
+absent from the file (GDAL's sparse tiles, offset and size 0) reads as the file's nodata
+value, or 0 without one, as GDAL reads it.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ def _band(path: str, page: Any) -> TiledBand | None:
     if len(offsets) != per_plane or len(counts) != per_plane:
         return None
     fill = 0 if page.nodata is None else page.nodata
-    return TiledBand(
+    band = TiledBand(
         path=path,
         shape=(page.imagelength, page.imagewidth),
         tile=(th, tw),
@@ -121,3 +122,8 @@ def _band(path: str, page: Any) -> TiledBand | None:
         counts=counts,
         decode=page.decode,
     )
+    first = next((i for i, n in enumerate(counts) if n), None)
+    if first is not None:  # a codec tifffile lacks fails here, not in the pass
+        row, col = divmod(first, math.ceil(page.imagewidth / tw))
+        band.read(row * th, col * tw, 1, 1)
+    return band

@@ -332,3 +332,29 @@ def test_a_piece_hands_the_scheduler_its_own_tasks_only_however_large_the_scene(
     assert largest[6] == largest[2] < 6 * 6, largest
     with rasterio.open(tmp_path / "6.tif") as src:
         np.testing.assert_array_equal(src.read(), data.values)
+
+
+def test_float_outputs_are_written_at_the_fast_level_unless_one_is_named(tmp_path: Path) -> None:
+    from tiandi.eo.cog import DEFAULT_LEVEL, FLOAT_LEVEL
+
+    data = xr.DataArray(np.zeros((4, 4)))
+    assert CogOutput(data, tmp_path / "p.tif", None, "float32").level() == FLOAT_LEVEL == 1
+    assert CogOutput(data, tmp_path / "m.tif", 255, "uint8").level() == DEFAULT_LEVEL == 6
+    assert CogOutput(data, tmp_path / "x.tif", None, "float32", deflate_level=9).level() == 9
+
+
+def test_a_float_map_s_tiles_are_those_of_its_level(tmp_path: Path) -> None:
+    import imagecodecs
+    import tifffile
+
+    layer = _grid_array(600, 600, 1, "float32", 512).isel(band=0, drop=True)
+    out = write_cog(layer, tmp_path / "p.tif", nodata=float("nan"), dtype="float32")
+    with tifffile.TiffFile(out) as tif:
+        page = tif.pages.first
+        tif.filehandle.seek(page.dataoffsets[0])
+        stored = tif.filehandle.read(page.databytecounts[0])
+    with rasterio.open(out) as src:
+        tile = src.read(1, window=rasterio.windows.Window(0, 0, 512, 512))
+    predicted = imagecodecs.floatpred_encode(np.ascontiguousarray(tile), axis=-1)
+    assert stored == bytes(imagecodecs.deflate_encode(predicted, level=1))
+    assert stored != bytes(imagecodecs.deflate_encode(predicted, level=6))

@@ -116,6 +116,15 @@ def _cast(layer: xr.DataArray, dtype: np.dtype[Any], nodata: float | None) -> An
     return _to_dtype(np.asarray(data), dtype, nodata)
 
 
+#: GDAL's default DEFLATE level.
+DEFAULT_LEVEL = 6
+#: DEFLATE level of a float output that names none (a change probability, a z-score): its
+#: noisy low mantissa bits compress no better at level 6 (the demo's network probability
+#: 12.6 MB at 1 and at 6, 0.14 and 0.23 CPU-s; the 8192² baseline probability 216.7 and
+#: 214.5 MB, 1.9 and 3.5 CPU-s: bench/README.md, "Float outputs at DEFLATE level 1").
+FLOAT_LEVEL = 1
+
+
 @dataclass(frozen=True)
 class CogOutput:
     """One COG to write: the data (lazy or not), its path, no-data value, dtype and tags."""
@@ -126,8 +135,15 @@ class CogOutput:
     dtype: str
     tags: Mapping[str, str] | None = None
     overview_resampling: str = "nearest"
-    #: DEFLATE level (1 fastest .. 9 smallest); None: GDAL's default (6).
+    #: DEFLATE level (1 fastest .. 9 smallest); None: :data:`FLOAT_LEVEL` for a float
+    #: dtype, else GDAL's default (6).
     deflate_level: int | None = None
+
+    def level(self) -> int:
+        """The DEFLATE level this output is written with."""
+        if self.deflate_level is not None:
+            return self.deflate_level
+        return FLOAT_LEVEL if np.dtype(self.dtype).kind == "f" else DEFAULT_LEVEL
 
 
 @dataclass(frozen=True)
@@ -224,7 +240,7 @@ def _plan(out: CogOutput) -> _Plan:
         bands=len(layers),
         dtype=np_dtype.name,
         block=BLOCKSIZE,
-        level=6 if out.deflate_level is None else out.deflate_level,
+        level=out.level(),
         fill=0 if out.nodata is None else out.nodata,
     )
     tags = gdal_tags(grid, profile, out.tags, [name for name, _ in layers])
@@ -349,7 +365,7 @@ def _finish(plan: _Plan, sink: TileSink | None) -> None:
             plan.scratch,
             plan.final_tmp,
             overview_resampling=out.overview_resampling,
-            deflate_level=out.deflate_level,
+            deflate_level=out.level(),
         )
         return
     sink.check_complete()

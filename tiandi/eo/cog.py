@@ -116,13 +116,10 @@ def _cast(layer: xr.DataArray, dtype: np.dtype[Any], nodata: float | None) -> An
     return _to_dtype(np.asarray(data), dtype, nodata)
 
 
-#: GDAL's default DEFLATE level.
-DEFAULT_LEVEL = 6
-#: DEFLATE level of a float output that names none (a change probability, a z-score): its
-#: noisy low mantissa bits compress no better at level 6 (the demo's network probability
-#: 12.6 MB at 1 and at 6, 0.14 and 0.23 CPU-s; the 8192² baseline probability 216.7 and
-#: 214.5 MB, 1.9 and 3.5 CPU-s: bench/README.md, "Float outputs at DEFLATE level 1").
-FLOAT_LEVEL = 1
+#: DEFLATE levels of an output that names none: GDAL's default, and 1 for floats, whose
+#: noisy low mantissa bits compress no better at 6 (bench/README.md, "Float outputs at
+#: DEFLATE level 1": the 8192² change probability 1 % larger for 55 % of the CPU).
+DEFAULT_LEVEL, FLOAT_LEVEL = 6, 1
 
 
 @dataclass(frozen=True)

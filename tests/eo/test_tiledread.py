@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -108,10 +109,12 @@ def test_what_tifffile_cannot_read_is_left_to_gdal(tmp_path: Path) -> None:
 
 def test_a_truncated_file_is_named(tmp_path: Path) -> None:
     path = _write(tmp_path / "a.tif", _data("uint16"), **TILED, compress="deflate")
-    band = tiled_band(path)
+    whole = tiled_band(path)
+    assert whole is not None
+    last = int(np.argmax(whole.offsets))
+    Path(path).write_bytes(Path(path).read_bytes()[: whole.offsets[last] + 1])
+    band = tiled_band(path)  # parsed after the cut: its directory is whole
     assert band is not None
-    last = int(np.argmax(band.offsets))
-    Path(path).write_bytes(Path(path).read_bytes()[: band.offsets[last] + 1])
     with pytest.raises(OSError, match=r"a\.tif: tile \d+ is cut short"):
         band.read(0, 0, 300, 200)
 
@@ -126,3 +129,15 @@ def test_a_codec_that_cannot_decode_leaves_the_file_to_gdal(
 
     monkeypatch.setattr(tifffile.TiffPage, "decode", property(lambda _: cannot))
     assert tiled_band(path) is None
+
+
+def test_a_file_replaced_after_it_was_parsed_is_not_read_with_the_old_offsets(
+    tmp_path: Path,
+) -> None:
+    path = _write(tmp_path / "a.tif", _data("uint16"), **TILED, compress="deflate")
+    band = tiled_band(path)
+    assert band is not None
+    other = _write(tmp_path / "b.tif", _data("uint16") // 2, **TILED, compress="lzw")
+    os.replace(other, path)
+    with pytest.raises(OSError, match=r"a\.tif changed on disk"):
+        band.read(0, 0, 10, 10)

@@ -47,6 +47,7 @@ class TiledBand:
     offsets: tuple[int, ...]
     counts: tuple[int, ...]
     decode: Callable[..., Any]
+    identity: tuple[int, int, int]  # inode, size and mtime (ns) of the file parsed
 
     def read(self, row: int, col: int, height: int, width: int) -> NDArray[Any]:
         """Pixels ``[row, row + height) x [col, col + width)``, inside the image."""
@@ -55,6 +56,9 @@ class TiledBand:
         out = np.empty((height, width), dtype=self.dtype)
         fd = os.open(self.path, os.O_RDONLY)
         try:
+            st = os.fstat(fd)
+            if (st.st_ino, st.st_size, st.st_mtime_ns) != self.identity:
+                raise OSError(f"{self.path} changed on disk while it was read; run again")
             for tr in range(row // th, (row + height - 1) // th + 1):
                 for tc in range(col // tw, (col + width - 1) // tw + 1):
                     self._place(fd, tr * across + tc, (tr * th, tc * tw), (row, col), out)
@@ -93,12 +97,13 @@ def tiled_band(path: str) -> TiledBand | None:
     it; None when it cannot (read it through rasterio)."""
     try:
         with tifffile.TiffFile(path) as tif:
-            return _band(path, tif.pages.first)
+            st = os.fstat(tif.filehandle.fileno())
+            return _band(path, tif.pages.first, (st.st_ino, st.st_size, st.st_mtime_ns))
     except Exception:  # whatever tifffile cannot read, rasterio reads
         return None
 
 
-def _band(path: str, page: Any) -> TiledBand | None:
+def _band(path: str, page: Any, identity: tuple[int, int, int]) -> TiledBand | None:
     if not page.is_tiled or page.tiledepth != 1 or page.dtype is None:
         return None
     if page.dtype.kind not in "uif":
@@ -121,6 +126,7 @@ def _band(path: str, page: Any) -> TiledBand | None:
         offsets=offsets,
         counts=counts,
         decode=page.decode,
+        identity=identity,
     )
     first = next((i for i, n in enumerate(counts) if n), None)
     if first is not None:  # a codec tifffile lacks fails here, not in the pass

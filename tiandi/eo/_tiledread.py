@@ -4,9 +4,10 @@ The one pass reads every input window once. Through rasterio each window costs G
 per-request machinery on top of the decompression: the block cache (every tile decoded
 into it, then copied out), its locks and the dataset's I/O layer. Reading the tiles' bytes
 with ``os.pread`` and decoding them with tifffile's decoder (imagecodecs' libdeflate, LZW,
-ZSTD, the TIFF predictors) gives the same pixels for about three quarters of the CPU
-(a 4096² scene's 48 band files in 1024² windows: 3.3 CPU-s through rasterio, 2.6 with
-tifffile; bench/README.md, "Input tiles decoded without GDAL").
+ZSTD, the TIFF predictors) gives the same pixels for about two thirds of the CPU (the
+56 files of the 4096² scale scene in 1024² windows: 3.7–3.9 CPU-s through rasterio,
+2.5–2.6 from the tiles; ``bench.bench_window_reads``, bench/README.md, "Input tiles
+decoded without GDAL").
 
 Only what this reads exactly as GDAL does is taken: a local file whose first image is
 tiled, of one sample per pixel or of separate planes (band 1 is then the first plane's
@@ -31,8 +32,8 @@ from numpy.typing import NDArray
 
 __all__ = ["TiledBand", "tiled_band"]
 
-#: TIFF PlanarConfiguration: samples of a pixel stored together (1) or by plane (2).
-_CONTIG, _SEPARATE = 1, 2
+#: TIFF PlanarConfiguration of samples stored by plane.
+_SEPARATE = 2
 
 
 @dataclass(frozen=True)

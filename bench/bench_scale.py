@@ -5,7 +5,8 @@ documented, and on the flow's own work: ``odcstac-all``), on the same files.
     python -m bench.bench_scale [--sizes 2048 4096 8192] [--home var/bench-scale]
         [--stages floor flow naive odcstac odcstac-all] [--naive-cap-gb 8] [--results bench/results]
         [--dist-size 4096 --dist-workers 1 2] [--flow-dask embedded|cluster] [--rss-trace DIR]
-        [--dates-per-period 4 [12]] [--dist-dates-per-period 12]
+        [--dates-per-period 4 [12]] [--dist-dates-per-period 12] [--detector NAME]
+        [--precision auto|float32|bfloat16]
 
 For each size (scenes from :mod:`bench.scale_scene`, cached under ``--home``, registered
 in that home's embedded catalog): every stage runs as its own process tree, one after the
@@ -224,11 +225,11 @@ def _env(home: Path) -> dict[str, str]:
 FLOW_DETECTOR = "baseline"
 
 
-def _flow_cmd(scene: Path, out: Path, detector: str) -> list[str]:
+def _flow_cmd(scene: Path, out: Path, detector: str, precision: str) -> list[str]:
     return [sys.executable, "-m", "tiandi.cli.app", "run", "detect-changes",
             "--zones", str(scene / "zones.gpkg"), "--before", scale_scene.BEFORE,
             "--after", scale_scene.AFTER, "--detector", detector,
-            "--out", str(out)]  # fmt: skip
+            "--precision", precision, "--out", str(out)]  # fmt: skip
 
 
 def _flow_found(out: Path) -> dict[str, Any]:
@@ -268,12 +269,13 @@ RSS_TRACE: list[Path] = []
 
 
 def _flow_row(
-    scene: Path, out: Path, env: dict[str, str], svc: Services, detector: str
+    scene: Path, out: Path, env: dict[str, str], svc: Services, detector: str, precision: str
 ) -> dict[str, Any]:
     trace = RSS_TRACE[0] / f"rss-{out.name}.tsv" if RSS_TRACE else None
-    row = timed(_flow_cmd(scene, out, detector), {**env, **svc.env}, services=svc, trace=trace)
+    cmd = _flow_cmd(scene, out, detector, precision)
+    row = timed(cmd, {**env, **svc.env}, services=svc, trace=trace)
     row.update(_flow_found(out))
-    row["detector"] = detector
+    row.update({"detector": detector, "precision": precision})
     return row
 
 
@@ -285,6 +287,7 @@ def measure(
     svc: Services | None = None,
     detector: str = FLOW_DETECTOR,
     per_period: int = scale_scene.PER_PERIOD,
+    precision: str = "auto",
 ) -> Iterator[dict[str, Any]]:
     """Every stage at ``size`` (``per_period`` dates a period), one after the other: rows
     with figures and ratios (those of earlier rows completed as later stages arrive). The
@@ -293,7 +296,8 @@ def measure(
     env, rows = _env(home), []
     for stage in stages:
         if stage == "flow":
-            row = _flow_row(scene, _run_dir(home, scene), env, svc or Services(), detector)
+            out = _run_dir(home, scene)
+            row = _flow_row(scene, out, env, svc or Services(), detector, precision)
         else:
             cmd = [sys.executable, "-m", "bench.scale_pipelines", stage, str(scene)]
             cap = int(naive_cap_gb * 2**30) if stage == "naive" else None
@@ -314,6 +318,7 @@ def measure_dist(
     prefect: Services,
     detector: str = FLOW_DETECTOR,
     per_period: int = scale_scene.PER_PERIOD,
+    precision: str = "auto",
 ) -> Iterator[dict[str, Any]]:
     """The flow at ``size`` (``per_period`` dates a period) on clusters of N one-thread
     worker processes (``flow-daskN``), each cluster started (and its start-up recorded)
@@ -323,7 +328,8 @@ def measure_dist(
     for n in workers:
         with scale_services.dask_cluster(env, n, 1) as dask:
             svc = Services({**prefect.env, **dask.env}, [*prefect.processes, *dask.processes])
-            row = _flow_row(scene, _run_dir(home, scene, f"-dask{n}"), env, svc, detector)
+            out = _run_dir(home, scene, f"-dask{n}")
+            row = _flow_row(scene, out, env, svc, detector, precision)
         row.update({"size": size, "stage": f"flow-dask{n}", "dates_per_period": per_period,
                     "input_mpx": mpx,
                     "mpx_per_s": mpx / row["seconds"], "s_per_mpx": row["seconds"] / mpx,
@@ -472,6 +478,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--flow-dask", choices=("embedded", "cluster"), default="embedded")
     parser.add_argument("--rss-trace", type=Path, default=None, help="per-process RSS TSVs")
     parser.add_argument("--detector", default=FLOW_DETECTOR, help="the flow's detector")
+    parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"),
+                        help="a network's number format (the CLI's)")  # fmt: skip
     parser.add_argument("--dates-per-period", type=int, nargs="+",
                         default=[scale_scene.PER_PERIOD],
                         help=f"scenes of each number of dates a period (Ningxia's half-year "
@@ -510,12 +518,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             for size in args.sizes:
                 for per in args.dates_per_period:
                     rows = measure(size, home, args.stages, args.naive_cap_gb, svc,
-                                   args.detector, per)  # fmt: skip
+                                   args.detector, per, args.precision)  # fmt: skip
                     for row in rows:
                         add(row)
         if args.dist_size:
             dist = measure_dist(args.dist_size, home, args.dist_workers, prefect, args.detector,
-                                args.dist_dates_per_period)  # fmt: skip
+                                args.dist_dates_per_period, args.precision)  # fmt: skip
             for row in dist:
                 add(row)
     print(markdown(report))

@@ -52,6 +52,16 @@ def test_bad_period_is_refused(tmp_path: Path) -> None:
     assert "START/END" in result.stderr
 
 
+def test_unknown_precision_is_refused_before_any_service(tmp_path: Path) -> None:
+    result = _run(
+        "run", "detect-changes", "--zones", "z.gpkg", "--before", "2025-01-01/2025-06-30",
+        "--after", "2025-07-01/2025-12-31", "--out", "o", "--precision", "fp16", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "--precision 'fp16' is not one of auto, float32, bfloat16" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "o").exists()
+
+
 def test_no_catalog_says_how_to_make_one(tmp_path: Path) -> None:
     import geopandas as gpd
     from shapely.geometry import box

@@ -55,7 +55,8 @@ def test_training_arrays_and_detector_inputs_are_normalised_identically(
 def test_detector_applies_the_training_normalisation(
     oscd: Path, tmp_path: Path, normalisation: str
 ) -> None:
-    detector = load_detector(str(tiny_weights(tmp_path, normalisation=normalisation)))
+    weights = tiny_weights(tmp_path, normalisation=normalisation)
+    detector = load_detector(str(weights), precision="float32")  # training's format
     assert detector.normalisation == normalisation  # type: ignore[attr-defined]
     city = read_city(oscd, "alpha", bands=RGBN_BANDS)
     train = load_city_arrays(oscd, "alpha", RGBN_BANDS, normalisation=normalisation)

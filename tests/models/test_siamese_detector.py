@@ -16,6 +16,7 @@ from tiandi.models.baseline import BaselineDetector
 from tiandi.models.registry import available_detectors, detector_bands, load_detector
 from tiandi.models.siamese import RGBN_BANDS
 from tiandi.models.siamese_detector import SiameseDetector
+from tiandi.models.tiling_grid import TileConfig
 
 L2A_BANDS = ("B02", "B03", "B04", "B08", "B11", "B12")
 
@@ -88,7 +89,7 @@ def test_detector_runs_channels_last_with_the_numbers_of_the_plain_layout(
     from tiandi.models.weights import load_weights
 
     path = tiny_weights(tmp_path)
-    detector = SiameseDetector(path)
+    detector = SiameseDetector(path, tiling=TileConfig(precision="float32"))
     conv = next(p for p in detector.model.parameters() if p.ndim == 4)
     assert conv.is_contiguous(memory_format=torch.channels_last)
     assert not conv.is_contiguous()  # really reordered, not a 1x1 kernel that is both

@@ -89,7 +89,7 @@ def test_lazy_blocks_give_the_same_prediction_as_one_block() -> None:
 def test_blending_a_local_model_reproduces_the_untiled_prediction(ramp: Any) -> None:
     net = PixelNet()
     before, after = _pair((130, 97), seed=2)
-    config = TileConfig(tile=32, overlap=12, margin=2, ramp=ramp, block=40)
+    config = TileConfig(tile=32, overlap=12, margin=2, ramp=ramp, block=40, precision="float32")
     tiled = _compute(predict_lazy(net, _lazy(before), _lazy(after), config))
     with torch.no_grad():
         x = torch.from_numpy(np.concatenate([before, after])[None])

@@ -80,12 +80,21 @@ def run_detect_changes(
         list[str] | None,
         typer.Option(help="A zone id or name mapped as coastal (coastline, 围填海); repeatable."),
     ] = None,
+    precision: Annotated[
+        str,
+        typer.Option(
+            help="Number format of a change network: auto (bfloat16 where the CPU has it, "
+            "else float32), float32 (the training runs' numbers) or bfloat16."
+        ),
+    ] = "auto",
 ) -> None:
     """Detect changes in ZONES between two periods against the configured STAC API."""
     settings = load_settings()
+    from tiandi.models.precision import check_precision
     from tiandi.models.registry import load_detector
 
-    load_detector(detector)  # an unknown name fails before any service starts
+    # an unknown name or format fails before any service starts
+    load_detector(detector, precision=check_precision(precision, "--precision"))
     from tiandi.flows.detect_changes import DetectChangesRequest, check_inputs, detect_changes
     from tiandi.flows.runtime import prefect_session
     from tiandi.redline.reports.run_summary import print_summary
@@ -103,6 +112,7 @@ def run_detect_changes(
         record=True,
         detector=detector,
         coastal_zones=tuple(coastal_zone or ()),
+        precision=precision,
     )
     check_inputs(request, settings)
     console = make_console()

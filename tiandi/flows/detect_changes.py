@@ -49,7 +49,8 @@ from tiandi.flows.services import FlowServices, check_catalog, flow_services
 from tiandi.models.base import ChangeDetector, disturbance_layers
 from tiandi.models.landcover import LandCoverModel, load_landcover
 from tiandi.models.names import DEFAULT_DETECTOR, WATER_NAMES
-from tiandi.models.registry import load_detector, require_bands
+from tiandi.models.precision import check_precision
+from tiandi.models.registry import load_detector, network_precision, require_bands
 from tiandi.redline.patches.evaluate import patch_scores
 from tiandi.redline.patches.extract import PatchParams
 from tiandi.redline.reports.run_summary import (
@@ -88,14 +89,17 @@ class DetectChangesRequest:
     detector: str = DEFAULT_DETECTOR  # a name load_detector knows (registry docstring)
     coastal_zones: tuple[str, ...] = ()  # zone ids or names mapped as coastal (water runs)
     sea_min_px: int | None = None  # water runs: smallest edge-touching water body that is sea
+    precision: str = "auto"  # a network's number format (tiandi.models.precision)
 
     def detector_options(self) -> dict[str, Any]:
         """Keyword arguments of ``load_detector`` for this request's detector."""
-        if self.sea_min_px is None or self.detector not in WATER_NAMES:
-            return {}
-        return {"sea_min_px": self.sea_min_px}
+        options: dict[str, Any] = {"precision": self.precision}
+        if self.sea_min_px is not None and self.detector in WATER_NAMES:
+            options["sea_min_px"] = self.sea_min_px
+        return options
 
     def __post_init__(self) -> None:
+        check_precision(self.precision, "precision")
         parse_period(self.before, "before period")
         parse_period(self.after, "after period")
 
@@ -225,8 +229,15 @@ def _summary(
             "crs": str(inputs.grid.crs),
             "resolution": inputs.grid.resolution.x,
             "landcover_model": f"{inputs.landcover.name} {inputs.landcover.version}",
+            **_precision(inputs.detector),
         },
     )
+
+
+def _precision(detector: ChangeDetector) -> dict[str, str]:
+    """The network's number format on this machine, for a detector with a network."""
+    fmt = network_precision(detector)
+    return {} if fmt is None else {"network_precision": fmt}
 
 
 def write_run(request: DetectChangesRequest, inputs: RunInputs, layout: RunLayout) -> RunOutputs:

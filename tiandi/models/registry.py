@@ -40,6 +40,7 @@ from tiandi.models.names import (
     INTEGRATED_NAMES,
     WATER_NAMES,
 )
+from tiandi.models.precision import Precision, resolved
 from tiandi.models.siamese_detector import SiameseDetector
 from tiandi.models.tiling_grid import TileConfig
 
@@ -136,19 +137,23 @@ def load_detector(
     *,
     weights_dir: Path = WEIGHTS_DIR,
     num_threads: int = 1,
+    precision: Precision = "auto",
     **options: Any,
 ) -> ChangeDetector:
     """The detector called ``name`` (see the module docstring); ``ModelError`` listing the
     known names when there is none. ``options`` go to ``SiameseDetector`` (threshold,
     tiling) or, for ``water``, to ``WaterParams`` (e.g. ``sea_min_px``); ``num_threads``
-    sets the torch threads of a trained model's tiler."""
+    and ``precision`` (:mod:`tiandi.models.precision`) set the torch threads and number
+    format of a trained model's tiler."""
     if name in WATER_NAMES:
         return _water(**options)  # options: WaterParams fields (sea_min_px, ...)
     if name in BUILTIN:
         return BUILTIN[name]()
     parts = integrated_parts(name)
     if parts is not None:
-        return _integrated(name, parts, weights_dir, num_threads)
+        return _integrated(
+            name, parts, weights_dir, TileConfig(num_threads=num_threads, precision=precision)
+        )
     path = Path(weights_dir) / f"{name}.pt"
     if not path.is_file() and name.endswith(".pt"):
         path = Path(name)
@@ -165,12 +170,12 @@ def load_detector(
             f"architecture); known detectors: {', '.join(available_detectors(weights_dir))}"
         )
     if "tiling" not in options:
-        options["tiling"] = TileConfig(num_threads=num_threads)
+        options["tiling"] = TileConfig(num_threads=num_threads, precision=precision)
     return SiameseDetector(path, **options)
 
 
 def _integrated(
-    name: str, parts: tuple[str, str | None], weights_dir: Path, num_threads: int
+    name: str, parts: tuple[str, str | None], weights_dir: Path, tiling: TileConfig
 ) -> ChangeDetector:
     from tiandi.models.integrated import DEFAULT_NETWORK, IntegratedDetector
 
@@ -182,7 +187,7 @@ def _integrated(
             f"detector {name!r}: {network_name!r} is not a shipped change network; after "
             f"'@' name one of {', '.join(networks)} (default {DEFAULT_NETWORK})"
         )
-    network = load_detector(network_name, weights_dir=weights_dir, num_threads=num_threads)
+    network = load_detector(network_name, weights_dir=weights_dir, tiling=tiling)
     if not isinstance(network, SiameseDetector):  # pragma: no cover - the name is weights
         raise ModelError(f"{network_name} is not a trained network")
     return IntegratedDetector(network, min_level=INTEGRATED_NAMES[base], name=name)
@@ -199,6 +204,14 @@ def require_bands(detector: ChangeDetector, given: Sequence[str], source: str) -
         f"detector {detector.name} needs bands {', '.join(detector_bands(detector))}, but "
         f"{source} has {', '.join(given)} (missing {', '.join(missing)})"
     )
+
+
+def network_precision(detector: ChangeDetector) -> str | None:
+    """The number format ``detector``'s network computes in on this machine (``float32``
+    or ``bfloat16``), None for a detector without a network."""
+    network = getattr(detector, "network", detector)
+    tiling = getattr(network, "tiling", None)
+    return None if tiling is None else resolved(tiling.precision)
 
 
 def detector_bands(detector: ChangeDetector) -> tuple[str, ...]:

@@ -27,7 +27,8 @@ Tiles of equal shape go through the network in batches of ``batch_size`` (a shor
 batch filled up with zeros, so that a tile's probabilities do not depend on the tiles it
 ran with: the same bytes wherever and with whatever it was predicted); torch's
 intra-op threads are set to ``num_threads`` in every block (a process-wide setting; with
-a threaded Dask scheduler the blocks run side by side, so 1 is the default).
+a threaded Dask scheduler the blocks run side by side, so 1 is the default). The forward
+passes run in ``precision`` (:mod:`tiandi.models.precision`: bfloat16 where the CPU has it).
 Tile starts are multiples of the network's ``2**depth``, so pooling grids line up.
 """
 
@@ -47,6 +48,7 @@ import xarray as xr
 from torch import nn
 
 from tiandi.errors import InputError
+from tiandi.models.precision import compute_in
 from tiandi.models.tiling_grid import FloatArray, TileAxis, TileConfig, tiles_touching, window_of
 from tiandi.models.tiling_shared import Key, PredictionTiles
 
@@ -113,7 +115,7 @@ class _Batcher:
             for t in (x[:, : self.bands], x[:, self.bands :])
         )
         logits = self.model(before, after)
-        probs = torch.sigmoid(logits[:, 0]).numpy()
+        probs = torch.sigmoid(logits[:, 0].float()).numpy()
         for (key, _), prob in zip(queue, probs[: len(queue)], strict=True):
             self.sink(key, prob)
 
@@ -219,7 +221,7 @@ def predict_block(
     was_training = model.training
     model.eval()
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), compute_in(config.precision):
             probs = _predict_tiles(model, window, origin, tiles, rows, cols, config, shared)
     finally:
         model.train(was_training)

@@ -37,6 +37,7 @@ def predict_proba(
         margin=margin,
         batch_size=1,
         num_threads=torch.get_num_threads(),
+        precision="float32",  # training's scores in the format it trains in
     )
     return predict_array(model, images[0], images[1], config)
 

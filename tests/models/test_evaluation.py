@@ -131,9 +131,11 @@ def test_cli_evaluates_baseline_and_a_weights_file_and_writes_json(tmp_path: Pat
     result = runner.invoke(
         app,
         ["evaluate", "oscd", "--root", str(root), "--cities", "alpha,gamma",
-         "--model", str(weights), "--json", str(out2), "--threads", "1"],
+         "--model", str(weights), "--json", str(out2), "--threads", "1",
+         "--precision", "float32"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
+    assert "(network in float32)" in result.output
     figures = json.loads(out2.read_text())
     assert figures["model"] == "tiny-rgbn" and list(figures["per_city"]) == ["alpha", "gamma"]
     assert figures["seen_in_training"] == ["alpha"] and "training cities" in result.output
@@ -146,3 +148,6 @@ def test_cli_bad_model_name_is_one_clear_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["evaluate", "oscd", "--root", str(root), "--model", "nope"])
     assert result.exit_code == 2
     assert "unknown detector 'nope'" in result.output and "Traceback" not in result.output
+    args = ["evaluate", "oscd", "--root", str(root), "--precision", "half"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "--precision 'half' is not one of" in result.output

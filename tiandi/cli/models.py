@@ -68,18 +68,29 @@ def evaluate_oscd_command(
         Path | None, typer.Option("--json", help="Write the figures to this JSON file.")
     ] = None,
     threads: Annotated[int, typer.Option(help="Torch threads of a trained model.")] = 2,
+    precision: Annotated[
+        str,
+        typer.Option(
+            help="Number format of a network: auto (bfloat16 where the CPU has it, else "
+            "float32, as the flow runs it), float32 (the training runs' numbers) or bfloat16."
+        ),
+    ] = "auto",
 ) -> None:
     """Run a change detector on OSCD-layout cities and print precision (P), recall (R), F1
     and overall accuracy (OA) of the change class per city and overall (summed confusion
     matrix)."""
     from tiandi.models.evaluation import evaluate_oscd, write_evaluation
-    from tiandi.models.registry import load_detector
+    from tiandi.models.precision import check_precision
+    from tiandi.models.registry import load_detector, network_precision
 
     if threads < 1:
         raise InputError(f"--threads {threads} must be at least 1")
-    detector = load_detector(model, num_threads=threads)
+    fmt = check_precision(precision, "--precision")
+    detector = load_detector(model, num_threads=threads, precision=fmt)
     console = make_console()
-    console.print(f"{detector.name} {detector.version} on {root}")
+    computed = network_precision(detector)
+    in_fmt = f" (network in {computed})" if computed else ""
+    console.print(f"{detector.name} {detector.version} on {root}{in_fmt}")
     evaluation = evaluate_oscd(
         root,
         detector,

@@ -123,7 +123,8 @@ def composites_and_change(
     compared by the detector, whose maps are written in the same pass. The outputs are
     those of a composite per period then :func:`detect`. ``mask``: the items' cloud mask
     (L1C and Landsat masks are derived into a temporary folder first).
-    ``detector_options``: keyword arguments of ``load_detector`` (a water detector's)."""
+    ``detector_options``: keyword arguments of ``load_detector`` (a network's ``precision``,
+    a water detector's ``sea_min_px``)."""
     with tempfile.TemporaryDirectory(prefix="tiandi-masks-") as tmp:
         masked = {p: with_cloud_masks(items, grid, mask, Path(tmp)) for p, items in periods.items()}
         return _composites_and_change(
@@ -154,7 +155,9 @@ def _composites_and_change(
         # The net's tiles overlap and chunk unlike the composites' rows: write the composites,
         # then run the net once on what was written (the two-step path of the earlier flow).
         _write_inputs_named(outputs, periods)
-        paths = detect.fn(outputs[0].path, outputs[1].path, layout, chunk, detector_name)
+        paths = detect.fn(
+            outputs[0].path, outputs[1].path, layout, chunk, detector_name, detector_options
+        )
     else:
         inputs = [as_read_back(composites[p]) for p in ("before", "after")]
         change = chunked_like(detector.detect(*inputs), inputs[0])
@@ -183,10 +186,16 @@ def _write_inputs_named(outputs: list[CogOutput], periods: dict[str, list[pystac
 
 @task(cache_policy=NO_CACHE)
 def detect(
-    before: Path, after: Path, layout: RunLayout, chunk: int, detector_name: str = "baseline"
+    before: Path,
+    after: Path,
+    layout: RunLayout,
+    chunk: int,
+    detector_name: str = "baseline",
+    detector_options: dict[str, Any] | None = None,
 ) -> dict[str, Path]:
-    """Run the detector on the two composites; write the change maps of ``layout``."""
-    detector = load_detector(detector_name)
+    """Run the detector on the two composites; write the change maps of ``layout``.
+    ``detector_options``: keyword arguments of ``load_detector`` (e.g. ``precision``)."""
+    detector = load_detector(detector_name, **(detector_options or {}))
     if isinstance(detector, IntegratedDetector):
         return _detect_integrated(detector, before, after, layout, chunk)
     # a network reads windows around its blocks, not chunks (NETWORK_READ_CHUNK)

@@ -12,6 +12,7 @@ from tiandi.models.siamese import (
     SiameseConfig,
     SiameseDiffUNet,
     count_parameters,
+    fold_batch_norm,
 )
 
 
@@ -91,3 +92,26 @@ def test_early_fusion_reads_both_dates_stacked_through_one_encoder() -> None:
     assert SiameseConfig.from_dict(legacy).fusion == "siam-diff"  # weights before the field
     with pytest.raises(ModelError, match="fusion 'late'"):
         SiameseConfig(fusion="late")
+
+
+@pytest.mark.parametrize("fusion", ["siam-diff", "early"])
+def test_batch_norm_folded_for_inference_computes_the_same(fusion: str) -> None:
+    torch.manual_seed(4)
+    model = SiameseDiffUNet(
+        SiameseConfig(bands=RGBN_BANDS, base_channels=8, depth=2, fusion=fusion)
+    )
+    for norm in model.modules():  # statistics of a trained network, not the identity
+        if isinstance(norm, torch.nn.BatchNorm2d):
+            norm.running_mean.uniform_(-0.5, 0.5)
+            norm.running_var.uniform_(0.5, 2.0)
+            torch.nn.init.uniform_(norm.weight, 0.5, 1.5)
+            torch.nn.init.uniform_(norm.bias, -0.2, 0.2)
+    model.eval()
+    x, y = torch.rand(2, 4, 40, 48), torch.rand(2, 4, 40, 48)
+    with torch.inference_mode():
+        expected = model(x, y)
+        folded = fold_batch_norm(model)
+        got = folded(x, y)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert not folded.training
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)

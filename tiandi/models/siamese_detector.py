@@ -59,10 +59,13 @@ class SiameseDetector:
         loaded = load_weights(self.weights_path)
         import torch  # loaded with the weights already
 
-        # the convolution weights in the channels-last layout the tiler feeds them
-        # (:mod:`tiandi.models.tiling`), in place: no reordering per batch; same values. torch's
+        from tiandi.models.siamese import fold_batch_norm
+
+        # batch normalisation folded into the convolutions (inference only), whose weights
+        # go in the channels-last layout the tiler feeds them (:mod:`tiandi.models.tiling`),
+        # in place: no reordering per batch; the same function to float32 rounding. torch's
         # stubs omit ``memory_format`` from ``Module.to``, which documents and takes it.
-        self.model = loaded.model
+        self.model = fold_batch_norm(loaded.model)
         self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.card = loaded.card
         self.name: str = loaded.card.name

@@ -11,7 +11,9 @@ prints the table. Each row has a baseline measured in the same run on the same p
   :class:`~tiandi.models.tiling_grid.TileConfig`, ``--workers`` blocks side by side with
   one torch thread each, as on the embedded default's Dask threads): Mpx/s and tiles/s of
   the tile grid; baseline: the bare forward pass on tiles of the same shape in the same
-  threads and layout (channels-last), the ceiling the tiler is held to (``x raw``).
+  threads, layout (channels-last) and number format, the ceiling the tiler is held to
+  (``x raw``). The tiler runs in the product's format (``auto``: bfloat16 where the CPU
+  has it, :mod:`tiandi.models.precision`), and again in float32 (``float32 Mpx/s``).
 - **land cover** (``landcover-s2-v0.1``, per pixel, run by ``make_patches`` on the
   candidate patches' boxes): ``predict_proba`` on ``--size``² random reflectance with one
   torch thread (per core); baseline: its features alone (``band_features``).
@@ -25,6 +27,7 @@ import argparse
 import json
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,7 @@ import torch
 
 from bench.bench_composite import REPO, _machine
 from bench.bench_tiled_inference import raw_forward, tiled
+from tiandi.models.precision import resolved
 from tiandi.models.registry import WEIGHTS_DIR, available_detectors
 from tiandi.models.siamese_detector import SiameseDetector
 from tiandi.models.tiling_grid import TileConfig
@@ -54,9 +58,10 @@ def network_row(weights: Path, size: int, workers: int, raw_tiles: int) -> dict[
     """The tiled pass and the bare forward pass of one change network."""
     detector = SiameseDetector(weights)
     model = detector.model
-    config = TileConfig()
+    config = TileConfig()  # the product's: precision "auto"
     t = tiled(model, config, size, 1024, workers)
     raw = raw_forward(model, len(model.bands), config, raw_tiles, workers, torch.channels_last)
+    exact = tiled(model, replace(config, precision="float32"), size, 1024, workers)
     return {
         "model": weights.stem,
         "kind": "change network (tiled)",
@@ -69,6 +74,8 @@ def network_row(weights: Path, size: int, workers: int, raw_tiles: int) -> dict[
         "baseline_mpx_per_s": raw * config.stride**2 / 1e6,
         "x_baseline": t["grid_tiles_per_s"] / raw,
         "threads": f"{workers} blocks x 1 torch thread",
+        "precision": resolved(config.precision),
+        "float32_mpx_per_s": exact["mpx_per_s"],
         "peak_rss_over_start_mib": t["peak_rss_over_start_mib"],
     }
 
@@ -143,15 +150,17 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report['torch']}, 1-min load average at start {m['load_avg_1m']:.2f}; scene "
         f"{report['size']}²",
         "",
-        "| model | kind | bands | parameters | threads | Mpx/s | tiles/s | baseline | "
-        "baseline Mpx/s | x baseline |",
-        "|---|---|---:|---:|---|---:|---:|---|---:|---:|",
+        "| model | kind | bands | parameters | threads | format | Mpx/s | tiles/s | baseline | "
+        "baseline Mpx/s | x baseline | float32 Mpx/s |",
+        "|---|---|---:|---:|---|---|---:|---:|---|---:|---:|---:|",
     ]
     for r in report["rows"]:
         lines.append(
             f"| {r['model']} | {r['kind']} | {r['bands']} | {_fmt(r['parameters'], ',')} "
-            f"| {r['threads']} | {r['mpx_per_s']:.3f} | {_fmt(r['tiles_per_s'], '.2f')} "
-            f"| {r['baseline']} | {r['baseline_mpx_per_s']:.3f} | {r['x_baseline']:.3g} |"
+            f"| {r['threads']} | {r.get('precision', '')} | {r['mpx_per_s']:.3f} "
+            f"| {_fmt(r['tiles_per_s'], '.2f')} | {r['baseline']} "
+            f"| {r['baseline_mpx_per_s']:.3f} | {r['x_baseline']:.3g} "
+            f"| {_fmt(r.get('float32_mpx_per_s'), '.3f')} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -36,6 +36,7 @@ import dask.array as da
 import numpy as np
 import torch
 
+from tiandi.models.precision import compute_in
 from tiandi.models.registry import WEIGHTS_DIR
 from tiandi.models.siamese_detector import SiameseDetector
 from tiandi.models.tiling import predict_lazy
@@ -94,7 +95,8 @@ def raw_forward(
 ) -> float:
     """Tiles per second of the bare forward pass, laid out as the tiler runs it:
     ``workers`` threads side by side, ``config.num_threads`` torch threads, batches of
-    ``config.batch_size``; weights and tiles in ``layout``."""
+    ``config.batch_size``, number format ``config.precision``; weights and tiles in
+    ``layout``."""
     torch.set_num_threads(config.num_threads)
     gen = torch.Generator().manual_seed(0)
     shape = (config.batch_size, bands, config.tile, config.tile)
@@ -104,7 +106,7 @@ def raw_forward(
     batches = max(1, n_tiles // config.batch_size)
 
     def run(count: int) -> None:
-        with torch.inference_mode():
+        with torch.inference_mode(), compute_in(config.precision):
             for _ in range(count):
                 torch.sigmoid(model(x, y))
 

@@ -152,7 +152,7 @@ def test_request_with_a_bad_period_is_refused_before_any_work(tmp_path: Path) ->
 
 
 def test_unreadable_truth_file_is_named(tmp_path: Path) -> None:
-    from tiandi.flows.detect_changes import read_truth
+    from tiandi.redline.accuracy.truth import read_truth
 
     bad = tmp_path / "truth.gpkg"
     bad.write_text("not vector data")

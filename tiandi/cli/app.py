@@ -13,7 +13,14 @@ from tiandi.cli.backup import backup, restore, store_app
 from tiandi.cli.bloom import run_monitor_blooms
 from tiandi.cli.burned import evaluate_burned_command
 from tiandi.cli.catalog import catalog_load
-from tiandi.cli.common import friendly_errors, load_settings, make_console, parse_period, parse_time
+from tiandi.cli.common import (
+    PrecisionOption,
+    friendly_errors,
+    load_settings,
+    make_console,
+    parse_period,
+    parse_time,
+)
 from tiandi.cli.dieback import detect_dieback_command
 from tiandi.cli.fetch import fetch_app
 from tiandi.cli.field import dispatch, field_app
@@ -48,6 +55,14 @@ app.add_typer(ledger_app, name="ledger")
 run_app.command("detect-dieback")(detect_dieback_command)
 
 
+def _check_detector(name: str, precision: str) -> None:
+    """An unknown detector or number format fails before any service starts."""
+    from tiandi.models.precision import check_precision
+    from tiandi.models.registry import load_detector
+
+    load_detector(name, precision=check_precision(precision, "--precision"))
+
+
 @run_app.command("detect-changes")
 @friendly_errors
 def run_detect_changes(
@@ -80,21 +95,11 @@ def run_detect_changes(
         list[str] | None,
         typer.Option(help="A zone id or name mapped as coastal (coastline, 围填海); repeatable."),
     ] = None,
-    precision: Annotated[
-        str,
-        typer.Option(
-            help="Number format of a change network: auto (bfloat16 where the CPU has it, "
-            "else float32), float32 (the training runs' numbers) or bfloat16."
-        ),
-    ] = "auto",
+    precision: PrecisionOption = "auto",
 ) -> None:
     """Detect changes in ZONES between two periods against the configured STAC API."""
     settings = load_settings()
-    from tiandi.models.precision import check_precision
-    from tiandi.models.registry import load_detector
-
-    # an unknown name or format fails before any service starts
-    load_detector(detector, precision=check_precision(precision, "--precision"))
+    _check_detector(detector, precision)
     from tiandi.flows.detect_changes import DetectChangesRequest, check_inputs, detect_changes
     from tiandi.flows.runtime import prefect_session
     from tiandi.redline.reports.run_summary import print_summary

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -21,6 +21,15 @@ from tiandi.settings import Settings
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+#: ``--precision`` of the commands that run a change network (tiandi.models.precision).
+PrecisionOption = Annotated[
+    str,
+    typer.Option(
+        help="Number format of a change network: auto (bfloat16 where the CPU has it, else "
+        "float32), float32 (the training runs' numbers) or bfloat16."
+    ),
+]
 
 #: Width of output that goes to a file, a pipe or a scheduler's log rather than a terminal
 #: (rich would use 80 columns and cut a table's figures to "0.…"); COLUMNS overrides it.

@@ -14,13 +14,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tiandi.cli.common import friendly_errors, load_settings, make_console
+from tiandi.cli.common import PrecisionOption, friendly_errors, load_settings, make_console
 from tiandi.errors import InputError
 from tiandi.models.metrics import ConfusionMatrix
 from tiandi.models.names import DEFAULT_DETECTOR
 
 if TYPE_CHECKING:
     from tiandi.flows.train_change_model import TrainChangeModelRequest, TrainChangeModelResult
+    from tiandi.models.evaluation import OscdEvaluation
     from tiandi.models.training_config import TrainConfig
     from tiandi.models.training_cv import CvTrainResult
 
@@ -49,6 +50,20 @@ def _row(table: Table, name: str, cm: ConfusionMatrix, style: str = "") -> None:
     )
 
 
+def _table(title: str, evaluation: OscdEvaluation) -> Table:
+    """Per city and overall, the cities a model was trained or chosen on dimmed."""
+    table = Table(title=title)
+    table.add_column("city", no_wrap=True)
+    for column in ("P", "R", "F1", "OA", "TP", "FP", "FN", "TN"):
+        table.add_column(column, justify="right")
+    for city, cm in evaluation.per_city.items():
+        seen = city in evaluation.seen_in_training
+        note = " (trained on)" if seen else " (chosen on)" if city in evaluation.chosen_on else ""
+        _row(table, city + note, cm, "dim" if note else "")
+    _row(table, "overall", evaluation.overall, "bold")
+    return table
+
+
 @evaluate_app.command("oscd")
 @friendly_errors
 def evaluate_oscd_command(
@@ -68,13 +83,7 @@ def evaluate_oscd_command(
         Path | None, typer.Option("--json", help="Write the figures to this JSON file.")
     ] = None,
     threads: Annotated[int, typer.Option(help="Torch threads of a trained model.")] = 2,
-    precision: Annotated[
-        str,
-        typer.Option(
-            help="Number format of a network: auto (bfloat16 where the CPU has it, else "
-            "float32, as the flow runs it), float32 (the training runs' numbers) or bfloat16."
-        ),
-    ] = "auto",
+    precision: PrecisionOption = "auto",
 ) -> None:
     """Run a change detector on OSCD-layout cities and print precision (P), recall (R), F1
     and overall accuracy (OA) of the change class per city and overall (summed confusion
@@ -97,16 +106,7 @@ def evaluate_oscd_command(
         _names(cities, "--cities") or None,
         progress=lambda city, cm: console.print(f"  {city}: F1 {cm.f1:.4f}"),
     )
-    table = Table(title=f"change class, {detector.name} {detector.version}")
-    table.add_column("city", no_wrap=True)
-    for column in ("P", "R", "F1", "OA", "TP", "FP", "FN", "TN"):
-        table.add_column(column, justify="right")
-    for city, cm in evaluation.per_city.items():
-        seen = city in evaluation.seen_in_training
-        note = " (trained on)" if seen else " (chosen on)" if city in evaluation.chosen_on else ""
-        _row(table, city + note, cm, "dim" if note else "")
-    _row(table, "overall", evaluation.overall, "bold")
-    console.print(table)
+    console.print(_table(f"change class, {detector.name} {detector.version}", evaluation))
     if evaluation.seen_in_training:
         console.print(
             f"[yellow]note:[/] {', '.join(evaluation.seen_in_training)} were training cities "

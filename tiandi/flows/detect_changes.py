@@ -39,8 +39,6 @@ from tiandi.flows.detect_tasks import (
     make_patches,
     make_station_packages,
     make_water_report,
-    read_other_changes,
-    read_truth,
     record_patches,
     register_outputs,
     search_period,
@@ -51,6 +49,7 @@ from tiandi.models.landcover import LandCoverModel, load_landcover
 from tiandi.models.names import DEFAULT_DETECTOR, WATER_NAMES
 from tiandi.models.precision import check_precision
 from tiandi.models.registry import load_detector, network_precision, require_bands
+from tiandi.redline.accuracy.truth import read_other_changes, read_truth
 from tiandi.redline.patches.evaluate import patch_scores
 from tiandi.redline.patches.extract import PatchParams
 from tiandi.redline.reports.run_summary import (

@@ -6,7 +6,7 @@ documented, and on the flow's own work: ``odcstac-all``), on the same files.
         [--stages floor flow naive odcstac odcstac-all] [--naive-cap-gb 8] [--results bench/results]
         [--dist-size 4096 --dist-workers 1 2] [--flow-dask embedded|cluster] [--rss-trace DIR]
         [--dates-per-period 4 [12]] [--dist-dates-per-period 12] [--detector NAME]
-        [--precision auto|float32|bfloat16]
+        [--precision float32|bfloat16|auto]
 
 For each size (scenes from :mod:`bench.scale_scene`, cached under ``--home``, registered
 in that home's embedded catalog): every stage runs as its own process tree, one after the
@@ -287,7 +287,7 @@ def measure(
     svc: Services | None = None,
     detector: str = FLOW_DETECTOR,
     per_period: int = scale_scene.PER_PERIOD,
-    precision: str = "auto",
+    precision: str = "float32",
 ) -> Iterator[dict[str, Any]]:
     """Every stage at ``size`` (``per_period`` dates a period), one after the other: rows
     with figures and ratios (those of earlier rows completed as later stages arrive). The
@@ -318,7 +318,7 @@ def measure_dist(
     prefect: Services,
     detector: str = FLOW_DETECTOR,
     per_period: int = scale_scene.PER_PERIOD,
-    precision: str = "auto",
+    precision: str = "float32",
 ) -> Iterator[dict[str, Any]]:
     """The flow at ``size`` (``per_period`` dates a period) on clusters of N one-thread
     worker processes (``flow-daskN``), each cluster started (and its start-up recorded)
@@ -478,7 +478,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--flow-dask", choices=("embedded", "cluster"), default="embedded")
     parser.add_argument("--rss-trace", type=Path, default=None, help="per-process RSS TSVs")
     parser.add_argument("--detector", default=FLOW_DETECTOR, help="the flow's detector")
-    parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"),
+    parser.add_argument("--precision", default="float32", choices=("auto", "float32", "bfloat16"),
                         help="a network's number format (the CLI's)")  # fmt: skip
     parser.add_argument("--dates-per-period", type=int, nargs="+",
                         default=[scale_scene.PER_PERIOD],

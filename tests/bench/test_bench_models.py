@@ -7,7 +7,6 @@ from pathlib import Path
 
 from bench import bench_models
 from tests.fixtures.model import tiny_weights
-from tiandi.models.precision import resolved
 
 
 def test_bench_models_times_each_network_land_cover_and_burned_area(tmp_path: Path) -> None:
@@ -23,8 +22,8 @@ def test_bench_models_times_each_network_land_cover_and_burned_area(tmp_path: Pa
     assert models[:2] == ["tiny-a-v0.0", "tiny-b-v0.1"]
     assert models[2].startswith("landcover") and models[3].startswith("burned-learned")
     assert all(r["mpx_per_s"] > 0 and r["x_baseline"] > 0 for r in report["rows"])
-    for network in report["rows"][:2]:  # the product's format, and float32 beside it
-        assert network["precision"] == resolved("auto") and network["float32_mpx_per_s"] > 0
+    for network in report["rows"][:2]:  # the product's format, and bfloat16 beside it
+        assert network["precision"] == "float32" and network["bfloat16_mpx_per_s"] > 0
     written = json.loads(next((tmp_path / "out").glob("models-*.json")).read_text())
     assert len(written["rows"]) == 4 and written["machine"]["cores"] >= 1
     assert (

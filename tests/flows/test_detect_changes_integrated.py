@@ -14,7 +14,6 @@ import rasterio
 from tests.fixtures.flow import Services
 from tiandi.flows.detect_changes import detect_changes
 from tiandi.models.evidence import EVIDENCE, LEVELS
-from tiandi.models.precision import resolved
 from tiandi.redline.store.gpkg import GpkgPatchStore
 
 pytestmark = pytest.mark.slow
@@ -38,7 +37,7 @@ def test_integrated_run_grades_its_patches(services: Services, tmp_path: Path) -
         assert set(filter(None, listed.split(","))) <= set(EVIDENCE)
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert sum(summary["confidence_levels"].values()) == len(patches)
-    assert summary["parameters"]["network_precision"] == resolved("auto")
+    assert summary["parameters"]["network_precision"] == "float32"  # the default
     assert "By confidence level" in (out / "summary.html").read_text(encoding="utf-8")
     stored = GpkgPatchStore(home / "patches.gpkg").list_patches()
     kept = stored[stored["screen_reason"].isna()]

@@ -82,6 +82,12 @@ def test_an_unknown_precision_is_named_with_the_choices() -> None:
     assert check_precision("bfloat16") == "bfloat16"
 
 
+def test_float32_is_the_default_everywhere_a_network_is_loaded() -> None:
+    assert TileConfig().precision == "float32"
+    assert network_precision(load_detector("integrated-high")) == "float32"
+    assert network_precision(load_detector("siamese-s2-6band-v0.2")) == "float32"
+
+
 def test_the_integrated_detector_passes_the_precision_to_its_network() -> None:
     detector = load_detector("integrated-high", precision="float32")
     network = detector.network  # type: ignore[attr-defined]

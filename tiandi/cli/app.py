@@ -95,7 +95,7 @@ def run_detect_changes(
         list[str] | None,
         typer.Option(help="A zone id or name mapped as coastal (coastline, 围填海); repeatable."),
     ] = None,
-    precision: PrecisionOption = "auto",
+    precision: PrecisionOption = "float32",
 ) -> None:
     """Detect changes in ZONES between two periods against the configured STAC API."""
     settings = load_settings()

@@ -83,7 +83,7 @@ def evaluate_oscd_command(
         Path | None, typer.Option("--json", help="Write the figures to this JSON file.")
     ] = None,
     threads: Annotated[int, typer.Option(help="Torch threads of a trained model.")] = 2,
-    precision: PrecisionOption = "auto",
+    precision: PrecisionOption = "float32",
 ) -> None:
     """Run a change detector on OSCD-layout cities and print precision (P), recall (R), F1
     and overall accuracy (OA) of the change class per city and overall (summed confusion

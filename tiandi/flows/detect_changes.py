@@ -47,7 +47,7 @@ from tiandi.flows.services import FlowServices, check_catalog, flow_services
 from tiandi.models.base import ChangeDetector, disturbance_layers
 from tiandi.models.landcover import LandCoverModel, load_landcover
 from tiandi.models.names import DEFAULT_DETECTOR, WATER_NAMES
-from tiandi.models.precision import check_precision
+from tiandi.models.precision import DEFAULT_PRECISION, check_precision
 from tiandi.models.registry import load_detector, network_precision, require_bands
 from tiandi.redline.accuracy.truth import read_other_changes, read_truth
 from tiandi.redline.patches.evaluate import patch_scores
@@ -88,7 +88,7 @@ class DetectChangesRequest:
     detector: str = DEFAULT_DETECTOR  # a name load_detector knows (registry docstring)
     coastal_zones: tuple[str, ...] = ()  # zone ids or names mapped as coastal (water runs)
     sea_min_px: int | None = None  # water runs: smallest edge-touching water body that is sea
-    precision: str = "auto"  # a network's number format (tiandi.models.precision)
+    precision: str = DEFAULT_PRECISION  # a network's number format (models.precision)
 
     def detector_options(self) -> dict[str, Any]:
         """Keyword arguments of ``load_detector`` for this request's detector."""

@@ -1,14 +1,14 @@
 """The number format the change networks compute in at inference: float32 or bfloat16.
 
-``auto`` (the default) runs the convolutions in bfloat16 (``torch.autocast``; weights,
-sums and outputs stay float32 where oneDNN keeps them) on a CPU that has bfloat16
-instructions (AVX-512 BF16 or AMX), and in float32 elsewhere, where bfloat16 would be
-emulated and slower. On this project's machine (AMD EPYC, AVX-512 BF16) the shipped
-6-band network's forward pass runs ≈ 2.3x faster in bfloat16; its probabilities move by
-at most ≈ 2e-4 on OSCD cities it never saw, and their F1 does not change (bench/README.md,
-"The change networks in bfloat16"). ``float32`` gives the numbers of the training runs
-(bit for bit across machines of one instruction set), ``bfloat16`` forces the format.
-Training and its validation scores stay float32.
+``float32`` (the default) gives the numbers of the training runs. ``bfloat16`` runs the
+convolutions in bfloat16 (``torch.autocast``; inputs, blending and outputs stay float32):
+on a CPU with bfloat16 instructions (AVX-512 BF16 or AMX) the shipped 6-band network's
+forward pass runs ≈ 2.4x faster and the default flow at 8192² ≈ 7 % faster; elsewhere it is
+emulated and slower. ``auto`` takes bfloat16 where the CPU has it and float32 elsewhere
+(a cluster of mixed machines). Not the default: its probabilities move by up to ≈ 0.03 on
+real imagery; the F1 on OSCD stays the same to the fourth decimal, but on two of three
+demo scenes one more false patch crosses the threshold (bench/README.md, "The change
+networks in bfloat16"). Training and its validation scores are always float32.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Literal, get_args
 from tiandi.errors import InputError
 
 __all__ = [
+    "DEFAULT_PRECISION",
     "PRECISIONS",
     "Precision",
     "bfloat16_native",
@@ -30,14 +31,15 @@ __all__ = [
 
 Precision = Literal["auto", "float32", "bfloat16"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
+DEFAULT_PRECISION: Precision = "float32"
 
 
 def check_precision(value: str, source: str = "precision") -> Precision:
     """``value`` as a :data:`Precision`; ``InputError`` naming the choices otherwise."""
     if value not in PRECISIONS:
         raise InputError(
-            f"{source} {value!r} is not one of {', '.join(PRECISIONS)}; 'auto' uses "
-            "bfloat16 where the CPU computes it natively, float32 elsewhere"
+            f"{source} {value!r} is not one of {', '.join(PRECISIONS)}; float32 is the "
+            "default, 'auto' uses bfloat16 where the CPU computes it natively"
         )
     return value  # type: ignore[return-value]
 

@@ -40,7 +40,7 @@ from tiandi.models.names import (
     INTEGRATED_NAMES,
     WATER_NAMES,
 )
-from tiandi.models.precision import Precision, resolved
+from tiandi.models.precision import DEFAULT_PRECISION, Precision, resolved
 from tiandi.models.siamese_detector import SiameseDetector
 from tiandi.models.tiling_grid import TileConfig
 
@@ -137,7 +137,7 @@ def load_detector(
     *,
     weights_dir: Path = WEIGHTS_DIR,
     num_threads: int = 1,
-    precision: Precision = "auto",
+    precision: Precision = DEFAULT_PRECISION,
     **options: Any,
 ) -> ChangeDetector:
     """The detector called ``name`` (see the module docstring); ``ModelError`` listing the

@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tiandi.errors import InputError
-from tiandi.models.precision import PRECISIONS, Precision
+from tiandi.models.precision import DEFAULT_PRECISION, PRECISIONS, Precision
 
 Ramp = Literal["cosine", "linear"]
 FloatArray = npt.NDArray[np.float32]
@@ -41,7 +41,7 @@ class TileConfig:
     batch_size: int = 2
     num_threads: int = 1
     block: int = 896
-    precision: Precision = "auto"
+    precision: Precision = DEFAULT_PRECISION
 
     def __post_init__(self) -> None:
         problems = []

@@ -7,6 +7,7 @@ errors. File names inside the run folder come from :class:`RunLayout`.
 from __future__ import annotations
 
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -278,11 +279,13 @@ def make_patches(
         candidates = extract_patches(change_ds, before_ds, after_ds, zones, params)
         if has_confidence_layers(change_ds):  # the integrated detector's levels and evidence
             candidates = add_confidence(candidates, change_ds, params)
-        candidates = reclassify_from_means(  # land cover only inside the candidate patches
-            candidates,
-            patch_landcover_means(candidates, before_ds, landcover),
-            patch_landcover_means(candidates, after_ds, landcover),
-        )
+        # land cover only inside the candidate patches; both periods side by side (their
+        # box reads and the model's batches release the GIL)
+        with ThreadPoolExecutor(2) as pool:
+            means = pool.map(
+                lambda ds: patch_landcover_means(candidates, ds, landcover), (before_ds, after_ds)
+            )
+            candidates = reclassify_from_means(candidates, *means)
         patches, screened = screen_patches(
             candidates, ScreeningParams(min_mapping_unit_m2=params.min_mapping_unit_m2)
         )

@@ -14,6 +14,7 @@ from typing import Any
 import geopandas as gpd
 import pystac
 import rasterio
+import xarray as xr
 from odc.geo.geobox import GeoBox
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -279,13 +280,7 @@ def make_patches(
         candidates = extract_patches(change_ds, before_ds, after_ds, zones, params)
         if has_confidence_layers(change_ds):  # the integrated detector's levels and evidence
             candidates = add_confidence(candidates, change_ds, params)
-        # land cover only inside the candidate patches; both periods side by side (their
-        # box reads and the model's batches release the GIL)
-        with ThreadPoolExecutor(2) as pool:
-            means = pool.map(
-                lambda ds: patch_landcover_means(candidates, ds, landcover), (before_ds, after_ds)
-            )
-            candidates = reclassify_from_means(candidates, *means)
+        candidates = _reclassified(candidates, before_ds, after_ds, landcover)
         patches, screened = screen_patches(
             candidates, ScreeningParams(min_mapping_unit_m2=params.min_mapping_unit_m2)
         )
@@ -297,6 +292,21 @@ def make_patches(
             path.name,
         )
         return patches, screened
+
+
+def _reclassified(
+    candidates: gpd.GeoDataFrame,
+    before: xr.Dataset,
+    after: xr.Dataset,
+    landcover: LandCoverModel,
+) -> gpd.GeoDataFrame:
+    """The candidates reclassified by land cover computed only inside them; both periods
+    side by side (their box reads and the model's batches release the GIL)."""
+    with ThreadPoolExecutor(2) as pool:
+        means = pool.map(
+            lambda ds: patch_landcover_means(candidates, ds, landcover), (before, after)
+        )
+        return reclassify_from_means(candidates, *means)
 
 
 @task(cache_policy=NO_CACHE)

@@ -6,7 +6,7 @@ on a CPU with bfloat16 instructions (AVX-512 BF16 or AMX) the shipped 6-band net
 forward pass runs ≈ 2.4x faster and the default flow at 8192² ≈ 7 % faster; elsewhere it is
 emulated and slower. ``auto`` takes bfloat16 where the CPU has it and float32 elsewhere
 (a cluster of mixed machines). Not the default: its probabilities move by up to ≈ 0.03 on
-real imagery; the F1 on OSCD stays the same to the fourth decimal, but on two of three
+real imagery; the F1 on OSCD stays the same to the fourth decimal, but on three of four
 demo scenes one more false patch crosses the threshold (bench/README.md, "The change
 networks in bfloat16"). Training and its validation scores are always float32.
 """
@@ -61,8 +61,8 @@ def resolved(precision: Precision) -> Literal["float32", "bfloat16"]:
 
 @contextlib.contextmanager
 def compute_in(precision: Precision) -> Iterator[None]:
-    """Run the network's forward passes inside in ``precision`` (outputs: cast them to
-    float32 before use)."""
+    """Run the network's forward passes inside in ``precision`` (bfloat16 outputs: cast
+    them to float32 before use)."""
     import torch
 
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=resolved(precision) == "bfloat16"):

@@ -30,7 +30,7 @@ from tiandi.eo.storage import as_read_back, composite_output, read_composite
 from tiandi.errors import CatalogError, InputError, NoDataError, TiandiError
 from tiandi.flows.change_maps import change_outputs, chunked_like, read_change
 from tiandi.flows.runtime import local_threads, retry_on
-from tiandi.models.base import DisturbanceLayers, cloud_margin_px
+from tiandi.models.base import ChangeDetector, DisturbanceLayers, cloud_margin_px
 from tiandi.models.integrated import IntegratedDetector
 from tiandi.models.landcover import LandCoverModel
 from tiandi.models.registry import load_detector
@@ -156,9 +156,7 @@ def _composites_and_change(
         # The net's tiles overlap and chunk unlike the composites' rows: write the composites,
         # then run the net once on what was written (the two-step path of the earlier flow).
         _write_inputs_named(outputs, periods)
-        paths = detect.fn(
-            outputs[0].path, outputs[1].path, layout, chunk, detector_name, detector_options
-        )
+        paths = _detect_with(detector, outputs[0].path, outputs[1].path, layout, chunk)
     else:
         inputs = [as_read_back(composites[p]) for p in ("before", "after")]
         change = chunked_like(detector.detect(*inputs), inputs[0])
@@ -197,6 +195,15 @@ def detect(
     """Run the detector on the two composites; write the change maps of ``layout``.
     ``detector_options``: keyword arguments of ``load_detector`` (e.g. ``precision``)."""
     detector = load_detector(detector_name, **(detector_options or {}))
+    paths = _detect_with(detector, before, after, layout, chunk)
+    get_run_logger().info("change maps written by %s %s", detector.name, detector.version)
+    return paths
+
+
+def _detect_with(
+    detector: ChangeDetector, before: Path, after: Path, layout: RunLayout, chunk: int
+) -> dict[str, Path]:
+    """The change maps of ``detector`` from the two written composites, into ``layout``."""
     if isinstance(detector, IntegratedDetector):
         return _detect_integrated(detector, before, after, layout, chunk)
     # a network reads windows around its blocks, not chunks (NETWORK_READ_CHUNK)
@@ -213,7 +220,6 @@ def detect(
         write_cogs([CogOutput(mask, mask_out.path, 255, "uint8", mask_out.tags)])
     else:  # all maps in one pass: the composites are read and compared once
         write_cogs(maps)
-    get_run_logger().info("change maps written by %s %s", detector.name, detector.version)
     return paths
 
 
@@ -231,7 +237,6 @@ def _detect_integrated(
     change = detector.layers(prob_back, before_ds, after_ds).assign(change_prob=prob_back)
     paths, maps = change_outputs(change, detector, layout)
     write_cogs([m for m in maps if m.path != layout.change_prob])
-    get_run_logger().info("change maps written by %s %s", detector.name, detector.version)
     return paths
 
 

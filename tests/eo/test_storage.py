@@ -5,12 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import rasterio
 import xarray as xr
 from odc.geo.geobox import GeoBox
 from odc.geo.xr import xr_zeros
 
-from tiandi.eo.storage import as_read_back, read_composite, write_composite
+from tiandi.eo.cog import write_cog
+from tiandi.eo.storage import _reflectance, as_read_back, read_composite, write_composite
+from tiandi.errors import InputError
 
 
 def _composite() -> xr.Dataset:
@@ -51,3 +54,17 @@ def test_as_read_back_is_what_read_composite_returns_of_the_written_file(tmp_pat
         assert direct[name].dtype == back[name].dtype, name
         assert direct[name].chunks == back[name].chunks, name
         np.testing.assert_array_equal(direct[name].values, back[name].values, err_msg=str(name))
+
+
+def test_stored_values_become_the_float64_quotient_rounded_to_float32() -> None:
+    stored = np.arange(65536, dtype=np.uint16)
+    expected = (stored.astype(np.float64) / 10_000).astype(np.float32)
+    expected[0] = np.nan
+    np.testing.assert_array_equal(_reflectance(stored), expected)
+
+
+def test_a_file_without_the_clear_count_is_not_taken_for_a_composite(tmp_path: Path) -> None:
+    other = _composite().drop_vars("clear_count")
+    path = write_cog(other, tmp_path / "bands.tif", nodata=0, dtype="uint16")
+    with pytest.raises(InputError, match=r"bands\.tif is not a composite \(no clear_count"):
+        read_composite(path)

@@ -12,10 +12,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import xarray as xr
 
-from tiandi.eo.cog import CogOutput, read_cog_dataset, write_cogs
+from tiandi.eo.cog import CogOutput, read_cog, write_cogs
 from tiandi.eo.indices import add_indices
+from tiandi.errors import InputError
 
 REFLECTANCE_SCALE = 10_000
 #: DEFLATE level of the composites: level 1 halves GDAL's compression time against the
@@ -49,21 +51,40 @@ def write_composite(
     return write_cogs([composite_output(composite, path, tags=tags)])[0]
 
 
+def _reflectance(stored: npt.NDArray[np.uint16]) -> npt.NDArray[np.float32]:
+    """Stored values as float32 reflectance, NaN where 0 (no data). Divided in float32:
+    for every uint16 the same value as dividing in float64 and rounding to float32."""
+    out = stored.astype(np.float32)
+    out /= np.float32(REFLECTANCE_SCALE)
+    out[stored == 0] = np.nan
+    return out
+
+
+def _as_reflectance(stored: xr.DataArray) -> xr.DataArray:
+    out: xr.DataArray = xr.apply_ufunc(
+        _reflectance, stored, dask="parallelized", output_dtypes=[np.float32]
+    )
+    return out
+
+
 def _from_stored(raw: xr.Dataset) -> xr.Dataset:
-    bands = {
-        str(name): (raw[name].where(raw[name] != 0) / np.float32(REFLECTANCE_SCALE)).astype(
-            "float32"
-        )
-        for name in raw.data_vars
-        if name != COUNT
-    }
+    bands = {str(name): _as_reflectance(raw[name]) for name in raw.data_vars if name != COUNT}
     return add_indices(xr.Dataset({**bands, COUNT: raw[COUNT]}))
 
 
 def read_composite(path: Path, chunk: int = 1024) -> xr.Dataset:
     """A composite written by :func:`write_composite`: float32 reflectance (NaN no data),
-    ``clear_count``, and the indices (NDVI, NDWI, NDBI, BSI), lazily."""
-    return _from_stored(read_cog_dataset(path, chunk))
+    ``clear_count``, and the indices (NDVI, NDWI, NDBI, BSI), lazily. The bands of a chunk
+    are converted in one task (a network's windows read them all)."""
+    stored = read_cog(path, chunk)
+    names = [str(b) for b in stored["band"].values]
+    if COUNT not in names:
+        raise InputError(f"{path} is not a composite (no {COUNT} band); give one written by tiandi")
+    bands = [n for n in names if n != COUNT]
+    reflectance = _as_reflectance(stored.sel(band=bands))
+    layers = {n: reflectance.sel(band=n, drop=True) for n in bands}
+    layers[COUNT] = stored.sel(band=COUNT, drop=True)
+    return add_indices(xr.Dataset(layers))
 
 
 def as_read_back(composite: xr.Dataset) -> xr.Dataset:

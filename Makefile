@@ -88,6 +88,7 @@ bench: setup
 	$(BIN)/python -m bench.bench_models
 	$(BIN)/python -m bench.bench_scale --sizes 2048 4096 8192 --dist-size 4096 --dist-workers 1 2
 	$(BIN)/python -m bench.bench_scale --sizes 8192 --stages floor flow --dates-per-period 12
+	$(BIN)/python -m bench.bench_scale --sizes 4096 8192 --stages floor flow --detector integrated-high
 
 # requirements.lock from pyproject.toml (incl. the dev extra) with pip-tools, in a venv of its
 # own. Existing pins are kept (no --upgrade): delete a line to let that package move. pip reads

@@ -53,6 +53,7 @@ import psutil
 from bench import scale_scene, scale_services
 from bench.bench_composite import REPO, _machine
 from bench.scale_services import Services
+from tiandi.models.precision import DEFAULT_PRECISION, PRECISIONS
 
 STAGES = ("floor", "flow", "naive", "odcstac", "odcstac-all")
 #: Mpx decoded by a half-year run over Ningxia (66,400 km², ~24 dates; issue 17).
@@ -287,7 +288,7 @@ def measure(
     svc: Services | None = None,
     detector: str = FLOW_DETECTOR,
     per_period: int = scale_scene.PER_PERIOD,
-    precision: str = "float32",
+    precision: str = DEFAULT_PRECISION,
 ) -> Iterator[dict[str, Any]]:
     """Every stage at ``size`` (``per_period`` dates a period), one after the other: rows
     with figures and ratios (those of earlier rows completed as later stages arrive). The
@@ -318,7 +319,7 @@ def measure_dist(
     prefect: Services,
     detector: str = FLOW_DETECTOR,
     per_period: int = scale_scene.PER_PERIOD,
-    precision: str = "float32",
+    precision: str = DEFAULT_PRECISION,
 ) -> Iterator[dict[str, Any]]:
     """The flow at ``size`` (``per_period`` dates a period) on clusters of N one-thread
     worker processes (``flow-daskN``), each cluster started (and its start-up recorded)
@@ -478,7 +479,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--flow-dask", choices=("embedded", "cluster"), default="embedded")
     parser.add_argument("--rss-trace", type=Path, default=None, help="per-process RSS TSVs")
     parser.add_argument("--detector", default=FLOW_DETECTOR, help="the flow's detector")
-    parser.add_argument("--precision", default="float32", choices=("auto", "float32", "bfloat16"),
+    parser.add_argument("--precision", default=DEFAULT_PRECISION, choices=PRECISIONS,
                         help="a network's number format (the CLI's)")  # fmt: skip
     parser.add_argument("--dates-per-period", type=int, nargs="+",
                         default=[scale_scene.PER_PERIOD],

@@ -32,6 +32,7 @@ from tiandi.cli.runs import runs_app
 from tiandi.cli.survey import accuracy_app, ingest_app, ledger_app
 from tiandi.errors import InputError
 from tiandi.models.names import DEFAULT_DETECTOR
+from tiandi.models.precision import DEFAULT_PRECISION
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -95,7 +96,7 @@ def run_detect_changes(
         list[str] | None,
         typer.Option(help="A zone id or name mapped as coastal (coastline, 围填海); repeatable."),
     ] = None,
-    precision: PrecisionOption = "float32",
+    precision: PrecisionOption = DEFAULT_PRECISION,
 ) -> None:
     """Detect changes in ZONES between two periods against the configured STAC API."""
     settings = load_settings()

@@ -18,6 +18,7 @@ from tiandi.cli.common import PrecisionOption, friendly_errors, load_settings, m
 from tiandi.errors import InputError
 from tiandi.models.metrics import ConfusionMatrix
 from tiandi.models.names import DEFAULT_DETECTOR
+from tiandi.models.precision import DEFAULT_PRECISION
 
 if TYPE_CHECKING:
     from tiandi.flows.train_change_model import TrainChangeModelRequest, TrainChangeModelResult
@@ -83,7 +84,7 @@ def evaluate_oscd_command(
         Path | None, typer.Option("--json", help="Write the figures to this JSON file.")
     ] = None,
     threads: Annotated[int, typer.Option(help="Torch threads of a trained model.")] = 2,
-    precision: PrecisionOption = "float32",
+    precision: PrecisionOption = DEFAULT_PRECISION,
 ) -> None:
     """Run a change detector on OSCD-layout cities and print precision (P), recall (R), F1
     and overall accuracy (OA) of the change class per city and overall (summed confusion

@@ -152,26 +152,30 @@ class _Sampler:
                 if self.trace is None
                 else stack.enter_context(self.trace.open("w", encoding="utf-8"))
             )
-            while not self.done.wait(0.2):
-                rss = {}
-                with contextlib.suppress(psutil.Error):
-                    rss = _labelled_rss(*self.procs)
-                t, total = time.perf_counter() - self.t0, sum(v for _, v in rss.values())
-                if total > self.peak_pss:  # a process's PSS is at most its RSS: else no new peak
-                    self.peak_pss = max(self.peak_pss, sum(_pss(p.pid) for p in rss))
-                if out is not None:
-                    out.writelines(
-                        f"{t:.1f}\t{label}\t{v / 2**20:.0f}\n" for label, v in rss.values()
-                    )
-                if total > self.peak:
-                    self.peak = total
-                    self.at_peak = {
-                        "at": t,
-                        "by": {label: round(v / 2**20) for label, v in rss.values()},
-                    }
-                if self.cap_bytes and self.peak > self.cap_bytes and not self.capped:
-                    self.capped = True
-                    _kill_tree(self.procs[0])
+            while True:  # one sample at once: a command shorter than a period has one too
+                self._sample(out)
+                if self.done.wait(0.2):
+                    return
+
+    def _sample(self, out: Any) -> None:
+        """One sample of the tree: RSS, PSS when it may peak, the trace; the cap enforced."""
+        rss = {}
+        with contextlib.suppress(psutil.Error):
+            rss = _labelled_rss(*self.procs)
+        t, total = time.perf_counter() - self.t0, sum(v for _, v in rss.values())
+        if total > self.peak_pss:  # a process's PSS is at most its RSS: else no new peak
+            self.peak_pss = max(self.peak_pss, sum(_pss(p.pid) for p in rss))
+        if out is not None:
+            out.writelines(f"{t:.1f}\t{label}\t{v / 2**20:.0f}\n" for label, v in rss.values())
+        if total > self.peak:
+            self.peak = total
+            self.at_peak = {
+                "at": t,
+                "by": {label: round(v / 2**20) for label, v in rss.values()},
+            }
+        if self.cap_bytes and self.peak > self.cap_bytes and not self.capped:
+            self.capped = True
+            _kill_tree(self.procs[0])
 
 
 def timed(

@@ -104,6 +104,15 @@ def test_a_naive_run_over_its_memory_cap_is_recorded_not_raised() -> None:
     assert row["peak_tree_rss_mb"] > 128 and row["seconds"] < 30
 
 
+def test_a_command_shorter_than_the_sampling_period_has_its_memory_measured() -> None:
+    import sys
+
+    # 50 ms: the sampler's first sample waited a whole period (0.2 s) and missed it
+    row = bench_scale.timed([sys.executable, "-c", "import time; time.sleep(0.05)"], {})
+    assert row["status"] == "ok" and row["seconds"] < 0.2
+    assert 0 < row["peak_tree_pss_mb"] <= row["peak_tree_rss_mb"]
+
+
 def test_timed_names_each_process_at_the_peak_and_traces_every_sample(tmp_path: Path) -> None:
     import sys
 

@@ -116,3 +116,17 @@ def test_cli_cross_validates_and_trains_the_final_model(
     assert args[-2:] == ["--cv-folds", "2"]
     refused = CliRunner().invoke(app, [*args[:-2], "--resume-cv"])
     assert refused.exit_code != 0 and "--resume-cv" in refused.output
+    # the out-of-fold probabilities kept on request, the shorter schedule in the command
+    short = [*args[:4], "--out", str(tmp_path / "short.pt"), *args[6:]]
+    kept = CliRunner().invoke(app, [*short, "--cv-only", "--cv-last-epoch", "1",
+                                    "--cv-probabilities", str(tmp_path / "probs")])  # fmt: skip
+    assert kept.exit_code == 0, kept.output
+    assert sorted(p.name for p in (tmp_path / "probs" / "epoch-01").iterdir()) == [
+        "alpha.npy",
+        "beta.npy",
+        "gamma.npy",
+    ]
+    stored = json.loads((tmp_path / "short.cv.json").read_text())
+    assert "--cv-last-epoch 1" in stored["command"] and stored["config"]["cv_last_epoch"] == 1
+    refused = CliRunner().invoke(app, [*args[:-2], "--cv-probabilities", str(tmp_path / "p")])
+    assert refused.exit_code != 0 and "--cv-probabilities" in refused.output

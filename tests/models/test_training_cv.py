@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 from tests.fixtures.oscd import make_oscd
@@ -15,7 +17,9 @@ from tiandi.models.evaluation import evaluate_oscd
 from tiandi.models.metrics import ConfusionMatrix, sum_confusion
 from tiandi.models.siamese_detector import SiameseDetector
 from tiandi.models.training_config import THRESHOLDS, TrainConfig
-from tiandi.models.training_cv import CvSummary, assign_folds, train_cv
+from tiandi.models.training_cv import CvSummary, assign_folds, probability_path, train_cv
+from tiandi.models.training_data import load_city_arrays
+from tiandi.models.training_scores import score_probabilities
 
 CV = TrainConfig(
     val_cities=(),
@@ -203,3 +207,44 @@ def test_resuming_needs_the_stopped_runs_log_and_settings(tmp_path: Path) -> Non
     log.write_text('{"event": "epoch"}\n')
     with pytest.raises(InputError, match="not a training run log"):
         train_cv(root, tmp_path / "m.pt", CV, log_path=log, resume=True)
+
+
+def test_a_shorter_cross_validation_scores_the_full_runs_first_epochs_and_keeps_probabilities(
+    cv_run: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    root, _, whole_log = cv_run
+    probs = tmp_path / "probs"
+    log = tmp_path / "short.train-log.jsonl"
+    short = train_cv(root, tmp_path / "short.pt", replace(CV, cv_last_epoch=1), log_path=log,
+                     cv_only=True, probabilities=probs)  # fmt: skip
+    assert short.summary.epoch == 1 and set(short.summary.f1_by_epoch) == {1}
+
+    def scored(path: Path) -> dict[tuple[int, int], Any]:
+        events = [json.loads(line) for line in path.read_text().splitlines()]
+        return {(e["fold"], e["epoch"]): e["cv_counts"] for e in events
+                if e["event"] == "epoch" and e["stage"] == "cv"}  # fmt: skip
+
+    # the learning-rate schedule is the full run's: epoch 1 is the same, pixel for pixel
+    whole = scored(whole_log)
+    assert scored(log) == {k: v for k, v in whole.items() if k[1] == 1}
+    # the kept probabilities give the logged counts at every threshold
+    cities = {c.name: c for c in (load_city_arrays(root, n, CV.bands, CV.patch_size,
+              CV.normalisation) for n in ("alpha", "beta", "gamma"))}  # fmt: skip
+    assert sorted(p.name for p in (probs / "epoch-01").iterdir()) == [
+        "alpha.npy",
+        "beta.npy",
+        "gamma.npy",
+    ]
+    for (fold, _), grid in scored(log).items():
+        kept = {c: np.load(probability_path(probs, 1, c)).astype(np.float32) for c in grid["0.50"]}
+        for t, per_city in grid.items():
+            got = score_probabilities(kept, [cities[c] for c in kept], float(t))
+            assert {c: [m.tp, m.fp, m.fn, m.tn] for c, m in got.items()} == per_city, (fold, t)
+    # a run log of every epoch resumes a shorter cross-validation: its first epochs taken
+    resumed_log = tmp_path / "resumed.train-log.jsonl"
+    resumed_log.write_text(whole_log.read_text())
+    again = train_cv(root, tmp_path / "resumed.pt", replace(CV, cv_last_epoch=1),
+                     log_path=resumed_log, cv_only=True, resume=True)  # fmt: skip
+    assert again.summary.per_city == short.summary.per_city
+    with pytest.raises(InputError, match="cv_last_epoch"):
+        replace(CV, cv_last_epoch=3)

@@ -177,6 +177,20 @@ _ResumeCv = Annotated[
         "(its run log beside --out) and train only the others."
     ),
 ]
+_CvLastEpoch = Annotated[
+    int,
+    typer.Option(
+        help="With --cv-folds: train and score each fold for this many epochs of the "
+        "--epochs schedule only (0: all); the same epochs as the full run, sooner."
+    ),
+]
+_CvProbabilities = Annotated[
+    Path | None,
+    typer.Option(
+        help="With --cv-folds: keep every out-of-fold probability here "
+        "(epoch-NN/<city>.npy, float16), e.g. to score an ensemble of runs."
+    ),
+]
 _CompareCv = Annotated[
     str | None,
     typer.Option(help="With --cv-folds: other configurations' .cv.json files for the card."),
@@ -239,6 +253,8 @@ def run_train_change_model(
     from_cv: _FromCv = None,
     resume_cv: _ResumeCv = False,
     compare_cv: _CompareCv = None,
+    cv_last_epoch: _CvLastEpoch = 0,
+    cv_probabilities: _CvProbabilities = None,
 ) -> None:
     """Train the Siamese change detector (Prefect flow train_change_model) and evaluate it,
     or cross-validate it city by city and train the final model (``--cv-folds``)."""
@@ -262,11 +278,12 @@ def _train_request(options: dict[str, Any]) -> TrainChangeModelRequest:
     without ``--cv-folds``)."""
     from tiandi.flows.train_change_model import TrainChangeModelRequest
 
-    if options["cv_folds"] == 0 and (
-        options["cv_only"] or options["from_cv"] or options["compare_cv"] or options["resume_cv"]
-    ):
+    cv_options = ("cv_only", "from_cv", "compare_cv", "resume_cv", "cv_last_epoch",
+                  "cv_probabilities")  # fmt: skip
+    if options["cv_folds"] == 0 and any(options[k] for k in cv_options):
         raise InputError(
-            "--cv-only, --from-cv, --resume-cv and --compare-cv need --cv-folds K (K >= 2)"
+            "--cv-only, --from-cv, --resume-cv, --compare-cv, --cv-last-epoch and "
+            "--cv-probabilities need --cv-folds K (K >= 2)"
         )
     return TrainChangeModelRequest(
         root=options["root"],
@@ -278,6 +295,7 @@ def _train_request(options: dict[str, Any]) -> TrainChangeModelRequest:
         cv_only=options["cv_only"],
         from_cv=options["from_cv"],
         resume_cv=options["resume_cv"],
+        cv_probabilities=options["cv_probabilities"],
         compare=tuple(Path(p) for p in _names(options["compare_cv"], "--compare-cv")),
     )
 
@@ -287,7 +305,7 @@ _CONFIG_OPTIONS = (
     "epochs", "steps_per_epoch", "patch_size", "batch_size", "base_channels", "depth", "lr",
     "weight_decay", "dropout", "ema_decay", "threshold", "loss", "seed", "num_threads",
     "max_minutes", "refit", "normalisation", "jitter_common_gain", "jitter_date_gain",
-    "jitter_date_offset", "jitter_common_offset", "fusion", "cv_folds",
+    "jitter_date_offset", "jitter_common_offset", "fusion", "cv_folds", "cv_last_epoch",
 )  # fmt: skip
 #: Options written into the model card's command line, in this order.
 _COMMAND_OPTIONS = (
@@ -333,8 +351,9 @@ def _command_args(options: dict[str, Any]) -> list[str]:
     for key in ("threshold", "max_minutes", "from_cv", "compare_cv"):
         if options[key] is not None:
             args += [f"--{key.replace('_', '-')}", str(options[key])]
-    if options["cv_folds"]:
-        args += ["--cv-folds", str(options["cv_folds"])]
+    for key in ("cv_folds", "cv_last_epoch"):
+        if options[key]:
+            args += [f"--{key.replace('_', '-')}", str(options[key])]
     for flag in ("refit", "cv_only"):
         if options[flag]:
             args.append(f"--{flag.replace('_', '-')}")

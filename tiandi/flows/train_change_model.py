@@ -63,6 +63,8 @@ class TrainChangeModelRequest:
     compare: tuple[Path, ...] = ()
     # resume a stopped cross-validation from the folds its run log (log_path) finished
     resume_cv: bool = False
+    # keep every out-of-fold probability in this folder (training_cv.write_probabilities)
+    cv_probabilities: Path | None = None
 
     def run_options(self) -> RunOptions:
         """The keyword arguments every training run takes from the request (card and log)."""
@@ -179,6 +181,7 @@ def cross_validate(request: TrainChangeModelRequest) -> CvTrainResult:
         cv_only=request.cv_only,
         from_cv=request.from_cv,
         resume=request.resume_cv,
+        probabilities=request.cv_probabilities,
     )
     summary = result.summary
     get_run_logger().info(

@@ -67,6 +67,15 @@ class TrainConfig:
     # city-wise cross-validation (tiandi.models.training_cv): > 0 folds replace the
     # validation and test cities (both must then be empty)
     cv_folds: int = 0
+    # score the folds for the first cv_last_epoch epochs of the schedule only (0: every
+    # epoch); the learning-rate schedule stays that of `epochs`, so these epochs are the
+    # same as the full run's
+    cv_last_epoch: int = 0
+
+    @property
+    def cv_epochs(self) -> int:
+        """The epochs a cross-validation trains and scores each fold for."""
+        return self.cv_last_epoch or self.epochs
 
     @property
     def jitter(self) -> tuple[float, float, float, float]:
@@ -109,6 +118,8 @@ class TrainConfig:
             problems.append("jitter amplitudes must be >= 0")
         if self.cv_folds < 0 or self.cv_folds == 1:
             problems.append("cv_folds must be 0 (no cross-validation) or at least 2")
+        if not 0 <= self.cv_last_epoch <= self.epochs:
+            problems.append("cv_last_epoch must be 0 (every epoch) or at most epochs")
         return problems
 
     def _city_problems(self) -> list[str]:

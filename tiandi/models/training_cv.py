@@ -35,6 +35,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from tiandi._io import atomic_path
 from tiandi.errors import InputError
 from tiandi.models.metrics import ConfusionMatrix
@@ -115,10 +118,13 @@ def cross_validate(
     start: float,
     command: str = "",
     done: FinishedFolds | None = None,
+    probabilities: Path | None = None,
 ) -> CvSummary:
-    """Train one model per fold (``config.cv_folds``) and choose epoch and threshold on
-    the pooled out-of-fold confusion (module docstring). ``done``: the folds a stopped
-    run finished, taken instead of trained again."""
+    """Train one model per fold (``config.cv_folds``) for ``config.cv_epochs`` epochs and
+    choose epoch and threshold on the pooled out-of-fold confusion (module docstring).
+    ``done``: the folds a stopped run finished, taken instead of trained again.
+    ``probabilities``: a folder to keep every out-of-fold probability in
+    (:func:`write_probabilities`)."""
     changes = _change_pixels(cities)
     folds = assign_folds(changes, config.cv_folds)
     done = done or FinishedFolds({}, 0.0)
@@ -134,8 +140,11 @@ def cross_validate(
         model = _new_model(config, train)
         log.write("cv_fold", fold=i, held_out=fold, train=[c.name for c in train])
 
-        hook = functools.partial(_score_fold, fold=i, held=held, counts=counts)
-        fit_model(model, train, [], config, rng, log, start, stage="cv", epoch_hook=hook)
+        hook = functools.partial(
+            _score_fold, fold=i, held=held, counts=counts, probabilities=probabilities
+        )
+        fit_model(model, train, [], config, rng, log, start, stop_epoch=config.cv_epochs,
+                  stage="cv", epoch_hook=hook)  # fmt: skip
     epoch, threshold, by_epoch = _pool(counts)
     per_city = {c.name: counts[(epoch, threshold, c.name)] for c in cities}
     summary = CvSummary(
@@ -180,10 +189,14 @@ def _score_fold(
     fold: int,
     held: Sequence[CityArrays],
     counts: dict[tuple[int, float, str], ConfusionMatrix],
+    probabilities: Path | None = None,
 ) -> dict[str, Any]:
     """Predict the held-out cities of ``fold``, record their confusion at every threshold
-    in ``counts`` and return them for the epoch's log line."""
+    in ``counts`` (and their probabilities in ``probabilities``) and return them for the
+    epoch's log line."""
     probs = predict_cities(scored, held)
+    if probabilities is not None:
+        write_probabilities(probabilities, epoch, probs)
     grid: dict[str, dict[str, list[int]]] = {}
     for t in THRESHOLDS:
         per_city = score_probabilities(probs, held, t)
@@ -191,6 +204,23 @@ def _score_fold(
             counts[(epoch, t, city)] = cm
         grid[f"{t:.2f}"] = {k: [v.tp, v.fp, v.fn, v.tn] for k, v in per_city.items()}
     return {"fold": fold, "cv_counts": grid, "cv_counts_order": "tp, fp, fn, tn"}
+
+
+def probability_path(folder: Path, epoch: int, city: str) -> Path:
+    """Where :func:`write_probabilities` keeps ``city``'s out-of-fold probability of
+    ``epoch``."""
+    return Path(folder) / f"epoch-{epoch:02d}" / f"{city}.npy"
+
+
+def write_probabilities(
+    folder: Path, epoch: int, probs: Mapping[str, npt.NDArray[np.float32]]
+) -> None:
+    """Each city's out-of-fold change probability of ``epoch`` as a float16 array (NaN
+    where no data) in ``folder/epoch-NN/<city>.npy``, for ensembles of cross-validations
+    (the counts in the run log are per threshold only). Each file is written whole."""
+    for city, prob in probs.items():
+        with atomic_path(probability_path(folder, epoch, city)) as tmp:
+            np.save(tmp, prob.astype(np.float16))
 
 
 def _check_reuse(summary: CvSummary, config: TrainConfig, path: Path) -> None:
@@ -215,11 +245,13 @@ def train_cv(
     cv_only: bool = False,
     from_cv: Path | None = None,
     resume: bool = False,
+    probabilities: Path | None = None,
 ) -> CvTrainResult:
     """Cross-validate ``config`` on every city of ``root`` (or reuse the summary
     ``from_cv``; with ``resume``, take the folds the run log at ``log_path`` finished),
     write the summary to ``<out>.cv.json`` and, unless ``cv_only``, train the final model
-    on every city and save it to ``out`` with its card."""
+    on every city and save it to ``out`` with its card. ``probabilities``: a folder for
+    the out-of-fold probabilities of the folds trained (:func:`write_probabilities`)."""
     start = time.monotonic()
     root, out = Path(root), Path(out)
     if config.cv_folds < 2:
@@ -240,7 +272,7 @@ def train_cv(
             summary = CvSummary.read(from_cv)
             _check_reuse(summary, config, from_cv)
         else:
-            summary = cross_validate(cities, config, log, start, command, done)
+            summary = cross_validate(cities, config, log, start, command, done, probabilities)
         summary_path = out.with_suffix(".cv.json")
         _write_json(summary_path, summary.as_dict())
         files = None

@@ -23,7 +23,7 @@ from tiandi.models.training_config import TrainConfig
 
 #: Configuration fields that do not change what is trained (ignored when a run reuses
 #: an earlier one).
-RUN_ONLY = ("num_threads", "max_minutes", "cv_folds")
+RUN_ONLY = ("num_threads", "max_minutes", "cv_folds", "cv_last_epoch")
 #: Settings added after some summaries and logs were written, with the value those runs had.
 ADDED_SETTINGS = {"jitter_common_offset": 0.0, "fusion": SIAM_DIFF}
 
@@ -71,7 +71,7 @@ def finished_folds(
     events: list[dict[str, Any]], path: Path, config: TrainConfig, folds: list[list[str]]
 ) -> FinishedFolds:
     """The folds of ``folds`` that the earlier run's ``events`` (from the log ``path``)
-    trained for every epoch of ``config``; ``InputError`` when that run had other
+    trained for every epoch ``config`` cross-validates; ``InputError`` when that run had other
     settings or other folds."""
     differ = settings_differ(events[0].get("config", {}), config)
     if differ:
@@ -89,7 +89,8 @@ def finished_folds(
     for event in events:
         if event.get("event") == "epoch" and event.get("stage") == "cv" and "cv_counts" in event:
             by_fold.setdefault(int(event["fold"]), []).append(event)
-    wanted = list(range(1, config.epochs + 1))
-    done = {f: e for f, e in by_fold.items() if [x["epoch"] for x in e] == wanted}
+    wanted = list(range(1, config.cv_epochs + 1))
+    done = {f: e[: len(wanted)] for f, e in by_fold.items()
+            if [x["epoch"] for x in e[: len(wanted)]] == wanted}  # fmt: skip
     minutes = max((float(e[-1].get("minutes", 0.0)) for e in done.values()), default=0.0)
     return FinishedFolds(events=dict(sorted(done.items())), minutes=minutes)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -229,7 +229,10 @@ class SiameseDiffUNet(nn.Module):
         return logits[..., :h, :w]
 
 
-def fold_batch_norm(model: SiameseDiffUNet) -> SiameseDiffUNet:
+_Module = TypeVar("_Module", bound=nn.Module)
+
+
+def fold_batch_norm(model: _Module) -> _Module:
     """``model`` for inference with each convolution's batch normalisation folded into its
     weights and bias (eval-mode statistics; in place, the model left in eval mode): one
     pass over each feature map instead of two, the same function up to float32 rounding.

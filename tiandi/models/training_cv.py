@@ -106,7 +106,8 @@ def _pool(
     return best[0], best[1], dict(sorted(by_epoch.items()))
 
 
-def _new_model(config: TrainConfig, cities: Sequence[CityArrays]) -> SiameseDiffUNet:
+def new_model(config: TrainConfig, cities: Sequence[CityArrays]) -> SiameseDiffUNet:
+    """A fresh network of ``config`` with the band statistics of ``cities``."""
     mean, std = band_statistics(cities)
     return SiameseDiffUNet(config.model_config(), band_mean=mean, band_std=std)
 
@@ -137,7 +138,7 @@ def cross_validate(
             _take_fold(done.events[i], i, fold, train, counts, log)
             continue
         rng = seed_everything(config.seed, config.num_threads)
-        model = _new_model(config, train)
+        model = new_model(config, train)
         log.write("cv_fold", fold=i, held_out=fold, train=[c.name for c in train])
 
         hook = functools.partial(
@@ -257,7 +258,7 @@ def train_cv(
     if config.cv_folds < 2:
         raise InputError(f"cross-validation needs cv_folds >= 2; got {config.cv_folds}")
     others = [CvSummary.read(p) for p in compare]  # fail early, before hours of training
-    names = _labelled(root)
+    names = cities_to_train_on(root)
     cities = [
         load_city_arrays(root, c, config.bands, config.patch_size, config.normalisation)
         for c in names
@@ -304,7 +305,8 @@ def _change_pixels(cities: Sequence[CityArrays]) -> dict[str, int]:
     return {c.name: int(c.change_index.size) for c in cities}
 
 
-def _labelled(root: Path) -> list[str]:
+def cities_to_train_on(root: Path) -> list[str]:
+    """Every city of ``root`` with a change map; ``InputError`` when there is none."""
     from tiandi.models.evaluation import labelled_cities
 
     names = labelled_cities(root)
@@ -327,7 +329,7 @@ def _final(
 ) -> WeightsFiles:
     """The final model: every city, up to the chosen epoch, saved with the CV card."""
     rng = seed_everything(config.seed, config.num_threads)
-    model = _new_model(config, cities)
+    model = new_model(config, cities)
     log.write("final", cities=[c.name for c in cities], epochs=summary.epoch)
     fit = fit_model(
         model, cities, [], config, rng, log, start, stop_epoch=summary.epoch, stage="final"

@@ -27,6 +27,7 @@ from tiandi.models._archive import load_plain
 if TYPE_CHECKING:  # torch (180 MB resident) is imported by the functions that run it
     import torch
 
+    from tiandi.models.ensemble import MeanOfNetworks
     from tiandi.models.siamese import SiameseDiffUNet
 
 FORMAT = "tiandi.siamese-weights/1"
@@ -149,7 +150,7 @@ class WeightsFiles:
 class LoadedModel:
     """A network ready for inference (eval mode) and its card."""
 
-    model: SiameseDiffUNet
+    model: SiameseDiffUNet | MeanOfNetworks
     card: ModelCard
 
 
@@ -268,7 +269,7 @@ def load_weights(path: Path, *, bands: Sequence[str] | None = None) -> LoadedMod
     try:
         config = SiameseConfig.from_dict(payload["config"])
         card = ModelCard.from_dict(payload["card"])
-        state: dict[str, torch.Tensor] = payload["state_dict"]
+        states = payload["state_dicts"] if "state_dicts" in payload else payload["state_dict"]
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(
             f"{path}: weights file lacks or garbles its config/card/state_dict ({exc}); retrain"
@@ -279,16 +280,22 @@ def load_weights(path: Path, *, bands: Sequence[str] | None = None) -> LoadedMod
             f"(input shape (N, {len(config.bands)}, H, W)) but the input has bands "
             f"{list(bands)}; use weights trained on these bands or select those bands"
         )
-    model = SiameseDiffUNet(config)
-    load_checked_state(
-        model,
-        state,
-        path,
-        architecture=str(config.as_dict()),
-        shapes_for=f"bands {list(config.bands)} and base_channels {config.base_channels}",
-    )
-    model.eval()
-    return LoadedModel(model=model, card=card)
+    ensemble = "state_dicts" in payload  # a seed ensemble (tiandi.models.ensemble)
+    if ensemble and (not isinstance(states, list) or len(states) < 2):
+        raise ModelError(f"{path}: an ensemble's weights need at least two state dicts; "
+                         "save it with tiandi.models.ensemble_weights.save_ensemble")  # fmt: skip
+    members = []
+    for state in states if ensemble else [states]:
+        member = SiameseDiffUNet(config)
+        load_checked_state(member, state, path, architecture=str(config.as_dict()),
+                           shapes_for=f"bands {list(config.bands)} and base_channels "
+                           f"{config.base_channels}")  # fmt: skip
+        members.append(member.eval())
+    if not ensemble:
+        return LoadedModel(model=members[0], card=card)
+    from tiandi.models.ensemble import MeanOfNetworks
+
+    return LoadedModel(model=MeanOfNetworks(members).eval(), card=card)
 
 
 _ARCHITECTURES = {

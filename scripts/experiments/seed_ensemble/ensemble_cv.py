@@ -20,46 +20,25 @@ from pathlib import Path
 from statistics import mean
 
 import numpy as np
-import numpy.typing as npt
 
 from tiandi.models.metrics import ConfusionMatrix, sum_confusion
-from tiandi.models.training_config import THRESHOLDS, parse_bands
-from tiandi.models.training_cv import probability_path
+from tiandi.models.training_config import parse_bands
 from tiandi.models.training_data import CityArrays, load_city_arrays
-from tiandi.models.training_scores import score_probabilities
+from tiandi.models.training_ensemble_choice import (
+    Probs,
+    choose_pooled,
+    kept_epochs,
+    load_probabilities,
+    mean_probability,
+)
 
-Probs = dict[str, npt.NDArray[np.float32]]
 Choice = tuple[int, float, dict[str, ConfusionMatrix]]
 
 
-def epochs_of(run: Path) -> list[int]:
-    """The epochs a run kept (``epoch-NN`` folders)."""
-    return sorted(int(p.name.split("-")[1]) for p in run.glob("epoch-*") if p.is_dir())
-
-
-def load_epoch(run: Path, epoch: int, cities: Sequence[str]) -> Probs:
-    """One run's out-of-fold probabilities of ``epoch``, float32."""
-    return {c: np.load(probability_path(run, epoch, c)).astype(np.float32) for c in cities}
-
-
-def average(members: Sequence[Probs]) -> Probs:
-    """The members' mean probability, city by city (NaN where any member has none)."""
-    return {c: np.mean([m[c] for m in members], axis=0) for c in members[0]}
-
-
-def choose(by_epoch: Mapping[int, Probs], cities: Sequence[CityArrays]) -> Choice:
-    """The cross-validation's rule: best pooled F1 over (epoch, threshold), earliest epoch
-    and lowest threshold on ties; with each city's confusion there."""
-    best: Choice | None = None
-    best_key: tuple[float, int, float] | None = None
-    for epoch, probs in sorted(by_epoch.items()):
-        for t in THRESHOLDS:
-            per_city = score_probabilities(probs, cities, t)
-            key = (sum_confusion(per_city.values()).f1, -epoch, -t)
-            if best_key is None or key > best_key:
-                best, best_key = (epoch, t, per_city), key
-    assert best is not None
-    return best
+def choose(by_epoch: dict[int, Probs], cities: Sequence[CityArrays]) -> Choice:
+    """The cross-validation's rule (``training_ensemble.choose_pooled``)."""
+    epoch, threshold, per_city, _ = choose_pooled(by_epoch, cities)
+    return epoch, threshold, per_city
 
 
 def bootstrap(
@@ -116,14 +95,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bands", default="B02,B03,B04,B08,B11,B12")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
-    epochs = sorted(set.intersection(*(set(epochs_of(r)) for r in args.runs)))
+    epochs = sorted(set.intersection(*(set(kept_epochs(r)) for r in args.runs)))
     names = sorted(p.stem for p in (args.runs[0] / f"epoch-{epochs[0]:02d}").glob("*.npy"))
     bands = parse_bands(args.bands)
     cities = [load_city_arrays(args.root, n, bands, 96, "dataset") for n in names]
-    singles = [choose({e: load_epoch(r, e, names) for e in epochs}, cities) for r in args.runs]
-    ensemble = choose(
-        {e: average([load_epoch(r, e, names) for r in args.runs]) for e in epochs}, cities
-    )
+    singles = [
+        choose({e: load_probabilities(r, e, names) for e in epochs}, cities) for r in args.runs
+    ]
+    averaged = {e: mean_probability([load_probabilities(r, e, names) for r in args.runs])
+            for e in epochs}  # fmt: skip
+    ensemble = choose(averaged, cities)
     text = report(args.runs, names, singles, ensemble, epochs)
     print(text)
     if args.out:

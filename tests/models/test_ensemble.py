@@ -146,3 +146,18 @@ def test_an_ensemble_takes_only_runs_of_one_recipe_with_their_probabilities(
     ):
         main([*out, "--runs", run_a, f"{c.with_suffix('.cv.json')}:{c.parent / 'p'}"])
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_the_shipped_ensemble_averages_three_networks_at_its_cards_threshold() -> None:
+    detector = load_detector("siamese-s2-6band-v0.8")
+    assert isinstance(detector, SiameseDetector)
+    model = detector.model
+    assert isinstance(model, MeanOfNetworks) and len(model.members) == 3
+    assert detector.threshold == 0.55 and detector.card.training["seeds"] == [0, 1, 2]
+    overall = detector.card.metrics["overall"]
+    assert overall["f1"] == pytest.approx(0.5066, abs=1e-4)  # the members' mean, out of fold
+    g = torch.Generator().manual_seed(1)
+    before, after = (torch.rand(1, 6, 64, 64, generator=g) * 0.3 for _ in range(2))
+    with torch.inference_mode():
+        mean = torch.stack([torch.sigmoid(m(before, after)) for m in model.members]).mean(0)
+        assert torch.allclose(torch.sigmoid(model(before, after)), mean, atol=1e-5)

@@ -50,6 +50,12 @@ ARCHITECTURE = (
     "change probabilities averaged pixel by pixel (tiandi.models.ensemble); each member: {one}"
 )
 
+ENSEMBLE_NOTE = (
+    "The out-of-fold figures are those of the members' mean: in each fold, the mean of the "
+    "probabilities of one fold model per seed, none of which trained on the fold's cities; "
+    "the epoch and threshold were chosen on that mean (scripts/experiments/seed_ensemble/)."
+)
+
 
 def ensemble_summary(
     runs: Sequence[tuple[Path, Path]], cities: Sequence[CityArrays], command: str
@@ -120,8 +126,8 @@ def train_ensemble(
                 "cv_commands": [CvSummary.read(p).command for p, _ in runs],
                 "minutes": round((time.monotonic() - start) / 60, 1)}  # fmt: skip
     card = build_card(members[0], name=name, version=version, training_data=training_data,
-                      training=training, seed=configs[0].seed, command=command,
-                      metrics=metrics, notes=[input_note(configs[0].normalisation)])  # fmt: skip
+                      training=training, seed=configs[0].seed, command=command, metrics=metrics,
+                      notes=[input_note(configs[0].normalisation), ENSEMBLE_NOTE])  # fmt: skip
     card = dataclasses.replace(
         card,
         architecture=ARCHITECTURE.format(

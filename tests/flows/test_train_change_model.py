@@ -128,5 +128,6 @@ def test_cli_cross_validates_and_trains_the_final_model(
     ]
     stored = json.loads((tmp_path / "short.cv.json").read_text())
     assert "--cv-last-epoch 1" in stored["command"] and stored["config"]["cv_last_epoch"] == 1
+    assert f"--cv-probabilities {tmp_path / 'probs'}" in stored["command"]
     refused = CliRunner().invoke(app, [*args[:-2], "--cv-probabilities", str(tmp_path / "p")])
     assert refused.exit_code != 0 and "--cv-probabilities" in refused.output

@@ -5,6 +5,7 @@ out-of-fold probabilities."""
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from tiandi.models.siamese import RGBN_BANDS, SiameseConfig, SiameseDiffUNet
 from tiandi.models.siamese_detector import SiameseDetector
 from tiandi.models.training_config import TrainConfig
 from tiandi.models.training_cv import train_cv
+from tiandi.models.training_cv_summary import CvSummary
 from tiandi.models.training_data import load_city_arrays
 from tiandi.models.training_ensemble import main
 from tiandi.models.training_ensemble_choice import (
@@ -116,8 +118,16 @@ def test_an_ensemble_is_chosen_on_its_mean_out_of_fold_probability_and_trained(
         for e in (1, 2)
     }  # fmt: skip
     epoch, threshold, per_city, _ = choose_pooled(by_epoch, cities)
+    for seed in (2, 3):  # on one run's own probabilities, the rule repeats the run's choice
+        alone = {e: load_probabilities(tmp_path / f"s{seed}" / "p", e, names) for e in (1, 2)}
+        summary = CvSummary.read(tmp_path / f"s{seed}" / "m.cv.json")
+        assert choose_pooled(alone, cities)[:3] == (
+            summary.epoch,
+            summary.threshold,
+            summary.per_city,
+        )
     card = json.loads(target.with_suffix(".json").read_text())
-    assert card["metrics"]["threshold"] == threshold and card["training"]["epochs"] == epoch
+    assert card["metrics"]["threshold"] == threshold and card["training"]["best_epoch"] == epoch
     assert card["training"]["seeds"] == [2, 3] and "seed ensemble" in card["architecture"]
     assert card["metrics"]["per_city"]["beta"]["tp"] == per_city["beta"].tp
     loaded = load_weights(target)
@@ -141,10 +151,26 @@ def test_an_ensemble_takes_only_runs_of_one_recipe_with_their_probabilities(
         main([*out, "--runs", run_a, run_a])
     c = tmp_path / "c" / "m.pt"
     train_cv(root, c, replace(CV, seed=4), cv_only=True)  # no probabilities kept
-    with pytest.raises(
-        InputError, match=r"no out-of-fold probability of the run.*--cv-probabilities"
-    ):
-        main([*out, "--runs", run_a, f"{c.with_suffix('.cv.json')}:{c.parent / 'p'}"])
+    run_c = f"{c.with_suffix('.cv.json')}:{c.parent / 'p'}"
+    with pytest.raises(InputError, match="no such folder of out-of-fold probabilities"):
+        main([*out, "--runs", run_a, run_c])
+    (c.parent / "p").mkdir()
+    with pytest.raises(InputError, match=r"no out-of-fold probability of the run.*--cv-prob"):
+        main([*out, "--runs", run_a, run_c])
+    with pytest.raises(InputError, match="same probabilities folder"):
+        main([*out, "--runs", run_a, f"{c.with_suffix('.cv.json')}:{a.parent / 'p'}"])
+    # a folder that is not the summary's run: its counts at the run's choice differ
+    other = json.loads(a.with_suffix(".cv.json").read_text())
+    other["config"]["seed"] = 5
+    for counts in other["per_city"].values():
+        counts["tp"], counts["fp"] = counts["tp"] + 300, max(0, counts["fp"] - 300)
+    (tmp_path / "other.cv.json").write_text(json.dumps(other))
+    shutil.copytree(a.parent / "p", tmp_path / "q")
+    with pytest.raises(InputError, match=r"pixels otherwise than the run .* another run's"):
+        main([*out, "--runs", run_a, f"{tmp_path / 'other.cv.json'}:{tmp_path / 'q'}"])
+    fewer = make_oscd(tmp_path / "fewer", cities=("alpha", "beta"))
+    with pytest.raises(InputError, match="are not those the runs cross-validated"):
+        main(["--root", str(fewer), *out[2:], "--runs", run_a, run_c])
     assert not (tmp_path / "x.pt").exists()
 
 
@@ -161,3 +187,13 @@ def test_the_shipped_ensemble_averages_three_networks_at_its_cards_threshold() -
     with torch.inference_mode():
         mean = torch.stack([torch.sigmoid(m(before, after)) for m in model.members]).mean(0)
         assert torch.allclose(torch.sigmoid(model(before, after)), mean, atol=1e-5)
+
+
+def test_the_mean_probability_is_no_data_where_any_member_has_none() -> None:
+    a = {"x": np.array([[0.2, np.nan], [0.6, 0.8]], np.float32)}
+    b = {"x": np.array([[0.4, 0.5], [np.nan, 0.2]], np.float32)}
+    mean = mean_probability([a, b])["x"]
+    assert np.allclose(mean[0, 0], 0.3) and np.allclose(mean[1, 1], 0.5)
+    assert np.isnan(mean[0, 1]) and np.isnan(mean[1, 0])
+    with pytest.raises(InputError, match="city x: the runs' probabilities have different"):
+        mean_probability([a, {"x": np.zeros((3, 2), np.float32)}])

@@ -17,7 +17,8 @@ from tiandi.models.evaluation import evaluate_oscd
 from tiandi.models.metrics import ConfusionMatrix, sum_confusion
 from tiandi.models.siamese_detector import SiameseDetector
 from tiandi.models.training_config import THRESHOLDS, TrainConfig
-from tiandi.models.training_cv import CvSummary, assign_folds, probability_path, train_cv
+from tiandi.models.training_cv import CvSummary, assign_folds, train_cv
+from tiandi.models.training_cv_probabilities import probability_path
 from tiandi.models.training_data import load_city_arrays
 from tiandi.models.training_scores import score_probabilities
 
@@ -227,7 +228,8 @@ def test_a_shorter_cross_validation_scores_the_full_runs_first_epochs_and_keeps_
     # the learning-rate schedule is the full run's: epoch 1 is the same, pixel for pixel
     whole = scored(whole_log)
     assert scored(log) == {k: v for k, v in whole.items() if k[1] == 1}
-    # the kept probabilities give the logged counts at every threshold
+    # the kept probabilities give the logged counts at every threshold (float16: exact
+    # here, where no probability lies within its rounding of a threshold)
     cities = {c.name: c for c in (load_city_arrays(root, n, CV.bands, CV.patch_size,
               CV.normalisation) for n in ("alpha", "beta", "gamma"))}  # fmt: skip
     assert sorted(p.name for p in (probs / "epoch-01").iterdir()) == [
@@ -246,5 +248,16 @@ def test_a_shorter_cross_validation_scores_the_full_runs_first_epochs_and_keeps_
     again = train_cv(root, tmp_path / "resumed.pt", replace(CV, cv_last_epoch=1),
                      log_path=resumed_log, cv_only=True, resume=True)  # fmt: skip
     assert again.summary.per_city == short.summary.per_city
-    with pytest.raises(InputError, match="cv_last_epoch"):
+    with pytest.raises(InputError, match="cv_last_epoch 3 must be"):
         replace(CV, cv_last_epoch=3)
+    # probabilities are kept only by a run that predicts them: not a reused summary, and
+    # a resume only into the folder holding the taken folds' probabilities
+    with pytest.raises(InputError, match="reusing a summary predicts nothing"):
+        train_cv(root, tmp_path / "r.pt", replace(CV, cv_last_epoch=1),
+                 from_cv=tmp_path / "short.cv.json", probabilities=tmp_path / "p2")  # fmt: skip
+    with pytest.raises(InputError, match="resumed from the stopped run have no kept prob"):
+        train_cv(root, tmp_path / "resumed.pt", replace(CV, cv_last_epoch=1), cv_only=True,
+                 log_path=resumed_log, resume=True, probabilities=tmp_path / "p3")  # fmt: skip
+    kept_again = train_cv(root, tmp_path / "resumed.pt", replace(CV, cv_last_epoch=1),
+                          cv_only=True, log_path=log, resume=True, probabilities=probs)  # fmt: skip
+    assert kept_again.summary.per_city == short.summary.per_city

@@ -348,7 +348,7 @@ def _command_args(options: dict[str, Any]) -> list[str]:
     for key in _COMMAND_OPTIONS:
         if options[key] is not None:
             args += [f"--{key.replace('_', '-')}", str(options[key])]
-    for key in ("threshold", "max_minutes", "from_cv", "compare_cv"):
+    for key in ("threshold", "max_minutes", "from_cv", "compare_cv", "cv_probabilities"):
         if options[key] is not None:
             args += [f"--{key.replace('_', '-')}", str(options[key])]
     for key in ("cv_folds", "cv_last_epoch"):

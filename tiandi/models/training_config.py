@@ -119,7 +119,10 @@ class TrainConfig:
         if self.cv_folds < 0 or self.cv_folds == 1:
             problems.append("cv_folds must be 0 (no cross-validation) or at least 2")
         if not 0 <= self.cv_last_epoch <= self.epochs:
-            problems.append("cv_last_epoch must be 0 (every epoch) or at most epochs")
+            problems.append(
+                f"cv_last_epoch {self.cv_last_epoch} must be 0 (every epoch) or between 1 "
+                f"and epochs ({self.epochs})"
+            )
         return problems
 
     def _city_problems(self) -> list[str]:

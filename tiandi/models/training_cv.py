@@ -35,9 +35,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-
 from tiandi._io import atomic_path
 from tiandi.errors import InputError
 from tiandi.models.metrics import ConfusionMatrix
@@ -45,6 +42,7 @@ from tiandi.models.oscd import dataset_checksum
 from tiandi.models.siamese import SiameseDiffUNet
 from tiandi.models.training_card import card_cv, card_training_summary, input_note, jsonable
 from tiandi.models.training_config import THRESHOLDS, TrainConfig
+from tiandi.models.training_cv_probabilities import check_probabilities, write_probabilities
 from tiandi.models.training_cv_reuse import (
     FinishedFolds,
     finished_folds,
@@ -207,23 +205,6 @@ def _score_fold(
     return {"fold": fold, "cv_counts": grid, "cv_counts_order": "tp, fp, fn, tn"}
 
 
-def probability_path(folder: Path, epoch: int, city: str) -> Path:
-    """Where :func:`write_probabilities` keeps ``city``'s out-of-fold probability of
-    ``epoch``."""
-    return Path(folder) / f"epoch-{epoch:02d}" / f"{city}.npy"
-
-
-def write_probabilities(
-    folder: Path, epoch: int, probs: Mapping[str, npt.NDArray[np.float32]]
-) -> None:
-    """Each city's out-of-fold change probability of ``epoch`` as a float16 array (NaN
-    where no data) in ``folder/epoch-NN/<city>.npy``, for ensembles of cross-validations
-    (the counts in the run log are per threshold only). Each file is written whole."""
-    for city, prob in probs.items():
-        with atomic_path(probability_path(folder, epoch, city)) as tmp:
-            np.save(tmp, prob.astype(np.float16))
-
-
 def _check_reuse(summary: CvSummary, config: TrainConfig, path: Path) -> None:
     differ = settings_differ(summary.config, config)
     if differ:
@@ -265,6 +246,7 @@ def train_cv(
     ]
     # checked before the log is written anew: a resume that fails keeps the stopped log
     done = _stopped_run(log_path, from_cv, config, cities) if resume else None
+    check_probabilities(probabilities, from_cv, done)
     log = RunLog(log_path)
     log.write("start", config=jsonable(asdict(config)), cities=names, from_cv=str(from_cv or ""),
               resumed=resume)  # fmt: skip

@@ -24,6 +24,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from tiandi.errors import InputError
 from tiandi.models.ensemble import MeanOfNetworks
@@ -50,6 +51,10 @@ ARCHITECTURE = (
     "change probabilities averaged pixel by pixel (tiandi.models.ensemble); each member: {one}"
 )
 
+#: Share of pixels float16 rounding may move across a threshold (measured on the 14 OSCD
+#: cities: 37-60 of 6.5 M for a run's own probabilities, over 16,000 for another seed's).
+FLOAT16_SHARE = 1e-4
+
 ENSEMBLE_NOTE = (
     "The out-of-fold figures are those of the members' mean: in each fold, the mean of the "
     "probabilities of one fold model per seed, none of which trained on the fold's cities; "
@@ -64,13 +69,23 @@ def ensemble_summary(
     probability) and each member's configuration."""
     summaries = [(path, CvSummary.read(path)) for path, _ in runs]
     configs = check_seed_runs(summaries)
-    epochs = sorted(set.intersection(*(set(kept_epochs(p)) for _, p in runs)))
-    for summary_path, folder in runs:
-        if not kept_epochs(folder):
-            raise InputError(
-                f"{folder}: no out-of-fold probability of the run {summary_path} (no "
-                "epoch-NN folders); rerun its cross-validation with --cv-probabilities"
-            )
+    folders = [Path(p).resolve() for _, p in runs]
+    if len(set(folders)) < len(folders):
+        raise InputError("two runs name the same probabilities folder; give each run its own")
+    expected = sorted(c for fold in summaries[0][1].folds for c in fold)
+    if sorted(c.name for c in cities) != expected:
+        raise InputError(
+            f"the cities of --root ({', '.join(sorted(c.name for c in cities))}) are not "
+            f"those the runs cross-validated ({', '.join(expected)}); give the runs' dataset"
+        )
+    kept = [_checked_folder(sp, s, p, cities) for (sp, s), (_, p) in zip(summaries, runs,
+            strict=True)]  # fmt: skip
+    epochs = sorted(set.intersection(*kept))
+    if not epochs:
+        raise InputError(
+            "the runs share no kept epoch: "
+            + "; ".join(f"{p}: {sorted(k)}" for (_, p), k in zip(runs, kept, strict=True))
+        )
     names = [c.name for c in cities]
     by_epoch = {
         e: mean_probability([load_probabilities(p, e, names) for _, p in runs]) for e in epochs
@@ -88,6 +103,51 @@ def ensemble_summary(
         command=command,
     )
     return summary, configs
+
+
+def ensemble_training(
+    configs: Sequence[TrainConfig], epoch: int, runs: Sequence[CvSummary]
+) -> dict[str, Any]:
+    """The card's ``training`` of an ensemble: the members' schedule (``epochs``, as in a
+    single network's card) stopped at ``best_epoch``, one seed per member, the CV runs."""
+    first = configs[0]
+    return {
+        "epochs": first.epochs,
+        "steps_per_epoch": first.steps_per_epoch,
+        "best_epoch": epoch,
+        "epochs_run": epoch,
+        "seeds": [c.seed for c in configs],
+        "seed_note": "one seed per member (the card's seed is the first member's)",
+        "cv_commands": [r.command for r in runs],
+    }
+
+
+def _checked_folder(
+    summary_path: Path, summary: CvSummary, folder: Path, cities: Sequence[CityArrays]
+) -> set[int]:
+    """The epochs ``folder`` kept of the run ``summary``; ``InputError`` when it holds none
+    or holds another run's (at the run's choice it classifies more pixels otherwise than
+    the run logged than float16 rounding can explain)."""
+    kept = set(kept_epochs(folder)) & set(summary.f1_by_epoch)
+    if not kept:
+        raise InputError(
+            f"{folder}: no out-of-fold probability of the run {summary_path} (no epoch-NN "
+            "folder of its epochs); rerun its cross-validation with --cv-probabilities"
+        )
+    if summary.epoch in kept:
+        probs = load_probabilities(folder, summary.epoch, [c.name for c in cities])
+        per_city = choose_pooled({summary.epoch: probs}, cities, (summary.threshold,))[2]
+        logged = summary.per_city
+        moved = sum(abs(per_city[c].tp - logged[c].tp) + abs(per_city[c].fp - logged[c].fp)
+                    for c in logged)  # fmt: skip
+        pixels = sum(cm.tp + cm.fp + cm.fn + cm.tn for cm in logged.values())
+        if moved > max(100, FLOAT16_SHARE * pixels):
+            raise InputError(
+                f"{folder}: its probabilities at the run's epoch {summary.epoch} and "
+                f"threshold {summary.threshold:.2f} classify {moved} pixels otherwise than "
+                f"the run {summary_path} logged: they are another run's"
+            )
+    return kept
 
 
 def train_ensemble(
@@ -122,9 +182,8 @@ def train_ensemble(
     training_data, metrics = card_cv(
         root, names, dataset_checksum(root, names, bands), summary, [], None
     )
-    training = {"epochs": summary.epoch, "seeds": [c.seed for c in configs],
-                "cv_commands": [CvSummary.read(p).command for p, _ in runs],
-                "minutes": round((time.monotonic() - start) / 60, 1)}  # fmt: skip
+    training = ensemble_training(configs, summary.epoch, [CvSummary.read(p) for p, _ in runs])
+    training["minutes"] = round((time.monotonic() - start) / 60, 1)
     card = build_card(members[0], name=name, version=version, training_data=training_data,
                       training=training, seed=configs[0].seed, command=command, metrics=metrics,
                       notes=[input_note(configs[0].normalisation), ENSEMBLE_NOTE])  # fmt: skip

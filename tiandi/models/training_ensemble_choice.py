@@ -3,6 +3,7 @@ that the runs are one recipe (:mod:`tiandi.models.training_ensemble`)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
@@ -14,24 +15,31 @@ import numpy.typing as npt
 from tiandi.errors import InputError
 from tiandi.models.metrics import ConfusionMatrix, sum_confusion
 from tiandi.models.training_config import THRESHOLDS, TrainConfig
+from tiandi.models.training_cv_probabilities import probability_path
 from tiandi.models.training_cv_reuse import ADDED_SETTINGS, settings_differ
 from tiandi.models.training_cv_summary import CvSummary
 from tiandi.models.training_data import CityArrays
 from tiandi.models.training_scores import score_probabilities
 
 Probs = dict[str, npt.NDArray[np.float32]]
+_EPOCH = re.compile(r"epoch-(\d+)")
 
 
 def kept_epochs(folder: Path) -> list[int]:
-    """The epochs whose out-of-fold probabilities ``folder`` holds (``epoch-NN``)."""
-    return sorted(int(p.name.split("-")[1]) for p in Path(folder).glob("epoch-*") if p.is_dir())
+    """The epochs whose out-of-fold probabilities ``folder`` holds (``epoch-NN``);
+    ``InputError`` when the folder does not exist."""
+    if not Path(folder).is_dir():
+        raise InputError(
+            f"{folder}: no such folder of out-of-fold probabilities; give the folder the "
+            "cross-validation's --cv-probabilities wrote"
+        )
+    found = (_EPOCH.fullmatch(p.name) for p in Path(folder).iterdir() if p.is_dir())
+    return sorted(int(m.group(1)) for m in found if m)
 
 
 def load_probabilities(folder: Path, epoch: int, cities: Sequence[str]) -> Probs:
     """One run's out-of-fold probabilities of ``epoch`` (float32); ``InputError`` naming
     the file a city lacks."""
-    from tiandi.models.training_cv import probability_path
-
     probs: Probs = {}
     for city in cities:
         path = probability_path(folder, epoch, city)
@@ -45,12 +53,24 @@ def load_probabilities(folder: Path, epoch: int, cities: Sequence[str]) -> Probs
 
 
 def mean_probability(members: Sequence[Probs]) -> Probs:
-    """The members' mean probability, city by city (NaN where any member has none)."""
-    return {c: np.mean([m[c] for m in members], axis=0) for c in members[0]}
+    """The members' mean probability, city by city (NaN where any member has none);
+    ``InputError`` naming a city whose members' grids differ."""
+    out: Probs = {}
+    for city in members[0]:
+        shapes = {m[city].shape for m in members}
+        if len(shapes) > 1:
+            raise InputError(
+                f"city {city}: the runs' probabilities have different shapes "
+                f"({', '.join(str(s) for s in sorted(shapes))}); ensemble runs of one dataset"
+            )
+        out[city] = np.mean([m[city] for m in members], axis=0)
+    return out
 
 
 def choose_pooled(
-    by_epoch: Mapping[int, Probs], cities: Sequence[CityArrays]
+    by_epoch: Mapping[int, Probs],
+    cities: Sequence[CityArrays],
+    thresholds: Sequence[float] = THRESHOLDS,
 ) -> tuple[int, float, dict[str, ConfusionMatrix], dict[int, float]]:
     """The cross-validation's rule over kept probabilities: the (epoch, threshold) with the
     best pooled F1 (earliest epoch, then lowest threshold on ties), each city's confusion
@@ -59,14 +79,14 @@ def choose_pooled(
     by_f1: dict[int, float] = {}
     per_city: dict[str, ConfusionMatrix] = {}
     for epoch, probs in sorted(by_epoch.items()):
-        for t in THRESHOLDS:
+        for t in thresholds:
             scored = score_probabilities(probs, cities, t)
             f1 = sum_confusion(scored.values()).f1
             by_f1[epoch] = max(by_f1.get(epoch, -1.0), f1)
             if best is None or (f1, -epoch, -t) > best:
                 best, per_city = (f1, -epoch, -t), scored
     if best is None:
-        raise InputError("no kept epoch to choose from; the runs share no epoch-NN folder")
+        raise InputError("no epoch to choose from: the runs share no kept epoch")
     return -best[1], -best[2], per_city, by_f1
 
 

@@ -272,7 +272,8 @@ def load_weights(path: Path, *, bands: Sequence[str] | None = None) -> LoadedMod
         states = payload["state_dicts"] if "state_dicts" in payload else payload["state_dict"]
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(
-            f"{path}: weights file lacks or garbles its config/card/state_dict ({exc}); retrain"
+            f"{path}: weights file lacks or garbles its config/card/state_dict (state_dicts "
+            f"for an ensemble) ({exc}); retrain, or update tiandi to read ensembles"
         ) from exc
     if bands is not None and tuple(bands) != config.bands:
         raise ModelError(

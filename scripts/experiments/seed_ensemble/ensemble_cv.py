@@ -36,7 +36,7 @@ Choice = tuple[int, float, dict[str, ConfusionMatrix]]
 
 
 def choose(by_epoch: dict[int, Probs], cities: Sequence[CityArrays]) -> Choice:
-    """The cross-validation's rule (``training_ensemble.choose_pooled``)."""
+    """The cross-validation's rule (``training_ensemble_choice.choose_pooled``)."""
     epoch, threshold, per_city, _ = choose_pooled(by_epoch, cities)
     return epoch, threshold, per_city
 
@@ -89,6 +89,7 @@ def report(runs: Sequence[Path], names: Sequence[str], singles: Sequence[Choice]
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Score the runs and their mean; print (and write ``--out``) the Markdown report."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--root", type=Path, required=True)
     parser.add_argument("--runs", type=Path, nargs="+", required=True)

@@ -63,11 +63,14 @@ ENSEMBLE_NOTE = (
 
 
 def ensemble_summary(
-    runs: Sequence[tuple[Path, Path]], cities: Sequence[CityArrays], command: str
+    runs: Sequence[tuple[Path, Path]],
+    summaries: Sequence[tuple[Path, CvSummary]],
+    cities: Sequence[CityArrays],
+    command: str,
 ) -> tuple[CvSummary, list[TrainConfig]]:
     """The ensemble's own cross-validation summary (its choice on the mean out-of-fold
-    probability) and each member's configuration."""
-    summaries = [(path, CvSummary.read(path)) for path, _ in runs]
+    probability) and each member's configuration; ``summaries`` are the runs' summaries,
+    read once, in the order of ``runs``."""
     configs = check_seed_runs(summaries)
     folders = [Path(p).resolve() for _, p in runs]
     if len(set(folders)) < len(folders):
@@ -164,12 +167,13 @@ def train_ensemble(
     start = time.monotonic()
     root, out = Path(root), Path(out)
     names = cities_to_train_on(root)
-    first = CvSummary.read(runs[0][0])
+    summaries = [(path, CvSummary.read(path)) for path, _ in runs]
+    first = summaries[0][1]
     bands = tuple(first.config["bands"])
     norm = str(first.config.get("normalisation", "dataset"))
     patch = int(first.config["patch_size"])
     cities = [load_city_arrays(root, c, bands, patch, norm) for c in names]
-    summary, configs = ensemble_summary(runs, cities, command)
+    summary, configs = ensemble_summary(runs, summaries, cities, command)
     log = RunLog(out.with_suffix(".train-log.jsonl"))
     try:
         log.write("ensemble_choice", epoch=summary.epoch, threshold=summary.threshold,
@@ -182,7 +186,7 @@ def train_ensemble(
     training_data, metrics = card_cv(
         root, names, dataset_checksum(root, names, bands), summary, [], None
     )
-    training = ensemble_training(configs, summary.epoch, [CvSummary.read(p) for p, _ in runs])
+    training = ensemble_training(configs, summary.epoch, [s for _, s in summaries])
     training["minutes"] = round((time.monotonic() - start) / 60, 1)
     card = build_card(members[0], name=name, version=version, training_data=training_data,
                       training=training, seed=configs[0].seed, command=command, metrics=metrics,

@@ -134,8 +134,13 @@ class TrainConfig:
                     "val_cities and test_cities empty and refit off"
                 )
             return problems
-        if not self.val_cities:
-            problems.append("val_cities is empty; name at least one validation city")
+        if not self.val_cities and (self.threshold is None or not self.test_cities):
+            # without validation cities the last epoch is kept at a fixed threshold (as a
+            # distilled network keeps its teacher's), and only test cities score it
+            problems.append(
+                "val_cities is empty; name at least one validation city (or fix the "
+                "threshold and name test cities)"
+            )
         if self.refit and not self.test_cities:
             problems.append(
                 "refit trains on the validation cities, so only test cities can score the "

@@ -53,6 +53,18 @@ def change_loss(
     return loss
 
 
+def distillation_loss(
+    logits: torch.Tensor, teacher_logits: torch.Tensor, label: torch.Tensor
+) -> torch.Tensor:
+    """Binary cross-entropy of a student's change logits against a teacher's change
+    probabilities (soft targets, temperature 1: the teacher's probabilities are what the
+    student learns to give), over the pixels with data (``label`` 255 ignored)."""
+    valid = (label != IGNORE).float()
+    target = torch.sigmoid(teacher_logits)
+    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    return (bce * valid).sum() / valid.sum().clamp(min=1.0)
+
+
 class RunLog:
     """A JSON-lines run log: one object per line, flushed as it is written."""
 
@@ -115,13 +127,16 @@ def fit_model(
     stop_epoch: int | None = None,
     stage: str | None = None,
     epoch_hook: EpochHook | None = None,
+    teacher: torch.nn.Module | None = None,
 ) -> Fit:
     """Train ``model``; with validation cities keep the best epoch's EMA state, without
     them (the refit stage) keep the last one. ``stop_epoch`` ends the run early on the
     same learning-rate schedule. ``stage`` names the run in the log (default ``select``
     with validation cities, else ``refit``); ``epoch_hook(epoch, scored_model)`` runs after
     every epoch (cross-validation scores its held-out cities there) and its fields go
-    into that epoch's log line."""
+    into that epoch's log line. With a ``teacher`` (a change network in eval mode) the
+    loss is :func:`distillation_loss` against its probabilities on the same augmented
+    batches instead of ``config.loss`` against the labels."""
     sampler = PatchSampler(
         train, config.patch_size, config.change_sample_fraction, rng, config.jitter
     )
@@ -136,7 +151,8 @@ def fit_model(
     for epoch in range(1, last_epoch + 1):
         model.train()
         losses = [
-            _step(model, sampler, opt, sched, ema, config) for _ in range(config.steps_per_epoch)
+            _step(model, sampler, opt, sched, ema, config, teacher)
+            for _ in range(config.steps_per_epoch)
         ]
         fit.epochs_run = epoch
         scores, improved = _score_epoch(scored, val, config, fit, epoch)
@@ -182,10 +198,18 @@ def _step(
     sched: torch.optim.lr_scheduler.LambdaLR,
     ema: AveragedModel | None,
     config: TrainConfig,
+    teacher: torch.nn.Module | None = None,
 ) -> float:
-    """One optimiser step on a fresh batch; returns its loss."""
+    """One optimiser step on a fresh batch (against the labels, or ``teacher``'s
+    probabilities); returns its loss."""
     before, after, label = sampler.batch(config.batch_size)
-    loss = change_loss(model(before, after), label, config.loss, config.pos_weight)
+    logits = model(before, after)
+    if teacher is None:
+        loss = change_loss(logits, label, config.loss, config.pos_weight)
+    else:
+        with torch.no_grad():
+            taught = teacher(before, after)
+        loss = distillation_loss(logits, taught, label)
     opt.zero_grad(set_to_none=True)
     loss.backward()  # type: ignore[no-untyped-call]
     opt.step()

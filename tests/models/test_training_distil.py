@@ -21,7 +21,7 @@ from tiandi.models.training import train_siamese
 from tiandi.models.training_config import TrainConfig
 from tiandi.models.training_data import load_city_arrays
 from tiandi.models.training_distil import distil, main
-from tiandi.models.training_loop import distillation_loss
+from tiandi.models.training_loop import RunLog, distillation_loss, fit_model, seed_everything
 from tiandi.models.training_scores import predict_proba
 from tiandi.models.weights import load_weights
 
@@ -103,7 +103,8 @@ def test_a_student_is_tested_only_on_cities_its_teacher_never_saw(
         distil(root, tmp_path / "s.pt", str(weights), {**STUDENT, "test_cities": ("gamma",)},
                name="s", version="0.1", command="")  # fmt: skip
     with pytest.raises(SystemExit):
-        main(["--teacher", "no-such-network", "--root", str(root), "--out", str(tmp_path / "s.pt")])
+        main(["--teacher", "no-such-network", "--root", str(root), "--out", str(tmp_path / "s.pt"),
+              "--test-cities", "delta"])  # fmt: skip
     assert "--teacher no-such-network: neither a weights file nor a shipped network" in (
         capsys.readouterr().err
     )
@@ -116,3 +117,55 @@ def test_without_validation_cities_a_fixed_threshold_and_test_cities_are_needed(
     with pytest.raises(InputError, match="val_cities is empty"):
         replace(TEACHER, val_cities=(), threshold=0.4, test_cities=())
     assert replace(TEACHER, val_cities=(), threshold=0.4).threshold == 0.4
+
+
+class _Contrary(torch.nn.Module):
+    """A teacher that says the opposite of another network."""
+
+    def __init__(self, net: torch.nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
+        return -self.net(before, after)
+
+
+def test_the_student_follows_its_teacher_not_the_labels_and_leaves_the_teacher_as_it_was(
+    teacher: tuple[Path, Path],
+) -> None:
+    root, weights = teacher
+    big = load_weights(weights).model
+    contrary = _Contrary(big).train()  # fit_model puts a teacher in eval mode itself
+    before = {k: v.clone() for k, v in contrary.state_dict().items()}
+    config = replace(TEACHER, val_cities=(), threshold=0.5, test_cities=("delta",),
+                     base_channels=4, steps_per_epoch=40, epochs=3)  # fmt: skip
+    cities = [load_city_arrays(root, c, RGBN_BANDS, 16) for c in ("alpha", "beta")]
+    mean, std = (t.flatten().tolist() for t in (big.band_mean, big.band_std))
+    student = type(big)(config.model_config(), band_mean=mean, band_std=std)
+    rng = seed_everything(0, 1)
+    fit = fit_model(student, cities, [], config, rng, RunLog(None), 0.0, teacher=contrary)
+    assert fit.best_state is not None
+    student.load_state_dict(fit.best_state)
+    city = load_city_arrays(root, "delta", RGBN_BANDS)
+    wanted = predict_proba(contrary, city.images)
+    assert _correlation(predict_proba(student.eval(), city.images), wanted) > 0.9
+    assert not contrary.training and all(not p.requires_grad for p in contrary.parameters())
+    after = contrary.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # weights and BN statistics
+
+
+def test_a_run_without_validation_cities_keeps_the_last_epoch_at_a_fixed_threshold(
+    teacher: tuple[Path, Path], tmp_path: Path
+) -> None:
+    root, _ = teacher
+    config = replace(TEACHER, val_cities=(), threshold=0.4, epochs=2, steps_per_epoch=2)
+    log = tmp_path / "run.jsonl"
+    result = train_siamese(root, tmp_path / "m.pt", config, log_path=log)
+    assert result.scored_on == "test" and set(result.per_city) == {"delta"}
+    assert result.best_epoch == 2 and result.threshold == 0.4 and not result.validation
+    stages = {json.loads(line).get("stage") for line in log.read_text().splitlines()}
+    assert stages == {None, "train"}
+    card = load_weights(tmp_path / "m.pt").card
+    assert "validation" not in card.metrics and card.metrics["threshold"] == 0.4
+    with pytest.raises(InputError, match="refit trains again on the validation cities"):
+        replace(config, refit=True)

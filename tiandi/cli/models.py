@@ -362,20 +362,18 @@ def _command_args(options: dict[str, Any]) -> list[str]:
 
 def _print_training(console: Console, result: TrainChangeModelResult, log_path: Path) -> None:
     """Where the weights are and how they scored."""
-    overall = result.evaluation.overall
+    overall, training = result.evaluation.overall, result.training
+    chosen = (f"validation F1 {training.best_f1:.4f}; " if training.validation
+              else "no validation cities (fixed threshold, last epoch kept); ")  # fmt: skip
+    refit = f"refit on training + validation cities for {training.refit_epochs} epochs; "
     console.print(
         f"weights {result.files.weights} (card {result.files.card_md.name}); best epoch "
-        f"{result.training.best_epoch} of {result.training.epochs_run}, threshold "
-        f"{result.training.threshold:.2f}; validation F1 {result.training.best_f1:.4f}; "
-        + (
-            f"refit on training + validation cities for {result.training.refit_epochs} epochs; "
-            if result.training.refit_epochs
-            else ""
-        )
-        + f"{result.training.scored_on} ({', '.join(result.evaluation.per_city)}): "
-        f"P {overall.precision:.4f} "
-        f"R {overall.recall:.4f} F1 {overall.f1:.4f} OA {overall.overall_accuracy:.4f}"
-    )
+        f"{training.best_epoch} of {training.epochs_run}, threshold {training.threshold:.2f}; "
+        + chosen + (refit if training.refit_epochs else "")
+        + f"{training.scored_on} ({', '.join(result.evaluation.per_city)}): P "
+        f"{overall.precision:.4f} R {overall.recall:.4f} F1 {overall.f1:.4f} OA "
+        f"{overall.overall_accuracy:.4f}"
+    )  # fmt: skip
     console.print(f"figures {result.evaluation_json}; run log {log_path}")
 
 

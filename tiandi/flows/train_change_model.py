@@ -115,12 +115,12 @@ def train(request: TrainChangeModelRequest) -> TrainResult:
     """Train and save the chosen epoch with its model card and run log."""
     result = train_siamese(request.root, request.out, request.config, **request.run_options())
     get_run_logger().info(
-        "best epoch %d of %d (%.1f min), threshold %.2f, validation F1 %.4f, %s F1 %.4f",
+        "best epoch %d of %d (%.1f min), threshold %.2f, %s, %s F1 %.4f",
         result.best_epoch,
         result.epochs_run,
         result.minutes,
         result.threshold,
-        result.best_f1,
+        f"validation F1 {result.best_f1:.4f}" if result.validation else "no validation cities",
         result.scored_on,
         result.overall.f1,
     )

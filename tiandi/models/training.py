@@ -224,7 +224,7 @@ def _refit(
     mean, std = band_statistics(cities)
     model = SiameseDiffUNet(config.model_config(), band_mean=mean, band_std=std)
     log.write("refit", cities=[c.name for c in cities], epochs=epochs)
-    fit = fit_model(model, cities, [], config, rng, log, start, stop_epoch=epochs)
+    fit = fit_model(model, cities, [], config, rng, log, start, stop_epoch=epochs, stage="refit")
     if fit.best_state is None:  # pragma: no cover - _fit always runs one epoch
         raise RuntimeError("refit ran no epoch")
     model.load_state_dict(fit.best_state)

@@ -111,19 +111,21 @@ def card_metrics(
         if refit
         else "the saved weights (epoch and threshold chosen on these cities)"
     )
-    return {
+    metrics: dict[str, Any] = {
         "split": split,
         "scored_on": scored_on,
         "threshold": fit.threshold,
         "best_epoch": fit.best_epoch,
-        "validation": {
+    }
+    if fit.per_city:  # none without validation cities (a fixed threshold, the last epoch)
+        metrics["validation"] = {
             "of": validation_of,
             "per_city": {k: v.as_dict() for k, v in fit.per_city.items()},
-            "overall": sum_confusion(fit.per_city.values()).as_dict() if fit.per_city else {},
-        },
-        "per_city": {k: v.as_dict() for k, v in reported.items()},
-        "overall": sum_confusion(reported.values()).as_dict() if reported else {},
-    }
+            "overall": sum_confusion(fit.per_city.values()).as_dict(),
+        }
+    metrics["per_city"] = {k: v.as_dict() for k, v in reported.items()}
+    metrics["overall"] = sum_confusion(reported.values()).as_dict() if reported else {}
+    return metrics
 
 
 def card_cv(

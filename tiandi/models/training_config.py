@@ -138,9 +138,11 @@ class TrainConfig:
             # without validation cities the last epoch is kept at a fixed threshold (as a
             # distilled network keeps its teacher's), and only test cities score it
             problems.append(
-                "val_cities is empty; name at least one validation city (or fix the "
-                "threshold and name test cities)"
+                "val_cities is empty; name at least one validation city (or give a fixed "
+                "threshold and test cities)"
             )
+        if self.refit and not self.val_cities:
+            problems.append("refit trains again on the validation cities; name them or drop refit")
         if self.refit and not self.test_cities:
             problems.append(
                 "refit trains on the validation cities, so only test cities can score the "

@@ -24,12 +24,12 @@ import argparse
 import shlex
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from tiandi.errors import InputError
+from tiandi.errors import InputError, TiandiError
 from tiandi.models.metrics import ConfusionMatrix, sum_confusion
 from tiandi.models.oscd import dataset_checksum, list_cities
 from tiandi.models.registry import WEIGHTS_DIR
@@ -52,13 +52,20 @@ from tiandi.models.weights import (
     save_weights,
 )
 
+DISTILLATION_LOSS = (
+    "distillation: binary cross-entropy against the teacher's change probabilities on the "
+    "same augmented patches (temperature 1; labels only choose change-centred patches and "
+    "mask no data)"
+)
+"""What the card's ``training.loss`` says of a distilled network."""
+
 
 def load_teacher(teacher: str) -> tuple[Path, LoadedModel, SiameseDiffUNet]:
     """A single shipped network by name (``siamese-s2-6band-v0.2``) or a weights path:
     its file, what was loaded and the network."""
     path = Path(teacher)
     if not path.is_file():
-        path = WEIGHTS_DIR / f"{teacher}.pt"
+        path = WEIGHTS_DIR / f"{teacher.removesuffix('.pt')}.pt"
     if not path.is_file():
         raise InputError(
             f"--teacher {teacher}: neither a weights file nor a shipped network "
@@ -70,6 +77,15 @@ def load_teacher(teacher: str) -> tuple[Path, LoadedModel, SiameseDiffUNet]:
     return path, loaded, loaded.model
 
 
+def chosen_cities(loaded: LoadedModel) -> list[str]:
+    """The cities a teacher chose its epoch and threshold on and did not train on (its card's
+    ``val_cities`` less its ``train_cities``): a student keeps that threshold, so its card
+    lists them as its validation cities, which ``tiandi evaluate oscd`` marks."""
+    data = loaded.card.training_data
+    trained = {str(c) for c in data.get("train_cities", ())}
+    return [str(c) for c in data.get("val_cities", ()) if str(c) not in trained]
+
+
 def student_config(
     loaded: LoadedModel, net: SiameseDiffUNet, test_cities: Sequence[str], **options: Any
 ) -> TrainConfig:
@@ -79,10 +95,15 @@ def student_config(
     teacher = net.config
     data = loaded.card.training_data
     trained = tuple(str(c) for c in data.get("train_cities", ()))
-    if not trained:
-        raise InputError(f"{loaded.card.name}: its card names no train_cities to distil on")
-    seen = set(trained) | {str(c) for c in data.get("val_cities", ())}
-    if overlap := sorted(seen & set(test_cities)):
+    if not trained or "threshold" not in loaded.card.metrics:
+        raise InputError(
+            f"{loaded.card.name} v{loaded.card.version}: its card names no train_cities or no "
+            "threshold, which a student takes from it; distil from a network trained by "
+            "tiandi run train-change-model"
+        )
+    if not test_cities:
+        raise InputError("--test-cities: name at least one city the teacher never saw")
+    if overlap := sorted((set(trained) | set(chosen_cities(loaded))) & set(test_cities)):
         raise InputError(
             f"--test-cities {', '.join(overlap)}: the teacher {loaded.card.name} was trained "
             "or validated on them; test on cities it never saw"
@@ -111,8 +132,9 @@ def distil(
     start = time.monotonic()
     root, out = Path(root), Path(out)
     teacher_path, loaded, net = load_teacher(teacher)
-    test_cities = tuple(config_options.pop("test_cities", ()))
-    config = student_config(loaded, net, test_cities, **config_options)
+    options = dict(config_options)
+    test_cities = tuple(options.pop("test_cities", ()))
+    config = student_config(loaded, net, test_cities, **options)
     if missing := sorted(set(config.train_cities + test_cities) - set(list_cities(root))):
         raise InputError(f"{root}: no city {', '.join(missing)}; give the OSCD training folder")
     rng = seed_everything(config.seed, config.num_threads)
@@ -130,7 +152,7 @@ def distil(
         log.write("start", config=jsonable(asdict(config)), teacher=str(teacher_path.name))
         teacher_net = fold_batch_norm(net).eval()
         fit = fit_model(student, train, [], config, rng, log, start, stage="distil",
-                        teacher=teacher_net)  # fmt: skip
+                        teacher=teacher_net, epoch_hook=_progress(config, start))  # fmt: skip
         assert fit.best_state is not None  # without validation the last epoch is kept
         student.load_state_dict(fit.best_state)
         student.eval()
@@ -140,20 +162,45 @@ def distil(
                   teacher=sum_confusion(own.values()).as_dict())  # fmt: skip
     finally:
         log.close()
-    split = CitySplit(train=list(config.train_cities), val=[], test=list(test_cities))
-    checksum = dataset_checksum(root, [*split.train, *split.test], config.bands)
-    metrics = card_metrics(fit, taught, "test")
-    metrics["teacher"] = {"name": loaded.card.name, "version": loaded.card.version,
-                          "overall": sum_confusion(own.values()).as_dict(),
-                          "per_city": {k: v.as_dict() for k, v in own.items()}}  # fmt: skip
+    split = CitySplit(list(config.train_cities), chosen_cities(loaded), list(test_cities))
+    checksum = dataset_checksum(root, [*split.train, *split.val, *split.test], config.bands)
     training = card_training_summary(config, fit, start)
     training["teacher"] = f"{loaded.card.name} v{loaded.card.version} ({teacher_path.name})"
     card = build_card(
         student, name=name, version=version, seed=config.seed, command=command,
-        training_data=card_training_data(root, split, checksum), training=training,
-        metrics=metrics, notes=[_note(loaded, net, config)],
+        training_data=card_training_data(root, split, checksum),
+        training=_distillation_training(training),
+        metrics=_metrics(card_metrics(fit, taught, "test"), loaded, own),
+        notes=[_note(loaded, net, config)],
     )  # fmt: skip
     return save_weights(out, student, card), taught, own
+
+
+def _distillation_training(training: dict[str, Any]) -> dict[str, Any]:
+    """The card's ``training`` of a student: the loss is the distillation's."""
+    training.pop("pos_weight", None)
+    return {**training, "loss": DISTILLATION_LOSS}
+
+
+def _metrics(
+    metrics: dict[str, Any], loaded: LoadedModel, own: dict[str, ConfusionMatrix]
+) -> dict[str, Any]:
+    """The student's card metrics with its teacher's on the same test cities beside them."""
+    teacher = {"name": loaded.card.name, "version": loaded.card.version,
+               "overall": sum_confusion(own.values()).as_dict(),
+               "per_city": {k: v.as_dict() for k, v in own.items()}}  # fmt: skip
+    return {**metrics, "teacher": teacher}
+
+
+def _progress(config: TrainConfig, start: float) -> Callable[[int, Any], dict[str, Any]]:
+    """An epoch hook that prints the run's progress (the run log has the figures)."""
+
+    def hook(epoch: int, _model: Any) -> dict[str, Any]:
+        minutes = (time.monotonic() - start) / 60
+        print(f"epoch {epoch}/{config.epochs} ({minutes:.1f} min)", flush=True)
+        return {}
+
+    return hook
 
 
 def _scores(
@@ -185,7 +232,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--name", default="siamese-s2-lite")
     parser.add_argument("--version", default="0.1")
-    parser.add_argument("--test-cities", default="", help="comma-separated, never trained on")
+    parser.add_argument("--test-cities", required=True,
+                        help="comma-separated cities the teacher never saw")  # fmt: skip
     for flag, kind, default in _OPTIONS:
         parser.add_argument(f"--{flag.replace('_', '-')}", type=kind, default=default)
     args = parser.parse_args(argv)
@@ -199,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             args.root, args.out, args.teacher, options,
             name=args.name, version=args.version, command=command,
         )  # fmt: skip
-    except InputError as exc:
+    except TiandiError as exc:
         parser.exit(2, f"error: {exc}\n")
     student, teacher = sum_confusion(taught.values()), sum_confusion(own.values())
     print(f"student {files.weights}: test F1 {student.f1:.4f} (P {student.precision:.3f} "

@@ -132,14 +132,15 @@ def fit_model(
     """Train ``model``; with validation cities keep the best epoch's EMA state, without
     them (the refit stage) keep the last one. ``stop_epoch`` ends the run early on the
     same learning-rate schedule. ``stage`` names the run in the log (default ``select``
-    with validation cities, else ``refit``); ``epoch_hook(epoch, scored_model)`` runs after
+    with validation cities, else ``train``); ``epoch_hook(epoch, scored_model)`` runs after
     every epoch (cross-validation scores its held-out cities there) and its fields go
-    into that epoch's log line. With a ``teacher`` (a change network in eval mode) the
-    loss is :func:`distillation_loss` against its probabilities on the same augmented
-    batches instead of ``config.loss`` against the labels."""
+    into that epoch's log line. With a ``teacher`` network the loss is
+    :func:`distillation_loss` against its probabilities, not ``config.loss``."""
     sampler = PatchSampler(
         train, config.patch_size, config.change_sample_fraction, rng, config.jitter
     )
+    if teacher is not None:  # its batch norms keep their statistics, its weights no grads
+        teacher.eval().requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     ema = _ema(model, config.ema_decay)
     scored: SiameseDiffUNet = model if ema is None else ema.module  # type: ignore[assignment]
@@ -161,7 +162,7 @@ def fit_model(
         minutes = (time.monotonic() - start) / 60
         log.write(
             "epoch",
-            stage=stage or ("select" if val else "refit"),
+            stage=stage or ("select" if val else "train"),
             epoch=epoch,
             train_loss=float(np.mean(losses)),
             lr=float(sched.get_last_lr()[0]),

@@ -30,7 +30,7 @@ def main(student_path: str, teacher_name: str = "siamese-s2-6band-v0.2") -> None
         tp = fp = fn = 0
         gaps = []
         for city in cities:
-            arrays = load_city_arrays(ROOT, city, teacher.bands)
+            arrays = load_city_arrays(ROOT, city, teacher.bands, 0, teacher.config.normalisation)
             p_teacher = predict_proba(teacher, arrays.images)
             p_student = predict_proba(student, arrays.images)
             valid = ~np.isnan(p_teacher)

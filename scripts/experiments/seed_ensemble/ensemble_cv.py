@@ -105,8 +105,14 @@ def main(argv: list[str] | None = None) -> None:
     ]
     averaged = {e: mean_probability([load_probabilities(r, e, names) for r in args.runs])
             for e in epochs}  # fmt: skip
-    ensemble = choose(averaged, cities)
+    epoch, threshold, per_city, by_f1 = choose_pooled(averaged, cities)
+    ensemble = (epoch, threshold, per_city)
     text = report(args.runs, names, singles, ensemble, epochs)
+    text += (
+        "\nthe mean's best pooled F1 by epoch: "
+        + ", ".join(f"{e} {f:.4f}" for e, f in sorted(by_f1.items(), key=lambda kv: int(kv[0])))
+        + "\n"
+    )
     print(text)
     if args.out:
         args.out.write_text(text, encoding="utf-8")

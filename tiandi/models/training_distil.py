@@ -105,8 +105,9 @@ def student_config(
         raise InputError("--test-cities: name at least one city the teacher never saw")
     if overlap := sorted((set(trained) | set(chosen_cities(loaded))) & set(test_cities)):
         raise InputError(
-            f"--test-cities {', '.join(overlap)}: the teacher {loaded.card.name} was trained "
-            "or validated on them; test on cities it never saw"
+            f"--test-cities {', '.join(overlap)}: the teacher {loaded.card.name} "
+            f"v{loaded.card.version} was trained or validated on them; test on cities it "
+            "never saw"
         )
     return TrainConfig(
         bands=teacher.bands, depth=teacher.depth, attention=teacher.attention,

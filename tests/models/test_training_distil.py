@@ -80,6 +80,9 @@ def test_a_student_learns_its_teachers_probabilities_and_keeps_its_inputs_and_th
     assert card.training_data["test_cities"] == ["delta"]
     assert card.metrics["teacher"]["name"] == "teacher" and "teacher" in card.training["teacher"]
     assert torch.equal(small.model.band_mean, big.model.band_mean)
+    markdown = files.card_md.read_text()
+    assert "Teacher teacher v" in markdown and "{'" not in markdown  # a table, not a dict
+    assert markdown.count("| delta |") == 2  # the student's row and the teacher's
     # on the held-out city its probabilities follow the teacher's, an untrained one's do not
     city = load_city_arrays(root, "delta", RGBN_BANDS)
     target = predict_proba(big.model, city.images)

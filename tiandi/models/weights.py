@@ -23,6 +23,7 @@ from tiandi import __version__ as tiandi_version
 from tiandi._io import atomic_path
 from tiandi.errors import ModelError
 from tiandi.models._archive import load_plain
+from tiandi.models.card_markdown import md_value, metrics_markdown
 
 if TYPE_CHECKING:  # torch (180 MB resident) is imported by the functions that run it
     import torch
@@ -81,11 +82,11 @@ class ModelCard:
             "## Training data",
             "",
         ]
-        lines += [f"- {k}: {_md_value(v)}" for k, v in self.training_data.items()]
+        lines += [f"- {k}: {md_value(v)}" for k, v in self.training_data.items()]
         lines += ["", "## Training", ""]
-        lines += [f"- {k}: {_md_value(v)}" for k, v in self.training.items()]
+        lines += [f"- {k}: {md_value(v)}" for k, v in self.training.items()]
         lines += ["", "## Metrics (change class; `split` says which cities)", ""]
-        lines += _metrics_table(self.metrics)
+        lines += metrics_markdown(self.metrics)
         lines += ["", "## Reproduce", "", "```", self.command, "```", ""]
         if self.software:
             lines += ["## Software", ""]
@@ -96,45 +97,6 @@ class ModelCard:
             lines += [f"- {n}" for n in self.notes]
             lines.append("")
         return "\n".join(lines)
-
-
-def _md_value(value: Any) -> str:
-    if isinstance(value, list | tuple):
-        items = [str(v) for v in value]
-        return ("; " if any(", " in v for v in items) else ", ").join(items)
-    return str(value)
-
-
-def _city_table(per_city: dict[str, Any], overall: dict[str, Any] | None) -> list[str]:
-    rows: dict[str, Any] = dict(per_city)
-    if overall:
-        rows["**overall**"] = overall
-    if not rows:
-        return []
-    lines = [
-        "",
-        "| city | precision | recall | F1 | overall accuracy | TP | FP | FN | TN |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for city, m in rows.items():
-        lines.append(
-            f"| {city} | {m['precision']:.4f} | {m['recall']:.4f} | {m['f1']:.4f} | "
-            f"{m['overall_accuracy']:.4f} | {m['tp']} | {m['fp']} | {m['fn']} | {m['tn']} |"
-        )
-    return lines
-
-
-def _metrics_table(metrics: dict[str, Any]) -> list[str]:
-    tables = ("per_city", "overall", "validation")
-    lines = [f"- {k}: {_md_value(v)}" for k, v in metrics.items() if k not in tables]
-    lines += _city_table(metrics.get("per_city", {}), metrics.get("overall"))
-    validation = metrics.get("validation")
-    if isinstance(validation, dict) and validation.get("per_city"):
-        of = validation.get("of")
-        title = f"figures of {of}" if of else "they chose the epoch and threshold"
-        lines += ["", f"Validation cities — {title}:"]
-        lines += _city_table(validation["per_city"], validation.get("overall"))
-    return lines
 
 
 @dataclass(frozen=True)
